@@ -1,0 +1,1 @@
+"""Speed and memory measurements against peer tools, side by side in one run (not tests)."""

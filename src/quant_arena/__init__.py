@@ -1,0 +1,4 @@
+"""Quant Arena
+"""
+
+__version__ = "0.1"
