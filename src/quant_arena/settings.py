@@ -32,9 +32,14 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 # CONFIG_LOADER_CLASS = OmegaConfigLoader
 
 # Keyword arguments to pass to the `CONFIG_LOADER_CLASS` constructor.
+from omegaconf.resolvers import oc  # noqa: E402
+
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # ${oc.env:VAR,default} everywhere (MLflow tracking URI, tuning storage URL), not only in
+    # credentials; secrets still belong in conf/local/credentials.yml or the environment.
+    "custom_resolvers": {"oc.env": oc.env},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

@@ -1,0 +1,37 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
+SHIPPED_BTC_1H = PROJECT_ROOT / "data" / "01_raw" / "Coinbase_BTCUSD_1h.csv"
+
+# Never phone home from a test run.
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    """The Kedro project's root folder."""
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data/real`` beside the project; skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real market data not found at {SHARED_DATA} (../shared/data/real is absent)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shipped_btc_1h() -> Path:
+    """The small real dataset the project ships (Coinbase BTC/USD, 1h)."""
+    assert SHIPPED_BTC_1H.is_file(), f"shipped dataset missing: {SHIPPED_BTC_1H}"
+    return SHIPPED_BTC_1H
