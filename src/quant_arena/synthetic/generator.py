@@ -1,0 +1,454 @@
+"""A seeded, regime-switching OHLCV market generator.
+
+The market moves through *regimes* (by default uptrend, downtrend, ranging, volatility
+expansion and volatility contraction). The regime path is a semi-Markov chain: each visit to a
+regime lasts a whole number of bars drawn uniformly from that regime's ``[min_bars, max_bars]``,
+then the next regime is drawn from the regime's row of the transition matrix (the diagonal is
+zero: how long a regime lasts is set by its duration range, not by self-transitions).
+
+Within a regime, the log price follows
+
+* **GBM** (``mean_reversion == 0``): ``r_t = mu + sigma_t * z_t``;
+* **Ornstein-Uhlenbeck around a moving anchor** (``mean_reversion = theta > 0``): the log price
+  is ``anchor_t + d_t`` with ``anchor_t`` starting at the segment's first price and drifting by
+  ``mu`` per bar, and ``d_t = (1 - theta) * d_{t-1} + sigma_t * z_t``.
+
+``mu`` and ``sigma`` come from the regime's annualised ``drift`` (mean log return per year) and
+``volatility`` (std of log returns per year); a year is 365.25 calendar days of bars (markets that
+trade around the clock, like crypto). ``vol_ramp`` makes volatility move geometrically from
+``volatility / sqrt(vol_ramp)`` at the start of a segment to ``volatility * sqrt(vol_ramp)`` at its
+end (``> 1`` for expansion, ``< 1`` for contraction).
+
+Optional stylised facts:
+
+* fat tails: ``student_t_dof`` draws innovations ``z_t`` from a Student-t scaled to unit variance;
+* volatility clustering: ``garch`` multiplies ``sigma_t`` by ``exp(h_t)`` where
+  ``h_t = beta * h_{t-1} + alpha * (|z_{t-1}| - E|z|) + leverage * z_{t-1}`` (an EGARCH(1,1)
+  log-volatility, normalised so the mean squared multiplier is about 1 and the configured
+  volatilities keep their meaning). It runs across regime boundaries.
+
+Bars: ``open_t = close_{t-1}``; the high and low are the maximum and minimum of a Brownian bridge
+from open to close with the bar's variance (sampled exactly from the bridge's extreme-value
+distribution), so ``high >= max(open, close)``, ``low <= min(open, close)`` and prices stay
+positive. Volume is lognormal around the regime's level and rises with the size of the bar's
+shock (``volume_return_coupling``).
+
+Everything is vectorised numpy: only the regime path (a loop over segments, not bars) and the
+Ornstein-Uhlenbeck segments (one ``lfilter`` call each) are Python loops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy.signal import lfilter
+
+from quant_arena.market.schema import timeframe_seconds
+
+SECONDS_PER_YEAR: float = 365.25 * 86400.0
+
+#: The default regime names, in their default order.
+REGIME_NAMES: tuple[str, ...] = (
+    "uptrend",
+    "downtrend",
+    "ranging",
+    "vol_expansion",
+    "vol_contraction",
+)
+
+
+class RegimeConfig(BaseModel):
+    """Parameters of one regime. Rates are annualised; durations are in bars."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drift: float = Field(0.0, description="annualised mean log return")
+    volatility: float = Field(0.6, gt=0, description="annualised std of log returns (mid-segment level)")
+    vol_ramp: float = Field(
+        1.0, gt=0, description="volatility at segment end / at segment start (>1 expansion, <1 contraction)"
+    )
+    mean_reversion: float = Field(
+        0.0, ge=0, lt=1, description="OU pull per bar towards the moving anchor; 0 = GBM"
+    )
+    min_bars: int = Field(24, ge=1, description="shortest visit to the regime, in bars")
+    max_bars: int = Field(240, ge=1, description="longest visit to the regime, in bars")
+    volume: float = Field(1000.0, gt=0, description="typical volume per bar (base units)")
+    volume_noise: float = Field(0.4, ge=0, description="lognormal sigma of volume around its level")
+
+    @model_validator(mode="after")
+    def _durations(self) -> RegimeConfig:
+        if self.min_bars > self.max_bars:
+            raise ValueError(
+                f"min_bars ({self.min_bars}) must be <= max_bars ({self.max_bars})"
+            )
+        return self
+
+
+class GarchConfig(BaseModel):
+    """EGARCH(1,1)-style log-volatility: ``h_t = beta h_{t-1} + alpha (|z|-E|z|) + leverage z``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alpha: float = Field(0.1, ge=0, le=2, description="reaction of log-volatility to the size of a shock")
+    beta: float = Field(0.97, ge=0, lt=1, description="persistence of log-volatility per bar")
+    leverage: float = Field(0.0, ge=-2, le=2, description="reaction to the sign of a shock (<0: falls raise vol)")
+
+
+def _default_regimes() -> dict[str, RegimeConfig]:
+    # Hourly-crypto-like levels (BTC 2017-2019 realised ~60-90% a year).
+    return {
+        "uptrend": RegimeConfig(drift=1.5, volatility=0.65, min_bars=48, max_bars=480, volume=1200),
+        "downtrend": RegimeConfig(drift=-1.5, volatility=0.8, min_bars=48, max_bars=360, volume=1400),
+        "ranging": RegimeConfig(
+            drift=0.0, volatility=0.45, mean_reversion=0.02, min_bars=48, max_bars=600, volume=800
+        ),
+        "vol_expansion": RegimeConfig(
+            drift=0.0, volatility=1.1, vol_ramp=3.0, min_bars=12, max_bars=96, volume=2000
+        ),
+        "vol_contraction": RegimeConfig(
+            drift=0.0, volatility=0.4, vol_ramp=1 / 3, min_bars=24, max_bars=240, volume=700
+        ),
+    }
+
+
+class SyntheticConfig(BaseModel):
+    """The whole market model (everything except length, clock, symbol and seed).
+
+    ``transition_matrix`` is either a mapping ``{from: {to: p}}`` (missing entries are 0) or a
+    list of rows in the order of ``regimes``; each row sums to 1 and its diagonal is 0. ``None``
+    means "uniform over the other regimes".
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_price: float = Field(1000.0, gt=0, description="open of the first bar")
+    regimes: dict[str, RegimeConfig] = Field(default_factory=_default_regimes)
+    transition_matrix: dict[str, dict[str, float]] | list[list[float]] | None = None
+    initial_regime: str | None = Field(None, description="first regime; None = drawn uniformly")
+    student_t_dof: float | None = Field(
+        4.5, gt=2, description="Student-t degrees of freedom of the innovations; None = Gaussian"
+    )
+    garch: GarchConfig | None = Field(default_factory=GarchConfig)
+    volume_return_coupling: float = Field(
+        0.5, ge=0, le=5, description="log-volume rises by this much per unit of |shock| above its mean"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SyntheticConfig:
+        names = list(self.regimes)
+        if not names:
+            raise ValueError("regimes: at least one regime is required")
+        if self.initial_regime is not None and self.initial_regime not in self.regimes:
+            raise ValueError(
+                f"initial_regime {self.initial_regime!r} is not one of regimes {names}"
+            )
+        self.transition_array()  # raises with a message naming transition_matrix
+        return self
+
+    @property
+    def regime_names(self) -> list[str]:
+        """Regime names in their configured order (the order of matrix rows and label codes)."""
+        return list(self.regimes)
+
+    def transition_array(self) -> np.ndarray:
+        """The transition matrix as an ``(n, n)`` array in the order of ``regimes`` (validated)."""
+        names = self.regime_names
+        n = len(names)
+        tm = self.transition_matrix
+        if tm is None:
+            if n == 1:
+                return np.ones((1, 1))
+            p = np.full((n, n), 1.0 / (n - 1))
+            np.fill_diagonal(p, 0.0)
+            return p
+        if isinstance(tm, Mapping):
+            p = _matrix_from_mapping(tm, names)
+        else:
+            p = np.asarray(tm, dtype=float)
+            if p.shape != (n, n):
+                raise ValueError(
+                    f"transition_matrix must be {n}x{n} (one row and column per regime {names}), "
+                    f"got shape {p.shape}"
+                )
+        for i, name in enumerate(names):
+            _check_row(p[i], i, name, n)
+        return p
+
+
+ROW_SUM_TOLERANCE = 1e-6
+
+
+def _matrix_from_mapping(tm: Mapping[str, Mapping[str, float]], names: list[str]) -> np.ndarray:
+    p = np.zeros((len(names), len(names)))
+    for src, row in tm.items():
+        if src not in names:
+            raise ValueError(f"transition_matrix: row {src!r} is not one of regimes {names}")
+        for dst, prob in row.items():
+            if dst not in names:
+                raise ValueError(
+                    f"transition_matrix[{src}]: column {dst!r} is not one of regimes {names}"
+                )
+            p[names.index(src), names.index(dst)] = prob
+    return p
+
+
+def _check_row(row: np.ndarray, i: int, name: str, n: int) -> None:
+    if not np.all(np.isfinite(row)) or np.any(row < 0):
+        raise ValueError(f"transition_matrix[{name}]: probabilities must be finite and >= 0")
+    if abs(row.sum() - 1.0) > ROW_SUM_TOLERANCE:
+        raise ValueError(f"transition_matrix[{name}]: row must sum to 1, sums to {row.sum():.6g}")
+    if n > 1 and row[i] != 0:
+        raise ValueError(
+            f"transition_matrix[{name}][{name}] must be 0: how long a regime lasts is set by "
+            "its duration range (min_bars/max_bars), not by self-transitions"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def standardised_t_abs_mean(dof: float | None) -> float:
+    """``E|z|`` for a unit-variance Student-t with ``dof`` degrees of freedom (Gaussian if None)."""
+    if dof is None or not math.isfinite(dof):
+        return math.sqrt(2.0 / math.pi)
+    log_e = (
+        math.log(2.0)
+        + 0.5 * math.log(dof)
+        + math.lgamma((dof + 1) / 2)
+        - 0.5 * math.log(math.pi)
+        - math.log(dof - 1)
+        - math.lgamma(dof / 2)
+    )
+    return math.exp(log_e) * math.sqrt((dof - 2) / dof)
+
+
+def draw_innovations(rng: np.random.Generator, n: int, dof: float | None) -> np.ndarray:
+    """``n`` unit-variance innovations: Student-t(dof) scaled by ``sqrt((dof-2)/dof)`` or N(0,1)."""
+    if dof is None:
+        return rng.standard_normal(n)
+    return rng.standard_t(dof, n) * math.sqrt((dof - 2.0) / dof)
+
+
+def egarch_log_multiplier(
+    z: np.ndarray, garch: GarchConfig, dof: float | None, h0: float = 0.0
+) -> tuple[np.ndarray, float]:
+    """Log-volatility ``h_t`` driven by past innovations, and its stationary variance.
+
+    ``h_t = beta h_{t-1} + u_{t-1}`` with ``u = alpha (|z| - E|z|) + leverage z``; ``h_0 = h0``.
+    The value for bar t uses innovations of bars < t only.
+    """
+    e_abs = standardised_t_abs_mean(dof)
+    u = garch.alpha * (np.abs(z) - e_abs) + garch.leverage * z
+    h = lfilter([0.0, 1.0], [1.0, -garch.beta], u)
+    if h0 != 0.0:
+        h = h + h0 * garch.beta ** np.arange(len(z))
+    return h, egarch_stationary_variance(garch, dof)
+
+
+def egarch_stationary_variance(garch: GarchConfig, dof: float | None) -> float:
+    """Stationary variance of the EGARCH log-volatility ``h`` (innovations of unit variance)."""
+    e_abs = standardised_t_abs_mean(dof)
+    var_abs = max(1.0 - e_abs * e_abs, 0.0)
+    return (garch.alpha**2 * var_abs + garch.leverage**2) / (1.0 - garch.beta**2)
+
+
+def brownian_bridge_extremes(
+    rng: np.random.Generator, log_ret: np.ndarray, sigma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log high and log low (relative to the open) of a Brownian bridge from 0 to ``log_ret``.
+
+    Exact marginal draws: ``P(max > m) = exp(-2 m (m - b) / s^2)`` for ``m >= max(0, b)``.
+    """
+    n = len(log_ret)
+    s2 = sigma * sigma
+    b2 = log_ret * log_ret
+    u = 1.0 - rng.random(n)  # (0, 1]
+    v = 1.0 - rng.random(n)
+    hi = 0.5 * (log_ret + np.sqrt(b2 - 2.0 * s2 * np.log(u)))
+    lo = 0.5 * (log_ret - np.sqrt(b2 - 2.0 * s2 * np.log(v)))
+    return hi, lo
+
+
+def _regime_path(
+    config: SyntheticConfig, n_bars: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Segments of the semi-Markov chain: (regime index, full drawn length) per segment."""
+    names = config.regime_names
+    n = len(names)
+    cum = np.cumsum(config.transition_array(), axis=1)
+    cum[:, -1] = 1.0
+    mins = np.array([config.regimes[k].min_bars for k in names])
+    spans = np.array([config.regimes[k].max_bars - config.regimes[k].min_bars + 1 for k in names])
+    r = names.index(config.initial_regime) if config.initial_regime else int(rng.integers(n))
+    seg_reg: list[int] = []
+    seg_len: list[int] = []
+    total = 0
+    batch = int(n_bars / max(mins.min(), 1)) + 16
+    batch = min(batch, 1_000_000)
+    while total < n_bars:
+        u_len = rng.random(batch)
+        u_next = rng.random(batch)
+        for i in range(batch):
+            length = int(mins[r] + int(u_len[i] * spans[r]))
+            seg_reg.append(r)
+            seg_len.append(length)
+            total += length
+            if total >= n_bars:
+                break
+            r = min(int(np.searchsorted(cum[r], u_next[i], side="right")), n - 1)
+    return np.asarray(seg_reg, dtype=np.int64), np.asarray(seg_len, dtype=np.int64)
+
+
+def _volume(
+    config: SyntheticConfig, reg: np.ndarray, z: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Lognormal volume around each regime's level, rising with the size of the shock."""
+    regs = [config.regimes[k] for k in config.regime_names]
+    vol_level = np.array([g.volume for g in regs])[reg]
+    vol_noise = np.array([g.volume_noise for g in regs])[reg]
+    e_abs = standardised_t_abs_mean(config.student_t_dof)
+    log_v = (
+        vol_noise * rng.standard_normal(len(reg))
+        - 0.5 * vol_noise**2
+        + config.volume_return_coupling * (np.abs(z) - e_abs)
+    )
+    return vol_level * np.exp(np.minimum(log_v, 50.0))
+
+
+def _timestamps(n_bars: int, timeframe: str, start: str | pd.Timestamp) -> pd.DatetimeIndex:
+    step_s = timeframe_seconds(timeframe)
+    ts = pd.Timestamp(start)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    start_ns = int(ts.as_unit("ns").value)
+    step_ns = step_s * 1_000_000_000
+    if step_s < 7 * 86400 and start_ns % step_ns != 0:
+        raise ValueError(
+            f"start {str(start)!r} is not on the {timeframe} bar grid (bar open times are whole "
+            f"multiples of {timeframe} since 1970-01-01 UTC)"
+        )
+    values = start_ns + np.arange(n_bars, dtype=np.int64) * step_ns
+    return pd.DatetimeIndex(values.view("datetime64[ns]")).tz_localize("UTC")
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def simulate(  # noqa: PLR0913 - the generator's documented keyword API
+    config: SyntheticConfig,
+    *,
+    n_bars: int,
+    timeframe: str = "1h",
+    start: str | pd.Timestamp = "2020-01-01",
+    symbol: str = "SYN",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Generate ``n_bars`` bars from a validated :class:`SyntheticConfig`.
+
+    Returns the tidy layout (``symbol, timeframe, timestamp, open, high, low, close, volume``)
+    plus ``regime`` (categorical, categories in the order of ``config.regimes``). The same
+    arguments and seed give an identical frame.
+    """
+    if isinstance(n_bars, bool) or not isinstance(n_bars, int | np.integer) or n_bars < 1:
+        raise ValueError(f"n_bars must be a positive integer, got {n_bars!r}")
+    n_bars = int(n_bars)
+    timestamps = _timestamps(n_bars, timeframe, start)  # validates timeframe and start first
+    rng = np.random.default_rng(seed)
+    names = config.regime_names
+    regs = [config.regimes[k] for k in names]
+    bars_per_year = SECONDS_PER_YEAR / timeframe_seconds(timeframe)
+
+    seg_reg, seg_len = _regime_path(config, n_bars, rng)
+    kept = seg_len.copy()
+    kept[-1] -= int(seg_len.sum()) - n_bars
+    reg = np.repeat(seg_reg, kept)
+    seg_start = np.cumsum(kept) - kept
+    pos = np.arange(n_bars) - np.repeat(seg_start, kept)
+    frac = pos / np.repeat(np.maximum(seg_len - 1, 1), kept)
+
+    mu = (np.array([g.drift for g in regs]) / bars_per_year)[reg]
+    vol = np.array([g.volatility for g in regs]) / math.sqrt(bars_per_year)
+    log_ramp = np.log(np.array([g.vol_ramp for g in regs]))
+    sigma = vol[reg] * np.exp(log_ramp[reg] * (frac - 0.5))
+
+    dof = config.student_t_dof
+    z = draw_innovations(rng, n_bars, dof)
+    if config.garch is not None and (config.garch.alpha > 0 or config.garch.leverage != 0):
+        h0 = float(rng.standard_normal()) * math.sqrt(egarch_stationary_variance(config.garch, dof))
+        h, var_h = egarch_log_multiplier(z, config.garch, dof, h0=h0)
+        sigma = sigma * np.exp(h - var_h)
+    eps = sigma * z
+    log_ret = mu + eps
+
+    theta = np.array([g.mean_reversion for g in regs])
+    ou_segments = np.flatnonzero(theta[seg_reg] > 0)
+    for s in ou_segments:
+        a, b = seg_start[s], seg_start[s] + kept[s]
+        if b <= a:
+            continue
+        d = lfilter([1.0], [1.0, -(1.0 - theta[seg_reg[s]])], eps[a:b])
+        log_ret[a:b] = mu[a:b] + np.diff(d, prepend=0.0)
+
+    log_close = math.log(config.start_price) + np.cumsum(log_ret)
+    close = np.exp(log_close)
+    open_ = np.empty(n_bars)
+    open_[0] = config.start_price
+    open_[1:] = close[:-1]
+    hi, lo = brownian_bridge_extremes(rng, log_ret, sigma)
+    high = np.maximum(open_ * np.exp(hi), np.maximum(open_, close))
+    low = np.minimum(open_ * np.exp(lo), np.minimum(open_, close))
+
+    volume = _volume(config, reg, z, rng)
+
+    frame = pd.DataFrame(
+        {
+            "timestamp": timestamps,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+            "regime": pd.Categorical.from_codes(reg, categories=names),
+        }
+    )
+    # scalar broadcast: fast, and the frame gets pandas' default string dtype
+    frame.insert(0, "timeframe", timeframe)
+    frame.insert(0, "symbol", symbol)
+    return frame
+
+
+def generate_market(
+    *,
+    n_bars: int,
+    timeframe: str = "1h",
+    start: str = "2020-01-01",
+    symbol: str = "SYN",
+    seed: int = 0,
+    **config: Any,
+) -> pd.DataFrame:
+    """Generate a regime-switching market in the tidy OHLCV layout plus a ``regime`` column.
+
+    Args:
+        n_bars: number of bars.
+        timeframe: bar length, e.g. ``"15m"``, ``"1h"``, ``"1d"``.
+        start: open time of the first bar (UTC unless it carries a zone); must be on the grid.
+        symbol: value of the ``symbol`` column.
+        seed: seed of the numpy Generator; same arguments and seed give an identical frame.
+        **config: the fields of :class:`SyntheticConfig` (``regimes``, ``transition_matrix``,
+            ``student_t_dof``, ``garch``, ...), or ``config=<SyntheticConfig>``.
+
+    Raises:
+        ValueError (pydantic ``ValidationError`` for the model): naming the bad parameter.
+    """
+    if "config" in config and len(config) == 1:
+        cfg = config["config"]
+        cfg = cfg if isinstance(cfg, SyntheticConfig) else SyntheticConfig.model_validate(cfg)
+    else:
+        cfg = SyntheticConfig.model_validate(config)
+    return simulate(cfg, n_bars=n_bars, timeframe=timeframe, start=start, symbol=symbol, seed=seed)
