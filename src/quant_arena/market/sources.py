@@ -1,0 +1,1391 @@
+"""Loaders that turn local OHLCV files into the tidy layout of :mod:`quant_arena.market.schema`.
+
+Every loader returns a frame with the key ``symbol, timeframe, timestamp`` (timestamp = bar open
+time, ``datetime64[ns, UTC]``), the float64 columns ``open, high, low, close, volume``, optional
+``quote_volume`` / ``adj_close`` when the source has them, and a string column ``quote_side``
+saying which price the bars are built from (``"trade"``, ``"bid"``, ``"ask"``, ``"mid"`` or
+``"unknown"``) so the clean stage can apply its quote-side convention.
+
+What the loaders do and do not do:
+
+* they parse, type and convert to UTC, and sort rows ascending by (symbol, timestamp) with a
+  stable sort (newest-first files come out oldest-first);
+* they keep every other quirk of the source for the clean stage: duplicates, off-grid stamps,
+  gaps, bad ticks, zero-volume bars are NOT touched;
+* bad input raises :class:`~quant_arena.market.errors.DataError` naming the file, the row and
+  the rule. ``row`` is the 1-based line number in the (decompressed) text file for CSV sources,
+  the 1-based element number of the JSON array for freqtrade JSON, and the 1-based row position
+  for parquet / feather. Rules: ``empty_file``, ``no_data_rows``, ``missing_columns``,
+  ``non_numeric``, ``missing_value``, ``unparseable_timestamp``, ``mixed_timezones``,
+  ``ambiguous_local_time``, ``file_type_mismatch``, ``corrupt_file``, ``unknown_format``,
+  ``timeframe_unknown``, ``symbol_not_found``.
+
+Time zones: naive timestamps are read in the zone given by ``timezone`` (default ``"UTC"``;
+any IANA name such as ``"Europe/Zurich"``) and converted to UTC; a DST-ambiguous or
+non-existent local time raises ``ambiguous_local_time``. Timestamps carrying an offset
+(``Z``, ``+02:00``, ``GMT+0100``) are converted with that offset; a file mixing naive and
+offset stamps, or mixing offsets that the declared ``timezone`` does not explain (DST), raises
+``mixed_timezones``. Daily bars are labelled by their date at 00:00 UTC (the usual convention
+for exchange-local trading dates).
+
+Formats (``format=`` name, loader, what it assumes):
+
+=====================  ==========================================================================
+``cryptodatadownload``  :func:`load_cryptodatadownload` (banner line, 12-hour ``date``, newest first)
+``forex``               :func:`load_forex` (Dukascopy / MT style ``Time`` ``01.01.2017 22:00:00.000``)
+``csv``                 :func:`load_csv` (generic: named or first unnamed timestamp column)
+``yahoo``               :func:`load_yahoo` (``Date`` M/D/YYYY, ``Adj Close``)
+``long``                :func:`load_long` (``Ticker, Date, ...``: several symbols)
+``wide``                :func:`load_wide` (``BTC:open`` ... columns: several symbols)
+``freqtrade_json``      :func:`load_freqtrade_json` (``[[ms, o, h, l, c, v], ...]``)
+``freqtrade_feather``   :func:`load_freqtrade_feather` (``date, open, high, low, close, volume``)
+``parquet``             :func:`load_parquet` (already tidy, or plain OHLCV)
+``binance``             :func:`load_binance` (kline CSV, 12 columns, ms or us open times)
+``auto``                :func:`detect_format` sniffs the content (not the extension)
+=====================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_arena.market.errors import DataError
+from quant_arena.market.schema import OHLCV_COLUMNS, parse_timeframe
+
+QUOTE_SIDES: tuple[str, ...] = ("trade", "bid", "ask", "mid", "unknown")
+
+_OPTIONAL_NUMERIC = ("quote_volume", "adj_close", "funding_rate", "spread_bps")
+_TIME_NAMES = (
+    "timestamp",
+    "time",
+    "date",
+    "datetime",
+    "date_time",
+    "open_time",
+    "gmt_time",
+    "local_time",
+    "time_(utc)",
+    "unnamed:_0",
+    "",
+)
+_KNOWN_QUOTES = (
+    "USDT", "USDC", "BUSD", "TUSD", "FDUSD", "USD", "EUR", "GBP", "JPY", "CHF", "AUD", "CAD",
+    "TRY", "BRL", "BTC", "ETH", "BNB",
+)  # fmt: skip
+
+# --------------------------------------------------------------------------------------------
+# file type sniffing
+# --------------------------------------------------------------------------------------------
+
+_EXT_KIND = {
+    ".csv": "text",
+    ".txt": "text",
+    ".tsv": "text",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".feather": "feather",
+    ".ftr": "feather",
+    ".arrow": "feather",
+}
+
+
+def _head(path: Path, n: int = 65536) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def _content_kind(head: bytes) -> str:
+    """What raw bytes look like: gzip, parquet, feather, zip, json, text or binary."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head[:6] == b"ARROW1":
+        return "feather"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if b"\x00" in head[:4096]:
+        return "binary"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped[:1] in (b"[", b"{"):
+        return "json"
+    return "text"
+
+
+def _gunzip_head(path: Path, n: int = 65536) -> bytes:
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read(n)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"gzip data is corrupt or truncated ({exc})", file=path, row=1, rule="corrupt_file") from exc
+
+
+class _Sniffed:
+    """The real content of a file: ``kind`` (text/json/parquet/feather), gzip or not, head bytes."""
+
+    def __init__(self, kind: str, gzipped: bool, head: bytes):
+        self.kind = kind
+        self.gzipped = gzipped
+        self.head = head
+
+    @property
+    def compression(self) -> str | None:
+        return "gzip" if self.gzipped else None
+
+
+def sniff_file(path: str | Path) -> _Sniffed:
+    """Look at a file's bytes (not its name), check the name agrees, and say what it holds.
+
+    Raises:
+        DataError: ``empty_file`` for a file with no bytes or only whitespace;
+            ``file_type_mismatch`` when the extension promises something else than the content
+            (a ``.json`` holding CSV, a ``.parquet`` holding text, a ``.csv`` holding gzip, a
+            ``.gz`` that is not gzip); ``corrupt_file`` for unreadable gzip;
+            ``unknown_format`` for binary content that is none of the supported kinds.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"OHLCV source file not found: {path}")
+    head = _head(path)
+    kind = _content_kind(head)
+    suffixes = [s.lower() for s in path.suffixes]
+    claims_gzip = bool(suffixes) and suffixes[-1] in (".gz", ".gzip")
+    gzipped = kind == "gzip"
+    if claims_gzip and not gzipped:
+        raise DataError(
+            f"the name ends in {suffixes[-1]!r} but the content is not gzip (it looks like {kind})",
+            file=path,
+            row=1,
+            rule="file_type_mismatch",
+        )
+    if gzipped:
+        if not claims_gzip:
+            raise DataError(
+                "the content is gzip-compressed but the name does not end in '.gz' "
+                "(rename it, e.g. to '<name>.csv.gz')",
+                file=path,
+                row=1,
+                rule="file_type_mismatch",
+            )
+        head = _gunzip_head(path)
+        kind = _content_kind(head)
+        if kind == "gzip":
+            raise DataError("doubly gzip-compressed content is not supported", file=path, row=1, rule="unknown_format")
+        suffixes = suffixes[:-1]
+    if not head.strip(b"\xef\xbb\xbf \t\r\n"):
+        raise DataError("the file is empty", file=path, row=1, rule="empty_file")
+    claimed = _EXT_KIND.get(suffixes[-1]) if suffixes else None
+    if claimed is not None and claimed != kind:
+        raise DataError(
+            f"the extension {suffixes[-1]!r} says {claimed} but the content looks like {kind}",
+            file=path,
+            row=1,
+            rule="file_type_mismatch",
+        )
+    if kind in ("zip", "binary"):
+        raise DataError(
+            f"the content is {kind} data, not CSV, JSON, parquet or feather",
+            file=path,
+            row=1,
+            rule="unknown_format",
+        )
+    return _Sniffed(kind, gzipped, head)
+
+
+def _text_lines(sniffed: _Sniffed, n: int = 6) -> list[str]:
+    text = sniffed.head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[:n]
+
+
+def _split_csv_line(line: str) -> list[str]:
+    return next(csv.reader([line]))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def detect_format(path: str | Path) -> str:
+    """Name the format of a file by sniffing its content (the ``auto`` format).
+
+    Binary parquet -> ``parquet``; Arrow IPC -> ``freqtrade_feather``; JSON -> ``freqtrade_json``;
+    for CSV text (gzip or not) the first lines decide: a CryptoDataDownload banner or a
+    ``date, symbol, ..., volume_<base>`` header -> ``cryptodatadownload``; 12 numeric fields
+    or an ``open_time`` header -> ``binance``; ``X:open`` columns -> ``wide``; a ``Ticker`` /
+    ``Symbol`` column -> ``long``; ``Time`` / ``Gmt time`` with ``dd.mm.yyyy`` values ->
+    ``forex``; ``Date`` plus ``Adj Close`` -> ``yahoo``; anything else -> ``csv``.
+    """
+    sniffed = sniff_file(path)
+    if sniffed.kind == "parquet":
+        return "parquet"
+    if sniffed.kind == "feather":
+        return "freqtrade_feather"
+    if sniffed.kind == "json":
+        return "freqtrade_json"
+    return _detect_text_format(_text_lines(sniffed))
+
+
+def _detect_text_format(lines: list[str]) -> str:
+    first = _split_csv_line(lines[0])
+    header = [_norm(f) for f in first]
+    if "cryptodatadownload" in lines[0].lower().replace(" ", ""):
+        return "cryptodatadownload"
+    if len(first) <= 2 and len(lines) > 1:
+        nxt = [_norm(f) for f in _split_csv_line(lines[1])]
+        if ("date" in nxt or "unix" in nxt) and "open" in nxt:
+            return "cryptodatadownload"
+    if len(first) == 12 and all(_is_number(f) for f in first):
+        return "binance"
+    if header and header[0] == "open_time" and len(header) == 12:
+        return "binance"
+    if any(":" in f for f in first[1:]):
+        return "wide"
+    has_base_volume = any(h.startswith("volume_") and h != "volume_usd" for h in header) or any(
+        h.startswith("volume_") for h in header
+    )
+    if "symbol" in header and has_base_volume and ("date" in header or "unix" in header):
+        return "cryptodatadownload"
+    if "ticker" in header or "symbol" in header:
+        return "long"
+    if header and header[0] in ("time", "gmt_time", "local_time") and len(lines) > 1:
+        value = _split_csv_line(lines[1])[0].strip()
+        if re.match(r"^\d{2}\.\d{2}\.\d{4}", value):
+            return "forex"
+    if "date" in header and "adj_close" in header:
+        return "yahoo"
+    return "csv"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers: names, timestamps, numbers
+# --------------------------------------------------------------------------------------------
+
+
+def _norm(name: object) -> str:
+    return re.sub(r"\s+", "_", str(name).strip().lower())
+
+
+def _missing_columns_error(
+    file: Path | str, row: int | None, missing: Sequence[str], found: Sequence[object], what: str = ""
+) -> DataError:
+    found_list = [str(c) for c in found]
+    hints = []
+    for name in missing:
+        close = get_close_matches(name, [_norm(c) for c in found_list], n=1, cutoff=0.6)
+        if close:
+            hints.append(f"{name!r} (did you mean {close[0]!r}?)")
+        else:
+            hints.append(repr(name))
+    return DataError(
+        f"missing required column(s) {', '.join(hints)}{what}; found columns {found_list}",
+        file=file,
+        row=row,
+        rule="missing_columns",
+    )
+
+
+_TZ_SUFFIX = re.compile(r"^(?P<stamp>.*?)\s*(?P<tz>Z|(?:UTC|GMT)?\s?[+-]\d{2}:?\d{2}|UTC|GMT)$")
+_TZ_SUFFIX_QUICK = r"(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)$"
+
+_CANDIDATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %I-%p",
+    "ISO8601",
+    "%d.%m.%Y %H:%M:%S.%f",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%Y.%m.%d %H:%M:%S",
+    "%Y.%m.%d %H:%M",
+    "%Y.%m.%d",
+    "%Y%m%d %H%M%S",
+    "%Y%m%d %H:%M:%S",
+    "%Y%m%d",
+)
+
+
+def _tz_offset_minutes(tz: pd.Series) -> pd.Series:
+    """Offsets such as ``Z``, ``+02:00``, ``GMT+0100``, ``UTC`` to whole minutes east of UTC."""
+    t = tz.str.replace(r"^(?:UTC|GMT)\s?", "", regex=True).str.replace(":", "", regex=False)
+    out = pd.Series(0, index=tz.index, dtype="int64")
+    signed = t.str.match(r"^[+-]\d{4}$")
+    if signed.any():
+        s = t[signed]
+        sign = np.where(s.str[0] == "-", -1, 1)
+        out[signed] = sign * (s.str[1:3].astype(int) * 60 + s.str[3:5].astype(int))
+    return out
+
+
+def _epoch_to_ns(values: np.ndarray) -> np.ndarray:
+    """Epoch numbers in s, ms, us or ns (decided per value by magnitude) to int64 ns."""
+    v = np.asarray(values, dtype="float64")
+    a = np.abs(v)
+    factor = np.where(a < 1e11, 1e9, np.where(a < 1e14, 1e6, np.where(a < 1e17, 1e3, 1.0)))
+    ints = np.asarray(values).astype("int64") if np.issubdtype(np.asarray(values).dtype, np.integer) else None
+    if ints is not None:
+        return ints * factor.astype("int64")
+    return np.round(v * factor).astype("int64")
+
+
+def _choose_format(sample: pd.Series) -> tuple[str | None, int]:
+    """Pick the first candidate format that parses every sampled value (else the best one)."""
+    best: tuple[str | None, int] = (None, -1)
+    for fmt in _CANDIDATE_FORMATS:
+        try:
+            parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
+        except (ValueError, TypeError):
+            continue
+        ok = int(parsed.notna().sum())
+        if ok == len(sample):
+            return fmt, ok
+        if ok > best[1]:
+            best = (fmt, ok)
+    return best
+
+
+def parse_timestamps(
+    values: pd.Series,
+    *,
+    rows: np.ndarray,
+    file: Path | str,
+    column: str,
+    timezone: str = "UTC",
+    fmt: str | None = None,
+) -> pd.Series:
+    """Parse a timestamp column to ``datetime64[ns, UTC]`` or raise a DataError naming the row.
+
+    Args:
+        values: the raw column (strings, numbers or datetimes).
+        rows: the 1-based row/line number of each value, for error messages.
+        file: the source, for error messages.
+        column: the column name, for error messages.
+        timezone: zone of naive timestamps (IANA name); offsets in the text win over it.
+        fmt: a strftime format, ``"ISO8601"``, ``"epoch"`` (s/ms/us/ns by magnitude) or
+            ``None`` to choose from the first values.
+    """
+    values = values.reset_index(drop=True)
+    missing = values.isna()
+    if missing.any():
+        i = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataError(f"timestamp column {column!r} is empty", file=file, row=int(rows[i]), rule="unparseable_timestamp")
+
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return _localize(values.astype("datetime64[ns]"), rows=rows, file=file, timezone=timezone)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return pd.Series(pd.to_datetime(_epoch_to_ns(values.to_numpy()), unit="ns", utc=True))
+
+    text = values.astype(str).str.strip()
+    if fmt == "epoch" or (fmt is None and text.iloc[:50].str.fullmatch(r"-?\d{9,19}(\.\d+)?").all()):
+        nums = pd.to_numeric(text, errors="coerce")
+        bad = nums.isna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"timestamp {text.iloc[i]!r} in column {column!r} is not an epoch number",
+                file=file, row=int(rows[i]), rule="unparseable_timestamp",
+            )  # fmt: skip
+        return pd.Series(pd.to_datetime(_epoch_to_ns(nums.to_numpy()), unit="ns", utc=True))
+
+    # split off explicit offsets (Z, +02:00, GMT+0100)
+    has_tz = text.str.contains(_TZ_SUFFIX_QUICK, regex=True)
+    offsets = None
+    if has_tz.any():
+        first_aware = bool(has_tz.iloc[0])
+        differs = (has_tz != first_aware).to_numpy()
+        if differs.any():
+            i = int(np.flatnonzero(differs)[0])
+            raise DataError(
+                f"column {column!r} mixes timestamps with and without a time-zone offset "
+                f"({text.iloc[0]!r} vs {text.iloc[i]!r})",
+                file=file, row=int(rows[i]), rule="mixed_timezones",
+            )  # fmt: skip
+        parts = text.str.extract(_TZ_SUFFIX)
+        text = parts["stamp"]
+        offsets = _tz_offset_minutes(parts["tz"])
+
+    if fmt is None:
+        sample = text.iloc[:1000]
+        fmt, n_ok = _choose_format(sample)
+        if fmt is None or n_ok < len(sample):
+            bad_sample = (
+                pd.Series(True, index=sample.index)
+                if fmt is None
+                else pd.to_datetime(sample, format=fmt, errors="coerce").isna()
+            )
+            i = int(np.flatnonzero(bad_sample.to_numpy())[0])
+            raise DataError(
+                f"timestamp {text.iloc[i]!r} in column {column!r} is not in a known date/time format",
+                file=file, row=int(rows[i]), rule="unparseable_timestamp",
+            )  # fmt: skip
+    try:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+    except (ValueError, TypeError) as exc:  # e.g. ISO8601 with leftover offsets
+        raise DataError(f"timestamps in column {column!r} could not be parsed ({exc})", file=file, row=int(rows[0]), rule="unparseable_timestamp") from exc
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"timestamp {values.iloc[i]!r} in column {column!r} does not match the format "
+            f"{fmt!r} of the other rows",
+            file=file, row=int(rows[i]), rule="unparseable_timestamp",
+        )  # fmt: skip
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # ISO8601 with offsets left in the text
+        return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    parsed = parsed.astype("datetime64[ns]")
+    if offsets is None:
+        return _localize(parsed, rows=rows, file=file, timezone=timezone)
+
+    utc = (parsed - pd.to_timedelta(offsets, unit="min")).dt.tz_localize("UTC")
+    if offsets.nunique() > 1:
+        if str(timezone).upper() == "UTC":
+            expected = pd.Series(int(offsets.iloc[0]), index=offsets.index)
+        else:
+            local = utc.dt.tz_convert(timezone)
+            expected = ((local.dt.tz_localize(None) - utc.dt.tz_localize(None)) / pd.Timedelta(minutes=1)).astype("int64")
+        wrong = (offsets != expected).to_numpy()
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            raise DataError(
+                f"column {column!r} mixes UTC offsets ({values.iloc[0]!r} vs {values.iloc[i]!r}) that the "
+                f"declared timezone {timezone!r} does not explain; set `timezone` to the zone of the file",
+                file=file, row=int(rows[i]), rule="mixed_timezones",
+            )  # fmt: skip
+    return utc.astype("datetime64[ns, UTC]")
+
+
+def _localize(naive: pd.Series, *, rows: np.ndarray, file: Path | str, timezone: str) -> pd.Series:
+    if str(timezone).upper() == "UTC":
+        return naive.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
+    try:
+        local = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    except Exception as exc:  # unknown zone name
+        raise DataError(f"time zone {timezone!r} is not understood ({exc})", file=file, rule="unknown_timezone") from exc
+    bad = local.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"local time {naive.iloc[i]} is ambiguous or does not exist in {timezone!r} (DST change)",
+            file=file, row=int(rows[i]), rule="ambiguous_local_time",
+        )  # fmt: skip
+    return local.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+
+
+def _numeric(values: pd.Series, *, rows: np.ndarray, file: Path | str, column: str, allow_missing: bool = False) -> np.ndarray:
+    """A float64 array, or a DataError naming the first non-numeric or missing cell."""
+    values = values.reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        out = values.to_numpy(dtype="float64", na_value=np.nan)
+        nonnum = np.zeros(len(out), dtype=bool)
+    else:
+        nums = pd.to_numeric(values, errors="coerce")
+        out = nums.to_numpy(dtype="float64", na_value=np.nan)
+        nonnum = (np.isnan(out) & values.notna().to_numpy())
+    if nonnum.any():
+        i = int(np.flatnonzero(nonnum)[0])
+        raise DataError(
+            f"value {values.iloc[i]!r} in column {column!r} is not a number",
+            file=file, row=int(rows[i]), rule="non_numeric",
+        )  # fmt: skip
+    if not allow_missing:
+        miss = np.isnan(out)
+        if miss.any():
+            i = int(np.flatnonzero(miss)[0])
+            raise DataError(f"column {column!r} has no value", file=file, row=int(rows[i]), rule="missing_value")
+    return out
+
+
+def infer_timeframe(timestamps: pd.Series | pd.DatetimeIndex, *, file: Path | str | None = None) -> str:
+    """The most common positive spacing between timestamps, as a timeframe string (``"1h"``)."""
+    ts = pd.Series(pd.DatetimeIndex(timestamps).unique()).sort_values()
+    diffs = ts.diff().dropna()
+    diffs = diffs[diffs > pd.Timedelta(0)]
+    if diffs.empty:
+        raise DataError(
+            "cannot infer the timeframe from fewer than two distinct timestamps; set `timeframe`",
+            file=file, rule="timeframe_unknown",
+        )  # fmt: skip
+    seconds = int(diffs.mode().iloc[0].total_seconds())
+    return _seconds_to_timeframe(seconds)
+
+
+def _seconds_to_timeframe(seconds: int) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _check_timeframe(timeframe: str, file: Path | str) -> str:
+    try:
+        parse_timeframe(timeframe)
+    except ValueError as exc:
+        raise DataError(str(exc), file=file, rule="bad_timeframe") from exc
+    return timeframe
+
+
+def _check_quote_side(quote_side: str, file: Path | str) -> str:
+    if quote_side not in QUOTE_SIDES:
+        raise DataError(f"quote_side {quote_side!r} is not one of {QUOTE_SIDES}", file=file, rule="bad_quote_side")
+    return quote_side
+
+
+def _split_pair(text: str) -> str:
+    """``BTCUSD`` -> ``BTC/USD``, ``BTC_USDT`` -> ``BTC/USDT``; unknown shapes pass through."""
+    t = text.strip().upper()
+    for sep in ("/", "_", "-"):
+        if sep in t:
+            base, _, rest = t.partition(sep)
+            return f"{base}/{rest.replace('_', ':', 1) if rest.count('_') else rest}"
+    for quote in _KNOWN_QUOTES:
+        if t.endswith(quote) and len(t) > len(quote):
+            return f"{t[: -len(quote)]}/{quote}"
+    return t
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suf in reversed(path.suffixes):
+        name = name[: -len(suf)] if name.endswith(suf) else name
+    return name
+
+
+def _assemble(
+    *,
+    file: Path | str,
+    symbol: str | np.ndarray | pd.Series,
+    timeframe: str | None,
+    timestamps: pd.Series,
+    numbers: dict[str, np.ndarray],
+    quote_side: str,
+) -> pd.DataFrame:
+    """Build the tidy frame, infer the timeframe if needed, sort ascending (stable)."""
+    n = len(timestamps)
+    if timeframe is None:
+        if isinstance(symbol, str):
+            timeframe = infer_timeframe(timestamps, file=file)
+        else:
+            sym = pd.Series(np.asarray(symbol))
+            # most common spacing within each symbol
+            ts = timestamps.reset_index(drop=True)
+            frames = [ts[(sym == s).to_numpy()] for s in sym.unique()]
+            longest = max(frames, key=len)
+            timeframe = infer_timeframe(longest, file=file)
+    _check_timeframe(timeframe, file)
+    _check_quote_side(quote_side, file)
+    data: dict[str, Any] = {
+        "symbol": pd.Series(np.broadcast_to(np.asarray(symbol, dtype=object), (n,)), dtype="str"),
+        "timeframe": pd.Series([timeframe] * n, dtype="str"),
+        "timestamp": timestamps.reset_index(drop=True).astype("datetime64[ns, UTC]"),
+    }
+    for col in OHLCV_COLUMNS:
+        data[col] = numbers[col]
+    for col in _OPTIONAL_NUMERIC:
+        if col in numbers:
+            data[col] = numbers[col]
+    data["quote_side"] = pd.Series([quote_side] * n, dtype="str")
+    df = pd.DataFrame(data)
+    df = df.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# CSV reading
+# --------------------------------------------------------------------------------------------
+
+
+def _read_csv_text(
+    path: Path,
+    sniffed: _Sniffed,
+    *,
+    skiprows: int = 0,
+    header: int | None = 0,
+    names: Sequence[str] | None = None,
+    dtype: Any = None,
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Read a CSV (numbers inferred by the C parser; a column with a bad cell stays text and
+    :func:`_numeric` names the cell). Returns (frame, 1-based line of each row, header line)."""
+    if sniffed.kind != "text":
+        raise DataError(
+            f"expected CSV text but the content looks like {sniffed.kind}",
+            file=path, row=1, rule="file_type_mismatch",
+        )  # fmt: skip
+    try:
+        df = pd.read_csv(
+            path,
+            skiprows=skiprows,
+            header=header,
+            names=names,
+            dtype=dtype,
+            skip_blank_lines=False,
+            compression=sniffed.compression,
+            encoding="utf-8-sig",
+            on_bad_lines="error",
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise DataError("the file has no header and no rows", file=path, row=skiprows + 1, rule="empty_file") from exc
+    except pd.errors.ParserError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        row = int(m.group(1)) if m else None
+        raise DataError(f"malformed CSV ({exc})", file=path, row=row, rule="malformed_csv") from exc
+    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"the file cannot be read as CSV text ({exc})", file=path, row=1, rule="corrupt_file") from exc
+    header_line = skiprows + 1 if header is not None else skiprows
+    rows = np.arange(len(df), dtype="int64") + header_line + 1
+    blank = df.isna().all(axis=1).to_numpy()
+    if blank.any():
+        df = df.loc[~blank].reset_index(drop=True)
+        rows = rows[~blank]
+    if df.empty:
+        raise DataError(
+            "the file has a header but no data rows",
+            file=path, row=header_line + 1, rule="no_data_rows",
+        )  # fmt: skip
+    return df, rows, header_line
+
+
+def _column_map(df: pd.DataFrame) -> dict[str, str]:
+    """normalized name -> actual column name (first wins)."""
+    out: dict[str, str] = {}
+    for c in df.columns:
+        key = _norm(c)
+        if key.startswith("unnamed:_"):
+            key = "" if key == "unnamed:_0" else key
+        out.setdefault(key, c)
+    return out
+
+
+def _find_time_column(cmap: dict[str, str], df: pd.DataFrame, names: Sequence[str] = _TIME_NAMES) -> str | None:
+    for name in names:
+        if name in cmap:
+            return cmap[name]
+    return None
+
+
+def _ohlcv_numbers(
+    df: pd.DataFrame,
+    cmap: dict[str, str],
+    *,
+    rows: np.ndarray,
+    file: Path,
+    header_line: int | None,
+    aliases: dict[str, Sequence[str]] | None = None,
+) -> dict[str, np.ndarray]:
+    aliases = aliases or {}
+    numbers: dict[str, np.ndarray] = {}
+    missing = []
+    found_cols: dict[str, str] = {}
+    for col in OHLCV_COLUMNS:
+        for name in (col, *aliases.get(col, ())):
+            if name in cmap:
+                found_cols[col] = cmap[name]
+                break
+        else:
+            missing.append(col)
+    if missing:
+        raise _missing_columns_error(file, header_line, missing, list(df.columns))
+    for col, actual in found_cols.items():
+        numbers[col] = _numeric(df[actual], rows=rows, file=file, column=str(actual))
+    for col in _OPTIONAL_NUMERIC:
+        for name in (col, *aliases.get(col, ())):
+            if name in cmap:
+                numbers[col] = _numeric(df[cmap[name]], rows=rows, file=file, column=str(cmap[name]), allow_missing=True)
+                break
+    return numbers
+
+
+def _generic_tabular(
+    path: Path,
+    sniffed: _Sniffed,
+    *,
+    symbol: str | None,
+    timeframe: str | None,
+    timezone: str,
+    quote_side: str,
+    time_names: Sequence[str] = _TIME_NAMES,
+    time_format: str | None = None,
+    skiprows: int = 0,
+) -> pd.DataFrame:
+    df, rows, header_line = _read_csv_text(path, sniffed, skiprows=skiprows)
+    cmap = _column_map(df)
+    tcol = _find_time_column(cmap, df, time_names)
+    if tcol is None:
+        raise _missing_columns_error(
+            path, header_line, [f"timestamp (one of {[n for n in time_names if n]} or a first unnamed column)"],
+            list(df.columns),
+        )  # fmt: skip
+    numbers = _ohlcv_numbers(
+        df, cmap, rows=rows, file=path, header_line=header_line,
+        aliases={"adj_close": ("adj._close",), "volume": ("vol",)},
+    )  # fmt: skip
+    ts = parse_timestamps(df[tcol], rows=rows, file=path, column=str(tcol), timezone=timezone, fmt=time_format)
+    return _assemble(
+        file=path, symbol=symbol or _stem(path), timeframe=timeframe, timestamps=ts,
+        numbers=numbers, quote_side=quote_side,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# loaders
+# --------------------------------------------------------------------------------------------
+
+
+def load_cryptodatadownload(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A CryptoDataDownload export (e.g. ``Coinbase_BTCUSD_1h.csv``).
+
+    Layout: an optional banner first line (``Timestamps are UTC timezone,https://www.
+    CryptoDataDownload.com``), then ``[unix,] date, symbol, open, high, low, close,
+    volume_<base> | "Volume <BASE>", volume | volume_<quote> | "Volume <QUOTE>"[, tradecount]``,
+    newest row first. ``date`` is ``2019-10-17 09-AM`` (12-hour clock) for hourly files,
+    ``2019-10-17`` for daily files, or ``2020-01-01 00:00:00``; a ``unix`` column (s or ms)
+    wins when present.
+
+    Assumes: timestamps are UTC (CryptoDataDownload says so in the banner; override with
+    ``timezone``); prices are exchange trade prices (quote side ``"trade"``). The base-asset
+    volume becomes ``volume`` and the quote-currency volume becomes ``quote_volume``.
+    Symbol: ``symbol`` or the ``symbol`` column split into ``BASE/QUOTE`` (``BTCUSD`` ->
+    ``BTC/USD``). Timeframe: ``timeframe`` or the most common spacing of the rows.
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    lines = _text_lines(sniffed, 2)
+    first = [_norm(f) for f in _split_csv_line(lines[0])]
+    banner = not ("open" in first and ("date" in first or "unix" in first))
+    df, rows, header_line = _read_csv_text(path, sniffed, skiprows=1 if banner else 0)
+    cmap = _column_map(df)
+
+    sym_values = df[cmap["symbol"]].dropna() if "symbol" in cmap else pd.Series([], dtype=str)
+    raw_symbol = str(sym_values.iloc[0]) if len(sym_values) else ""
+    vol_cols = {k: v for k, v in cmap.items() if k.startswith("volume_")}
+    base = quote = None
+    if "/" in raw_symbol or "-" in raw_symbol:
+        base, _, quote = raw_symbol.upper().replace("-", "/").partition("/")
+    else:
+        for key in vol_cols:
+            cur = key[len("volume_") :].upper()
+            if raw_symbol.upper().startswith(cur) and len(raw_symbol) > len(cur):
+                base, quote = cur, raw_symbol.upper()[len(cur) :]
+                break
+    if base is None and len(vol_cols) == 1 and "volume" in cmap:
+        base = next(iter(vol_cols))[len("volume_") :].upper()
+    base_col = vol_cols.get(f"volume_{base.lower()}") if base else None
+    if base_col is None:
+        raise _missing_columns_error(
+            path, header_line, ["volume_<base asset> (e.g. volume_btc)"], list(df.columns),
+            " (CryptoDataDownload files carry the base-asset volume as volume_<base>)",
+        )  # fmt: skip
+    quote_col = None
+    for key in ([f"volume_{quote.lower()}"] if quote else []) + ["volume"]:
+        if key in cmap and cmap[key] != base_col:
+            quote_col = cmap[key]
+            break
+    missing = [c for c in ("open", "high", "low", "close") if c not in cmap]
+    tcol = cmap.get("unix") or cmap.get("date")
+    if tcol is None:
+        missing.insert(0, "date")
+    if missing:
+        raise _missing_columns_error(path, header_line, missing, list(df.columns))
+    numbers = {c: _numeric(df[cmap[c]], rows=rows, file=path, column=cmap[c]) for c in ("open", "high", "low", "close")}
+    numbers["volume"] = _numeric(df[base_col], rows=rows, file=path, column=base_col)
+    if quote_col is not None:
+        numbers["quote_volume"] = _numeric(df[quote_col], rows=rows, file=path, column=quote_col)
+    if tcol == cmap.get("unix"):
+        ts = parse_timestamps(df[tcol], rows=rows, file=path, column=tcol, fmt="epoch")
+    else:
+        first_value = str(df[tcol].dropna().iloc[0]).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]", first_value):
+            fmt = "%Y-%m-%d %I-%p"
+        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", first_value):
+            fmt = "%Y-%m-%d"
+        else:
+            fmt = None
+        ts = parse_timestamps(df[tcol], rows=rows, file=path, column=tcol, timezone=timezone, fmt=fmt)
+    if symbol is None:
+        symbol = f"{base}/{quote}" if base and quote else (_split_pair(raw_symbol) if raw_symbol else _stem(path))
+    return _assemble(
+        file=path, symbol=symbol, timeframe=timeframe, timestamps=ts, numbers=numbers,
+        quote_side=quote_side or "trade",
+    )  # fmt: skip
+
+
+def _forex_symbol(path: Path) -> str:
+    m = re.search(r"(?<![A-Z])([A-Z]{3})[/_-]?([A-Z]{3})(?![A-Z])", _stem(path).upper())
+    return f"{m.group(1)}/{m.group(2)}" if m else _stem(path)
+
+
+def _forex_quote_side(path: Path) -> str:
+    tokens = set(re.split(r"[^A-Z]+", _stem(path).upper()))
+    if "ASK" in tokens:
+        return "ask"
+    if "BID" in tokens:
+        return "bid"
+    if "MID" in tokens:
+        return "mid"
+    return "bid"
+
+
+def load_forex(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A Dukascopy / MetaTrader-style forex export (e.g. ``FOREX_EURUSD_1H_ASK.csv``).
+
+    Layout: ``Time`` (or ``Gmt time`` / ``Local time``), ``Open, High, Low, Close, Volume``
+    with stamps like ``01.01.2017 22:00:00.000`` (day first). Dukascopy's ``Local time``
+    stamps carry a suffix such as ``GMT+0100``, which is honoured.
+
+    Assumes: naive stamps are UTC (override with ``timezone``, e.g. ``"Europe/Zurich"`` for a
+    local-time export without suffix). Quote side: ``quote_side``, else ``"ask"`` / ``"bid"`` /
+    ``"mid"`` when the file name contains that token (``..._ASK.csv`` -> ``"ask"``), else
+    ``"bid"`` (the default price of Dukascopy and MetaTrader charts). Forex ``Volume`` is tick
+    volume, not traded size. Symbol: ``symbol`` or the currency pair in the file name
+    (``EURUSD`` -> ``EUR/USD``).
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    return _generic_tabular(
+        path, sniffed, symbol=symbol or _forex_symbol(path), timeframe=timeframe, timezone=timezone,
+        quote_side=quote_side or _forex_quote_side(path),
+        time_names=("time", "gmt_time", "local_time", "timestamp", "date", "datetime", ""),
+        time_format=None,
+    )  # fmt: skip
+
+
+def load_csv(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A generic OHLCV CSV (e.g. backtesting.py's ``EURUSD.csv``).
+
+    Layout: a timestamp column named ``timestamp``/``time``/``date``/``datetime``/``open_time``
+    or the first, unnamed column (a pandas index written by ``to_csv``), plus ``Open, High,
+    Low, Close, Volume`` in any letter case; optional ``quote_volume``, ``adj_close``,
+    ``funding_rate``, ``spread_bps``. The timestamp format is chosen from the first values
+    (ISO 8601, epoch s/ms/us/ns, ``dd.mm.yyyy``, ``m/d/yyyy`` ...).
+
+    Assumes: naive stamps in ``timezone`` (default UTC). Quote side: ``quote_side`` or
+    ``"unknown"`` (a generic file does not say). Symbol: ``symbol`` or the file name stem.
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    return _generic_tabular(
+        path, sniffed, symbol=symbol, timeframe=timeframe, timezone=timezone,
+        quote_side=quote_side or "unknown",
+    )  # fmt: skip
+
+
+def load_yahoo(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A Yahoo Finance style export (``Date, Open, High, Low, Close, Adj Close, Volume``).
+
+    ``Date`` is ``M/D/YYYY`` (or ISO ``YYYY-MM-DD``); bars are labelled by that trading date at
+    00:00 UTC (``timezone`` only matters for intraday stamps). ``Adj Close`` is kept as
+    ``adj_close`` (split/dividend adjusted); Open/High/Low/Close are kept as in the file
+    (the clean stage decides about unadjusted splits). Quote side ``"trade"``. Symbol:
+    ``symbol`` or the file name stem upper-cased (``sp500.csv.gz`` -> ``SP500``).
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    return _generic_tabular(
+        path, sniffed, symbol=symbol or _stem(path).upper(), timeframe=timeframe, timezone=timezone,
+        quote_side=quote_side or "trade", time_names=("date", "datetime", "timestamp", "time", ""),
+    )  # fmt: skip
+
+
+def load_long(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A long-format multi-ticker file (``Ticker, Date, Open, High, Low, Close, Volume[, Adj Close]``).
+
+    One row per (ticker, date); the ``Ticker`` (or ``Symbol``) column becomes ``symbol``, so
+    one file yields several symbols. ``symbol`` restricts the result to that ticker (it must be
+    in the file). Dates as in :func:`load_yahoo` (00:00 UTC labels for daily bars); quote side
+    ``"trade"``; ``Adj Close`` kept as ``adj_close``.
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    df, rows, header_line = _read_csv_text(path, sniffed)
+    cmap = _column_map(df)
+    scol = cmap.get("ticker") or cmap.get("symbol")
+    tcol = _find_time_column(cmap, df, ("date", "datetime", "timestamp", "time"))
+    missing = ([] if scol else ["ticker"]) + ([] if tcol else ["date"])
+    if missing:
+        raise _missing_columns_error(path, header_line, missing, list(df.columns))
+    tick = df[scol]
+    if tick.isna().any():
+        i = int(np.flatnonzero(tick.isna().to_numpy())[0])
+        raise DataError(f"column {scol!r} has no value", file=path, row=int(rows[i]), rule="missing_value")
+    tick = tick.str.strip()
+    if symbol is not None:
+        keep = (tick == symbol).to_numpy()
+        if not keep.any():
+            raise DataError(
+                f"symbol {symbol!r} is not in column {scol!r} (found {sorted(tick.unique().tolist())[:20]})",
+                file=path, rule="symbol_not_found",
+            )  # fmt: skip
+        df, rows, tick = df.loc[keep].reset_index(drop=True), rows[keep], tick[keep].reset_index(drop=True)
+    numbers = _ohlcv_numbers(df, cmap, rows=rows, file=path, header_line=header_line, aliases={"adj_close": ("adj._close",)})
+    ts = parse_timestamps(df[tcol], rows=rows, file=path, column=str(tcol), timezone=timezone)
+    return _assemble(
+        file=path, symbol=tick.to_numpy(dtype=object), timeframe=timeframe, timestamps=ts,
+        numbers=numbers, quote_side=quote_side or "trade",
+    )  # fmt: skip
+
+
+def load_wide(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+    quote_currency: str | None = "USD",
+) -> pd.DataFrame:
+    """A wide multi-asset file: a timestamp column, then ``<SYM>:open ... <SYM>:volume`` columns.
+
+    Example: ``bitstamp_BTC_ETH_LTC_USD_d.csv`` with ``BTC:open`` ... ``LTC:volume``. A row
+    where all five fields of a symbol are empty means the asset did not trade yet (not listed):
+    that row is absent for that symbol, not an error. A row with only some fields empty is
+    ``missing_value``. Symbols are ``<SYM>/<quote_currency>`` (``BTC/USD``; ``quote_currency=
+    None`` keeps ``BTC``); ``symbol`` restricts the result to one of them (either spelling).
+    Assumes UTC stamps (``timezone`` for naive intraday stamps; daily dates at 00:00 UTC) and
+    exchange trade prices (quote side ``"trade"``).
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    df, rows, header_line = _read_csv_text(path, sniffed)
+    cmap = _column_map(df)
+    tcol = _find_time_column(cmap, df)
+    if tcol is None:
+        raise _missing_columns_error(path, header_line, ["timestamp (a date column or a first unnamed column)"], list(df.columns))
+    groups: dict[str, dict[str, str]] = {}
+    for c in df.columns:
+        if ":" in str(c) and c != tcol and not str(c).startswith("Unnamed: "):
+            sym, _, field = str(c).partition(":")
+            groups.setdefault(sym.strip(), {})[_norm(field)] = c
+    if not groups:
+        raise _missing_columns_error(path, header_line, ["<SYMBOL>:open ... <SYMBOL>:volume"], list(df.columns))
+    ts_all = parse_timestamps(df[tcol], rows=rows, file=path, column=str(tcol), timezone=timezone)
+    parts = []
+    for sym, fields in groups.items():
+        name = f"{sym}/{quote_currency}" if quote_currency else sym
+        if symbol is not None and symbol not in (sym, name):
+            continue
+        missing = [f for f in OHLCV_COLUMNS if f not in fields]
+        if missing:
+            raise _missing_columns_error(path, header_line, [f"{sym}:{f}" for f in missing], list(df.columns))
+        raw = {f: fields[f] for f in OHLCV_COLUMNS}
+        empty = df[list(raw.values())].isna()
+        listed = ~empty.all(axis=1).to_numpy()
+        sub = df.loc[listed].reset_index(drop=True)
+        sub_rows = rows[listed]
+        numbers = {f: _numeric(sub[c], rows=sub_rows, file=path, column=str(c)) for f, c in raw.items()}
+        parts.append(
+            _assemble(
+                file=path, symbol=name, timeframe=timeframe, timestamps=ts_all[listed].reset_index(drop=True),
+                numbers=numbers, quote_side=quote_side or "trade",
+            )  # fmt: skip
+        )
+    if not parts:
+        raise DataError(
+            f"symbol {symbol!r} is not in the file (found {sorted(groups)})", file=path, rule="symbol_not_found"
+        )
+    tfs = {p["timeframe"].iloc[0] for p in parts if len(p)}
+    out = pd.concat(parts, ignore_index=True)
+    if timeframe is None and len(tfs) > 1:  # keep one timeframe per file: the longest series decides
+        longest = max(parts, key=len)
+        out["timeframe"] = longest["timeframe"].iloc[0]
+    return out.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+_FREQTRADE_NAME = re.compile(r"^(?P<pair>.+?)-(?P<tf>\d+[smhdwM])(?:-(?P<kind>futures|mark|index|premiumIndex|funding_rate|spot))?$")
+
+
+def _freqtrade_name(path: Path) -> tuple[str | None, str | None]:
+    m = _FREQTRADE_NAME.match(_stem(path))
+    if not m:
+        return None, None
+    pair = m.group("pair")  # BTC_USDT or BTC_USDT_USDT (futures)
+    pieces = pair.split("_")
+    if len(pieces) == 3:
+        sym = f"{pieces[0]}/{pieces[1]}:{pieces[2]}"
+    elif len(pieces) == 2:
+        sym = f"{pieces[0]}/{pieces[1]}"
+    else:
+        sym = pair
+    tf = m.group("tf")
+    if tf.endswith("M"):
+        tf = None  # monthly candles have no fixed length in the tidy layout
+    return sym, tf
+
+
+def load_freqtrade_json(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A freqtrade JSON candle file (``BTC_USDT-1h.json``, optionally ``.json.gz``).
+
+    Layout: a JSON array of ``[open_time_ms_utc, open, high, low, close, volume_base]``.
+    Errors name the 1-based element of the array as the row. Assumes UTC epoch
+    milliseconds (seconds/microseconds are recognised by magnitude) and exchange trade
+    prices (quote side ``"trade"``). Symbol and timeframe come from ``symbol`` /
+    ``timeframe`` or the freqtrade file name (``BTC_USDT-1h`` -> ``BTC/USDT``, ``1h``).
+    ``timezone`` is unused (epoch stamps are UTC by definition).
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    if sniffed.kind != "json":
+        raise DataError(
+            f"expected freqtrade JSON but the content looks like {sniffed.kind}",
+            file=path, row=1, rule="file_type_mismatch",
+        )  # fmt: skip
+    opener: Callable[..., Any] = gzip.open if sniffed.gzipped else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=path, row=exc.lineno, rule="corrupt_file") from exc
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise DataError(f"the file cannot be read ({exc})", file=path, row=1, rule="corrupt_file") from exc
+    if isinstance(data, dict):  # pandas orient="split"/"columns" style
+        try:
+            frame = pd.DataFrame(**data) if {"columns", "data"} <= set(data) else pd.DataFrame(data)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"unrecognised JSON object layout ({exc})", file=path, row=1, rule="missing_columns") from exc
+        return _from_frame(path, frame, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side or "trade", name_hint=_freqtrade_name(path))
+    if not isinstance(data, list):
+        raise DataError("expected a JSON array of candles", file=path, row=1, rule="missing_columns")
+    if not data:
+        raise DataError("the JSON array holds no candles", file=path, row=1, rule="no_data_rows")
+    lengths = np.fromiter((len(r) if isinstance(r, list) else -1 for r in data), dtype="int64", count=len(data))
+    bad = lengths < 6
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"candle {data[i]!r} is not [time, open, high, low, close, volume] (expected 6 fields)",
+            file=path, row=i + 1, rule="missing_columns",
+        )  # fmt: skip
+    if (lengths != 6).any():
+        data = [r[:6] for r in data]
+    try:  # fast path: every field a JSON number
+        matrix = np.array(data, dtype="float64")
+        arr = pd.DataFrame(matrix[:, 1:], columns=list(OHLCV_COLUMNS))
+        arr.insert(0, "date", matrix[:, 0].astype("int64"))
+    except (TypeError, ValueError):
+        arr = pd.DataFrame(data, columns=["date", *OHLCV_COLUMNS])
+    rows = np.arange(1, len(arr) + 1, dtype="int64")
+    sym_hint, tf_hint = _freqtrade_name(path)
+    numbers = {c: _numeric(arr[c], rows=rows, file=path, column=c) for c in OHLCV_COLUMNS}
+    ts = parse_timestamps(arr["date"], rows=rows, file=path, column="date", fmt="epoch")
+    return _assemble(
+        file=path, symbol=symbol or sym_hint or _stem(path), timeframe=timeframe or tf_hint, timestamps=ts,
+        numbers=numbers, quote_side=quote_side or "trade",
+    )  # fmt: skip
+
+
+def _from_frame(
+    path: Path,
+    frame: pd.DataFrame,
+    *,
+    symbol: str | None,
+    timeframe: str | None,
+    timezone: str,
+    quote_side: str | None,
+    name_hint: tuple[str | None, str | None] = (None, None),
+) -> pd.DataFrame:
+    """Tidy a frame read from parquet / feather / JSON objects (already tidy or plain OHLCV)."""
+    if frame.empty:
+        raise DataError("the table has no rows", file=path, row=1, rule="no_data_rows")
+    if isinstance(frame.index, pd.DatetimeIndex):
+        frame = frame.reset_index(names="timestamp" if "timestamp" not in frame.columns else "index")
+    else:
+        frame = frame.reset_index(drop=True)
+    cmap = _column_map(frame)
+    rows = np.arange(1, len(frame) + 1, dtype="int64")
+    tcol = _find_time_column(cmap, frame)
+    if tcol is None:
+        raise _missing_columns_error(path, None, ["timestamp"], list(frame.columns))
+    numbers = _ohlcv_numbers(frame, cmap, rows=rows, file=path, header_line=None)
+    ts = parse_timestamps(frame[tcol], rows=rows, file=path, column=str(tcol), timezone=timezone)
+    side = quote_side
+    if side is None and "quote_side" in cmap:
+        sides = frame[cmap["quote_side"]].dropna().unique()
+        side = str(sides[0]) if len(sides) == 1 else None
+    side = side or "unknown"
+    if "symbol" in cmap and symbol is None:
+        syms = frame[cmap["symbol"]]
+        if syms.isna().any():
+            i = int(np.flatnonzero(syms.isna().to_numpy())[0])
+            raise DataError("column 'symbol' has no value", file=path, row=int(rows[i]), rule="missing_value")
+        sym: str | np.ndarray = syms.astype(str).to_numpy(dtype=object)
+    else:
+        sym = symbol or name_hint[0] or _stem(path)
+    if "symbol" in cmap and symbol is not None:
+        keep = (frame[cmap["symbol"]].astype(str) == symbol).to_numpy()
+        if not keep.any():
+            raise DataError(f"symbol {symbol!r} is not in the table", file=path, rule="symbol_not_found")
+        numbers = {k: v[keep] for k, v in numbers.items()}
+        ts = ts[keep].reset_index(drop=True)
+        frame = frame.loc[keep].reset_index(drop=True)
+    if "timeframe" in cmap and timeframe is None:
+        tfs = frame[cmap["timeframe"]].astype(str)
+        parts = []
+        for tf in tfs.unique():
+            m = (tfs == tf).to_numpy()
+            parts.append(
+                _assemble(
+                    file=path, symbol=sym if isinstance(sym, str) else np.asarray(sym)[m] if len(np.asarray(sym)) == len(m) else sym,
+                    timeframe=tf, timestamps=ts[m].reset_index(drop=True), numbers={k: v[m] for k, v in numbers.items()},
+                    quote_side=side,
+                )  # fmt: skip
+            )
+        return pd.concat(parts, ignore_index=True).sort_values(["symbol", "timeframe", "timestamp"], kind="stable").reset_index(drop=True)
+    return _assemble(file=path, symbol=sym, timeframe=timeframe or name_hint[1], timestamps=ts, numbers=numbers, quote_side=side)
+
+
+def load_parquet(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A parquet file: either already in the tidy layout, or plain OHLCV for one series.
+
+    Tidy input (``symbol``, ``timeframe``, ``timestamp`` columns) keeps its symbols and
+    timeframes (``symbol`` then filters). Plain input needs a timestamp column (``timestamp``,
+    ``date``, ``time`` ...) or a DatetimeIndex plus ``open, high, low, close, volume``.
+    Tz-aware stamps are converted to UTC; naive ones are read in ``timezone`` (default UTC);
+    integer stamps are epoch (unit by magnitude). Quote side: ``quote_side``, else a single
+    value of a ``quote_side`` column, else ``"unknown"``. Errors name the 1-based row.
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    if sniffed.kind != "parquet" or sniffed.gzipped:
+        raise DataError(f"expected parquet but the content looks like {'gzip ' if sniffed.gzipped else ''}{sniffed.kind}", file=path, row=1, rule="file_type_mismatch")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a broken file
+        raise DataError(f"the parquet file cannot be read ({exc})", file=path, row=1, rule="corrupt_file") from exc
+    return _from_frame(path, frame, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side)
+
+
+def load_freqtrade_feather(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A freqtrade feather candle file (``BTC_USDT-5m.feather``; freqtrade's default format).
+
+    Layout: columns ``date`` (datetime64 UTC), ``open, high, low, close, volume``. Symbol and
+    timeframe from the arguments or the freqtrade file name (``BTC_USDT_USDT-1h-futures`` ->
+    ``BTC/USDT:USDT``, ``1h``). Assumes UTC (naive stamps are read in ``timezone``) and trade
+    prices (quote side ``"trade"``).
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    if sniffed.kind != "feather" or sniffed.gzipped:
+        raise DataError(f"expected a feather (Arrow IPC) file but the content looks like {sniffed.kind}", file=path, row=1, rule="file_type_mismatch")
+    try:
+        frame = pd.read_feather(path)
+    except Exception as exc:
+        raise DataError(f"the feather file cannot be read ({exc})", file=path, row=1, rule="corrupt_file") from exc
+    return _from_frame(
+        path, frame, symbol=symbol, timeframe=timeframe, timezone=timezone,
+        quote_side=quote_side or "trade", name_hint=_freqtrade_name(path),
+    )  # fmt: skip
+
+
+BINANCE_KLINE_COLUMNS: tuple[str, ...] = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+
+_BINANCE_NAME = re.compile(r"^(?P<sym>[A-Z0-9]+)-(?P<tf>\d+[smhdw])-")
+
+
+def load_binance(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """A Binance public-data kline CSV (``BTCUSDT-1h-2024-01.csv`` from data.binance.vision).
+
+    Layout: 12 columns (open_time, open, high, low, close, volume, close_time, quote_volume,
+    count, taker_buy_volume, taker_buy_quote_volume, ignore), usually without a header (a
+    header line starting ``open_time`` is accepted). ``open_time`` is epoch milliseconds, or
+    microseconds for spot files from 2025 on; the unit is decided per row by magnitude.
+    Assumes UTC and trade prices (quote side ``"trade"``); ``quote_volume`` is kept.
+    Symbol and timeframe from the arguments or the file name (``BTCUSDT-1h-...`` ->
+    ``BTC/USDT``, ``1h``).
+    """
+    path = Path(path)
+    sniffed = sniff_file(path)
+    lines = _text_lines(sniffed, 1)
+    first = _split_csv_line(lines[0]) if lines else []
+    has_header = bool(first) and _norm(first[0]) == "open_time"
+    if len(first) != len(BINANCE_KLINE_COLUMNS):
+        raise DataError(
+            f"a Binance kline line has {len(BINANCE_KLINE_COLUMNS)} fields "
+            f"({', '.join(BINANCE_KLINE_COLUMNS)}); found {len(first)}: {first[:12]}",
+            file=path, row=1, rule="missing_columns",
+        )  # fmt: skip
+    df, rows, _ = _read_csv_text(
+        path, sniffed, skiprows=1 if has_header else 0, header=None, names=list(BINANCE_KLINE_COLUMNS)
+    )
+    numbers = {c: _numeric(df[c], rows=rows, file=path, column=c) for c in OHLCV_COLUMNS}
+    numbers["quote_volume"] = _numeric(df["quote_volume"], rows=rows, file=path, column="quote_volume")
+    ts = parse_timestamps(df["open_time"], rows=rows, file=path, column="open_time", fmt="epoch")
+    m = _BINANCE_NAME.match(_stem(path))
+    return _assemble(
+        file=path, symbol=symbol or (_split_pair(m.group("sym")) if m else _stem(path)),
+        timeframe=timeframe or (m.group("tf") if m else None), timestamps=ts, numbers=numbers,
+        quote_side=quote_side or "trade",
+    )  # fmt: skip
+
+
+LOADERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "cryptodatadownload": load_cryptodatadownload,
+    "forex": load_forex,
+    "csv": load_csv,
+    "yahoo": load_yahoo,
+    "long": load_long,
+    "wide": load_wide,
+    "freqtrade_json": load_freqtrade_json,
+    "freqtrade_feather": load_freqtrade_feather,
+    "parquet": load_parquet,
+    "binance": load_binance,
+}
+
+#: Every value ``format=`` accepts.
+FORMATS: tuple[str, ...] = ("auto", *LOADERS)
+
+
+def load_file(
+    path: str | Path,
+    format: str = "auto",
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str = "UTC",
+    quote_side: str | None = None,
+) -> pd.DataFrame:
+    """Load one local file into the tidy layout (see the module docstring for the formats).
+
+    Args:
+        path: the file (``.gz`` compressed CSV / JSON is read transparently).
+        format: one of :data:`FORMATS`; ``"auto"`` sniffs the content.
+        symbol: symbol name, or a filter for multi-symbol files; default from the file.
+        timeframe: e.g. ``"1h"``; default from the file name or the most common spacing.
+        timezone: zone of naive timestamps (IANA name); everything is converted to UTC.
+        quote_side: ``trade``/``bid``/``ask``/``mid``/``unknown``; default per loader.
+
+    Raises:
+        DataError: naming the file, the row and the rule, for any bad input.
+        FileNotFoundError: when the file does not exist.
+    """
+    path = Path(path)
+    if format not in FORMATS:
+        raise DataError(f"format {format!r} is not one of {list(FORMATS)}", file=path, rule="unknown_format")
+    if quote_side is not None:
+        _check_quote_side(quote_side, path)
+    fmt = detect_format(path) if format == "auto" else format
+    return LOADERS[fmt](path, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side)
+
+
+def read_text_sample(path: str | Path, n: int = 5) -> list[str]:
+    """The first ``n`` non-blank lines of a (possibly gzipped) text file, for messages and docs."""
+    return _text_lines(sniff_file(path), n)
+
+
+__all__ = [
+    "BINANCE_KLINE_COLUMNS",
+    "FORMATS",
+    "LOADERS",
+    "QUOTE_SIDES",
+    "detect_format",
+    "infer_timeframe",
+    "load_binance",
+    "load_csv",
+    "load_cryptodatadownload",
+    "load_file",
+    "load_forex",
+    "load_freqtrade_feather",
+    "load_freqtrade_json",
+    "load_long",
+    "load_parquet",
+    "load_wide",
+    "load_yahoo",
+    "parse_timestamps",
+    "sniff_file",
+]
