@@ -106,22 +106,23 @@ def _head(path: Path, n: int = 65536) -> bytes:
         return fh.read(n)
 
 
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (2, b"\x1f\x8b", "gzip"),
+    (4, b"PAR1", "parquet"),
+    (6, b"ARROW1", "feather"),
+    (4, b"PK\x03\x04", "zip"),
+)
+
+
 def _content_kind(head: bytes) -> str:
     """What raw bytes look like: gzip, parquet, feather, zip, json, text or binary."""
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head[:4] == b"PAR1":
-        return "parquet"
-    if head[:6] == b"ARROW1":
-        return "feather"
-    if head[:4] == b"PK\x03\x04":
-        return "zip"
+    for size, magic, kind in _MAGIC:
+        if head[:size] == magic:
+            return kind
     if b"\x00" in head[:4096]:
         return "binary"
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if stripped[:1] in (b"[", b"{"):
-        return "json"
-    return "text"
+    return "json" if stripped[:1] in (b"[", b"{") else "text"
 
 
 def _gunzip_head(path: Path, n: int = 65536) -> bytes:
@@ -242,34 +243,43 @@ def detect_format(path: str | Path) -> str:
     return _detect_text_format(_text_lines(sniffed))
 
 
+def _looks_cdd(lines: list[str], first: list[str], header: list[str]) -> bool:
+    if "cryptodatadownload" in lines[0].lower().replace(" ", ""):
+        return True
+    if len(first) <= 2 and len(lines) > 1:  # some other banner line
+        nxt = [_norm(f) for f in _split_csv_line(lines[1])]
+        return ("date" in nxt or "unix" in nxt) and "open" in nxt
+    has_base_volume = any(h.startswith("volume_") for h in header)
+    return "symbol" in header and has_base_volume and ("date" in header or "unix" in header)
+
+
+def _looks_binance(first: list[str], header: list[str]) -> bool:
+    if len(first) != len(BINANCE_KLINE_COLUMNS):
+        return False
+    return header[0] == "open_time" or all(_is_number(f) for f in first)
+
+
+def _looks_forex(lines: list[str], header: list[str]) -> bool:
+    if not header or header[0] not in ("time", "gmt_time", "local_time") or len(lines) < 2:
+        return False
+    value = _split_csv_line(lines[1])[0].strip()
+    return re.match(r"^\d{2}\.\d{2}\.\d{4}", value) is not None
+
+
 def _detect_text_format(lines: list[str]) -> str:
     first = _split_csv_line(lines[0])
     header = [_norm(f) for f in first]
-    if "cryptodatadownload" in lines[0].lower().replace(" ", ""):
-        return "cryptodatadownload"
-    if len(first) <= 2 and len(lines) > 1:
-        nxt = [_norm(f) for f in _split_csv_line(lines[1])]
-        if ("date" in nxt or "unix" in nxt) and "open" in nxt:
-            return "cryptodatadownload"
-    if len(first) == 12 and all(_is_number(f) for f in first):
-        return "binance"
-    if header and header[0] == "open_time" and len(header) == 12:
-        return "binance"
-    if any(":" in f for f in first[1:]):
-        return "wide"
-    has_base_volume = any(h.startswith("volume_") and h != "volume_usd" for h in header) or any(
-        h.startswith("volume_") for h in header
+    rules: tuple[tuple[str, Callable[[], bool]], ...] = (
+        ("cryptodatadownload", lambda: _looks_cdd(lines, first, header)),
+        ("binance", lambda: _looks_binance(first, header)),
+        ("wide", lambda: any(":" in f for f in first[1:])),
+        ("long", lambda: "ticker" in header or "symbol" in header),
+        ("forex", lambda: _looks_forex(lines, header)),
+        ("yahoo", lambda: "date" in header and "adj_close" in header),
     )
-    if "symbol" in header and has_base_volume and ("date" in header or "unix" in header):
-        return "cryptodatadownload"
-    if "ticker" in header or "symbol" in header:
-        return "long"
-    if header and header[0] in ("time", "gmt_time", "local_time") and len(lines) > 1:
-        value = _split_csv_line(lines[1])[0].strip()
-        if re.match(r"^\d{2}\.\d{2}\.\d{4}", value):
-            return "forex"
-    if "date" in header and "adj_close" in header:
-        return "yahoo"
+    for name, test in rules:
+        if test():
+            return name
     return "csv"
 
 
@@ -365,6 +375,10 @@ def _choose_format(sample: pd.Series) -> tuple[str | None, int]:
     return best
 
 
+def _first(mask: np.ndarray | pd.Series) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
 def parse_timestamps(
     values: pd.Series,
     *,
@@ -386,79 +400,110 @@ def parse_timestamps(
             ``None`` to choose from the first values.
     """
     values = values.reset_index(drop=True)
-    missing = values.isna()
+    missing = values.isna().to_numpy()
     if missing.any():
-        i = int(np.flatnonzero(missing.to_numpy())[0])
+        i = _first(missing)
         raise DataError(f"timestamp column {column!r} is empty", file=file, row=int(rows[i]), rule="unparseable_timestamp")
-
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    if pd.api.types.is_datetime64_dtype(values.dtype):
-        return _localize(values.astype("datetime64[ns]"), rows=rows, file=file, timezone=timezone)
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return pd.Series(pd.to_datetime(_epoch_to_ns(values.to_numpy()), unit="ns", utc=True))
-
+    typed = _parse_typed(values, rows=rows, file=file, timezone=timezone, fmt=fmt)
+    if typed is not None:
+        return typed
     text = values.astype(str).str.strip()
     if fmt == "epoch" or (fmt is None and text.iloc[:50].str.fullmatch(r"-?\d{9,19}(\.\d+)?").all()):
-        nums = pd.to_numeric(text, errors="coerce")
-        bad = nums.isna().to_numpy()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"timestamp {text.iloc[i]!r} in column {column!r} is not an epoch number",
-                file=file, row=int(rows[i]), rule="unparseable_timestamp",
-            )  # fmt: skip
-        return pd.Series(pd.to_datetime(_epoch_to_ns(nums.to_numpy()), unit="ns", utc=True))
-
-    # split off explicit offsets (Z, +02:00, GMT+0100)
-    has_tz = text.str.contains(_TZ_SUFFIX_QUICK, regex=True)
-    offsets = None
-    if has_tz.any():
-        first_aware = bool(has_tz.iloc[0])
-        differs = (has_tz != first_aware).to_numpy()
-        if differs.any():
-            i = int(np.flatnonzero(differs)[0])
-            raise DataError(
-                f"column {column!r} mixes timestamps with and without a time-zone offset "
-                f"({text.iloc[0]!r} vs {text.iloc[i]!r})",
-                file=file, row=int(rows[i]), rule="mixed_timezones",
-            )  # fmt: skip
-        parts = text.str.extract(_TZ_SUFFIX)
-        text = parts["stamp"]
-        offsets = _tz_offset_minutes(parts["tz"])
-
+        return _parse_epoch_text(text, rows=rows, file=file, column=column)
+    text, offsets = _split_offsets(text, rows=rows, file=file, column=column)
     if fmt is None:
-        sample = text.iloc[:1000]
-        fmt, n_ok = _choose_format(sample)
-        if fmt is None or n_ok < len(sample):
-            bad_sample = (
-                pd.Series(True, index=sample.index)
-                if fmt is None
-                else pd.to_datetime(sample, format=fmt, errors="coerce").isna()
-            )
-            i = int(np.flatnonzero(bad_sample.to_numpy())[0])
-            raise DataError(
-                f"timestamp {text.iloc[i]!r} in column {column!r} is not in a known date/time format",
-                file=file, row=int(rows[i]), rule="unparseable_timestamp",
-            )  # fmt: skip
+        fmt = _resolve_format(text, rows=rows, file=file, column=column)
     try:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
     except (ValueError, TypeError) as exc:  # e.g. ISO8601 with leftover offsets
         raise DataError(f"timestamps in column {column!r} could not be parsed ({exc})", file=file, row=int(rows[0]), rule="unparseable_timestamp") from exc
     bad = parsed.isna().to_numpy()
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+        i = _first(bad)
         raise DataError(
             f"timestamp {values.iloc[i]!r} in column {column!r} does not match the format "
             f"{fmt!r} of the other rows",
             file=file, row=int(rows[i]), rule="unparseable_timestamp",
         )  # fmt: skip
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # ISO8601 with offsets left in the text
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # offsets the splitter did not know
         return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     parsed = parsed.astype("datetime64[ns]")
     if offsets is None:
         return _localize(parsed, rows=rows, file=file, timezone=timezone)
+    return _apply_offsets(parsed, offsets, values, rows=rows, file=file, column=column, timezone=timezone)
 
+
+def _parse_typed(
+    values: pd.Series, *, rows: np.ndarray, file: Path | str, timezone: str, fmt: str | None
+) -> pd.Series | None:
+    """Datetime and numeric (epoch) columns; ``None`` for text."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return _localize(values.astype("datetime64[ns]"), rows=rows, file=file, timezone=timezone)
+    is_number = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+    if is_number and fmt in (None, "epoch"):
+        return pd.Series(pd.to_datetime(_epoch_to_ns(values.to_numpy()), unit="ns", utc=True))
+    return None  # text, or numbers such as 20191017 with an explicit fmt="%Y%m%d"
+
+
+def _parse_epoch_text(text: pd.Series, *, rows: np.ndarray, file: Path | str, column: str) -> pd.Series:
+    nums = pd.to_numeric(text, errors="coerce")
+    bad = nums.isna().to_numpy()
+    if bad.any():
+        i = _first(bad)
+        raise DataError(
+            f"timestamp {text.iloc[i]!r} in column {column!r} is not an epoch number",
+            file=file, row=int(rows[i]), rule="unparseable_timestamp",
+        )  # fmt: skip
+    return pd.Series(pd.to_datetime(_epoch_to_ns(nums.to_numpy()), unit="ns", utc=True))
+
+
+def _split_offsets(
+    text: pd.Series, *, rows: np.ndarray, file: Path | str, column: str
+) -> tuple[pd.Series, pd.Series | None]:
+    """Split ``Z`` / ``+02:00`` / ``GMT+0100`` suffixes off; all rows or none may have one."""
+    has_tz = text.str.contains(_TZ_SUFFIX_QUICK, regex=True).to_numpy()
+    if not has_tz.any():
+        return text, None
+    differs = has_tz != has_tz[0]
+    if differs.any():
+        i = _first(differs)
+        raise DataError(
+            f"column {column!r} mixes timestamps with and without a time-zone offset "
+            f"({text.iloc[0]!r} vs {text.iloc[i]!r})",
+            file=file, row=int(rows[i]), rule="mixed_timezones",
+        )  # fmt: skip
+    parts = text.str.extract(_TZ_SUFFIX)
+    return parts["stamp"], _tz_offset_minutes(parts["tz"])
+
+
+def _resolve_format(text: pd.Series, *, rows: np.ndarray, file: Path | str, column: str) -> str:
+    sample = text.iloc[:1000]
+    fmt, n_ok = _choose_format(sample)
+    if fmt is not None and n_ok == len(sample):
+        return fmt
+    if fmt is None:
+        i = 0
+    else:
+        i = _first(pd.to_datetime(sample, format=fmt, errors="coerce").isna())
+    raise DataError(
+        f"timestamp {text.iloc[i]!r} in column {column!r} is not in a known date/time format",
+        file=file, row=int(rows[i]), rule="unparseable_timestamp",
+    )  # fmt: skip
+
+
+def _apply_offsets(
+    parsed: pd.Series,
+    offsets: pd.Series,
+    values: pd.Series,
+    *,
+    rows: np.ndarray,
+    file: Path | str,
+    column: str,
+    timezone: str,
+) -> pd.Series:
+    """Naive wall times + explicit offsets -> UTC; offsets must agree unless DST explains them."""
     utc = (parsed - pd.to_timedelta(offsets, unit="min")).dt.tz_localize("UTC")
     if offsets.nunique() > 1:
         if str(timezone).upper() == "UTC":
@@ -468,7 +513,7 @@ def parse_timestamps(
             expected = ((local.dt.tz_localize(None) - utc.dt.tz_localize(None)) / pd.Timedelta(minutes=1)).astype("int64")
         wrong = (offsets != expected).to_numpy()
         if wrong.any():
-            i = int(np.flatnonzero(wrong)[0])
+            i = _first(wrong)
             raise DataError(
                 f"column {column!r} mixes UTC offsets ({values.iloc[0]!r} vs {values.iloc[i]!r}) that the "
                 f"declared timezone {timezone!r} does not explain; set `timezone` to the zone of the file",
@@ -753,6 +798,50 @@ def _generic_tabular(
 # --------------------------------------------------------------------------------------------
 
 
+def _cdd_volumes(
+    df: pd.DataFrame, cmap: dict[str, str], path: Path, header_line: int
+) -> tuple[str | None, str | None, str, str | None, str]:
+    """CryptoDataDownload volume columns: (base, quote, base column, quote column, raw symbol)."""
+    sym_values = df[cmap["symbol"]].dropna() if "symbol" in cmap else pd.Series([], dtype=str)
+    raw_symbol = str(sym_values.iloc[0]).strip() if len(sym_values) else ""
+    vol_cols = {k: v for k, v in cmap.items() if k.startswith("volume_")}
+    base = quote = None
+    if "/" in raw_symbol or "-" in raw_symbol:
+        base, _, quote = raw_symbol.upper().replace("-", "/").partition("/")
+    else:
+        for key in vol_cols:
+            cur = key[len("volume_") :].upper()
+            if raw_symbol.upper().startswith(cur) and len(raw_symbol) > len(cur):
+                base, quote = cur, raw_symbol.upper()[len(cur) :]
+                break
+    if base is None and len(vol_cols) == 1 and "volume" in cmap:
+        base = next(iter(vol_cols))[len("volume_") :].upper()
+    base_col = vol_cols.get(f"volume_{base.lower()}") if base else None
+    if base_col is None:
+        raise _missing_columns_error(
+            path, header_line, ["volume_<base asset> (e.g. volume_btc)"], list(df.columns),
+            " (CryptoDataDownload files carry the base-asset volume as volume_<base>)",
+        )  # fmt: skip
+    quote_col = None
+    for key in ([f"volume_{quote.lower()}"] if quote else []) + ["volume"]:
+        if key in cmap and cmap[key] != base_col:
+            quote_col = cmap[key]
+            break
+    return base, quote, base_col, quote_col, raw_symbol
+
+
+def _cdd_times(df: pd.DataFrame, tcol: str, is_unix: bool, rows: np.ndarray, path: Path, timezone: str) -> pd.Series:
+    if is_unix:
+        return parse_timestamps(df[tcol], rows=rows, file=path, column=tcol, fmt="epoch")
+    first_value = str(df[tcol].dropna().iloc[0]).strip() if df[tcol].notna().any() else ""
+    fmt = None
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]", first_value):
+        fmt = "%Y-%m-%d %I-%p"
+    elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", first_value):
+        fmt = "%Y-%m-%d"
+    return parse_timestamps(df[tcol], rows=rows, file=path, column=tcol, timezone=timezone, fmt=fmt)
+
+
 def load_cryptodatadownload(
     path: str | Path,
     *,
@@ -783,53 +872,18 @@ def load_cryptodatadownload(
     banner = not ("open" in first and ("date" in first or "unix" in first))
     df, rows, header_line = _read_csv_text(path, sniffed, skiprows=1 if banner else 0)
     cmap = _column_map(df)
-
-    sym_values = df[cmap["symbol"]].dropna() if "symbol" in cmap else pd.Series([], dtype=str)
-    raw_symbol = str(sym_values.iloc[0]) if len(sym_values) else ""
-    vol_cols = {k: v for k, v in cmap.items() if k.startswith("volume_")}
-    base = quote = None
-    if "/" in raw_symbol or "-" in raw_symbol:
-        base, _, quote = raw_symbol.upper().replace("-", "/").partition("/")
-    else:
-        for key in vol_cols:
-            cur = key[len("volume_") :].upper()
-            if raw_symbol.upper().startswith(cur) and len(raw_symbol) > len(cur):
-                base, quote = cur, raw_symbol.upper()[len(cur) :]
-                break
-    if base is None and len(vol_cols) == 1 and "volume" in cmap:
-        base = next(iter(vol_cols))[len("volume_") :].upper()
-    base_col = vol_cols.get(f"volume_{base.lower()}") if base else None
-    if base_col is None:
-        raise _missing_columns_error(
-            path, header_line, ["volume_<base asset> (e.g. volume_btc)"], list(df.columns),
-            " (CryptoDataDownload files carry the base-asset volume as volume_<base>)",
-        )  # fmt: skip
-    quote_col = None
-    for key in ([f"volume_{quote.lower()}"] if quote else []) + ["volume"]:
-        if key in cmap and cmap[key] != base_col:
-            quote_col = cmap[key]
-            break
     missing = [c for c in ("open", "high", "low", "close") if c not in cmap]
     tcol = cmap.get("unix") or cmap.get("date")
     if tcol is None:
         missing.insert(0, "date")
     if missing:
         raise _missing_columns_error(path, header_line, missing, list(df.columns))
+    base, quote, base_col, quote_col, raw_symbol = _cdd_volumes(df, cmap, path, header_line)
     numbers = {c: _numeric(df[cmap[c]], rows=rows, file=path, column=cmap[c]) for c in ("open", "high", "low", "close")}
     numbers["volume"] = _numeric(df[base_col], rows=rows, file=path, column=base_col)
     if quote_col is not None:
         numbers["quote_volume"] = _numeric(df[quote_col], rows=rows, file=path, column=quote_col)
-    if tcol == cmap.get("unix"):
-        ts = parse_timestamps(df[tcol], rows=rows, file=path, column=tcol, fmt="epoch")
-    else:
-        first_value = str(df[tcol].dropna().iloc[0]).strip()
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]", first_value):
-            fmt = "%Y-%m-%d %I-%p"
-        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", first_value):
-            fmt = "%Y-%m-%d"
-        else:
-            fmt = None
-        ts = parse_timestamps(df[tcol], rows=rows, file=path, column=tcol, timezone=timezone, fmt=fmt)
+    ts = _cdd_times(df, tcol, tcol == cmap.get("unix"), rows, path, timezone)
     if symbol is None:
         symbol = f"{base}/{quote}" if base and quote else (_split_pair(raw_symbol) if raw_symbol else _stem(path))
     return _assemble(
