@@ -1069,6 +1069,7 @@ def load_wide(
     if not groups:
         raise _missing_columns_error(path, header_line, ["<SYMBOL>:open ... <SYMBOL>:volume"], list(df.columns))
     ts_all = parse_timestamps(df[tcol], rows=rows, file=path, column=str(tcol), timezone=timezone)
+    timeframe = timeframe or infer_timeframe(ts_all, file=path)  # one timeframe for the file
     parts = []
     for sym, fields in groups.items():
         name = f"{sym}/{quote_currency}" if quote_currency else sym
@@ -1093,11 +1094,7 @@ def load_wide(
         raise DataError(
             f"symbol {symbol!r} is not in the file (found {sorted(groups)})", file=path, rule="symbol_not_found"
         )
-    tfs = {p["timeframe"].iloc[0] for p in parts if len(p)}
     out = pd.concat(parts, ignore_index=True)
-    if timeframe is None and len(tfs) > 1:  # keep one timeframe per file: the longest series decides
-        longest = max(parts, key=len)
-        out["timeframe"] = longest["timeframe"].iloc[0]
     return out.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
 
 
