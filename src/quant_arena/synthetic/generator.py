@@ -22,10 +22,11 @@ end (``> 1`` for expansion, ``< 1`` for contraction).
 Optional stylised facts:
 
 * fat tails: ``student_t_dof`` draws innovations ``z_t`` from a Student-t scaled to unit variance;
-* volatility clustering: ``garch`` multiplies ``sigma_t`` by ``exp(h_t)`` where
-  ``h_t = beta * h_{t-1} + alpha * (|z_{t-1}| - E|z|) + leverage * z_{t-1}`` (an EGARCH(1,1)
-  log-volatility, normalised so the mean squared multiplier is about 1 and the configured
-  volatilities keep their meaning). It runs across regime boundaries.
+* volatility clustering: ``garch`` multiplies ``sigma_t`` by ``exp(h_t - Var h)`` where
+  ``h_t`` is a two-component EGARCH log-volatility driven by past innovations, a fast component
+  ``beta * fast_{t-1} + alpha * (|z_{t-1}| - E|z|) + leverage * z_{t-1}`` plus a slow one with
+  ``slow_alpha``/``slow_beta`` (the normalisation keeps the mean squared multiplier about 1, so the
+  configured volatilities keep their meaning). It runs across regime boundaries.
 
 Bars: ``open_t = close_{t-1}``; the high and low are the maximum and minimum of a Brownian bridge
 from open to close with the bar's variance (sampled exactly from the bridge's extreme-value
@@ -90,13 +91,20 @@ class RegimeConfig(BaseModel):
 
 
 class GarchConfig(BaseModel):
-    """EGARCH(1,1)-style log-volatility: ``h_t = beta h_{t-1} + alpha (|z|-E|z|) + leverage z``."""
+    """Two-component EGARCH-style log-volatility ``h_t = fast_t + slow_t``.
+
+    ``fast_t = beta fast_{t-1} + alpha (|z_{t-1}| - E|z|) + leverage z_{t-1}`` captures bursts;
+    ``slow_t = slow_beta slow_{t-1} + slow_alpha (|z_{t-1}| - E|z|)`` the slowly moving level
+    (weeks to months). ``slow_alpha = 0`` gives a plain EGARCH(1,1).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     alpha: float = Field(0.1, ge=0, le=2, description="reaction of log-volatility to the size of a shock")
-    beta: float = Field(0.97, ge=0, lt=1, description="persistence of log-volatility per bar")
+    beta: float = Field(0.95, ge=0, lt=1, description="persistence of the fast component per bar")
     leverage: float = Field(0.0, ge=-2, le=2, description="reaction to the sign of a shock (<0: falls raise vol)")
+    slow_alpha: float = Field(0.02, ge=0, le=2, description="reaction of the slow component")
+    slow_beta: float = Field(0.998, ge=0, lt=1, description="persistence of the slow component per bar")
 
 
 def _default_regimes() -> dict[str, RegimeConfig]:
@@ -240,22 +248,38 @@ def egarch_log_multiplier(
 ) -> tuple[np.ndarray, float]:
     """Log-volatility ``h_t`` driven by past innovations, and its stationary variance.
 
-    ``h_t = beta h_{t-1} + u_{t-1}`` with ``u = alpha (|z| - E|z|) + leverage z``; ``h_0 = h0``.
-    The value for bar t uses innovations of bars < t only.
+    See :class:`GarchConfig`; ``h_0 = h0`` (split between the components in proportion to their
+    variances). The value for bar t uses innovations of bars < t only.
     """
     e_abs = standardised_t_abs_mean(dof)
-    u = garch.alpha * (np.abs(z) - e_abs) + garch.leverage * z
-    h = lfilter([0.0, 1.0], [1.0, -garch.beta], u)
+    size = np.abs(z) - e_abs
+    fast = lfilter([0.0, 1.0], [1.0, -garch.beta], garch.alpha * size + garch.leverage * z)
+    h = fast
+    if garch.slow_alpha > 0:
+        h = fast + lfilter([0.0, 1.0], [1.0, -garch.slow_beta], garch.slow_alpha * size)
     if h0 != 0.0:
-        h = h + h0 * garch.beta ** np.arange(len(z))
+        var_f, var_s = _component_variances(garch, dof)
+        w = var_s / (var_f + var_s) if var_f + var_s > 0 else 0.0
+        k = np.arange(len(z))
+        h = h + h0 * ((1 - w) * garch.beta**k + w * garch.slow_beta**k)
     return h, egarch_stationary_variance(garch, dof)
 
 
-def egarch_stationary_variance(garch: GarchConfig, dof: float | None) -> float:
-    """Stationary variance of the EGARCH log-volatility ``h`` (innovations of unit variance)."""
+def _component_variances(garch: GarchConfig, dof: float | None) -> tuple[float, float]:
     e_abs = standardised_t_abs_mean(dof)
     var_abs = max(1.0 - e_abs * e_abs, 0.0)
-    return (garch.alpha**2 * var_abs + garch.leverage**2) / (1.0 - garch.beta**2)
+    var_f = (garch.alpha**2 * var_abs + garch.leverage**2) / (1.0 - garch.beta**2)
+    var_s = garch.slow_alpha**2 * var_abs / (1.0 - garch.slow_beta**2)
+    return var_f, var_s
+
+
+def egarch_stationary_variance(garch: GarchConfig, dof: float | None) -> float:
+    """Stationary variance of the log-volatility ``h`` (innovations of unit variance)."""
+    e_abs = standardised_t_abs_mean(dof)
+    var_abs = max(1.0 - e_abs * e_abs, 0.0)
+    var_f, var_s = _component_variances(garch, dof)
+    cov = garch.alpha * garch.slow_alpha * var_abs / (1.0 - garch.beta * garch.slow_beta)
+    return var_f + var_s + 2.0 * cov
 
 
 def brownian_bridge_extremes(
@@ -379,7 +403,8 @@ def simulate(  # noqa: PLR0913 - the generator's documented keyword API
 
     dof = config.student_t_dof
     z = draw_innovations(rng, n_bars, dof)
-    if config.garch is not None and (config.garch.alpha > 0 or config.garch.leverage != 0):
+    g = config.garch
+    if g is not None and (g.alpha > 0 or g.leverage != 0 or g.slow_alpha > 0):
         h0 = float(rng.standard_normal()) * math.sqrt(egarch_stationary_variance(config.garch, dof))
         h, var_h = egarch_log_multiplier(z, config.garch, dof, h0=h0)
         sigma = sigma * np.exp(h - var_h)
