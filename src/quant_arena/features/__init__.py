@@ -1,0 +1,46 @@
+"""Features: causal technical indicators, the feature builder, scalers and feature selection.
+
+A library folder: no Kedro imports. ``pipelines/features`` and ``pipelines/selection`` drive it.
+"""
+
+from quant_arena.features.builder import (
+    FEATURE_PREFIX,
+    FeatureConfig,
+    build_features,
+    feature_columns,
+    feature_summary,
+)
+from quant_arena.features.scalers import (
+    FeatureScaler,
+    MinMaxScaler,
+    RobustScaler,
+    ZScoreScaler,
+    make_scaler,
+)
+from quant_arena.features.selection import (
+    SelectionConfig,
+    SelectionResult,
+    forward_return,
+    plot_importance,
+    resolve_train_end,
+    select_features,
+)
+
+__all__ = [
+    "FEATURE_PREFIX",
+    "FeatureConfig",
+    "FeatureScaler",
+    "MinMaxScaler",
+    "RobustScaler",
+    "SelectionConfig",
+    "SelectionResult",
+    "ZScoreScaler",
+    "build_features",
+    "feature_columns",
+    "feature_summary",
+    "forward_return",
+    "make_scaler",
+    "plot_importance",
+    "resolve_train_end",
+    "select_features",
+]

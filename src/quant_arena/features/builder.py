@@ -1,0 +1,458 @@
+"""Build the feature table: tidy OHLCV in, tidy OHLCV plus one column per feature out.
+
+``build_features(ohlcv, config)`` computes every feature family named in a
+:class:`FeatureConfig` for each ``(symbol, timeframe)`` series separately, oldest bar first,
+and returns the input columns (sorted by symbol, timeframe, timestamp) followed by the feature
+columns. Feature columns are named ``f_<family>_<parameters>`` (for example ``f_rsi_14``,
+``f_macd_hist_12_26_9``); :func:`feature_columns` lists them.
+
+Rules:
+
+* **Causal.** The value of every feature at bar ``t`` uses bars ``<= t`` only (tested for
+  every feature by replacing the future with arbitrary bars).
+* **Warm-up rows stay, as NaN.** No row is dropped. ``df.attrs["warmup_bars"]`` holds the
+  number of leading bars (worst series) before every feature has a value;
+  :func:`feature_summary` reports it per feature.
+* **Gaps.** Indicators run over *bars*, not wall-clock time: by default a missing stretch
+  (``gap_before``) is bridged as if the bars were adjacent, and gap-filled bars
+  (``is_filled``, flat price, zero volume) are treated like real bars. With
+  ``reset_on_gap: true`` every gap starts a new segment: all indicators restart (with a new
+  warm-up of NaNs) after each gap, so no value mixes bars from both sides of a gap.
+* **Scale.** With ``normalize: true`` (default) price-level outputs are made scale-free so a
+  model trained on one price range applies to another: moving averages and Bollinger bands
+  become ``level/close - 1``, MACD lines and ATR are divided by close, and OBV becomes its
+  ``n``-bar change divided by the ``n``-bar volume (a flow in [-1, 1]). With
+  ``normalize: false`` the raw TA-Lib values are written instead.
+
+Multi-timeframe features resample each series to a higher timeframe (bars on the UTC epoch
+grid: 4h bars open at 00:00, 04:00, ...; 1d bars at 00:00 UTC), compute indicators on the
+higher bars, and attach to each base bar the values of the last higher bar whose *close* time
+is at or before the base bar's close time (an as-of join on close times). A higher bar is
+therefore only used once every base bar in it has closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from quant_arena.features import indicators as ind
+from quant_arena.market.errors import DataError
+from quant_arena.market.schema import (
+    OHLCV_COLUMNS,
+    REQUIRED_COLUMNS,
+    timeframe_seconds,
+)
+
+#: Every feature column starts with this prefix.
+FEATURE_PREFIX = "f_"
+
+CandleName = Literal["doji", "hammer", "shooting_star", "engulfing", "harami", "marubozu"]
+
+_PosInt = Field(gt=0)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MACDParams(_Strict):
+    """MACD periods."""
+
+    fast: int = Field(12, gt=0)
+    slow: int = Field(26, gt=1)
+    signal: int = Field(9, gt=0)
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> MACDParams:
+        if self.fast >= self.slow:
+            raise ValueError(f"macd: fast ({self.fast}) must be smaller than slow ({self.slow})")
+        return self
+
+
+class BBandsParams(_Strict):
+    """Bollinger band period and width in standard deviations."""
+
+    period: int = Field(20, gt=1)
+    nbdev: float = Field(2.0, gt=0)
+
+
+class StochParams(_Strict):
+    """Slow stochastic periods (%K look-back, %K smoothing, %D smoothing)."""
+
+    fastk: int = Field(14, gt=0)
+    slowk: int = Field(3, gt=0)
+    slowd: int = Field(3, gt=0)
+
+
+class HigherTimeframeParams(_Strict):
+    """Multi-timeframe features: which higher timeframes and the indicator periods on them."""
+
+    timeframes: list[str] = Field(default_factory=lambda: ["4h", "1d"])
+    rsi: int = Field(14, gt=0)
+    ema: int = Field(20, gt=0)
+    atr: int = Field(14, gt=0)
+
+    @field_validator("timeframes")
+    @classmethod
+    def _valid_timeframes(cls, v: list[str]) -> list[str]:
+        for tf in v:
+            timeframe_seconds(tf)  # raises ValueError naming the timeframe
+        return v
+
+
+class FeatureConfig(_Strict):
+    """Parameters of the feature builder (``conf/base/parameters_features.yml``, key ``features``).
+
+    Each family takes a list, so it expands over several periods (``rsi: [7, 14, 28]`` gives
+    ``f_rsi_7``, ``f_rsi_14`` and ``f_rsi_28``). An empty list switches a family off.
+    """
+
+    backend: Literal["auto", "talib", "numpy"] = "auto"
+    normalize: bool = True
+    reset_on_gap: bool = False
+    returns: list[int] = Field(default_factory=lambda: [1, 4, 24])
+    log_returns: list[int] = Field(default_factory=lambda: [1, 4, 24])
+    sma: list[int] = Field(default_factory=lambda: [10, 20, 50])
+    ema: list[int] = Field(default_factory=lambda: [10, 20, 50])
+    rsi: list[int] = Field(default_factory=lambda: [7, 14, 28])
+    macd: list[MACDParams] = Field(default_factory=lambda: [MACDParams()])
+    bbands: list[BBandsParams] = Field(default_factory=lambda: [BBandsParams()])
+    atr: list[int] = Field(default_factory=lambda: [14])
+    stoch: list[StochParams] = Field(default_factory=lambda: [StochParams()])
+    adx: list[int] = Field(default_factory=lambda: [14])
+    obv: list[int] = Field(default_factory=lambda: [24])
+    volume_roc: list[int] = Field(default_factory=lambda: [24])
+    vwap: list[int] = Field(default_factory=lambda: [24])
+    volatility: list[int] = Field(default_factory=lambda: [24, 168])
+    candles: list[CandleName] = Field(
+        default_factory=lambda: ["doji", "hammer", "shooting_star", "engulfing", "harami", "marubozu"]
+    )
+    pivots: list[int] = Field(default_factory=lambda: [5, 20])
+    time: bool = True
+    higher_timeframes: HigherTimeframeParams = Field(default_factory=HigherTimeframeParams)
+
+    @field_validator("returns", "log_returns", "sma", "ema", "rsi", "atr", "adx", "obv",
+                     "volume_roc", "vwap", "volatility", "pivots")
+    @classmethod
+    def _positive_unique(cls, v: list[int], info) -> list[int]:
+        minimum = 2 if info.field_name in ("volatility", "sma", "ema") else 1
+        for p in v:
+            if p < minimum:
+                raise ValueError(f"{info.field_name}: periods must be >= {minimum}, got {p}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"{info.field_name}: periods repeat: {v}")
+        return v
+
+
+def _num(x: float) -> str:
+    return f"{x:g}".replace(".", "p")
+
+
+def feature_columns(df: pd.DataFrame) -> list[str]:
+    """Names of the feature columns of a table made by :func:`build_features`, in order."""
+    return [c for c in df.columns if str(c).startswith(FEATURE_PREFIX)]
+
+
+# --------------------------------------------------------------------------- per series
+
+
+def _series_features(  # noqa: PLR0912, PLR0915 - one branch per feature family
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    ts_ns: np.ndarray,
+    timeframe: str,
+    cfg: FeatureConfig,
+    backend: str,
+) -> dict[str, np.ndarray]:
+    """All features of one contiguous series, as ``name -> array``."""
+    out: dict[str, np.ndarray] = {}
+    norm = cfg.normalize
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in cfg.returns:
+            out[f"f_ret_{k}"] = ind.simple_return(c, k)
+        for k in cfg.log_returns:
+            out[f"f_logret_{k}"] = ind.log_return(c, k)
+        for n in cfg.sma:
+            x = ind.sma(c, n, backend)
+            out[f"f_sma_{n}"] = x / c - 1.0 if norm else x
+        for n in cfg.ema:
+            x = ind.ema(c, n, backend)
+            out[f"f_ema_{n}"] = x / c - 1.0 if norm else x
+        for n in cfg.rsi:
+            out[f"f_rsi_{n}"] = ind.rsi(c, n, backend)
+        for p in cfg.macd:
+            line, sig, hist = ind.macd(c, p.fast, p.slow, p.signal, backend)
+            tag = f"{p.fast}_{p.slow}_{p.signal}"
+            scale = c if norm else 1.0
+            out[f"f_macd_{tag}"] = line / scale
+            out[f"f_macd_signal_{tag}"] = sig / scale
+            out[f"f_macd_hist_{tag}"] = hist / scale
+        for p in cfg.bbands:
+            upper, middle, lower = ind.bbands(c, p.period, p.nbdev, backend)
+            tag = f"{p.period}_{_num(p.nbdev)}"
+            out[f"f_bb_upper_{tag}"] = upper / c - 1.0 if norm else upper
+            out[f"f_bb_lower_{tag}"] = lower / c - 1.0 if norm else lower
+            width = upper - lower
+            # a flat window has no width: close sits on the middle band (%B = 0.5)
+            out[f"f_bb_pctb_{tag}"] = np.where(width > 0, (c - lower) / width, np.where(np.isnan(width), np.nan, 0.5))
+            out[f"f_bb_width_{tag}"] = width / middle
+        for n in cfg.atr:
+            x = ind.atr(h, lo, c, n, backend)
+            out[f"f_atr_{n}"] = x / c if norm else x
+        for p in cfg.stoch:
+            k, d = ind.stoch(h, lo, c, p.fastk, p.slowk, p.slowd, backend)
+            tag = f"{p.fastk}_{p.slowk}_{p.slowd}"
+            out[f"f_stoch_k_{tag}"] = k
+            out[f"f_stoch_d_{tag}"] = d
+        for n in cfg.adx:
+            a, pdi, mdi = ind.adx(h, lo, c, n, backend)
+            out[f"f_adx_{n}"] = a
+            out[f"f_plus_di_{n}"] = pdi
+            out[f"f_minus_di_{n}"] = mdi
+        if cfg.obv or not norm:
+            raw_obv = ind.obv(c, v, backend)
+            if not norm:
+                out["f_obv"] = raw_obv
+            for n in cfg.obv:
+                flow = np.full(c.size, np.nan)
+                if c.size > n:
+                    flow[n:] = raw_obv[n:] - raw_obv[:-n]
+                vol = ind.rolling_sum(v, n)
+                out[f"f_obv_flow_{n}"] = np.where(vol > 0, flow / vol, np.where(np.isnan(flow * vol), np.nan, 0.0))
+        for n in cfg.volume_roc:
+            out[f"f_volume_roc_{n}"] = ind.roc(v, n, backend)
+        for n in cfg.vwap:
+            vw = ind.rolling_vwap(h, lo, c, v, n)
+            out[f"f_vwap_dist_{n}"] = c / vw - 1.0
+        for n in cfg.volatility:
+            out[f"f_volatility_{n}"] = ind.rolling_volatility(c, n)
+        patterns = ind.candle_patterns(list(cfg.candles), o, h, lo, c, backend)
+        for name, values in patterns.items():
+            pat = values / 100.0
+            if name == "engulfing":
+                out["f_cdl_engulfing_bull"] = np.where(pat > 0, pat, np.where(np.isnan(pat), np.nan, 0.0))
+                out["f_cdl_engulfing_bear"] = np.where(pat < 0, -pat, np.where(np.isnan(pat), np.nan, 0.0))
+            else:
+                out[f"f_cdl_{name}"] = pat
+        for n in cfg.pivots:
+            res, sup = ind.pivot_levels(h, lo, n, n)
+            out[f"f_sr_resistance_dist_{n}"] = res / c - 1.0
+            out[f"f_sr_support_dist_{n}"] = c / sup - 1.0
+        if cfg.time:
+            out.update(_time_features(ts_ns))
+        for tf in cfg.higher_timeframes.timeframes:
+            out.update(_higher_timeframe_features(o, h, lo, c, v, ts_ns, timeframe, tf, cfg, backend))
+    return out
+
+
+_HOUR_NS = 3_600 * 10**9
+_DAY_NS = 86_400 * 10**9
+
+
+def _time_features(ts_ns: np.ndarray) -> dict[str, np.ndarray]:
+    """Calendar features of the bar's open time (UTC); known before the bar starts.
+
+    Sessions (UTC hours, overlapping): Asia 00-09, Europe 07-16, US 13-21.
+    """
+    hour_i = (ts_ns // _HOUR_NS) % 24
+    dow_i = ((ts_ns // _DAY_NS) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    hours = np.arange(24, dtype=np.float64)
+    days = np.arange(7, dtype=np.float64)
+    two_pi = 2.0 * np.pi
+    tables = {
+        "f_hour": (hours, hour_i),
+        "f_day_of_week": (days, dow_i),
+        "f_hour_sin": (np.sin(two_pi * hours / 24.0), hour_i),
+        "f_hour_cos": (np.cos(two_pi * hours / 24.0), hour_i),
+        "f_dow_sin": (np.sin(two_pi * days / 7.0), dow_i),
+        "f_dow_cos": (np.cos(two_pi * days / 7.0), dow_i),
+        "f_session_asia": (((hours >= 0) & (hours < 9)).astype(np.float64), hour_i),
+        "f_session_europe": (((hours >= 7) & (hours < 16)).astype(np.float64), hour_i),
+        "f_session_us": (((hours >= 13) & (hours < 21)).astype(np.float64), hour_i),
+    }
+    return {name: table[idx] for name, (table, idx) in tables.items()}
+
+
+def _higher_timeframe_features(
+    o, h, lo, c, v, ts_ns: np.ndarray, timeframe: str, htf: str, cfg: FeatureConfig, backend: str
+) -> dict[str, np.ndarray]:
+    p = cfg.higher_timeframes
+    names = [f"f_htf_{htf}_logret", f"f_htf_{htf}_rsi_{p.rsi}", f"f_htf_{htf}_ema_dist_{p.ema}",
+             f"f_htf_{htf}_natr_{p.atr}"]
+    size = c.size
+    base_ns = timeframe_seconds(timeframe) * 10**9
+    htf_ns = timeframe_seconds(htf) * 10**9
+    if size == 0 or htf_ns <= base_ns or htf_ns % base_ns:
+        # not a higher multiple of this series' timeframe: nothing to resample into
+        return {n: np.full(size, np.nan) for n in names}
+    bucket = ts_ns // htf_ns
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], size] - 1
+    hc = c[ends]
+    hh = np.maximum.reduceat(h, starts)
+    hl = np.minimum.reduceat(lo, starts)
+    close_time = (bucket[starts] + 1) * htf_ns
+    # as-of join on close times: last higher bar closed at or before the base bar's close
+    j = np.searchsorted(close_time, ts_ns + base_ns, side="right") - 1
+    have = j >= 0
+    jj = np.where(have, j, 0)
+
+    def attach(x: np.ndarray) -> np.ndarray:
+        return np.where(have, x[jj], np.nan)
+
+    h_ema = attach(ind.ema(hc, p.ema, backend))
+    h_atr = ind.atr(hh, hl, hc, p.atr, backend)
+    return {
+        names[0]: attach(ind.log_return(hc, 1)),
+        names[1]: attach(ind.rsi(hc, p.rsi, backend)),
+        names[2]: c / h_ema - 1.0,
+        names[3]: attach(h_atr / hc),
+    }
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _check_input(df: pd.DataFrame) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"missing required columns {missing}", rule="missing_columns")
+    for col in OHLCV_COLUMNS:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy())
+        if bad.size:
+            raise DataError(f"column {col!r} is missing or not numeric", row=int(bad[0]), rule="numeric_ohlcv")
+    prices = df[["open", "high", "low", "close"]].to_numpy(dtype=np.float64)
+    bad = np.flatnonzero((prices <= 0).any(axis=1))
+    if bad.size:
+        raise DataError("prices must be > 0", row=int(bad[0]), rule="positive_prices")
+
+
+def build_features(ohlcv: pd.DataFrame, config: FeatureConfig | Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Compute the configured features for every ``(symbol, timeframe)`` series.
+
+    Args:
+        ohlcv: tidy OHLCV bars (``quant_arena.market.schema``), typically the clean stage's
+            output. Several symbols and timeframes may be mixed.
+        config: a :class:`FeatureConfig` or a mapping validated into one (``None``: defaults).
+
+    Returns:
+        The input rows sorted by (symbol, timeframe, timestamp) with their columns, followed by
+        one float64 column per feature. ``attrs["warmup_bars"]`` is the largest number of
+        leading bars of any series before all features have a value.
+
+    Raises:
+        DataError: missing columns, non-numeric or non-positive prices, duplicate timestamps.
+    """
+    cfg = config if isinstance(config, FeatureConfig) else FeatureConfig.model_validate(dict(config or {}))
+    backend = ind.resolve_backend(cfg.backend)
+    _check_input(ohlcv)
+    df = ohlcv
+    if not isinstance(df["timestamp"].dtype, pd.DatetimeTZDtype):
+        df = df.assign(timestamp=pd.to_datetime(df["timestamp"], utc=True))
+    size = len(df)
+    sym_codes = pd.factorize(df["symbol"], sort=True)[0]
+    tf_codes = pd.factorize(df["timeframe"], sort=True)[0]
+    ts_ns = df["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    if size > 1:
+        key_order = np.lexsort((ts_ns, tf_codes, sym_codes))
+        if not np.array_equal(key_order, np.arange(size)):
+            df = df.iloc[key_order]
+            sym_codes, tf_codes, ts_ns = sym_codes[key_order], tf_codes[key_order], ts_ns[key_order]
+    df = df.reset_index(drop=True)
+    arrays = {c: df[c].to_numpy(dtype=np.float64) for c in OHLCV_COLUMNS}
+    tf = df["timeframe"].to_numpy()
+    new_series = (
+        np.r_[True, (sym_codes[1:] != sym_codes[:-1]) | (tf_codes[1:] != tf_codes[:-1])]
+        if size else np.zeros(0, bool)
+    )
+    dup = np.flatnonzero(~new_series[1:] & (ts_ns[1:] <= ts_ns[:-1])) if size else np.zeros(0, int)
+    if dup.size:
+        raise DataError("duplicate timestamp within a series", row=int(dup[0] + 1), rule="unique_timestamps")
+    starts_seg = new_series.copy()
+    if cfg.reset_on_gap and "gap_before" in df.columns:
+        starts_seg |= df["gap_before"].fillna(False).to_numpy(dtype=bool)
+    bounds = np.r_[np.flatnonzero(starts_seg), size]
+
+    pieces: list[dict[str, np.ndarray]] = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        sl = slice(int(a), int(b))
+        pieces.append(
+            _series_features(
+                arrays["open"][sl], arrays["high"][sl], arrays["low"][sl], arrays["close"][sl],
+                arrays["volume"][sl], ts_ns[sl], str(tf[a]), cfg, backend,
+            )
+        )
+    if pieces:
+        names = list(pieces[0])
+        feats = {n: np.concatenate([p[n] for p in pieces]) if len(pieces) > 1 else pieces[0][n] for n in names}
+    else:
+        names = list(_series_features(*(np.zeros(0),) * 5, np.zeros(0, np.int64), "1h", cfg, backend))
+        feats = {n: np.zeros(0) for n in names}
+
+    overlap = [n for n in names if n in df.columns]
+    if overlap:
+        raise DataError(f"input already has feature columns {overlap}", rule="feature_column_clash")
+    # one block per feature column: no (rows x features) copy
+    feat_df = pd.DataFrame(feats, columns=names, copy=False) if names else pd.DataFrame(index=range(size))
+    out = pd.concat([df, feat_df], axis=1)
+    out.attrs["warmup_bars"] = _warmup_bars([feats[n] for n in names], bounds)
+    return out
+
+
+def _warmup_bars(columns: list[np.ndarray], bounds: np.ndarray) -> int:
+    """Largest count, over segments, of leading rows where some feature is still NaN."""
+    worst = 0
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        first = 0
+        for x in columns:
+            seg = x[a:b]
+            # look at a growing prefix: warm-ups are short compared with the series
+            limit = 1024
+            while True:
+                valid = ~np.isnan(seg[:limit])
+                if valid.any() or limit >= seg.size:
+                    break
+                limit *= 4
+            first = max(first, int(np.argmax(valid)) if valid.any() else int(b - a))
+        worst = max(worst, first)
+    return worst
+
+
+def feature_summary(features: pd.DataFrame) -> pd.DataFrame:
+    """One row per feature: NaN count, leading warm-up bars (worst series), min/mean/max.
+
+    Used as the features pipeline's report so warm-up and gaps are visible, not silent.
+    """
+    cols = feature_columns(features)
+    rows = []
+    groups = features.groupby(["symbol", "timeframe"], sort=False).indices if len(features) else {}
+    for col in cols:
+        x = features[col].to_numpy(dtype=np.float64)
+        nan = np.isnan(x)
+        lead = 0
+        after = 0
+        for idx in groups.values():
+            seg_nan = nan[idx]
+            first = int(np.argmax(~seg_nan)) if (~seg_nan).any() else len(idx)
+            lead = max(lead, first)
+            after += int(seg_nan[first:].sum())
+        finite = x[~nan]
+        rows.append({
+            "feature": col,
+            "nan_count": int(nan.sum()),
+            "warmup_bars": lead,
+            "nan_after_warmup": after,
+            "min": float(finite.min()) if finite.size else np.nan,
+            "mean": float(finite.mean()) if finite.size else np.nan,
+            "max": float(finite.max()) if finite.size else np.nan,
+        })
+    return pd.DataFrame(rows, columns=["feature", "nan_count", "warmup_bars", "nan_after_warmup", "min", "mean", "max"])
