@@ -1,0 +1,32 @@
+"""Nodes of the ``ingest`` pipeline (thin wrappers around :mod:`quant_arena.market.ingest`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from quant_arena.market.ingest import load_sources, parse_ingest_config
+
+
+def ingest_ohlcv(params: dict[str, Any]) -> pd.DataFrame:
+    """Load every source in the ``ingest`` parameters into one tidy OHLCV frame.
+
+    Reads the configured files (paths relative to the working directory, which is the project
+    root under ``kedro run``), downloads exchange bars incrementally into their parquet store,
+    or runs the synthetic generator. The only state is in the inputs: the files and stores
+    named by the parameters.
+
+    Args:
+        params: the ``ingest`` parameters (validated by
+            :class:`quant_arena.market.ingest.IngestConfig`).
+
+    Returns:
+        Bars of all sources in the tidy layout (``quant_arena.market.schema``), sorted by
+        symbol, timeframe and UTC timestamp, with the raw quirks left for the clean stage.
+
+    Raises:
+        IngestConfigError: naming the bad parameter (``ingest.sources[1].format``).
+        DataError: naming the file, the row and the rule for bad input.
+    """
+    return load_sources(parse_ingest_config(params))
