@@ -1,0 +1,111 @@
+"""Execution parameters of the simulator, validated so a bad value fails naming the parameter.
+
+All rates are **per bar** and all costs are fractions of traded notional unless the name says
+``_bps`` (basis points). Conventions used everywhere in ``sim/``:
+
+- an order decided on bar ``t``'s close fills at bar ``t + fill_delay``'s open (``fill_delay >= 1``);
+- market orders pay the taker fee plus half the quoted spread plus ``slippage_bps``;
+  ``liquidity="maker"`` models passive fills: maker fee, no half spread (slippage still applies);
+- square-root market impact: ``impact_coef * sqrt(|qty| / bar_volume)`` as a fraction of notional;
+- ``participation_cap``: an order for more than ``cap * bar_volume`` units is cut to the cap
+  (``cap_mode="partial"``) or rejected (``"reject"``); the remainder counts as unfillable;
+- funding: ``funding_rate`` (per bar, signed) is charged on the signed position value at the
+  bar's close: a long pays when it is positive, a short receives it (perpetual-swap convention).
+  The data's ``funding_rate`` series is used when present and ``use_funding_series`` is true;
+- borrow: shorts pay ``borrow_rate_short`` on their notional, leveraged longs pay
+  ``borrow_rate_leverage`` on borrowed cash (a negative cash balance), every bar;
+- forex swap: ``swap_long`` / ``swap_short`` are signed per-bar credits on the position's
+  notional (negative = a charge);
+- margin: exposure is capped at ``min(max_leverage, 1 / initial_margin)``; a position is
+  liquidated when equity falls below ``maintenance_margin * |position value|``, filled at the
+  liquidation price, or at the bar's open when the market gapped through it, and pays
+  ``liquidation_fee`` on the liquidated notional.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ExecutionConfig(BaseModel):
+    """Costs, margin and fill rules of the execution kernel (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fill_delay: int = Field(1, ge=1, description="bars between the decision (close) and the fill (open)")
+    maker_fee: float = Field(0.0, ge=0.0, lt=1.0)
+    taker_fee: float = Field(0.0, ge=0.0, lt=1.0)
+    liquidity: Literal["taker", "maker"] = "taker"
+    spread_bps: float = Field(0.0, ge=0.0, description="quoted spread when the data has no spread_bps series")
+    use_spread_series: bool = True
+    spread_scale: float = Field(1.0, ge=0.0, description="multiplies the quoted spread (series or constant)")
+    slippage_bps: float = Field(0.0, ge=0.0)
+    impact_coef: float = Field(0.0, ge=0.0, description="square-root impact coefficient")
+    participation_cap: float | None = Field(None, gt=0.0, le=1.0)
+    cap_mode: Literal["partial", "reject"] = "partial"
+    funding_rate: float = Field(0.0, description="constant per-bar funding rate (signed)")
+    use_funding_series: bool = True
+    borrow_rate_short: float = Field(0.0, ge=0.0)
+    borrow_rate_leverage: float = Field(0.0, ge=0.0)
+    swap_long: float = 0.0
+    swap_short: float = 0.0
+    max_leverage: float = Field(1.0, ge=1.0)
+    initial_margin: float | None = Field(None, gt=0.0, le=1.0)
+    maintenance_margin: float | None = Field(None, ge=0.0, lt=1.0)
+    liquidation_fee: float = Field(0.0, ge=0.0, lt=1.0)
+    allow_fill_across_gap: bool = False
+
+    @model_validator(mode="after")
+    def _check_margins(self) -> ExecutionConfig:
+        for name in ("funding_rate", "swap_long", "swap_short"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or abs(value) >= 1.0:
+                raise ValueError(f"{name}={value!r} must be a finite per-bar rate with |rate| < 1")
+        im = self.effective_initial_margin
+        mm = self.effective_maintenance_margin
+        if mm > im:
+            raise ValueError(
+                f"maintenance_margin={mm} must not exceed initial_margin={im}"
+            )
+        return self
+
+    @property
+    def effective_initial_margin(self) -> float:
+        """``initial_margin``, or ``1 / max_leverage`` when not set."""
+        return self.initial_margin if self.initial_margin is not None else 1.0 / self.max_leverage
+
+    @property
+    def effective_maintenance_margin(self) -> float:
+        """``maintenance_margin``, or half the initial margin when not set."""
+        if self.maintenance_margin is not None:
+            return self.maintenance_margin
+        return 0.5 * self.effective_initial_margin
+
+    @property
+    def max_exposure(self) -> float:
+        """Largest |position value / equity| an order may target."""
+        return min(self.max_leverage, 1.0 / self.effective_initial_margin)
+
+    @property
+    def fee_rate(self) -> float:
+        """The fee that applies to the configured liquidity side."""
+        return self.taker_fee if self.liquidity == "taker" else self.maker_fee
+
+    def scaled(
+        self,
+        fee_mult: float = 1.0,
+        slippage_mult: float = 1.0,
+        max_leverage: float | None = None,
+    ) -> ExecutionConfig:
+        """A validated copy with fees and spread/slippage scaled (curriculum levels)."""
+        data = self.model_dump()
+        data["maker_fee"] = self.maker_fee * fee_mult
+        data["taker_fee"] = self.taker_fee * fee_mult
+        data["spread_scale"] = self.spread_scale * slippage_mult
+        data["slippage_bps"] = self.slippage_bps * slippage_mult
+        if max_leverage is not None:
+            data["max_leverage"] = max_leverage
+        return ExecutionConfig.model_validate(data)
