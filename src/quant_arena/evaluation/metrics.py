@@ -1,5 +1,12 @@
 """The one metrics module: every table, leaderboard, callback and report in Quant Arena uses it.
 
+Public API: :func:`compute_metrics` (one strategy -> dict), :func:`compute_metrics_table`
+(several -> DataFrame), the building blocks :func:`sharpe_ratio`, :func:`sortino_ratio`,
+:func:`cagr`, :func:`max_drawdown`, the series helpers :func:`equity_from_returns` and
+:func:`drawdown_series`, and the block bootstrap: :func:`bootstrap_sharpe_ci` and
+:func:`block_bootstrap_indices` (resampled paths for Monte Carlo). Bars per year come from
+:func:`quant_arena.evaluation.calendars.periods_per_year`.
+
 Inputs
 ======
 
