@@ -127,6 +127,34 @@ def test_naive_timestamps_in_a_declared_timezone_become_utc(tmp_path):
     assert df["timestamp"].tolist() == [pd.Timestamp("2021-01-04 14:00", tz=UTC), pd.Timestamp("2021-07-05 13:00", tz=UTC)]
 
 
+def test_repeated_autumn_hour_in_a_local_zone_is_resolved_by_order(tmp_path):
+    f = _write(
+        tmp_path / "berlin.csv",
+        "timestamp,open,high,low,close,volume\n2023-10-29 01:00,1,1,1,1,1\n2023-10-29 02:00,1,1,1,1,1\n"
+        "2023-10-29 02:00,1,1,1,1,1\n2023-10-29 03:00,1,1,1,1,1\n",
+    )
+    df = load_file(f, timeframe="1h", timezone="Europe/Berlin")
+    assert df["timestamp"].diff().dropna().eq(pd.Timedelta("1h")).all()
+    assert df["timestamp"].iloc[0] == pd.Timestamp("2023-10-28 23:00", tz=UTC)
+
+
+@pytest.mark.parametrize(
+    ("stamps", "first"),
+    [
+        (["01-02-2024", "13-02-2024"], "2024-02-01"),  # day-month-year with dashes: not an offset
+        (["2024-01-01 00:00:00-0500", "2024-01-01 01:00:00-0500"], "2024-01-01 05:00"),
+        (["2024-01-01 00:00 UTC", "2024-01-01 01:00 UTC"], "2024-01-01 00:00"),
+        (["1704067200", "1704070800"], "2024-01-01 00:00"),  # epoch seconds as text
+        (["2024.01.01 00:00", "2024.01.01 01:00"], "2024-01-01 00:00"),  # MetaTrader
+    ],
+)
+def test_timestamp_shapes(tmp_path, stamps, first):
+    body = "".join(f"{s},1,1,1,1,1\n" for s in stamps)
+    f = _write(tmp_path / "t.csv", "timestamp,open,high,low,close,volume\n" + body)
+    df = load_file(f, timeframe="1h")
+    assert df["timestamp"].iloc[0] == pd.Timestamp(first, tz=UTC)
+
+
 def test_generic_csv_first_unnamed_column(tmp_path):
     f = _write(
         tmp_path / "EURUSD.csv",

@@ -56,6 +56,7 @@ from collections.abc import Callable, Sequence
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -311,8 +312,11 @@ def _missing_columns_error(
     )
 
 
-_TZ_SUFFIX = re.compile(r"^(?P<stamp>.*?)\s*(?P<tz>Z|(?:UTC|GMT)?\s?[+-]\d{2}:?\d{2}|UTC|GMT)$")
-_TZ_SUFFIX_QUICK = r"(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)$"
+# an offset counts only right after a clock time (so "01-01-2024" is not "-20:24")
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+_OFFSET = r"Z|[+-]\d{2}:?\d{2}|(?:UTC|GMT)\s?(?:[+-]\d{2}:?\d{2})?"
+_TZ_SUFFIX = re.compile(rf"^(?P<stamp>.*?{_CLOCK})\s?(?P<tz>{_OFFSET})$")
+_TZ_SUFFIX_QUICK = rf"{_CLOCK}\s?(?:{_OFFSET})$"
 
 _CANDIDATE_FORMATS: tuple[str, ...] = (
     "%Y-%m-%d %I-%p",
@@ -327,6 +331,12 @@ _CANDIDATE_FORMATS: tuple[str, ...] = (
     "%d/%m/%Y %H:%M:%S",
     "%d/%m/%Y %H:%M",
     "%d/%m/%Y",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%m-%d-%Y %H:%M:%S",
+    "%m-%d-%Y %H:%M",
+    "%m-%d-%Y",
     "%Y.%m.%d %H:%M:%S",
     "%Y.%m.%d %H:%M",
     "%Y.%m.%d",
@@ -526,9 +536,13 @@ def _localize(naive: pd.Series, *, rows: np.ndarray, file: Path | str, timezone:
     if str(timezone).upper() == "UTC":
         return naive.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
     try:
-        local = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    except Exception as exc:  # unknown zone name
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
         raise DataError(f"time zone {timezone!r} is not understood ({exc})", file=file, rule="unknown_timezone") from exc
+    try:  # a repeated wall-clock hour at the autumn DST change is resolved by order
+        local = naive.dt.tz_localize(timezone, ambiguous="infer", nonexistent="NaT")
+    except (ValueError, TypeError):  # pytz/pandas AmbiguousTimeError is a ValueError
+        local = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
     bad = local.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
