@@ -34,8 +34,8 @@ distribution), so ``high >= max(open, close)``, ``low <= min(open, close)`` and 
 positive. Volume is lognormal around the regime's level and rises with the size of the bar's
 shock (``volume_return_coupling``).
 
-Everything is vectorised numpy: only the regime path (a loop over segments, not bars) and the
-Ornstein-Uhlenbeck segments (one ``lfilter`` call each) are Python loops.
+Everything is vectorised numpy: the only Python loop follows the regime path (one step per
+segment, not per bar).
 """
 
 from __future__ import annotations
@@ -100,27 +100,38 @@ class GarchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alpha: float = Field(0.1, ge=0, le=2, description="reaction of log-volatility to the size of a shock")
+    alpha: float = Field(0.08, ge=0, le=2, description="reaction of log-volatility to the size of a shock")
     beta: float = Field(0.95, ge=0, lt=1, description="persistence of the fast component per bar")
     leverage: float = Field(0.0, ge=-2, le=2, description="reaction to the sign of a shock (<0: falls raise vol)")
-    slow_alpha: float = Field(0.02, ge=0, le=2, description="reaction of the slow component")
+    slow_alpha: float = Field(0.045, ge=0, le=2, description="reaction of the slow component")
     slow_beta: float = Field(0.998, ge=0, lt=1, description="persistence of the slow component per bar")
 
 
 def _default_regimes() -> dict[str, RegimeConfig]:
-    # Hourly-crypto-like levels (BTC 2017-2019 realised ~60-90% a year).
+    # Rounded from calibrate() on Coinbase BTC/USD 1h, 2017-07 to 2019-10 (see
+    # conf/base/parameters_synthetic.yml); trend drifts toned down from the fitted ~ +/-11.
     return {
-        "uptrend": RegimeConfig(drift=1.5, volatility=0.65, min_bars=48, max_bars=480, volume=1200),
-        "downtrend": RegimeConfig(drift=-1.5, volatility=0.8, min_bars=48, max_bars=360, volume=1400),
+        "uptrend": RegimeConfig(drift=6.0, volatility=0.75, min_bars=20, max_bars=90, volume=650, volume_noise=0.8),
+        "downtrend": RegimeConfig(drift=-7.0, volatility=0.85, min_bars=16, max_bars=60, volume=650, volume_noise=0.8),
         "ranging": RegimeConfig(
-            drift=0.0, volatility=0.45, mean_reversion=0.02, min_bars=48, max_bars=600, volume=800
+            drift=0.0, volatility=0.85, mean_reversion=0.01, min_bars=24, max_bars=250, volume=560, volume_noise=0.8
         ),
         "vol_expansion": RegimeConfig(
-            drift=0.0, volatility=1.1, vol_ramp=3.0, min_bars=12, max_bars=96, volume=2000
+            drift=0.0, volatility=0.9, vol_ramp=4.0, min_bars=16, max_bars=60, volume=700, volume_noise=0.9
         ),
         "vol_contraction": RegimeConfig(
-            drift=0.0, volatility=0.4, vol_ramp=1 / 3, min_bars=24, max_bars=240, volume=700
+            drift=0.5, volatility=0.75, vol_ramp=0.5, min_bars=18, max_bars=60, volume=550, volume_noise=0.8
         ),
+    }
+
+
+def _default_transitions() -> dict[str, dict[str, float]]:
+    return {
+        "uptrend": {"downtrend": 0.05, "ranging": 0.45, "vol_expansion": 0.35, "vol_contraction": 0.15},
+        "downtrend": {"uptrend": 0.05, "ranging": 0.55, "vol_expansion": 0.2, "vol_contraction": 0.2},
+        "ranging": {"uptrend": 0.15, "downtrend": 0.1, "vol_expansion": 0.3, "vol_contraction": 0.45},
+        "vol_expansion": {"uptrend": 0.1, "downtrend": 0.1, "ranging": 0.55, "vol_contraction": 0.25},
+        "vol_contraction": {"uptrend": 0.05, "downtrend": 0.05, "ranging": 0.7, "vol_expansion": 0.2},
     }
 
 
@@ -129,21 +140,23 @@ class SyntheticConfig(BaseModel):
 
     ``transition_matrix`` is either a mapping ``{from: {to: p}}`` (missing entries are 0) or a
     list of rows in the order of ``regimes``; each row sums to 1 and its diagonal is 0. ``None``
-    means "uniform over the other regimes".
+    means "uniform over the other regimes". The defaults resemble BTC/USD hourly in 2017-2019.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    start_price: float = Field(1000.0, gt=0, description="open of the first bar")
+    start_price: float = Field(2500.0, gt=0, description="open of the first bar")
     regimes: dict[str, RegimeConfig] = Field(default_factory=_default_regimes)
-    transition_matrix: dict[str, dict[str, float]] | list[list[float]] | None = None
+    transition_matrix: dict[str, dict[str, float]] | list[list[float]] | None = Field(
+        default_factory=_default_transitions
+    )
     initial_regime: str | None = Field(None, description="first regime; None = drawn uniformly")
     student_t_dof: float | None = Field(
-        4.5, gt=2, description="Student-t degrees of freedom of the innovations; None = Gaussian"
+        7.0, gt=2, description="Student-t degrees of freedom of the innovations; None = Gaussian"
     )
     garch: GarchConfig | None = Field(default_factory=GarchConfig)
     volume_return_coupling: float = Field(
-        0.5, ge=0, le=5, description="log-volume rises by this much per unit of |shock| above its mean"
+        0.3, ge=0, le=5, description="log-volume rises by this much per unit of |shock| above its mean"
     )
 
     @model_validator(mode="after")
@@ -151,6 +164,8 @@ class SyntheticConfig(BaseModel):
         names = list(self.regimes)
         if not names:
             raise ValueError("regimes: at least one regime is required")
+        if "transition_matrix" not in self.model_fields_set and set(names) != set(REGIME_NAMES):
+            self.transition_matrix = None  # the default matrix is for the default regimes
         if self.initial_regime is not None and self.initial_regime not in self.regimes:
             raise ValueError(
                 f"initial_regime {self.initial_regime!r} is not one of regimes {names}"
@@ -302,7 +317,11 @@ def brownian_bridge_extremes(
 def _regime_path(
     config: SyntheticConfig, n_bars: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Segments of the semi-Markov chain: (regime index, full drawn length) per segment."""
+    """Segments of the semi-Markov chain: (regime index, full drawn length) per segment.
+
+    Each regime gets its own pre-drawn queue of (length, next regime) pairs; the k-th visit to
+    a regime uses the k-th pair, so the Python loop only follows indices.
+    """
     names = config.regime_names
     n = len(names)
     cum = np.cumsum(config.transition_array(), axis=1)
@@ -310,23 +329,47 @@ def _regime_path(
     mins = np.array([config.regimes[k].min_bars for k in names])
     spans = np.array([config.regimes[k].max_bars - config.regimes[k].min_bars + 1 for k in names])
     r = names.index(config.initial_regime) if config.initial_regime else int(rng.integers(n))
+    max_segments = int(n_bars // int(mins.min())) + 1
+    lengths = (mins[:, None] + (rng.random((n, max_segments)) * spans[:, None]).astype(np.int64)).tolist()
+    u_next = rng.random((n, max_segments))
+    nexts = [np.minimum(np.searchsorted(cum[k], u_next[k], side="right"), n - 1).tolist() for k in range(n)]
+    used = [0] * n
     seg_reg: list[int] = []
     seg_len: list[int] = []
     total = 0
-    batch = int(n_bars / max(mins.min(), 1)) + 16
-    batch = min(batch, 1_000_000)
     while total < n_bars:
-        u_len = rng.random(batch)
-        u_next = rng.random(batch)
-        for i in range(batch):
-            length = int(mins[r] + int(u_len[i] * spans[r]))
-            seg_reg.append(r)
-            seg_len.append(length)
-            total += length
-            if total >= n_bars:
-                break
-            r = min(int(np.searchsorted(cum[r], u_next[i], side="right")), n - 1)
+        k = used[r]
+        used[r] += 1
+        seg_reg.append(r)
+        seg_len.append(lengths[r][k])
+        total += lengths[r][k]
+        r = nexts[r][k]
     return np.asarray(seg_reg, dtype=np.int64), np.asarray(seg_len, dtype=np.int64)
+
+
+def _ou_returns(  # noqa: PLR0913 - arrays of one vectorised step
+    log_ret: np.ndarray, eps: np.ndarray, mu: np.ndarray, reg: np.ndarray, pos: np.ndarray, theta: np.ndarray
+) -> None:
+    """Overwrite the returns of mean-reverting regimes with OU-around-a-moving-anchor returns.
+
+    Per regime with ``theta > 0``: the deviation from the anchor ``d_t = (1-theta) d_{t-1} + eps_t``
+    restarts at 0 at each segment start. One ``lfilter`` over all of the regime's bars, then
+    the carry-over from earlier segments is removed in closed form.
+    """
+    for k in np.flatnonzero(theta > 0):
+        idx = np.flatnonzero(reg == k)
+        if len(idx) == 0:
+            continue
+        phi = 1.0 - float(theta[k])
+        big_d = lfilter([1.0], [1.0, -phi], eps[idx])
+        j = np.arange(len(idx))
+        seg0 = np.maximum.accumulate(np.where(pos[idx] == 0, j, 0))
+        carry = np.where(seg0 > 0, big_d[np.maximum(seg0 - 1, 0)], 0.0)
+        d = big_d - carry * phi ** (j - seg0 + 1)
+        d_prev = np.zeros_like(d)
+        d_prev[1:] = d[:-1]
+        d_prev[j == seg0] = 0.0
+        log_ret[idx] = mu[idx] + d - d_prev
 
 
 def _volume(
@@ -412,13 +455,7 @@ def simulate(  # noqa: PLR0913 - the generator's documented keyword API
     log_ret = mu + eps
 
     theta = np.array([g.mean_reversion for g in regs])
-    ou_segments = np.flatnonzero(theta[seg_reg] > 0)
-    for s in ou_segments:
-        a, b = seg_start[s], seg_start[s] + kept[s]
-        if b <= a:
-            continue
-        d = lfilter([1.0], [1.0, -(1.0 - theta[seg_reg[s]])], eps[a:b])
-        log_ret[a:b] = mu[a:b] + np.diff(d, prepend=0.0)
+    _ou_returns(log_ret, eps, mu, reg, pos, theta)
 
     log_close = math.log(config.start_price) + np.cumsum(log_ret)
     close = np.exp(log_close)
