@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from torch.nn import functional as F
 
 from quant_arena.agents.extractors import (
     CAUSAL_EXTRACTORS,
     EXTRACTORS,
+    CausalConv1d,
     CNNExtractor,
     MambaExtractor,
     TCNExtractor,
@@ -128,6 +130,18 @@ def test_tcn_receptive_field_covers_the_window_by_default() -> None:
     changed[:, 0] += 5.0
     with th.no_grad():
         assert not th.allclose(ext.sequence_forward(market)[:, -1], ext.sequence_forward(changed)[:, -1])
+
+
+@pytest.mark.parametrize(("kernel_size", "dilation", "groups"), [(3, 1, 1), (3, 2, 1), (2, 8, 1), (4, 1, 4)])
+def test_causal_conv_equals_a_left_padded_torch_conv(kernel_size: int, dilation: int, groups: int) -> None:
+    th.manual_seed(0)
+    conv = CausalConv1d(4, 8, kernel_size, dilation, groups=groups)
+    x = th.randn(3, 4, 17, requires_grad=True)
+    expected = F.conv1d(F.pad(x, ((kernel_size - 1) * dilation, 0)), conv.weight, conv.bias, dilation=dilation, groups=groups)
+    out = conv(x)
+    th.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    out.sum().backward()
+    assert conv.weight.grad is not None and x.grad is not None
 
 
 def test_parallel_and_sequential_scans_agree() -> None:

@@ -199,6 +199,16 @@ class AgentConfig(BaseModel):
             raise ValueError(f"extractor: unknown extractor {value!r}; choose one of {sorted(EXTRACTORS)}")
         return value.lower()
 
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if value != "auto":
+            try:
+                th.device(value)
+            except RuntimeError:
+                raise ValueError(f"device: not a torch device: {value!r} (use cpu, cuda, cuda:0 or auto)") from None
+        return value
+
     @model_validator(mode="after")
     def _known_arguments(self) -> AgentConfig:
         spec = ALGORITHMS[self.algo]
