@@ -175,7 +175,7 @@ def _series_features(  # noqa: PLR0912, PLR0915 - one branch per feature family
     """All features of one contiguous series, as ``name -> array``."""
     out: dict[str, np.ndarray] = {}
     norm = cfg.normalize
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for k in cfg.returns:
             out[f"f_ret_{k}"] = ind.simple_return(c, k)
         for k in cfg.log_returns:

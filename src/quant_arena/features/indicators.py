@@ -415,7 +415,7 @@ def roc(x: np.ndarray, n: int, backend: Backend = "auto") -> np.ndarray:
     out = _nan(x.size)
     if x.size > n:
         prev = x[:-n]
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             out[n:] = np.where(prev != 0.0, ((x[n:] / prev) - 1.0) * 100.0, 0.0)
     return out
 
