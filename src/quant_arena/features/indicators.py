@@ -477,15 +477,12 @@ def pivot_levels(high: np.ndarray, low: np.ndarray, left: int, right: int) -> tu
     w = left + right + 1
     if size < w:
         return res, sup
-    hmax = rolling_max(high, w)
-    lmin = rolling_min(low, w)
-    t = np.arange(w - 1, size)
-    cand_h = high[t - right]
-    cand_l = low[t - right]
-    is_ph = hmax[t] == cand_h
-    is_pl = lmin[t] == cand_l
-    res[t[is_ph]] = cand_h[is_ph]
-    sup[t[is_pl]] = cand_l[is_pl]
+    hmax = rolling_max(high, w)[w - 1 :]
+    lmin = rolling_min(low, w)[w - 1 :]
+    cand_h = high[left : size - right]  # bar t - right for t = w-1 .. size-1
+    cand_l = low[left : size - right]
+    res[w - 1 :] = np.where(hmax == cand_h, cand_h, np.nan)
+    sup[w - 1 :] = np.where(lmin == cand_l, cand_l, np.nan)
     return _ffill(res), _ffill(sup)
 
 
