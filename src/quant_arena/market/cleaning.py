@@ -470,7 +470,7 @@ def _holidays(kind: str) -> np.ndarray:
 
     days = _NYSE().holidays(start="1980-01-01", end="2040-12-31")
     # MLK day is an NYSE holiday from 1998 on
-    days = days[~((days.month == 1) & (days.day > 14) & (days.weekday == 0) & (days.year < 1998))]
+    days = days[~((days.month == 1) & (days.day > 14) & (days.day_of_week == 0) & (days.year < 1998))]
     special = [
         "1985-09-27", "1994-04-27", "2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14",
         "2004-06-11", "2007-01-02", "2012-10-29", "2012-10-30", "2018-12-05", "2025-01-09",
@@ -826,7 +826,7 @@ class _Cleaner:
         shift = -rem[bad]
         if cfg.snap_to == "nearest":
             shift = np.where(2 * rem[bad] >= step[bad], step[bad] - rem[bad], shift)
-        detail = [f"snapped {s / _NS:+g} s to the bar grid" for s in shift]
+        detail = [f"snapped {s / _NS:+.3f} s to the bar grid" for s in shift]
         self._event("off_grid", "changed", bad, detail)
         self.ts[bad] = self.ts[bad] + shift
 
