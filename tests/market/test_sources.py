@@ -397,6 +397,17 @@ def test_non_numeric_in_freqtrade_json_names_element(tmp_path):
     _assert_error(err.value, file=f, row=2, rule="non_numeric")
 
 
+def test_null_in_compact_freqtrade_json_names_element(tmp_path):
+    f = _write(tmp_path / "BTC_USDT-1h.json", "[[1606780800000,1,2,0.5,1.5,10.0],[1606784400000,2,3,1,null,7.0],[1606788000000,2,3,1,2,7.0]]")
+    with pytest.raises(DataError) as err:
+        load_file(f)
+    _assert_error(err.value, file=f, row=2, rule="missing_value")
+    g = _write(tmp_path / "ETH_USDT-1h.json", "[[1606780800000,1,2,0.5,1.5,10.0],[1606784400000,2,3,1,2]]")
+    with pytest.raises(DataError) as err:
+        load_file(g)
+    _assert_error(err.value, file=g, row=2, rule="missing_columns")
+
+
 def test_missing_value(tmp_path):
     f = _write(tmp_path / "m.csv", "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,1\n2024-01-02,1,2,0.5,,1\n")
     with pytest.raises(DataError) as err:

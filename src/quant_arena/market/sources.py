@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import re
 import zlib
@@ -473,7 +474,7 @@ def _split_offsets(
     text: pd.Series, *, rows: np.ndarray, file: Path | str, column: str
 ) -> tuple[pd.Series, pd.Series | None]:
     """Split ``Z`` / ``+02:00`` / ``GMT+0100`` suffixes off; all rows or none may have one."""
-    has_tz = text.str.contains(_TZ_SUFFIX_QUICK, regex=True).to_numpy()
+    has_tz = _regex_contains(text, _TZ_SUFFIX_QUICK)
     if not has_tz.any():
         return text, None
     differs = has_tz != has_tz[0]
@@ -486,6 +487,19 @@ def _split_offsets(
         )  # fmt: skip
     parts = text.str.extract(_TZ_SUFFIX)
     return parts["stamp"], _tz_offset_minutes(parts["tz"])
+
+
+def _regex_contains(text: pd.Series, pattern: str) -> np.ndarray:
+    """``text.str.contains(pattern)`` as a bool array, through pyarrow's RE2 when possible
+    (pandas falls back to a Python loop for some patterns)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(text.array) if isinstance(text.dtype, pd.StringDtype) else pa.array(text.astype(str).to_numpy(dtype=object))
+        return np.asarray(pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False), dtype=bool)
+    except (ImportError, TypeError, ValueError, NotImplementedError):  # pragma: no cover - fallback
+        return text.str.contains(pattern, regex=True).to_numpy(dtype=bool)
 
 
 def _resolve_format(text: pd.Series, *, rows: np.ndarray, file: Path | str, column: str) -> str:
@@ -655,20 +669,27 @@ def _assemble(
             timeframe = infer_timeframe(longest, file=file)
     _check_timeframe(timeframe, file)
     _check_quote_side(quote_side, file)
+    stamps = timestamps.reset_index(drop=True).astype("datetime64[ns, UTC]")
+    ts_i8 = stamps.array.asi8 if n else np.empty(0, dtype="int64")
+    if isinstance(symbol, str):
+        order = np.argsort(ts_i8, kind="stable")
+        sym_col = pd.Series(symbol, index=range(n), dtype="str")
+    else:
+        codes, uniques = pd.factorize(pd.Series(np.asarray(symbol, dtype=object)), sort=True)
+        order = np.lexsort((ts_i8, codes))  # stable: by symbol, then time, then file order
+        sym_col = pd.Series(np.asarray(uniques, dtype=object)[codes[order]], dtype="str")
     data: dict[str, Any] = {
-        "symbol": pd.Series(np.broadcast_to(np.asarray(symbol, dtype=object), (n,)), dtype="str"),
-        "timeframe": pd.Series([timeframe] * n, dtype="str"),
-        "timestamp": timestamps.reset_index(drop=True).astype("datetime64[ns, UTC]"),
+        "symbol": sym_col,
+        "timeframe": pd.Series(timeframe, index=range(n), dtype="str"),
+        "timestamp": stamps.iloc[order].reset_index(drop=True),
     }
     for col in OHLCV_COLUMNS:
-        data[col] = numbers[col]
+        data[col] = numbers[col][order]
     for col in _OPTIONAL_NUMERIC:
         if col in numbers:
-            data[col] = numbers[col]
-    data["quote_side"] = pd.Series([quote_side] * n, dtype="str")
-    df = pd.DataFrame(data)
-    df = df.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
-    return df
+            data[col] = numbers[col][order]
+    data["quote_side"] = pd.Series(quote_side, index=range(n), dtype="str")
+    return pd.DataFrame(data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1160,11 +1181,58 @@ def load_freqtrade_json(
     opener: Callable[..., Any] = gzip.open if sniffed.gzipped else open
     try:
         with opener(path, "rt", encoding="utf-8") as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=path, row=exc.lineno, rule="corrupt_file") from exc
+            text = fh.read()
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
         raise DataError(f"the file cannot be read ({exc})", file=path, row=1, rule="corrupt_file") from exc
+    arr = _freqtrade_fast(text)
+    if arr is None:
+        arr = _freqtrade_slow(path, text, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side)
+        if not isinstance(arr, _Candles):
+            return arr
+        arr = arr.frame
+    rows = np.arange(1, len(arr) + 1, dtype="int64")
+    sym_hint, tf_hint = _freqtrade_name(path)
+    numbers = {c: _numeric(arr[c], rows=rows, file=path, column=c) for c in OHLCV_COLUMNS}
+    ts = parse_timestamps(arr["date"], rows=rows, file=path, column="date", fmt="epoch")
+    return _assemble(
+        file=path, symbol=symbol or sym_hint or _stem(path), timeframe=timeframe or tf_hint, timestamps=ts,
+        numbers=numbers, quote_side=quote_side or "trade",
+    )  # fmt: skip
+
+
+class _Candles:
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+
+
+def _freqtrade_fast(text: str) -> pd.DataFrame | None:
+    """``[[t,o,h,l,c,v],...]`` with plain numbers parsed by the C CSV parser; ``None`` when the
+    text is anything else (the JSON path then parses it and names any bad element)."""
+    body = text.strip()
+    if not (body.startswith("[[") and body.endswith("]]")) or '"' in body or "{" in body:
+        return None
+    lines = body[2:-2].replace("],[", "\n").replace("], [", "\n")
+    if "[" in lines or "]" in lines:  # spaces between candles, nesting: use the JSON parser
+        return None
+    try:
+        frame = pd.read_csv(io.StringIO(lines), header=None, skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    if frame.shape[1] < 6:
+        return None
+    frame = frame.iloc[:, :6]
+    frame.columns = ["date", *OHLCV_COLUMNS]
+    return frame
+
+
+def _freqtrade_slow(
+    path: Path, text: str, *, symbol: str | None, timeframe: str | None, timezone: str, quote_side: str | None
+) -> pd.DataFrame | _Candles:
+    """The general JSON path: exact messages for malformed content; pandas-style objects."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=path, row=exc.lineno, rule="corrupt_file") from exc
     if isinstance(data, dict):  # pandas orient="split"/"columns" style
         try:
             frame = pd.DataFrame(**data) if {"columns", "data"} <= set(data) else pd.DataFrame(data)
@@ -1185,20 +1253,7 @@ def load_freqtrade_json(
         )  # fmt: skip
     if (lengths != 6).any():
         data = [r[:6] for r in data]
-    try:  # fast path: every field a JSON number
-        matrix = np.array(data, dtype="float64")
-        arr = pd.DataFrame(matrix[:, 1:], columns=list(OHLCV_COLUMNS))
-        arr.insert(0, "date", matrix[:, 0].astype("int64"))
-    except (TypeError, ValueError):
-        arr = pd.DataFrame(data, columns=["date", *OHLCV_COLUMNS])
-    rows = np.arange(1, len(arr) + 1, dtype="int64")
-    sym_hint, tf_hint = _freqtrade_name(path)
-    numbers = {c: _numeric(arr[c], rows=rows, file=path, column=c) for c in OHLCV_COLUMNS}
-    ts = parse_timestamps(arr["date"], rows=rows, file=path, column="date", fmt="epoch")
-    return _assemble(
-        file=path, symbol=symbol or sym_hint or _stem(path), timeframe=timeframe or tf_hint, timestamps=ts,
-        numbers=numbers, quote_side=quote_side or "trade",
-    )  # fmt: skip
+    return _Candles(pd.DataFrame(data, columns=["date", *OHLCV_COLUMNS]))
 
 
 def _from_frame(
