@@ -1,0 +1,74 @@
+"""Project hooks: parameters are validated before the first node of a run executes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from pydantic import BaseModel, ValidationError
+
+
+def _models() -> dict[str, type[BaseModel]]:
+    """Top-level parameter key -> the pydantic model that validates it (imported lazily)."""
+    from quant_arena.features.builder import FeatureConfig
+    from quant_arena.features.selection import SelectionConfig
+    from quant_arena.market.cleaning import CleanConfig
+    from quant_arena.market.ingest import IngestConfig
+    from quant_arena.synthetic.params import SyntheticParams
+
+    return {
+        "ingest": IngestConfig,
+        "clean": CleanConfig,
+        "features": FeatureConfig,
+        "selection": SelectionConfig,
+        "synthetic": SyntheticParams,
+    }
+
+
+class ParameterError(ValueError):
+    """A parameter in conf/ is invalid; the message names it as ``<key>.<path>``."""
+
+
+def _location(key: str, loc: tuple[Any, ...]) -> str:
+    out = key
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def validate_parameters(params: dict[str, Any], keys: set[str] | None = None, models: dict[str, type[BaseModel]] | None = None) -> None:
+    """Validate the parameter blocks ``keys`` (default: all known) against their models.
+
+    Raises:
+        ParameterError: listing every invalid parameter by its full name and the file it
+            lives in (``conf/base/parameters_<key>.yml``).
+    """
+    models = _models() if models is None else models
+    problems: list[str] = []
+    for key, model in models.items():
+        if (keys is not None and key not in keys) or key not in params:
+            continue
+        try:
+            model.model_validate(params[key])
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(f"{_location(key, err['loc'])}: {err['msg']} (conf/base/parameters_{key}.yml)")
+    if problems:
+        raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
+
+
+class ParameterValidationHooks:
+    """Fails a run before its first node when a parameter block it uses is invalid."""
+
+    def __init__(self, validator: Callable[..., None] = validate_parameters) -> None:
+        self._validate = validator
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Validate every ``params:<key>`` block the pipeline about to run reads."""
+        keys = {name.split(":", 1)[1].split(".", 1)[0] for name in pipeline.inputs() if name.startswith("params:")}
+        if not keys:
+            return
+        params = {key: catalog.load(f"params:{key}") for key in keys}
+        self._validate(params, keys)

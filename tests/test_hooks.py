@@ -1,0 +1,59 @@
+"""Every shipped parameter file validates; a bad parameter fails before any node, by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+
+from quant_arena.hooks import ParameterError, ParameterValidationHooks, _models, validate_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def params() -> dict:
+    loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")
+    return loader["parameters"]
+
+
+def test_every_pipeline_parameter_block_is_checked_and_valid(params: dict) -> None:
+    assert set(_models()) <= set(params), "a validated block has no parameters file"
+    validate_parameters(params)  # raises on the first invalid shipped value
+
+
+@pytest.mark.parametrize(
+    "key,path,value,expected",
+    [
+        ("features", ("rsi",), [0], "features.rsi"),
+        ("selection", ("train_fraction",), 1.5, "selection.train_fraction"),
+        ("ingest", ("sources", 0, "format"), "xlsx", "ingest.sources[0].format"),
+        ("clean", ("no_such_rule",), {}, "clean.no_such_rule"),
+        ("synthetic", ("n_bars",), -5, "synthetic.n_bars"),
+    ],
+)
+def test_a_bad_parameter_is_named(params: dict, key: str, path: tuple, value: object, expected: str) -> None:
+    block = params[key]
+    import copy
+
+    block = copy.deepcopy(block)
+    target = block
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    with pytest.raises(ParameterError) as err:
+        validate_parameters({key: block})
+    assert expected in str(err.value)
+    assert f"parameters_{key}.yml" in str(err.value)
+
+
+def test_hook_validates_only_the_blocks_the_pipeline_reads() -> None:
+    seen: list[set[str]] = []
+    hooks = ParameterValidationHooks(validator=lambda p, keys: seen.append(set(p)))
+    pipeline = Pipeline([Node(lambda a, b: a, ["params:features", "params:selection.seed"], "out", name="n")])
+    catalog = DataCatalog({"params:features": MemoryDataset({"rsi": [14]}), "params:selection": MemoryDataset({"seed": 1}), "params:selection.seed": MemoryDataset(1)})
+    hooks.before_pipeline_run({}, pipeline, catalog)
+    assert seen == [{"features", "selection"}]
