@@ -202,11 +202,16 @@ def test_every_extractor_trains_in_ppo(name: str) -> None:
 
 @pytest.mark.parametrize(("algo", "extractor"), [("sac", "tcn"), ("qrdqn", "mamba"), ("recurrent_ppo", "tcn_transformer")])
 def test_extractors_work_with_off_policy_and_recurrent_algorithms(algo: str, extractor: str) -> None:
-    config = smoke_config(algo, extractor=extractor, extractor_kwargs=SMALL_EXTRACTOR[extractor])
-    model = make_agent(config, env_for(algo))
+    overrides = {"extractor": extractor, "extractor_kwargs": SMALL_EXTRACTOR[extractor]}
+    if algo == "sac":  # one extractor shared by actor and critic: the cheap setting for heavy extractors
+        overrides["policy_kwargs"] = {**SMALL_NET, "share_features_extractor": True}
+    model = make_agent(smoke_config(algo, **overrides), env_for(algo))
     model.learn(96)
     extractors = [m for m in model.policy.modules() if isinstance(m, EXTRACTORS[extractor])]
     assert extractors, f"{algo}: the {extractor} extractor is not in the policy"
+    if algo == "sac":
+        assert model.policy.share_features_extractor
+        assert model.policy.actor.features_extractor is model.policy.critic.features_extractor
 
 
 @pytest.mark.parametrize(
@@ -343,6 +348,8 @@ def test_same_seed_gives_same_weights(algo: str, extractor: str | None) -> None:
     th.use_deterministic_algorithms(True)
     try:
         overrides = {"extractor": extractor, "extractor_kwargs": SMALL_EXTRACTOR[extractor]} if extractor else {}
+        if algo == "recurrent_ppo":
+            overrides["hyperparameters"] = {"n_steps": 32, "batch_size": 16, "n_epochs": 1}
         config = smoke_config(algo, **overrides)
         first, second = _train_twice(config, lambda: env_for(algo), 64)
         assert first.keys() == second.keys()

@@ -39,6 +39,11 @@ memory across steps. So ``extractor`` works with ``recurrent_ppo``: the extracto
 window, the LSTM the episode so far. Pairing it with the ``lstm`` extractor stacks two recurrences
 (allowed, rarely useful).
 
+Cost of extractors in off-policy algorithms: SAC, TD3 and TQC give the actor and the critics
+their own extractor (plus target copies) by default, so a heavy extractor (``tcn_transformer``,
+``mamba``) is run several times per gradient step. ``policy_kwargs: {share_features_extractor:
+true}`` shares one (trained by the critic loss), which is much cheaper.
+
 MaskablePPO needs the environment to expose ``action_masks()`` (``TradingEnv`` does); the masks are
 read by ``MaskablePPO.learn`` automatically and must be passed to ``predict(obs,
 action_masks=...)`` at inference.
