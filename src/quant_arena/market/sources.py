@@ -1218,7 +1218,7 @@ def _freqtrade_fast(text: str) -> pd.DataFrame | None:
         frame = pd.read_csv(io.StringIO(lines), header=None, skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
         return None
-    if frame.shape[1] < 6:
+    if frame.shape[1] < 6 or frame.isna().to_numpy().any():  # short rows or nulls: exact messages
         return None
     frame = frame.iloc[:, :6]
     frame.columns = ["date", *OHLCV_COLUMNS]
