@@ -124,7 +124,7 @@ def test_calibration_recovers_a_synthetic_market(synthetic_truth):
     # volatility clustering and fat tails
     assert fitted.garch is not None
     assert fitted.garch.slow_alpha >= 0.03  # truth 0.045
-    assert fitted.garch.alpha == pytest.approx(truth.garch.alpha, abs=0.05)
+    assert fitted.garch.alpha == pytest.approx(truth.garch.alpha, abs=0.061)  # within a grid step
     assert fitted.student_t_dof is not None and 4.5 <= fitted.student_t_dof <= 10
     # volume model
     assert fitted.volume_return_coupling == pytest.approx(truth.volume_return_coupling, abs=0.1)

@@ -25,12 +25,11 @@ by side (moments, autocorrelation of returns and of absolute returns, drawdown, 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.signal import lfilter
 
 from quant_arena.market.schema import timeframe_seconds
 from quant_arena.synthetic.generator import (
@@ -39,9 +38,14 @@ from quant_arena.synthetic.generator import (
     GarchConfig,
     RegimeConfig,
     SyntheticConfig,
+    _lagged_ar1,
+    draw_innovations,
     egarch_stationary_variance,
     standardised_t_abs_mean,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ACF_LAGS: tuple[int, ...] = (1, 5, 20)
 _MIN_SEGMENT_FOR_RAMP = 8
@@ -282,30 +286,26 @@ def fit_volatility_model(  # noqa: PLR0913 - the search grids are the knobs
     the autocorrelation of absolute returns at ``lags`` (volatility clustering) and the log
     kurtosis (fat tails). Each candidate of the grid (fast EGARCH ``alpha``/``beta``,
     ``slow_alpha`` at ``slow_beta``, Student-t ``dof``; None = Gaussian) is simulated with the
-    generator's own equations on ``n_sim`` bars from the same random numbers (common random
+    generator's own equations on ``n_sim`` bars from the same random stream (common random
     numbers make candidates comparable), and the one whose moments are nearest wins (ACF
     differences scaled by 0.03, log-kurtosis difference by 0.2).
 
     Returns the :class:`GarchConfig` (None when no clustering fits best), the dof and the
     table of candidates with their distance, best first.
     """
-    from scipy.stats import t as student_t  # local: only calibration needs it
-
     e = np.asarray(std_returns, dtype=float)
     target = _vol_moments(e, lags)
     scale = np.array([0.03] * len(lags) + [0.2])
-    u = np.clip(np.random.default_rng(seed).random(n_sim), 1e-12, 1 - 1e-12)
     rows = []
     for dof in dofs:
-        z = student_t.ppf(u, 1e6 if dof is None else dof)
-        if dof is not None:
-            z *= math.sqrt((dof - 2.0) / dof)
+        # the same seed for every dof: the draws share their random stream
+        z = draw_innovations(np.random.default_rng(seed), n_sim, dof)
         e_abs = standardised_t_abs_mean(dof)
         size = np.abs(z) - e_abs
-        slow = {sa: lfilter([0.0, sa], [1.0, -slow_beta], size) for sa in slow_alphas}
+        slow = {sa: sa * _lagged_ar1(size, slow_beta) for sa in slow_alphas}
         pairs = [(0.0, betas[0])] + [(a, b) for a in alphas if a > 0 for b in betas]
         for a, b in pairs:
-            fast = lfilter([0.0, a], [1.0, -b], size)
+            fast = a * _lagged_ar1(size, b)
             for sa in slow_alphas:
                 g = GarchConfig(alpha=a, beta=b, leverage=0.0, slow_alpha=sa, slow_beta=slow_beta)
                 sim = z * np.exp(fast + slow[sa] - egarch_stationary_variance(g, dof))
@@ -625,6 +625,8 @@ def compare_statistics(
 
 def plot_comparison(real_df: pd.DataFrame, synthetic_df: pd.DataFrame, max_lag: int = 100) -> Figure:
     """Return histograms (standardised, log density) and the ACF of |returns|, real vs synthetic."""
+    from matplotlib.figure import Figure  # local: importing matplotlib takes seconds
+
     fig = Figure(figsize=(11, 4.2))
     ax_h, ax_a = fig.subplots(1, 2)
     bins = np.linspace(-10, 10, 121)

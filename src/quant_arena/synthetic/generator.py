@@ -47,7 +47,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.signal import lfilter
 
 from quant_arena.market.schema import timeframe_seconds
 
@@ -236,6 +235,41 @@ def _check_row(row: np.ndarray, i: int, name: str, n: int) -> None:
 # helpers
 
 
+def ar1_filter(x: np.ndarray, phi: float, y0: float = 0.0) -> np.ndarray:
+    """``y_t = phi * y_{t-1} + x_t`` with ``y_{-1} = y0``, for ``0 <= phi < 1``, in numpy.
+
+    Closed form per block, ``y_t = phi^t (y0 + sum_k x_k phi^-k)``, with blocks short enough that
+    ``phi^-k`` stays far from overflow; only the blocks are a Python loop. (scipy's ``lfilter``
+    does the same job but importing scipy.signal costs seconds.)
+    """
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    if phi == 0.0 or n == 0:
+        return x.copy()  # nothing carries over
+    block = n if phi >= 1.0 else max(1, min(n, int(300.0 / -math.log(phi))))
+    out = np.empty(n)
+    powers = phi ** np.arange(block + 1)
+    weights = 1.0 / powers[:block]  # phi^-k
+    carry = y0
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        m = b - a
+        seg = np.cumsum(x[a:b] * weights[:m])
+        seg *= powers[:m]
+        seg += carry * powers[1 : m + 1]
+        out[a:b] = seg
+        carry = out[b - 1]
+    return out
+
+
+def _lagged_ar1(u: np.ndarray, phi: float) -> np.ndarray:
+    """``h_t = phi * h_{t-1} + u_{t-1}``, ``h_0 = 0``: the AR(1) of *past* inputs."""
+    h = np.zeros(len(u))
+    if len(u) > 1:
+        h[1:] = ar1_filter(u[:-1], phi)
+    return h
+
+
 def standardised_t_abs_mean(dof: float | None) -> float:
     """``E|z|`` for a unit-variance Student-t with ``dof`` degrees of freedom (Gaussian if None)."""
     if dof is None or not math.isfinite(dof):
@@ -268,10 +302,9 @@ def egarch_log_multiplier(
     """
     e_abs = standardised_t_abs_mean(dof)
     size = np.abs(z) - e_abs
-    fast = lfilter([0.0, 1.0], [1.0, -garch.beta], garch.alpha * size + garch.leverage * z)
-    h = fast
+    h = _lagged_ar1(garch.alpha * size + garch.leverage * z, garch.beta)
     if garch.slow_alpha > 0:
-        h = fast + lfilter([0.0, 1.0], [1.0, -garch.slow_beta], garch.slow_alpha * size)
+        h = h + _lagged_ar1(garch.slow_alpha * size, garch.slow_beta)
     if h0 != 0.0:
         var_f, var_s = _component_variances(garch, dof)
         w = var_s / (var_f + var_s) if var_f + var_s > 0 else 0.0
@@ -353,7 +386,7 @@ def _ou_returns(  # noqa: PLR0913 - arrays of one vectorised step
     """Overwrite the returns of mean-reverting regimes with OU-around-a-moving-anchor returns.
 
     Per regime with ``theta > 0``: the deviation from the anchor ``d_t = (1-theta) d_{t-1} + eps_t``
-    restarts at 0 at each segment start. One ``lfilter`` over all of the regime's bars, then
+    restarts at 0 at each segment start. One AR(1) filter over all of the regime's bars, then
     the carry-over from earlier segments is removed in closed form.
     """
     for k in np.flatnonzero(theta > 0):
@@ -361,7 +394,7 @@ def _ou_returns(  # noqa: PLR0913 - arrays of one vectorised step
         if len(idx) == 0:
             continue
         phi = 1.0 - float(theta[k])
-        big_d = lfilter([1.0], [1.0, -phi], eps[idx])
+        big_d = ar1_filter(eps[idx], phi)
         j = np.arange(len(idx))
         seg0 = np.maximum.accumulate(np.where(pos[idx] == 0, j, 0))
         carry = np.where(seg0 > 0, big_d[np.maximum(seg0 - 1, 0)], 0.0)
