@@ -642,6 +642,19 @@ class _Cleaner:
         return [(int(self.sid[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
     # ---------------------------------------------------------------- rules
+    def timestamps(self) -> None:
+        """UTC int64 timestamps: by the timezone rule, or (rule off) only from aware stamps."""
+        if self.cfg.timezone.enabled:
+            self.timezone()
+        else:
+            col = self.raw["timestamp"]
+            if not isinstance(col.dtype, pd.DatetimeTZDtype):
+                raise DataError("timestamps are not time-zone aware and the timezone rule is off", rule="timezone")
+            idx = pd.DatetimeIndex(col).tz_convert("UTC").as_unit("ns")
+            self.ts, self.ts_valid = idx.asi8.copy(), ~idx.isna()
+        self.ts_utc_raw = self.ts.copy()
+        self.ts_valid_raw = self.ts_valid.copy()
+
     def timezone(self) -> None:
         cfg = self.cfg.timezone
         col = self.raw["timestamp"]
@@ -1030,22 +1043,7 @@ class _Cleaner:
                 z = r[cand] / scale
             reverting = np.zeros(cand.size, dtype=bool)
             if bt.enabled:
-                has_next = cand + 1 < hi_b
-                r_next = np.where(has_next, r[np.minimum(cand + 1, n - 1)], np.nan)
-                with np.errstate(invalid="ignore"):
-                    spike = (
-                        (np.abs(z) >= bt.z_threshold)
-                        & (np.abs(r_next) >= bt.z_threshold * scale)
-                        & (np.sign(r_next) == -np.sign(r[cand]))
-                        & (np.abs(r[cand] + r_next) <= (1 - bt.revert_fraction) * np.abs(r[cand]))
-                    )
-                si = np.flatnonzero(spike)
-                if si.size:  # a spike on heavy volume traded: it is an outlier, not a bad print
-                    vmed = _window_stat(
-                        self.v, cand[si] - bt.window, cand[si], lo_b[si], hi_b[si], _row_nanmedian, bt.min_periods
-                    )
-                    loud = self.v[cand[si]] > bt.max_volume_ratio * vmed
-                    spike[si[loud]] = False
+                spike = self._close_spikes(cand, z, scale, r, lo_b, hi_b)
                 t = cand[spike]
                 flagged_bad[t] = True
                 reverting = np.isin(cand, t + 1)
@@ -1060,6 +1058,28 @@ class _Cleaner:
             self._bad_wicks(starts, stops, flagged_bad)
         if self._pending_drop.any():
             self._take(~self._pending_drop)
+
+    def _close_spikes(
+        self, cand: np.ndarray, z: np.ndarray, scale: np.ndarray, r: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray
+    ) -> np.ndarray:
+        """Which candidates jump by z_threshold and revert on the next bar, without volume."""
+        bt = self.cfg.bad_ticks
+        n = self.sid.size
+        has_next = cand + 1 < hi_b
+        r_next = np.where(has_next, r[np.minimum(cand + 1, n - 1)], np.nan)
+        with np.errstate(invalid="ignore"):
+            spike = (
+                (np.abs(z) >= bt.z_threshold)
+                & (np.abs(r_next) >= bt.z_threshold * scale)
+                & (np.sign(r_next) == -np.sign(r[cand]))
+                & (np.abs(r[cand] + r_next) <= (1 - bt.revert_fraction) * np.abs(r[cand]))
+            )
+        si = np.flatnonzero(spike)
+        if si.size:  # a spike on heavy volume traded: it is an outlier, not a bad print
+            vmed = _window_stat(self.v, cand[si] - bt.window, cand[si], lo_b[si], hi_b[si], _row_nanmedian, bt.min_periods)
+            loud = self.v[cand[si]] > bt.max_volume_ratio * vmed
+            spike[si[loud]] = False
+        return spike
 
     def _bad_close(self, t: np.ndarray, z: np.ndarray) -> None:
         bt = self.cfg.bad_ticks
@@ -1282,79 +1302,77 @@ class _Cleaner:
             return elapsed * _DAY_NS, is_open, _DAY_NS
         return ts, np.ones(ts.size, dtype=bool), self.step_by_sid[k]
 
-    def session_and_gaps(self) -> None:
-        sm, gp = self.cfg.session_mismatch, self.cfg.gaps
+    def session_mismatch(self) -> None:
+        sm = self.cfg.session_mismatch
         drop = np.zeros(self.sid.size, dtype=bool)
-        clocks: dict[int, tuple[np.ndarray, int]] = {}
         for k, a, b in self._series_slices():
-            elapsed, is_open, unit = self._open_clock(k, self.ts[a:b])
-            clocks[k] = (elapsed, unit)
             self._detail("session_mismatch", k, f"calendar {self.calendar_of[k]}")
-            if sm.enabled and not is_open.all():
-                closed = np.flatnonzero(~is_open) + a
-                msg = f"bar stamped while the {self.calendar_of[k]} market is closed"
-                if sm.action == "drop":
-                    drop[closed] = True
-                    self._event("session_mismatch", "dropped", closed, msg)
-                else:
-                    self._event("session_mismatch", "flagged", closed, msg)
+            if not sm.enabled:
+                continue
+            _, is_open, _ = self._open_clock(k, self.ts[a:b])
+            if is_open.all():
+                continue
+            closed = np.flatnonzero(~is_open) + a
+            msg = f"bar stamped while the {self.calendar_of[k]} market is closed"
+            if sm.action == "drop":
+                drop[closed] = True
+                self._event("session_mismatch", "dropped", closed, msg)
+            else:
+                self._event("session_mismatch", "flagged", closed, msg)
         if drop.any():
             self._take(~drop)
-            clocks = {}
-            for k, a, b in self._series_slices():
-                elapsed, _, unit = self._open_clock(k, self.ts[a:b])
-                clocks[k] = (elapsed, unit)
-        self._week_open_check()
-        if not gp.enabled:
-            return
+
+    def gaps(self) -> None:
         fill_after: list[np.ndarray] = []
         fill_count: list[np.ndarray] = []
         for k, a, b in self._series_slices():
-            if b - a < 2:
-                continue
-            step = self.step_by_sid[k]
-            ts = self.ts[a:b]
-            wall_missing = (ts[1:] - ts[:-1]) // step - 1
-            elapsed, unit = clocks[k]
-            if unit == step:
-                open_missing = (elapsed[1:] - elapsed[:-1]) // step - 1
-            else:  # clocks in whole days for intraday exchange calendars
-                open_missing = np.where((elapsed[1:] - elapsed[:-1]) // unit > 1, wall_missing, 0)
-            open_missing = np.clip(np.minimum(open_missing, wall_missing), 0, None)
-            closed = (wall_missing > 0) & (open_missing == 0)
-            if closed.any():
-                self._event(
-                    "closed_market_gaps", "flagged", np.flatnonzero(closed) + a + 1, "", quarantine=False
-                )
-                self._detail(
-                    "closed_market_gaps",
-                    k,
-                    f"{int(closed.sum())} closures ({int(wall_missing[closed].sum())} bars) the "
-                    f"{self.calendar_of[k]} calendar expects",
-                )
-            gap = open_missing > 0
-            if not gap.any():
-                continue
-            gi = np.flatnonzero(gap)
-            fillable = (open_missing[gi] == wall_missing[gi]) & (open_missing[gi] <= gp.max_fill_bars)
-            after = gi + a + 1  # the real bar after each gap
-            detail = [
-                f"{m} missing bar(s) after {t}" + (" (filled)" if f else "")
-                for m, t, f in zip(open_missing[gi], _iso(self.ts[after - 1]), fillable, strict=True)
-            ]
-            self._event("gaps", "flagged", after, detail)
-            self.gap[after[~fillable]] = True
-            self._detail(
-                "gaps",
-                k,
-                f"{gi.size} gaps, {int(open_missing[gi].sum())} missing bars, longest "
-                f"{int(open_missing[gi].max())}; {int(fillable.sum())} filled",
-            )
-            if fillable.any():
-                fill_after.append(after[fillable] - 1)
-                fill_count.append(open_missing[gi][fillable].astype(np.int64))
-        if fill_after:
+            if b - a >= 2:
+                after, count = self._series_gaps(k, a, b)
+                fill_after.append(after)
+                fill_count.append(count)
+        if fill_after and sum(x.size for x in fill_after):
             self._fill(np.concatenate(fill_after), np.concatenate(fill_count))
+
+    def _series_gaps(self, k: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Detect gaps of series ``k`` (rows a:b); returns (row before, bars) of gaps to fill."""
+        none = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+        step = self.step_by_sid[k]
+        ts = self.ts[a:b]
+        wall_missing = (ts[1:] - ts[:-1]) // step - 1
+        elapsed, _, unit = self._open_clock(k, ts)
+        if unit == step:
+            open_missing = (elapsed[1:] - elapsed[:-1]) // step - 1
+        else:  # clocks in whole days for intraday exchange calendars
+            open_missing = np.where((elapsed[1:] - elapsed[:-1]) // unit > 1, wall_missing, 0)
+        open_missing = np.clip(np.minimum(open_missing, wall_missing), 0, None)
+        closed = (wall_missing > 0) & (open_missing == 0)
+        if closed.any():
+            self._event("closed_market_gaps", "flagged", np.flatnonzero(closed) + a + 1, "", quarantine=False)
+            self._detail(
+                "closed_market_gaps",
+                k,
+                f"{int(closed.sum())} closures ({int(wall_missing[closed].sum())} bars) the "
+                f"{self.calendar_of[k]} calendar expects",
+            )
+        gi = np.flatnonzero(open_missing > 0)
+        if gi.size == 0:
+            return none
+        missing = open_missing[gi]
+        fillable = (missing == wall_missing[gi]) & (missing <= self.cfg.gaps.max_fill_bars)
+        after = gi + a + 1  # the real bar after each gap
+        detail = [
+            f"{m} missing bar(s) after {t}" + (" (filled)" if f else "")
+            for m, t, f in zip(missing, _iso(self.ts[after - 1]), fillable, strict=True)
+        ]
+        self._event("gaps", "flagged", after, detail)
+        self.gap[after[~fillable]] = True
+        self._detail(
+            "gaps",
+            k,
+            f"{gi.size} gaps, {int(missing.sum())} missing bars, longest {int(missing.max())}; "
+            f"{int(fillable.sum())} filled",
+        )
+        return after[fillable] - 1, missing[fillable].astype(np.int64)
 
     def _fill(self, prev: np.ndarray, count: np.ndarray) -> None:
         total = int(count.sum())
@@ -1381,7 +1399,7 @@ class _Cleaner:
         for name in self._arrays:
             setattr(self, name, np.insert(getattr(self, name), at, new[name]))
 
-    def _week_open_check(self) -> None:
+    def week_open_check(self) -> None:
         cal = self.cfg.calendar
         for k, a, b in self._series_slices():
             if self.calendar_of[k] != "24/5" or b - a < 2 or self.step_by_sid[k] >= _DAY_NS:
@@ -1686,39 +1704,35 @@ def clean_ohlcv(raw: pd.DataFrame, config: CleanConfig | dict | None = None) -> 
         DataError: for input the cleaner cannot read (missing columns, non-numeric values,
             unparseable timestamps, unknown timeframes), and when the cleaned bars fail
             ``CleanOHLCVSchema`` (the error names the rule, e.g. a disabled ``off_grid``).
-        ValueError: for bad parameters, naming the parameter.
+        CleanConfigError: for bad parameters, naming the parameter.
     """
     cfg = parse_clean_config(config)
     eng = _Cleaner(raw, cfg)
-    if cfg.timezone.enabled:
-        eng.timezone()
-    else:
-        col = raw["timestamp"]
-        if not isinstance(col.dtype, pd.DatetimeTZDtype):
-            raise DataError("timestamps are not time-zone aware and the timezone rule is off", rule="timezone")
-        idx = pd.DatetimeIndex(col).tz_convert("UTC").as_unit("ns")
-        eng.ts, eng.ts_valid = idx.asi8.copy(), ~idx.isna()
-    eng.ts_utc_raw = eng.ts.copy()
-    eng.ts_valid_raw = eng.ts_valid.copy()
-    if cfg.quote_side.enabled:
-        eng.quote_side()
-    # missing values always leave (the schema cannot hold them); the rule decides about volume
-    eng.missing_values()
-    for rule in ("non_positive_prices", "negative_volume", "off_grid"):
-        if cfg.enabled(rule):
-            getattr(eng, rule)()
-    eng.sort()
-    for rule in ("duplicates", "repeated_bars", "ohlc_inconsistent"):
-        if cfg.enabled(rule):
-            getattr(eng, rule)()
-    eng.assign_calendars()
-    if cfg.unadjusted_splits.enabled:
-        eng.unadjusted_splits()
-    eng.bad_ticks_and_outliers()
-    for rule in ("zero_volume_flat", "open_is_prev_close", "copy_series"):
-        if cfg.enabled(rule):
-            getattr(eng, rule)()
-    eng.session_and_gaps()
+    eng.timestamps()
+    # (rule that must be enabled, or None for steps that always run, engine method)
+    steps = (
+        ("quote_side", eng.quote_side),
+        (None, eng.missing_values),  # NaN prices always leave: the schema cannot hold them
+        ("non_positive_prices", eng.non_positive_prices),
+        ("negative_volume", eng.negative_volume),
+        ("off_grid", eng.off_grid),
+        (None, eng.sort),
+        ("duplicates", eng.duplicates),
+        ("repeated_bars", eng.repeated_bars),
+        ("ohlc_inconsistent", eng.ohlc_inconsistent),
+        (None, eng.assign_calendars),
+        ("unadjusted_splits", eng.unadjusted_splits),
+        (None, eng.bad_ticks_and_outliers),  # each of the two rules checks its own switch
+        ("zero_volume_flat", eng.zero_volume_flat),
+        ("open_is_prev_close", eng.open_is_prev_close),
+        ("copy_series", eng.copy_series),
+        (None, eng.session_mismatch),  # records each series' calendar even when off
+        ("timezone", eng.week_open_check),
+        ("gaps", eng.gaps),
+    )
+    for rule, step in steps:
+        if rule is None or cfg.enabled(rule):
+            step()
     result = eng.build()
     if cfg.validate_output:
         _validate(result.clean)
