@@ -72,3 +72,34 @@ class ParameterValidationHooks:
             return
         params = {key: catalog.load(f"params:{key}") for key in keys}
         self._validate(params, keys)
+
+
+class MlflowReportHooks:
+    """Logs every saved ``*_report`` table (CSV) and ``*_plot`` figure (PNG) to MLflow.
+
+    The catalog keeps the versioned parquet / PNG in ``data/08_reporting``; this hook puts a
+    human-readable copy in the active MLflow run (kedro-mlflow opens one per ``kedro run``),
+    under ``reports/`` and ``plots/``. Without an active run it does nothing.
+    """
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Log report tables and figures as artifacts of the active MLflow run."""
+        import tempfile
+        from pathlib import Path
+
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        name = dataset_name.rsplit(".", 1)[-1]
+        prefix = dataset_name.rsplit(".", 1)[0].replace(".", "/") if "." in dataset_name else ""
+        with tempfile.TemporaryDirectory() as tmp:
+            if name.endswith("_report") and hasattr(data, "to_csv"):
+                path = Path(tmp) / f"{name}.csv"
+                data.to_csv(path, index=False)
+                mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["reports", prefix])))
+            elif name.endswith("_plot") and hasattr(data, "savefig"):
+                path = Path(tmp) / f"{name}.png"
+                data.savefig(path, dpi=110, bbox_inches="tight")
+                mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["plots", prefix])))

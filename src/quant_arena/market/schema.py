@@ -15,6 +15,9 @@ Optional columns that later stages understand when present:
     spread_bps     float64   quoted spread in basis points
     is_filled      bool      bar was synthesised by the gap-fill rule (not traded)
     gap_before     bool      one or more bars are missing just before this bar
+    quote_side     str       trade | bid | ask | mid | unknown (set by ingest)
+    adj_close      float64   split/dividend-adjusted close (equity sources)
+    regime         str       regime label (synthetic sources)
 
 Rows are sorted by (symbol, timeframe, timestamp); (symbol, timeframe, timestamp) is unique.
 A frame in this layout may hold several symbols and timeframes at once.
@@ -81,16 +84,16 @@ def _strictly_increasing(df: pd.DataFrame) -> pd.Series:
     return ok.isna() | (ok > pd.Timedelta(0))
 
 
-def _columns(extra: bool) -> dict[str, pa.Column]:
-    price = {
-        c: pa.Column(float, pa.Check.gt(0), nullable=False, coerce=True) for c in PRICE_COLUMNS
-    }
+def _columns(extra: bool, value_checks: bool = True) -> dict[str, pa.Column]:
+    positive = [pa.Check.gt(0)] if value_checks else []
+    non_negative = [pa.Check.ge(0)] if value_checks else []
+    price = {c: pa.Column(float, positive, nullable=False, coerce=True) for c in PRICE_COLUMNS}
     cols: dict[str, pa.Column] = {
         "symbol": pa.Column(str, nullable=False),
         "timeframe": pa.Column(str, nullable=False),
         "timestamp": pa.Column(pd.DatetimeTZDtype("ns", "UTC"), nullable=False, coerce=True),
         **price,
-        "volume": pa.Column(float, pa.Check.ge(0), nullable=False, coerce=True),
+        "volume": pa.Column(float, non_negative, nullable=False, coerce=True),
     }
     if extra:
         cols.update(
@@ -106,8 +109,11 @@ def _columns(extra: bool) -> dict[str, pa.Column]:
 
 
 #: Shape only: required columns present, numeric and typed. Used right after ingest, where
-#: quirks (duplicates, off-grid stamps, bad ticks) are still expected and the cleaner's job.
-RawOHLCVSchema = pa.DataFrameSchema(_columns(extra=True), strict=False, name="RawOHLCV")
+#: quirks (duplicates, off-grid stamps, bad ticks, zero or negative prices) are still expected:
+#: they are the cleaner's job, and it quarantines them with the rule that caught them.
+RawOHLCVSchema = pa.DataFrameSchema(
+    _columns(extra=True, value_checks=False), strict=False, name="RawOHLCV"
+)
 
 #: Everything the clean stage guarantees; guards the catalog boundary after ``clean``.
 CleanOHLCVSchema = pa.DataFrameSchema(
