@@ -61,7 +61,7 @@ class Account:
 
     __slots__ = (
         "_bshort", "_blev", "_c", "_cap", "_cap_reject", "_delay", "_fee", "_fr", "_frc", "_gapc",
-        "_h", "_impact", "_l", "_lfee", "_allow_gap", "_mm", "_o", "_queue", "_k", "_record",
+        "_dirty", "_h", "_impact", "_l", "_lfee", "_allow_gap", "_mm", "_o", "_queue", "_k", "_record",
         "_slip", "_sp", "_spc", "_spm", "_swl", "_sws", "_v",
         "bankrupt", "bars", "cash", "closed", "closed_return", "config", "data", "dropped",
         "entry", "equity", "fee", "filled", "funding", "history", "impact", "initial_equity",
@@ -138,6 +138,7 @@ class Account:
         self.dropped = self.liquidated = self.bankrupt = self.closed = False
         self.n_trades = self.n_unfillable = self.n_dropped = 0
         self.history = [] if self._record else None
+        self._dirty = False
 
     # ------------------------------------------------------------------ the hot loop
     def step(self, target: float = NAN) -> None:  # noqa: PLR0912, PLR0915 - one flat hot path
@@ -152,9 +153,19 @@ class Account:
             qu[k % d] = target
             due = qu[(k + 1) % d]
             self._k = k + 1
+        u = self.units
+        if u == 0.0 and due != due and self.cash > 0.0:  # noqa: PLR0124 - flat, solvent, nothing due: only the clock moves
+            self.t = t
+            self.mark = self._c[t]
+            if self._dirty:
+                self._quiet()
+            if self._record:
+                e = self.equity
+                self.history.append((t, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, e, self.cash, 0.0, 0.0, 0.0, False))
+            return
+        self._dirty = True
         o = self._o[t]
         c = self._c[t]
-        u = self.units
         ua = u
         cash = self.cash
         m = self.mark
@@ -299,6 +310,14 @@ class Account:
             self.history.append(
                 (t, self.pnl, fee, spr, imp, fund, swp, lfee, equity, cash, u, filled, unfilled, liq)
             )
+
+    def _quiet(self) -> None:
+        """Zero the last-step outputs (a step where nothing happened)."""
+        self.pnl = self.fee = self.spread = self.impact = 0.0
+        self.funding = self.swap = self.liquidation_fee = 0.0
+        self.filled = self.unfilled = self.closed_return = 0.0
+        self.dropped = self.liquidated = self.bankrupt = self.closed = False
+        self._dirty = False  # (only reached while solvent: cash > 0)
 
     # ------------------------------------------------------------------ read-outs
     @property

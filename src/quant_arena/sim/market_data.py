@@ -124,7 +124,8 @@ class MarketData:
             names = tuple(feature_names) if feature_names is not None else tuple(f"f{i}" for i in range(feats64.shape[1]))
         if len(names) != feats64.shape[1]:
             raise DataError(f"{len(names)} feature_names for {feats64.shape[1]} feature columns", file=source, rule="shape")
-        f32 = feats64.astype(np.float32)  # values beyond float32 range become inf: caught below
+        with np.errstate(over="ignore"):
+            f32 = feats64.astype(np.float32)  # values beyond float32 range become inf: caught below
         bad = ~np.isfinite(f32)
         row_bad = bad.any(axis=1)
         warmup = 0

@@ -1,0 +1,100 @@
+"""TradingVecEnv: exact equivalence with N TradingEnvs in DummyVecEnv, sharing, SB3 use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from quant_arena.envs import TradingEnv, TradingVecEnv
+from tests.envs._data import ALL_REWARDS, COSTLY, make_market
+
+DATA = make_market(n=800)
+
+
+def _assert_obs_equal(a, b) -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    else:
+        np.testing.assert_array_equal(a, b)
+
+
+def _assert_infos_equal(infos_a, infos_b) -> None:
+    for ia, ib in zip(infos_a, infos_b, strict=True):
+        assert set(ia) == set(ib)
+        for k, va in ia.items():
+            if k == "terminal_observation":
+                _assert_obs_equal(va, ib[k])
+            else:
+                np.testing.assert_array_equal(va, ib[k], err_msg=k)
+
+
+CASES = [
+    dict(action_scheme="discrete", observation="dict"),
+    dict(action_scheme="discrete_targets", observation="flat", reward=ALL_REWARDS, max_drawdown=0.3,
+         target_exposures=(-5, -1, 0, 1, 5)),
+    dict(action_scheme="continuous", observation="dict_1d", reward=ALL_REWARDS, rebalance_tolerance=0.1,
+         execution={**COSTLY, "fill_delay": 2}),
+    dict(action_scheme="discrete", reward={"log_return": 1.0, "differential_sharpe": 0.1}, info_detail=True,
+         curriculum={"levels": [{"fee_mult": 0.0, "episode_length": 30, "max_vol_quantile": 0.5}, {"max_leverage": 2.0}],
+                     "thresholds": [0.0]}),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_vec_env_reproduces_separate_envs_exactly(case: int) -> None:
+    kw = {"window": 12, "execution": COSTLY, "max_episode_steps": 60, **CASES[case]}
+    n = 5
+    ref = DummyVecEnv([lambda: TradingEnv(DATA, **kw) for _ in range(n)])
+    vec = TradingVecEnv(DATA, n, **kw)
+    ref.seed(11)
+    vec.seed(11)
+    _assert_obs_equal(ref.reset(), vec.reset())
+    rng = np.random.default_rng(case)
+    space = ref.action_space
+    space.seed(case)
+    n_done = 0
+    for step in range(200):
+        actions = np.array([space.sample() for _ in range(n)])
+        if step == 60 and "curriculum" in kw:
+            ref.env_method("report_score", 1.0)
+            vec.env_method("report_score", 1.0)
+        o1, r1, d1, i1 = ref.step(actions)
+        o2, r2, d2, i2 = vec.step(actions)
+        _assert_obs_equal(o1, o2)
+        np.testing.assert_array_equal(r1, r2)
+        np.testing.assert_array_equal(d1, d2)
+        _assert_infos_equal(i1, i2)
+        n_done += int(d1.sum())
+        if "discrete" in kw["action_scheme"]:
+            ref_masks = np.stack(ref.env_method("action_masks"))
+            np.testing.assert_array_equal(ref_masks, vec.action_masks())
+    assert n_done > 5
+    del rng
+
+
+def test_vec_env_shares_the_market_data() -> None:
+    vec = TradingVecEnv(DATA, 16, window=12)
+    assert vec.data is DATA
+    assert np.shares_memory(vec._windows, DATA.features)
+    assert vec.acc.data is DATA
+
+
+def test_lean_info_mode_still_gives_sb3_keys() -> None:
+    vec = TradingVecEnv(DATA, 4, window=12, max_episode_steps=3, info="lean")
+    vec.seed(0)
+    vec.reset()
+    for _ in range(3):
+        _, _, dones, infos = vec.step(np.zeros(4, dtype=np.int64))
+    assert dones.all()
+    assert all("terminal_observation" in i and i["TimeLimit.truncated"] for i in infos)
+
+
+def test_ppo_learns_a_few_steps_on_the_vec_env() -> None:
+    from stable_baselines3 import PPO
+
+    vec = TradingVecEnv(DATA, 4, window=12, observation="flat", max_episode_steps=40)
+    model = PPO("MlpPolicy", vec, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=64)
