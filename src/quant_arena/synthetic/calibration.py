@@ -627,7 +627,7 @@ def plot_comparison(real_df: pd.DataFrame, synthetic_df: pd.DataFrame, max_lag: 
     """Return histograms (standardised, log density) and the ACF of |returns|, real vs synthetic."""
     from matplotlib.figure import Figure  # local: importing matplotlib takes seconds
 
-    fig = Figure(figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2), layout="constrained")  # laid out when drawn
     ax_h, ax_a = fig.subplots(1, 2)
     bins = np.linspace(-10, 10, 121)
     grid = 0.5 * (bins[1:] + bins[:-1])
@@ -652,5 +652,4 @@ def plot_comparison(real_df: pd.DataFrame, synthetic_df: pd.DataFrame, max_lag: 
     ax_a.set_ylabel("autocorrelation of |return|")
     ax_a.set_title("Volatility clustering")
     ax_a.legend(fontsize=8)
-    fig.tight_layout()
     return fig
