@@ -19,7 +19,9 @@ TEN_YEARS_15M = 350_640  # 10 * 365.25 * 96
 def run(quick: bool) -> list[Result]:
     n = 20_000 if quick else TEN_YEARS_15M
     generate_market(n_bars=1_000, timeframe="15m", seed=0)  # warm-up (imports, caches)
-    seconds = best_time(lambda: generate_market(n_bars=n, timeframe="15m", seed=1), repeat=3)
+    seconds = best_time(
+        lambda: generate_market(n_bars=n, timeframe="15m", seed=1), repeat=3
+    )
     results = [
         Result(
             stage="synthetic",

@@ -35,7 +35,9 @@ def load_cdd_csv(path) -> pd.DataFrame:
             "volume": raw["volume_btc"].astype(float),
         }
     )
-    return df.sort_values("timestamp").drop_duplicates("timestamp").reset_index(drop=True)
+    return (
+        df.sort_values("timestamp").drop_duplicates("timestamp").reset_index(drop=True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,13 +126,19 @@ def test_calibration_recovers_a_synthetic_market(synthetic_truth):
     # volatility clustering and fat tails
     assert fitted.garch is not None
     assert fitted.garch.slow_alpha >= 0.03  # truth 0.045
-    assert fitted.garch.alpha == pytest.approx(truth.garch.alpha, abs=0.061)  # within a grid step
+    assert fitted.garch.alpha == pytest.approx(
+        truth.garch.alpha, abs=0.061
+    )  # within a grid step
     assert fitted.student_t_dof is not None and 4.5 <= fitted.student_t_dof <= 10
     # volume model
-    assert fitted.volume_return_coupling == pytest.approx(truth.volume_return_coupling, abs=0.1)
+    assert fitted.volume_return_coupling == pytest.approx(
+        truth.volume_return_coupling, abs=0.1
+    )
     for name, reg in fitted.regimes.items():
         assert reg.volume == pytest.approx(truth.regimes[name].volume, rel=0.2)
-        assert reg.volume_noise == pytest.approx(truth.regimes[name].volume_noise, abs=0.15)
+        assert reg.volume_noise == pytest.approx(
+            truth.regimes[name].volume_noise, abs=0.15
+        )
     # regime character
     assert fitted.regimes["uptrend"].drift > 0 > fitted.regimes["downtrend"].drift
     assert fitted.regimes["vol_expansion"].vol_ramp > 1.5
@@ -157,7 +165,10 @@ def test_calibration_rejects_short_or_mixed_input():
     with pytest.raises(ValueError, match="at least 4 \\* window"):
         calibrate(generate_market(n_bars=100, seed=1))
     both = pd.concat(
-        [generate_market(n_bars=500, symbol="A", seed=1), generate_market(n_bars=500, symbol="B", seed=1)]
+        [
+            generate_market(n_bars=500, symbol="A", seed=1),
+            generate_market(n_bars=500, symbol="B", seed=1),
+        ]
     )
     with pytest.raises(ValueError, match="symbol must be chosen"):
         calibrate(both)
@@ -173,7 +184,14 @@ def test_calibration_without_garch_or_tails():
 
 def test_synthetic_btc_reproduces_fat_tails_and_clustering(btc):
     fitted = calibrate(btc)
-    syn = simulate(fitted, n_bars=len(btc), timeframe="1h", start="2017-07-01", symbol="SYN", seed=1)
+    syn = simulate(
+        fitted,
+        n_bars=len(btc),
+        timeframe="1h",
+        start="2017-07-01",
+        symbol="SYN",
+        seed=1,
+    )
     table = compare_statistics(btc, syn).set_index("statistic")
     syn_stats = table["synthetic"]
     real_stats = table["real"]
@@ -181,9 +199,17 @@ def test_synthetic_btc_reproduces_fat_tails_and_clustering(btc):
     for lag in (1, 5, 20):
         assert real_stats[f"acf_abs_return_lag{lag}"] > 0.05
         assert syn_stats[f"acf_abs_return_lag{lag}"] > 0.05
-    assert syn_stats["annualised_volatility"] == pytest.approx(real_stats["annualised_volatility"], rel=0.35)
-    assert syn_stats["acf_abs_return_lag1"] == pytest.approx(real_stats["acf_abs_return_lag1"], abs=0.15)
-    assert 0.5 < syn_stats["mean_regime_duration"] / real_stats["mean_regime_duration"] < 2.0
+    assert syn_stats["annualised_volatility"] == pytest.approx(
+        real_stats["annualised_volatility"], rel=0.35
+    )
+    assert syn_stats["acf_abs_return_lag1"] == pytest.approx(
+        real_stats["acf_abs_return_lag1"], abs=0.15
+    )
+    assert (
+        0.5
+        < syn_stats["mean_regime_duration"] / real_stats["mean_regime_duration"]
+        < 2.0
+    )
 
 
 def test_compare_statistics_layout_and_plot():
@@ -193,12 +219,26 @@ def test_compare_statistics_layout_and_plot():
     assert list(table.columns) == ["statistic", "real", "synthetic", "difference"]
     stats = set(table["statistic"])
     for name in (
-        "mean_return", "volatility", "skew", "kurtosis", "acf_return_lag1", "acf_return_lag5",
-        "acf_return_lag20", "acf_abs_return_lag1", "acf_abs_return_lag5", "acf_abs_return_lag20",
-        "max_drawdown", "mean_regime_duration",
+        "mean_return",
+        "volatility",
+        "skew",
+        "kurtosis",
+        "acf_return_lag1",
+        "acf_return_lag5",
+        "acf_return_lag20",
+        "acf_abs_return_lag1",
+        "acf_abs_return_lag5",
+        "acf_abs_return_lag20",
+        "max_drawdown",
+        "mean_regime_duration",
     ):
         assert name in stats
-    assert table.set_index("statistic").loc["max_drawdown", ["real", "synthetic"]].le(0).all()
+    assert (
+        table.set_index("statistic")
+        .loc["max_drawdown", ["real", "synthetic"]]
+        .le(0)
+        .all()
+    )
     fig = plot_comparison(a, b)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 2

@@ -24,7 +24,9 @@ HOURS_PER_YEAR = 365.25 * 24
 def _runs(labels: pd.Series) -> pd.DataFrame:
     """One row per run of equal labels: its label and length, in order."""
     run_id = (labels != labels.shift()).cumsum()
-    return labels.groupby(run_id).agg(label="first", length="size").reset_index(drop=True)
+    return (
+        labels.groupby(run_id).agg(label="first", length="size").reset_index(drop=True)
+    )
 
 
 def _plain_regimes(**over) -> dict:
@@ -32,7 +34,12 @@ def _plain_regimes(**over) -> dict:
     base = {
         "regimes": {
             "bull": {"drift": 20.0, "volatility": 0.5, "min_bars": 50, "max_bars": 150},
-            "bear": {"drift": -20.0, "volatility": 1.0, "min_bars": 50, "max_bars": 150},
+            "bear": {
+                "drift": -20.0,
+                "volatility": 1.0,
+                "min_bars": 50,
+                "max_bars": 150,
+            },
         },
         "student_t_dof": None,
         "garch": None,
@@ -54,10 +61,24 @@ def test_different_seeds_differ():
 
 
 def test_tidy_layout_and_clean_schema():
-    df = generate_market(n_bars=3000, timeframe="15m", start="2021-03-01 00:15", symbol="SYN/USDT", seed=3)
+    df = generate_market(
+        n_bars=3000,
+        timeframe="15m",
+        start="2021-03-01 00:15",
+        symbol="SYN/USDT",
+        seed=3,
+    )
     CleanOHLCVSchema.validate(df)
     assert list(df.columns) == [
-        "symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "regime",
+        "symbol",
+        "timeframe",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "regime",
     ]
     assert (df["symbol"] == "SYN/USDT").all()
     assert (df["timeframe"] == "15m").all()
@@ -97,8 +118,12 @@ def test_transition_frequencies_follow_the_matrix():
     runs = _runs(df["regime"].astype(str))
     src = runs["label"].to_numpy()[:-1]
     dst = runs["label"].to_numpy()[1:]
-    counts = pd.crosstab(pd.Categorical(src, REGIME_NAMES), pd.Categorical(dst, REGIME_NAMES), dropna=False)
-    freq = (counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True))
+    counts = pd.crosstab(
+        pd.Categorical(src, REGIME_NAMES),
+        pd.Categorical(dst, REGIME_NAMES),
+        dropna=False,
+    )
+    freq = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)
     assert np.abs(freq - matrix).max() < 0.03
     assert np.all(np.diag(counts.to_numpy()) == 0)
 
@@ -124,10 +149,22 @@ def test_volume_level_per_regime():
 
 def test_vol_ramp_expands_and_contracts_within_a_visit():
     regimes = {
-        "expand": {"volatility": 0.8, "vol_ramp": 4.0, "min_bars": 100, "max_bars": 100},
-        "contract": {"volatility": 0.8, "vol_ramp": 0.25, "min_bars": 100, "max_bars": 100},
+        "expand": {
+            "volatility": 0.8,
+            "vol_ramp": 4.0,
+            "min_bars": 100,
+            "max_bars": 100,
+        },
+        "contract": {
+            "volatility": 0.8,
+            "vol_ramp": 0.25,
+            "min_bars": 100,
+            "max_bars": 100,
+        },
     }
-    df = generate_market(n_bars=100_000, seed=9, regimes=regimes, student_t_dof=None, garch=None)
+    df = generate_market(
+        n_bars=100_000, seed=9, regimes=regimes, student_t_dof=None, garch=None
+    )
     r = np.log(df["close"]).diff().to_numpy()
     pos = np.arange(len(df)) % 100  # every visit is exactly 100 bars long
     for name, sign in (("expand", 1), ("contract", -1)):
@@ -139,10 +176,17 @@ def test_vol_ramp_expands_and_contracts_within_a_visit():
 
 def test_mean_reversion_makes_returns_anticorrelated():
     regimes = {
-        "ou": {"volatility": 0.5, "mean_reversion": 0.2, "min_bars": 500, "max_bars": 500},
+        "ou": {
+            "volatility": 0.5,
+            "mean_reversion": 0.2,
+            "min_bars": 500,
+            "max_bars": 500,
+        },
         "gbm": {"volatility": 0.5, "min_bars": 500, "max_bars": 500},
     }
-    df = generate_market(n_bars=100_000, seed=10, regimes=regimes, student_t_dof=None, garch=None)
+    df = generate_market(
+        n_bars=100_000, seed=10, regimes=regimes, student_t_dof=None, garch=None
+    )
     r = np.log(df["close"]).diff()
     lag = r.shift()
     same = df["regime"] == df["regime"].shift()
@@ -168,11 +212,15 @@ def test_fat_tails_and_volatility_clustering_are_switchable():
         return kurt, acf1
 
     one = {"only": {"volatility": 0.6, "min_bars": 1000, "max_bars": 1000}}
-    plain = generate_market(n_bars=100_000, seed=12, regimes=one, student_t_dof=None, garch=None)
+    plain = generate_market(
+        n_bars=100_000, seed=12, regimes=one, student_t_dof=None, garch=None
+    )
     kurt, acf1 = stats(plain)
     assert kurt == pytest.approx(3.0, abs=0.15)
     assert abs(acf1) < 0.02
-    rich = generate_market(n_bars=100_000, seed=12, regimes=one)  # Student-t + EGARCH defaults
+    rich = generate_market(
+        n_bars=100_000, seed=12, regimes=one
+    )  # Student-t + EGARCH defaults
     kurt, acf1 = stats(rich)
     assert kurt > 5.0
     assert acf1 > 0.1
@@ -206,26 +254,50 @@ def test_config_object_and_keywords_are_equivalent():
 
 
 def test_custom_regimes_without_matrix_switch_uniformly():
-    df = generate_market(n_bars=5000, seed=2, regimes={"a": {"min_bars": 5, "max_bars": 10}, "b": {}, "c": {}})
+    df = generate_market(
+        n_bars=5000,
+        seed=2,
+        regimes={"a": {"min_bars": 5, "max_bars": 10}, "b": {}, "c": {}},
+    )
     assert set(df["regime"].astype(str).unique()) == {"a", "b", "c"}
 
 
 def test_single_regime_is_allowed():
-    df = generate_market(n_bars=500, seed=2, regimes={"only": {}}, transition_matrix=[[1.0]])
+    df = generate_market(
+        n_bars=500, seed=2, regimes={"only": {}}, transition_matrix=[[1.0]]
+    )
     assert (df["regime"] == "only").all()
 
 
 @pytest.mark.parametrize(
     ("kwargs", "needles"),
     [
-        ({"transition_matrix": {"uptrend": {"downtrend": 0.5}}}, ["transition_matrix[uptrend]", "sum to 1"]),
-        ({"transition_matrix": {"uptrend": {"uptrend": 0.5, "ranging": 0.5}}}, ["transition_matrix[uptrend][uptrend]", "min_bars/max_bars"]),
-        ({"transition_matrix": {"sideways": {"uptrend": 1.0}}}, ["transition_matrix", "sideways"]),
+        (
+            {"transition_matrix": {"uptrend": {"downtrend": 0.5}}},
+            ["transition_matrix[uptrend]", "sum to 1"],
+        ),
+        (
+            {"transition_matrix": {"uptrend": {"uptrend": 0.5, "ranging": 0.5}}},
+            ["transition_matrix[uptrend][uptrend]", "min_bars/max_bars"],
+        ),
+        (
+            {"transition_matrix": {"sideways": {"uptrend": 1.0}}},
+            ["transition_matrix", "sideways"],
+        ),
         ({"transition_matrix": [[0.0, 1.0], [1.0, 0.0]]}, ["transition_matrix", "5x5"]),
-        ({"transition_matrix": {"uptrend": {"downtrend": -0.5, "ranging": 1.5}}}, ["transition_matrix[uptrend]", ">= 0"]),
-        ({"regimes": {"a": {"min_bars": 50, "max_bars": 10}, "b": {}}}, ["regimes.a", "min_bars (50) must be <= max_bars (10)"]),
+        (
+            {"transition_matrix": {"uptrend": {"downtrend": -0.5, "ranging": 1.5}}},
+            ["transition_matrix[uptrend]", ">= 0"],
+        ),
+        (
+            {"regimes": {"a": {"min_bars": 50, "max_bars": 10}, "b": {}}},
+            ["regimes.a", "min_bars (50) must be <= max_bars (10)"],
+        ),
         ({"regimes": {"a": {"volatility": -1.0}, "b": {}}}, ["regimes.a.volatility"]),
-        ({"regimes": {"a": {"mean_reversion": 1.5}, "b": {}}}, ["regimes.a.mean_reversion"]),
+        (
+            {"regimes": {"a": {"mean_reversion": 1.5}, "b": {}}},
+            ["regimes.a.mean_reversion"],
+        ),
         ({"regimes": {"a": {"drfit": 1.0}, "b": {}}}, ["regimes.a.drfit"]),
         ({"student_t_dof": 2.0}, ["student_t_dof"]),
         ({"garch": {"beta": 1.0}}, ["garch.beta"]),

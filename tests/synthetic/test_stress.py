@@ -23,7 +23,14 @@ def _rows(out: pd.DataFrame, kind: str) -> np.ndarray:
 
 
 def test_flash_crash_depth_and_partial_recovery(market):
-    sc = {"kind": "flash_crash", "at": 0.5, "depth": 0.3, "crash_bars": 4, "recovery_bars": 20, "recovery_fraction": 0.5}
+    sc = {
+        "kind": "flash_crash",
+        "at": 0.5,
+        "depth": 0.3,
+        "crash_bars": 4,
+        "recovery_bars": 20,
+        "recovery_fraction": 0.5,
+    }
     out = apply_scenarios(market, [sc], seed=1)
     CleanOHLCVSchema.validate(out)
     rows = _rows(out, "flash_crash")
@@ -31,23 +38,40 @@ def test_flash_crash_depth_and_partial_recovery(market):
     np.testing.assert_array_equal(rows, np.arange(start, start + 24))
     ratio = (out["close"] / market["close"]).to_numpy()
     assert ratio[start - 1] == pytest.approx(1.0)
-    assert ratio[start + 3] == pytest.approx(0.7)  # the bottom: 30% below where it would have been
-    assert ratio[start + 23] == pytest.approx(math.sqrt(0.7))  # half the fall (in log) recovered
+    assert ratio[start + 3] == pytest.approx(
+        0.7
+    )  # the bottom: 30% below where it would have been
+    assert ratio[start + 23] == pytest.approx(
+        math.sqrt(0.7)
+    )  # half the fall (in log) recovered
     assert ratio[-1] == pytest.approx(math.sqrt(0.7))  # the rest is a permanent impact
     # bars before the crash are untouched; volume spikes while it falls
-    pd.testing.assert_frame_equal(out.iloc[:start, : market.shape[1]], market.iloc[:start])
-    assert (out["volume"].iloc[start : start + 4] > 4 * market["volume"].iloc[start : start + 4]).all()
+    pd.testing.assert_frame_equal(
+        out.iloc[:start, : market.shape[1]], market.iloc[:start]
+    )
+    assert (
+        out["volume"].iloc[start : start + 4]
+        > 4 * market["volume"].iloc[start : start + 4]
+    ).all()
     assert (out["scenario"].iloc[:start] == "").all()
 
 
 def test_low_liquidity_collapses_volume_and_widens_spreads(market):
-    sc = {"kind": "low_liquidity", "at": "2020-01-20 05:00", "duration_bars": 30, "volume_factor": 0.05, "spread_bps": 80.0}
+    sc = {
+        "kind": "low_liquidity",
+        "at": "2020-01-20 05:00",
+        "duration_bars": 30,
+        "volume_factor": 0.05,
+        "spread_bps": 80.0,
+    }
     out = apply_scenarios(market, [sc], seed=2)
     CleanOHLCVSchema.validate(out)
     rows = _rows(out, "low_liquidity")
     assert out["timestamp"].iloc[rows[0]] == pd.Timestamp("2020-01-20 05:00", tz="UTC")
     assert len(rows) == 30
-    np.testing.assert_allclose(out["volume"].iloc[rows], 0.05 * market["volume"].iloc[rows])
+    np.testing.assert_allclose(
+        out["volume"].iloc[rows], 0.05 * market["volume"].iloc[rows]
+    )
     assert (out["spread_bps"].iloc[rows] == 80.0).all()
     outside = np.setdiff1d(np.arange(len(out)), rows)
     assert (out["spread_bps"].iloc[outside] == 2.0).all()
@@ -58,7 +82,9 @@ def test_low_liquidity_collapses_volume_and_widens_spreads(market):
 
 
 def test_price_gap_jumps_at_the_open_and_persists(market):
-    out = apply_scenarios(market, [{"kind": "price_gap", "at": 0.25, "gap": -0.1}], seed=0)
+    out = apply_scenarios(
+        market, [{"kind": "price_gap", "at": 0.25, "gap": -0.1}], seed=0
+    )
     CleanOHLCVSchema.validate(out)
     (s,) = _rows(out, "price_gap")
     assert out["open"].iloc[s] / out["close"].iloc[s - 1] == pytest.approx(0.9)
@@ -77,7 +103,10 @@ def test_same_seed_same_output_and_seed_moves_random_places(market):
 
 
 def test_overlapping_scenarios_are_all_named(market):
-    scs = [{"kind": "flash_crash", "at": 0.5}, {"kind": "low_liquidity", "at": 0.5, "duration_bars": 10}]
+    scs = [
+        {"kind": "flash_crash", "at": 0.5},
+        {"kind": "low_liquidity", "at": 0.5, "duration_bars": 10},
+    ]
     out = apply_scenarios(market, scs, seed=0)
     assert (out["scenario"] == "flash_crash+low_liquidity").sum() == 10
     CleanOHLCVSchema.validate(out)
@@ -89,8 +118,12 @@ def test_each_series_of_a_multi_symbol_frame_is_stressed_on_its_own():
     both = pd.concat([a, b], ignore_index=True)
     out = apply_scenarios(both, [{"kind": "price_gap", "at": 0.5}], seed=0)
     CleanOHLCVSchema.validate(out)
-    assert out.groupby("symbol")["scenario"].apply(lambda s: (s == "price_gap").sum()).to_dict() == {"A": 1, "B": 1}
-    only_b = apply_scenarios(both, [{"kind": "price_gap", "at": 0.5, "symbol": "B"}], seed=0)
+    assert out.groupby("symbol")["scenario"].apply(
+        lambda s: (s == "price_gap").sum()
+    ).to_dict() == {"A": 1, "B": 1}
+    only_b = apply_scenarios(
+        both, [{"kind": "price_gap", "at": 0.5, "symbol": "B"}], seed=0
+    )
     assert (only_b.loc[only_b["symbol"] == "A", "scenario"] == "").all()
     pd.testing.assert_frame_equal(only_b.loc[only_b["symbol"] == "A", a.columns], a)
 
@@ -100,17 +133,28 @@ def test_scenarios_apply_to_a_frame_without_regimes_and_accept_models(market):
     out = apply_scenarios(real_like, [FlashCrashScenario(at=0.1)], seed=0)
     CleanOHLCVSchema.validate(out)
     assert "regime" not in out.columns
-    assert "spread_bps" not in out.columns  # only written when a low-liquidity stretch asks for it
+    assert (
+        "spread_bps" not in out.columns
+    )  # only written when a low-liquidity stretch asks for it
 
 
 @pytest.mark.parametrize(
     ("scenarios", "needles"),
     [
         ([{"kind": "meteor"}], ["scenarios[0]", "meteor"]),
-        ([{"kind": "price_gap"}, {"kind": "flash_crash", "depth": 1.5}], ["scenarios[1]", "depth"]),
+        (
+            [{"kind": "price_gap"}, {"kind": "flash_crash", "depth": 1.5}],
+            ["scenarios[1]", "depth"],
+        ),
         ([{"kind": "flash_crash", "at": 1.5}], ["scenarios[0].at"]),
-        ([{"kind": "low_liquidity", "duration_bars": 5000}], ["scenarios[0]", "needs 5001 bars"]),
-        ([{"kind": "price_gap", "at": "2031-01-01"}], ["scenarios[0].at", "after the end"]),
+        (
+            [{"kind": "low_liquidity", "duration_bars": 5000}],
+            ["scenarios[0]", "needs 5001 bars"],
+        ),
+        (
+            [{"kind": "price_gap", "at": "2031-01-01"}],
+            ["scenarios[0].at", "after the end"],
+        ),
         ([{"kind": "price_gap", "symbol": "ETH"}], ["scenarios[0].symbol", "ETH"]),
         ([{"kind": "price_gap", "gap": -1.0}], ["scenarios[0]", "gap"]),
         ([{"kind": "price_gap", "size": 0.1}], ["scenarios[0]", "size"]),

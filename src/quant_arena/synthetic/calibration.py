@@ -59,33 +59,52 @@ class CalibrationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window: int = Field(96, ge=4, description="window of the regime labeller, in bars")
-    trend_threshold: float = Field(1.5, gt=0, description="|trend t-statistic| above which a trend is labelled")
-    vol_change_threshold: float = Field(
-        0.5, gt=0, description="|log volatility change over one window| above which expansion/contraction is labelled"
+    trend_threshold: float = Field(
+        1.5, gt=0, description="|trend t-statistic| above which a trend is labelled"
     )
-    min_bars: int = Field(12, ge=1, description="shortest regime run the labeller keeps, in bars")
+    vol_change_threshold: float = Field(
+        0.5,
+        gt=0,
+        description="|log volatility change over one window| above which expansion/contraction is labelled",
+    )
+    min_bars: int = Field(
+        12, ge=1, description="shortest regime run the labeller keeps, in bars"
+    )
     causal: bool = Field(
-        False, description="label with trailing windows (True) or windows centred on each bar (False)"
+        False,
+        description="label with trailing windows (True) or windows centred on each bar (False)",
     )
     duration_quantiles: tuple[float, float] = Field(
-        (0.1, 0.9), description="quantiles of segment lengths used as a regime's min_bars/max_bars"
+        (0.1, 0.9),
+        description="quantiles of segment lengths used as a regime's min_bars/max_bars",
     )
-    mean_reverting_regimes: tuple[str, ...] = Field(("ranging",), description="regimes given an OU pull")
+    mean_reverting_regimes: tuple[str, ...] = Field(
+        ("ranging",), description="regimes given an OU pull"
+    )
     ramp_regimes: tuple[str, ...] = Field(
-        ("vol_expansion", "vol_contraction"), description="regimes given a fitted vol_ramp"
+        ("vol_expansion", "vol_contraction"),
+        description="regimes given a fitted vol_ramp",
     )
-    fit_garch: bool = Field(True, description="fit the two-component EGARCH volatility (and the t dof with it)")
+    fit_garch: bool = Field(
+        True,
+        description="fit the two-component EGARCH volatility (and the t dof with it)",
+    )
     fit_student_t: bool = Field(
-        True, description="fat tails: Student-t innovations (dof from the moment fit, else from kurtosis)"
+        True,
+        description="fat tails: Student-t innovations (dof from the moment fit, else from kurtosis)",
     )
-    seed: int = Field(0, description="seed of the simulated-moments fit of the volatility model")
+    seed: int = Field(
+        0, description="seed of the simulated-moments fit of the volatility model"
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # series helpers
 
 
-def select_series(df: pd.DataFrame, symbol: str | None = None, timeframe: str | None = None) -> pd.DataFrame:
+def select_series(
+    df: pd.DataFrame, symbol: str | None = None, timeframe: str | None = None
+) -> pd.DataFrame:
     """The rows of one (symbol, timeframe) series, sorted by time.
 
     ``None`` means "the only one there is". Raises ``ValueError`` naming ``symbol`` /
@@ -99,7 +118,9 @@ def select_series(df: pd.DataFrame, symbol: str | None = None, timeframe: str | 
                 raise ValueError(f"{key} must be chosen: the data holds {available}")
         else:
             if str(value) not in available:
-                raise ValueError(f"{key} {value!r} is not in the data; available: {available}")
+                raise ValueError(
+                    f"{key} {value!r} is not in the data; available: {available}"
+                )
             out = out[out[key].astype(str) == str(value)]
     return out.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
@@ -142,7 +163,9 @@ def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts, lengths, labels[starts]
 
 
-def _window_sums(r: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _window_sums(
+    r: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Count, sum and volatility of ``r[lo:hi]`` for each pair of bounds (prefix sums)."""
     c1 = np.concatenate([[0.0], np.cumsum(r)])
     c2 = np.concatenate([[0.0], np.cumsum(r * r)])
@@ -307,13 +330,22 @@ def fit_volatility_model(  # noqa: PLR0913 - the search grids are the knobs
         for a, b in pairs:
             fast = a * _lagged_ar1(size, b)
             for sa in slow_alphas:
-                g = GarchConfig(alpha=a, beta=b, leverage=0.0, slow_alpha=sa, slow_beta=slow_beta)
+                g = GarchConfig(
+                    alpha=a, beta=b, leverage=0.0, slow_alpha=sa, slow_beta=slow_beta
+                )
                 sim = z * np.exp(fast + slow[sa] - egarch_stationary_variance(g, dof))
                 a_sim = np.abs(sim)
-                moments = [*(_acf_finite(a_sim, lag) for lag in lags), math.log(_kurtosis(sim))]
+                moments = [
+                    *(_acf_finite(a_sim, lag) for lag in lags),
+                    math.log(_kurtosis(sim)),
+                ]
                 d = float(np.sum(((np.array(moments) - target) / scale) ** 2))
-                rows.append({"alpha": a, "beta": b, "slow_alpha": sa, "dof": dof, "distance": d})
-    table = pd.DataFrame(rows).sort_values("distance", kind="stable").reset_index(drop=True)
+                rows.append(
+                    {"alpha": a, "beta": b, "slow_alpha": sa, "dof": dof, "distance": d}
+                )
+    table = (
+        pd.DataFrame(rows).sort_values("distance", kind="stable").reset_index(drop=True)
+    )
     best = table.iloc[0]
     dof_best = None if pd.isna(best["dof"]) else float(best["dof"])
     garch = None
@@ -328,7 +360,9 @@ def fit_volatility_model(  # noqa: PLR0913 - the search grids are the knobs
     return garch, dof_best, table
 
 
-def dof_from_kurtosis(kurtosis: float, lo: float = 4.2, hi: float = 100.0) -> float | None:
+def dof_from_kurtosis(
+    kurtosis: float, lo: float = 4.2, hi: float = 100.0
+) -> float | None:
     """Student-t degrees of freedom with the given (Pearson) kurtosis; None if not fat-tailed."""
     excess = kurtosis - 3.0
     if not math.isfinite(excess) or excess < _MIN_EXCESS_KURTOSIS:
@@ -359,7 +393,9 @@ def _segment_ramp(r: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> flo
     return float(min(max(math.exp(2.0 * float(np.median(logs))), 0.1), 10.0))
 
 
-def _segment_theta(r: np.ndarray, mu: float, starts: np.ndarray, lengths: np.ndarray) -> float:
+def _segment_theta(
+    r: np.ndarray, mu: float, starts: np.ndarray, lengths: np.ndarray
+) -> float:
     num = den = 0.0
     for s, n in zip(starts.tolist(), lengths.tolist(), strict=True):
         x = np.nan_to_num(r[s : s + n] - mu, nan=0.0)
@@ -402,7 +438,9 @@ def _transition_matrix(seg_values: np.ndarray, present: list[int]) -> list[list[
 # public API
 
 
-def egarch_residuals(e: np.ndarray, garch: GarchConfig, dof: float | None) -> np.ndarray:
+def egarch_residuals(
+    e: np.ndarray, garch: GarchConfig, dof: float | None
+) -> np.ndarray:
     """Innovations ``z_t`` implied by unit-scale returns ``e`` under the generator's volatility model.
 
     Runs the model's recursion forward (NaN returns are skipped and let the log-volatility decay).
@@ -426,7 +464,13 @@ def egarch_residuals(e: np.ndarray, garch: GarchConfig, dof: float | None) -> np
 
 
 def _fit_regime(  # noqa: PLR0913 - pieces of one regime's evidence
-    name: str, mask: np.ndarray, r: np.ndarray, volume: np.ndarray, runs: tuple[np.ndarray, np.ndarray, np.ndarray], bpy: float, cfg: CalibrationConfig
+    name: str,
+    mask: np.ndarray,
+    r: np.ndarray,
+    volume: np.ndarray,
+    runs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    bpy: float,
+    cfg: CalibrationConfig,
 ) -> tuple[RegimeConfig, float]:
     """One regime's parameters, and its raw per-bar volatility (to standardise returns)."""
     starts, lengths, values = runs
@@ -436,17 +480,27 @@ def _fit_regime(  # noqa: PLR0913 - pieces of one regime's evidence
     sd = float(np.nanstd(rr)) if np.isfinite(rr).sum() > 1 else 0.0
     sel = values == code
     inner = sel.copy()
-    inner[0] = inner[-1] = False  # the first and last segments are cut short by the sample
-    min_bars, max_bars = _durations(lengths[inner] if inner.any() else lengths[sel], cfg.duration_quantiles)
-    ramp = _segment_ramp(r, starts[sel], lengths[sel]) if name in cfg.ramp_regimes else 1.0
+    inner[0] = inner[-1] = (
+        False  # the first and last segments are cut short by the sample
+    )
+    min_bars, max_bars = _durations(
+        lengths[inner] if inner.any() else lengths[sel], cfg.duration_quantiles
+    )
+    ramp = (
+        _segment_ramp(r, starts[sel], lengths[sel]) if name in cfg.ramp_regimes else 1.0
+    )
     theta = (
-        _segment_theta(r, mu, starts[sel], lengths[sel]) if name in cfg.mean_reverting_regimes else 0.0
+        _segment_theta(r, mu, starts[sel], lengths[sel])
+        if name in cfg.mean_reverting_regimes
+        else 0.0
     )
     v = volume[mask]
     v = v[np.isfinite(v) & (v > 0)]
     regime = RegimeConfig(
         drift=mu * bpy,
-        volatility=max(sd / math.sqrt(_ramp_variance_factor(ramp)) * math.sqrt(bpy), 1e-6),
+        volatility=max(
+            sd / math.sqrt(_ramp_variance_factor(ramp)) * math.sqrt(bpy), 1e-6
+        ),
         vol_ramp=ramp,
         mean_reversion=theta,
         min_bars=min_bars,
@@ -458,7 +512,10 @@ def _fit_regime(  # noqa: PLR0913 - pieces of one regime's evidence
 
 
 def _fit_volume_coupling(
-    volume: np.ndarray, labels: np.ndarray, z: np.ndarray, regimes: dict[str, RegimeConfig]
+    volume: np.ndarray,
+    labels: np.ndarray,
+    z: np.ndarray,
+    regimes: dict[str, RegimeConfig],
 ) -> tuple[float, dict[str, RegimeConfig]]:
     """Slope of log volume (net of its regime mean) on |innovation|; regime noise net of it."""
     ok = np.isfinite(volume) & (volume > 0) & np.isfinite(z)
@@ -486,7 +543,9 @@ def _fit_volume_coupling(
 
 
 def calibrate(
-    real_df: pd.DataFrame, config: CalibrationConfig | dict | None = None, **kwargs: object
+    real_df: pd.DataFrame,
+    config: CalibrationConfig | dict | None = None,
+    **kwargs: object,
 ) -> SyntheticConfig:
     """Fit a :class:`SyntheticConfig` so generated markets resemble ``real_df``.
 
@@ -500,7 +559,11 @@ def calibrate(
     Raises:
         ValueError: naming the problem (several series, too few bars, a bad setting, ...).
     """
-    base = config.model_dump() if isinstance(config, CalibrationConfig) else dict(config or {})
+    base = (
+        config.model_dump()
+        if isinstance(config, CalibrationConfig)
+        else dict(config or {})
+    )
     cfg = CalibrationConfig.model_validate({**base, **kwargs})
     df = select_series(real_df)
     if len(df) < 4 * cfg.window:
@@ -526,7 +589,9 @@ def calibrate(
     bar_vol = np.ones(len(REGIME_NAMES))
     for code in present:
         name = REGIME_NAMES[code]
-        regimes[name], bar_vol[code] = _fit_regime(name, labels == code, r, volume, runs, bpy, cfg)
+        regimes[name], bar_vol[code] = _fit_regime(
+            name, labels == code, r, volume, runs, bpy, cfg
+        )
 
     e = r / bar_vol[labels]
     garch: GarchConfig | None = None
@@ -545,7 +610,8 @@ def calibrate(
         start_price=float(df["close"].iloc[0]),
         regimes=regimes,
         transition_matrix={
-            a: dict(zip(names, row, strict=True)) for a, row in zip(names, matrix, strict=True)
+            a: dict(zip(names, row, strict=True))
+            for a, row in zip(names, matrix, strict=True)
         },
         initial_regime=REGIME_NAMES[int(labels[0])],
         student_t_dof=dof,
@@ -562,7 +628,9 @@ def _max_drawdown(close: np.ndarray) -> float:
     return float((close / peak - 1.0).min())
 
 
-def series_statistics(df: pd.DataFrame, labelling: CalibrationConfig | None = None) -> dict[str, float]:
+def series_statistics(
+    df: pd.DataFrame, labelling: CalibrationConfig | None = None
+) -> dict[str, float]:
     """Stylised facts of one series (returns are close-to-close log returns, gaps skipped)."""
     lab_cfg = labelling or CalibrationConfig()
     r = series_log_returns(df)
@@ -572,7 +640,9 @@ def series_statistics(df: pd.DataFrame, labelling: CalibrationConfig | None = No
         "n_bars": float(len(df)),
         "mean_return": float(fin.mean()) if len(fin) else float("nan"),
         "volatility": float(fin.std()) if len(fin) else float("nan"),
-        "annualised_volatility": float(fin.std() * math.sqrt(bpy)) if len(fin) else float("nan"),
+        "annualised_volatility": float(fin.std() * math.sqrt(bpy))
+        if len(fin)
+        else float("nan"),
         "skew": _skew(fin),
         "kurtosis": _kurtosis(fin),
     }
@@ -590,9 +660,13 @@ def series_statistics(df: pd.DataFrame, labelling: CalibrationConfig | None = No
         causal=lab_cfg.causal,
     )
     _, lengths, values = _runs(labels)
-    stats["mean_regime_duration"] = float(lengths.mean()) if len(lengths) else float("nan")
+    stats["mean_regime_duration"] = (
+        float(lengths.mean()) if len(lengths) else float("nan")
+    )
     for code, name in enumerate(REGIME_NAMES):
-        stats[f"share_{name}"] = float(np.mean(labels == code)) if len(labels) else float("nan")
+        stats[f"share_{name}"] = (
+            float(np.mean(labels == code)) if len(labels) else float("nan")
+        )
     if "regime" in df.columns and len(df):
         _, true_lengths, _ = _runs(df["regime"].astype(str).to_numpy())
         stats["mean_generated_regime_duration"] = float(true_lengths.mean())
@@ -600,7 +674,9 @@ def series_statistics(df: pd.DataFrame, labelling: CalibrationConfig | None = No
 
 
 def compare_statistics(
-    real_df: pd.DataFrame, synthetic_df: pd.DataFrame, labelling: CalibrationConfig | None = None
+    real_df: pd.DataFrame,
+    synthetic_df: pd.DataFrame,
+    labelling: CalibrationConfig | None = None,
 ) -> pd.DataFrame:
     """Real and synthetic stylised facts side by side.
 
@@ -623,7 +699,9 @@ def compare_statistics(
     return out
 
 
-def plot_comparison(real_df: pd.DataFrame, synthetic_df: pd.DataFrame, max_lag: int = 100) -> Figure:
+def plot_comparison(
+    real_df: pd.DataFrame, synthetic_df: pd.DataFrame, max_lag: int = 100
+) -> Figure:
     """Return histograms (standardised, log density) and the ACF of |returns|, real vs synthetic."""
     from matplotlib.figure import Figure  # local: importing matplotlib takes seconds
 
@@ -632,15 +710,34 @@ def plot_comparison(real_df: pd.DataFrame, synthetic_df: pd.DataFrame, max_lag: 
     bins = np.linspace(-10, 10, 121)
     grid = 0.5 * (bins[1:] + bins[:-1])
     lags = np.arange(1, max_lag + 1)
-    for label, frame, color in (("real", real_df, "tab:blue"), ("synthetic", synthetic_df, "tab:orange")):
+    for label, frame, color in (
+        ("real", real_df, "tab:blue"),
+        ("synthetic", synthetic_df, "tab:orange"),
+    ):
         r = series_log_returns(select_series(frame))
         fin = r[np.isfinite(r)]
         if len(fin) > 1 and fin.std() > 0:
             zs = (fin - fin.mean()) / fin.std()
-            dens, _ = np.histogram(np.clip(zs, bins[0], bins[-1]), bins=bins, density=True)
-            ax_h.step(grid, np.where(dens > 0, dens, np.nan), where="mid", label=f"{label} (kurtosis {_kurtosis(fin):.1f})", color=color)
-        ax_a.plot(lags, [acf(np.abs(r), int(k)) for k in lags], label=label, color=color)
-    ax_h.plot(grid, np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi), "k--", lw=0.8, label="normal")
+            dens, _ = np.histogram(
+                np.clip(zs, bins[0], bins[-1]), bins=bins, density=True
+            )
+            ax_h.step(
+                grid,
+                np.where(dens > 0, dens, np.nan),
+                where="mid",
+                label=f"{label} (kurtosis {_kurtosis(fin):.1f})",
+                color=color,
+            )
+        ax_a.plot(
+            lags, [acf(np.abs(r), int(k)) for k in lags], label=label, color=color
+        )
+    ax_h.plot(
+        grid,
+        np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi),
+        "k--",
+        lw=0.8,
+        label="normal",
+    )
     ax_h.set_yscale("log")
     ax_h.set_ylim(1e-6, 1.0)
     ax_h.set_xlabel("return / std")

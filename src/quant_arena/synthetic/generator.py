@@ -68,17 +68,28 @@ class RegimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     drift: float = Field(0.0, description="annualised mean log return")
-    volatility: float = Field(0.6, gt=0, description="annualised std of log returns (mid-segment level)")
+    volatility: float = Field(
+        0.6, gt=0, description="annualised std of log returns (mid-segment level)"
+    )
     vol_ramp: float = Field(
-        1.0, gt=0, description="volatility at segment end / at segment start (>1 expansion, <1 contraction)"
+        1.0,
+        gt=0,
+        description="volatility at segment end / at segment start (>1 expansion, <1 contraction)",
     )
     mean_reversion: float = Field(
-        0.0, ge=0, lt=1, description="OU pull per bar towards the moving anchor; 0 = GBM"
+        0.0,
+        ge=0,
+        lt=1,
+        description="OU pull per bar towards the moving anchor; 0 = GBM",
     )
     min_bars: int = Field(24, ge=1, description="shortest visit to the regime, in bars")
     max_bars: int = Field(240, ge=1, description="longest visit to the regime, in bars")
-    volume: float = Field(1000.0, gt=0, description="typical volume per bar (base units)")
-    volume_noise: float = Field(0.4, ge=0, description="lognormal sigma of volume around its level")
+    volume: float = Field(
+        1000.0, gt=0, description="typical volume per bar (base units)"
+    )
+    volume_noise: float = Field(
+        0.4, ge=0, description="lognormal sigma of volume around its level"
+    )
 
     @model_validator(mode="after")
     def _durations(self) -> RegimeConfig:
@@ -99,38 +110,111 @@ class GarchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alpha: float = Field(0.08, ge=0, le=2, description="reaction of log-volatility to the size of a shock")
-    beta: float = Field(0.95, ge=0, lt=1, description="persistence of the fast component per bar")
-    leverage: float = Field(0.0, ge=-2, le=2, description="reaction to the sign of a shock (<0: falls raise vol)")
-    slow_alpha: float = Field(0.045, ge=0, le=2, description="reaction of the slow component")
-    slow_beta: float = Field(0.998, ge=0, lt=1, description="persistence of the slow component per bar")
+    alpha: float = Field(
+        0.08,
+        ge=0,
+        le=2,
+        description="reaction of log-volatility to the size of a shock",
+    )
+    beta: float = Field(
+        0.95, ge=0, lt=1, description="persistence of the fast component per bar"
+    )
+    leverage: float = Field(
+        0.0,
+        ge=-2,
+        le=2,
+        description="reaction to the sign of a shock (<0: falls raise vol)",
+    )
+    slow_alpha: float = Field(
+        0.045, ge=0, le=2, description="reaction of the slow component"
+    )
+    slow_beta: float = Field(
+        0.998, ge=0, lt=1, description="persistence of the slow component per bar"
+    )
 
 
 def _default_regimes() -> dict[str, RegimeConfig]:
     # Rounded from calibrate() on Coinbase BTC/USD 1h, 2017-07 to 2019-10 (see
     # conf/base/parameters_synthetic.yml); trend drifts toned down from the fitted ~ +/-11.
     return {
-        "uptrend": RegimeConfig(drift=6.0, volatility=0.75, min_bars=20, max_bars=90, volume=650, volume_noise=0.8),
-        "downtrend": RegimeConfig(drift=-7.0, volatility=0.85, min_bars=16, max_bars=60, volume=650, volume_noise=0.8),
+        "uptrend": RegimeConfig(
+            drift=6.0,
+            volatility=0.75,
+            min_bars=20,
+            max_bars=90,
+            volume=650,
+            volume_noise=0.8,
+        ),
+        "downtrend": RegimeConfig(
+            drift=-7.0,
+            volatility=0.85,
+            min_bars=16,
+            max_bars=60,
+            volume=650,
+            volume_noise=0.8,
+        ),
         "ranging": RegimeConfig(
-            drift=0.0, volatility=0.85, mean_reversion=0.01, min_bars=24, max_bars=250, volume=560, volume_noise=0.8
+            drift=0.0,
+            volatility=0.85,
+            mean_reversion=0.01,
+            min_bars=24,
+            max_bars=250,
+            volume=560,
+            volume_noise=0.8,
         ),
         "vol_expansion": RegimeConfig(
-            drift=0.0, volatility=0.9, vol_ramp=4.0, min_bars=16, max_bars=60, volume=700, volume_noise=0.9
+            drift=0.0,
+            volatility=0.9,
+            vol_ramp=4.0,
+            min_bars=16,
+            max_bars=60,
+            volume=700,
+            volume_noise=0.9,
         ),
         "vol_contraction": RegimeConfig(
-            drift=0.5, volatility=0.75, vol_ramp=0.5, min_bars=18, max_bars=60, volume=550, volume_noise=0.8
+            drift=0.5,
+            volatility=0.75,
+            vol_ramp=0.5,
+            min_bars=18,
+            max_bars=60,
+            volume=550,
+            volume_noise=0.8,
         ),
     }
 
 
 def _default_transitions() -> dict[str, dict[str, float]]:
     return {
-        "uptrend": {"downtrend": 0.05, "ranging": 0.45, "vol_expansion": 0.35, "vol_contraction": 0.15},
-        "downtrend": {"uptrend": 0.05, "ranging": 0.55, "vol_expansion": 0.2, "vol_contraction": 0.2},
-        "ranging": {"uptrend": 0.15, "downtrend": 0.1, "vol_expansion": 0.3, "vol_contraction": 0.45},
-        "vol_expansion": {"uptrend": 0.1, "downtrend": 0.1, "ranging": 0.55, "vol_contraction": 0.25},
-        "vol_contraction": {"uptrend": 0.05, "downtrend": 0.05, "ranging": 0.7, "vol_expansion": 0.2},
+        "uptrend": {
+            "downtrend": 0.05,
+            "ranging": 0.45,
+            "vol_expansion": 0.35,
+            "vol_contraction": 0.15,
+        },
+        "downtrend": {
+            "uptrend": 0.05,
+            "ranging": 0.55,
+            "vol_expansion": 0.2,
+            "vol_contraction": 0.2,
+        },
+        "ranging": {
+            "uptrend": 0.15,
+            "downtrend": 0.1,
+            "vol_expansion": 0.3,
+            "vol_contraction": 0.45,
+        },
+        "vol_expansion": {
+            "uptrend": 0.1,
+            "downtrend": 0.1,
+            "ranging": 0.55,
+            "vol_contraction": 0.25,
+        },
+        "vol_contraction": {
+            "uptrend": 0.05,
+            "downtrend": 0.05,
+            "ranging": 0.7,
+            "vol_expansion": 0.2,
+        },
     }
 
 
@@ -149,13 +233,20 @@ class SyntheticConfig(BaseModel):
     transition_matrix: dict[str, dict[str, float]] | list[list[float]] | None = Field(
         default_factory=_default_transitions
     )
-    initial_regime: str | None = Field(None, description="first regime; None = drawn uniformly")
+    initial_regime: str | None = Field(
+        None, description="first regime; None = drawn uniformly"
+    )
     student_t_dof: float | None = Field(
-        7.0, gt=2, description="Student-t degrees of freedom of the innovations; None = Gaussian"
+        7.0,
+        gt=2,
+        description="Student-t degrees of freedom of the innovations; None = Gaussian",
     )
     garch: GarchConfig | None = Field(default_factory=GarchConfig)
     volume_return_coupling: float = Field(
-        0.3, ge=0, le=5, description="log-volume rises by this much per unit of |shock| above its mean"
+        0.3,
+        ge=0,
+        le=5,
+        description="log-volume rises by this much per unit of |shock| above its mean",
     )
 
     @model_validator(mode="after")
@@ -163,8 +254,12 @@ class SyntheticConfig(BaseModel):
         names = list(self.regimes)
         if not names:
             raise ValueError("regimes: at least one regime is required")
-        if "transition_matrix" not in self.model_fields_set and set(names) != set(REGIME_NAMES):
-            self.transition_matrix = None  # the default matrix is for the default regimes
+        if "transition_matrix" not in self.model_fields_set and set(names) != set(
+            REGIME_NAMES
+        ):
+            self.transition_matrix = (
+                None  # the default matrix is for the default regimes
+            )
         if self.initial_regime is not None and self.initial_regime not in self.regimes:
             raise ValueError(
                 f"initial_regime {self.initial_regime!r} is not one of regimes {names}"
@@ -205,11 +300,15 @@ class SyntheticConfig(BaseModel):
 ROW_SUM_TOLERANCE = 1e-6
 
 
-def _matrix_from_mapping(tm: Mapping[str, Mapping[str, float]], names: list[str]) -> np.ndarray:
+def _matrix_from_mapping(
+    tm: Mapping[str, Mapping[str, float]], names: list[str]
+) -> np.ndarray:
     p = np.zeros((len(names), len(names)))
     for src, row in tm.items():
         if src not in names:
-            raise ValueError(f"transition_matrix: row {src!r} is not one of regimes {names}")
+            raise ValueError(
+                f"transition_matrix: row {src!r} is not one of regimes {names}"
+            )
         for dst, prob in row.items():
             if dst not in names:
                 raise ValueError(
@@ -221,9 +320,13 @@ def _matrix_from_mapping(tm: Mapping[str, Mapping[str, float]], names: list[str]
 
 def _check_row(row: np.ndarray, i: int, name: str, n: int) -> None:
     if not np.all(np.isfinite(row)) or np.any(row < 0):
-        raise ValueError(f"transition_matrix[{name}]: probabilities must be finite and >= 0")
+        raise ValueError(
+            f"transition_matrix[{name}]: probabilities must be finite and >= 0"
+        )
     if abs(row.sum() - 1.0) > ROW_SUM_TOLERANCE:
-        raise ValueError(f"transition_matrix[{name}]: row must sum to 1, sums to {row.sum():.6g}")
+        raise ValueError(
+            f"transition_matrix[{name}]: row must sum to 1, sums to {row.sum():.6g}"
+        )
     if n > 1 and row[i] != 0:
         raise ValueError(
             f"transition_matrix[{name}][{name}] must be 0: how long a regime lasts is set by "
@@ -326,7 +429,9 @@ def egarch_stationary_variance(garch: GarchConfig, dof: float | None) -> float:
     e_abs = standardised_t_abs_mean(dof)
     var_abs = max(1.0 - e_abs * e_abs, 0.0)
     var_f, var_s = _component_variances(garch, dof)
-    cov = garch.alpha * garch.slow_alpha * var_abs / (1.0 - garch.beta * garch.slow_beta)
+    cov = (
+        garch.alpha * garch.slow_alpha * var_abs / (1.0 - garch.beta * garch.slow_beta)
+    )
     return var_f + var_s + 2.0 * cov
 
 
@@ -360,12 +465,24 @@ def _regime_path(
     cum = np.cumsum(config.transition_array(), axis=1)
     cum[:, -1] = 1.0
     mins = np.array([config.regimes[k].min_bars for k in names])
-    spans = np.array([config.regimes[k].max_bars - config.regimes[k].min_bars + 1 for k in names])
-    r = names.index(config.initial_regime) if config.initial_regime else int(rng.integers(n))
+    spans = np.array(
+        [config.regimes[k].max_bars - config.regimes[k].min_bars + 1 for k in names]
+    )
+    r = (
+        names.index(config.initial_regime)
+        if config.initial_regime
+        else int(rng.integers(n))
+    )
     max_segments = int(n_bars // int(mins.min())) + 1
-    lengths = (mins[:, None] + (rng.random((n, max_segments)) * spans[:, None]).astype(np.int64)).tolist()
+    lengths = (
+        mins[:, None]
+        + (rng.random((n, max_segments)) * spans[:, None]).astype(np.int64)
+    ).tolist()
     u_next = rng.random((n, max_segments))
-    nexts = [np.minimum(np.searchsorted(cum[k], u_next[k], side="right"), n - 1).tolist() for k in range(n)]
+    nexts = [
+        np.minimum(np.searchsorted(cum[k], u_next[k], side="right"), n - 1).tolist()
+        for k in range(n)
+    ]
     used = [0] * n
     seg_reg: list[int] = []
     seg_len: list[int] = []
@@ -381,7 +498,12 @@ def _regime_path(
 
 
 def _ou_returns(  # noqa: PLR0913 - arrays of one vectorised step
-    log_ret: np.ndarray, eps: np.ndarray, mu: np.ndarray, reg: np.ndarray, pos: np.ndarray, theta: np.ndarray
+    log_ret: np.ndarray,
+    eps: np.ndarray,
+    mu: np.ndarray,
+    reg: np.ndarray,
+    pos: np.ndarray,
+    theta: np.ndarray,
 ) -> None:
     """Overwrite the returns of mean-reverting regimes with OU-around-a-moving-anchor returns.
 
@@ -421,7 +543,9 @@ def _volume(
     return vol_level * np.exp(np.minimum(log_v, 50.0))
 
 
-def _timestamps(n_bars: int, timeframe: str, start: str | pd.Timestamp) -> pd.DatetimeIndex:
+def _timestamps(
+    n_bars: int, timeframe: str, start: str | pd.Timestamp
+) -> pd.DatetimeIndex:
     step_s = timeframe_seconds(timeframe)
     ts = pd.Timestamp(start)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -455,10 +579,16 @@ def simulate(  # noqa: PLR0913 - the generator's documented keyword API
     plus ``regime`` (categorical, categories in the order of ``config.regimes``). The same
     arguments and seed give an identical frame.
     """
-    if isinstance(n_bars, bool) or not isinstance(n_bars, int | np.integer) or n_bars < 1:
+    if (
+        isinstance(n_bars, bool)
+        or not isinstance(n_bars, int | np.integer)
+        or n_bars < 1
+    ):
         raise ValueError(f"n_bars must be a positive integer, got {n_bars!r}")
     n_bars = int(n_bars)
-    timestamps = _timestamps(n_bars, timeframe, start)  # validates timeframe and start first
+    timestamps = _timestamps(
+        n_bars, timeframe, start
+    )  # validates timeframe and start first
     rng = np.random.default_rng(seed)
     names = config.regime_names
     regs = [config.regimes[k] for k in names]
@@ -481,7 +611,9 @@ def simulate(  # noqa: PLR0913 - the generator's documented keyword API
     z = draw_innovations(rng, n_bars, dof)
     g = config.garch
     if g is not None and (g.alpha > 0 or g.leverage != 0 or g.slow_alpha > 0):
-        h0 = float(rng.standard_normal()) * math.sqrt(egarch_stationary_variance(config.garch, dof))
+        h0 = float(rng.standard_normal()) * math.sqrt(
+            egarch_stationary_variance(config.garch, dof)
+        )
         h, var_h = egarch_log_multiplier(z, config.garch, dof, h0=h0)
         sigma = sigma * np.exp(h - var_h)
     eps = sigma * z
@@ -543,7 +675,13 @@ def generate_market(
     """
     if "config" in config and len(config) == 1:
         cfg = config["config"]
-        cfg = cfg if isinstance(cfg, SyntheticConfig) else SyntheticConfig.model_validate(cfg)
+        cfg = (
+            cfg
+            if isinstance(cfg, SyntheticConfig)
+            else SyntheticConfig.model_validate(cfg)
+        )
     else:
         cfg = SyntheticConfig.model_validate(config)
-    return simulate(cfg, n_bars=n_bars, timeframe=timeframe, start=start, symbol=symbol, seed=seed)
+    return simulate(
+        cfg, n_bars=n_bars, timeframe=timeframe, start=start, symbol=symbol, seed=seed
+    )

@@ -19,8 +19,12 @@ from quant_arena.synthetic.stress import ScenarioConfig
 class CalibrationParams(CalibrationConfig):
     """Which real series to calibrate on (and compare with), and how to label its regimes."""
 
-    symbol: str | None = Field(None, description="symbol in clean_ohlcv; None = the only one")
-    timeframe: str | None = Field(None, description="timeframe in clean_ohlcv; None = the only one")
+    symbol: str | None = Field(
+        None, description="symbol in clean_ohlcv; None = the only one"
+    )
+    timeframe: str | None = Field(
+        None, description="timeframe in clean_ohlcv; None = the only one"
+    )
 
 
 class StressParams(BaseModel):
@@ -42,10 +46,14 @@ class SyntheticParams(BaseModel):
 
     n_bars: int = Field(26_304, ge=1, description="bars to generate")
     timeframe: str = Field("1h", description="bar length of the generated series")
-    start: str = Field("2017-07-01", description="open time of the first generated bar (UTC)")
+    start: str = Field(
+        "2017-07-01", description="open time of the first generated bar (UTC)"
+    )
     symbol: str = Field("SYN/USD", description="symbol of the generated series")
     seed: int = Field(0, description="seed of the generator")
-    calibrate: bool = Field(False, description="fit `model` to the real series instead of using it as given")
+    calibrate: bool = Field(
+        False, description="fit `model` to the real series instead of using it as given"
+    )
     model: SyntheticConfig = Field(default_factory=SyntheticConfig)
     calibration: CalibrationParams = Field(default_factory=CalibrationParams)
     stress: StressParams = Field(default_factory=StressParams)

@@ -33,9 +33,12 @@ class _Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: float | str | None = Field(
-        None, description="fraction of the series in [0, 1], a timestamp, or None (drawn from the seed)"
+        None,
+        description="fraction of the series in [0, 1], a timestamp, or None (drawn from the seed)",
     )
-    symbol: str | None = Field(None, description="apply to this symbol only (None: every series)")
+    symbol: str | None = Field(
+        None, description="apply to this symbol only (None: every series)"
+    )
 
     def span(self) -> int:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -45,11 +48,21 @@ class FlashCrashScenario(_Scenario):
     """A fast fall and a partial recovery."""
 
     kind: Literal["flash_crash"] = "flash_crash"
-    depth: float = Field(0.2, gt=0, lt=1, description="fall from the pre-crash level, as a fraction")
-    crash_bars: int = Field(3, ge=1, description="bars from the start of the fall to the bottom")
-    recovery_bars: int = Field(24, ge=1, description="bars from the bottom to the end of the recovery")
-    recovery_fraction: float = Field(0.5, ge=0, le=1, description="share of the fall recovered")
-    volume_multiplier: float = Field(5.0, ge=0, description="volume multiplier during the fall")
+    depth: float = Field(
+        0.2, gt=0, lt=1, description="fall from the pre-crash level, as a fraction"
+    )
+    crash_bars: int = Field(
+        3, ge=1, description="bars from the start of the fall to the bottom"
+    )
+    recovery_bars: int = Field(
+        24, ge=1, description="bars from the bottom to the end of the recovery"
+    )
+    recovery_fraction: float = Field(
+        0.5, ge=0, le=1, description="share of the fall recovered"
+    )
+    volume_multiplier: float = Field(
+        5.0, ge=0, description="volume multiplier during the fall"
+    )
 
     def span(self) -> int:
         return self.crash_bars + self.recovery_bars
@@ -59,13 +72,23 @@ class LowLiquidityScenario(_Scenario):
     """A stretch of thin trading: little volume, wide spreads, long wicks."""
 
     kind: Literal["low_liquidity"] = "low_liquidity"
-    duration_bars: int = Field(48, ge=1, description="length of the thin stretch, in bars")
-    volume_factor: float = Field(0.1, ge=0, le=1, description="volume is multiplied by this")
-    spread_bps: float = Field(50.0, ge=0, description="quoted spread during the stretch, in basis points")
-    base_spread_bps: float = Field(
-        2.0, ge=0, description="spread written elsewhere when the frame has no spread_bps yet"
+    duration_bars: int = Field(
+        48, ge=1, description="length of the thin stretch, in bars"
     )
-    range_multiplier: float = Field(1.5, ge=1, description="wicks stretch by this factor (log distance)")
+    volume_factor: float = Field(
+        0.1, ge=0, le=1, description="volume is multiplied by this"
+    )
+    spread_bps: float = Field(
+        50.0, ge=0, description="quoted spread during the stretch, in basis points"
+    )
+    base_spread_bps: float = Field(
+        2.0,
+        ge=0,
+        description="spread written elsewhere when the frame has no spread_bps yet",
+    )
+    range_multiplier: float = Field(
+        1.5, ge=1, description="wicks stretch by this factor (log distance)"
+    )
 
     def span(self) -> int:
         return self.duration_bars
@@ -75,24 +98,35 @@ class PriceGapScenario(_Scenario):
     """A jump at a bar's open that the rest of the series keeps."""
 
     kind: Literal["price_gap"] = "price_gap"
-    gap: float = Field(-0.08, gt=-1, description="jump of the open from the previous close, as a fraction")
-    volume_multiplier: float = Field(2.0, ge=0, description="volume multiplier on the gap bar")
+    gap: float = Field(
+        -0.08,
+        gt=-1,
+        description="jump of the open from the previous close, as a fraction",
+    )
+    volume_multiplier: float = Field(
+        2.0, ge=0, description="volume multiplier on the gap bar"
+    )
 
     def span(self) -> int:
         return 1
 
 
 ScenarioConfig = Annotated[
-    FlashCrashScenario | LowLiquidityScenario | PriceGapScenario, Field(discriminator="kind")
+    FlashCrashScenario | LowLiquidityScenario | PriceGapScenario,
+    Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter = TypeAdapter(ScenarioConfig)
 
 
-def parse_scenarios(scenarios: list) -> list[FlashCrashScenario | LowLiquidityScenario | PriceGapScenario]:
+def parse_scenarios(
+    scenarios: list,
+) -> list[FlashCrashScenario | LowLiquidityScenario | PriceGapScenario]:
     """Validate a list of scenario dicts/models; errors name ``scenarios[i]`` and the field."""
     out = []
     for i, item in enumerate(scenarios or []):
-        if isinstance(item, FlashCrashScenario | LowLiquidityScenario | PriceGapScenario):
+        if isinstance(
+            item, FlashCrashScenario | LowLiquidityScenario | PriceGapScenario
+        ):
             out.append(item)
             continue
         try:
@@ -103,7 +137,11 @@ def parse_scenarios(scenarios: list) -> list[FlashCrashScenario | LowLiquiditySc
 
 
 def _start(
-    sc: _Scenario, index: int, timestamps: pd.Series, rng: np.random.Generator, label: str
+    sc: _Scenario,
+    index: int,
+    timestamps: pd.Series,
+    rng: np.random.Generator,
+    label: str,
 ) -> int:
     """First affected bar (>= 1, so there is a bar before it) such that the span fits."""
     n = len(timestamps)
@@ -143,7 +181,9 @@ def _reprice(
     lo *= np.exp(np.minimum(g_prev, g))
 
 
-def _flash_crash(sc: FlashCrashScenario, s: int, a: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def _flash_crash(
+    sc: FlashCrashScenario, s: int, a: dict[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
     n = len(a["close"])
     k, r = sc.crash_bars, sc.recovery_bars
     bottom = math.log(1.0 - sc.depth)
@@ -165,14 +205,18 @@ def _flash_crash(sc: FlashCrashScenario, s: int, a: dict[str, np.ndarray], rng: 
     return mask
 
 
-def _low_liquidity(sc: LowLiquidityScenario, s: int, a: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def _low_liquidity(
+    sc: LowLiquidityScenario, s: int, a: dict[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
     n = len(a["close"])
     w = slice(s, s + sc.duration_bars)
     a["volume"][w] *= sc.volume_factor
     top = np.maximum(a["open"][w], a["close"][w])
     bot = np.minimum(a["open"][w], a["close"][w])
     # stretch wicks in log distance from the body; a little jitter from the seed
-    stretch = np.maximum(sc.range_multiplier * rng.uniform(0.9, 1.1, size=top.shape), 1.0)
+    stretch = np.maximum(
+        sc.range_multiplier * rng.uniform(0.9, 1.1, size=top.shape), 1.0
+    )
     a["high"][w] = top * (a["high"][w] / top) ** stretch
     a["low"][w] = bot * (a["low"][w] / bot) ** stretch
     a["spread_bps"][w] = sc.spread_bps
@@ -181,7 +225,9 @@ def _low_liquidity(sc: LowLiquidityScenario, s: int, a: dict[str, np.ndarray], r
     return mask
 
 
-def _price_gap(sc: PriceGapScenario, s: int, a: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def _price_gap(
+    sc: PriceGapScenario, s: int, a: dict[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
     n = len(a["close"])
     factor = 1.0 + sc.gap
     for col in ("open", "high", "low", "close"):
@@ -192,7 +238,11 @@ def _price_gap(sc: PriceGapScenario, s: int, a: dict[str, np.ndarray], rng: np.r
     return mask
 
 
-_APPLY = {"flash_crash": _flash_crash, "low_liquidity": _low_liquidity, "price_gap": _price_gap}
+_APPLY = {
+    "flash_crash": _flash_crash,
+    "low_liquidity": _low_liquidity,
+    "price_gap": _price_gap,
+}
 
 
 def apply_scenarios(df: pd.DataFrame, scenarios: list, seed: int = 0) -> pd.DataFrame:
@@ -214,14 +264,27 @@ def apply_scenarios(df: pd.DataFrame, scenarios: list, seed: int = 0) -> pd.Data
     symbols = sorted(map(str, df["symbol"].unique()))
     for i, sc in enumerate(parsed):
         if sc.symbol is not None and sc.symbol not in symbols:
-            raise ValueError(f"scenarios[{i}].symbol {sc.symbol!r} is not in the data; available: {symbols}")
+            raise ValueError(
+                f"scenarios[{i}].symbol {sc.symbol!r} is not in the data; available: {symbols}"
+            )
     out = df.copy()
     n_total = len(out)
-    cols = {c: out[c].to_numpy(dtype=float, copy=True) for c in ("open", "high", "low", "close", "volume")}
-    needs_spread = "spread_bps" in out.columns or any(s.kind == "low_liquidity" for s in parsed)
+    cols = {
+        c: out[c].to_numpy(dtype=float, copy=True)
+        for c in ("open", "high", "low", "close", "volume")
+    }
+    needs_spread = "spread_bps" in out.columns or any(
+        s.kind == "low_liquidity" for s in parsed
+    )
     if needs_spread:
-        base = next((s.base_spread_bps for s in parsed if s.kind == "low_liquidity"), np.nan)
-        existing = out["spread_bps"].to_numpy(dtype=float, copy=True) if "spread_bps" in out.columns else np.full(n_total, np.nan)
+        base = next(
+            (s.base_spread_bps for s in parsed if s.kind == "low_liquidity"), np.nan
+        )
+        existing = (
+            out["spread_bps"].to_numpy(dtype=float, copy=True)
+            if "spread_bps" in out.columns
+            else np.full(n_total, np.nan)
+        )
         cols["spread_bps"] = np.where(np.isnan(existing), base, existing)
     tags = [[] for _ in range(n_total)]
     keys = ["symbol", "timeframe"] if "timeframe" in out.columns else ["symbol"]
@@ -229,7 +292,9 @@ def apply_scenarios(df: pd.DataFrame, scenarios: list, seed: int = 0) -> pd.Data
     for j, (key, positions) in enumerate(groups.items()):
         key_t = key if isinstance(key, tuple) else (key,)
         label = "/".join(map(str, key_t))
-        order = positions[np.argsort(out["timestamp"].to_numpy()[positions], kind="stable")]
+        order = positions[
+            np.argsort(out["timestamp"].to_numpy()[positions], kind="stable")
+        ]
         ts = out["timestamp"].iloc[order].reset_index(drop=True)
         for i, sc in enumerate(parsed):
             if sc.symbol is not None and str(key_t[0]) != sc.symbol:

@@ -26,7 +26,9 @@ from quant_arena.pipelines.synthetic.nodes import (
 from quant_arena.synthetic.generator import SyntheticConfig, generate_market
 from quant_arena.synthetic.params import SyntheticParams
 
-PARAMS_FILE = Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_synthetic.yml"
+PARAMS_FILE = (
+    Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_synthetic.yml"
+)
 OUTPUTS = (
     "synthetic_model",
     "synthetic_ohlcv",
@@ -58,8 +60,12 @@ def params(shipped_params) -> dict:
 @pytest.fixture(scope="module")
 def clean_ohlcv() -> pd.DataFrame:
     """Two "real" series (stand-ins generated with other seeds), as the clean stage would give them."""
-    btc = generate_market(n_bars=3000, symbol="BTC/USD", start="2019-01-01", seed=101).drop(columns="regime")
-    eth = generate_market(n_bars=2000, symbol="ETH/USD", start="2019-01-01", seed=102).drop(columns="regime")
+    btc = generate_market(
+        n_bars=3000, symbol="BTC/USD", start="2019-01-01", seed=101
+    ).drop(columns="regime")
+    eth = generate_market(
+        n_bars=2000, symbol="ETH/USD", start="2019-01-01", seed=102
+    ).drop(columns="regime")
     return pd.concat([btc, eth], ignore_index=True)
 
 
@@ -79,7 +85,11 @@ def _run(clean: pd.DataFrame, params: dict) -> DataCatalog:
 def test_shipped_parameters_validate_and_match_the_library_defaults(shipped_params):
     p = SyntheticParams.model_validate(shipped_params)
     assert p.model == SyntheticConfig()  # the yml documents the library defaults
-    assert {s.kind for s in p.stress.scenarios} == {"flash_crash", "low_liquidity", "price_gap"}
+    assert {s.kind for s in p.stress.scenarios} == {
+        "flash_crash",
+        "low_liquidity",
+        "price_gap",
+    }
 
 
 @pytest.mark.parametrize("calibrate", [False, True])
@@ -94,19 +104,25 @@ def test_pipeline_runs_on_an_in_memory_catalog(clean_ohlcv, params, calibrate):
     assert "regime" in syn.columns
     model = SyntheticConfig.model_validate(catalog.load("synthetic_model"))
     if calibrate:
-        real_first_close = clean_ohlcv.loc[clean_ohlcv["symbol"] == "BTC/USD", "close"].iloc[0]
+        real_first_close = clean_ohlcv.loc[
+            clean_ohlcv["symbol"] == "BTC/USD", "close"
+        ].iloc[0]
         assert model.start_price == pytest.approx(real_first_close)
     else:
         assert model == SyntheticConfig.model_validate(params["model"])
 
     report = catalog.load("synthetic_calibration_report")
     assert list(report.columns) == ["statistic", "real", "synthetic", "difference"]
-    assert report.set_index("statistic").loc["n_bars", "real"] == 3000  # the BTC/USD series
+    assert (
+        report.set_index("statistic").loc["n_bars", "real"] == 3000
+    )  # the BTC/USD series
     assert isinstance(catalog.load("synthetic_calibration_plot"), Figure)
 
     stress = catalog.load("stress_ohlcv")
     CleanOHLCVSchema.validate(stress)
-    assert {"flash_crash", "low_liquidity", "price_gap"} <= set("+".join(stress["scenario"]).split("+"))
+    assert {"flash_crash", "low_liquidity", "price_gap"} <= set(
+        "+".join(stress["scenario"]).split("+")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +130,11 @@ def test_pipeline_runs_on_an_in_memory_catalog(clean_ohlcv, params, calibrate):
 
 
 def test_stress_on_the_real_series(clean_ohlcv, params):
-    params["stress"] = {"source": "real", "seed": 1, "scenarios": [{"kind": "price_gap", "symbol": "ETH/USD"}]}
+    params["stress"] = {
+        "source": "real",
+        "seed": 1,
+        "scenarios": [{"kind": "price_gap", "symbol": "ETH/USD"}],
+    }
     stress = stress_series(generate_market(n_bars=10, seed=0), clean_ohlcv, params)
     assert set(stress["symbol"]) == {"BTC/USD", "ETH/USD"}
     assert stress.loc[stress["scenario"] != "", "symbol"].tolist() == ["ETH/USD"]
@@ -136,9 +156,19 @@ def test_same_parameters_same_outputs(clean_ohlcv, params):
 def test_nodes_as_functions(clean_ohlcv, params):
     params["calibration"]["symbol"] = "ETH/USD"
     model = fit_synthetic_model(clean_ohlcv, params)
-    assert model == SyntheticConfig.model_validate(params["model"]).model_dump(mode="json")
+    assert model == SyntheticConfig.model_validate(params["model"]).model_dump(
+        mode="json"
+    )
     syn = generate_synthetic_ohlcv(model, params)
-    pd.testing.assert_frame_equal(syn, generate_market(**{k: params[k] for k in ("n_bars", "timeframe", "start", "symbol", "seed")}, **params["model"]))
+    pd.testing.assert_frame_equal(
+        syn,
+        generate_market(
+            **{
+                k: params[k] for k in ("n_bars", "timeframe", "start", "symbol", "seed")
+            },
+            **params["model"],
+        ),
+    )
     report = compare_synthetic_with_real(clean_ohlcv, syn, params)
     assert report.set_index("statistic").loc["n_bars", "real"] == 2000  # ETH/USD
     assert isinstance(plot_synthetic_vs_real(clean_ohlcv, syn, params), Figure)
@@ -156,7 +186,9 @@ def test_calibrating_node_fits_the_chosen_series(clean_ohlcv, params):
 
 def test_ambiguous_real_series_names_the_parameter(clean_ohlcv, params):
     params["calibrate"] = True  # two symbols in clean_ohlcv, none chosen
-    with pytest.raises(ValueError, match="synthetic.calibration: symbol must be chosen"):
+    with pytest.raises(
+        ValueError, match="synthetic.calibration: symbol must be chosen"
+    ):
         fit_synthetic_model(clean_ohlcv, params)
 
 
@@ -167,9 +199,15 @@ def test_ambiguous_real_series_names_the_parameter(clean_ohlcv, params):
         ({"timeframe": "one hour"}, "timeframe"),
         ({"calibrate": "maybe"}, "calibrate"),
         ({"stress": {"source": "moon"}}, "stress.source"),
-        ({"stress": {"scenarios": [{"kind": "flash_crash", "depth": 2}]}}, "stress.scenarios.0.flash_crash.depth"),
+        (
+            {"stress": {"scenarios": [{"kind": "flash_crash", "depth": 2}]}},
+            "stress.scenarios.0.flash_crash.depth",
+        ),
         ({"calibration": {"window": 1}}, "calibration.window"),
-        ({"model": {"regimes": {"a": {"min_bars": 9, "max_bars": 3}}}}, "model.regimes.a"),
+        (
+            {"model": {"regimes": {"a": {"min_bars": 9, "max_bars": 3}}}},
+            "model.regimes.a",
+        ),
         ({"seeed": 1}, "seeed"),
     ],
 )

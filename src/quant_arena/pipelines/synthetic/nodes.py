@@ -27,10 +27,14 @@ def _real_series(clean_ohlcv: pd.DataFrame, p: SyntheticParams) -> pd.DataFrame:
 
 
 def _labelling(p: SyntheticParams) -> CalibrationConfig:
-    return CalibrationConfig.model_validate(p.calibration.model_dump(exclude={"symbol", "timeframe"}))
+    return CalibrationConfig.model_validate(
+        p.calibration.model_dump(exclude={"symbol", "timeframe"})
+    )
 
 
-def fit_synthetic_model(clean_ohlcv: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+def fit_synthetic_model(
+    clean_ohlcv: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
     """The market model to generate from, as a plain dict.
 
     With ``calibrate: true`` it is fitted to the real series chosen by
@@ -43,10 +47,14 @@ def fit_synthetic_model(clean_ohlcv: pd.DataFrame, params: dict[str, Any]) -> di
     return fitted.model_dump(mode="json")
 
 
-def generate_synthetic_ohlcv(synthetic_model: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+def generate_synthetic_ohlcv(
+    synthetic_model: dict[str, Any], params: dict[str, Any]
+) -> pd.DataFrame:
     """Bars in the tidy layout plus ``regime``, from the model and the length/clock/seed parameters."""
     p = SyntheticParams.model_validate(params)
-    return simulate(SyntheticConfig.model_validate(synthetic_model), **p.generator_kwargs())
+    return simulate(
+        SyntheticConfig.model_validate(synthetic_model), **p.generator_kwargs()
+    )
 
 
 def compare_synthetic_with_real(
@@ -54,7 +62,9 @@ def compare_synthetic_with_real(
 ) -> pd.DataFrame:
     """Stylised facts of the real and the synthetic series side by side (one row per statistic)."""
     p = SyntheticParams.model_validate(params)
-    return compare_statistics(_real_series(clean_ohlcv, p), synthetic_ohlcv, _labelling(p))
+    return compare_statistics(
+        _real_series(clean_ohlcv, p), synthetic_ohlcv, _labelling(p)
+    )
 
 
 def plot_synthetic_vs_real(
