@@ -61,7 +61,7 @@ class Account:
 
     __slots__ = (
         "_bshort", "_blev", "_c", "_cap", "_cap_reject", "_delay", "_fee", "_fr", "_frc", "_gapc",
-        "_dirty", "_h", "_impact", "_l", "_lfee", "_allow_gap", "_mm", "_o", "_queue", "_k", "_record",
+        "_dirty", "_tdirty", "_h", "_impact", "_l", "_lfee", "_allow_gap", "_mm", "_o", "_queue", "_k", "_record",
         "_slip", "_sp", "_spc", "_spm", "_swl", "_sws", "_v",
         "bankrupt", "bars", "cash", "closed", "closed_return", "config", "data", "dropped",
         "entry", "equity", "fee", "filled", "funding", "history", "impact", "initial_equity",
@@ -139,6 +139,7 @@ class Account:
         self.n_trades = self.n_unfillable = self.n_dropped = 0
         self.history = [] if self._record else None
         self._dirty = False
+        self._tdirty = False
 
     # ------------------------------------------------------------------ the hot loop
     def step(self, target: float = NAN) -> None:  # noqa: PLR0912, PLR0915 - one flat hot path
@@ -163,9 +164,46 @@ class Account:
                 e = self.equity
                 self.history.append((t, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, e, self.cash, 0.0, 0.0, 0.0, False))
             return
-        self._dirty = True
         o = self._o[t]
         c = self._c[t]
+        if due != due and u != 0.0 and not self._record:  # noqa: PLR0124 - holding, nothing due
+            lo_ = self.liq_lo
+            hi_ = self.liq_hi
+            if lo_ < o < hi_ and self._l[t] > lo_ and self._h[t] < hi_:
+                # no liquidation this bar: the general path's numbers, fewer operations
+                self._dirty = True
+                cash = self.cash
+                value = u * c
+                fr = self._fr[t] if self._fr is not None else self._frc
+                fund = (
+                    -(fr * value)
+                    - self._bshort * (-value if value < 0.0 else 0.0)
+                    - self._blev * (-cash if cash < 0.0 else 0.0)
+                )
+                swp = self._swl * value if value > 0.0 else (self._sws * -value if value < 0.0 else 0.0)
+                cash = cash + fund + swp
+                self.pnl = u * (o - self.mark) + u * (c - o) + u * (c - c)
+                equity = cash + value
+                if u > 0.0:
+                    self.liq_lo = -cash / (u * (1.0 - self._mm))
+                else:
+                    self.liq_hi = cash / (-u * (1.0 + self._mm))
+                self.bars += 1
+                self.t = t
+                self.cash = cash
+                self.mark = c
+                self.equity = equity
+                self.funding = fund
+                self.swap = swp
+                if self._tdirty:
+                    self.fee = self.spread = self.impact = self.liquidation_fee = 0.0
+                    self.filled = self.unfilled = self.closed_return = 0.0
+                    self.dropped = self.liquidated = self.closed = False
+                    self._tdirty = False
+                self.bankrupt = equity <= 0.0
+                return
+        self._dirty = True
+        self._tdirty = True
         ua = u
         cash = self.cash
         m = self.mark
@@ -318,6 +356,7 @@ class Account:
         self.filled = self.unfilled = self.closed_return = 0.0
         self.dropped = self.liquidated = self.bankrupt = self.closed = False
         self._dirty = False  # (only reached while solvent: cash > 0)
+        self._tdirty = False
 
     # ------------------------------------------------------------------ read-outs
     @property
