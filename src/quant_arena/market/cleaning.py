@@ -644,6 +644,8 @@ class _Cleaner:
 
     def _series_slices(self) -> list[tuple[int, int, int]]:
         """(sid, start, stop) of every series present in the (sorted) current rows."""
+        if self.sid.size == 0:
+            return []
         starts = np.flatnonzero(self._starts())
         stops = np.r_[starts[1:], self.sid.size]
         return [(int(self.sid[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
@@ -1477,7 +1479,8 @@ class _Cleaner:
         ]
         out = out[order]
         bars_out = np.bincount(self.sid, minlength=self.S)
-        return CleanResult(out, self._quarantine(), self._report(bars_out))
+        quarantine = self._quarantine()
+        return CleanResult(out, quarantine, self._report(bars_out, quarantine))
 
     def _quarantine(self) -> pd.DataFrame:
         if not self.q_rid:
@@ -1511,7 +1514,15 @@ class _Cleaner:
         )
         return q[list(QUARANTINE_COLUMNS)]
 
-    def _report(self, bars_out: np.ndarray) -> pd.DataFrame:
+    def _report(self, bars_out: np.ndarray, quarantine: pd.DataFrame) -> pd.DataFrame:
+        # rules without a summary of their own: name the first quarantined row
+        first = quarantine.groupby(["symbol", "timeframe", "rule"], sort=False).first()
+        sid_of = {pair: k for k, pair in enumerate(self.series)}
+        for (sym, tf, rule), r in first.iterrows():
+            k = sid_of[(sym, tf)]
+            if (rule, k) not in self.details:
+                when = "?" if pd.isna(r["timestamp"]) else r["timestamp"].strftime("%Y-%m-%d %H:%M:%S")
+                self._detail(rule, k, f"first at {when}: {r['detail']}")
         rows = []
         for k, (sym, tf) in enumerate(self.series):
             for rule in RULES:
