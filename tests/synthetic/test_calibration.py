@@ -184,32 +184,33 @@ def test_calibration_without_garch_or_tails():
 
 def test_synthetic_btc_reproduces_fat_tails_and_clustering(btc):
     fitted = calibrate(btc)
-    syn = simulate(
-        fitted,
-        n_bars=len(btc),
-        timeframe="1h",
-        start="2017-07-01",
-        symbol="SYN",
-        seed=1,
-    )
-    table = compare_statistics(btc, syn).set_index("statistic")
-    syn_stats = table["synthetic"]
-    real_stats = table["real"]
-    assert real_stats["kurtosis"] > 3 and syn_stats["kurtosis"] > 3
-    for lag in (1, 5, 20):
+    tables = [
+        compare_statistics(
+            btc,
+            simulate(
+                fitted, n_bars=len(btc), timeframe="1h", start="2017-07-01", seed=seed
+            ),
+        ).set_index("statistic")
+        for seed in range(5)
+    ]
+    real_stats = tables[0]["real"]
+    syn_all = pd.concat([t["synthetic"] for t in tables], axis=1)
+    assert real_stats["kurtosis"] > 3
+    assert (syn_all.loc["kurtosis"] > 3).all()  # fat tails, every path
+    for lag in (1, 5, 20):  # volatility clustering, every path
         assert real_stats[f"acf_abs_return_lag{lag}"] > 0.05
-        assert syn_stats[f"acf_abs_return_lag{lag}"] > 0.05
-    assert syn_stats["annualised_volatility"] == pytest.approx(
-        real_stats["annualised_volatility"], rel=0.35
+        assert (syn_all.loc[f"acf_abs_return_lag{lag}"] > 0.05).all()
+    # typical paths (the median over seeds) resemble the real one; single paths vary, as
+    # two years of a long-memory volatility process do
+    syn = syn_all.median(axis=1)
+    assert syn["annualised_volatility"] == pytest.approx(
+        real_stats["annualised_volatility"], rel=0.3
     )
-    assert syn_stats["acf_abs_return_lag1"] == pytest.approx(
-        real_stats["acf_abs_return_lag1"], abs=0.15
-    )
-    assert (
-        0.5
-        < syn_stats["mean_regime_duration"] / real_stats["mean_regime_duration"]
-        < 2.0
-    )
+    for lag in (1, 5, 20):
+        key = f"acf_abs_return_lag{lag}"
+        assert syn[key] == pytest.approx(real_stats[key], abs=0.12)
+    assert real_stats["kurtosis"] / 3 < syn["kurtosis"] < 3 * real_stats["kurtosis"]
+    assert 0.5 < syn["mean_regime_duration"] / real_stats["mean_regime_duration"] < 2.0
 
 
 def test_compare_statistics_layout_and_plot():

@@ -14,6 +14,7 @@ from quant_arena.synthetic.generator import (
     REGIME_NAMES,
     SyntheticConfig,
     brownian_bridge_extremes,
+    capped_abs_moments,
     generate_market,
     standardised_t_abs_mean,
 )
@@ -52,6 +53,13 @@ def test_same_seed_gives_identical_frame():
     a = generate_market(n_bars=5000, seed=11)
     b = generate_market(n_bars=5000, seed=11)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_longer_series_extends_a_shorter_one():
+    # bar t does not depend on how many bars come after it
+    short = generate_market(n_bars=1500, seed=13)
+    long = generate_market(n_bars=6000, seed=13)
+    pd.testing.assert_frame_equal(short, long.iloc[:1500])
 
 
 def test_different_seeds_differ():
@@ -245,6 +253,27 @@ def test_standardised_t_abs_mean():
     z = rng.standard_t(5.0, 2_000_000) * math.sqrt(3 / 5)
     assert np.abs(z).mean() == pytest.approx(standardised_t_abs_mean(5.0), rel=0.01)
     assert standardised_t_abs_mean(None) == pytest.approx(math.sqrt(2 / math.pi))
+
+
+def test_capped_shock_moments_match_monte_carlo():
+    rng = np.random.default_rng(2)
+    z = rng.standard_t(5.0, 2_000_000) * math.sqrt(3 / 5)
+    capped = np.minimum(np.abs(z), 3.0)
+    mean, var = capped_abs_moments(5.0, 3.0)
+    assert mean == pytest.approx(capped.mean(), rel=0.005)
+    assert var == pytest.approx(capped.var(), rel=0.01)
+    assert capped_abs_moments(None, 50.0)[0] == pytest.approx(math.sqrt(2 / math.pi), rel=1e-4)
+
+
+def test_very_heavy_tails_do_not_blow_up_the_market():
+    # Student-t(2.5) draws reach hundreds of standard deviations; the news-impact cap and the
+    # shock clip keep prices finite and bars plausible
+    df = generate_market(n_bars=100_000, seed=14, student_t_dof=2.5)
+    CleanOHLCVSchema.validate(df)
+    r = np.log(df["close"]).diff().dropna()
+    assert np.isfinite(df[["open", "high", "low", "close", "volume"]].to_numpy()).all()
+    assert r.abs().max() < 1.0
+    assert df["volume"].max() < 1e3 * df["volume"].median()
 
 
 def test_config_object_and_keywords_are_equivalent():

@@ -35,13 +35,15 @@ from quant_arena.market.schema import timeframe_seconds
 from quant_arena.synthetic.generator import (
     REGIME_NAMES,
     SECONDS_PER_YEAR,
+    VOLUME_IMPACT_CAP,
     GarchConfig,
     RegimeConfig,
     SyntheticConfig,
     _lagged_ar1,
+    capped_abs_moments,
     draw_innovations,
     egarch_stationary_variance,
-    standardised_t_abs_mean,
+    shock_size,
 )
 
 if TYPE_CHECKING:
@@ -302,6 +304,8 @@ def fit_volatility_model(  # noqa: PLR0913 - the search grids are the knobs
     lags: tuple[int, ...] = (1, 5, 20, 100),
     n_sim: int = 40_000,
     seed: int = 0,
+    impact_cap: float = 4.0,
+    max_shock: float | None = 20.0,
 ) -> tuple[GarchConfig | None, float | None, pd.DataFrame]:
     """Fit the generator's volatility clustering and fat tails by simulated moments.
 
@@ -323,15 +327,21 @@ def fit_volatility_model(  # noqa: PLR0913 - the search grids are the knobs
     for dof in dofs:
         # the same seed for every dof: the draws share their random stream
         z = draw_innovations(np.random.default_rng(seed), n_sim, dof)
-        e_abs = standardised_t_abs_mean(dof)
-        size = np.abs(z) - e_abs
+        if max_shock is not None:
+            np.clip(z, -max_shock, max_shock, out=z)
+        size = shock_size(z, dof, impact_cap)
         slow = {sa: sa * _lagged_ar1(size, slow_beta) for sa in slow_alphas}
         pairs = [(0.0, betas[0])] + [(a, b) for a in alphas if a > 0 for b in betas]
         for a, b in pairs:
             fast = a * _lagged_ar1(size, b)
             for sa in slow_alphas:
                 g = GarchConfig(
-                    alpha=a, beta=b, leverage=0.0, slow_alpha=sa, slow_beta=slow_beta
+                    alpha=a,
+                    beta=b,
+                    leverage=0.0,
+                    slow_alpha=sa,
+                    slow_beta=slow_beta,
+                    impact_cap=impact_cap,
                 )
                 sim = z * np.exp(fast + slow[sa] - egarch_stationary_variance(g, dof))
                 a_sim = np.abs(sim)
@@ -356,6 +366,7 @@ def fit_volatility_model(  # noqa: PLR0913 - the search grids are the knobs
             leverage=0.0,
             slow_alpha=float(best["slow_alpha"]),
             slow_beta=slow_beta,
+            impact_cap=impact_cap,
         )
     return garch, dof_best, table
 
@@ -445,7 +456,8 @@ def egarch_residuals(
 
     Runs the model's recursion forward (NaN returns are skipped and let the log-volatility decay).
     """
-    e_abs = standardised_t_abs_mean(dof)
+    cap = garch.impact_cap
+    e_cap = capped_abs_moments(dof, cap)[0]
     c = egarch_stationary_variance(garch, dof)
     a, b, sa, sb = garch.alpha, garch.beta, garch.slow_alpha, garch.slow_beta
     lev = garch.leverage
@@ -457,8 +469,8 @@ def egarch_residuals(
             continue
         z = et / math.exp(f + s - c)
         out[t] = z
-        size = abs(z) - e_abs
-        f = b * f + a * size + lev * z
+        size = min(abs(z), cap) - e_cap
+        f = b * f + a * size + lev * max(min(z, cap), -cap)
         s = sb * s + sa * size
     return out
 
@@ -527,7 +539,9 @@ def _fit_volume_coupling(
     for code in np.unique(lab):
         means[code] = logv[lab == code].mean()
     y = logv - means[lab]
-    x = np.abs(z[ok])
+    x = np.minimum(
+        np.abs(z[ok]), VOLUME_IMPACT_CAP
+    )  # as the generator: capped shock sizes
     x = x - x.mean()
     coupling = 0.0
     xx = float((x * x).sum())

@@ -26,7 +26,10 @@ Optional stylised facts:
   ``h_t`` is a two-component EGARCH log-volatility driven by past innovations, a fast component
   ``beta * fast_{t-1} + alpha * (|z_{t-1}| - E|z|) + leverage * z_{t-1}`` plus a slow one with
   ``slow_alpha``/``slow_beta`` (the normalisation keeps the mean squared multiplier about 1, so the
-  configured volatilities keep their meaning). It runs across regime boundaries.
+  configured volatilities keep their meaning). It runs across regime boundaries. A shock moves
+  volatility only up to ``impact_cap`` standard deviations (an EGARCH fed by Student-t draws
+  otherwise lets one extreme draw multiply volatility by orders of magnitude), and innovations
+  are clipped at ``max_shock`` standard deviations.
 
 Bars: ``open_t = close_{t-1}``; the high and low are the maximum and minimum of a Brownian bridge
 from open to close with the bar's variance (sampled exactly from the bridge's extreme-value
@@ -40,6 +43,7 @@ segment, not per bar).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +55,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quant_arena.market.schema import timeframe_seconds
 
 SECONDS_PER_YEAR: float = 365.25 * 86400.0
+#: volume reacts to shocks up to this many standard deviations
+VOLUME_IMPACT_CAP: float = 4.0
 
 #: The default regime names, in their default order.
 REGIME_NAMES: tuple[str, ...] = (
@@ -127,6 +133,11 @@ class GarchConfig(BaseModel):
     )
     slow_alpha: float = Field(
         0.045, ge=0, le=2, description="reaction of the slow component"
+    )
+    impact_cap: float = Field(
+        4.0,
+        gt=0,
+        description="shocks move volatility up to this many standard deviations and no further",
     )
     slow_beta: float = Field(
         0.998, ge=0, lt=1, description="persistence of the slow component per bar"
@@ -241,6 +252,11 @@ class SyntheticConfig(BaseModel):
         gt=2,
         description="Student-t degrees of freedom of the innovations; None = Gaussian",
     )
+    max_shock: float | None = Field(
+        20.0,
+        gt=0,
+        description="innovations are clipped to +/- this many standard deviations; None = never",
+    )
     garch: GarchConfig | None = Field(default_factory=GarchConfig)
     volume_return_coupling: float = Field(
         0.3,
@@ -349,7 +365,8 @@ def ar1_filter(x: np.ndarray, phi: float, y0: float = 0.0) -> np.ndarray:
     n = len(x)
     if phi == 0.0 or n == 0:
         return x.copy()  # nothing carries over
-    block = n if phi >= 1.0 else max(1, min(n, int(300.0 / -math.log(phi))))
+    # the block length does not depend on n: a longer input gives bit-identical leading values
+    block = max(1, min(1 << 16, int(300.0 / -math.log(phi))))
     out = np.empty(n)
     powers = phi ** np.arange(block + 1)
     weights = 1.0 / powers[:block]  # phi^-k
@@ -395,17 +412,51 @@ def draw_innovations(rng: np.random.Generator, n: int, dof: float | None) -> np.
     return rng.standard_t(dof, n) * math.sqrt((dof - 2.0) / dof)
 
 
+@functools.lru_cache(maxsize=256)
+def capped_abs_moments(dof: float | None, cap: float) -> tuple[float, float]:
+    """Mean and variance of ``min(|z|, cap)`` for unit-variance Student-t(dof) (Gaussian if None).
+
+    Numerical integration of the density on [0, cap] (the tail beyond contributes ``cap``).
+    """
+    x = np.linspace(0.0, cap, 4001)
+    if dof is None:
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    else:
+        log_c = (
+            math.lgamma((dof + 1) / 2)
+            - math.lgamma(dof / 2)
+            - 0.5 * math.log(math.pi * (dof - 2))
+        )
+        pdf = np.exp(log_c - (dof + 1) / 2 * np.log1p(x * x / (dof - 2)))
+    dx = x[1] - x[0]
+
+    def integral(y: np.ndarray) -> float:
+        return float(dx * (y.sum() - 0.5 * (y[0] + y[-1])))
+
+    tail = max(1.0 - 2.0 * integral(pdf), 0.0)
+    m1 = 2.0 * integral(x * pdf) + cap * tail
+    m2 = 2.0 * integral(x * x * pdf) + cap * cap * tail
+    return m1, max(m2 - m1 * m1, 0.0)
+
+
+def shock_size(z: np.ndarray, dof: float | None, cap: float) -> np.ndarray:
+    """``min(|z|, cap) - E[min(|z|, cap)]``: the zero-mean size of each shock, capped."""
+    return np.minimum(np.abs(z), cap) - capped_abs_moments(dof, cap)[0]
+
+
 def egarch_log_multiplier(
     z: np.ndarray, garch: GarchConfig, dof: float | None, h0: float = 0.0
 ) -> tuple[np.ndarray, float]:
     """Log-volatility ``h_t`` driven by past innovations, and its stationary variance.
 
-    See :class:`GarchConfig`; ``h_0 = h0`` (split between the components in proportion to their
-    variances). The value for bar t uses innovations of bars < t only.
+    See :class:`GarchConfig`; shocks count up to ``impact_cap`` standard deviations (so one
+    extreme Student-t draw cannot blow volatility up by orders of magnitude). ``h_0 = h0``
+    (split between the components in proportion to their variances). The value for bar t uses
+    innovations of bars < t only.
     """
-    e_abs = standardised_t_abs_mean(dof)
-    size = np.abs(z) - e_abs
-    h = _lagged_ar1(garch.alpha * size + garch.leverage * z, garch.beta)
+    size = shock_size(z, dof, garch.impact_cap)
+    sign = np.clip(z, -garch.impact_cap, garch.impact_cap)
+    h = _lagged_ar1(garch.alpha * size + garch.leverage * sign, garch.beta)
     if garch.slow_alpha > 0:
         h = h + _lagged_ar1(garch.slow_alpha * size, garch.slow_beta)
     if h0 != 0.0:
@@ -417,20 +468,18 @@ def egarch_log_multiplier(
 
 
 def _component_variances(garch: GarchConfig, dof: float | None) -> tuple[float, float]:
-    e_abs = standardised_t_abs_mean(dof)
-    var_abs = max(1.0 - e_abs * e_abs, 0.0)
-    var_f = (garch.alpha**2 * var_abs + garch.leverage**2) / (1.0 - garch.beta**2)
-    var_s = garch.slow_alpha**2 * var_abs / (1.0 - garch.slow_beta**2)
+    var_size = capped_abs_moments(dof, garch.impact_cap)[1]
+    var_f = (garch.alpha**2 * var_size + garch.leverage**2) / (1.0 - garch.beta**2)
+    var_s = garch.slow_alpha**2 * var_size / (1.0 - garch.slow_beta**2)
     return var_f, var_s
 
 
 def egarch_stationary_variance(garch: GarchConfig, dof: float | None) -> float:
     """Stationary variance of the log-volatility ``h`` (innovations of unit variance)."""
-    e_abs = standardised_t_abs_mean(dof)
-    var_abs = max(1.0 - e_abs * e_abs, 0.0)
+    var_size = capped_abs_moments(dof, garch.impact_cap)[1]
     var_f, var_s = _component_variances(garch, dof)
     cov = (
-        garch.alpha * garch.slow_alpha * var_abs / (1.0 - garch.beta * garch.slow_beta)
+        garch.alpha * garch.slow_alpha * var_size / (1.0 - garch.beta * garch.slow_beta)
     )
     return var_f + var_s + 2.0 * cov
 
@@ -445,50 +494,56 @@ def brownian_bridge_extremes(
     n = len(log_ret)
     s2 = sigma * sigma
     b2 = log_ret * log_ret
-    u = 1.0 - rng.random(n)  # (0, 1]
-    v = 1.0 - rng.random(n)
+    uv = 1.0 - rng.random(
+        (n, 2)
+    )  # (0, 1]; row by row, so a longer draw extends a shorter
+    u, v = uv[:, 0], uv[:, 1]
     hi = 0.5 * (log_ret + np.sqrt(b2 - 2.0 * s2 * np.log(u)))
     lo = 0.5 * (log_ret - np.sqrt(b2 - 2.0 * s2 * np.log(v)))
     return hi, lo
 
 
+_QUEUE_CHUNK = 256
+
+
 def _regime_path(
-    config: SyntheticConfig, n_bars: int, rng: np.random.Generator
+    config: SyntheticConfig, n_bars: int, seed_seq: np.random.SeedSequence
 ) -> tuple[np.ndarray, np.ndarray]:
     """Segments of the semi-Markov chain: (regime index, full drawn length) per segment.
 
-    Each regime gets its own pre-drawn queue of (length, next regime) pairs; the k-th visit to
-    a regime uses the k-th pair, so the Python loop only follows indices.
+    Each regime has its own random stream and a queue of (length, next regime) pairs drawn
+    from it in fixed chunks; the k-th visit to a regime uses the k-th pair. So the Python loop
+    only follows indices, and the path does not depend on ``n_bars`` (a longer series extends
+    a shorter one).
     """
     names = config.regime_names
     n = len(names)
     cum = np.cumsum(config.transition_array(), axis=1)
     cum[:, -1] = 1.0
-    mins = np.array([config.regimes[k].min_bars for k in names])
-    spans = np.array(
-        [config.regimes[k].max_bars - config.regimes[k].min_bars + 1 for k in names]
-    )
+    mins = [config.regimes[k].min_bars for k in names]
+    spans = [config.regimes[k].max_bars - config.regimes[k].min_bars + 1 for k in names]
+    init_seq, *regime_seqs = seed_seq.spawn(n + 1)
     r = (
         names.index(config.initial_regime)
         if config.initial_regime
-        else int(rng.integers(n))
+        else int(np.random.default_rng(init_seq).integers(n))
     )
-    max_segments = int(n_bars // int(mins.min())) + 1
-    lengths = (
-        mins[:, None]
-        + (rng.random((n, max_segments)) * spans[:, None]).astype(np.int64)
-    ).tolist()
-    u_next = rng.random((n, max_segments))
-    nexts = [
-        np.minimum(np.searchsorted(cum[k], u_next[k], side="right"), n - 1).tolist()
-        for k in range(n)
-    ]
+    streams = [np.random.default_rng(s) for s in regime_seqs]
+    lengths: list[list[int]] = [[] for _ in range(n)]
+    nexts: list[list[int]] = [[] for _ in range(n)]
     used = [0] * n
     seg_reg: list[int] = []
     seg_len: list[int] = []
     total = 0
     while total < n_bars:
         k = used[r]
+        if k == len(lengths[r]):
+            u = streams[r].random((_QUEUE_CHUNK, 2))
+            lengths[r].extend(
+                (mins[r] + (u[:, 0] * spans[r]).astype(np.int64)).tolist()
+            )
+            nxt = np.searchsorted(cum[r], u[:, 1], side="right")
+            nexts[r].extend(np.minimum(nxt, n - 1).tolist())
         used[r] += 1
         seg_reg.append(r)
         seg_len.append(lengths[r][k])
@@ -534,11 +589,11 @@ def _volume(
     regs = [config.regimes[k] for k in config.regime_names]
     vol_level = np.array([g.volume for g in regs])[reg]
     vol_noise = np.array([g.volume_noise for g in regs])[reg]
-    e_abs = standardised_t_abs_mean(config.student_t_dof)
     log_v = (
         vol_noise * rng.standard_normal(len(reg))
         - 0.5 * vol_noise**2
-        + config.volume_return_coupling * (np.abs(z) - e_abs)
+        + config.volume_return_coupling
+        * shock_size(z, config.student_t_dof, VOLUME_IMPACT_CAP)
     )
     return vol_level * np.exp(np.minimum(log_v, 50.0))
 
@@ -589,12 +644,15 @@ def simulate(  # noqa: PLR0913 - the generator's documented keyword API
     timestamps = _timestamps(
         n_bars, timeframe, start
     )  # validates timeframe and start first
-    rng = np.random.default_rng(seed)
+    # one independent stream per ingredient, so no draw depends on n_bars or on another's count
+    path_seq, z_seq, h0_seq, bridge_seq, volume_seq = np.random.SeedSequence(
+        seed
+    ).spawn(5)
     names = config.regime_names
     regs = [config.regimes[k] for k in names]
     bars_per_year = SECONDS_PER_YEAR / timeframe_seconds(timeframe)
 
-    seg_reg, seg_len = _regime_path(config, n_bars, rng)
+    seg_reg, seg_len = _regime_path(config, n_bars, path_seq)
     kept = seg_len.copy()
     kept[-1] -= int(seg_len.sum()) - n_bars
     reg = np.repeat(seg_reg, kept)
@@ -608,10 +666,12 @@ def simulate(  # noqa: PLR0913 - the generator's documented keyword API
     sigma = vol[reg] * np.exp(log_ramp[reg] * (frac - 0.5))
 
     dof = config.student_t_dof
-    z = draw_innovations(rng, n_bars, dof)
+    z = draw_innovations(np.random.default_rng(z_seq), n_bars, dof)
+    if config.max_shock is not None:
+        np.clip(z, -config.max_shock, config.max_shock, out=z)
     g = config.garch
     if g is not None and (g.alpha > 0 or g.leverage != 0 or g.slow_alpha > 0):
-        h0 = float(rng.standard_normal()) * math.sqrt(
+        h0 = float(np.random.default_rng(h0_seq).standard_normal()) * math.sqrt(
             egarch_stationary_variance(config.garch, dof)
         )
         h, var_h = egarch_log_multiplier(z, config.garch, dof, h0=h0)
@@ -627,11 +687,11 @@ def simulate(  # noqa: PLR0913 - the generator's documented keyword API
     open_ = np.empty(n_bars)
     open_[0] = config.start_price
     open_[1:] = close[:-1]
-    hi, lo = brownian_bridge_extremes(rng, log_ret, sigma)
+    hi, lo = brownian_bridge_extremes(np.random.default_rng(bridge_seq), log_ret, sigma)
     high = np.maximum(open_ * np.exp(hi), np.maximum(open_, close))
     low = np.minimum(open_ * np.exp(lo), np.minimum(open_, close))
 
-    volume = _volume(config, reg, z, rng)
+    volume = _volume(config, reg, z, np.random.default_rng(volume_seq))
 
     frame = pd.DataFrame(
         {
