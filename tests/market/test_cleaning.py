@@ -603,6 +603,19 @@ def test_nothing_is_lost(seed):
         assert r["bars_in"] == r["bars_out"] - filled + r["dropped"]
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cleaning_clean_bars_changes_nothing(seed):
+    once = clean_ohlcv(_everything(seed))
+    twice = clean_ohlcv(once.clean)
+    check_output(twice, once.clean)
+    assert twice.report[["dropped", "changed", "filled"]].sum().sum() == 0
+    pd.testing.assert_frame_equal(twice.clean, once.clean)
+    # the gaps left are exactly the long ones the first pass flagged with gap_before
+    for sym in ("AAA/USD", "BBB/USD"):
+        flagged = int(once.clean.loc[once.clean["symbol"] == sym, "gap_before"].sum())
+        assert row(twice.report, "gaps", sym)["count"] == flagged >= 1
+
+
 def test_several_series_and_timeframes_in_one_frame():
     raw = pd.concat([make_bars(100, symbol="B", timeframe="5m"), make_bars(50, symbol="A", timeframe="1h"), make_bars(60, symbol="B", timeframe="1h")])
     res = clean_ohlcv(raw)

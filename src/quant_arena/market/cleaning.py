@@ -1192,7 +1192,8 @@ class _Cleaner:
         copy = np.zeros(self.sid.size, dtype=bool)
         copy[1:] = (self.o[1:] == self.c[:-1]) & same_prev[1:] & (self.ts[1:] - self.ts[:-1] == step[1:])
         comparable = np.zeros(self.sid.size, dtype=bool)
-        comparable[1:] = same_prev[1:] & (self.ts[1:] - self.ts[:-1] == step[1:])
+        comparable[1:] = same_prev[1:] & (self.ts[1:] - self.ts[:-1] == step[1:]) & ~self.filled[1:]
+        copy &= comparable  # bars synthesised by an earlier gap fill are not the source's opens
         n_copy = np.bincount(self.sid[copy], minlength=self.S)
         n_cmp = np.bincount(self.sid[comparable], minlength=self.S)
         self._event(
