@@ -2,21 +2,24 @@
 
 Calibration in four steps (numpy only):
 
-1. **Label regimes causally** (:func:`label_regimes`): on trailing windows of ``window`` bars,
-   a volatility change ``log(vol_t / vol_{t-window})`` beyond ``+/-vol_change_threshold`` marks
-   volatility expansion / contraction; otherwise a trend t-statistic
-   ``sum(r) / (vol * sqrt(window))`` beyond ``+/-trend_threshold`` marks up / down trends; the
-   rest is ranging. A new label is adopted only once it has persisted ``min_bars`` bars
-   (hysteresis), so regimes are not a bar long. The label of bar t uses bars <= t only.
-2. **Per regime**: drift and volatility (annualised, volatility corrected for the in-segment
+1. **Label regimes** (:func:`label_regimes`): a trend t-statistic ``sum(r) / (vol * sqrt(n))``
+   beyond ``+/-trend_threshold`` marks up / down trends, a volatility change
+   ``log(vol of the later half-window / vol of the earlier one)`` beyond
+   ``+/-vol_change_threshold`` marks volatility expansion / contraction (it wins over a trend),
+   the rest is ranging; runs shorter than ``min_bars`` are merged away. By default the windows
+   are centred on each bar (labels *describe* history, which is what fitting needs); with
+   ``causal=True`` they trail, a new label is adopted only once it has lasted ``min_bars``
+   bars, and the label of bar t uses bars <= t only.
+2. **Per regime**: drift and volatility (annualised; volatility corrected for the in-visit
    ramp), the ramp itself for the volatility regimes, the Ornstein-Uhlenbeck pull for the
-   mean-reverting regimes, duration range (quantiles of segment lengths), volume level and
+   mean-reverting regimes, the duration range (quantiles of visit lengths), volume level and
    noise; the transition matrix from counted regime-to-regime switches.
-3. **Volatility clustering**: EGARCH(1,1) persistence and reaction fitted by Gaussian
-   quasi-maximum likelihood on a grid (vectorised across the grid, one pass over the bars) on
-   returns standardised by their regime's volatility.
-4. **Fat tails**: Student-t degrees of freedom from the excess kurtosis of the GARCH residuals
-   (``dof = 4 + 6 / excess``).
+3. **Volatility clustering and fat tails** (:func:`fit_volatility_model`): the generator's
+   two-component EGARCH and Student-t degrees of freedom chosen on a grid by simulated
+   moments (autocorrelation of |returns| at lags 1/5/20/100 and kurtosis of returns
+   standardised by their regime's volatility), simulated with the generator's own equations.
+   Without the volatility fit, the dof comes from the kurtosis (``dof = 4 + 6 / excess``).
+4. **Volume**: the coupling of log volume to the size of the implied innovations.
 
 :func:`compare_statistics` and :func:`plot_comparison` put real and synthetic stylised facts side
 by side (moments, autocorrelation of returns and of absolute returns, drawdown, regime durations).
@@ -39,10 +42,10 @@ from quant_arena.synthetic.generator import (
     GarchConfig,
     RegimeConfig,
     SyntheticConfig,
-    _lagged_ar1,
     capped_abs_moments,
     draw_innovations,
     egarch_stationary_variance,
+    lagged_ar1,
     shock_size,
 )
 
@@ -330,10 +333,10 @@ def fit_volatility_model(  # noqa: PLR0913 - the search grids are the knobs
         if max_shock is not None:
             np.clip(z, -max_shock, max_shock, out=z)
         size = shock_size(z, dof, impact_cap)
-        slow = {sa: sa * _lagged_ar1(size, slow_beta) for sa in slow_alphas}
+        slow = {sa: sa * lagged_ar1(size, slow_beta) for sa in slow_alphas}
         pairs = [(0.0, betas[0])] + [(a, b) for a in alphas if a > 0 for b in betas]
         for a, b in pairs:
-            fast = a * _lagged_ar1(size, b)
+            fast = a * lagged_ar1(size, b)
             for sa in slow_alphas:
                 g = GarchConfig(
                     alpha=a,

@@ -382,7 +382,7 @@ def ar1_filter(x: np.ndarray, phi: float, y0: float = 0.0) -> np.ndarray:
     return out
 
 
-def _lagged_ar1(u: np.ndarray, phi: float) -> np.ndarray:
+def lagged_ar1(u: np.ndarray, phi: float) -> np.ndarray:
     """``h_t = phi * h_{t-1} + u_{t-1}``, ``h_0 = 0``: the AR(1) of *past* inputs."""
     h = np.zeros(len(u))
     if len(u) > 1:
@@ -456,9 +456,9 @@ def egarch_log_multiplier(
     """
     size = shock_size(z, dof, garch.impact_cap)
     sign = np.clip(z, -garch.impact_cap, garch.impact_cap)
-    h = _lagged_ar1(garch.alpha * size + garch.leverage * sign, garch.beta)
+    h = lagged_ar1(garch.alpha * size + garch.leverage * sign, garch.beta)
     if garch.slow_alpha > 0:
-        h = h + _lagged_ar1(garch.slow_alpha * size, garch.slow_beta)
+        h = h + lagged_ar1(garch.slow_alpha * size, garch.slow_beta)
     if h0 != 0.0:
         var_f, var_s = _component_variances(garch, dof)
         w = var_s / (var_f + var_s) if var_f + var_s > 0 else 0.0
