@@ -505,11 +505,12 @@ class _Cleaner:
     def __init__(self, raw: pd.DataFrame, cfg: CleanConfig):
         self.cfg = cfg
         self._check_input(raw)
+        self.labels = raw.index  # DataError names rows by the caller's labels
         self.raw = raw.reset_index(drop=True)
         n = len(self.raw)
         self.n_raw = n
         # ---- series ids in canonical (symbol, timeframe) order
-        sid, pairs = _series_ids(self.raw["symbol"], self.raw["timeframe"])
+        sid, pairs = _series_ids(self.raw["symbol"], self.raw["timeframe"], self.labels)
         order = sorted(range(len(pairs)), key=lambda k: pairs[k])
         rank = np.empty(len(pairs), dtype=np.int64)
         rank[order] = np.arange(len(pairs))
@@ -571,7 +572,7 @@ class _Cleaner:
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise DataError(
-                    f"column {col!r} has a non-numeric value {s.iloc[i]!r}", row=i, rule="non_numeric"
+                    f"column {col!r} has a non-numeric value {s.iloc[i]!r}", row=self.labels[i], rule="non_numeric"
                 )
             s = conv
         return s.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -702,7 +703,7 @@ class _Cleaner:
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise DataError(
-                    f"timestamp {col.iloc[i]!r} cannot be parsed", row=i, rule="unparseable_timestamps"
+                    f"timestamp {col.iloc[i]!r} cannot be parsed", row=self.labels[i], rule="unparseable_timestamps"
                 )
             self.ts = ts
             self.ts_valid = ~np.asarray(nat)
@@ -728,7 +729,7 @@ class _Cleaner:
                     i = int(np.flatnonzero(mask)[np.flatnonzero(bad)[0]])
                     raise DataError(
                         f"local time {naive[i]} does not exist or is ambiguous in {zone} (DST change)",
-                        row=i,
+                        row=self.labels[i],
                         rule="timezone",
                     )
                 ts[mask] = loc.tz_convert("UTC").as_unit("ns").asi8
@@ -1580,7 +1581,9 @@ def _changes(col: pd.Series) -> np.ndarray:
     return out
 
 
-def _series_ids(symbol: pd.Series, timeframe: pd.Series) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def _series_ids(
+    symbol: pd.Series, timeframe: pd.Series, labels: pd.Index
+) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """(series id per row in first-appearance order, [(symbol, timeframe)] per id).
 
     Frames from the loaders hold each series in one contiguous run, so the ids come from the
@@ -1589,7 +1592,7 @@ def _series_ids(symbol: pd.Series, timeframe: pd.Series) -> tuple[np.ndarray, li
     missing = symbol.isna().to_numpy() | timeframe.isna().to_numpy()
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
-        raise DataError("symbol or timeframe is missing", row=i, rule="missing_key")
+        raise DataError("symbol or timeframe is missing", row=labels[i], rule="missing_key")
     starts = np.flatnonzero(_changes(symbol) | _changes(timeframe))
     if starts.size <= max(64, len(symbol) // 100):
         heads = list(zip(symbol.iloc[starts].astype(str), timeframe.iloc[starts].astype(str), strict=True))
