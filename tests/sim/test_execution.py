@@ -206,3 +206,21 @@ def test_record_history_frame() -> None:
 def test_bad_parameters_name_the_parameter(kwargs: dict, name: str) -> None:
     with pytest.raises(ValidationError, match=name):
         ExecutionConfig(**kwargs)
+
+
+def test_tiny_equity_never_divides_by_zero_and_matches_the_batch() -> None:
+    """Equity decayed into subnormals (a random agent over 1M bars): no ZeroDivisionError."""
+    from quant_arena.sim import BatchAccounts, MarketData
+
+    c = np.full(10, 100.0)
+    data = MarketData.from_arrays(c, c, c, c, np.full(10, 1e9))
+    for eq in (1e-320, 5e-324):
+        acc = Account(data, ExecutionConfig(max_leverage=2.0), 1.0)
+        acc.reset(0, equity=eq)
+        batch = BatchAccounts(data, 1, ExecutionConfig(max_leverage=2.0))
+        batch.reset(0, 0, eq)
+        for target in (2.0, NAN, -2.0, NAN, 0.0):
+            acc.step(target)
+            batch.step(np.array([target]))
+            assert (acc.equity, acc.units, acc.liq_lo, acc.liq_hi) == (
+                batch.equity[0], batch.units[0], batch.liq_lo[0], batch.liq_hi[0])

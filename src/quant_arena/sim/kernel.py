@@ -48,6 +48,31 @@ LEDGER_FIELDS: tuple[str, ...] = (
 )
 
 
+def _ieee_div(a: float, b: float) -> float:
+    """``a / b`` with IEEE-754 (numpy) semantics when ``b`` is zero: +-inf, or NaN for 0/0."""
+    if b != 0.0:
+        return a / b
+    if a != a or a == 0.0:  # noqa: PLR0124 - NaN test
+        return NAN
+    return math.copysign(INF, a) * math.copysign(1.0, b)
+
+
+def _liq_long(cash: float, u: float, mm: float) -> float:
+    """Price at which a long of ``u`` units with ``cash`` hits maintenance margin."""
+    try:
+        return -cash / (u * (1.0 - mm))
+    except ZeroDivisionError:  # u so small that u * (1 - mm) underflows to 0
+        return _ieee_div(-cash, u * (1.0 - mm))
+
+
+def _liq_short(cash: float, u: float, mm: float) -> float:
+    """Price at which a short of ``u`` (< 0) units with ``cash`` hits maintenance margin."""
+    try:
+        return cash / (-u * (1.0 + mm))
+    except ZeroDivisionError:
+        return _ieee_div(cash, -u * (1.0 + mm))
+
+
 class Account:
     """One account on one asset (see the module docstring for the timing and the ledger).
 
@@ -185,9 +210,9 @@ class Account:
                 self.pnl = u * (o - self.mark) + u * (c - o) + u * (c - c)
                 equity = cash + value
                 if u > 0.0:
-                    self.liq_lo = -cash / (u * (1.0 - self._mm))
+                    self.liq_lo = _liq_long(cash, u, self._mm)
                 else:
-                    self.liq_hi = cash / (-u * (1.0 + self._mm))
+                    self.liq_hi = _liq_short(cash, u, self._mm)
                 self.bars += 1
                 self.t = t
                 self.cash = cash
@@ -280,12 +305,12 @@ class Account:
         # 2. intrabar liquidation of the position held after the open
         hit = False
         if u > 0.0:
-            lq = -cash / (u * (1.0 - self._mm))
+            lq = _liq_long(cash, u, self._mm)
             if self._l[t] <= lq:
                 x = lq if lq < o else o
                 hit = True
         elif u < 0.0:
-            lq = cash / (-u * (1.0 + self._mm))
+            lq = _liq_short(cash, u, self._mm)
             if self._h[t] >= lq:
                 x = lq if lq > o else o
                 hit = True
@@ -312,11 +337,11 @@ class Account:
         self.pnl = ua * (o - m) + ub * (x - o) + u * (c - x)
         equity = cash + value
         if u > 0.0:
-            self.liq_lo = -cash / (u * (1.0 - self._mm))
+            self.liq_lo = _liq_long(cash, u, self._mm)
             self.liq_hi = INF
         elif u < 0.0:
             self.liq_lo = -INF
-            self.liq_hi = cash / (-u * (1.0 + self._mm))
+            self.liq_hi = _liq_short(cash, u, self._mm)
         else:
             self.liq_lo = -INF
             self.liq_hi = INF
