@@ -327,3 +327,12 @@ def test_fuzz_observations_and_rewards_are_always_finite(seed: int) -> None:
         assert math.isfinite(r) and math.isfinite(info["equity"])
         if term or trunc:
             obs, _ = env.reset()
+
+
+def test_the_documented_examples_run() -> None:
+    from tests.envs.test_portfolio_env import _doc_blocks
+
+    blocks = _doc_blocks("ArenaEnv")
+    assert len(blocks) == 2
+    for code in blocks:
+        exec(compile(code, "docs/environments.md", "exec"), {})  # noqa: S102 - our own documentation

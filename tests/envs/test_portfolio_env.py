@@ -257,3 +257,20 @@ def test_window_longer_than_data_and_misaligned_assets_fail_naming_the_problem()
         PortfolioEnv(DATA, window=10, start="fixed", start_index=2)
     with pytest.raises(DataError, match="aligned_timeline"):
         PortfolioEnv([ASSETS[0], make_market(n=500)], window=10)
+
+
+def _doc_blocks(section: str) -> list[str]:
+    """The python code blocks of one ``## `` section of docs/environments.md."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "environments.md").read_text()
+    part = text.split("\n## " + section, 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", part, flags=re.S)
+
+
+def test_the_documented_example_runs() -> None:
+    blocks = _doc_blocks("PortfolioEnv")
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "docs/environments.md", "exec"), {})  # noqa: S102 - our own documentation
