@@ -321,19 +321,112 @@ def _higher_timeframe_features(
 # --------------------------------------------------------------------------- public API
 
 
-def _check_input(df: pd.DataFrame) -> None:
+def _check_input(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Validate the OHLCV columns; return them as float64 arrays (no copy when already float64)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"missing required columns {missing}", rule="missing_columns")
+    arrays: dict[str, np.ndarray] = {}
     for col in OHLCV_COLUMNS:
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = np.flatnonzero(values.isna().to_numpy())
-        if bad.size:
-            raise DataError(f"column {col!r} is missing or not numeric", row=int(bad[0]), rule="numeric_ohlcv")
-    prices = df[["open", "high", "low", "close"]].to_numpy(dtype=np.float64)
-    bad = np.flatnonzero((prices <= 0).any(axis=1))
-    if bad.size:
-        raise DataError("prices must be > 0", row=int(bad[0]), rule="positive_prices")
+        if df[col].dtype == np.float64:
+            x = df[col].to_numpy()
+            nan = np.isnan(x)
+        else:
+            values = pd.to_numeric(df[col], errors="coerce")
+            nan = values.isna().to_numpy()
+            x = None
+        if nan.any():
+            raise DataError(f"column {col!r} is missing or not numeric", row=int(np.argmax(nan)), rule="numeric_ohlcv")
+        arrays[col] = x if x is not None else df[col].to_numpy(dtype=np.float64)
+    first_bad = min(
+        (int(np.argmax(bad)) for bad in (arrays[c] <= 0 for c in ("open", "high", "low", "close")) if bad.any()),
+        default=-1,
+    )
+    if first_bad >= 0:
+        raise DataError("prices must be > 0", row=first_bad, rule="positive_prices")
+    return arrays
+
+
+def _changes(col: pd.Series) -> np.ndarray | None:
+    """``x[i] != x[i-1]`` for i >= 1, or None when that is not cheap to decide (nulls, odd dtypes).
+
+    Arrow-backed strings (pandas' default ``str``) are compared by pyarrow without making Python
+    objects; categoricals compare codes.
+    """
+    arr = col.array
+    if len(arr) < 2:
+        return np.zeros(0, dtype=bool)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        return None if (codes < 0).any() else codes[1:] != codes[:-1]
+    if hasattr(arr, "__arrow_array__"):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        pa_arr = pa.array(arr)
+        if isinstance(pa_arr, pa.ChunkedArray):
+            pa_arr = pa_arr.combine_chunks()
+        if pa_arr.null_count:
+            return None
+        return np.asarray(pc.not_equal(pa_arr.slice(1), pa_arr.slice(0, len(pa_arr) - 1)), dtype=bool)
+    x = col.to_numpy()
+    if x.dtype == object or pd.isna(x).any():
+        return None
+    return x[1:] != x[:-1]
+
+
+def _timestamps_ns(df: pd.DataFrame) -> np.ndarray:
+    ts = df["timestamp"]
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = pd.to_datetime(ts, utc=True)
+    return ts.dt.as_unit("ns").astype("int64").to_numpy()
+
+
+def _order_series(df: pd.DataFrame, ts_ns: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, list[str]]:
+    """Row order by (symbol, timeframe, timestamp), series starts and each series' timeframe.
+
+    Returns ``(order, new_series, timeframes)``: ``order`` is None when the rows are already
+    in order (the usual case: the clean stage sorts), else the stable permutation that sorts
+    them; ``new_series[i]`` is True where row ``i`` (after ordering) starts a series;
+    ``timeframes`` holds the timeframe of each series. Duplicate timestamps raise DataError.
+    """
+    size = len(df)
+    if size == 0:
+        return None, np.zeros(0, bool), []
+    # fast path: find the runs of equal (symbol, timeframe) without factorizing 1M strings,
+    # and check that the runs are distinct keys in sorted order with increasing timestamps
+    sym_ch, tf_ch = _changes(df["symbol"]), _changes(df["timeframe"])
+    if sym_ch is not None and tf_ch is not None:
+        new_series = np.empty(size, dtype=bool)
+        new_series[0] = True
+        np.logical_or(sym_ch, tf_ch, out=new_series[1:])
+        starts = np.flatnonzero(new_series)
+        keys = pd.DataFrame({"symbol": df["symbol"].iloc[starts].to_numpy(object),
+                             "timeframe": df["timeframe"].iloc[starts].to_numpy(object)})
+        if len(starts) == 1:
+            keys_sorted = True
+        else:
+            sym_codes = pd.factorize(keys["symbol"], sort=True)[0]
+            tf_codes = pd.factorize(keys["timeframe"], sort=True)[0]
+            keys_sorted = bool(np.all((sym_codes[1:] > sym_codes[:-1])
+                                      | ((sym_codes[1:] == sym_codes[:-1]) & (tf_codes[1:] > tf_codes[:-1]))))
+        if keys_sorted and not np.any((ts_ns[1:] <= ts_ns[:-1]) & ~new_series[1:]):
+            return None, new_series, [str(t) for t in keys["timeframe"]]
+    # general path: sort by codes (stable), then find series and duplicates
+    sym_codes = pd.factorize(df["symbol"], sort=True)[0]
+    tf_codes = pd.factorize(df["timeframe"], sort=True)[0]
+    order = np.lexsort((ts_ns, tf_codes, sym_codes))
+    if np.array_equal(order, np.arange(size)):
+        order = None
+    else:
+        sym_codes, tf_codes, ts_ns = sym_codes[order], tf_codes[order], ts_ns[order]
+    new_series = np.r_[True, (sym_codes[1:] != sym_codes[:-1]) | (tf_codes[1:] != tf_codes[:-1])]
+    dup = np.flatnonzero(~new_series[1:] & (ts_ns[1:] <= ts_ns[:-1]))
+    if dup.size:
+        raise DataError("duplicate timestamp within a series", row=int(dup[0] + 1), rule="unique_timestamps")
+    starts = np.flatnonzero(new_series)
+    tf_values = df["timeframe"].iloc[starts if order is None else order[starts]]
+    return order, new_series, [str(t) for t in tf_values]
 
 
 def build_features(ohlcv: pd.DataFrame, config: FeatureConfig | Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -354,33 +447,23 @@ def build_features(ohlcv: pd.DataFrame, config: FeatureConfig | Mapping[str, Any
     """
     cfg = config if isinstance(config, FeatureConfig) else FeatureConfig.model_validate(dict(config or {}))
     backend = ind.resolve_backend(cfg.backend)
-    _check_input(ohlcv)
+    arrays = _check_input(ohlcv)
     df = ohlcv
     if not isinstance(df["timestamp"].dtype, pd.DatetimeTZDtype):
         df = df.assign(timestamp=pd.to_datetime(df["timestamp"], utc=True))
     size = len(df)
-    sym_codes = pd.factorize(df["symbol"], sort=True)[0]
-    tf_codes = pd.factorize(df["timeframe"], sort=True)[0]
-    ts_ns = df["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    if size > 1:
-        key_order = np.lexsort((ts_ns, tf_codes, sym_codes))
-        if not np.array_equal(key_order, np.arange(size)):
-            df = df.iloc[key_order]
-            sym_codes, tf_codes, ts_ns = sym_codes[key_order], tf_codes[key_order], ts_ns[key_order]
+    ts_ns = _timestamps_ns(df)
+    order, new_series, series_tf = _order_series(df, ts_ns)
+    if order is not None:
+        df = df.iloc[order]
+        ts_ns = ts_ns[order]
+        arrays = {c: x[order] for c, x in arrays.items()}
     df = df.reset_index(drop=True)
-    arrays = {c: df[c].to_numpy(dtype=np.float64) for c in OHLCV_COLUMNS}
-    tf = df["timeframe"].to_numpy()
-    new_series = (
-        np.r_[True, (sym_codes[1:] != sym_codes[:-1]) | (tf_codes[1:] != tf_codes[:-1])]
-        if size else np.zeros(0, bool)
-    )
-    dup = np.flatnonzero(~new_series[1:] & (ts_ns[1:] <= ts_ns[:-1])) if size else np.zeros(0, int)
-    if dup.size:
-        raise DataError("duplicate timestamp within a series", row=int(dup[0] + 1), rule="unique_timestamps")
     starts_seg = new_series.copy()
     if cfg.reset_on_gap and "gap_before" in df.columns:
         starts_seg |= df["gap_before"].fillna(False).to_numpy(dtype=bool)
     bounds = np.r_[np.flatnonzero(starts_seg), size]
+    series_id = np.cumsum(new_series) - 1
 
     pieces: list[dict[str, np.ndarray]] = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
@@ -388,7 +471,7 @@ def build_features(ohlcv: pd.DataFrame, config: FeatureConfig | Mapping[str, Any
         pieces.append(
             _series_features(
                 arrays["open"][sl], arrays["high"][sl], arrays["low"][sl], arrays["close"][sl],
-                arrays["volume"][sl], ts_ns[sl], str(tf[a]), cfg, backend,
+                arrays["volume"][sl], ts_ns[sl], series_tf[series_id[a]], cfg, backend,
             )
         )
     if pieces:
