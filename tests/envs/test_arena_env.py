@@ -187,10 +187,10 @@ def test_observations_and_rewards_are_causal() -> None:
     o2, _ = a2.reset(seed=0)
     rng = np.random.default_rng(0)
     checked = 0
-    while int(a1.batch.t[0]) < k and a1.agents:
+    while a1.t < k and a1.agents:
         actions = _random_actions(a1, rng)
         s1, s2 = a1.step(actions), a2.step(actions)
-        if int(a1.batch.t[0]) <= k:
+        if a1.t <= k:
             for a in s1[0]:
                 np.testing.assert_array_equal(_flatten(s1[0][a]), _flatten(s2[0][a]))
             assert s1[1:4] == s2[1:4]
@@ -210,14 +210,15 @@ def test_pro_rata_volume_sharing_caps_the_sum_of_orders() -> None:
         arena.reset(seed=0)
         arena.step({"agent_0": 2, "agent_1": 1, "agent_2": 0})  # requests: 0.01 and 0.005 units
     room = 0.5 * 0.01
-    np.testing.assert_allclose(alone.batch.filled, [room, room, 0.0])  # each alone against the whole bar
-    np.testing.assert_allclose(shared.batch.filled, [room * 2 / 3, room / 3, 0.0], rtol=1e-12)
-    assert shared.batch.filled.sum() <= room * (1 + 1e-12)
-    np.testing.assert_allclose(shared.batch.unfilled, [0.01 - room * 2 / 3, 0.005 - room / 3, 0.0], rtol=1e-9)
+    np.testing.assert_allclose(alone.filled, [room, room, 0.0])  # each alone against the whole bar
+    np.testing.assert_allclose(shared.filled, [room * 2 / 3, room / 3, 0.0], rtol=1e-12)
+    assert shared.filled.sum() <= room * (1 + 1e-12)
+    np.testing.assert_allclose(shared.unfilled, [0.01 - room * 2 / 3, 0.005 - room / 3, 0.0], rtol=1e-9)
     assert np.all(shared.batch.cap == 0.5)  # the per-step shares are not left behind
 
 
 def test_pro_rata_with_one_trader_is_the_independent_model() -> None:
+    """One trader: the shares never bind, and the batched kernel gives the scalar kernel's numbers."""
     kw = dict(n_agents=2, window=10, start="fixed", start_index=50, execution={**COSTLY, "participation_cap": 0.05})
     shared, alone = ArenaEnv(DATA, volume_sharing="pro_rata", **kw), ArenaEnv(DATA, **kw)
     shared.reset(seed=0)
@@ -226,7 +227,9 @@ def test_pro_rata_with_one_trader_is_the_independent_model() -> None:
     for _ in range(60):
         actions = {"agent_0": int(rng.integers(4)), "agent_1": 0}
         s1, s2 = shared.step(actions), alone.step(actions)
-        assert s1[1] == s2[1]
+        assert s1[1:] == s2[1:]  # rewards, flags and infos (equity) identical: batched vs scalar kernel
+        for a in s1[0]:
+            np.testing.assert_array_equal(_flatten(s1[0][a]), _flatten(s2[0][a]))
         if not shared.agents:
             break
 
@@ -336,3 +339,17 @@ def test_the_documented_examples_run() -> None:
     assert len(blocks) == 2
     for code in blocks:
         exec(compile(code, "docs/environments.md", "exec"), {})  # noqa: S102 - our own documentation
+
+
+def test_action_masks_match_trading_env() -> None:
+    kw = dict(window=10, start="fixed", start_index=50)
+    arena, single = ArenaEnv(DATA, n_agents=2, **kw), TradingEnv(DATA, **kw)
+    arena.reset(seed=0)
+    single.reset(seed=0)
+    for a in (1, 0, 3, 2):
+        assert arena.action_masks("agent_0").tolist() == single.action_masks().tolist()
+        arena.step({"agent_0": a, "agent_1": 0})
+        single.step(a)
+    wrapped = ArenaSingleAgentEnv(DATA, opponents=["flat"], window=10)
+    wrapped.reset(seed=0)
+    assert wrapped.action_masks().tolist() == [True, True, True, False]  # flat: 'close' is redundant

@@ -26,8 +26,8 @@ Multi-agent API (the shape of PettingZoo's *parallel* API, without the dependenc
 
 Market model: every agent is a **price-taker on the same bars**. Orders decided on bar ``t``'s
 close fill at bar ``t + fill_delay``'s open through the ``sim/`` kernel
-(:class:`~quant_arena.sim.batch.BatchAccounts`, one account per agent, one shared copy of the
-data), with each agent's own fee, spread, slippage and square-root impact computed against the
+(one :class:`~quant_arena.sim.kernel.Account` per agent, or the bit-identical batched kernel
+in ``pro_rata`` mode; one shared copy of the data), with each agent's own fee, spread, slippage and square-root impact computed against the
 bar as if it traded alone: agents do **not** move the price for each other (no cross-impact),
 so an agent's equity path is exactly the one a :class:`TradingEnv` would give it (tested).
 ``volume_sharing`` decides the participation cap: ``"independent"`` (default) caps every agent
@@ -60,6 +60,7 @@ from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.envs.trading_env import TradingEnv, as_market_data
 from quant_arena.sim.batch import BatchAccounts
 from quant_arena.sim.config import ExecutionConfig
+from quant_arena.sim.kernel import Account
 from quant_arena.sim.market_data import MarketData
 
 ARENA_ENV_ID = "quant_arena/Arena-v0"
@@ -138,6 +139,52 @@ def make_arena_config(config: ArenaEnvConfig | Mapping[str, Any] | None = None, 
     base.update(overrides)
     return ArenaEnvConfig.model_validate(base)
 
+_READ = ("equity", "units", "mark", "entry", "bars", "liquidated", "dropped", "bankrupt", "filled", "unfilled")
+
+
+class _Book:
+    """The agents' accounts behind one interface, read out as per-agent lists after every step.
+
+    Independent volume: one scalar :class:`~quant_arena.sim.kernel.Account` per agent (for a
+    handful of agents several times faster than the batched kernel). Pro-rata volume:
+    :class:`~quant_arena.sim.batch.BatchAccounts`, whose per-account ``cap`` array is public.
+    The two kernels give bit-identical numbers (tested in ``tests/sim``).
+    """
+
+    def __init__(self, data: MarketData, n: int, config: ExecutionConfig, equity: float, batch: bool) -> None:
+        self.n = n
+        self.batch = BatchAccounts(data, n, config, equity) if batch else None
+        self.accounts = None if batch else [Account(data, config, equity) for _ in range(n)]
+        self.t = 0
+
+    def reset(self, start: int, equity: float) -> None:
+        if self.batch is not None:
+            self.batch.reset(np.arange(self.n), start, equity)
+        else:
+            for acc in self.accounts:
+                acc.reset(start, equity)
+        self._read()
+
+    def step(self, targets: list[float]) -> None:
+        if self.batch is not None:
+            self.batch.step(np.asarray(targets, dtype=np.float64))
+        else:
+            for acc, tg in zip(self.accounts, targets, strict=True):
+                acc.step(tg)
+        self._read()
+
+    def _read(self) -> None:
+        if self.batch is not None:
+            b = self.batch
+            self.t = int(b.t[0])
+            for name in _READ:
+                setattr(self, name, getattr(b, name).tolist())
+        else:
+            accs = self.accounts
+            self.t = accs[0].t
+            for name in _READ:
+                setattr(self, name, [getattr(a, name) for a in accs])
+
 
 class ArenaEnv:
     """Several agents on one market, relative rewards (see the module docstring for the API).
@@ -184,9 +231,11 @@ class ArenaEnv:
         else:
             table = []
         self._table = [min(mx, max(-mx, x)) if x == x else x for x in table]  # noqa: PLR0124 - NaN (hold) kept
-        self.batch = BatchAccounts(data, n, ex, cfg.initial_equity)
         self._cap = np.inf if ex.participation_cap is None else ex.participation_cap
         self._pro_rata = cfg.volume_sharing == "pro_rata"
+        self._book = _Book(data, n, ex, cfg.initial_equity, batch=self._pro_rata)
+        #: the batched kernel in ``pro_rata`` mode (None otherwise)
+        self.batch = self._book.batch
         w = cfg.window
         self._windows = np.lib.stride_tricks.sliding_window_view(data.features, (w, data.n_features))[:, 0]
         self._obs_kind = cfg.observation
@@ -195,9 +244,8 @@ class ArenaEnv:
         self._max_dd = cfg.max_drawdown if cfg.max_drawdown is not None else math.inf
         self._inv_ts = 1.0 / cfg.time_scale
         self.np_random, _ = seeding.np_random(None)
-        self._alive = np.zeros(n, dtype=bool)
         self._last = [0.0] * n
-        self._peak = np.full(n, cfg.initial_equity)
+        self._peak = [cfg.initial_equity] * n
         self._steps = 0
 
     # ------------------------------------------------------------------ the API
@@ -228,11 +276,10 @@ class ArenaEnv:
                 raise ValueError(f"options['start']={start} must lie in [{self.plan.earliest}, {self._last_bar - 1}]")
         n = len(self.possible_agents)
         eq = self.cfg.initial_equity
-        self.batch.reset(np.arange(n), start, eq)
+        self._book.reset(start, eq)
         self.agents = list(self.possible_agents)
-        self._alive[:] = True
         self._last = [0.0] * n
-        self._peak[:] = eq
+        self._peak = [eq] * n
         self._steps = 0
         obs = self._observe(list(range(n)))
         infos = {a: {"equity": eq, "t": start} for a in self.agents}
@@ -247,43 +294,45 @@ class ArenaEnv:
         if missing or extra:
             raise ValueError(f"actions must be given for exactly the live agents {self.agents}: "
                              f"missing {missing}, not playing {extra}")
-        b = self.batch
+        book = self._book
         n = len(self.possible_agents)
         live = [self._index[a] for a in self.agents]
-        targets = np.full(n, NAN)
+        targets = [NAN] * n
         for i in live:
             targets[i] = self._order(i, actions[self.possible_agents[i]])
-        e0 = b.equity.copy()
+        e0 = book.equity
         if self._pro_rata:
-            self._share_volume(targets)
-        b.step(targets)
+            self._share_volume(np.asarray(targets, dtype=np.float64))
+        book.step(targets)
         if self._pro_rata:
-            b.cap[:] = self._cap
-        e1 = b.equity
+            self.batch.cap[:] = self._cap
+        e1 = book.equity
         self._steps += 1
         lr = {}
         for i in live:
-            if b.liquidated[i]:
+            if book.liquidated[i]:
                 self._last[i] = 0.0
-            elif b.dropped[i]:
+            elif book.dropped[i]:
                 self._last[i] = NAN
             ratio = e1[i] / e0[i]
             lr[i] = math.log(ratio if ratio > LOG_FLOOR else LOG_FLOOR)
         mean = sum(lr.values()) / len(lr)
-        t = int(b.t[live[0]])
+        t = book.t
         end = t >= self._last_bar or self._steps >= self._max_len
         rewards, terms, truncs, infos = {}, {}, {}, {}
-        np.maximum(self._peak, e1, out=self._peak)
+        peak = self._peak
         for i in live:
             a = self.possible_agents[i]
+            e = e1[i]
+            peak[i] = max(peak[i], e)
             rewards[a] = lr[i] - mean
-            info = {"equity": float(e1[i]), "log_return": lr[i], "mean_log_return": mean, "t": t}
+            info = {"equity": e, "log_return": lr[i], "mean_log_return": mean, "t": t}
             term = True
-            if b.bankrupt[i]:
+            if book.bankrupt[i]:
                 info["termination"] = "bankruptcy"
-            elif b.liquidated[i]:
+            elif book.liquidated[i]:
                 info["termination"] = "liquidation"
-            elif 1.0 - e1[i] / self._peak[i] >= self._max_dd:
+            elif 1.0 - e / peak[i] >= self._max_dd:
                 info["termination"] = "max_drawdown"
             else:
                 term = False
@@ -300,17 +349,50 @@ class ArenaEnv:
             remaining = []
         obs = self._observe(live)
         self.agents = [self.possible_agents[i] for i in remaining]
-        self._alive[:] = False
-        self._alive[remaining] = True
         return obs, rewards, terms, truncs, infos
+
+    def action_masks(self, agent: str) -> np.ndarray:
+        """``agent``'s valid actions, as ``TradingEnv.action_masks`` (for MaskablePPO)."""
+        self._check_agent(agent)
+        if self._scheme == 2:
+            return np.ones(1, dtype=bool)
+        last = self._last[self._index[agent]]
+        if self._scheme == 0:
+            s = self._table[1]
+            return np.array([True, last != s, last != -s, last != 0.0], dtype=bool)
+        raw = self.cfg.target_exposures
+        return np.array([abs(x) <= self._max_exp + 1e-12 for x in raw], dtype=bool)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
-        b = self.batch
-        i0 = self._index[self.possible_agents[0]]
+        b = self._book
         parts = [f"{a}: units={b.units[i]:.6g} equity={b.equity[i]:.6g}" for i, a in enumerate(self.possible_agents)]
-        return f"t={int(b.t[i0])} close={b.mark[i0]:.6g} | " + " | ".join(parts)
+        return f"t={b.t} close={b.mark[0]:.6g} | " + " | ".join(parts)
+
+    # ------------------------------------------------------------------ read-outs (per possible agent)
+    @property
+    def t(self) -> int:
+        """The bar every agent sits on (after its close)."""
+        return self._book.t
+
+    @property
+    def equity(self) -> np.ndarray:
+        return np.array(self._book.equity)
+
+    @property
+    def units(self) -> np.ndarray:
+        return np.array(self._book.units)
+
+    @property
+    def filled(self) -> np.ndarray:
+        """Units filled in the last step, per agent."""
+        return np.array(self._book.filled)
+
+    @property
+    def unfilled(self) -> np.ndarray:
+        """Units the volume rules left unfilled in the last step, per agent."""
+        return np.array(self._book.unfilled)
 
     def close(self) -> None:
         """Nothing to release (kept for the PettingZoo-like API)."""
@@ -363,39 +445,36 @@ class ArenaEnv:
             b.cap[:] = np.where(aq > 0.0, self._cap * aq / total, self._cap)
 
     def _observe(self, idx: Sequence[int]) -> dict[str, Any]:
-        """Observations of agents ``idx``: the shared window (one copy each) and own account state."""
-        b = self.batch
-        ii = np.asarray(idx, dtype=np.int64)
-        t = int(b.t[ii[0]])
-        u = b.units[ii]
-        c = b.mark[ii]
-        e = b.equity[ii]
-        floor = 1e-9 * self.cfg.initial_equity
-        es = np.where(e > floor, e, floor)
-        entry = b.entry[ii]
-        on = u != 0.0
-        uc = u * c
-        with np.errstate(divide="ignore", invalid="ignore"):
-            acc = np.stack([
-                np.where(on, uc / es, 0.0),
-                np.where(on, u * (c - entry) / es, 0.0),
-                e / self.cfg.initial_equity - 1.0,
-                np.where(on, b.bars[ii] * self._inv_ts, 0.0),
-                np.where(on, entry / c - 1.0, 0.0),
-                np.where(on, np.abs(uc) * self._im / es, 0.0),
-            ], axis=1)
-        np.clip(acc, -_BIG, _BIG, out=acc)
-        acc = acc.astype(np.float32)
-        window = self._windows[t - self.cfg.window + 1]
+        """Observations of agents ``idx``: the shared window (one copy each) and own account state.
+
+        The account numbers are TradingEnv's (same expressions, same float32 rounding).
+        """
+        b = self._book
+        window = self._windows[b.t - self.cfg.window + 1]
+        start_eq = self.cfg.initial_equity
+        floor = 1e-9 * start_eq
+        kind = self._obs_kind
         out: dict[str, Any] = {}
-        for row, i in enumerate(idx):
-            a = self.possible_agents[i]
-            if self._obs_kind == "flat":
-                out[a] = np.concatenate([window.reshape(-1), acc[row]])
-            elif self._obs_kind == "dict_1d":
-                out[a] = {"market": window.copy().reshape(-1), "account": acc[row].copy()}
+        for i in idx:
+            e = b.equity[i]
+            es = e if e > floor else floor
+            u = b.units[i]
+            if u != 0.0:
+                c = b.mark[i]
+                uc = u * c
+                entry = b.entry[i]
+                row = [uc / es, u * (c - entry) / es, e / start_eq - 1.0, b.bars[i] * self._inv_ts,
+                       entry / c - 1.0, abs(uc) * self._im / es]
             else:
-                out[a] = {"market": window.copy(), "account": acc[row].copy()}
+                row = [0.0, 0.0, e / start_eq - 1.0, 0.0, 0.0, 0.0]
+            acc = np.array([x if -_BIG <= x <= _BIG else (_BIG if x > 0.0 else -_BIG) for x in row], dtype=np.float32)
+            a = self.possible_agents[i]
+            if kind == "flat":
+                out[a] = np.concatenate([window.reshape(-1), acc])
+            elif kind == "dict_1d":
+                out[a] = {"market": window.copy().reshape(-1), "account": acc}
+            else:
+                out[a] = {"market": window.copy(), "account": acc}
         return out
 
 
@@ -505,6 +584,10 @@ class ArenaSingleAgentEnv(gym.Env):
         if done:
             arena.agents = []  # the learner's episode is over; the arena needs a reset
         return obs[me], float(rewards[me]), bool(terms[me]), bool(truncs[me]), infos[me]
+
+    def action_masks(self) -> np.ndarray:
+        """The learner's valid actions (for MaskablePPO)."""
+        return self.arena.action_masks(self.learner)
 
     def render(self):
         return self.arena.render()
