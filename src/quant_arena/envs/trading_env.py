@@ -161,6 +161,11 @@ class TradingEnv(gym.Env):
         self._apply_level()
         self._acc_buf = np.zeros((_CHUNK, 6), dtype=np.float32)
         self._acc_row = 0
+        # market windows are handed out from blocks of at most ~1 MB, refilled as time moves on
+        self._mk_rows = int(max(16, min(_CHUNK, (1 << 20) // (4 * cfg.window * n_feat))))
+        self._mk_chunk = np.zeros((0,), dtype=np.float32)
+        self._mk_base = 0
+        self._mk_len = 0
         self._steps = 0
         self._start_equity = cfg.initial_equity
         self._eq_floor = 1e-9 * cfg.initial_equity
@@ -212,6 +217,7 @@ class TradingEnv(gym.Env):
         self._dsr_b = 0.0
         self._acc_buf = np.zeros((_CHUNK, 6), dtype=np.float32)
         self._acc_row = 0
+        self._mk_len = 0
         return self._observe(), {"equity": eq, "level": self.level, "t": start}
 
     def step(self, action):  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
@@ -281,10 +287,10 @@ class TradingEnv(gym.Env):
                        acc.bars * self._inv_ts, entry / c - 1.0, abs(uc) * self._im / es)
         else:
             _pack_into(buf, row * 24, 0.0, 0.0, e / self._start_equity - 1.0, 0.0, 0.0, 0.0)
-        market = self._windows[t - self._w1].copy()
-        if self._m1d:
-            market = market.reshape(-1)
-        return {"market": market, "account": buf[row]}, reward, terminated, truncated, info
+        i = t - self._mk_base
+        if i >= self._mk_len:
+            i = self._refill_market(t)
+        return {"market": self._mk_chunk[i], "account": buf[row]}, reward, terminated, truncated, info
 
     def _reward_info(self, acc: Account, e0: float, e1: float, lr: float, dd: float) -> tuple[float, dict[str, Any]]:
         """All reward components (the general path) and the info dict."""
@@ -356,8 +362,26 @@ class TradingEnv(gym.Env):
             out[: w * f] = self._flat_features[(t - w + 1) * f : (t + 1) * f]
             out[w * f :] = buf[row]
             return out
-        market = self._windows[t - self._w1].copy()
-        return {"market": market.reshape(-1) if self._m1d else market, "account": buf[row]}
+        i = t - self._mk_base
+        if not 0 <= i < self._mk_len:
+            i = self._refill_market(t)
+        return {"market": self._mk_chunk[i], "account": buf[row]}
+
+    def _refill_market(self, t: int) -> int:
+        """Copy the next block of observation windows (one memcpy for many steps).
+
+        Row ``i`` of the block is the window ending at bar ``base + i``; each step hands out one
+        row (a view of a row nobody else gets: fresh data per call, as gymnasium requires). The
+        block is a cache of the shared features, not an observation: step ``t`` sees row ``t``.
+        """
+        end = min(t + self._mk_rows, self._last_bar + 1)
+        block = self._windows[t - self._w1 : end - self._w1]
+        self._mk_chunk = block.reshape(len(block), -1) if self._m1d else block.copy()
+        if self._m1d:
+            self._mk_chunk = self._mk_chunk.copy()
+        self._mk_base = t
+        self._mk_len = end - t
+        return 0
 
     def action_masks(self) -> np.ndarray:
         """Valid actions for MaskablePPO: no redundant order, nothing above the leverage cap."""

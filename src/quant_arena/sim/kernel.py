@@ -209,10 +209,16 @@ class Account:
                 cash = cash + fund + swp
                 self.pnl = u * (o - self.mark) + u * (c - o) + u * (c - c)
                 equity = cash + value
-                if u > 0.0:
-                    self.liq_lo = _liq_long(cash, u, self._mm)
-                else:
-                    self.liq_hi = _liq_short(cash, u, self._mm)
+                try:
+                    if u > 0.0:
+                        self.liq_lo = -cash / (u * (1.0 - self._mm))
+                    else:
+                        self.liq_hi = cash / (-u * (1.0 + self._mm))
+                except ZeroDivisionError:  # u underflowed: IEEE semantics, as numpy
+                    if u > 0.0:
+                        self.liq_lo = _liq_long(cash, u, self._mm)
+                    else:
+                        self.liq_hi = _liq_short(cash, u, self._mm)
                 self.bars += 1
                 self.t = t
                 self.cash = cash
@@ -305,12 +311,18 @@ class Account:
         # 2. intrabar liquidation of the position held after the open
         hit = False
         if u > 0.0:
-            lq = _liq_long(cash, u, self._mm)
+            try:
+                lq = -cash / (u * (1.0 - self._mm))
+            except ZeroDivisionError:
+                lq = _liq_long(cash, u, self._mm)
             if self._l[t] <= lq:
                 x = lq if lq < o else o
                 hit = True
         elif u < 0.0:
-            lq = _liq_short(cash, u, self._mm)
+            try:
+                lq = cash / (-u * (1.0 + self._mm))
+            except ZeroDivisionError:
+                lq = _liq_short(cash, u, self._mm)
             if self._h[t] >= lq:
                 x = lq if lq > o else o
                 hit = True
@@ -337,11 +349,17 @@ class Account:
         self.pnl = ua * (o - m) + ub * (x - o) + u * (c - x)
         equity = cash + value
         if u > 0.0:
-            self.liq_lo = _liq_long(cash, u, self._mm)
+            try:
+                self.liq_lo = -cash / (u * (1.0 - self._mm))
+            except ZeroDivisionError:
+                self.liq_lo = _liq_long(cash, u, self._mm)
             self.liq_hi = INF
         elif u < 0.0:
             self.liq_lo = -INF
-            self.liq_hi = _liq_short(cash, u, self._mm)
+            try:
+                self.liq_hi = cash / (-u * (1.0 + self._mm))
+            except ZeroDivisionError:
+                self.liq_hi = _liq_short(cash, u, self._mm)
         else:
             self.liq_lo = -INF
             self.liq_hi = INF
