@@ -17,9 +17,9 @@ bars ``t - window + 1 .. t``. ``step(action)`` turns the action into an order de
 close; it fills at bar ``t + fill_delay``'s open; the env advances to bar ``t + 1`` and
 observes it. Observations at step ``t`` use bars ``<= t`` only (tested).
 
-Observation (``observation="dict"``): ``market`` = the feature window (window x F, float32, a
-fresh copy of a row of a zero-copy sliding-window view of the shared array: gymnasium requires
-new observation data on every call) and ``account`` (6 float32): position (value / equity),
+Observation (``observation="dict"``): ``market`` = the feature window (window x F, float32;
+gymnasium requires new observation data on every call, so windows are copied out of a zero-copy
+sliding-window view of the shared array in blocks of up to ~1 MB and handed out one row per step) and ``account`` (6 float32): position (value / equity),
 unrealised PnL / equity, equity / initial - 1, bars in position / time_scale, entry price /
 close - 1, initial margin used / equity. ``observation="dict_1d"``: the same with ``market``
 flattened to (window * F,) (SB3's ``check_env`` warns about any 2-D Box, so this is the variant
