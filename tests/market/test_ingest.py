@@ -117,12 +117,18 @@ def test_bad_file_error_reaches_the_caller(tmp_path):
     assert err.value.rule == "non_numeric" and err.value.row == 4 and str(f) in str(err.value)
 
 
-def test_schema_violation_becomes_a_data_error(tmp_path):
+def test_bad_values_reach_the_cleaner_instead_of_stopping_ingest(tmp_path):
+    # A negative price is a quirk for the clean stage to quarantine with its rule, not a
+    # reason to stop the run at ingest (RawOHLCVSchema checks shape and types only).
     f = tmp_path / "neg.csv"
     f.write_text("timestamp,open,high,low,close,volume\n2024-01-01 00:00,1,2,0.5,1.5,10\n2024-01-01 01:00,-1,2,0.5,1.5,10\n")
-    with pytest.raises(DataError) as err:
-        load_sources({"sources": [{"name": "neg", "path": str(f), "timeframe": "1h"}]})
-    assert err.value.rule.startswith("schema:") and "2024-01-01 01:00:00" in str(err.value.row)
+    raw = load_sources({"sources": [{"name": "neg", "path": str(f), "timeframe": "1h"}]})
+    assert raw["open"].tolist() == [1.0, -1.0]
+    from quant_arena.market.cleaning import clean_ohlcv
+
+    result = clean_ohlcv(raw)
+    assert result.quarantine["rule"].tolist() == ["non_positive_prices"]
+    assert len(result.clean) == 1
 
 
 def test_exchange_source_with_a_fake_exchange_is_incremental(tmp_path):

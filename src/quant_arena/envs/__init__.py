@@ -1,6 +1,8 @@
 """Gymnasium environments on the ``sim/`` execution kernel, and the batched vector env.
 
-Importing this package registers ``quant_arena/Trading-v0`` (:class:`TradingEnv`)::
+Importing this package registers ``quant_arena/Trading-v0`` (:class:`TradingEnv`),
+``quant_arena/Portfolio-v0`` (:class:`PortfolioEnv`) and ``quant_arena/Arena-v0``
+(:class:`ArenaSingleAgentEnv`; the multi-agent :class:`ArenaEnv` is used directly)::
 
     import gymnasium as gym
     import quant_arena.envs
@@ -18,6 +20,8 @@ from quant_arena.envs.config import (
 )
 from quant_arena.envs.trading_env import TradingEnv
 from quant_arena.envs.vec_env import TradingVecEnv
+from quant_arena.envs.portfolio_env import PORTFOLIO_ENV_ID, PortfolioEnv, PortfolioEnvConfig  # noqa: E402, I001
+from quant_arena.envs.arena_env import ARENA_ENV_ID, ArenaEnv, ArenaEnvConfig, ArenaSingleAgentEnv  # noqa: E402
 
 TRADING_ENV_ID = "quant_arena/Trading-v0"
 
@@ -25,7 +29,14 @@ if TRADING_ENV_ID not in gymnasium.registry:
     gymnasium.register(id=TRADING_ENV_ID, entry_point="quant_arena.envs.trading_env:TradingEnv")
 
 __all__ = [
+    "ARENA_ENV_ID",
+    "PORTFOLIO_ENV_ID",
     "REWARD_COMPONENTS",
+    "ArenaEnv",
+    "ArenaEnvConfig",
+    "ArenaSingleAgentEnv",
+    "PortfolioEnv",
+    "PortfolioEnvConfig",
     "TRADING_ENV_ID",
     "CurriculumConfig",
     "CurriculumLevel",
