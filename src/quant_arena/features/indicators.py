@@ -49,7 +49,6 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.signal import lfilter
 
 Backend = Literal["auto", "talib", "numpy"]
@@ -154,23 +153,45 @@ def rolling_std(x: np.ndarray, n: int, ddof: int = 0) -> np.ndarray:
     return np.sqrt(var)
 
 
+def _window_extreme(x: np.ndarray, n: int, op: np.ufunc) -> np.ndarray:
+    """``op`` (np.maximum / np.minimum) over every window ``x[i : i+n]``; length ``size-n+1``.
+
+    Doubling: after k steps ``m[i] = op(x[i : i+2**k])``; two overlapping power-of-two windows
+    then cover any ``n``. About ``log2(n) + 1`` vectorised passes; max/min are exact, so the
+    result does not depend on the order of the comparisons.
+    """
+    m = x
+    span = 1
+    while span * 2 <= n:
+        m = op(m[:-span], m[span:])
+        span *= 2
+    if span < n:
+        rest = n - span
+        m = op(m[: m.size - rest], m[rest:])
+    return m
+
+
 def rolling_max(x: np.ndarray, n: int) -> np.ndarray:
     """Maximum of the last ``n`` values (NaN-free input)."""
     x = _f64(x)
-    out = _nan(x.size)
+    out = np.empty(x.size)
     if x.size >= n:
-        centred = maximum_filter1d(x, size=n, mode="nearest")
-        out[n - 1 :] = centred[n // 2 : x.size - (n - 1) + n // 2]
+        out[: n - 1] = np.nan
+        out[n - 1 :] = _window_extreme(x, n, np.maximum)
+    else:
+        out.fill(np.nan)
     return out
 
 
 def rolling_min(x: np.ndarray, n: int) -> np.ndarray:
     """Minimum of the last ``n`` values (NaN-free input)."""
     x = _f64(x)
-    out = _nan(x.size)
+    out = np.empty(x.size)
     if x.size >= n:
-        centred = minimum_filter1d(x, size=n, mode="nearest")
-        out[n - 1 :] = centred[n // 2 : x.size - (n - 1) + n // 2]
+        out[: n - 1] = np.nan
+        out[n - 1 :] = _window_extreme(x, n, np.minimum)
+    else:
+        out.fill(np.nan)
     return out
 
 
@@ -472,26 +493,29 @@ def pivot_levels(high: np.ndarray, low: np.ndarray, left: int, right: int) -> tu
     """
     high, low = _f64(high), _f64(low)
     size = high.size
-    res = _nan(size)
-    sup = _nan(size)
     w = left + right + 1
     if size < w:
-        return res, sup
-    hmax = rolling_max(high, w)[w - 1 :]
-    lmin = rolling_min(low, w)[w - 1 :]
-    cand_h = high[left : size - right]  # bar t - right for t = w-1 .. size-1
-    cand_l = low[left : size - right]
-    res[w - 1 :] = np.where(hmax == cand_h, cand_h, np.nan)
-    sup[w - 1 :] = np.where(lmin == cand_l, cand_l, np.nan)
-    return _ffill(res), _ffill(sup)
+        return _nan(size), _nan(size)
+    out = []
+    for x, op in ((high, np.maximum), (low, np.minimum)):
+        cand = x[left : size - right]  # bar t - right for t = w-1 .. size-1
+        level = np.empty(size)
+        level[: w - 1] = np.nan
+        level[w - 1 :] = _ffill_where(cand, _window_extreme(x, w, op) == cand)
+        out.append(level)
+    return out[0], out[1]
 
 
-def _ffill(x: np.ndarray) -> np.ndarray:
-    idx = np.where(np.isnan(x), 0, np.arange(x.size))
-    np.maximum.accumulate(idx, out=idx)
-    out = x[idx]
-    first = _first_valid(x)
+def _ffill_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values`` at the last position ``<= i`` where ``mask`` is True; NaN before the first."""
+    pos = np.flatnonzero(mask)
+    out = np.empty(values.size)
+    if pos.size == 0:
+        out.fill(np.nan)
+        return out
+    first = int(pos[0])
     out[:first] = np.nan
+    out[first:] = np.repeat(values[pos], np.diff(pos, append=values.size))
     return out
 
 
