@@ -119,24 +119,31 @@ def rolling_sum(x: np.ndarray, n: int) -> np.ndarray:
         return _nan(size)
     block = max(_BLOCK, n)
     nblocks = -(-size // block)
-    padded = np.zeros(nblocks * block)
-    padded[:size] = x
-    loc = np.cumsum(padded.reshape(nblocks, block), axis=1)
-    res = np.empty_like(loc)
+    full = (size // block) * block
+    # block-local cumulative sums (the tail of the last block is padding, never read back)
+    loc = np.empty(nblocks * block)
+    if full:
+        np.cumsum(x[:full].reshape(-1, block), axis=1, out=loc[:full].reshape(-1, block))
+    if full < size:
+        np.cumsum(x[full:], out=loc[full:size])
+        loc[size:] = 0.0
+    loc = loc.reshape(nblocks, block)
+    res = np.empty((nblocks, block))
     # window inside one block
-    res[:, n:] = loc[:, n:] - loc[:, :-n]
+    np.subtract(loc[:, n:], loc[:, :-n], out=res[:, n:])
     res[:, n - 1] = loc[:, n - 1]
     # window reaching back into the previous block: its tail plus this block's head
     res[0, : n - 1] = np.nan
     if n > 1 and nblocks > 1:
         res[1:, : n - 1] = loc[1:, : n - 1] + (loc[:-1, block - 1 : block] - loc[:-1, block - n : block - 1])
-    out = res.ravel()[:size]
-    return out
+    return res.reshape(-1)[:size]
 
 
 def rolling_mean(x: np.ndarray, n: int) -> np.ndarray:
     """Simple moving average over the last ``n`` values (TA-Lib SMA)."""
-    return rolling_sum(x, n) / n
+    out = rolling_sum(x, n)
+    out /= n
+    return out
 
 
 def rolling_std(x: np.ndarray, n: int, ddof: int = 0) -> np.ndarray:
@@ -145,12 +152,18 @@ def rolling_std(x: np.ndarray, n: int, ddof: int = 0) -> np.ndarray:
     ``ddof=1`` rescales to the sample standard deviation. Negative round-off gives 0.
     """
     x = _f64(x)
-    mean = rolling_sum(x, n) / n
-    var = rolling_sum(x * x, n) / n - mean * mean
-    var = np.where(var > _ZERO, var, np.where(np.isnan(var), np.nan, 0.0))
+    return _rolling_std(x, x * x, n, ddof)
+
+
+def _rolling_std(x: np.ndarray, x2: np.ndarray, n: int, ddof: int) -> np.ndarray:
+    mean = rolling_mean(x, n)
+    var = rolling_mean(x2, n)
+    np.multiply(mean, mean, out=mean)
+    var -= mean
+    var[var <= _ZERO] = 0.0  # round-off below zero (NaN stays NaN)
     if ddof:
-        var = var * (n / (n - ddof))
-    return np.sqrt(var)
+        var *= n / (n - ddof)
+    return np.sqrt(var, out=var)
 
 
 def _window_extreme(x: np.ndarray, n: int, op: np.ufunc) -> np.ndarray:
@@ -444,42 +457,71 @@ def roc(x: np.ndarray, n: int, backend: Backend = "auto") -> np.ndarray:
 def log_return(close: np.ndarray, k: int = 1) -> np.ndarray:
     """``log(close[t] / close[t-k])``."""
     close = _f64(close)
-    out = _nan(close.size)
+    out = np.empty(close.size)
+    out[: min(k, close.size)] = np.nan
     if close.size > k:
-        out[k:] = np.log(close[k:] / close[:-k])
+        tail = out[k:]
+        np.divide(close[k:], close[:-k], out=tail)
+        np.log(tail, out=tail)
     return out
 
 
 def simple_return(close: np.ndarray, k: int = 1) -> np.ndarray:
     """``close[t] / close[t-k] - 1``."""
     close = _f64(close)
-    out = _nan(close.size)
+    out = np.empty(close.size)
+    out[: min(k, close.size)] = np.nan
     if close.size > k:
-        out[k:] = close[k:] / close[:-k] - 1.0
+        tail = out[k:]
+        np.divide(close[k:], close[:-k], out=tail)
+        tail -= 1.0
     return out
 
 
 def rolling_vwap(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, n: int
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    n: int,
+    volume_sum: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rolling VWAP over the last ``n`` bars with the typical price ``(h+l+c)/3``.
 
-    NaN where the window's volume is 0 (no trades to weight).
+    NaN where the window's volume is 0 (no trades to weight). ``volume_sum``: the already
+    computed ``rolling_sum(volume, n)``, if any.
     """
-    typical = (_f64(high) + _f64(low) + _f64(close)) / 3.0
     volume = _f64(volume)
-    pv = rolling_sum(typical * volume, n)
-    v = rolling_sum(volume, n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(v > 0, pv / v, np.nan)
+    pv = np.add(_f64(high), _f64(low))
+    pv += _f64(close)
+    pv /= 3.0
+    pv *= volume
+    pv = rolling_sum(pv, n)
+    v = rolling_sum(volume, n) if volume_sum is None else volume_sum
+    pv /= v
+    pv[~(v > 0)] = np.nan
+    return pv
 
 
 def rolling_volatility(close: np.ndarray, n: int) -> np.ndarray:
     """Sample standard deviation (ddof=1) of the last ``n`` one-bar log returns (not annualised)."""
-    r = log_return(close, 1)
-    out = _nan(r.size)
-    if r.size > n:
-        out[1:] = rolling_std(r[1:], n, ddof=1)
+    return rolling_volatilities(close, [n])[0]
+
+
+def rolling_volatilities(x: np.ndarray, periods: list[int], log_returns: bool = False) -> list[np.ndarray]:
+    """:func:`rolling_volatility` for several periods at once (the returns and squares shared).
+
+    ``log_returns=True``: ``x`` already holds ``log_return(close, 1)``.
+    """
+    r = _f64(x) if log_returns else log_return(x, 1)
+    r1 = r[1:]
+    r2 = r1 * r1
+    out = []
+    for n in periods:
+        vol = _nan(r.size)
+        if r.size > n:
+            vol[1:] = _rolling_std(r1, r2, n, 1)
+        out.append(vol)
     return out
 
 
