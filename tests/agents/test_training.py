@@ -1,0 +1,150 @@
+"""train_agent: determinism, early stopping on validation Sharpe, best weights, checkpoints, logging,
+curriculum hook and normalisation statistics saved with the model. Tiny sizes: a few hundred steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import PPO
+
+from quant_arena.agents.factory import AgentConfig
+from quant_arena.agents.training import (
+    CURVE_COLUMNS,
+    NORMALIZATION_ATTR,
+    NormalizedPolicy,
+    get_normalization,
+    normalize_observation,
+    policy_returns,
+    scaler_normalization,
+    train_agent,
+)
+from quant_arena.envs import TradingEnv, TradingVecEnv
+from quant_arena.evaluation.metrics import sharpe_ratio
+from quant_arena.features import make_scaler
+from tests.agents._market import planted_signal_market
+
+ENV = {"window": 4, "action_scheme": "discrete_targets", "target_exposures": (-1.0, 0.0, 1.0),
+       "execution": {"taker_fee": 0.001, "slippage_bps": 2.0}}
+AGENT = AgentConfig(
+    algo="ppo",
+    extractor="mlp",
+    extractor_kwargs={"features_dim": 16, "hidden": [16]},
+    policy_kwargs={"net_arch": [16]},
+    hyperparameters={"n_steps": 64, "batch_size": 64, "n_epochs": 2, "learning_rate": 1e-3},
+)
+TRAIN = planted_signal_market(700, seed=1)
+VAL = planted_signal_market(300, seed=2)
+
+
+def _train(seed: int = 0, **kwargs):
+    args = {"total_timesteps": 512, "eval_freq": 128, "patience": 100, "seed": seed, "progress_bar": False}
+    args.update(kwargs)
+    return train_agent(
+        AGENT,
+        lambda: TradingVecEnv(TRAIN, 2, ENV, info="lean", max_episode_steps=100),
+        lambda: TradingEnv(VAL, ENV, start="fixed"),
+        **args,
+    )
+
+
+def _params(model) -> list[th.Tensor]:
+    return [p.detach().clone() for p in model.policy.parameters()]
+
+
+def test_same_seed_same_weights_and_curve_different_seed_differs():
+    a, b, c = _train(seed=3, total_timesteps=256), _train(seed=3, total_timesteps=256), _train(seed=4, total_timesteps=256)
+    for pa, pb in zip(_params(a.model), _params(b.model), strict=True):
+        assert th.equal(pa, pb)
+    cols = [x for x in CURVE_COLUMNS if x != "elapsed_seconds"]
+    assert a.learning_curve[cols].equals(b.learning_curve[cols])
+    assert any(not th.equal(pa, pc) for pa, pc in zip(_params(a.model), _params(c.model), strict=True))
+
+
+def test_curve_one_row_per_evaluation_and_best_weights_are_returned():
+    res = _train()
+    curve = res.learning_curve
+    assert list(curve.columns) == list(CURVE_COLUMNS)
+    assert curve["timesteps"].tolist() == [128, 256, 384, 512]
+    assert not res.stopped_early and res.timesteps == 512
+    assert res.best_val_sharpe == pytest.approx(curve["val_sharpe"].max())
+    assert res.best_timesteps == int(curve.loc[curve["val_sharpe"].idxmax(), "timesteps"])
+    assert curve["best_val_sharpe"].is_monotonic_increasing
+    # the returned model is the best one: re-running it on validation gives the best Sharpe
+    returns = policy_returns(res.model, TradingEnv(VAL, ENV, start="fixed"))
+    assert sharpe_ratio(returns, VAL.bars_per_year) == pytest.approx(res.best_val_sharpe, rel=1e-12)
+    assert len(returns) == len(VAL) - ENV["window"]  # the whole validation slice, first decision to last bar
+
+
+def test_early_stopping_after_patience_evaluations_without_improvement(tmp_path):
+    # min_delta so large that nothing after the first evaluation counts as an improvement
+    res = _train(patience=2, min_delta=1e9, total_timesteps=2048, checkpoint_dir=tmp_path)
+    assert res.stopped_early
+    assert res.learning_curve["improved"].tolist() == [True, False, False]
+    assert res.learning_curve["evals_without_improvement"].tolist() == [0, 1, 2]
+    assert res.timesteps < 2048 and res.best_timesteps == 128
+    # best_model.zip holds the returned (first-evaluation) weights; latest.zip the last evaluated ones
+    best = PPO.load(tmp_path / "best_model.zip", device="cpu")
+    latest = PPO.load(tmp_path / "latest.zip", device="cpu")
+    for p_best, p_model in zip(best.policy.parameters(), res.model.policy.parameters(), strict=True):
+        assert th.equal(p_best, p_model)
+    assert any(not th.equal(a, b) for a, b in zip(latest.policy.parameters(), best.policy.parameters(), strict=True))
+
+
+def test_log_fn_receives_the_curve_with_steps():
+    logged: list[tuple[str, float, int]] = []
+    res = _train(log_fn=lambda name, value, step: logged.append((name, value, step)), log_prefix="ppo.")
+    names = {n for n, _, _ in logged}
+    assert {"ppo.val_sharpe", "ppo.best_val_sharpe", "ppo.val_total_return", "ppo.val_max_drawdown"} <= names
+    sharpe = [(s, v) for n, v, s in logged if n == "ppo.val_sharpe"]
+    assert sharpe == list(zip(res.learning_curve["timesteps"], res.learning_curve["val_sharpe"], strict=True))
+
+
+def test_curriculum_hook_promotes_the_training_env():
+    cur = {"levels": [{"fee_mult": 0.0}, {"fee_mult": 1.0}], "thresholds": [-1e9]}
+    holder = {}
+
+    def make_train():
+        holder["env"] = TradingVecEnv(TRAIN, 2, {**ENV, "curriculum": cur}, info="lean", max_episode_steps=100)
+        return holder["env"]
+
+    res = train_agent(AGENT, make_train, lambda: TradingEnv(VAL, ENV, start="fixed"),
+                      total_timesteps=256, eval_freq=128, patience=5, seed=0, progress_bar=False)
+    assert res.learning_curve["curriculum_level"].tolist() == [1.0, 1.0]
+    assert list(holder["env"].level) == [1, 1]
+
+
+def test_vec_normalize_statistics_travel_with_the_model(tmp_path):
+    scaler = make_scaler("zscore")
+    scaler.columns, scaler.center, scaler.scale = ["signal"], {"signal": 0.1}, {"signal": 2.0}
+    res = _train(total_timesteps=256, normalize_observations=True, normalization=scaler_normalization(scaler))
+    stats = get_normalization(res.model)
+    assert stats == res.normalization
+    assert stats["feature_scaler"]["columns"] == ["signal"] and stats["feature_scaler"]["scale"] == [2.0]
+    vn = stats["vec_normalize"]
+    assert set(vn["obs_rms"]) == {"market", "account"} and vn["obs_rms"]["market"]["count"] > 1
+    # saved inside the SB3 zip and restored by load
+    res.model.save(tmp_path / "m.zip")
+    loaded = PPO.load(tmp_path / "m.zip", device="cpu")
+    assert getattr(loaded, NORMALIZATION_ATTR) == stats
+    # normalising by hand matches VecNormalize's own transform
+    env = TradingEnv(VAL, ENV, start="fixed")
+    obs, _ = env.reset()
+    ours = normalize_observation(obs, stats)
+    theirs = res.model.get_env().normalize_obs({k: v[None] for k, v in obs.items()})
+    for key in obs:
+        np.testing.assert_allclose(ours[key], theirs[key][0], rtol=1e-5, atol=1e-5)
+    # NormalizedPolicy acts on raw observations like the model on normalised ones
+    a1, _ = NormalizedPolicy(loaded).predict(obs)
+    a2, _ = res.model.predict(ours, deterministic=True)
+    assert int(a1) == int(a2)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="patience"):
+        _train(patience=0)
+    with pytest.raises(ValueError, match="eval_freq"):
+        _train(eval_freq=0)
+    with pytest.raises(TypeError, match="single gymnasium.Env"):
+        train_agent(AGENT, lambda: TradingEnv(TRAIN, ENV), lambda: TradingVecEnv(VAL, 2, ENV),
+                    total_timesteps=64, eval_freq=64, patience=1, seed=0)
