@@ -306,8 +306,10 @@ def _time_features(ts_ns: np.ndarray) -> dict[str, np.ndarray]:
 
     Sessions (UTC hours, overlapping): Asia 00-09, Europe 07-16, US 13-21.
     """
-    hour_i = (ts_ns // _HOUR_NS) % 24
-    dow_i = ((ts_ns // _DAY_NS) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    hour_i = _mod(ts_ns // _HOUR_NS, 24)
+    day = ts_ns // _DAY_NS
+    day += 3  # 1970-01-01 was a Thursday; Monday = 0
+    dow_i = _mod(day, 7)
     hours = np.arange(24, dtype=np.float64)
     days = np.arange(7, dtype=np.float64)
     two_pi = 2.0 * np.pi
@@ -322,7 +324,15 @@ def _time_features(ts_ns: np.ndarray) -> dict[str, np.ndarray]:
         "f_session_europe": (((hours >= 7) & (hours < 16)).astype(np.float64), hour_i),
         "f_session_us": (((hours >= 13) & (hours < 21)).astype(np.float64), hour_i),
     }
-    return {name: table.take(idx) for name, (table, idx) in tables.items()}
+    return {name: table[idx] for name, (table, idx) in tables.items()}
+
+
+def _mod(x: np.ndarray, m: int) -> np.ndarray:
+    """``x % m`` for int64 ``x`` (floor semantics), overwriting ``x``: numpy divides by a scalar
+    quickly but has no fast remainder."""
+    q = x // m
+    q *= m
+    return np.subtract(x, q, out=x)
 
 
 def _segment_extreme(x: np.ndarray, starts: np.ndarray, op: np.ufunc) -> np.ndarray:
@@ -372,17 +382,21 @@ def _higher_timeframe_features(
     hl = _segment_extreme(lo, starts, np.minimum)
     # as-of join on close times: the last higher bar whose close time is at or before the base
     # bar's close. Timestamps increase, so every earlier higher bar has closed, later ones have
-    # not, and the bar's own higher bar has closed iff ts + base >= its close time. ``pick`` is
+    # not, and the bar's own higher bar has closed iff ts + base >= its close time, that is
+    # iff ts - (its open time) >= htf - base. ``pick`` is
     # that higher bar's index + 1 (0: none yet), an index into [NaN, higher values...].
     pick = np.cumsum(new_bar, dtype=np.int64)
     pick -= 1
-    pick += (ts_ns + base_ns) >= (bucket + 1) * htf_ns
+    into = bucket  # time since the higher bar opened (bucket is not needed any more)
+    into *= htf_ns
+    np.subtract(ts_ns, into, out=into)
+    pick += into >= htf_ns - base_ns
 
     def attach(x: np.ndarray) -> np.ndarray:
         padded = np.empty(x.size + 1)
         padded[0] = np.nan
         padded[1:] = x
-        return padded.take(pick)
+        return padded[pick]
 
     h_ema = attach(ind.ema(hc, p.ema, backend))
     h_atr = ind.atr(hh, hl, hc, p.atr, backend)

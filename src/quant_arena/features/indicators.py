@@ -173,14 +173,20 @@ def _window_extreme(x: np.ndarray, n: int, op: np.ufunc) -> np.ndarray:
     then cover any ``n``. About ``log2(n) + 1`` vectorised passes; max/min are exact, so the
     result does not depend on the order of the comparisons.
     """
-    m = x
-    span = 1
+    size = x.size
+    if n == 1:
+        return x.copy()
+    bufs = (np.empty(size - 1), np.empty(size - 1))  # ping-pong: no allocation per pass
+    m, length, span, which = x, size, 1, 0
     while span * 2 <= n:
-        m = op(m[:-span], m[span:])
+        length -= span
+        m = op(m[:length], m[span : span + length], out=bufs[which][:length])
+        which ^= 1
         span *= 2
     if span < n:
         rest = n - span
-        m = op(m[: m.size - rest], m[rest:])
+        length -= rest
+        m = op(m[:length], m[rest : rest + length], out=bufs[which][:length])
     return m
 
 
