@@ -50,7 +50,9 @@ Folds are anchored on their TEST windows. The first test window starts as early 
 one full training window, a purge, one validation window and a purge after the first bar.
 Test window ``k + 1`` starts ``step`` after test window ``k`` (``start_0 + (k + 1) * step`` in
 time for durations, so calendar months do not drift), or ``embargo`` bars after test window
-``k`` ends when that is later. Validation and training are placed backwards from each test
+``k`` ends when that is later (so a step given in other units than the test window, e.g.
+``step="90d"`` with ``test="3M"``, can never make test windows overlap: a window that would
+start inside the previous one starts where it ends instead). Validation and training are placed backwards from each test
 window. A fold exists only if its whole test window fits in the data (a duration window fits if
 the data reaches ``ts[-1] + bar``, the bar length being the median timestamp spacing); the
 incomplete remainder after the last fold is not tested.
