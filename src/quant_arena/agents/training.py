@@ -76,11 +76,13 @@ __all__ = [
     "NORMALIZATION_ATTR",
     "CURVE_COLUMNS",
     "NormalizedPolicy",
+    "ObservationNormalizer",
     "TrainingResult",
     "ValidationCallback",
     "attach_normalization",
     "get_normalization",
     "normalize_observation",
+    "observation_normalizer",
     "policy_returns",
     "scaler_normalization",
     "train_agent",
@@ -168,6 +170,24 @@ def normalize_observation(obs: Any, stats: Mapping[str, Any] | None) -> Any:
     if isinstance(obs, Mapping):
         return {k: one(v, vn["obs_rms"][k]) if k in vn["obs_rms"] else v for k, v in obs.items()}
     return one(obs, vn["obs_rms"][""])
+
+
+class ObservationNormalizer:
+    """``normalize_obs(obs)`` with saved ``vec_normalize`` statistics (what ``run_policy`` takes)."""
+
+    def __init__(self, stats: Mapping[str, Any]) -> None:
+        self.stats = stats
+
+    def normalize_obs(self, obs: Any) -> Any:
+        return normalize_observation(obs, self.stats)
+
+
+def observation_normalizer(model: Any) -> ObservationNormalizer | None:
+    """An :class:`ObservationNormalizer` for a model trained with ``VecNormalize``, else None."""
+    stats = get_normalization(model)
+    if not stats or not (stats.get("kind") == "vec_normalize" or stats.get("vec_normalize")):
+        return None
+    return ObservationNormalizer(stats)
 
 
 class NormalizedPolicy:
