@@ -77,7 +77,8 @@ class ParameterValidationHooks:
 
 
 class MlflowReportHooks:
-    """Logs every saved ``*_report`` table (CSV) and ``*_plot`` figure (PNG) to MLflow.
+    """Logs every saved ``*_report`` table (CSV), ``*_plot`` figure (PNG) and ``*_markdown`` /
+    ``*_html`` text to MLflow.
 
     The catalog keeps the versioned parquet / PNG in ``data/08_reporting``; this hook puts a
     human-readable copy in the active MLflow run (kedro-mlflow opens one per ``kedro run``),
@@ -100,6 +101,11 @@ class MlflowReportHooks:
             if name.endswith("_report") and hasattr(data, "to_csv"):
                 path = Path(tmp) / f"{name}.csv"
                 data.to_csv(path, index=False)
+                mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["reports", prefix])))
+            elif name.endswith(("_markdown", "_html")) and isinstance(data, str):
+                suffix = ".md" if name.endswith("_markdown") else ".html"
+                path = Path(tmp) / (name.rsplit("_", 1)[0] + suffix)
+                path.write_text(data)
                 mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["reports", prefix])))
             elif name.endswith("_plot") and hasattr(data, "savefig"):
                 path = Path(tmp) / f"{name}.png"
