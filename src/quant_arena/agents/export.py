@@ -130,9 +130,8 @@ class _PolicyAction(nn.Module):
                 self.register_buffer(f"mean_{key}", mean)
                 self.register_buffer(f"std_{key}", std)
                 self.norm_keys.append(key)
-        from stable_baselines3.common.policies import ActorCriticPolicy
-
-        if isinstance(self.policy, ActorCriticPolicy):
+        if all(hasattr(self.policy, a) for a in ("mlp_extractor", "action_net", "pi_features_extractor")):
+            # SB3's ActorCriticPolicy and sb3-contrib's MaskableActorCriticPolicy (same layout)
             self.kind = "actor_critic"
         elif algo in ("DQN", "QRDQN"):
             self.kind = algo.lower()
@@ -439,7 +438,6 @@ class NumpyPolicy(_Predictor):
     """
 
     def __init__(self, model: Any) -> None:
-        from stable_baselines3.common.policies import ActorCriticPolicy
         from stable_baselines3.common.torch_layers import (
             CombinedExtractor,
             FlattenExtractor,
@@ -451,7 +449,6 @@ class NumpyPolicy(_Predictor):
         if module.kind != "actor_critic" or module.masked:
             raise UnsupportedPolicyError("NumpyPolicy supports PPO / A2C actor-critic policies (no masks); use OnnxPolicy")
         p = model.policy
-        assert isinstance(p, ActorCriticPolicy)
         if p.squash_output:
             raise UnsupportedPolicyError("NumpyPolicy does not handle squashed (gSDE) outputs; use OnnxPolicy")
         ext = p.pi_features_extractor
