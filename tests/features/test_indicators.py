@@ -246,3 +246,21 @@ def test_bad_input_raises_data_error():
     dup = pd.concat([df, df.iloc[[5]]])
     with pytest.raises(DataError, match="unique_timestamps"):
         build_features(dup)
+
+
+def test_threaded_build_gives_the_same_bits(monkeypatch):
+    """Large inputs run the feature families on threads; the table must not depend on that."""
+    from quant_arena.features import builder
+
+    df = pd.concat([make_ohlcv(1500, seed=1), make_ohlcv(900, seed=2, symbol="ETH/USD", timeframe="15m")])
+    df["gap_before"] = False
+    df.iloc[[300, 1600], df.columns.get_loc("gap_before")] = True
+    for cfg in ({"backend": "numpy"}, {"backend": "auto", "reset_on_gap": True}):
+        monkeypatch.setattr(builder, "_THREADED_MIN_BARS", 10**12)
+        alone = build_features(df, cfg)
+        monkeypatch.setattr(builder, "_THREADED_MIN_BARS", 0)
+        monkeypatch.setattr(builder, "_MAX_THREADS", 3)
+        monkeypatch.setattr(builder.os, "cpu_count", lambda: 3)  # threads even on a 1-CPU runner
+        threaded = build_features(df, cfg)
+        pd.testing.assert_frame_equal(threaded, alone, check_exact=True)
+        assert threaded.attrs == alone.attrs

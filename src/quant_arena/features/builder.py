@@ -33,7 +33,10 @@ therefore only used once every base bar in it has closed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -161,7 +164,197 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
 # --------------------------------------------------------------------------- per series
 
 
-def _series_features(  # noqa: PLR0912, PLR0915 - one branch per feature family
+@dataclass(frozen=True)
+class _Series:
+    """One contiguous series (a segment of one symbol and timeframe), oldest bar first."""
+
+    o: np.ndarray
+    h: np.ndarray
+    lo: np.ndarray
+    c: np.ndarray
+    v: np.ndarray
+    ts_ns: np.ndarray
+    timeframe: str
+    cfg: FeatureConfig
+    backend: str
+
+
+# Arrays returned by the indicator functions are fresh, so they are normalised in place
+# (``x /= c; x -= 1`` gives the same bits as ``x / c - 1``): on a million bars every temporary
+# costs a fresh 8 MB allocation and its page faults.
+
+
+def _rel(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``x / c - 1`` written over ``x``."""
+    np.divide(x, c, out=x)
+    x -= 1.0
+    return x
+
+
+def _returns_and_volatility(s: _Series) -> dict[str, dict[str, np.ndarray]]:
+    cfg, c = s.cfg, s.c
+    ret = {f"f_ret_{k}": ind.simple_return(c, k) for k in cfg.returns}
+    logret = {f"f_logret_{k}": ind.log_return(c, k) for k in cfg.log_returns}
+    vol: dict[str, np.ndarray] = {}
+    if cfg.volatility:
+        r = logret.get("f_logret_1")
+        r = ind.log_return(c, 1) if r is None else r
+        for n, x in zip(cfg.volatility, ind.rolling_volatilities(r, cfg.volatility, log_returns=True), strict=True):
+            vol[f"f_volatility_{n}"] = x
+    return {"returns": ret, "log_returns": logret, "volatility": vol}
+
+
+def _trend(s: _Series) -> dict[str, dict[str, np.ndarray]]:
+    """Moving averages, RSI, MACD, Bollinger bands, ATR."""
+    cfg, c, backend, norm = s.cfg, s.c, s.backend, s.cfg.normalize
+    out: dict[str, dict[str, np.ndarray]] = {k: {} for k in ("sma", "ema", "rsi", "macd", "bbands", "atr")}
+    for n in cfg.sma:
+        x = ind.sma(c, n, backend)
+        out["sma"][f"f_sma_{n}"] = _rel(x, c) if norm else x
+    for n in cfg.ema:
+        x = ind.ema(c, n, backend)
+        out["ema"][f"f_ema_{n}"] = _rel(x, c) if norm else x
+    for n in cfg.rsi:
+        out["rsi"][f"f_rsi_{n}"] = ind.rsi(c, n, backend)
+    for p in cfg.macd:
+        line, sig, hist = ind.macd(c, p.fast, p.slow, p.signal, backend)
+        tag = f"{p.fast}_{p.slow}_{p.signal}"
+        if norm:
+            line /= c
+            sig /= c
+            hist /= c
+        out["macd"].update({f"f_macd_{tag}": line, f"f_macd_signal_{tag}": sig, f"f_macd_hist_{tag}": hist})
+    for p in cfg.bbands:
+        upper, middle, lower = ind.bbands(c, p.period, p.nbdev, backend)
+        tag = f"{p.period}_{_num(p.nbdev)}"
+        width = upper - lower
+        # a flat window has no width: close sits on the middle band (%B = 0.5)
+        pctb = c - lower
+        pctb /= width
+        pctb[width <= 0] = 0.5
+        width /= middle
+        out["bbands"].update({
+            f"f_bb_upper_{tag}": _rel(upper, c) if norm else upper,
+            f"f_bb_lower_{tag}": _rel(lower, c) if norm else lower,
+            f"f_bb_pctb_{tag}": pctb,
+            f"f_bb_width_{tag}": width,
+        })
+    for n in cfg.atr:
+        x = ind.atr(s.h, s.lo, c, n, backend)
+        if norm:
+            x /= c
+        out["atr"][f"f_atr_{n}"] = x
+    return out
+
+
+def _oscillators(s: _Series) -> dict[str, dict[str, np.ndarray]]:
+    """Stochastic oscillator and ADX/+DI/-DI."""
+    stoch: dict[str, np.ndarray] = {}
+    for p in s.cfg.stoch:
+        k, d = ind.stoch(s.h, s.lo, s.c, p.fastk, p.slowk, p.slowd, s.backend)
+        tag = f"{p.fastk}_{p.slowk}_{p.slowd}"
+        stoch.update({f"f_stoch_k_{tag}": k, f"f_stoch_d_{tag}": d})
+    adx: dict[str, np.ndarray] = {}
+    for n in s.cfg.adx:
+        a, pdi, mdi = ind.adx(s.h, s.lo, s.c, n, s.backend)
+        adx.update({f"f_adx_{n}": a, f"f_plus_di_{n}": pdi, f"f_minus_di_{n}": mdi})
+    return {"stoch": stoch, "adx": adx}
+
+
+def _volume(s: _Series) -> dict[str, dict[str, np.ndarray]]:
+    """OBV flow, volume rate of change, VWAP distance (rolling volume sums shared)."""
+    cfg, c, v, norm = s.cfg, s.c, s.v, s.cfg.normalize
+    size = c.size
+    volume_sums: dict[int, np.ndarray] = {}
+
+    def volume_sum(n: int) -> np.ndarray:
+        if n not in volume_sums:
+            volume_sums[n] = ind.rolling_sum(v, n)
+        return volume_sums[n]
+
+    obv: dict[str, np.ndarray] = {}
+    if cfg.obv or not norm:
+        raw_obv = ind.obv(c, v, s.backend)
+        if not norm:
+            obv["f_obv"] = raw_obv
+        for n in cfg.obv:
+            flow = np.empty(size)
+            flow[: min(n, size)] = np.nan
+            np.subtract(raw_obv[n:], raw_obv[:-n], out=flow[n:])
+            vol = volume_sum(n)
+            zero = (vol <= 0) & ~np.isnan(flow)  # no volume in the window: no flow
+            flow /= vol
+            flow[zero] = 0.0
+            obv[f"f_obv_flow_{n}"] = flow
+    roc = {f"f_volume_roc_{n}": ind.roc(v, n, s.backend) for n in cfg.volume_roc}
+    vwap = {
+        f"f_vwap_dist_{n}": _c_over(c, ind.rolling_vwap(s.h, s.lo, c, v, n, volume_sum=volume_sum(n)))
+        for n in cfg.vwap
+    }
+    return {"obv": obv, "volume_roc": roc, "vwap": vwap}
+
+
+def _candles(s: _Series) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, np.ndarray] = {}
+    patterns = ind.candle_patterns(list(s.cfg.candles), s.o, s.h, s.lo, s.c, s.backend)
+    for name, values in patterns.items():
+        pat = np.divide(values, 100.0, out=values)
+        if name == "engulfing":
+            out["f_cdl_engulfing_bull"] = np.maximum(pat, 0.0)  # NaN stays NaN
+            out["f_cdl_engulfing_bear"] = np.maximum(np.subtract(0.0, pat, out=pat), 0.0)
+        else:
+            out[f"f_cdl_{name}"] = pat
+    return {"candles": out}
+
+
+def _pivots(s: _Series) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, np.ndarray] = {}
+    for n in s.cfg.pivots:
+        res, sup = ind.pivot_levels(s.h, s.lo, n, n)
+        out[f"f_sr_resistance_dist_{n}"] = _rel(res, s.c)
+        out[f"f_sr_support_dist_{n}"] = _c_over(s.c, sup)
+    return {"pivots": out}
+
+
+def _time(s: _Series) -> dict[str, dict[str, np.ndarray]]:
+    return {"time": _time_features(s.ts_ns) if s.cfg.time else {}}
+
+
+def _higher(htf: str) -> Callable[[_Series], dict[str, dict[str, np.ndarray]]]:
+    def task(s: _Series) -> dict[str, dict[str, np.ndarray]]:
+        return {f"htf:{htf}": _higher_timeframe_features(s.c, s.h, s.lo, s.ts_ns, s.timeframe, htf, s.cfg, s.backend)}
+
+    return task
+
+
+# Output order of the families (the column order of the table).
+_FAMILY_ORDER = ("returns", "log_returns", "sma", "ema", "rsi", "macd", "bbands", "atr", "stoch", "adx",
+                 "obv", "volume_roc", "vwap", "volatility", "candles", "pivots", "time")
+
+
+def _tasks(cfg: FeatureConfig) -> list[Callable[[_Series], dict[str, dict[str, np.ndarray]]]]:
+    """Independent groups of families, the most expensive first (they may run on threads)."""
+    return [_candles, *(_higher(tf) for tf in cfg.higher_timeframes.timeframes), _trend,
+            _returns_and_volatility, _pivots, _time, _volume, _oscillators]
+
+
+def _run_task(task: Callable[[_Series], dict[str, dict[str, np.ndarray]]], s: _Series) -> dict[str, dict[str, np.ndarray]]:
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # per thread
+        return task(s)
+
+
+def _merge(s: _Series, parts: list[dict[str, dict[str, np.ndarray]]]) -> dict[str, np.ndarray]:
+    families: dict[str, dict[str, np.ndarray]] = {}
+    for part in parts:
+        families.update(part)
+    order = [*_FAMILY_ORDER, *(f"htf:{tf}" for tf in s.cfg.higher_timeframes.timeframes)]
+    out: dict[str, np.ndarray] = {}
+    for family in order:
+        out.update(families[family])
+    return out
+
+
+def _series_features(
     o: np.ndarray,
     h: np.ndarray,
     lo: np.ndarray,
@@ -172,122 +365,9 @@ def _series_features(  # noqa: PLR0912, PLR0915 - one branch per feature family
     cfg: FeatureConfig,
     backend: str,
 ) -> dict[str, np.ndarray]:
-    """All features of one contiguous series, as ``name -> array``.
-
-    Arrays returned by the indicator functions are fresh, so they are normalised in place
-    (``x /= c; x -= 1`` gives the same bits as ``x / c - 1``): on a million bars every
-    temporary costs a fresh 8 MB allocation and its page faults.
-    """
-    out: dict[str, np.ndarray] = {}
-    norm = cfg.normalize
-    size = c.size
-    log_ret_1: np.ndarray | None = None
-
-    def rel(x: np.ndarray) -> np.ndarray:  # x / c - 1, in place
-        np.divide(x, c, out=x)
-        x -= 1.0
-        return x
-
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        for k in cfg.returns:
-            out[f"f_ret_{k}"] = ind.simple_return(c, k)
-        for k in cfg.log_returns:
-            out[f"f_logret_{k}"] = x = ind.log_return(c, k)
-            if k == 1:
-                log_ret_1 = x
-        for n in cfg.sma:
-            x = ind.sma(c, n, backend)
-            out[f"f_sma_{n}"] = rel(x) if norm else x
-        for n in cfg.ema:
-            x = ind.ema(c, n, backend)
-            out[f"f_ema_{n}"] = rel(x) if norm else x
-        for n in cfg.rsi:
-            out[f"f_rsi_{n}"] = ind.rsi(c, n, backend)
-        for p in cfg.macd:
-            line, sig, hist = ind.macd(c, p.fast, p.slow, p.signal, backend)
-            tag = f"{p.fast}_{p.slow}_{p.signal}"
-            if norm:
-                line /= c
-                sig /= c
-                hist /= c
-            out[f"f_macd_{tag}"] = line
-            out[f"f_macd_signal_{tag}"] = sig
-            out[f"f_macd_hist_{tag}"] = hist
-        for p in cfg.bbands:
-            upper, middle, lower = ind.bbands(c, p.period, p.nbdev, backend)
-            tag = f"{p.period}_{_num(p.nbdev)}"
-            width = upper - lower
-            # a flat window has no width: close sits on the middle band (%B = 0.5)
-            pctb = c - lower
-            pctb /= width
-            pctb[width <= 0] = 0.5
-            width /= middle
-            out[f"f_bb_upper_{tag}"] = rel(upper) if norm else upper
-            out[f"f_bb_lower_{tag}"] = rel(lower) if norm else lower
-            out[f"f_bb_pctb_{tag}"] = pctb
-            out[f"f_bb_width_{tag}"] = width
-        for n in cfg.atr:
-            x = ind.atr(h, lo, c, n, backend)
-            if norm:
-                x /= c
-            out[f"f_atr_{n}"] = x
-        for p in cfg.stoch:
-            k, d = ind.stoch(h, lo, c, p.fastk, p.slowk, p.slowd, backend)
-            tag = f"{p.fastk}_{p.slowk}_{p.slowd}"
-            out[f"f_stoch_k_{tag}"] = k
-            out[f"f_stoch_d_{tag}"] = d
-        for n in cfg.adx:
-            a, pdi, mdi = ind.adx(h, lo, c, n, backend)
-            out[f"f_adx_{n}"] = a
-            out[f"f_plus_di_{n}"] = pdi
-            out[f"f_minus_di_{n}"] = mdi
-        volume_sums: dict[int, np.ndarray] = {}
-
-        def volume_sum(n: int) -> np.ndarray:
-            if n not in volume_sums:
-                volume_sums[n] = ind.rolling_sum(v, n)
-            return volume_sums[n]
-
-        if cfg.obv or not norm:
-            raw_obv = ind.obv(c, v, backend)
-            if not norm:
-                out["f_obv"] = raw_obv
-            for n in cfg.obv:
-                flow = np.empty(size)
-                flow[: min(n, size)] = np.nan
-                np.subtract(raw_obv[n:], raw_obv[:-n], out=flow[n:])
-                vol = volume_sum(n)
-                zero = (vol <= 0) & ~np.isnan(flow)  # no volume in the window: no flow
-                flow /= vol
-                flow[zero] = 0.0
-                out[f"f_obv_flow_{n}"] = flow
-        for n in cfg.volume_roc:
-            out[f"f_volume_roc_{n}"] = ind.roc(v, n, backend)
-        for n in cfg.vwap:
-            vw = ind.rolling_vwap(h, lo, c, v, n, volume_sum=volume_sum(n))
-            out[f"f_vwap_dist_{n}"] = _c_over(c, vw)
-        if cfg.volatility:
-            r = log_ret_1 if log_ret_1 is not None else ind.log_return(c, 1)
-            for n, x in zip(cfg.volatility, ind.rolling_volatilities(r, cfg.volatility, log_returns=True),
-                            strict=True):
-                out[f"f_volatility_{n}"] = x
-        patterns = ind.candle_patterns(list(cfg.candles), o, h, lo, c, backend)
-        for name, values in patterns.items():
-            pat = np.divide(values, 100.0, out=values)
-            if name == "engulfing":
-                out["f_cdl_engulfing_bull"] = np.maximum(pat, 0.0)  # NaN stays NaN
-                out["f_cdl_engulfing_bear"] = np.maximum(np.subtract(0.0, pat, out=pat), 0.0)
-            else:
-                out[f"f_cdl_{name}"] = pat
-        for n in cfg.pivots:
-            res, sup = ind.pivot_levels(h, lo, n, n)
-            out[f"f_sr_resistance_dist_{n}"] = rel(res)
-            out[f"f_sr_support_dist_{n}"] = _c_over(c, sup)
-        if cfg.time:
-            out.update(_time_features(ts_ns))
-        for tf in cfg.higher_timeframes.timeframes:
-            out.update(_higher_timeframe_features(o, h, lo, c, v, ts_ns, timeframe, tf, cfg, backend))
-    return out
+    """All features of one contiguous series, as ``name -> array`` (single-threaded)."""
+    s = _Series(o, h, lo, c, v, ts_ns, timeframe, cfg, backend)
+    return _merge(s, [_run_task(task, s) for task in _tasks(cfg)])
 
 
 def _c_over(c: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -296,6 +376,10 @@ def _c_over(c: np.ndarray, x: np.ndarray) -> np.ndarray:
     x -= 1.0
     return x
 
+
+#: Below this many bars the features are computed on the calling thread only.
+_THREADED_MIN_BARS = 50_000
+_MAX_THREADS = 4
 
 _HOUR_NS = 3_600 * 10**9
 _DAY_NS = 86_400 * 10**9
@@ -358,7 +442,8 @@ def _segment_extreme(x: np.ndarray, starts: np.ndarray, op: np.ufunc) -> np.ndar
 
 
 def _higher_timeframe_features(
-    o, h, lo, c, v, ts_ns: np.ndarray, timeframe: str, htf: str, cfg: FeatureConfig, backend: str
+    c: np.ndarray, h: np.ndarray, lo: np.ndarray, ts_ns: np.ndarray, timeframe: str, htf: str,
+    cfg: FeatureConfig, backend: str,
 ) -> dict[str, np.ndarray]:
     p = cfg.higher_timeframes
     names = [f"f_htf_{htf}_logret", f"f_htf_{htf}_rsi_{p.rsi}", f"f_htf_{htf}_ema_dist_{p.ema}",
@@ -556,15 +641,22 @@ def build_features(ohlcv: pd.DataFrame, config: FeatureConfig | Mapping[str, Any
     bounds = np.r_[np.flatnonzero(starts_seg), size]
     series_id = np.cumsum(new_series) - 1
 
-    pieces: list[dict[str, np.ndarray]] = []
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        sl = slice(int(a), int(b))
-        pieces.append(
-            _series_features(
-                arrays["open"][sl], arrays["high"][sl], arrays["low"][sl], arrays["close"][sl],
-                arrays["volume"][sl], ts_ns[sl], series_tf[series_id[a]], cfg, backend,
-            )
-        )
+    segments = [
+        _Series(arrays["open"][a:b], arrays["high"][a:b], arrays["low"][a:b], arrays["close"][a:b],
+                arrays["volume"][a:b], ts_ns[a:b], series_tf[series_id[a]], cfg, backend)
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+    ]
+    jobs = [(task, seg) for seg in segments for task in _tasks(cfg)]
+    workers = min(_MAX_THREADS, os.cpu_count() or 1, len(jobs))
+    if workers > 1 and size >= _THREADED_MIN_BARS:
+        # the indicator kernels (numpy ufuncs, TA-Lib) release the GIL: independent families
+        # run side by side; each job's values are the same as when run alone
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="features") as pool:
+            parts = list(pool.map(lambda job: _run_task(*job), jobs))
+    else:
+        parts = [_run_task(*job) for job in jobs]
+    per_task = len(jobs) // len(segments) if segments else 0
+    pieces = [_merge(seg, parts[i * per_task : (i + 1) * per_task]) for i, seg in enumerate(segments)]
     if pieces:
         names = list(pieces[0])
         feats = {n: np.concatenate([p[n] for p in pieces]) if len(pieces) > 1 else pieces[0][n] for n in names}
