@@ -72,6 +72,8 @@ PPO_CASES = [
     ("discrete", "tcn"),
     ("continuous", "lstm"),
     ("discrete", "cnn"),
+    ("discrete", "tcn_transformer"),
+    ("continuous", "mamba"),
     ("discrete", None),  # SB3's CombinedExtractor
 ]
 

@@ -209,6 +209,10 @@ def export_onnx(model: Any, path: str | Path, opset_version: int = 17) -> Path:
     dynamic["action"] = {0: "batch"}
     was_training = model.policy.training
     model.policy.set_training_mode(False)
+    # nn.TransformerEncoderLayer's inference fast path is a fused op ONNX has no mapping for;
+    # the regular path computes the same function
+    fastpath = th.backends.mha.get_fastpath_enabled()
+    th.backends.mha.set_fastpath_enabled(False)
     try:
         with warnings.catch_warnings(), th.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation / tracer warnings
@@ -224,6 +228,7 @@ def export_onnx(model: Any, path: str | Path, opset_version: int = 17) -> Path:
                 do_constant_folding=True,
             )
     finally:
+        th.backends.mha.set_fastpath_enabled(fastpath)
         model.policy.set_training_mode(was_training)
     import onnx
 
