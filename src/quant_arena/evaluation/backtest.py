@@ -680,7 +680,7 @@ def infer_calendar(timestamps: Any, timeframe: str | None = None) -> Calendar:
     ts = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
     if len(ts) < 2 or (ts[-1] - ts[0]) < pd.Timedelta(days=14):
         return "crypto"
-    sat = int(np.count_nonzero(ts.dayofweek == 5))
+    sat = int(np.count_nonzero(ts.day_of_week == 5))
     if sat > 0.001 * len(ts):
         return "crypto"
     step = pd.Series(ts).diff().median()
