@@ -214,8 +214,8 @@ def _trend(s: _Series) -> dict[str, dict[str, np.ndarray]]:
     for n in cfg.ema:
         x = ind.ema(c, n, backend)
         out["ema"][f"f_ema_{n}"] = _rel(x, c) if norm else x
-    for n in cfg.rsi:
-        out["rsi"][f"f_rsi_{n}"] = ind.rsi(c, n, backend)
+    for n, x in zip(cfg.rsi, ind.rsis(c, cfg.rsi, backend), strict=True):
+        out["rsi"][f"f_rsi_{n}"] = x
     for p in cfg.macd:
         line, sig, hist = ind.macd(c, p.fast, p.slow, p.signal, backend)
         tag = f"{p.fast}_{p.slow}_{p.signal}"

@@ -280,20 +280,41 @@ def rsi(close: np.ndarray, n: int = 14, backend: Backend = "auto") -> np.ndarray
     close = _f64(close)
     if resolve_backend(backend) == "talib":
         return _talib_module().RSI(close, timeperiod=n)
-    size = close.size
+    return _rsi_np(_gains_losses(close), n)
+
+
+def rsis(close: np.ndarray, periods: list[int], backend: Backend = "auto") -> list[np.ndarray]:
+    """:func:`rsi` for several periods (the numpy path shares the price changes)."""
+    close = _f64(close)
+    if resolve_backend(backend) == "talib":
+        return [_talib_module().RSI(close, timeperiod=n) for n in periods]
+    parts = _gains_losses(close) if periods else None
+    return [_rsi_np(parts, n) for n in periods]
+
+
+def _gains_losses(close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    diff = np.empty(close.size)
+    diff[:1] = np.nan
+    np.subtract(close[1:], close[:-1], out=diff[1:])
+    gain = np.where(diff > 0, diff, 0.0)
+    np.negative(diff, out=diff)
+    loss = np.where(diff > 0, diff, 0.0)  # -diff where diff < 0
+    return gain, loss
+
+
+def _rsi_np(parts: tuple[np.ndarray, np.ndarray], n: int) -> np.ndarray:
+    gain, loss = parts
+    size = gain.size
     if size <= n:
         return _nan(size)
-    diff = np.empty(size)
-    diff[0] = np.nan
-    diff[1:] = close[1:] - close[:-1]
-    gain = np.where(diff > 0, diff, 0.0)
-    loss = np.where(diff < 0, -diff, 0.0)
     a = 1.0 / n
     avg_gain = smooth(gain, a, n, float(np.sum(gain[1 : n + 1])) / n)
     avg_loss = smooth(loss, a, n, float(np.sum(loss[1 : n + 1])) / n)
     total = avg_gain + avg_loss
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(np.abs(total) < _ZERO, 0.0, 100.0 * (avg_gain / total))
+        out = np.divide(avg_gain, total, out=avg_gain)
+        out *= 100.0
+        out[np.abs(total, out=total) < _ZERO] = 0.0
     out[:n] = np.nan
     return out
 
@@ -327,11 +348,13 @@ def bbands(
     close = _f64(close)
     if resolve_backend(backend) == "talib":
         return _talib_module().BBANDS(close, timeperiod=n, nbdevup=nbdev, nbdevdn=nbdev, matype=0)
-    mean = rolling_sum(close, n) / n
-    var = rolling_sum(close * close, n) / n - mean * mean
-    std = np.sqrt(np.where(var > _ZERO, var, np.where(np.isnan(var), np.nan, 0.0)))
-    dev = nbdev * std
-    return mean + dev, mean, mean - dev
+    mean = rolling_mean(close, n)
+    dev = rolling_mean(close * close, n)
+    dev -= mean * mean  # the variance
+    dev[dev <= _ZERO] = 0.0  # round-off below zero (NaN stays NaN)
+    np.sqrt(dev, out=dev)
+    dev *= nbdev
+    return mean + dev, mean, np.subtract(mean, dev, out=dev)
 
 
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
@@ -374,9 +397,12 @@ def stoch(
         )
     hh = rolling_max(high, fastk)
     ll = rolling_min(low, fastk)
-    diff = (hh - ll) / 100.0
+    diff = np.subtract(hh, ll, out=hh)
+    diff /= 100.0
+    fast_k = np.subtract(close, ll, out=ll)
     with np.errstate(invalid="ignore", divide="ignore"):
-        fast_k = np.where(diff != 0.0, (close - ll) / diff, 0.0)
+        fast_k /= diff
+    fast_k[diff == 0.0] = 0.0
     fast_k[: fastk - 1] = np.nan
     k = _sma_from(fast_k, slowk)
     d = _sma_from(k, slowd)
@@ -414,18 +440,27 @@ def adx(
     diff_m = np.zeros(size)
     diff_p[1:] = high[1:] - high[:-1]
     diff_m[1:] = low[:-1] - low[1:]
-    minus_dm = np.where((diff_m > 0) & (diff_p < diff_m), diff_m, 0.0)
-    plus_dm = np.where(~((diff_m > 0) & (diff_p < diff_m)) & (diff_p > 0) & (diff_p > diff_m), diff_p, 0.0)
+    minus_move = (diff_m > 0) & (diff_p < diff_m)
+    minus_dm = np.where(minus_move, diff_m, 0.0)
+    plus_dm = np.where(~minus_move & (diff_p > 0) & (diff_p > diff_m), diff_p, 0.0)
     tr = true_range(high, low, close)
     tr_s = _wilder_sum(tr, n, 1)
     pdm_s = _wilder_sum(plus_dm, n, 1)
     mdm_s = _wilder_sum(minus_dm, n, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         zero_tr = np.abs(tr_s) < _ZERO
-        plus_di = np.where(zero_tr, 0.0, 100.0 * (pdm_s / tr_s))
-        minus_di = np.where(zero_tr, 0.0, 100.0 * (mdm_s / tr_s))
+        plus_di = np.divide(pdm_s, tr_s, out=pdm_s)
+        plus_di *= 100.0
+        plus_di[zero_tr] = 0.0
+        minus_di = np.divide(mdm_s, tr_s, out=mdm_s)
+        minus_di *= 100.0
+        minus_di[zero_tr] = 0.0
         di_sum = minus_di + plus_di
-        dx = np.where(np.abs(di_sum) < _ZERO, 0.0, 100.0 * (np.abs(minus_di - plus_di) / di_sum))
+        dx = np.subtract(minus_di, plus_di, out=tr_s)
+        np.abs(dx, out=dx)
+        dx /= di_sum
+        dx *= 100.0
+        dx[np.abs(di_sum, out=di_sum) < _ZERO] = 0.0
     plus_di[:n] = np.nan
     minus_di[:n] = np.nan
     adx_seed_index = 2 * n - 1
@@ -593,7 +628,7 @@ class _Candles:
         self.lower = bottom - self.l
         self.color = np.where(self.c >= self.o, 1.0, -1.0)
         self.top, self.bottom = top, bottom
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        self._cache: dict[tuple, np.ndarray] = {}
 
     def _range(self, kind: int) -> np.ndarray:
         if kind == _BODY:
@@ -603,27 +638,37 @@ class _Candles:
         return self.upper + self.lower
 
     def average(self, name: str, lag: int = 0) -> np.ndarray:
-        """TA_CANDLEAVERAGE(setting, total, i - lag) for every i."""
-        key = (name, lag)
+        """TA_CANDLEAVERAGE(setting, total, i - lag) for every i (cached: settings repeat)."""
+        kind, period, factor = _SETTINGS[name]
+        key = (kind, period, factor, lag)
         if key not in self._cache:
-            self._cache[key] = self._average(name, lag)
+            if lag:
+                self._cache[key] = _lag(self.average(name), lag)
+            else:
+                self._cache[key] = self._average(kind, period, factor)
         return self._cache[key]
 
-    def _average(self, name: str, lag: int) -> np.ndarray:
-        kind, period, factor = _SETTINGS[name]
+    def _average(self, kind: int, period: int, factor: float) -> np.ndarray:
         rng = self._range(kind)
         if period == 0:
-            base = rng
+            avg = factor * rng
         else:
-            total = _nan(rng.size)
-            total[1:] = rolling_sum(rng, period)[:-1]  # candles i-period .. i-1
-            base = total / period
-        avg = factor * base / (2.0 if kind == _SHADOWS else 1.0)
-        if lag:
-            shifted = _nan(avg.size)
-            shifted[lag:] = avg[:-lag]
-            return shifted
+            avg = np.empty(rng.size)
+            avg[:1] = np.nan
+            if rng.size > 1:  # candles i-period .. i-1
+                np.divide(rolling_sum(rng, period)[:-1], period, out=avg[1:])
+            if factor != 1.0:
+                avg *= factor
+        if kind == _SHADOWS:
+            avg /= 2.0
         return avg
+
+    def lag(self, attr: str) -> np.ndarray:
+        """The previous candle's ``attr`` (NaN for the first), cached."""
+        key = ("lag", attr)
+        if key not in self._cache:
+            self._cache[key] = _lag(getattr(self, attr))
+        return self._cache[key]
 
 
 def _lag(x: np.ndarray, k: int = 1) -> np.ndarray:
@@ -643,7 +688,7 @@ def _candle_np(name: str, cd: _Candles) -> tuple[np.ndarray, int]:
                 (cd.body < cd.average("BodyShort"))
                 & (cd.lower > cd.average("ShadowLong"))
                 & (cd.upper < cd.average("ShadowVeryShort"))
-                & (cd.bottom <= _lag(cd.l) + cd.average("Near", lag=1))
+                & (cd.bottom <= cd.lag("l") + cd.average("Near", lag=1))
             )
             return np.where(hit, 100.0, 0.0), 11
         if name == "shooting_star":
@@ -651,25 +696,25 @@ def _candle_np(name: str, cd: _Candles) -> tuple[np.ndarray, int]:
                 (cd.body < cd.average("BodyShort"))
                 & (cd.upper > cd.average("ShadowLong"))
                 & (cd.lower < cd.average("ShadowVeryShort"))
-                & (cd.bottom > _lag(cd.top))
+                & (cd.bottom > cd.lag("top"))
             )
             return np.where(hit, -100.0, 0.0), 11
         if name == "engulfing":
             o, c = cd.o, cd.c
-            po, pc = _lag(o), _lag(c)
-            col, pcol = cd.color, _lag(cd.color)
+            po, pc = cd.lag("o"), cd.lag("c")
+            col, pcol = cd.color, cd.lag("color")
             white = (col == 1) & (pcol == -1) & (((c >= po) & (o < pc)) | ((c > po) & (o <= pc)))
             black = (col == -1) & (pcol == 1) & (((o >= pc) & (c < po)) | ((o > pc) & (c <= po)))
             strict = (o != pc) & (c != po)
             val = np.where(white | black, col * np.where(strict, 100.0, 80.0), 0.0)
             return val, 2
         if name == "harami":
-            long_prev = _lag(cd.body) > cd.average("BodyLong", lag=1)
+            long_prev = cd.lag("body") > cd.average("BodyLong", lag=1)
             short_now = cd.body <= cd.average("BodyShort")
-            ptop, pbot = _lag(cd.top), _lag(cd.bottom)
+            ptop, pbot = cd.lag("top"), cd.lag("bottom")
             inside = (cd.top < ptop) & (cd.bottom > pbot)
             touching = (cd.top <= ptop) & (cd.bottom >= pbot)
-            pcol = _lag(cd.color)
+            pcol = cd.lag("color")
             val = np.where(inside, -pcol * 100.0, np.where(touching, -pcol * 80.0, 0.0))
             return np.where(long_prev & short_now, val, 0.0), 11
         if name == "marubozu":
