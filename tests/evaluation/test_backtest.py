@@ -246,9 +246,9 @@ def test_run_policy_with_sb3_models():
         env = TradingEnv(data, window=5, action_scheme="discrete", observation="flat", execution=ExecutionConfig(taker_fee=0.001))
         policy = "MlpLstmPolicy" if algo is RecurrentPPO else "MlpPolicy"
         model = algo(policy, env, **{**kw, **extra})
-        a = run_policy(env, model, 10, 100, name=algo.__name__)
-        b = run_policy(env, model, 10, 100)
-        assert len(a) == 89 and a.name == algo.__name__
+        a = run_policy(env, model, 10, 50, name=algo.__name__)
+        b = run_policy(env, model, 10, 50)
+        assert len(a) == 39 and a.name == algo.__name__
         np.testing.assert_array_equal(a.equity, b.equity)  # deterministic over a fixed slice
 
 
@@ -355,3 +355,41 @@ def test_lookahead_check_catches_peeking_and_passes_honest_strategies():
     assert not lookahead_check(_FullSampleNormaliser(), frame, 25).passed
     ok = lookahead_check(_Honest(), frame, [1, 50, 200, 398])
     assert ok.passed and ok.n_points == 4 and bool(ok)
+
+
+def test_liquidations_at_the_open_are_told_apart_from_intrabar_ones():
+    # the result classifies a liquidation from the ledger; check it against the liquidation
+    # line the account held before each step
+    rng = np.random.default_rng(1)
+    n = 3000
+    gap = rng.normal(0, 0.005, n) + np.where(rng.random(n) < 0.05, rng.choice([-0.35, 0.35], n), 0.0)
+    move = rng.normal(0, 0.01, n) + np.where(rng.random(n) < 0.05, rng.choice([-0.35, 0.35], n), 0.0)
+    o = np.empty(n)
+    c = np.empty(n)
+    prev = 100.0
+    for t in range(n):  # jumps both at the open (gaps) and inside bars
+        o[t] = prev * np.exp(gap[t])
+        c[t] = prev = o[t] * np.exp(move[t])
+    data = bars(o, c, highs=np.maximum(o, c) * 1.01, lows=np.minimum(o, c) * 0.99)
+    cfg = ExecutionConfig(max_leverage=2.0, liquidation_fee=0.01, taker_fee=0.001)
+    tg = np.where(rng.random(n) < 0.3, rng.choice((-2.0, -1.5, 1.5, 2.0), n), np.nan)
+    res = run_targets(data, tg, cfg, stop_on_liquidation=False)
+    acc = Account(data, cfg)
+    acc.reset(0)
+    last, expected = 0.0, []
+    for t in range(len(data) - 1):
+        x, order = tg[t], math.nan
+        if not math.isnan(x) and (math.isnan(last) or x != last):
+            order = last = float(x)
+        lo, hi = acc.liq_lo, acc.liq_hi
+        acc.step(order)
+        o = data.open[t + 1]
+        expected.append(bool(acc.liquidated and (o <= lo or o >= hi)))
+        if acc.liquidated:
+            last = 0.0
+        elif acc.dropped:
+            last = math.nan
+    expected = np.array(expected)
+    assert expected.sum() >= 10 and (res.columns["liquidated"] & ~expected).sum() >= 10  # both kinds occur
+    assert res.stop is None and len(res.trades) > 100
+    np.testing.assert_array_equal(res.columns["open_liquidation"], expected)

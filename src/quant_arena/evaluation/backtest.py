@@ -87,6 +87,8 @@ NAN = math.nan
 #: Float columns recorded per bar (besides the boolean flags), in ledger order.
 _FLOAT_FIELDS: tuple[str, ...] = (*LEDGER_FIELDS, "equity", "cash", "units", "filled", "unfilled")
 _BOOL_FIELDS: tuple[str, ...] = ("liquidated", "dropped", "open_liquidation", "stopped")
+#: Columns of the kernel's ``Account.history`` tuples (``record=True``), in order.
+_HISTORY_COLUMNS: tuple[str, ...] = ("t", *LEDGER_FIELDS, "equity", "cash", "units", "filled", "unfilled", "liquidated")
 #: Columns of :attr:`BacktestResult.ledger` (after ``bar`` and, when known, ``timestamp``).
 LEDGER_COLUMNS: tuple[str, ...] = (*_FLOAT_FIELDS, *_BOOL_FIELDS)
 
@@ -236,70 +238,48 @@ def run_targets(  # noqa: PLR0912, PLR0915 - one flat hot loop
         raise ValueError(f"rebalance must be 'on_change' or 'every_bar', got {rebalance!r}")
     every = rebalance == "every_bar"
     tol = float(tolerance)
-    acc = Account(data, cfg, initial_equity)
+    # the kernel records its own per-step ledger (``history``: one tuple per step, read inside
+    # the step); the loop only reads what the order logic needs
+    acc = Account(data, cfg, initial_equity, record=True)
     acc.reset(start)
+    hist = acc.history
     m = end - start - 1
-    eq = [0.0] * m
-    ca = [0.0] * m
-    un = [0.0] * m
-    pn = [0.0] * m
-    fu = [0.0] * m
-    sw = [0.0] * m
-    fi = [0.0] * m
-    events: list[tuple] = []  # (i, fee, spread, impact, liquidation_fee, unfilled, liquidated, dropped, open_liq)
-    o = data.open
+    d = cfg.fill_delay
+    sent = [False] * (m + d)  # sent[i + d - 1]: an order sent at step i is due at step i + d - 1
+    dropped: list[int] = []
     step = acc.step
     last = 0.0
-    u = 0.0
     live = m
     stop = None
-    lo = -math.inf
-    hi = math.inf
     for i in range(m):
         tgt = tl[i]
         order = NAN
         if tgt == tgt:  # noqa: PLR0124 - NaN test
             if every or last != last or abs(tgt - last) > tol:  # noqa: PLR0124
                 order = last = tgt
-        if u != 0.0:
-            lo = acc.liq_lo
-            hi = acc.liq_hi
-        else:  # flat: no liquidation line
-            lo = -math.inf
-            hi = math.inf
+                sent[i + d - 1] = True
         step(order)
-        e = eq[i] = acc.equity
-        ca[i] = acc.cash
-        u = un[i] = acc.units
-        pn[i] = acc.pnl
-        fu[i] = acc.funding
-        sw[i] = acc.swap
-        f = fi[i] = acc.filled
-        liq = acc.liquidated
-        drp = acc.dropped
-        if f != 0.0 or liq or drp:
-            op = bool(liq and (o[start + 1 + i] <= lo or o[start + 1 + i] >= hi))
-            events.append((i, acc.fee, acc.spread, acc.impact, acc.liquidation_fee, acc.unfilled, liq, drp, op))
-            if liq:
-                last = 0.0
-            elif drp:
-                last = NAN
-        if e <= 0.0 or (liq and stop_on_liquidation):
-            stop = "bankruptcy" if e <= 0.0 else "liquidation"
+        h = hist[-1]
+        if h[13]:  # liquidated
+            last = 0.0
+            if sent[i] and acc.dropped:
+                dropped.append(i)
+        elif sent[i] and acc.dropped:  # only a due order can be dropped
+            dropped.append(i)
+            last = NAN
+        if h[8] <= 0.0 or (h[13] and stop_on_liquidation):
+            stop = "bankruptcy" if h[8] <= 0.0 else "liquidation"
             live = i + 1
             break
     cols = {k: np.zeros(m) for k in _FLOAT_FIELDS}
     for k in _BOOL_FIELDS:
         cols[k] = np.zeros(m, dtype=bool)
-    for k, vals in (("equity", eq), ("cash", ca), ("units", un), ("pnl", pn), ("funding", fu), ("swap", sw), ("filled", fi)):
-        cols[k][:live] = vals[:live]
-    if events:
-        ev = list(zip(*events, strict=True))
-        idx = np.asarray(ev[0], dtype=np.int64)
-        for j, k in enumerate(("fee", "spread", "impact", "liquidation_fee", "unfilled"), start=1):
-            cols[k][idx] = ev[j]
-        for j, k in enumerate(("liquidated", "dropped", "open_liquidation"), start=6):
-            cols[k][idx] = ev[j]
+    if live:
+        rec = np.array(hist[:live], dtype=np.float64)
+        for j, k in enumerate(_HISTORY_COLUMNS):
+            if k in cols:
+                cols[k][:live] = rec[:, j]
+    cols["dropped"][dropped] = True
     return _finish(data, cols, start, end, live, stop, initial_equity, name)
 
 
@@ -345,13 +325,12 @@ def run_targets_batch(  # noqa: PLR0912, PLR0915 - one flat hot loop
         cols[k] = np.zeros((m, n), dtype=bool)
     c_eq, c_ca, c_un, c_pn = cols["equity"], cols["cash"], cols["units"], cols["pnl"]
     c_fe, c_sp, c_im, c_fu, c_sw, c_lf = (cols[k] for k in ("fee", "spread", "impact", "funding", "swap", "liquidation_fee"))
-    c_fi, c_uf, c_lq, c_dr, c_ol = (cols[k] for k in ("filled", "unfilled", "liquidated", "dropped", "open_liquidation"))
+    c_fi, c_uf, c_lq, c_dr = (cols[k] for k in ("filled", "unfilled", "liquidated", "dropped"))
     last = np.zeros(n)
     alive = np.ones(n, dtype=bool)
     live = np.full(n, m, dtype=np.int64)
     stop: list[str | None] = [None] * n
     tol = float(tolerance)
-    o = data.open
     isnan = np.isnan
     for i in range(m):
         tgt = tl[i]
@@ -362,8 +341,6 @@ def run_targets_batch(  # noqa: PLR0912, PLR0915 - one flat hot loop
             send = has & (isnan(last) | (np.abs(tgt - last) > tol))  # NaN - x compares False: no warning
         order = np.where(send, tgt, NAN)
         last = np.where(send, tgt, last)
-        lo = ba.liq_lo
-        hi = ba.liq_hi
         ba.step(order)
         c_eq[i] = ba.equity
         c_ca[i] = ba.cash
@@ -379,12 +356,10 @@ def run_targets_batch(  # noqa: PLR0912, PLR0915 - one flat hot loop
         c_uf[i] = ba.unfilled
         liq = ba.liquidated
         c_lq[i] = liq
-        c_dr[i] = ba.dropped
+        drp = c_dr[i] = ba.dropped
         if liq.any():
-            ot = o[start + 1 + i]
-            c_ol[i] = liq & ((ot <= lo) | (ot >= hi))
             last = np.where(liq, 0.0, last)
-        last = np.where(~liq & ba.dropped, NAN, last)
+        last = np.where(~liq & drp, NAN, last)
         bust = ba.equity <= 0.0
         ending = alive & (bust | (liq & stop_on_liquidation))
         if ending.any():
@@ -469,7 +444,6 @@ def run_policy(
     cols = {k: np.zeros(m) for k in _FLOAT_FIELDS}
     for k in _BOOL_FIELDS:
         cols[k] = np.zeros(m, dtype=bool)
-    o = data.open
     live = m
     stop = None
     for i in range(m):
@@ -484,14 +458,12 @@ def run_policy(
                 action, _ = policy.predict(x, deterministic=deterministic)
         else:
             action = policy(x)
-        lo, hi = acc.liq_lo, acc.liq_hi
         obs, _, _, _, _ = env.step(action)
         for k in _FLOAT_FIELDS:
             cols[k][i] = getattr(acc, k)
         liq = acc.liquidated
         cols["liquidated"][i] = liq
         cols["dropped"][i] = acc.dropped
-        cols["open_liquidation"][i] = liq and (o[start + 1 + i] <= lo or o[start + 1 + i] >= hi)
         if acc.equity <= 0.0 or liq:
             stop = "bankruptcy" if acc.equity <= 0.0 else "liquidation"
             live = i + 1
@@ -533,6 +505,11 @@ def _finish(
     ua = np.empty(m)
     ua[0] = 0.0
     ua[1:] = units[:-1]
+    # a liquidation at the open (the market gapped through the line) leaves no position after
+    # the open and no fill; the kernel's pnl is then exactly ``ua * (open - prev close)``
+    # (an intrabar liquidation adds ``units * (x - open) != 0``)
+    gap_pnl = ua * (o - mark)
+    cols["open_liquidation"] = cols["liquidated"] & (cols["filled"] == 0.0) & (cols["pnl"] == gap_pnl)
     ub = np.where(cols["open_liquidation"], 0.0, ua) + cols["filled"]
     eq_open = prev + ua * (o - mark)
     ok = np.zeros(m, dtype=bool)
