@@ -29,6 +29,14 @@ grid: 4h bars open at 00:00, 04:00, ...; 1d bars at 00:00 UTC), compute indicato
 higher bars, and attach to each base bar the values of the last higher bar whose *close* time
 is at or before the base bar's close time (an as-of join on close times). A higher bar is
 therefore only used once every base bar in it has closed.
+
+Speed (the default set on a million 1h bars takes about 1 s with TA-Lib on two cores): the
+series keys are compared without making Python strings, rows are only re-sorted when they are
+out of order, indicator outputs are normalised in place (fresh 8 MB arrays cost page faults),
+and on inputs of at least ``_THREADED_MIN_BARS`` bars independent groups of feature families
+run on up to ``_MAX_THREADS`` threads (numpy and TA-Lib release the GIL). Every group computes
+exactly what it computes alone, so the table is the same bit for bit with or without threads.
+Each feature column is its own block in the returned frame (no copy into a 2-D block).
 """
 
 from __future__ import annotations
