@@ -264,3 +264,47 @@ def test_threaded_build_gives_the_same_bits(monkeypatch):
         threaded = build_features(df, cfg)
         pd.testing.assert_frame_equal(threaded, alone, check_exact=True)
         assert threaded.attrs == alone.attrs
+
+
+def test_rolling_max_min_match_brute_force():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 20, 500).astype(float)  # many ties
+    for n in (1, 2, 3, 4, 7, 8, 9, 16, 33, 500, 501):
+        hi, lo = ind.rolling_max(x, n), ind.rolling_min(x, n)
+        assert np.isnan(hi[: n - 1]).all() and np.isnan(lo[: n - 1]).all()
+        for t in range(n - 1, x.size):
+            assert hi[t] == x[t - n + 1 : t + 1].max() and lo[t] == x[t - n + 1 : t + 1].min()
+
+
+def test_higher_timeframe_join_with_gaps_and_a_partial_first_bar():
+    """As-of join on close times, checked against its definition on an irregular series."""
+    df = make_ohlcv(24 * 40, seed=8, start="2024-03-01 02:00")  # first 4h bar is partial
+    df = df.drop(index=list(range(50, 53)) + list(range(300, 333)) + [500]).reset_index(drop=True)
+    out = build_features(df, {"backend": "numpy", "higher_timeframes": {"timeframes": ["4h", "1d"], "rsi": 3,
+                                                                        "ema": 3, "atr": 3}})
+    ts = df["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
+    c = df["close"].to_numpy()
+    hour = 3600 * 10**9
+    for tf, length in (("4h", 4 * hour), ("1d", 24 * hour)):
+        bucket = ts // length
+        keys, first = np.unique(bucket, return_index=True)
+        last = np.r_[first[1:], c.size] - 1
+        close_time = (keys + 1) * length
+        ret = np.r_[np.nan, np.log(c[last][1:] / c[last][:-1])]
+        expected = np.full(c.size, np.nan)
+        for t in range(c.size):
+            closed = np.flatnonzero(close_time <= ts[t] + hour)
+            if closed.size:
+                expected[t] = ret[closed[-1]]
+        np.testing.assert_array_equal(out[f"f_htf_{tf}_logret"].to_numpy(), expected)
+
+
+def test_segment_extreme_equals_reduceat():
+    from quant_arena.features.builder import _segment_extreme
+
+    x = np.random.default_rng(2).normal(size=103)
+    for starts in ([0, 3, 7, 11, 15, 19, 23, 27, 31, 35, 99], [0, 4, 8, 12], [0, 1, 5, 9, 13, 17, 102],
+                   [0, 5, 9, 20, 24, 28], [0, 2], [0]):
+        s = np.array(starts)
+        for op in (np.maximum, np.minimum):
+            np.testing.assert_array_equal(_segment_extreme(x, s, op), op.reduceat(x, s))

@@ -342,8 +342,8 @@ _FAMILY_ORDER = ("returns", "log_returns", "sma", "ema", "rsi", "macd", "bbands"
 
 def _tasks(cfg: FeatureConfig) -> list[Callable[[_Series], dict[str, dict[str, np.ndarray]]]]:
     """Independent groups of families, the most expensive first (they may run on threads)."""
-    return [_candles, *(_higher(tf) for tf in cfg.higher_timeframes.timeframes), _trend,
-            _returns_and_volatility, _pivots, _time, _volume, _oscillators]
+    return [_trend, _candles, _returns_and_volatility, _pivots, _oscillators,
+            *(_higher(tf) for tf in cfg.higher_timeframes.timeframes), _time, _volume]
 
 
 def _run_task(task: Callable[[_Series], dict[str, dict[str, np.ndarray]]], s: _Series) -> dict[str, dict[str, np.ndarray]]:
