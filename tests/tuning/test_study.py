@@ -1,0 +1,119 @@
+"""run_study: threads share a study, studies resume, failures are recorded, nothing after the span is used."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import matplotlib.figure
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import torch
+
+from quant_arena.tuning import (
+    TuneConfig,
+    best_params_artifact,
+    plot_history,
+    plot_importance,
+    plot_parallel,
+    prepare_tuning_data,
+    run_study,
+    trials_table,
+)
+
+from . import _data
+
+torch.set_num_threads(1)
+
+
+def _cheap(trial: optuna.Trial) -> float:
+    """Uses the space's names; sleeps a little so threads overlap."""
+    x = trial.suggest_float("learning_rate", 1e-4, 1e-3, log=True)
+    n = trial.suggest_int("n_features", 1, 3)
+    time.sleep(0.05)
+    for step in range(2):
+        trial.report(-abs(np.log10(x) + 3.5) + 0.01 * n * step, step)
+    if n == 3 and trial.number % 3 == 0:
+        raise RuntimeError("boom")  # an objective error is recorded as FAIL; the study goes on
+    return -abs(np.log10(x) + 3.5) + 0.01 * n
+
+
+def test_threads_share_one_study_and_a_rerun_resumes(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    lines: list[str] = []
+    study = run_study(_data.params(pruner="none"), pd.DataFrame(), storage_url=url, study_name="s", n_trials=10, n_jobs=2,
+                      progress_fn=lines.append, objective=_cheap)
+    states = [t.state for t in study.trials]
+    assert len(states) == 10 and len({t.number for t in study.trials}) == 10
+    assert set(states) <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL}
+    assert optuna.trial.TrialState.COMPLETE in states
+    assert len(lines) == 10 and all("best" in line and "trials/h" in line for line in lines)
+    # a second worker (or a rerun after an interruption) adds to the same study
+    again = run_study(_data.params(pruner="none"), pd.DataFrame(), storage_url=url, study_name="s", n_trials=3, objective=_cheap)
+    assert len(again.trials) == 13 and sorted(t.number for t in again.trials) == list(range(13))
+    table = trials_table(again)
+    assert len(table) == 13 and {"number", "state", "value", "duration_seconds", "param.learning_rate"} <= set(table.columns)
+    table.to_parquet(tmp_path / "t.parquet")  # the catalog stores it as parquet
+    for fig in (plot_history(again), plot_importance(again), plot_parallel(again)):
+        assert isinstance(fig, matplotlib.figure.Figure)
+    best = best_params_artifact(again, _data.params())
+    json.dumps(best)
+    assert best["best_value"] == pytest.approx(again.best_value) and best["params"] == again.best_params
+
+
+def test_bad_space_fails_before_the_first_trial(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    params = _data.params(agent={"algo": "dqn"}, search_space={"clip_range": {"type": "float", "low": 0.1, "high": 0.3}})
+    with pytest.raises(ValueError, match="search_space.clip_range"):
+        run_study(params, _data.features(), storage_url=url, n_trials=1)
+    assert optuna.study.get_all_study_summaries(url) == []  # nothing was created, let alone run
+
+
+def test_span_cuts_before_anything_else() -> None:
+    frame = _data.features()
+    cfg = TuneConfig.model_validate(_data.params())
+    data = prepare_tuning_data(frame, cfg)
+    n = int(0.7 * len(frame))
+    assert len(data.frame) == n and data.frame["timestamp"].max() < data.span_end
+    assert all(f.test.stop <= n for f in data.folds)
+    # garbage after the span changes nothing: it is never looked at
+    spoiled = frame.copy()
+    spoiled.loc[n:, [c for c in frame.columns if c.startswith("f_")]] = 1e9
+    spoiled.loc[n:, ["open", "high", "low", "close"]] = np.nan
+    again = prepare_tuning_data(spoiled, cfg)
+    assert again.ranking == data.ranking and again.frame.equals(data.frame)
+    dated = prepare_tuning_data(frame, cfg.model_copy(update={"tune_end": pd.Timestamp("2021-02-10", tz="UTC").to_pydatetime()}))
+    assert dated.frame["timestamp"].max() < pd.Timestamp("2021-02-10", tz="UTC")
+
+
+def test_real_objective_two_trials_with_pruner(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    frame = _data.features()
+    n = int(0.7 * len(frame))
+    frame.loc[n:, "close"] = np.nan  # the study would fail on these rows if it ever used them
+    study = run_study(_data.params(n_startup_trials=1), frame, storage_url=url, n_trials=2)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(study.trials) == 2 and done, [t.state for t in study.trials]
+    assert all(np.isfinite(t.value) for t in done)
+    assert all(t.intermediate_values for t in done)  # reported after the inner fold
+    assert study.user_attrs["ranking"]
+    best = best_params_artifact(study, _data.params())
+    assert best["feature_columns"] == study.user_attrs["ranking"][: best["params"]["n_features"]]
+
+
+def test_progress_logger_is_thread_safe() -> None:
+    from quant_arena.tuning import ProgressLogger
+
+    lines: list[str] = []
+    log = ProgressLogger(100, lines.append)
+    study = optuna.create_study()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    threads = [threading.Thread(target=lambda: [log(study, study.trials[0]) for _ in range(50)]) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert log.done == 200 and len(lines) == 200
