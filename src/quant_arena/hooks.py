@@ -17,6 +17,7 @@ def _models() -> dict[str, type[BaseModel]]:
     from quant_arena.market.cleaning import CleanConfig
     from quant_arena.market.ingest import IngestConfig
     from quant_arena.synthetic.params import SyntheticParams
+    from quant_arena.tuning.config import TuneConfig
 
     return {
         "ingest": IngestConfig,
@@ -25,6 +26,7 @@ def _models() -> dict[str, type[BaseModel]]:
         "selection": SelectionConfig,
         "synthetic": SyntheticParams,
         "train_rl": TrainRLConfig,
+        "tune": TuneConfig,
     }
 
 
