@@ -54,7 +54,7 @@ def _target_series(n: int, k: int, seed: int = 1) -> np.ndarray:
 def _vbt_orders(targets: np.ndarray) -> np.ndarray:
     """vectorbt sizes: the target decided at t's close is an order at t+1 (NaN: no order)."""
     size = np.full(targets.shape, np.nan)
-    prev = np.vstack([np.zeros((1,) + targets.shape[1:]), targets[:-1]])
+    prev = np.concatenate([np.zeros_like(targets[:1]), targets[:-1]])
     changed = targets != prev
     size[1:][changed[:-1]] = targets[:-1][changed[:-1]]
     return size
