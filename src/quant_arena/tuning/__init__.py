@@ -1,50 +1,54 @@
 """Hyperparameter tuning with Optuna (library code: no Kedro here).
 
-- :mod:`quant_arena.tuning.space`: search spaces (:class:`ParamSpec`), how a trial's values
-  become agent/env configs and feature columns, pre-flight checks naming a bad parameter.
+- :mod:`quant_arena.tuning.space`: search spaces (:class:`SearchSpace` of :class:`ParamSpec`),
+  how a trial's values become agent/env configs and feature columns, pre-flight checks naming a
+  bad parameter.
 - :mod:`quant_arena.tuning.config`: :class:`TuneConfig`, the ``tune:`` parameter block.
 - :mod:`quant_arena.tuning.objective`: the tuning span, inner walk-forward folds and the
   objective (mean validation Sharpe over folds and seeds, minus a penalty on the seed spread).
-- :mod:`quant_arena.tuning.study`: storage (SQLite by default, any SQLAlchemy URL, heartbeat),
-  :func:`run_study`, the trials table, best-parameter artifact, plots and
-  :func:`apply_tuned_params` for walk_forward's ``agent_params: tuned``.
+- :mod:`quant_arena.tuning.storage`: storage (SQLite by default, any SQLAlchemy URL,
+  heartbeat) and :func:`mask_url`; light (no torch), for workers and tests.
+- :mod:`quant_arena.tuning.study`: :func:`run_study`, the trials table, best-parameter
+  artifact, plots and :func:`apply_tuned_params` for walk_forward's ``agent_params: tuned``.
+
+Names are imported lazily (PEP 562), so ``from quant_arena.tuning import mask_url`` does not
+pull in torch.
 """
 
-from quant_arena.tuning.config import (
-    DEFAULT_STORAGE_URL,
-    StorageConfig,
-    TuneConfig,
-    TuneFeatures,
-)
-from quant_arena.tuning.objective import (
-    TuningData,
-    objective_value,
-    prepare_tuning_data,
-    score_setup,
-)
-from quant_arena.tuning.space import (
-    ParamSpec,
-    SearchSpace,
-    apply_agent_params,
-    apply_env_params,
-    resolve_trial,
-    suggest,
-    validate_space,
-)
-from quant_arena.tuning.study import (
-    ProgressLogger,
-    apply_tuned_params,
-    best_params_artifact,
-    make_storage,
-    mask_url,
-    plot_history,
-    plot_importance,
-    plot_parallel,
-    run_study,
-    trials_table,
-    tuned_env_params,
-    tuned_feature_columns,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_STORAGE_URL": "storage",
+    "StorageConfig": "storage",
+    "make_storage": "storage",
+    "mask_url": "storage",
+    "TuneConfig": "config",
+    "TuneFeatures": "config",
+    "ParamSpec": "space",
+    "SearchSpace": "space",
+    "apply_agent_params": "space",
+    "apply_env_params": "space",
+    "resolve_trial": "space",
+    "suggest": "space",
+    "validate_space": "space",
+    "TuningData": "objective",
+    "objective_value": "objective",
+    "prepare_tuning_data": "objective",
+    "score_setup": "objective",
+    "ProgressLogger": "study",
+    "apply_tuned_params": "study",
+    "best_params_artifact": "study",
+    "plot_history": "study",
+    "plot_importance": "study",
+    "plot_parallel": "study",
+    "run_study": "study",
+    "trials_table": "study",
+    "tuned_env_params": "study",
+    "tuned_feature_columns": "study",
+}
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
@@ -75,3 +79,16 @@ __all__ = [
     "tuned_feature_columns",
     "validate_space",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'quant_arena.tuning' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"quant_arena.tuning.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -14,12 +14,9 @@ from quant_arena.evaluation.folds import FoldConfig
 from quant_arena.features.scalers import ScalerKind
 from quant_arena.features.selection import SelectionConfig
 from quant_arena.tuning.space import SearchSpace
+from quant_arena.tuning.storage import DEFAULT_STORAGE_URL, StorageConfig
 
 __all__ = ["DEFAULT_STORAGE_URL", "StorageConfig", "TuneConfig", "TuneFeatures"]
-
-#: Where studies live unless told otherwise (relative to the working directory).
-DEFAULT_STORAGE_URL = "sqlite:///data/06_models/optuna.db"
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -36,14 +33,6 @@ class TuneFeatures(_Strict):
     n_features: int = Field(8, ge=1, description="top-ranked features used when n_features is not searched")
     feature_sets: dict[str, list[str]] = Field(default_factory=dict, description="named subsets for the feature_set parameter")
     scaler: ScalerKind = Field("robust", description="scaler fitted on each inner fold's training rows")
-
-
-class StorageConfig(_Strict):
-    """Heartbeat of the study's RDB storage (the URL itself comes from the catalog's tune_storage)."""
-
-    heartbeat_interval: int | None = Field(30, ge=1, description="seconds between a running trial's heartbeats; null = off")
-    grace_period: int | None = Field(None, ge=1, description="seconds without heartbeat before a trial is failed; null = 2 x interval")
-    retry_failed: int = Field(0, ge=0, description="re-enqueue a trial failed by a lost worker up to this many times")
 
 
 class TuneConfig(_Strict):

@@ -20,13 +20,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from quant_arena.tuning.config import DEFAULT_STORAGE_URL, StorageConfig, TuneConfig
+from quant_arena.tuning.config import TuneConfig
 from quant_arena.tuning.space import apply_agent_params, apply_env_params
+from quant_arena.tuning.storage import DEFAULT_STORAGE_URL, make_storage, mask_url
 
 __all__ = [
     "ProgressLogger",
@@ -46,54 +46,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``; safe to log."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        parsed = make_url(url)
-        if parsed.password is None:
-            return str(url)
-        return parsed.render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL: mask anything between ':' and '@'
-        import re
-
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
-
-
-def make_storage(url: str | None = None, storage: StorageConfig | Mapping[str, Any] | None = None):
-    """An ``optuna.storages.RDBStorage`` for ``url`` (default: the local SQLite file).
-
-    SQLite gets a 60 s lock timeout (threads and processes of one machine share the file) and its
-    folder is created; a heartbeat is set up when ``storage.heartbeat_interval`` is given.
-    """
-    import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
-
-    url = url or DEFAULT_STORAGE_URL
-    cfg = storage if isinstance(storage, StorageConfig) else StorageConfig.model_validate(dict(storage or {}))
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        engine_kwargs["connect_args"] = {"timeout": 60}
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    else:
-        engine_kwargs["pool_pre_ping"] = True
-    kwargs: dict[str, Any] = {}
-    if cfg.heartbeat_interval is not None:
-        kwargs["heartbeat_interval"] = int(cfg.heartbeat_interval)
-        kwargs["grace_period"] = int(cfg.grace_period or 2 * cfg.heartbeat_interval)
-        if cfg.retry_failed:
-            kwargs["failed_trial_callback"] = RetryFailedTrialCallback(max_retry=int(cfg.retry_failed))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-    except Exception as exc:
-        # the driver's message may quote the URL: never re-raise it verbatim
-        raise RuntimeError(f"cannot open the Optuna storage {mask_url(url)}: {type(exc).__name__}: {mask_url(str(exc))}") from None
 
 
 def make_sampler(config: TuneConfig):

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from quant_arena.tuning import (
-    TuneConfig,
+from quant_arena.tuning.config import TuneConfig
+from quant_arena.tuning.study import (
     best_params_artifact,
     plot_history,
     plot_importance,
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 def _load_study(storage_url: str, params: dict[str, Any]):
     import optuna
 
-    from quant_arena.tuning import make_storage
+    from quant_arena.tuning.storage import make_storage
 
     config = TuneConfig.parse(params)
     return optuna.load_study(study_name=config.study_name, storage=make_storage(storage_url, config.storage))

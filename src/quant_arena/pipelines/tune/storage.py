@@ -22,8 +22,7 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
-from quant_arena.tuning.config import DEFAULT_STORAGE_URL
-from quant_arena.tuning.study import mask_url
+from quant_arena.tuning.storage import DEFAULT_STORAGE_URL, mask_url
 
 __all__ = ["TuneStorageDataset", "storage_url"]
 
