@@ -37,7 +37,6 @@ there) and episodes start after the leading warm-up rows, so observations never 
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,12 +47,13 @@ from gymnasium import spaces
 
 from quant_arena.envs._episodes import EpisodePlan
 from quant_arena.envs.config import REWARD_COMPONENTS, TradingEnvConfig
+from quant_arena.sim import _jit as J
 from quant_arena.sim.kernel import LEDGER_FIELDS, Account
 from quant_arena.sim.market_data import MarketData
 
 NAN = math.nan
-LOG_FLOOR = 1e-12
-DSR_CLIP = 10.0
+LOG_FLOOR = J.LOG_FLOOR
+DSR_CLIP = J.DSR_CLIP
 ACCOUNT_FEATURES: tuple[str, ...] = (
     "position",
     "unrealized_pnl",
@@ -63,7 +63,7 @@ ACCOUNT_FEATURES: tuple[str, ...] = (
     "margin_used",
 )
 _CHUNK = 1024  # rows of account observations allocated at once
-_pack_into = struct.Struct("6f").pack_into
+_TERMINATION = (None, "bankruptcy", "liquidation", "max_drawdown")
 
 
 def make_config(config: TradingEnvConfig | Mapping[str, Any] | None = None, **overrides: Any) -> TradingEnvConfig:
@@ -119,8 +119,6 @@ class TradingEnv(gym.Env):
         # zero-copy (T - window + 1, window, F) view: row t - window + 1 is the window ending at t
         self._windows = np.lib.stride_tricks.sliding_window_view(data.features, (cfg.window, n_feat))[:, 0]
         self._w1 = cfg.window - 1
-        self._c = memoryview(data.close)
-        self._alr = memoryview(data.log_returns)
         self._last_bar = len(data) - 1
         cur = cfg.curriculum
         self.level = cur.start_level if cur is not None else 0
@@ -152,27 +150,40 @@ class TradingEnv(gym.Env):
         self._weights = tuple(float(w.get(name, 0.0)) for name in REWARD_COMPONENTS)
         self._active = tuple(i for i, x in enumerate(self._weights) if x != 0.0)
         self._only_lr = self._active == (0,) and not cfg.info_detail
-        self._w_lr = self._weights[0]
         self._detail = cfg.info_detail
         self._max_dd = cfg.max_drawdown if cfg.max_drawdown is not None else math.inf
         self._inv_ts = 1.0 / cfg.time_scale
         self._eta = cfg.dsr_eta
         self._tol = cfg.rebalance_tolerance
+        # ---- the compiled step's per-env state (one column) and constants, in the account's context
+        self._E = np.zeros((J.NE, 1))
+        self._EI = np.zeros((J.NEI, 1), dtype=np.int64)
+        self._G = np.zeros(J.NG)
+        self._ev = memoryview(self._E.reshape(-1))
+        self._G[J.G_W0 : J.G_W0 + 8] = self._weights
+        self._G[J.G_MAXDD] = self._max_dd
+        self._G[J.G_INV_TS] = self._inv_ts
+        self._G[J.G_ETA] = self._eta
+        self._G[J.G_TOL] = self._tol
+        x = self.account._arrays.ctx
+        x[J.X_E] = J.address(self._E)
+        x[J.X_EI] = J.address(self._EI)
+        x[J.X_G] = J.address(self._G)
+        x[J.X_SCHEME] = self._scheme
+        x[J.X_ONLY_LR] = self._only_lr
+        x[J.X_DSR_ON] = self._weights[2] != 0.0 or self._detail
+        x[J.X_LAST_BAR] = self._last_bar
+        self._ctx = x
+        self._addr = self.account._addr
         self._apply_level()
-        self._acc_buf = np.zeros((_CHUNK, 6), dtype=np.float32)
-        self._acc_row = 0
+        self._new_acc_buf()
         # market windows are handed out from blocks of at most ~1 MB, refilled as time moves on
         self._mk_rows = int(max(16, min(_CHUNK, (1 << 20) // (4 * cfg.window * n_feat))))
         self._mk_chunk = np.zeros((0,), dtype=np.float32)
+        self._mk_rows_out: list[np.ndarray] = []
         self._mk_base = 0
         self._mk_len = 0
-        self._steps = 0
-        self._start_equity = cfg.initial_equity
-        self._eq_floor = 1e-9 * cfg.initial_equity
-        self._peak = cfg.initial_equity
-        self._last_target = 0.0
-        self._dsr_a = 0.0
-        self._dsr_b = 0.0
+        self._start_state(cfg.initial_equity)
 
     # ------------------------------------------------------------------ curriculum
     def _apply_level(self) -> None:
@@ -183,6 +194,27 @@ class TradingEnv(gym.Env):
         self._clipped = [x if not x < -mx else -mx for x in self._clipped]
         self._im = ex.effective_initial_margin
         self._max_len = self.plan.max_steps(self.level) or (1 << 62)
+        self._E[J.E_MAXEXP, 0] = mx
+        self._E[J.E_IM, 0] = self._im
+        self._EI[J.EI_MAXLEN, 0] = self._max_len
+
+    def _start_state(self, eq: float) -> None:
+        """The env's per-episode state at a reset with equity ``eq``."""
+        E = self._E
+        E[J.E_PEAK, 0] = eq
+        E[J.E_LAST, 0] = 0.0
+        E[J.E_DSR_A, 0] = 0.0
+        E[J.E_DSR_B, 0] = 0.0
+        E[J.E_START, 0] = eq
+        E[J.E_FLOOR, 0] = 1e-9 * eq
+        self._EI[J.EI_STEPS, 0] = 0
+
+    def _new_acc_buf(self) -> None:
+        """A fresh block of account-observation rows (rows handed out are never written again)."""
+        self._acc_buf = np.zeros((_CHUNK, 6), dtype=np.float32)
+        self._acc_rows = list(self._acc_buf)  # the row views, made at once (cheaper than per step)
+        self._acc_row = 0
+        self._ctx[J.X_ACC_OUT] = J.address(self._acc_buf)
 
     def report_score(self, score: float) -> bool:
         """Move up one curriculum level when ``score`` passes the current level's threshold.
@@ -208,122 +240,51 @@ class TradingEnv(gym.Env):
             start = int(options["start"])
         eq = self.cfg.initial_equity
         self.account.reset(start, eq)
-        self._steps = 0
-        self._start_equity = eq
-        self._eq_floor = 1e-9 * eq
-        self._peak = eq
-        self._last_target = 0.0
-        self._dsr_a = 0.0
-        self._dsr_b = 0.0
-        self._acc_buf = np.zeros((_CHUNK, 6), dtype=np.float32)
-        self._acc_row = 0
+        self._start_state(eq)
+        self._new_acc_buf()
         self._mk_len = 0
         return self._observe(), {"equity": eq, "level": self.level, "t": start}
 
-    def step(self, action):  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
-        acc = self.account
-        scheme = self._scheme
-        if scheme == 2:
+    def step(self, action):
+        if self._scheme == 2:
             a = float(action[0])
             tg = (a if -1.0 <= a <= 1.0 else (1.0 if a > 0.0 else -1.0)) * self._max_exp
         else:
             tg = self._clipped[action]  # targets clipped to the level's exposure cap
-        last = self._last_target
-        order = NAN
-        if tg == tg:  # noqa: PLR0124 - NaN test (hold)
-            if scheme != 2:
-                if tg != last:  # also when last is NaN (unknown after a dropped order)
-                    order = self._last_target = tg
-            elif last != last or abs(tg - last) > self._tol:  # noqa: PLR0124
-                order = self._last_target = tg
-        e0 = acc.equity
-        acc.step(order)
-        e1 = acc.equity
-        if acc.liquidated:
-            self._last_target = 0.0
-        elif acc.dropped:
-            self._last_target = NAN
-        self._steps += 1
-        peak = self._peak
-        if e1 > peak:
-            peak = self._peak = e1
-        dd = 1.0 - e1 / peak
-        ratio = e1 / e0
-        lr = math.log(ratio if ratio > LOG_FLOOR else LOG_FLOOR)
-        if self._only_lr:
-            reward = self._w_lr * lr
-            info = {"equity": e1, "level": self.level, "reward_log_return": lr}
-        else:
-            reward, info = self._reward_info(acc, e0, e1, lr, dd)
-        t = acc.t
-        terminated = False
-        if acc.bankrupt:
-            terminated = True
-            info["termination"] = "bankruptcy"
-        elif acc.liquidated:
-            terminated = True
-            info["termination"] = "liquidation"
-        elif dd >= self._max_dd:
-            terminated = True
-            info["termination"] = "max_drawdown"
-        truncated = not terminated and (t >= self._last_bar or self._steps >= self._max_len)
-        if self._flat:
-            return self._observe(), reward, terminated, truncated, info
-        # the dict observation, inlined (the hot path)
-        e = e1
-        es = e if e > self._eq_floor else self._eq_floor
-        u = acc.units
         row = self._acc_row
-        buf = self._acc_buf
         if row == _CHUNK:
-            buf = self._acc_buf = np.zeros((_CHUNK, 6), dtype=np.float32)
+            self._new_acc_buf()
             row = 0
         self._acc_row = row + 1
-        if u != 0.0:
-            c = acc.mark
-            uc = u * c
-            entry = acc.entry
-            _pack_into(buf, row * 24, uc / es, u * (c - entry) / es, e / self._start_equity - 1.0,
-                       acc.bars * self._inv_ts, entry / c - 1.0, abs(uc) * self._im / es)
+        # order, account step, reward, termination and the account observation row, compiled
+        reward, e1, lr, t, code = J.env_step(self._addr, tg, row)
+        if self._only_lr:
+            info = {"equity": e1, "level": self.level, "reward_log_return": lr}
         else:
-            _pack_into(buf, row * 24, 0.0, 0.0, e / self._start_equity - 1.0, 0.0, 0.0, 0.0)
+            info = self._info(e1)
+        terminated = truncated = False
+        if code:
+            if code & 3:
+                terminated = True
+                info["termination"] = _TERMINATION[code & 3]
+            else:
+                truncated = True
+        if self._flat:
+            return self._flat_obs(t, row), reward, terminated, truncated, info
         i = t - self._mk_base
         if i >= self._mk_len:
             i = self._refill_market(t)
-        return {"market": self._mk_chunk[i], "account": buf[row]}, reward, terminated, truncated, info
+        return {"market": self._mk_rows_out[i], "account": self._acc_rows[row]}, reward, terminated, truncated, info
 
-    def _reward_info(self, acc: Account, e0: float, e1: float, lr: float, dd: float) -> tuple[float, dict[str, Any]]:
-        """All reward components (the general path) and the info dict."""
-        w = self._weights
-        detail = self._detail
-        comps = [0.0] * 8
-        comps[0] = lr
-        comps[1] = -dd
-        if w[2] != 0.0 or detail:
-            r = e1 / e0 - 1.0
-            a = self._dsr_a
-            b = self._dsr_b
-            var = b - a * a
-            if var > 1e-12:
-                dsr = (b * (r - a) - 0.5 * a * (r * r - b)) / (var * math.sqrt(var))
-                dsr = DSR_CLIP if dsr > DSR_CLIP else (-DSR_CLIP if dsr < -DSR_CLIP else dsr)
-            else:
-                dsr = 0.0
-            self._dsr_a = a + self._eta * (r - a)
-            self._dsr_b = b + self._eta * (r * r - b)
-            comps[2] = dsr
-        comps[3] = (acc.fee + acc.spread + acc.impact + acc.liquidation_fee) / e0
-        comps[4] = -1.0 if acc.units == 0.0 else 0.0
-        comps[5] = -1.0 if acc.filled != 0.0 else 0.0
-        comps[6] = 1.0 if acc.closed and acc.closed_return > 0.0 else 0.0
-        comps[7] = lr - self._alr[acc.t]
-        reward = 0.0
-        for i in self._active:
-            reward += w[i] * comps[i]
+    def _info(self, e1: float) -> dict[str, Any]:
+        """The info dict of the general reward path (components computed by the compiled step)."""
+        comps = self._E[J.E_C0 : J.E_C0 + 8, 0].tolist()
         info: dict[str, Any] = {"equity": e1, "level": self.level}
+        detail = self._detail
         for i in range(8) if detail else self._active:
             info["reward_" + REWARD_COMPONENTS[i]] = comps[i]
         if detail:
+            acc = self.account
             info["t"] = acc.t
             for name in LEDGER_FIELDS:
                 info[name] = getattr(acc, name)
@@ -332,40 +293,31 @@ class TradingEnv(gym.Env):
             info["dropped"] = acc.dropped
             info["liquidated"] = acc.liquidated
             info["bankrupt"] = acc.bankrupt
-            info["drawdown"] = dd
-        return reward, info
+            info["drawdown"] = self._ev[J.E_DD]
+        return info
 
     def _observe(self):
-        acc = self.account
-        t = acc.t
-        e = acc.equity
-        es = e if e > self._eq_floor else self._eq_floor
-        u = acc.units
-        c = acc.mark
         row = self._acc_row
-        buf = self._acc_buf
         if row == _CHUNK:
-            buf = self._acc_buf = np.zeros((_CHUNK, 6), dtype=np.float32)
+            self._new_acc_buf()
             row = 0
         self._acc_row = row + 1
-        if u != 0.0:
-            uc = u * c
-            entry = acc.entry
-            _pack_into(buf, row * 24, uc / es, u * (c - entry) / es, e / self._start_equity - 1.0,
-                       acc.bars * self._inv_ts, entry / c - 1.0, abs(uc) * self._im / es)
-        else:
-            _pack_into(buf, row * 24, 0.0, 0.0, e / self._start_equity - 1.0, 0.0, 0.0, 0.0)
-        w = self.window
+        J.env_observe(self._addr, row)
+        t = self.account.t
         if self._flat:
-            f = self._features.shape[1]
-            out = np.empty(w * f + 6, dtype=np.float32)
-            out[: w * f] = self._flat_features[(t - w + 1) * f : (t + 1) * f]
-            out[w * f :] = buf[row]
-            return out
+            return self._flat_obs(t, row)
         i = t - self._mk_base
         if not 0 <= i < self._mk_len:
             i = self._refill_market(t)
-        return {"market": self._mk_chunk[i], "account": buf[row]}
+        return {"market": self._mk_rows_out[i], "account": self._acc_rows[row]}
+
+    def _flat_obs(self, t: int, row: int) -> np.ndarray:
+        w = self.window
+        f = self._features.shape[1]
+        out = np.empty(w * f + 6, dtype=np.float32)
+        out[: w * f] = self._flat_features[(t - w + 1) * f : (t + 1) * f]
+        out[w * f :] = self._acc_buf[row]
+        return out
 
     def _refill_market(self, t: int) -> int:
         """Copy the next block of observation windows (one memcpy for many steps).
@@ -376,9 +328,9 @@ class TradingEnv(gym.Env):
         """
         end = min(t + self._mk_rows, self._last_bar + 1)
         block = self._windows[t - self._w1 : end - self._w1]
-        self._mk_chunk = block.reshape(len(block), -1) if self._m1d else block.copy()
-        if self._m1d:
-            self._mk_chunk = self._mk_chunk.copy()
+        chunk = block.copy()  # one memcpy (the view's rows overlap: a copy per row otherwise)
+        self._mk_chunk = chunk.reshape(len(block), -1) if self._m1d else chunk
+        self._mk_rows_out = list(self._mk_chunk)  # the row views, made at once
         self._mk_base = t
         self._mk_len = end - t
         return 0
@@ -387,7 +339,7 @@ class TradingEnv(gym.Env):
         """Valid actions for MaskablePPO: no redundant order, nothing above the leverage cap."""
         if self._scheme == 2:
             return np.ones(1, dtype=bool)
-        last = self._last_target
+        last = self._ev[J.E_LAST]
         tol = 1e-12
         if self._scheme == 0:
             s = self._targets[1]

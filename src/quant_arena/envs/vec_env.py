@@ -189,7 +189,7 @@ class TradingVecEnv(VecEnv):
         order = where(send, tg, np.nan)
         last = where(send, tg, last)
         e0 = acc.equity
-        acc._step(order)
+        acc.step(order)
         e1 = acc.equity
         self._last_target = where(acc.liquidated, 0.0, where(acc.dropped, np.nan, last))
         self._steps += 1

@@ -1,0 +1,99 @@
+"""The arrays behind :class:`Account` / :class:`BatchAccounts` and the context the kernels read.
+
+:class:`AccountArrays` owns the state and parameter arrays of N accounts (one column each, see the
+layout in :mod:`quant_arena.sim._jit`), keeps a reference to the market arrays, and fills the
+int64 context array with their addresses. It never rebinds an array it has published in the
+context (everything is written in place), so the addresses stay valid while the object lives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from quant_arena.sim import _jit as J
+from quant_arena.sim.config import ExecutionConfig
+from quant_arena.sim.market_data import MarketData
+
+
+class AccountArrays:
+    """State, parameters and kernel context of ``n`` accounts on one :class:`MarketData`."""
+
+    def __init__(self, data: MarketData, n: int, delay: int) -> None:
+        self.data = data
+        self.n = n
+        self.F = np.zeros((J.NF, n))
+        self.IS = np.zeros((J.NI, n), dtype=np.int64)
+        self.B = np.zeros((J.NB, n), dtype=np.bool_)
+        self.P = np.zeros((J.NP, n))
+        self.PB = np.zeros((J.NQ, n), dtype=np.bool_)
+        self.targets = np.full(n, math.nan)
+        self.ctx = J.new_context()
+        self.addr = J.address(self.ctx)
+        x = self.ctx
+        x[J.X_F] = J.address(self.F)
+        x[J.X_I] = J.address(self.IS)
+        x[J.X_B] = J.address(self.B)
+        x[J.X_P] = J.address(self.P)
+        x[J.X_PB] = J.address(self.PB)
+        x[J.X_TG] = J.address(self.targets)
+        x[J.X_N] = n
+        x[J.X_T] = len(data)
+        x[J.X_OPEN] = J.address(data.open)
+        x[J.X_HIGH] = J.address(data.high)
+        x[J.X_LOW] = J.address(data.low)
+        x[J.X_CLOSE] = J.address(data.close)
+        x[J.X_VOL] = J.address(data.volume)
+        x[J.X_GAPC] = J.address(data.gap_cum)
+        x[J.X_LOGRET] = J.address(data.log_returns)
+        self.has_sp = data.spread_bps is not None
+        self.has_fr = data.funding_rate is not None
+        x[J.X_SP] = J.address(data.spread_bps) if self.has_sp else 0
+        x[J.X_FR] = J.address(data.funding_rate) if self.has_fr else 0
+        self.set_delay(delay)
+
+    def set_delay(self, delay: int) -> None:
+        """(Re)allocate the order queue for ``delay`` bars (all accounts)."""
+        self.delay = delay
+        self.Q = np.full((self.n, delay), math.nan)
+        self.ctx[J.X_Q] = J.address(self.Q)
+        self.ctx[J.X_D] = delay
+
+    def configure(self, j: int | slice, config: ExecutionConfig) -> None:
+        """Write ``config``'s parameters into column(s) ``j``."""
+        P, PB = self.P, self.PB
+        P[J.P_FEE, j] = config.fee_rate
+        P[J.P_SPM, j] = (5e-5 * config.spread_scale) if config.liquidity == "taker" else 0.0
+        P[J.P_SPC, j] = config.spread_bps
+        P[J.P_SLIP, j] = config.slippage_bps * 1e-4
+        P[J.P_IMPACT, j] = config.impact_coef
+        P[J.P_CAP, j] = math.inf if config.participation_cap is None else config.participation_cap
+        P[J.P_FRC, j] = config.funding_rate
+        P[J.P_BSHORT, j] = config.borrow_rate_short
+        P[J.P_BLEV, j] = config.borrow_rate_leverage
+        P[J.P_SWL, j] = config.swap_long
+        P[J.P_SWS, j] = config.swap_short
+        P[J.P_MM, j] = config.effective_maintenance_margin
+        P[J.P_LFEE, j] = config.liquidation_fee
+        P[J.P_MAXEXP, j] = config.max_exposure
+        PB[J.Q_USE_SP, j] = config.use_spread_series and self.has_sp
+        PB[J.Q_CAP_REJECT, j] = config.cap_mode == "reject"
+        PB[J.Q_USE_FR, j] = config.use_funding_series and self.has_fr
+        PB[J.Q_ALLOW_GAP, j] = config.allow_fill_across_gap
+
+    def reset(self, idx, t, equity) -> None:
+        """Accounts ``idx`` flat with ``equity`` after bar ``t``'s close (already validated)."""
+        F, IS, B = self.F, self.IS, self.B
+        F[J.F_CASH, idx] = equity
+        F[J.F_UNITS, idx] = 0.0
+        F[J.F_EQUITY, idx] = equity
+        F[J.F_MARK, idx] = self.data.close[t]
+        F[J.F_ENTRY, idx] = 0.0
+        F[J.F_LIQ_LO, idx] = -math.inf
+        F[J.F_LIQ_HI, idx] = math.inf
+        F[J.F_PNL :, idx] = 0.0  # every last-step output
+        IS[J.I_T, idx] = t
+        IS[J.I_BARS :, idx] = 0  # bars, queue position and the counters
+        B[:, idx] = False
+        self.Q[idx] = math.nan
