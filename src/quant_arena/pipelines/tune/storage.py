@@ -43,7 +43,7 @@ def storage_url(url: str | None = None, credentials: dict[str, Any] | None = Non
     return str(url or DEFAULT_STORAGE_URL)
 
 
-class TuneStorageDataset(AbstractDataset[None, str]):
+class TuneStorageDataset(AbstractDataset[str, str]):
     """Read-only: ``load()`` returns the study storage URL (see the module docstring)."""
 
     def __init__(self, url: str | None = None, credentials: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> None:
@@ -53,7 +53,7 @@ class TuneStorageDataset(AbstractDataset[None, str]):
     def load(self) -> str:
         return self._url
 
-    def save(self, data: None) -> None:
+    def save(self, data: str) -> None:
         raise DatasetError("tune_storage is read-only: it only tells the tune pipeline where the study lives")
 
     def _describe(self) -> dict[str, Any]:
