@@ -12,7 +12,12 @@ import onnx
 import pytest
 from sb3_contrib import RecurrentPPO
 
-from quant_arena.agents.export import NumpyPolicy, OnnxPolicy, UnsupportedPolicyError, export_onnx
+from quant_arena.agents.export import (
+    NumpyPolicy,
+    OnnxPolicy,
+    UnsupportedPolicyError,
+    export_onnx,
+)
 from quant_arena.agents.factory import AgentConfig, make_agent
 from quant_arena.agents.training import attach_normalization, normalize_observation
 from quant_arena.envs import TradingEnv

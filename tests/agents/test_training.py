@@ -14,6 +14,7 @@ from quant_arena.agents.training import (
     NORMALIZATION_ATTR,
     NormalizedPolicy,
     get_normalization,
+    greedy_policy,
     normalize_observation,
     policy_returns,
     scaler_normalization,
@@ -148,3 +149,33 @@ def test_bad_arguments_are_refused():
     with pytest.raises(TypeError, match="single gymnasium.Env"):
         train_agent(AGENT, lambda: TradingEnv(TRAIN, ENV), lambda: TradingVecEnv(VAL, 2, ENV),
                     total_timesteps=64, eval_freq=64, patience=1, seed=0)
+
+
+def test_final_evaluation_at_the_budget_is_not_an_early_stop():
+    # evaluations at 100 and 200 steps, then a final one when the budget ends (256 steps: two
+    # rollouts of 2 x 64); the final one reaches `patience` but training had ended anyway
+    res = _train(patience=2, min_delta=1e9, total_timesteps=200, eval_freq=100)
+    assert res.learning_curve["timesteps"].tolist() == [100, 200, 256]
+    assert res.learning_curve["evals_without_improvement"].tolist() == [0, 1, 2]
+    assert not res.stopped_early and res.timesteps == 256
+
+
+@pytest.mark.parametrize(("algo", "scheme"), [("ppo", "discrete_targets"), ("ppo", "continuous"), ("sac", "continuous"), ("dqn", "discrete")])
+def test_greedy_policy_is_exactly_predict(algo, scheme):
+    from quant_arena.agents.factory import make_agent
+
+    env = TradingEnv(TRAIN, {**ENV, "action_scheme": scheme}, max_episode_steps=100)
+    hyper = {"learning_starts": 16, "buffer_size": 200, "batch_size": 16} if algo != "ppo" else {"n_steps": 32, "batch_size": 32}
+    model = make_agent(AgentConfig(algo=algo, extractor="mlp", hyperparameters=hyper, seed=2), env)
+    model.learn(64)
+    act = greedy_policy(model)
+    obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(200):
+        ref, _ = model.predict(obs, deterministic=True)
+        ours = act(obs)
+        assert ours.shape == ref.shape and ours.dtype == ref.dtype
+        np.testing.assert_array_equal(ours, ref)
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            obs, _ = env.reset()

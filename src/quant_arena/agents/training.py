@@ -57,6 +57,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
@@ -81,6 +82,7 @@ __all__ = [
     "ValidationCallback",
     "attach_normalization",
     "get_normalization",
+    "greedy_policy",
     "normalize_observation",
     "observation_normalizer",
     "policy_returns",
@@ -221,6 +223,39 @@ def _is_maskable(model: Any) -> bool:
     return type(inner).__name__ == "MaskablePPO"
 
 
+def greedy_policy(model: Any) -> Callable[[Any], Any] | None:
+    """A lean ``obs -> action`` callable computing exactly ``model.predict(obs, deterministic=True)[0]``.
+
+    The same torch computation as SB3's ``predict`` (``policy._predict`` under ``no_grad`` on the
+    observation as a tensor, then the same reshape and clipping / unscaling) without its
+    per-call bookkeeping; about 1.5-2x faster per step, which matters in the validation and
+    test rollouts. None for RecurrentPPO and MaskablePPO (they need states / masks: use
+    ``predict``). The policy is put in evaluation mode when the callable is made.
+    """
+    if _is_recurrent(model) or _is_maskable(model) or not hasattr(model, "policy"):
+        return None
+    policy = model.policy
+    space = model.action_space
+    box = isinstance(space, gym.spaces.Box)
+    squash = bool(getattr(policy, "squash_output", False))
+    shape = space.shape
+    device = policy.device
+    policy.set_training_mode(False)
+
+    def act(obs: Any) -> Any:
+        with th.no_grad():
+            if isinstance(obs, Mapping):
+                t = {k: th.as_tensor(v, device=device).unsqueeze(0) for k, v in obs.items()}
+            else:
+                t = th.as_tensor(obs, device=device).unsqueeze(0)
+            a = policy._predict(t, deterministic=True).cpu().numpy().reshape((-1, *shape))
+        if box:
+            a = policy.unscale_action(a) if squash else np.clip(a, space.low, space.high)
+        return a[0]
+
+    return act
+
+
 def policy_returns(
     model: Any,
     env: gym.Env,
@@ -239,6 +274,7 @@ def policy_returns(
     """
     recurrent = _is_recurrent(model)
     masked = _is_maskable(model) and hasattr(env, "action_masks")
+    fast = greedy_policy(model)
     obs, info = env.reset(seed=seed)
     equity = [float(info.get("equity", 1.0))]
     use_equity = "equity" in info
@@ -250,7 +286,9 @@ def policy_returns(
         kwargs: dict[str, Any] = {}
         if masked:
             kwargs["action_masks"] = env.action_masks()
-        if recurrent:
+        if fast is not None:
+            action = fast(x)
+        elif recurrent:
             action, state = model.predict(x, state=state, episode_start=episode_start, deterministic=True)
             episode_start = np.zeros((1,), dtype=bool)
         else:
@@ -355,12 +393,13 @@ class ValidationCallback(BaseCallback):
         return self.run_evaluation()
 
     def _on_training_end(self) -> None:
-        # the final weights get their evaluation too (unless training stopped on no improvement)
+        # the final weights get their evaluation too (unless training stopped on no improvement);
+        # training has ended on its budget, so this evaluation cannot "stop early"
         if not self.stopped_early and self._last_eval_step != self.num_timesteps:
-            self.run_evaluation()
+            self.run_evaluation(final=True)
 
-    def run_evaluation(self) -> bool:
-        """Evaluate now; returns False when training should stop."""
+    def run_evaluation(self, final: bool = False) -> bool:
+        """Evaluate now; returns False when training should stop (never for the ``final`` one)."""
         returns = self.evaluate()
         self._last_eval_step = self.num_timesteps
         if returns.size >= 2:
@@ -407,7 +446,7 @@ class ValidationCallback(BaseCallback):
             self.model.save(self.checkpoint_dir / "latest.zip")
             if improved:
                 self.model.save(self.checkpoint_dir / "best_model.zip")
-        if self._no_improve >= self.patience:
+        if self._no_improve >= self.patience and not final:
             self.stopped_early = True
             return False
         return True

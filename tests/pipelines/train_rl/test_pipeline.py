@@ -143,6 +143,7 @@ def test_agent_model_curve_and_mlflow_metrics(run):
 def test_validation_callback_and_run_policy_agree(run):
     """The Sharpe the trainer selected on is the one the report shows for validation."""
     from quant_arena.agents.experiment import make_eval_env, market_data
+    from quant_arena.evaluation.backtest import run_policy
 
     catalog, _, params = run
     model = catalog.load("ppo_model")
@@ -153,6 +154,9 @@ def test_validation_callback_and_run_policy_agree(run):
     r_cb = policy_returns(model, make_eval_env(data, cfg.env, 460))
     res = catalog.load("ppo_evaluation")["results"]["ppo"]["validation"]
     np.testing.assert_array_equal(r_cb, res.returns)
+    # and both equal run_policy driven by the SB3 model's own predict
+    sb3 = run_policy(make_eval_env(data, cfg.env, 460), model, 460, 685)
+    np.testing.assert_array_equal(sb3.returns, res.returns)
 
 
 def test_bad_parameters_fail_naming_them(project_root):
