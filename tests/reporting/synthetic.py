@@ -40,7 +40,7 @@ from quant_arena.evaluation.overfitting import (
     probability_of_backtest_overfitting,
 )
 
-DEFAULT_AGENTS: Mapping[str, float] = {"ppo_mlp": 0.2, "sac_tcn": -0.05}
+DEFAULT_AGENTS: Mapping[str, float] = {"ppo_mlp": 0.3, "sac_tcn": -0.05}
 DEFAULT_BASELINES: tuple[str, ...] = ("buy_and_hold", "do_nothing", "momentum")
 COST = 0.0005  # per unit of turnover
 
