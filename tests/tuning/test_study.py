@@ -36,7 +36,7 @@ def _cheap(trial: optuna.Trial) -> float:
     time.sleep(0.05)
     for step in range(2):
         trial.report(-abs(np.log10(x) + 3.5) + 0.01 * n * step, step)
-    if n == 3 and trial.number % 3 == 0:
+    if trial.number == 1:
         raise RuntimeError("boom")  # an objective error is recorded as FAIL; the study goes on
     return -abs(np.log10(x) + 3.5) + 0.01 * n
 
@@ -44,18 +44,17 @@ def _cheap(trial: optuna.Trial) -> float:
 def test_threads_share_one_study_and_a_rerun_resumes(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     lines: list[str] = []
-    study = run_study(_data.params(pruner="none"), pd.DataFrame(), storage_url=url, study_name="s", n_trials=10, n_jobs=2,
+    study = run_study(_data.params(pruner="none"), pd.DataFrame(), storage_url=url, study_name="s", n_trials=6, n_jobs=2,
                       progress_fn=lines.append, objective=_cheap)
     states = [t.state for t in study.trials]
-    assert len(states) == 10 and len({t.number for t in study.trials}) == 10
-    assert set(states) <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL}
-    assert optuna.trial.TrialState.COMPLETE in states
-    assert len(lines) == 10 and all("best" in line and "trials/h" in line for line in lines)
+    assert len(states) == 6 and len({t.number for t in study.trials}) == 6
+    assert states.count(optuna.trial.TrialState.FAIL) == 1 and states.count(optuna.trial.TrialState.COMPLETE) == 5
+    assert len(lines) == 6 and all("best" in line and "trials/h" in line for line in lines)
     # a second worker (or a rerun after an interruption) adds to the same study
-    again = run_study(_data.params(pruner="none"), pd.DataFrame(), storage_url=url, study_name="s", n_trials=3, objective=_cheap)
-    assert len(again.trials) == 13 and sorted(t.number for t in again.trials) == list(range(13))
+    again = run_study(_data.params(pruner="none"), pd.DataFrame(), storage_url=url, study_name="s", n_trials=2, objective=_cheap)
+    assert len(again.trials) == 8 and sorted(t.number for t in again.trials) == list(range(8))
     table = trials_table(again)
-    assert len(table) == 13 and {"number", "state", "value", "duration_seconds", "param.learning_rate"} <= set(table.columns)
+    assert len(table) == 8 and {"number", "state", "value", "duration_seconds", "param.learning_rate"} <= set(table.columns)
     table.to_parquet(tmp_path / "t.parquet")  # the catalog stores it as parquet
     for fig in (plot_history(again), plot_importance(again), plot_parallel(again)):
         assert isinstance(fig, matplotlib.figure.Figure)
@@ -89,14 +88,16 @@ def test_span_cuts_before_anything_else() -> None:
     assert dated.frame["timestamp"].max() < pd.Timestamp("2021-02-10", tz="UTC")
 
 
-def test_real_objective_two_trials_with_pruner(tmp_path) -> None:
+def test_real_objective_two_trials_in_two_threads(tmp_path) -> None:
+    """Two real trials (env, model, training, scoring each) at once on threads: no shared state."""
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     frame = _data.features()
     n = int(0.7 * len(frame))
     frame.loc[n:, "close"] = np.nan  # the study would fail on these rows if it ever used them
-    study = run_study(_data.params(n_startup_trials=1), frame, storage_url=url, n_trials=2)
+    params = _data.params(n_startup_trials=1, storage={"heartbeat_interval": 1, "grace_period": 5})
+    study = run_study(params, frame, storage_url=url, n_trials=2, n_jobs=2)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(study.trials) == 2 and done, [t.state for t in study.trials]
+    assert len(study.trials) == 2 and len(done) == 2, [(t.state, t.system_attrs.get("fail_reason")) for t in study.trials]
     assert all(np.isfinite(t.value) for t in done)
     assert all(t.intermediate_values for t in done)  # reported after the inner fold
     assert study.user_attrs["ranking"]
