@@ -313,7 +313,10 @@ def plot_parallel(study: Any):
 
     if not _completed(study):
         return _empty_figure("no completed trial yet")
-    return _figure(ovm.plot_parallel_coordinate(study))
+    fig = _figure(ovm.plot_parallel_coordinate(study))
+    n_params = len({k for t in _completed(study) for k in t.params})
+    fig.set_size_inches(max(8.0, 1.4 * (n_params + 1)), 5.5)  # one readable axis per parameter
+    return fig
 
 
 def finite_or_none(value: Any) -> float | None:
