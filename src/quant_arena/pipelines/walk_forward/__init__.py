@@ -1,4 +1,4 @@
-"""The main job. Until walk-forward evaluation lands it is the data chain it starts with."""
+"""The main job: data -> per-fold features, agents and baselines -> stitched out-of-sample results -> report."""
 
 from .pipeline import create_pipeline
 

@@ -1,16 +1,257 @@
-"""``kedro run --pipeline=walk_forward``: the project's main job.
+"""``kedro run --pipeline=walk_forward``: the project's main job, raw data to report.
 
-Today it runs the data pipelines the walk-forward evaluation starts with (ingest → clean →
-features → selection); the fold template, agents, baselines and report are added on top.
+The whole experiment as a list of named steps::
+
+    ingest -> clean -> features                      market_features (shared by every fold)
+    fold_schedule                                    fold_schedule_report / _plot
+    walk_forward.fold_<i>  (one namespace per fold, the same template)
+        prepare_fold                                 windows; selection + scaler fitted on TRAIN
+        stress_fold                                  flash crash + low liquidity in the TEST window
+        evaluate_baselines                           fit on TRAIN, look-ahead check, run (one kernel)
+        train_<agent>_seed_<s>                       one node per agent x seed (parallel under
+        evaluate_<agent>_seed_<s>                    ParallelRunner); validation = early stopping
+        summarise_fold                               the fold's metrics report
+    stitch_walk_forward                              fan-in: continuous out-of-sample records
+    summarise_walk_forward                           leaderboard, PBO/DSR, Monte Carlo, stress, regimes
+    report (build_leaderboard, ...)                  markdown/html leaderboard, tear sheets, plots
+
+The number of folds, the agents and the seeds decide which nodes exist, so they are read when
+the pipeline is BUILT, from ``conf/<base|local>/parameters_walk_forward.yml`` of the project
+(:func:`built_shape`; Kedro builds pipelines before run-time ``--params`` are known, and settings
+cannot depend on the data). A run-time override of ``walk_forward.n_folds``, ``agents`` or
+``seeds`` that disagrees with the built pipeline fails naming the parameter; every other
+parameter (timesteps, windows, costs, ...) can be overridden with ``--params``.
+
+Each fold's outputs are versioned catalog datasets under ``walk_forward.fold_<i>.*``:
+``kedro run --pipeline=walk_forward --only-missing-outputs`` resumes an interrupted run without
+retraining finished folds/agents, and ``kedro run --pipeline=walk_forward
+--namespaces=walk_forward.fold_0`` runs one fold alone (after the data chain has run once).
 """
 
 from __future__ import annotations
 
-from kedro.pipeline import Pipeline
+import logging
+import os
+import warnings
+from functools import partial, update_wrapper
+from pathlib import Path
+from typing import Any
 
-from quant_arena.pipelines import data
+from kedro.pipeline import Node, Pipeline
+
+from quant_arena.evaluation.walk_forward import WalkForwardConfig, run_name
+from quant_arena.pipelines import clean, features, ingest
+from quant_arena.pipelines.walk_forward.nodes import (
+    evaluate_agent_node,
+    evaluate_baselines,
+    fold_schedule,
+    node_inputs_per_fold,
+    prepare_fold,
+    stitch_walk_forward,
+    stress_fold,
+    summarise_fold,
+    summarise_walk_forward,
+    train_agent_node,
+)
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "walk_forward"
+PARAMS = "params:walk_forward"
+SHARED_PARAMS = {PARAMS, "params:baselines", "params:features"}
+
+STITCH_OUTPUTS = [
+    "walk_forward_oos_returns_table",
+    "walk_forward_trades_table",
+    "walk_forward_fold_metrics_report",
+    "walk_forward_validation_report",
+    "walk_forward_stress_episodes_table",
+    "walk_forward_lookahead_report",
+    "walk_forward_learning_curve_report",
+    "walk_forward_fitted_report",
+]
+SUMMARY_OUTPUTS = [
+    "walk_forward_summary_report",
+    "walk_forward_runs_report",
+    "walk_forward_overfitting_report",
+    "walk_forward_montecarlo_report",
+    "walk_forward_stress_report",
+    "walk_forward_regime_report",
+]
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    """The data chain (the first stage of the walk-forward study)."""
-    return data.create_pipeline()
+# --------------------------------------------------------------------------- build-time shape
+
+
+def _project_root(start: Path | None = None) -> Path | None:
+    """The Kedro project holding ``start`` (default: the working directory), or None."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        toml = folder / "pyproject.toml"
+        if toml.is_file() and "[tool.kedro]" in toml.read_text(encoding="utf-8", errors="ignore"):
+            return folder
+    return None
+
+
+def read_built_config(project_root: Path | None = None, env: str | None = None) -> WalkForwardConfig:
+    """The ``walk_forward`` parameters as the pipeline is BUILT: ``conf/base`` merged with the run
+    environment (``KEDRO_ENV`` or ``local``) of the project at ``project_root`` (default: the
+    Kedro project containing the working directory), through Kedro's ``OmegaConfigLoader`` on
+    ``settings.CONF_SOURCE``. Defaults of :class:`WalkForwardConfig` when there is no project."""
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.project import settings
+
+    root = project_root or _project_root()
+    if root is None:
+        return WalkForwardConfig()
+    conf = root / settings.CONF_SOURCE
+    if not conf.is_dir():
+        return WalkForwardConfig()
+    args = {**dict(settings.CONFIG_LOADER_ARGS), "base_env": "base"}  # the project's resolvers (oc.env, ...)
+    args["default_run_env"] = env or os.environ.get("KEDRO_ENV") or args.get("default_run_env") or "local"
+    loader_class = getattr(settings, "CONFIG_LOADER_CLASS", None) or OmegaConfigLoader
+    loader = loader_class(conf_source=str(conf), **args)
+    try:
+        params = loader["parameters"]
+    except KeyError:  # pragma: no cover - no parameters files at all
+        params = {}
+    return WalkForwardConfig.model_validate(params.get(NAMESPACE) or {})
+
+
+def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
+    """What decides the pipeline's nodes: folds, agents and seeds."""
+    return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds)}
+
+
+def _bind(func, **kwargs):
+    return update_wrapper(partial(func, **kwargs), func)
+
+
+# --------------------------------------------------------------------------- the fold template
+
+
+def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dict[str, Any]) -> Pipeline:
+    """The nodes of one fold, with fold-local dataset names (namespaced by the caller).
+
+    Shared inputs: ``market_features``, ``params:walk_forward``, ``params:baselines``,
+    ``params:features``.
+    """
+    nodes = [
+        Node(
+            func=_bind(prepare_fold, fold_index=fold_index, built=shape),
+            inputs=["market_features", PARAMS],
+            outputs=["fold_artifact", "model_input_table", "feature_selection_report"],
+            name="prepare_fold",
+        ),
+        Node(
+            func=stress_fold,
+            inputs=["market_features", "fold_artifact", PARAMS, "params:features"],
+            outputs="stressed_model_input_table",
+            name="stress_fold",
+        ),
+        Node(
+            func=evaluate_baselines,
+            inputs=["model_input_table", "stressed_model_input_table", "fold_artifact", PARAMS, "params:baselines"],
+            outputs="baselines_evaluation_artifact",
+            name="evaluate_baselines",
+        ),
+    ]
+    for agent, seed in agent_runs:
+        run = run_name(agent, seed)
+        nodes += [
+            Node(
+                func=_bind(train_agent_node, agent=agent, seed=seed, built=shape),
+                inputs=["model_input_table", "fold_artifact", PARAMS],
+                outputs=[f"{run}_model", f"{run}_training_artifact"],
+                name=f"train_{run}",
+            ),
+            Node(
+                func=_bind(evaluate_agent_node, agent=agent, seed=seed),
+                inputs=[f"{run}_model", f"{run}_training_artifact", "model_input_table", "stressed_model_input_table", "fold_artifact", PARAMS],
+                outputs=f"{run}_evaluation_artifact",
+                name=f"evaluate_{run}",
+            ),
+        ]
+    nodes.append(
+        Node(
+            func=summarise_fold,
+            inputs=["fold_artifact", "baselines_evaluation_artifact", *[f"{run_name(a, s)}_evaluation_artifact" for a, s in agent_runs]],
+            outputs="fold_metrics_report",
+            name="summarise_fold",
+        )
+    )
+    return Pipeline(nodes)
+
+
+def _fan_in(config: WalkForwardConfig, shape: dict[str, Any], stitch_inputs: list[str], n_runs: int) -> Pipeline:
+    """Schedule, stitch and summary nodes (outside the fold namespaces)."""
+    return Pipeline(
+        [
+            Node(
+                func=_bind(fold_schedule, built=shape),
+                inputs=["market_features", PARAMS],
+                outputs=["fold_schedule_report", "fold_schedule_plot"],
+                name="walk_forward_fold_schedule",
+            ),
+            Node(
+                func=_bind(stitch_walk_forward, n_folds=config.n_folds, n_agent_runs=n_runs),
+                inputs=[PARAMS, *stitch_inputs],
+                outputs=STITCH_OUTPUTS,
+                name="stitch_walk_forward",
+            ),
+            Node(
+                func=summarise_walk_forward,
+                inputs=[
+                    "walk_forward_oos_returns_table",
+                    "walk_forward_trades_table",
+                    "walk_forward_stress_episodes_table",
+                    "walk_forward_lookahead_report",
+                    "walk_forward_fold_metrics_report",
+                    "market_features",
+                    PARAMS,
+                ],
+                outputs=SUMMARY_OUTPUTS,
+                name="summarise_walk_forward",
+            ),
+        ]
+    )
+
+
+def create_pipeline(config: WalkForwardConfig | None = None, with_data: bool = True, with_report: bool = True, **kwargs) -> Pipeline:
+    """The walk-forward pipeline.
+
+    Args:
+        config: the build-time parameters (default: :func:`read_built_config`, i.e. the
+            project's ``conf``); only ``n_folds``, ``agents`` and ``seeds`` shape the pipeline.
+        with_data: prepend the ingest -> clean -> features chain (``market_features``).
+        with_report: append the report pipeline (leaderboard, tear sheets, plots).
+    """
+    config = config or read_built_config()
+    shape = built_shape(config)
+    agent_runs = [(a, s) for a in shape["agents"] for s in shape["seeds"]]
+    runs = [run_name(a, s) for a, s in agent_runs]
+    folds = Pipeline([])
+    stitch_inputs: list[str] = []
+    for i in range(config.n_folds):
+        ns = f"{NAMESPACE}.fold_{i}"
+        folds += Pipeline(
+            fold_template(i, agent_runs, shape),
+            namespace=ns,
+            inputs={"market_features"},
+            parameters=SHARED_PARAMS,
+        )
+        stitch_inputs += [f"{ns}.{name}" for name in node_inputs_per_fold(runs)]
+    with warnings.catch_warnings():  # the fan-in reads the folds' namespaced datasets by their full names
+        warnings.filterwarnings("ignore", message="One or more dataset names contain")
+        fan_in = _fan_in(config, shape, stitch_inputs, len(runs))
+    pipe = folds + fan_in
+    if with_data:
+        pipe = ingest.create_pipeline() + clean.create_pipeline() + features.create_pipeline() + pipe
+    if with_report:
+        try:
+            from quant_arena.pipelines import report
+        except ImportError:  # pragma: no cover - the report pipeline is optional
+            logger.warning("walk_forward: the report pipeline is not available; the run stops at the summary reports")
+        else:
+            pipe = pipe + report.create_pipeline()
+    return pipe

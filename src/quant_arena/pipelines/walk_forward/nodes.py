@@ -1,0 +1,319 @@
+"""Nodes of the ``walk_forward`` pipeline: thin wrappers over :mod:`quant_arena.evaluation.walk_forward`.
+
+Every node validates ``params:walk_forward`` with
+:class:`~quant_arena.evaluation.walk_forward.WalkForwardConfig` (the hook validates it before the
+run too) and checks it against the shape the pipeline was BUILT with (folds, agents, seeds): those
+decide which nodes exist, so a run-time override that changes them fails naming the parameter.
+
+Per-fold outputs are persisted through the catalog's ``{namespace}.*`` factories, so a finished
+fold is skipped by ``kedro run --only-missing-outputs`` and one fold runs alone with
+``kedro run --namespaces=walk_forward.fold_<i>``. Everything passed between nodes is picklable
+(Kedro's ``ParallelRunner``).
+
+Side effect: :func:`summarise_walk_forward` and :func:`fold_schedule` log metrics and parameters
+to the active MLflow run when there is one (kedro-mlflow opens one per ``kedro run``); no run is
+ever started here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_arena.evaluation.walk_forward import (
+    FoldData,
+    WalkForwardConfig,
+    as_config,
+    evaluate_fold_agent,
+    evaluate_fold_baselines,
+    fit_fold_features,
+    fold_metrics,
+    fold_split,
+    model_input,
+    run_name,
+    schedule,
+    stitch_oos,
+    stress_fold_frame,
+    summarise,
+    train_fold_agent,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Metrics logged to MLflow per fold x strategy x seed and overall (every metric is in the reports).
+LOGGED_METRICS: tuple[str, ...] = ("sharpe", "sortino", "total_return", "cagr", "max_drawdown", "volatility", "n_trades", "turnover", "exposure")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _config(params: dict[str, Any], built: dict[str, Any] | None = None) -> WalkForwardConfig:
+    """Validated parameters, checked against the pipeline's built shape (n_folds, agents, seeds)."""
+    config = as_config(params)
+    if built:
+        if config.n_folds != built["n_folds"]:
+            raise ValueError(
+                f"walk_forward.n_folds = {config.n_folds} at run time but the pipeline was built with {built['n_folds']} folds "
+                "(it is read from conf/ when the pipeline is built, before --params apply): change it in "
+                "conf/base/parameters_walk_forward.yml (or conf/local), not with --params"
+            )
+        agents = tuple(a.name for a in config.agents)
+        if agents != tuple(built["agents"]):
+            raise ValueError(f"walk_forward.agents = {list(agents)} at run time but the pipeline was built with {list(built['agents'])}; change them in conf/, not with --params")
+        if tuple(config.seeds) != tuple(built["seeds"]):
+            raise ValueError(f"walk_forward.seeds = {config.seeds} at run time but the pipeline was built with {list(built['seeds'])}; change them in conf/, not with --params")
+    return config
+
+
+def _fold(artifact: dict[str, Any], frame: pd.DataFrame) -> FoldData:
+    return FoldData(artifact["index"], artifact["source_index"], artifact["fold"], frame, artifact["periods_per_year"])
+
+
+def _mlflow():
+    """The mlflow module when a run is active, else None (no run is ever started here)."""
+    try:
+        import mlflow
+    except ImportError:  # pragma: no cover - mlflow is a dependency
+        return None
+    return mlflow if mlflow.active_run() is not None else None
+
+
+def _log_metrics(metrics: dict[str, float]) -> None:
+    mlflow = _mlflow()
+    if mlflow is None or not metrics:
+        return
+    items = [(k, float(v)) for k, v in metrics.items() if v is not None and np.isfinite(v)]
+    for i in range(0, len(items), 500):
+        mlflow.log_metrics(dict(items[i : i + 500]))
+
+
+# --------------------------------------------------------------------------- per fold
+
+
+def prepare_fold(market_features: pd.DataFrame, params: dict[str, Any], fold_index: int, built: dict[str, Any] | None = None) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """The fold's windows and its feature set fitted on its training window.
+
+    Returns:
+        ``fold_artifact`` (index, source fold, windows, periods per year, the fitted
+        :class:`~quant_arena.evaluation.walk_forward.FoldFeatures` with what they saw),
+        ``model_input_table`` (keys, OHLCV and the scaled selected features of rows up to the
+        fold's test end) and ``feature_selection_report``.
+    """
+    config = _config(params, built)
+    t0 = time.perf_counter()
+    data = fold_split(market_features, fold_index, config)
+    features = fit_fold_features(data, config)
+    frame = model_input(data.frame, features)
+    f = data.fold
+    logger.info(
+        "fold %d (data fold %d): train %s..%s (%d bars), validation %d bars, test %s..%s (%d bars); %d features fitted in %.1f s",
+        fold_index, data.source_index, f.train.first, f.train.last, f.train.n_bars, f.validation.n_bars, f.test.first, f.test.last,
+        f.test.n_bars, len(features.columns), time.perf_counter() - t0,
+    )
+    artifact = {"index": data.index, "source_index": data.source_index, "fold": data.fold, "periods_per_year": data.periods_per_year,
+                "n_rows": len(data.frame), "features": features}
+    return artifact, frame, features.selection_report
+
+
+def stress_fold(market_features: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], features_params: dict[str, Any] | None) -> pd.DataFrame:
+    """The fold's model input with the stress scenarios injected into its test window (features
+    rebuilt from the stressed bars with ``params:features``, scaled with the fold's scaler)."""
+    config = _config(params)
+    t0 = time.perf_counter()
+    data = fold_split(market_features, fold_artifact["index"], config)
+    features = fold_artifact["features"]
+    stressed = stress_fold_frame(data, features, config, features_params)
+    out = model_input(stressed, features)
+    logger.info("fold %d: stress scenarios injected into the test window in %.1f s", fold_artifact["index"], time.perf_counter() - t0)
+    return out
+
+
+def evaluate_baselines(
+    model_input_table: pd.DataFrame,
+    stressed_model_input_table: pd.DataFrame,
+    fold_artifact: dict[str, Any],
+    params: dict[str, Any],
+    baselines_params: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Fit the configured baselines on the training window, look-ahead check them on the test
+    window (the run fails on a mismatch unless ``lookahead.on_failure: flag``) and run them on
+    the validation, test and stressed test windows."""
+    from quant_arena.agents.baselines import make_baselines
+
+    config = _config(params)
+    entries = dict(baselines_params or {})
+    if config.baselines is not None:
+        unknown = [b for b in config.baselines if b not in entries]
+        if unknown:
+            raise ValueError(f"walk_forward.baselines: {unknown} are not entries of parameters_baselines.yml (have {sorted(entries)})")
+        entries = {k: entries[k] for k in config.baselines}
+    strategies = make_baselines(entries, scope="single")
+    data = _fold(fold_artifact, model_input_table)
+    return evaluate_fold_baselines(data, fold_artifact["features"], model_input_table, stressed_model_input_table, strategies, config)
+
+
+def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], agent: str, seed: int, built: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train one agent x seed on the fold's training window (validation: early stopping only).
+
+    Returns:
+        The model (best validation weights) and ``{"learning_curve": DataFrame, "meta": {...}}``
+        (rows and last timestamps the training and validation envs held, timings).
+    """
+    config = _config(params, built)
+    data = _fold(fold_artifact, model_input_table)
+    result = train_fold_agent(data, fold_artifact["features"], model_input_table, agent, seed, config)
+    return result.model, {"learning_curve": result.learning_curve, "meta": result.meta}
+
+
+def evaluate_agent_node(
+    model: Any,
+    training_artifact: dict[str, Any],
+    model_input_table: pd.DataFrame,
+    stressed_model_input_table: pd.DataFrame,
+    fold_artifact: dict[str, Any],
+    params: dict[str, Any],
+    agent: str,
+    seed: int,
+) -> dict[str, Any]:
+    """The agent's deterministic policy on the fold's test and stressed test windows."""
+    config = _config(params)
+    data = _fold(fold_artifact, model_input_table)
+    return evaluate_fold_agent(model, training_artifact["meta"], data, fold_artifact["features"], model_input_table,
+                               stressed_model_input_table, agent, seed, config)
+
+
+def summarise_fold(fold_artifact: dict[str, Any], *evaluations: dict[str, Any]) -> pd.DataFrame:
+    """The fold's test-window metrics: one row per strategy x seed (the fold's own report)."""
+    table = fold_metrics({"index": fold_artifact["index"], "periods_per_year": fold_artifact["periods_per_year"]}, evaluations, "test")
+    best = table.loc[table["sharpe"].idxmax()] if len(table) else None
+    if best is not None:
+        logger.info("fold %d done: best test Sharpe %.3f (%s, seed %d)", fold_artifact["index"], best["sharpe"], best["strategy"], best["seed"])
+    return table
+
+
+# --------------------------------------------------------------------------- fan-in
+
+
+def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int, n_agent_runs: int) -> tuple[pd.DataFrame, ...]:
+    """Fan-in: the test windows of every fold stitched into one out-of-sample record per strategy x seed.
+
+    Args:
+        fold_inputs: per fold, in order: its fold artifact, its baseline evaluation, its
+            ``n_agent_runs`` agent evaluations and their ``n_agent_runs`` training artifacts.
+
+    Returns:
+        ``walk_forward_oos_returns_table``, ``walk_forward_trades_table``,
+        ``walk_forward_fold_metrics_report``, ``walk_forward_validation_report``,
+        ``walk_forward_stress_episodes_table``, ``walk_forward_lookahead_report``,
+        ``walk_forward_learning_curve_report``, ``walk_forward_fitted_report`` (what every fitted
+        object saw, per fold).
+    """
+    config = _config(params)
+    per = 2 + 2 * n_agent_runs
+    if len(fold_inputs) != n_folds * per:
+        raise ValueError(f"stitch_walk_forward: expected {n_folds * per} inputs, got {len(fold_inputs)}")
+    folds, evaluations, look_rows, curves, fitted = [], [], [], [], []
+    for i in range(n_folds):
+        chunk = fold_inputs[i * per : (i + 1) * per]
+        artifact, baselines = chunk[0], chunk[1]
+        agent_evals, trainings = chunk[2 : 2 + n_agent_runs], chunk[2 + n_agent_runs :]
+        folds.append({"index": artifact["index"], "periods_per_year": artifact["periods_per_year"]})
+        evaluations.append([baselines, *agent_evals])
+        for name, rep in baselines.get("lookahead", {}).items():
+            look_rows.append({"fold": artifact["index"], "strategy": name, **rep})
+        fit_meta = artifact["features"].meta
+        fitted.append({"fold": artifact["index"], "object": "features", "train_end": fit_meta["train_end"],
+                       "last_timestamp_seen": fit_meta["last_timestamp_visible"], "rows_seen": fit_meta["rows_visible"]})
+        for name, meta in baselines.get("fit", {}).items():
+            fitted.append({"fold": artifact["index"], "object": f"baseline:{name}", "train_end": fit_meta["train_end"],
+                           "last_timestamp_seen": meta["last_timestamp_given"], "rows_seen": meta["rows_given"]})
+        for tr in trainings:
+            m = tr["meta"]
+            curves.append(tr["learning_curve"])
+            fitted.append({"fold": artifact["index"], "object": f"agent:{run_name(m['agent'], m['seed'])}", "train_end": fit_meta["train_end"],
+                           "last_timestamp_seen": m["train_last_timestamp"], "rows_seen": m["train_rows"]})
+    out = stitch_oos(folds, evaluations, config)
+    look = pd.DataFrame(look_rows, columns=["fold", "strategy", "passed", "n_points", "n_mismatches", "message"])
+    curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    fitted_table = pd.DataFrame(fitted)
+    fitted_table["honest"] = pd.to_datetime(fitted_table["last_timestamp_seen"], utc=True) <= pd.to_datetime(fitted_table["train_end"], utc=True)
+    if not fitted_table["honest"].all():  # pragma: no cover - guards the library's contract
+        bad = fitted_table.loc[~fitted_table["honest"], ["fold", "object"]].to_dict("records")
+        raise RuntimeError(f"fitted objects saw bars after their fold's training end: {bad}")
+    eps = out["stress_episodes"]
+    logger.info("walk-forward: stitched %d folds, %d strategy x seed records of %d out-of-sample bars",
+                n_folds, out["oos_returns"].groupby(["kind", "strategy", "seed"]).ngroups, out["oos_returns"]["timestamp"].nunique())
+    return out["oos_returns"], out["trades"], out["fold_metrics"], out["validation"], eps, look, curve, fitted_table
+
+
+def summarise_walk_forward(
+    walk_forward_oos_returns_table: pd.DataFrame,
+    walk_forward_trades_table: pd.DataFrame,
+    walk_forward_stress_episodes_table: pd.DataFrame,
+    walk_forward_lookahead_report: pd.DataFrame,
+    walk_forward_fold_metrics_report: pd.DataFrame,
+    market_features: pd.DataFrame,
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, ...]:
+    """Overall statistics: summary (leaderboard), per-run metrics, overfitting (PBO, DSR trials),
+    Monte Carlo, stress and per-regime reports; logs the headline numbers to MLflow."""
+    from quant_arena.agents.experiment import series_frame
+    from quant_arena.evaluation.walk_forward import periods_per_year_of
+
+    config = _config(params)
+    t0 = time.perf_counter()
+    frame = series_frame(market_features, config.symbol, config.timeframe)
+    closes = pd.Series(frame["close"].to_numpy(dtype=float), index=pd.to_datetime(frame["timestamp"], utc=True))
+    ppy = periods_per_year_of(frame, config)
+    look = walk_forward_lookahead_report.groupby("strategy")["passed"].all().to_dict() if len(walk_forward_lookahead_report) else {}
+    stitched = {"oos_returns": walk_forward_oos_returns_table, "trades": walk_forward_trades_table, "stress_episodes": walk_forward_stress_episodes_table}
+    out = summarise(stitched, closes, ppy, config, lookahead=look)
+    _log_summary(out, walk_forward_fold_metrics_report)
+    board = out["summary"][["rank", "strategy", "kind", "sharpe_mean", "sharpe_std", "sharpe_ci_low", "sharpe_ci_high", "dsr"]]
+    logger.info("walk-forward leaderboard (out of sample, %d configurations) in %.1f s:\n%s", int(out["runs"].shape[0]),
+                time.perf_counter() - t0, board.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return out["summary"], out["runs"], out["overfitting"], out["montecarlo"], out["stress"], out["regimes"]
+
+
+def _log_summary(out: dict[str, pd.DataFrame], fold_table: pd.DataFrame) -> None:
+    if _mlflow() is None:
+        return
+    metrics: dict[str, float] = {}
+    for r in fold_table.itertuples(index=False):
+        stem = f"fold_{r.fold}.{r.strategy}" + (f".seed_{r.seed}" if r.kind == "agent" else "")
+        for k in LOGGED_METRICS:
+            metrics[f"{stem}.{k}"] = getattr(r, k)
+    for r in out["runs"].itertuples(index=False):
+        stem = f"oos.{r.strategy}" + (f".seed_{r.seed}" if r.kind == "agent" else "")
+        for k in (*LOGGED_METRICS, "psr", "dsr", "sharpe_ci_low", "sharpe_ci_high"):
+            metrics[f"{stem}.{k}"] = getattr(r, k)
+    for r in out["summary"].to_dict("records"):
+        for k in ("sharpe_mean", "sharpe_std", "sharpe_ci_low", "sharpe_ci_high", "total_return_mean", "max_drawdown_mean", "psr", "dsr", "rank"):
+            metrics[f"summary.{r['strategy']}.{k}"] = r[k]
+    for r in out["overfitting"].to_dict("records"):
+        metrics[f"overfitting.{r['statistic']}"] = r["value"]
+    _log_metrics(metrics)
+
+
+def fold_schedule(market_features: pd.DataFrame, params: dict[str, Any], built: dict[str, Any] | None = None) -> tuple[pd.DataFrame, Any]:
+    """The fold schedule: a table of every fold the data gives (``used`` marks the pipeline's)
+    and a picture of the used folds; the used folds' windows are logged as MLflow parameters."""
+    config = _config(params, built)
+    table, fig = schedule(market_features, config)
+    mlflow = _mlflow()
+    if mlflow is not None:
+        used = table[table["used"]]
+        mlflow.log_params({f"fold_{int(r.pipeline_fold)}.{p}_{e}": str(getattr(r, f"{p}_{e}"))
+                           for r in used.itertuples(index=False) for p in ("train", "validation", "test") for e in ("first", "last")})
+    return table, fig
+
+
+def node_inputs_per_fold(agent_runs: Sequence[str]) -> list[str]:
+    """The fold-local dataset names :func:`stitch_walk_forward` reads per fold, in order."""
+    return ["fold_artifact", "baselines_evaluation_artifact", *[f"{r}_evaluation_artifact" for r in agent_runs],
+            *[f"{r}_training_artifact" for r in agent_runs]]

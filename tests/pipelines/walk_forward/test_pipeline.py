@@ -1,0 +1,160 @@
+"""The walk_forward pipeline on an in-memory catalog: a tiny synthetic market, two folds, two agents x two seeds."""
+
+from __future__ import annotations
+
+from multiprocessing.reduction import ForkingPickler
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from quant_arena.evaluation.metrics import METRIC_NAMES
+from quant_arena.evaluation.walk_forward import WalkForwardConfig
+from quant_arena.pipelines.walk_forward.pipeline import (
+    create_pipeline,
+    read_built_config,
+)
+
+from . import _tiny
+
+torch.set_num_threads(1)
+
+
+class Kept(MemoryDataset):
+    """A MemoryDataset the runner cannot release (intermediate outputs stay inspectable)."""
+
+    def _release(self) -> None:
+        pass
+
+
+def run_tiny(params: dict) -> DataCatalog:
+    config = WalkForwardConfig.model_validate(params)
+    pipe = create_pipeline(config, with_data=False, with_report=False)
+    outputs = set().union(*(set(n.outputs) for n in pipe.nodes))
+    catalog = DataCatalog({
+        "market_features": MemoryDataset(_tiny.market_features()), "params:walk_forward": MemoryDataset(params),
+        "params:baselines": MemoryDataset(_tiny.BASELINES), "params:features": MemoryDataset(_tiny.FEATURE_PARAMS),
+        **{name: Kept(copy_mode="assign") for name in outputs},
+    })
+    SequentialRunner().run(pipe, catalog)
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def run():
+    params = _tiny.params()
+    return run_tiny(params), params
+
+
+def test_one_namespace_per_fold_and_one_node_pair_per_agent_and_seed():
+    config = WalkForwardConfig.model_validate(_tiny.params())
+    pipe = create_pipeline(config, with_data=False, with_report=False)
+    names = {n.name for n in pipe.nodes}
+    for i in range(2):
+        for run in ("ppo_mlp_seed_0", "ppo_mlp_seed_1", "sac_mlp_seed_0", "sac_mlp_seed_1"):
+            assert f"walk_forward.fold_{i}.train_{run}" in names
+            assert f"walk_forward.fold_{i}.evaluate_{run}" in names
+        assert f"walk_forward.fold_{i}.evaluate_baselines" in names
+    assert {"stitch_walk_forward", "summarise_walk_forward", "walk_forward_fold_schedule"} <= names
+    assert "walk_forward.fold_0.ppo_mlp_seed_1_model" in pipe.all_outputs()
+    for node in pipe.nodes:  # ParallelRunner needs picklable nodes
+        ForkingPickler.dumps(node)
+
+
+def test_built_config_is_read_from_conf(project_root):
+    config = read_built_config(project_root)
+    assert config == WalkForwardConfig()  # parameters_walk_forward.yml documents the defaults
+    full = create_pipeline(config)
+    assert "ingest_ohlcv" in {n.name for n in full.nodes} and "build_leaderboard" in {n.name for n in full.nodes}
+
+
+def test_reports_follow_the_contract(run):
+    catalog, _ = run
+    oos = catalog.load("walk_forward_oos_returns_table")
+    assert list(oos.columns) == ["strategy", "kind", "seed", "fold", "timestamp", "return", "position", "equity"]
+    assert str(oos["timestamp"].dt.tz) == "UTC"
+    assert set(oos.loc[oos["kind"] == "baseline", "seed"]) == {-1}
+    assert set(oos.loc[oos["kind"] == "agent", "strategy"]) == {"ppo_mlp", "sac_mlp"}
+    for _, g in oos.groupby(["strategy", "seed"]):
+        np.testing.assert_allclose(g["equity"].to_numpy(), np.cumprod(1 + g["return"].to_numpy()), rtol=1e-12)
+        assert g["timestamp"].is_monotonic_increasing and not g["timestamp"].duplicated().any()
+    fm = catalog.load("walk_forward_fold_metrics_report")
+    assert set(METRIC_NAMES) <= set(fm.columns)
+    assert len(fm) == 2 * (len(_tiny.BASELINES) + 4)
+    summary = catalog.load("walk_forward_summary_report")
+    assert {"sharpe_mean", "sharpe_std", "sharpe_ci_low", "sharpe_ci_high", "dsr", "psr", "n_seeds", "kind"} <= set(summary.columns)
+    assert summary["sharpe_mean"].is_monotonic_decreasing
+    assert (summary["sharpe_ci_low"] <= summary["sharpe_ci_high"]).all()
+    assert summary.set_index("strategy").loc["ppo_mlp", "n_seeds"] == 2
+    assert (summary["dsr"] <= summary["psr"] + 1e-12).all()
+    over = catalog.load("walk_forward_overfitting_report").set_index("statistic")
+    assert 0.0 <= over.loc["pbo", "value"] <= 1.0 and over.loc["pbo", "n_configurations"] == 8
+    mc = catalog.load("walk_forward_montecarlo_report")
+    assert (mc["n_paths"] >= 1000).all() and {"final_return_worst", "max_drawdown_worst"} <= set(mc.columns)
+    stress = catalog.load("walk_forward_stress_report")
+    assert {"flash_crash", "low_liquidity"} <= set(stress["scenario"]) and stress["survival_rate"].between(0, 1).all()
+    assert set(stress["strategy"]) == {"ppo_mlp", "sac_mlp", *_tiny.BASELINES}
+    regimes = catalog.load("walk_forward_regime_report")
+    assert {"trend_up", "trend_down", "range", "high_volatility"} <= set(regimes["regime"])
+    trades = catalog.load("walk_forward_trades_table")
+    assert {"strategy", "kind", "seed", "fold", "entry_timestamp", "exit_timestamp", "pnl", "return"} <= set(trades.columns)
+    sched = catalog.load("fold_schedule_report")
+    assert sched["used"].sum() == 2 and sched.loc[sched["used"], "pipeline_fold"].tolist() == [0, 1]
+
+
+def test_stitched_record_is_the_test_windows_in_order(run):
+    catalog, _ = run
+    oos = catalog.load("walk_forward_oos_returns_table")
+    bh = oos[oos["strategy"] == "buy_and_hold"]
+    for i in range(2):
+        fold = catalog.load(f"walk_forward.fold_{i}.fold_artifact")["fold"]
+        part = bh[bh["fold"] == i]
+        assert part["timestamp"].iloc[0] > fold.test.first and part["timestamp"].iloc[-1] == fold.test.last
+        assert len(part) == fold.test.n_bars - 1  # the first decision is taken on the first test bar's close
+
+
+def test_no_fitted_object_saw_a_bar_after_its_training_end(run):
+    catalog, params = run
+    fitted = catalog.load("walk_forward_fitted_report")
+    assert fitted["honest"].all()
+    assert len(fitted) == 2 * (1 + len(_tiny.BASELINES) + 4)
+    for i in range(2):
+        art = catalog.load(f"walk_forward.fold_{i}.fold_artifact")
+        fold, meta = art["fold"], art["features"].meta
+        assert meta["scaler_train_end"] <= fold.train_end and meta["selection_train_end"] <= fold.train_end
+        assert meta["last_timestamp_visible"] == fold.train_end
+        for run_name in ("ppo_mlp_seed_0", "sac_mlp_seed_1"):
+            m = catalog.load(f"walk_forward.fold_{i}.{run_name}_training_artifact")["meta"]
+            assert m["train_rows"] == fold.train.stop  # the training env's data ends at the train end
+            assert m["train_last_timestamp"] == fold.train_end
+            assert m["validation_rows"] == fold.validation.stop  # validation env: nothing after validation
+        ev = catalog.load(f"walk_forward.fold_{i}.baselines_evaluation_artifact")
+        for name, m in ev["fit"].items():
+            assert m["last_timestamp_given"] <= fold.train_end, name
+        assert all(r["passed"] for r in ev["lookahead"].values())
+
+
+def test_run_time_fold_count_must_match_the_built_pipeline(run):
+    from quant_arena.pipelines.walk_forward.nodes import prepare_fold
+
+    params = {**_tiny.params(), "n_folds": 3}
+    with pytest.raises(ValueError, match=r"walk_forward\.n_folds = 3 at run time but the pipeline was built with 2"):
+        prepare_fold(_tiny.market_features(), params, 0, built={"n_folds": 2, "agents": ["ppo_mlp", "sac_mlp"], "seeds": [0, 1]})
+
+
+def test_too_short_data_names_n_folds():
+    from quant_arena.pipelines.walk_forward.nodes import prepare_fold
+
+    with pytest.raises(ValueError, match=r"walk_forward\.n_folds = 2 but the data gives only 0"):
+        prepare_fold(_tiny.market_features(n=600), _tiny.params(), 0)
+
+
+def test_fold_report_matches_the_stitched_metrics(run):
+    catalog, _ = run
+    fm = catalog.load("walk_forward_fold_metrics_report")
+    per_fold = pd.concat([catalog.load(f"walk_forward.fold_{i}.fold_metrics_report") for i in range(2)], ignore_index=True)
+    key = ["fold", "strategy", "seed"]
+    pd.testing.assert_frame_equal(fm.sort_values(key).reset_index(drop=True), per_fold.sort_values(key).reset_index(drop=True))
