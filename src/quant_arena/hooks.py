@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 def _models() -> dict[str, type[BaseModel]]:
     """Top-level parameter key -> the pydantic model that validates it (imported lazily)."""
     from quant_arena.agents.experiment import TrainRLConfig
+    from quant_arena.evaluation.walk_forward import WalkForwardConfig
     from quant_arena.features.builder import FeatureConfig
     from quant_arena.features.selection import SelectionConfig
     from quant_arena.market.cleaning import CleanConfig
@@ -26,6 +27,7 @@ def _models() -> dict[str, type[BaseModel]]:
         "selection": SelectionConfig,
         "synthetic": SyntheticParams,
         "train_rl": TrainRLConfig,
+        "walk_forward": WalkForwardConfig,
         "tune": TuneConfig,
     }
 
