@@ -79,7 +79,7 @@ def _env(project: Path) -> dict[str, str]:
 
 
 def _run(project: Path, *args: str) -> None:
-    proc = subprocess.run(_kedro(project, *args), check=False, cwd=project, env=_env(project), capture_output=True, text=True, timeout=1200, check=False)
+    proc = subprocess.run(_kedro(project, *args), check=False, cwd=project, env=_env(project), capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
