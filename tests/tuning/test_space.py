@@ -115,3 +115,15 @@ def test_mask_url_hides_passwords() -> None:
     assert "s3cr3t" not in mask_url("postgresql://u:s3cr3t@h/db")
     assert mask_url("sqlite:///data/06_models/optuna.db") == "sqlite:///data/06_models/optuna.db"
     assert "s3cr3t" not in mask_url("weird://u:s3cr3t@host")
+
+
+def test_tuning_library_does_not_import_kedro() -> None:
+    import ast
+    from pathlib import Path
+
+    import quant_arena.tuning
+
+    for path in Path(quant_arena.tuning.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] == "kedro" for n in names), f"{path.name} imports kedro"

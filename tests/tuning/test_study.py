@@ -63,6 +63,12 @@ def test_threads_share_one_study_and_a_rerun_resumes(tmp_path) -> None:
     assert best["best_value"] == pytest.approx(again.best_value) and best["params"] == again.best_params
 
 
+def test_hyperband_pruner_takes_the_per_fold_reports(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = run_study(_data.params(pruner="hyperband", max_folds=2), pd.DataFrame(), storage_url=url, n_trials=3, objective=_cheap)
+    assert len(study.trials) == 3 and all(t.intermediate_values for t in study.trials)
+
+
 def test_bad_space_fails_before_the_first_trial(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     params = _data.params(agent={"algo": "dqn"}, search_space={"clip_range": {"type": "float", "low": 0.1, "high": 0.3}})
