@@ -80,8 +80,27 @@ def test_build_tearsheets_passes_daily_tz_naive_series_against_the_benchmark(oos
     assert series.index.tz is None and len(series) == 30  # 720 hourly bars = 30 UTC days
     assert bench.index.equals(series.index)
     assert by_name["buy_and_hold"][1] is None  # the benchmark is not compared with itself
-    assert list(index.columns) == ["strategy", "kind", "file", "record", "n_seeds", "seed", "sharpe", "days", "first_day", "last_day"]
+    assert list(index.columns) == ["strategy", "kind", "file", "record", "n_seeds", "seed", "sharpe", "days", "first_day", "last_day", "note"]
     assert index.set_index("strategy").loc["sac_tcn", "file"] == "sac_tcn.html"
+    # a flat record (do_nothing) cannot be regressed on the benchmark: shown alone, and said so
+    assert by_name["do_nothing"][1] is None
+    assert "flat record" in index.set_index("strategy").loc["do_nothing", "note"]
+    assert "flat record" in by_name["do_nothing"][2]["parameters"]["Note"]
+
+
+def test_a_page_quantstats_cannot_draw_is_replaced_and_logged(oos, caplog):
+    def broken(series, benchmark, **kwargs):
+        if kwargs["strategy_name"] == "momentum":
+            raise ValueError("boom")
+        return "<html>ok</html>"
+
+    with caplog.at_level("WARNING", logger="quant_arena.reporting.tearsheets"):
+        pages, index = build_tearsheets(oos, timeframe="1h", calendar="crypto", render=broken)
+    assert pages["ppo_mlp"] == "<html>ok</html>"
+    assert "No tear sheet: QuantStats failed: ValueError: boom" in pages["momentum"]
+    assert index.set_index("strategy").loc["momentum", "note"] == "QuantStats failed: ValueError: boom"
+    assert any("momentum" in r.getMessage() for r in caplog.records)
+    assert "QuantStats failed" in tearsheet_index_html(index)
 
 
 def test_only_the_requested_strategies_and_unknown_ones_fail(oos):

@@ -165,12 +165,13 @@ def plot_equity_curves(
     low = _band_lines(ax, table, names, colours, benchmark, lambda r: np.asarray(equity_from_returns(r)))
     high = max((float(np.max(line.get_ydata())) for line in ax.lines), default=1.0)
     if log_scale and low > 0 and high / low > 4.0:  # log only pays off over a wide range
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, NullFormatter
 
         ax.set_yscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:g}")
         ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        # label the minor ticks (2, 3, 5, ...) only when there are few decades to show
+        ax.yaxis.set_minor_formatter(plain if high / low < 30.0 else NullFormatter())
     ax.grid(alpha=0.3)
     ax.set_ylabel("equity (start = 1)")
     ax.set_title(title)

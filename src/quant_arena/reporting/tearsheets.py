@@ -71,6 +71,8 @@ __all__ = [
     "tearsheet_series",
 ]
 
+logger = logging.getLogger(__name__)
+
 _EXTERNAL_LINK = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']https?://[^>]*>\s*", re.IGNORECASE)
 #: QuantStats' template calls a save() script it only includes when it downloads the page.
 _DEAD_ONLOAD = re.compile(r"\s+onload\s*=\s*[\"']save\(\)[\"']", re.IGNORECASE)
@@ -240,7 +242,9 @@ def build_tearsheets(
         ``(pages, index)``: ``{partition key: html}`` and a table with one row per tear
         sheet: ``strategy``, ``kind``, ``file`` (key + ``.html``), ``record``, ``n_seeds``,
         ``seed``, ``sharpe`` (of the record shown, daily), ``days``, ``first_day``,
-        ``last_day``.
+        ``last_day``, ``note`` (why a page differs from the rest: a flat record is shown
+        without the benchmark, which QuantStats cannot regress on; a page QuantStats failed
+        to draw is replaced by one that says so, and a warning is logged).
     """
     from quant_arena.evaluation.calendars import periods_per_year
 
@@ -274,15 +278,25 @@ def build_tearsheets(
         params = {"Record": info["record"], "Bars": f"{timeframe} ({calendar})"}
         if intraday:
             params["Returns"] = "compounded per UTC day"
-        pages[key] = render(
-            series,
-            against,
-            strategy_name=name,
-            benchmark_name=benchmark if against is not None else None,
-            periods_per_year=int(round(day_ppy)),
-            risk_free=risk_free,
-            parameters=params,
-        )
+        note = ""
+        if against is not None and not np.ptp(series.to_numpy()) > 0:
+            against = None  # QuantStats regresses the strategy on the benchmark: impossible when flat
+            note = f"flat record: shown without {benchmark} (a constant series cannot be regressed)"
+            params["Note"] = note
+        try:
+            pages[key] = render(
+                series,
+                against,
+                strategy_name=name,
+                benchmark_name=benchmark if against is not None else None,
+                periods_per_year=int(round(day_ppy)),
+                risk_free=risk_free,
+                parameters=params,
+            )
+        except Exception as exc:  # one page QuantStats cannot draw must not sink the whole report
+            note = f"QuantStats failed: {type(exc).__name__}: {exc}"
+            logger.warning("tear sheet of %r not drawn (%s); a page saying so is written instead", name, note)
+            pages[key] = _failed_page(name, note)
         rows.append(
             {
                 "strategy": name,
@@ -295,10 +309,20 @@ def build_tearsheets(
                 "days": len(series),
                 "first_day": series.index[0],
                 "last_day": series.index[-1],
+                "note": note,
             }
         )
-    index = pd.DataFrame(rows, columns=["strategy", "kind", "file", "record", "n_seeds", "seed", "sharpe", "days", "first_day", "last_day"])
+    index = pd.DataFrame(rows, columns=["strategy", "kind", "file", "record", "n_seeds", "seed", "sharpe", "days", "first_day", "last_day", "note"])
     return pages, index
+
+
+def _failed_page(name: str, note: str) -> str:
+    esc = html.escape
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(name)}: no tear sheet</title></head>\n<body><h1>{esc(name)}</h1>"
+        f"<p>No tear sheet: {esc(note)}. The leaderboard has this strategy's figures.</p></body></html>\n"
+    )
 
 
 def tearsheet_index_html(
@@ -323,6 +347,7 @@ def tearsheet_index_html(
             f"<td>{esc(str(row.kind))}</td><td>{esc(str(row.record))}</td>"
             f"<td>{sharpe}</td><td>{int(row.days)}</td>"
             f"<td>{pd.Timestamp(row.first_day):%Y-%m-%d} → {pd.Timestamp(row.last_day):%Y-%m-%d}</td>"
+            f"<td>{esc(str(getattr(row, 'note', '') or ''))}</td>"
             "</tr>"
         )
     against = f" against {esc(benchmark)}" if benchmark else ""
@@ -333,7 +358,7 @@ def tearsheet_index_html(
         "trained with several seeds the tear sheet shows the seed whose out-of-sample Sharpe ratio "
         "is the median across seeds, unless stated otherwise in the Record column.</p>"
         '<table><thead><tr><th>Strategy</th><th>Kind</th><th>Record</th><th>Sharpe (daily)</th>'
-        "<th>Days</th><th>Period</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<th>Days</th><th>Period</th><th>Note</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
         + ("" if rows else "<p>No tear sheets were requested (report.tearsheets is empty).</p>")
     )
     css = (
