@@ -92,6 +92,46 @@ def test_lean_info_mode_still_gives_sb3_keys() -> None:
     assert all("terminal_observation" in i and i["TimeLimit.truncated"] for i in infos)
 
 
+def test_lean_infos_of_unfinished_envs_are_read_only_and_finished_ones_fresh() -> None:
+    vec = TradingVecEnv(DATA, 3, window=12, max_episode_steps=2, info="lean")
+    vec.seed(0)
+    vec.reset()
+    _, _, dones, infos = vec.step(np.zeros(3, dtype=np.int64))
+    assert not dones.any() and all(isinstance(i, dict) and i == {} for i in infos)
+    with pytest.raises(TypeError):
+        infos[0]["episode"] = 1
+    with pytest.raises(TypeError):
+        infos[0].update(x=1)
+    extended = infos[0].copy()
+    extended["episode"] = 1  # the SB3 way (VecMonitor copies before adding keys)
+    assert infos[1] == {}
+    _, _, dones, infos = vec.step(np.zeros(3, dtype=np.int64))
+    assert dones.all()
+    infos[0]["terminal_observation"] = None  # finished envs' infos are their own dicts
+    assert "terminal_observation" in infos[1] and infos[1]["terminal_observation"] is not None
+
+
+def test_returned_arrays_are_fresh_every_step() -> None:
+    vec = TradingVecEnv(DATA, 4, window=12, max_episode_steps=50, info="lean")
+    vec.seed(1)
+    first = vec.reset()
+    kept = {k: v.copy() for k, v in first.items()}
+    outs = [vec.step(np.full(4, 1 + k % 3, dtype=np.int64)) for k in range(300)]  # several output blocks
+    for k in first:
+        np.testing.assert_array_equal(first[k], kept[k])
+    for a, b in zip(outs, outs[1:], strict=False):
+        for x, y in ((a[0]["market"], b[0]["market"]), (a[0]["account"], b[0]["account"]), (a[1], b[1]), (a[2], b[2])):
+            assert not np.shares_memory(x, y)
+
+
+def test_out_of_range_discrete_action_raises() -> None:
+    vec = TradingVecEnv(DATA, 2, window=12)
+    vec.reset()
+    with pytest.raises(IndexError, match="env 1"):
+        vec.step(np.array([0, 4]))
+    vec.step(np.array([-1, -4]))  # negative indices count from the end, as list indexing does
+
+
 def test_ppo_learns_a_few_steps_on_the_vec_env() -> None:
     from stable_baselines3 import PPO
 

@@ -1,21 +1,33 @@
-"""`TradingVecEnv`: N TradingEnv copies stepped in one call over numpy arrays (an SB3 VecEnv).
+"""`TradingVecEnv`: N TradingEnv copies stepped in one call (an SB3 VecEnv).
 
 Every copy shares the one :class:`MarketData` (no per-env copy of prices or features) and the
-accounts are a :class:`~quant_arena.sim.batch.BatchAccounts`. The trajectories are exactly those
-of N separate :class:`TradingEnv` s wrapped in SB3's ``DummyVecEnv`` with the same seeds
-(``vec.seed(s)`` seeds env ``i`` with ``s + i``): same observations, rewards, dones and info
-numbers (tested with ``np.testing.assert_array_equal``). Auto-reset follows SB3: a finished env's
-last observation is in ``info["terminal_observation"]``, ``info["TimeLimit.truncated"]`` tells a
-truncation, and the returned observation is the first one of the next episode.
+accounts are a :class:`~quant_arena.sim.batch.BatchAccounts`. One step is one compiled call
+(:func:`quant_arena.sim._jit.vec_step`) that, per env, turns the action into an order, steps the
+account, computes the reward and the termination flags, and writes the observation (market
+window gathered from the shared features, account row), the float32 reward and the done flag
+straight into preallocated output blocks. The trajectories are exactly those of N separate
+:class:`TradingEnv` s wrapped in SB3's ``DummyVecEnv`` with the same seeds (``vec.seed(s)`` seeds
+env ``i`` with ``s + i``): same observations, rewards, dones and info numbers (tested with
+``np.testing.assert_array_equal``; both run the same compiled per-env step). Auto-reset follows
+SB3: a finished env's last observation is in ``info["terminal_observation"]``,
+``info["TimeLimit.truncated"]`` tells a truncation, and the returned observation is the first one
+of the next episode.
+
+Returned arrays are fresh memory on every step (rows of output blocks of ~1 MB that are never
+written again once handed out), as ``DummyVecEnv``'s copies are: a consumer may keep them (SB3's
+off-policy algorithms keep the previous step's observation object) without seeing it change.
 
 ``info="full"`` (default) gives each env the same info dict as ``TradingEnv``;
-``info="lean"`` gives empty dicts (plus the SB3 keys when an env finishes) and leaves the
-numbers in arrays (:attr:`last_equity`, :attr:`last_components`, ...): much faster.
+``info="lean"`` leaves the numbers in arrays (:attr:`last_equity`, :attr:`last_components`,
+...): a finished env gets a fresh dict with the SB3 keys (``terminal_observation``,
+``TimeLimit.truncated``, ``termination``), every other env the one shared *read-only* empty dict
+(building 64 fresh empty dicts per step would cost about as much as the whole compiled step; SB3
+only ever writes into finished envs' infos, and a write into the shared one raises ``TypeError``
+instead of leaking into other envs).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -27,20 +39,42 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from quant_arena.envs._episodes import EpisodePlan
 from quant_arena.envs.config import REWARD_COMPONENTS, TradingEnvConfig
-from quant_arena.envs.trading_env import (
-    DSR_CLIP,
-    LOG_FLOOR,
-    TradingEnv,
-    as_market_data,
-    make_config,
-)
+from quant_arena.envs.trading_env import TradingEnv, as_market_data, make_config
+from quant_arena.sim import _jit as J
 from quant_arena.sim.batch import BatchAccounts
 from quant_arena.sim.market_data import MarketData
 
-_LEDGER_ARRAYS = (
-    ("pnl", "pnl"), ("fee", "fee_paid"), ("spread", "spread"), ("impact", "impact_cost"),
-    ("funding", "funding"), ("swap", "swap"), ("liquidation_fee", "liquidation_fee"),
+_LEDGER_ROWS = (
+    ("pnl", J.F_PNL), ("fee", J.F_FEE), ("spread", J.F_SPREAD), ("impact", J.F_IMPACT),
+    ("funding", J.F_FUNDING), ("swap", J.F_SWAP), ("liquidation_fee", J.F_LFEE),
 )
+_TERMINATION = (None, "bankruptcy", "liquidation", "max_drawdown")
+_BLOCK_BYTES = 1 << 20  # output block size (observations, rewards, dones of several steps)
+
+
+class _EmptyInfo(dict):
+    """The read-only empty info dict that ``info="lean"`` shares between unfinished envs.
+
+    Writing into it raises ``TypeError`` (SB3 itself only writes into the infos of finished envs,
+    which are fresh dicts); ``copy()`` gives an ordinary dict.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("lean infos of unfinished envs are a shared read-only empty dict: copy() it to add keys")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    update = setdefault = pop = popitem = clear = _read_only
+
+    def copy(self) -> dict:
+        return {}
+
+    def __reduce__(self):
+        return (dict, ())
+
+
+_EMPTY_INFO = _EmptyInfo()
 
 
 class TradingVecEnv(VecEnv):
@@ -53,7 +87,7 @@ class TradingVecEnv(VecEnv):
         info: ``"full"`` or ``"lean"`` info dicts.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - spaces, tables, state and output blocks in one place
         self,
         data: MarketData | pd.DataFrame,
         num_envs: int,
@@ -69,56 +103,106 @@ class TradingVecEnv(VecEnv):
         self.cfg = cfg
         self.data = data = as_market_data(data)
         self.render_mode = None
-        proto = TradingEnv(data, cfg)  # spaces and action tables, identical to a single env
+        proto = TradingEnv(data, cfg)  # spaces, action tables and constants, identical to a single env
         super().__init__(num_envs, proto.observation_space, proto.action_space)
         n = num_envs
         self.plan: EpisodePlan = proto.plan
         self._full = info == "full"
         self._detail = cfg.info_detail
         self._scheme = proto._scheme
-        self._table = np.array(proto._targets, dtype=np.float64) if proto._targets else None
         self._n_targets = len(proto._targets)
-        self._weights = proto._weights
+        self._table = np.array(proto._targets if proto._targets else [np.nan], dtype=np.float64)
         self._active = proto._active
         self._only_lr = proto._only_lr
-        self._max_dd = proto._max_dd
-        self._inv_ts = proto._inv_ts
-        self._eta = proto._eta
-        self._tol = proto._tol
         self._flat = proto._flat
         self._m1d = proto._m1d
         self.window = w = cfg.window
         feats = data.features
-        self._windows = np.lib.stride_tricks.sliding_window_view(feats, (w, feats.shape[1]))[:, 0]
+        n_feat = feats.shape[1]
+        self._windows = np.lib.stride_tricks.sliding_window_view(feats, (w, n_feat))[:, 0]
         self._last_bar = len(data) - 1
         cur = cfg.curriculum
         start_level = cur.start_level if cur is not None else 0
         self.level = np.full(n, start_level, dtype=np.int64)
         self.acc = BatchAccounts(data, n, self.plan.exec_configs[start_level], cfg.initial_equity)
-        self._max_exp = np.zeros(n)
-        self._im = np.zeros(n)
-        self._max_len = np.zeros(n, dtype=np.int64)
+        # ---- the compiled step's per-env state and constants, in the accounts' context
+        self._E = np.zeros((J.NE, n))
+        self._EI = np.zeros((J.NEI, n), dtype=np.int64)
+        self._G = proto._G.copy()
+        self._act_i = np.zeros(n, dtype=np.int64)
+        self._act_f = np.zeros(n)
+        x = self._ctx = self.acc.arrays.ctx
+        self._addr = self.acc.arrays.addr
+        x[J.X_E] = J.address(self._E)
+        x[J.X_EI] = J.address(self._EI)
+        x[J.X_G] = J.address(self._G)
+        for slot in (J.X_SCHEME, J.X_ONLY_LR, J.X_DSR_ON, J.X_LAST_BAR):
+            x[slot] = proto._ctx[slot]
+        x[J.X_FEAT] = J.address(feats)
+        x[J.X_W] = w
+        x[J.X_NFEAT] = n_feat
+        x[J.X_TABLE] = J.address(self._table)
+        x[J.X_NTAB] = self._n_targets
+        x[J.X_ACT_I] = J.address(self._act_i)
+        x[J.X_ACT_F] = J.address(self._act_f)
+        wf = w * n_feat
+        if self._flat:
+            x[J.X_MK_STRIDE] = x[J.X_AC_STRIDE] = wf + 6
+            x[J.X_MK_STEP] = x[J.X_AC_STEP] = n * (wf + 6)
+        else:
+            x[J.X_MK_STRIDE] = wf
+            x[J.X_MK_STEP] = n * wf
+            x[J.X_AC_STRIDE] = 6
+            x[J.X_AC_STEP] = n * 6
+        self._wf = wf
+        self._mshape = (w, n_feat) if not (self._m1d or self._flat) else (wf,)
+        self._block_steps = max(1, _BLOCK_BYTES // (n * (4 * (wf + 6) + 5)))
+        self._new_blocks()
         for i in range(n):
             self._apply_level(i)
         self._rngs: list[np.random.Generator | None] = [None] * n
-        self._steps = np.zeros(n, dtype=np.int64)
-        self._start_equity = np.full(n, cfg.initial_equity)
-        self._peak = np.full(n, cfg.initial_equity)
-        self._last_target = np.zeros(n)
-        self._dsr_a = np.zeros(n)
-        self._dsr_b = np.zeros(n)
         self._actions: np.ndarray | None = None
-        self.last_equity = self.acc.equity
-        self.last_components: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ output blocks
+    def _new_blocks(self) -> None:
+        """Fresh output blocks; row ``s`` of each is step ``s``'s output, handed out once."""
+        n, k, x = self.num_envs, self._block_steps, self._ctx
+        if self._flat:
+            obs = np.empty((k, n, self._wf + 6), dtype=np.float32)
+            x[J.X_MK_OUT] = J.address(obs)
+            x[J.X_AC_OUT] = x[J.X_MK_OUT] + 4 * self._wf
+            self._obs_rows = list(obs)
+        else:
+            mk = np.empty((k, n, *self._mshape), dtype=np.float32)
+            ac = np.empty((k, n, 6), dtype=np.float32)
+            x[J.X_MK_OUT] = J.address(mk)
+            x[J.X_AC_OUT] = J.address(ac)
+            self._obs_rows = [{"market": m, "account": a} for m, a in zip(mk, ac, strict=True)]
+        rw = np.empty((k, n), dtype=np.float32)
+        dn = np.empty((k, n), dtype=np.bool_)
+        x[J.X_RW_OUT] = J.address(rw)
+        x[J.X_DN_OUT] = J.address(dn)
+        self._rw_rows = list(rw)
+        self._dn_rows = list(dn)
+        self._blocks = (self._obs_rows, rw, dn)  # kept alive while their addresses are in the context
+        self._s = 0
+
+    def _next_row(self) -> int:
+        s = self._s
+        if s == self._block_steps:
+            self._new_blocks()
+            s = 0
+        self._s = s + 1
+        return s
 
     # ------------------------------------------------------------------ curriculum
     def _apply_level(self, i: int) -> None:
         level = int(self.level[i])
         ex = self.plan.exec_configs[level]
         self.acc.configure(i, ex)
-        self._max_exp[i] = ex.max_exposure
-        self._im[i] = ex.effective_initial_margin
-        self._max_len[i] = self.plan.max_steps(level) or (1 << 62)
+        self._E[J.E_MAXEXP, i] = ex.max_exposure
+        self._E[J.E_IM, i] = ex.effective_initial_margin
+        self._EI[J.EI_MAXLEN, i] = self.plan.max_steps(level) or (1 << 62)
 
     def report_score(self, score: float, indices: VecEnvIndices = None) -> list[bool]:
         """``TradingEnv.report_score`` for the chosen envs (applies at each env's next reset)."""
@@ -144,191 +228,130 @@ class TradingVecEnv(VecEnv):
             start = int(options["start"])
         eq = self.cfg.initial_equity
         self.acc.reset(i, start, eq)
-        self._steps[i] = 0
-        self._start_equity[i] = eq
-        self._peak[i] = eq
-        self._last_target[i] = 0.0
-        self._dsr_a[i] = 0.0
-        self._dsr_b[i] = 0.0
+        E = self._E
+        E[J.E_PEAK, i] = eq
+        E[J.E_LAST, i] = 0.0
+        E[J.E_DSR_A, i] = 0.0
+        E[J.E_DSR_B, i] = 0.0
+        E[J.E_START, i] = eq
+        E[J.E_FLOOR, i] = 1e-9 * eq
+        self._EI[J.EI_STEPS, i] = 0
 
     def reset(self):
         for i in range(self.num_envs):
             self._reset_one(i, self._seeds[i], self._options[i])
+        t = self.acc.arrays.IS[J.I_T]
         self.reset_infos = [
-            {"equity": self.cfg.initial_equity, "level": int(self.level[i]), "t": int(self.acc.t[i])}
+            {"equity": self.cfg.initial_equity, "level": int(self.level[i]), "t": int(t[i])}
             for i in range(self.num_envs)
         ]
         self._reset_seeds()
         self._reset_options()
-        return self._observe(None)
+        s = self._next_row()
+        J.vec_observe(self._addr, s, -1)
+        return self._obs_rows[s]
 
     # ------------------------------------------------------------------ step
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
 
+    def step(self, actions: np.ndarray):
+        """``step_async`` + ``step_wait`` in one call (the VecEnv hot path)."""
+        self._actions = actions
+        return self.step_wait()
+
     def step_wait(self):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return self._step_wait()
-
-    def _step_wait(self):  # noqa: PLR0915 - mirrors TradingEnv.step line by line
-        where = np.where
-        acc = self.acc
         n = self.num_envs
-        acts = np.asarray(self._actions)
-        mx = self._max_exp
+        acts = self._actions
         if self._scheme == 2:
-            a = acts.reshape(n, -1)[:, 0].astype(np.float64)
-            tg = where((a >= -1.0) & (a <= 1.0), a, where(a > 0.0, 1.0, -1.0)) * mx
-            last = self._last_target
-            send = ~np.isnan(tg) & (np.isnan(last) | (np.abs(tg - last) > self._tol))
+            np.copyto(self._act_f, np.reshape(acts, (n, -1))[:, 0], casting="unsafe")
         else:
-            tg = self._table[acts.reshape(n).astype(np.int64)]
-            tg = where(tg > mx, mx, where(tg < -mx, -mx, tg))
-            last = self._last_target
-            send = ~np.isnan(tg) & (tg != last)
-        order = where(send, tg, np.nan)
-        last = where(send, tg, last)
-        e0 = acc.equity
-        acc.step(order)
-        e1 = acc.equity
-        self._last_target = where(acc.liquidated, 0.0, where(acc.dropped, np.nan, last))
-        self._steps += 1
-        peak = where(e1 > self._peak, e1, self._peak)
-        self._peak = peak
-        dd = 1.0 - e1 / peak
-        ratio = e1 / e0
-        lr = np.array(list(map(math.log, where(ratio > LOG_FLOOR, ratio, LOG_FLOOR).tolist())))
-        comps: dict[str, np.ndarray] = {"log_return": lr}
-        if self._only_lr:
-            reward = self._weights[0] * lr
-        else:
-            reward = self._general_reward(comps, e0, e1, lr, dd)
-        self.last_equity = e1
-        self.last_components = comps
-        t = acc.t
-        bankrupt = acc.bankrupt
-        liq = acc.liquidated
-        ddhit = dd >= self._max_dd
-        terminated = bankrupt | liq | ddhit
-        truncated = ~terminated & ((t >= self._last_bar) | (self._steps >= self._max_len))
-        dones = terminated | truncated
-        obs = self._observe(None)
+            np.copyto(self._act_i, np.reshape(acts, n), casting="unsafe")
+        s = self._s
+        if s == self._block_steps:
+            self._new_blocks()
+            s = 0
+        self._s = s + 1
+        ndone = J.vec_step(self._addr, s)
+        if ndone < 0:
+            j = -1 - ndone
+            raise IndexError(f"action {self._act_i[j]} of env {j} outside the {self._n_targets} discrete actions")
+        obs = self._obs_rows[s]
         if self._full:
-            infos = self._full_infos(comps, e1, dd, truncated)
+            infos = self._full_infos()
         else:
-            infos = [{} for _ in range(n)]
-        if terminated.any():
-            for i in np.flatnonzero(terminated).tolist():
-                infos[i]["termination"] = "bankruptcy" if bankrupt[i] else ("liquidation" if liq[i] else "max_drawdown")
-        if dones.any():
-            idx = np.flatnonzero(dones)
-            for i in idx.tolist():
-                infos[i]["TimeLimit.truncated"] = bool(truncated[i])
-                infos[i]["terminal_observation"] = self._obs_row(obs, i)
+            infos = [_EMPTY_INFO] * n
+        if ndone:
+            term = self._EI[J.EI_TERM]
+            trunc = self._EI[J.EI_TRUNC]
+            for i in np.flatnonzero(self._dn_rows[s]).tolist():
+                info = infos[i] if self._full else {}
+                infos[i] = info
+                code = int(term[i])
+                if code:
+                    info["termination"] = _TERMINATION[code]
+                info["TimeLimit.truncated"] = bool(trunc[i])
+                info["terminal_observation"] = self._obs_row(obs, i)
                 self._reset_one(i, None, None)
-            self._write_obs(obs, idx, self._observe(idx))
-        return obs, reward.astype(np.float32), dones, infos
+                J.vec_observe(self._addr, s, i)
+        return obs, self._rw_rows[s], self._dn_rows[s], infos
 
-    def _general_reward(self, comps, e0, e1, lr, dd) -> np.ndarray:
-        where = np.where
-        acc = self.acc
-        w = self._weights
-        comps["drawdown_penalty"] = -dd
-        if w[2] != 0.0 or self._detail:
-            r = e1 / e0 - 1.0
-            a = self._dsr_a
-            b = self._dsr_b
-            var = b - a * a
-            ok = var > 1e-12
-            sv = np.sqrt(where(ok, var, 1.0))
-            dsr = where(ok, (b * (r - a) - 0.5 * a * (r * r - b)) / (var * sv), 0.0)
-            dsr = where(dsr > DSR_CLIP, DSR_CLIP, where(dsr < -DSR_CLIP, -DSR_CLIP, dsr))
-            self._dsr_a = a + self._eta * (r - a)
-            self._dsr_b = b + self._eta * (r * r - b)
-            comps["differential_sharpe"] = dsr
+    def _components(self) -> dict[str, np.ndarray]:
+        E = self._E
+        if self._only_lr:
+            return {"log_return": E[J.E_LR].copy()}
+        return {name: E[J.E_C0 + i].copy() for i, name in enumerate(REWARD_COMPONENTS)}
+
+    def _full_infos(self) -> list[dict[str, Any]]:
+        E, F, B = self._E, self.acc.arrays.F, self.acc.arrays.B
+        cols: list[tuple[str, list]] = [("equity", F[J.F_EQUITY].tolist()), ("level", self.level.tolist())]
+        if self._only_lr:
+            cols.append(("reward_log_return", E[J.E_LR].tolist()))
         else:
-            comps["differential_sharpe"] = np.zeros(self.num_envs)
-        comps["cost_penalty"] = (acc.fee_paid + acc.spread + acc.impact_cost + acc.liquidation_fee) / e0
-        comps["idle_penalty"] = where(acc.units == 0.0, -1.0, 0.0)
-        comps["trade_penalty"] = where(acc.filled != 0.0, -1.0, 0.0)
-        comps["profitable_close_bonus"] = where(acc.closed & (acc.closed_return > 0.0), 1.0, 0.0)
-        comps["excess_vs_buy_and_hold"] = lr - self.data.log_returns[acc.t]
-        reward = np.zeros(self.num_envs)
-        for i in self._active:
-            reward = reward + w[i] * comps[REWARD_COMPONENTS[i]]
-        return reward
-
-    def _full_infos(self, comps, e1, dd, truncated) -> list[dict[str, Any]]:
-        acc = self.acc
-        cols: list[tuple[str, list]] = [("equity", e1.tolist()), ("level", self.level.tolist())]
-        names = REWARD_COMPONENTS if self._detail else [REWARD_COMPONENTS[i] for i in self._active]
-        cols += [("reward_" + name, comps[name].tolist()) for name in names]
+            active = range(8) if self._detail else self._active
+            cols += [("reward_" + REWARD_COMPONENTS[i], E[J.E_C0 + i].tolist()) for i in active]
         if self._detail:
-            cols.append(("t", acc.t.tolist()))
-            cols += [(name, getattr(acc, attr).tolist()) for name, attr in _LEDGER_ARRAYS]
+            cols.append(("t", self.acc.arrays.IS[J.I_T].tolist()))
+            cols += [(name, F[row].tolist()) for name, row in _LEDGER_ROWS]
             cols += [
-                ("filled", acc.filled.tolist()),
-                ("unfilled", acc.unfilled.tolist()),
-                ("dropped", acc.dropped.tolist()),
-                ("liquidated", acc.liquidated.tolist()),
-                ("bankrupt", acc.bankrupt.tolist()),
-                ("drawdown", dd.tolist()),
+                ("filled", F[J.F_FILLED].tolist()),
+                ("unfilled", F[J.F_UNFILLED].tolist()),
+                ("dropped", B[J.B_DROPPED].tolist()),
+                ("liquidated", B[J.B_LIQ].tolist()),
+                ("bankrupt", B[J.B_BANKRUPT].tolist()),
+                ("drawdown", E[J.E_DD].tolist()),
             ]
-        cols.append(("TimeLimit.truncated", truncated.tolist()))
+        cols.append(("TimeLimit.truncated", (self._EI[J.EI_TRUNC] != 0).tolist()))
         keys = [k for k, _ in cols]
         return [dict(zip(keys, vals, strict=True)) for vals in zip(*(v for _, v in cols), strict=True)]
 
-    # ------------------------------------------------------------------ observations
-    def _observe(self, idx: np.ndarray | None):
-        acc = self.acc
-        sel = slice(None) if idx is None else idx
-        t = acc.t[sel]
-        e = acc.equity[sel]
-        start = self._start_equity[sel]
-        floor = 1e-9 * start
-        es = np.where(e > floor, e, floor)
-        u = acc.units[sel]
-        c = acc.mark[sel]
-        entry = acc.entry[sel]
-        uc = u * c
-        hold = u != 0.0
-        account = np.empty((len(t), 6), dtype=np.float32)
-        account[:, 0] = np.where(hold, uc / es, 0.0)
-        account[:, 1] = np.where(hold, u * (c - entry) / es, 0.0)
-        account[:, 2] = e / start - 1.0
-        account[:, 3] = np.where(hold, acc.bars[sel] * self._inv_ts, 0.0)
-        account[:, 4] = np.where(hold, entry / c - 1.0, 0.0)
-        account[:, 5] = np.where(hold, np.abs(uc) * self._im[sel] / es, 0.0)
-        market = self._windows[t - (self.window - 1)]
-        if self._flat:
-            return np.concatenate((market.reshape(len(t), -1), account), axis=1)
-        if self._m1d:
-            market = market.reshape(len(t), -1)
-        return {"market": market, "account": account}
+    # ------------------------------------------------------------------ read-outs
+    @property
+    def last_equity(self) -> np.ndarray:
+        """Equity of every env after the last step (a copy)."""
+        return self.acc.equity
+
+    @property
+    def last_components(self) -> dict[str, np.ndarray]:
+        """The last step's reward components per env (only ``log_return`` when it is the only reward)."""
+        return self._components()
 
     def _obs_row(self, obs, i: int):
         if self._flat:
             return obs[i].copy()
         return {k: v[i].copy() for k, v in obs.items()}
 
-    def _write_obs(self, obs, idx: np.ndarray, new) -> None:
-        if self._flat:
-            obs[idx] = new
-        else:
-            for k in obs:
-                obs[k][idx] = new[k]
-
     # ------------------------------------------------------------------ masks
     def action_masks(self) -> np.ndarray:
         """(num_envs, n_actions) valid-action masks, as ``TradingEnv.action_masks`` per env."""
         n = self.num_envs
-        last = self._last_target
+        last = self._E[J.E_LAST]
         if self._scheme == 2:
             return np.ones((n, 1), dtype=bool)
         if self._scheme == 0:
             s = self._table[1]
             return np.stack([np.ones(n, dtype=bool), last != s, last != -s, last != 0.0], axis=1)
-        return np.abs(self._table)[None, :] <= self._max_exp[:, None] + 1e-12
+        return np.abs(self._table)[None, :] <= self._E[J.E_MAXEXP][:, None] + 1e-12
 
     # ------------------------------------------------------------------ VecEnv plumbing
     def close(self) -> None:
