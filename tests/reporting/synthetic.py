@@ -1,19 +1,26 @@
 """Small synthetic walk-forward results in the stored format, for report (and walk-forward) tests.
 
 ``make_walk_forward_results()`` returns ``{dataset name: DataFrame}`` for the datasets the
-walk-forward pipeline stores and the report pipeline reads:
+walk-forward pipeline stores and the report pipeline reads, in the layouts of
+``quant_arena.evaluation.walk_forward`` (``stitch_oos`` / ``summarise``):
 
 * ``walk_forward_oos_returns_table``: long format, columns strategy, kind, seed (-1 for
-  baselines), fold, timestamp (UTC), return (simple, net of costs), position, equity;
-* ``walk_forward_fold_metrics_report``: fold, strategy, kind, seed + every metric of
-  ``compute_metrics`` per fold;
-* ``walk_forward_summary_report``: per strategy ``<metric>_mean`` / ``<metric>_std`` of the
-  overall OOS metrics across seeds, sharpe_ci_low / sharpe_ci_high, dsr, psr, n_seeds, kind;
-* ``walk_forward_trades_table``: strategy, kind, seed, fold + the trades contract
-  (entry_index, exit_index, pnl, return, costs);
-* ``walk_forward_overfitting_report``: one row (pbo, prob_oos_loss, degradation_slope, ...);
-* ``walk_forward_montecarlo_report``: ``monte_carlo_table`` rows per strategy and seed;
-* ``walk_forward_stress_report``: ``stress_summary``-shaped rows.
+  baselines), fold, timestamp (UTC), return (simple, net of costs), position, equity
+  (compounded over the stitched record), sorted by kind, strategy, seed, timestamp;
+* ``walk_forward_fold_metrics_report``: fold, strategy, kind, seed, first_timestamp,
+  last_timestamp + every metric of ``compute_metrics`` per fold's test window;
+* ``walk_forward_summary_report``: rank, strategy, kind, n_seeds, ``<metric>_mean`` /
+  ``<metric>_std`` across seeds, sharpe_ci_low / sharpe_ci_high, psr, dsr, dsr_n_trials,
+  lookahead_passed;
+* ``walk_forward_trades_table``: strategy, kind, seed, fold + the trades contract (entry_index,
+  exit_index within the fold, pnl, return, costs) + entry/exit timestamps and oos_entry_index /
+  oos_exit_index (within the stitched record);
+* ``walk_forward_overfitting_report``: long layout, one row per statistic (``pbo`` with its
+  value, blocks, combinations...; ``dsr_trials``);
+* ``walk_forward_montecarlo_report``: ``monte_carlo_table`` rows per strategy x seed x method
+  (block bootstrap, trade reshuffle) with kind, seed, alpha;
+* ``walk_forward_stress_report``: ``stress_summary``-shaped rows per strategy x seed x scenario
+  (made-up values).
 
 The market is a random walk; ``buy_and_hold`` holds it, ``do_nothing`` is flat, ``momentum``
 follows the sign of the last 24 bars; each agent's position is ``sign(skill * r_t / sigma +
@@ -34,7 +41,11 @@ from quant_arena.evaluation.metrics import (
     bootstrap_sharpe_ci,
     compute_metrics,
 )
-from quant_arena.evaluation.montecarlo import bootstrap_returns, monte_carlo_table
+from quant_arena.evaluation.montecarlo import (
+    bootstrap_returns,
+    monte_carlo_table,
+    reshuffle_trades,
+)
 from quant_arena.evaluation.overfitting import (
     deflated_sharpe_ratio,
     probability_of_backtest_overfitting,
@@ -86,49 +97,69 @@ def _positions(market: np.ndarray, vol: float, agents: Mapping[str, float], n_se
 
 
 def _summary(seeds: pd.DataFrame, periods_per_year: float) -> pd.DataFrame:
+    """``summarise()``'s layout: rank, strategy, kind, n_seeds, <metric>_mean/_std, CI, PSR/DSR."""
     trial_sharpes = seeds["sharpe"].to_numpy(dtype=float)
     rows = []
     for name, g in seeds.groupby("strategy", sort=False):
         first = g.iloc[0]
         ci = bootstrap_sharpe_ci(first["returns"], periods_per_year, n=200, seed=0)
-        dsr = deflated_sharpe_ratio(first["returns"], trial_sharpes, periods_per_year=periods_per_year)
+        dsr = [deflated_sharpe_ratio(r, trial_sharpes, periods_per_year=periods_per_year) for r in g["returns"]]
         row = {"strategy": name, "kind": first["kind"], "n_seeds": len(g)}
         with np.errstate(invalid="ignore", over="ignore"):  # inf metrics (profit factor) give NaN spread
             for metric in METRIC_NAMES:
                 row[f"{metric}_mean"] = float(g[metric].mean())
-                row[f"{metric}_std"] = float(g[metric].std(ddof=1)) if len(g) > 1 else float("nan")
-        row.update(sharpe_ci_low=ci.low, sharpe_ci_high=ci.high, dsr=dsr.dsr, psr=dsr.psr)
+                row[f"{metric}_std"] = float(g[metric].std(ddof=1)) if len(g) > 1 else 0.0
+        row.update(
+            sharpe_ci_low=ci.low, sharpe_ci_high=ci.high,
+            psr=float(np.mean([d.psr for d in dsr])), dsr=float(np.mean([d.dsr for d in dsr])),
+            dsr_n_trials=len(trial_sharpes), lookahead_passed=True,
+        )
         rows.append(row)
-    return pd.DataFrame(rows)
+    summary = pd.DataFrame(rows).sort_values("sharpe_mean", ascending=False, kind="stable").reset_index(drop=True)
+    summary.insert(0, "rank", np.arange(1, len(summary) + 1))
+    return summary
 
 
 def _overfitting(oos: pd.DataFrame) -> pd.DataFrame:
-    mean_returns = oos.groupby(["timestamp", "strategy"])["return"].mean().unstack("strategy")
-    pbo = probability_of_backtest_overfitting(mean_returns, n_blocks=8)
-    return pd.DataFrame([{
-        "metric": "sharpe", "pbo": pbo.pbo, "prob_oos_loss": pbo.prob_oos_loss,
-        "degradation_slope": pbo.degradation_slope, "n_blocks": pbo.n_blocks,
-        "n_combinations": pbo.n_combinations, "n_strategies": len(pbo.strategies),
-    }])
+    """``summarise()``'s long layout: one row per statistic (``pbo``, ``dsr_trials``)."""
+    wide = oos.pivot_table(index="timestamp", columns=["kind", "strategy", "seed"], values="return", sort=True)
+    names = [f"{k}|{st}|{sd}" for k, st, sd in wide.columns]
+    pbo = probability_of_backtest_overfitting(pd.DataFrame(wide.to_numpy(), columns=names), n_blocks=8)
+    best = pd.Series(pbo.is_best).value_counts()
+    return pd.DataFrame([
+        {"statistic": "pbo", "value": pbo.pbo, "n_blocks": pbo.n_blocks, "n_combinations": pbo.n_combinations,
+         "n_configurations": len(names), "prob_oos_loss": pbo.prob_oos_loss, "degradation_slope": pbo.degradation_slope,
+         "most_chosen": names[int(best.index[0])], "metric": "sharpe"},
+        {"statistic": "dsr_trials", "value": float(len(names)), "n_configurations": len(names),
+         "sharpe_std_across_trials": 1.0, "metric": "sharpe"},
+    ])
 
 
-def _montecarlo(seeds: pd.DataFrame, mc_paths: int) -> pd.DataFrame:
-    frames = [
-        monte_carlo_table({row.strategy: bootstrap_returns(row.returns, n_paths=mc_paths, seed=0)}).assign(seed=row.seed)
-        for row in seeds.itertuples(index=False)
-    ]
-    return pd.concat(frames, ignore_index=True)
+def _montecarlo(seeds: pd.DataFrame, trades: pd.DataFrame, mc_paths: int) -> pd.DataFrame:
+    """``monte_carlo_table`` rows per strategy x seed: block bootstrap and trade reshuffle."""
+    frames = []
+    for row in seeds.itertuples(index=False):
+        results = [bootstrap_returns(row.returns, n_paths=mc_paths, seed=0)]
+        sel = trades[(trades["strategy"] == row.strategy) & (trades["seed"] == row.seed)]
+        if len(sel):
+            results.append(reshuffle_trades(sel["return"].to_numpy(), n_paths=mc_paths, seed=0))
+        table = monte_carlo_table({row.strategy: results})
+        table.insert(1, "kind", row.kind)
+        table.insert(2, "seed", int(row.seed))
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True).assign(alpha=0.05)
 
 
-def _stress(names: list[str], rng: np.random.Generator) -> pd.DataFrame:
+def _stress(seeds: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """``stress_summary``-shaped rows per strategy x seed x scenario (made-up values)."""
     rows = [
         {
-            "strategy": name, "scenario": scenario, "n_episodes": 2, "survival_rate": 1.0,
-            "drawdown_mean": float(rng.uniform(0, 0.1)), "drawdown_worst": float(rng.uniform(0.1, 0.2)),
+            "strategy": row.strategy, "kind": row.kind, "seed": int(row.seed), "scenario": scenario, "n_episodes": 2,
+            "survival_rate": 1.0, "drawdown_mean": float(rng.uniform(0, 0.1)), "drawdown_worst": float(rng.uniform(0.1, 0.2)),
             "recovered_share": 0.5, "recovery_bars_median": 12.0, "recovery_bars_worst": 30.0,
         }
-        for name in names
-        for scenario in ("flash_crash", "low_liquidity", "all")
+        for row in seeds.itertuples(index=False)
+        for scenario in ("all", "flash_crash", "low_liquidity")
     ]
     return pd.DataFrame(rows)
 
@@ -162,10 +193,19 @@ def make_walk_forward_results(
             to = np.abs(np.diff(p, prepend=0.0))  # flat before each test window
             r = p * market[sl] - COST * to
             returns[sl], turnover[sl] = r, to
-            tr = _trades(p, r, to).assign(strategy=name, kind=kind, seed=s, fold=f)
-            trade_frames.append(tr)
+            tr = _trades(p, r, to)
             m = compute_metrics(r, periods_per_year=periods_per_year, positions=p, turnover=to, trades=tr)
-            fold_rows.append({"fold": f, "strategy": name, "kind": kind, "seed": s, **m})
+            fold_rows.append({"fold": f, "strategy": name, "kind": kind, "seed": s,
+                              "first_timestamp": stamps[sl][0], "last_timestamp": stamps[sl][-1], **m})
+            tr = tr.assign(
+                entry_timestamp=stamps[sl][tr["entry_index"].to_numpy(dtype=int)],
+                exit_timestamp=stamps[sl][tr["exit_index"].to_numpy(dtype=int)],
+                oos_entry_index=tr["entry_index"] + f * bars_per_fold,
+                oos_exit_index=tr["exit_index"] + f * bars_per_fold,
+            )
+            for i, (col, value) in enumerate((("strategy", name), ("kind", kind), ("seed", np.int64(s)), ("fold", np.int64(f)))):
+                tr.insert(i, col, value)
+            trade_frames.append(tr)
         frames.append(pd.DataFrame({
             "strategy": name, "kind": kind, "seed": np.int64(s), "fold": folds, "timestamp": stamps,
             "return": returns, "position": pos, "equity": np.cumprod(1 + returns),
@@ -173,14 +213,15 @@ def make_walk_forward_results(
         overall = compute_metrics(returns, periods_per_year=periods_per_year, positions=pos, turnover=turnover)
         per_seed.append({"strategy": name, "kind": kind, "seed": s, "returns": returns, **overall})
 
-    oos = pd.concat(frames, ignore_index=True)
+    oos = pd.concat(frames, ignore_index=True).sort_values(["kind", "strategy", "seed", "timestamp"], kind="stable").reset_index(drop=True)
     seeds = pd.DataFrame(per_seed)
+    trades = pd.concat(trade_frames, ignore_index=True)
     return {
         "walk_forward_oos_returns_table": oos,
         "walk_forward_fold_metrics_report": pd.DataFrame(fold_rows),
         "walk_forward_summary_report": _summary(seeds, periods_per_year),
-        "walk_forward_trades_table": pd.concat(trade_frames, ignore_index=True),
+        "walk_forward_trades_table": trades,
         "walk_forward_overfitting_report": _overfitting(oos),
-        "walk_forward_montecarlo_report": _montecarlo(seeds, mc_paths),
-        "walk_forward_stress_report": _stress(list(seeds["strategy"].unique()), rng),
+        "walk_forward_montecarlo_report": _montecarlo(seeds, trades, mc_paths),
+        "walk_forward_stress_report": _stress(seeds, rng),
     }

@@ -224,3 +224,34 @@ def test_html_escapes_names_and_sections_degrade_gracefully(board):
 def test_markdown_table_aligns_numbers_right():
     text = markdown_table(pd.DataFrame({"name": ["a", "b"], "value": ["1.50", "-2.0%"], "ci": ["[0.1, 2.0]", "—"]}))
     assert text.splitlines()[1] == "| :--- | ---: | ---: |"
+
+
+def test_extras_follow_the_walk_forward_layouts(rendered, results):
+    md, _ = rendered
+    pbo = results["walk_forward_overfitting_report"].set_index("statistic").loc["pbo", "value"]
+    assert f"**PBO = {pbo:.2f}**" in md  # read from the long (statistic, value) layout
+    # Monte Carlo: one row per strategy x method, seeds averaged; both resamplings shown
+    mc_rows = [line for line in md.split("## Monte Carlo worst cases")[1].split("##")[0].splitlines() if line.startswith("| ppo_mlp")]
+    assert sorted(row.split("|")[2].strip() for row in mc_rows) == ["block_bootstrap_stationary", "trade_reshuffle"]
+    assert "Agents: the mean over seeds" in md
+    # stress: one row per strategy x scenario (seeds averaged), rates as percentages
+    stress = md.split("## Stress scenarios")[1]
+    assert len([line for line in stress.splitlines() if line.startswith("| ppo_mlp")]) == 3
+    assert "100.0%" in stress
+
+
+def test_a_pbo_column_layout_is_read_too(board):
+    md = leaderboard_markdown(board, overfitting=pd.DataFrame({"pbo": [0.25], "n_blocks": [16]}))
+    assert "**PBO = 0.25**" in md
+
+
+def test_a_failed_lookahead_check_is_flagged(results):
+    summary = results["walk_forward_summary_report"].copy()
+    summary.loc[summary["strategy"] == "momentum", "lookahead_passed"] = False
+    board = build_leaderboard(results["walk_forward_oos_returns_table"], periods_per_year=PPY, summary=summary, n_boot=100)
+    assert board.set_index("strategy").loc["momentum", "lookahead_check"] == "failed"
+    assert board.set_index("strategy").loc["ppo_mlp", "lookahead_check"] == "passed"
+    md, page = leaderboard_markdown(board), leaderboard_html(board)
+    assert "momentum ⚠ look-ahead" in md and "**Warning:** momentum failed the look-ahead check" in md
+    assert 'class="warning"' in page and "momentum ⚠ look-ahead" in page
+    assert "Warning" not in leaderboard_markdown(build_leaderboard(results["walk_forward_oos_returns_table"], periods_per_year=PPY, n_boot=100))

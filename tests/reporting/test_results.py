@@ -32,7 +32,7 @@ def test_synthetic_table_follows_the_contract(oos):
         (lambda t: t.assign(**{"return": t["return"].where(t.index != 5, np.nan)}), "finite"),
         (lambda t: t.assign(position=t["position"].where(t.index != 7, np.inf)), "finite"),
         (lambda t: pd.concat([t, t.iloc[[3]]]), "unique_bars"),
-        (lambda t: t.assign(kind=np.where(t.index == 0, "agent", t["kind"])), "one_kind"),
+        (lambda t: t.assign(kind=np.where(t.index == t.index[-1], "agent", t["kind"])), "one_kind"),  # last row: a baseline
     ],
 )
 def test_bad_tables_are_refused_naming_the_rule(oos, mutate, rule):
@@ -42,7 +42,7 @@ def test_bad_tables_are_refused_naming_the_rule(oos, mutate, rule):
 
 def test_non_finite_return_names_strategy_seed_and_bar(oos):
     bad = oos.copy()
-    row = bad.index[bad["strategy"].eq("ppo_mlp") & bad["seed"].eq(2)][10]
+    row = bad.index[bad["strategy"].eq("ppo_mlp") & bad["seed"].eq(2)][10]  # its 11th bar
     bad.loc[row, "return"] = np.inf
     with pytest.raises(DataError, match=r"'ppo_mlp', seed 2 at 2022-01-03 10:00"):
         validate_oos_returns(bad)

@@ -27,7 +27,9 @@ otherwise computed here on the median seed with every strategy x seed as a trial
 ``cagr_mean``, ``max_drawdown_mean`` and ``max_drawdown_worst`` (over seeds),
 ``turnover_annual_mean`` (times the book is traded per year, from positions), ``n_trades_mean``
 (rows of the trades table per seed; NaN without one), ``exposure_mean``, ``n_bars``,
-``first_bar``, ``last_bar``.
+``first_bar``, ``last_bar``, ``lookahead_check`` (``"passed"`` / ``"failed"`` from the summary's
+``lookahead_passed`` -- the harness re-ran the strategy's decisions on data truncated at each
+decision point -- or ``"n/a"``; a failed strategy is flagged in the rendered tables).
 
 :func:`leaderboard_markdown` and :func:`leaderboard_html` render it with the overfitting
 (PBO), Monte Carlo and stress tables and a short "how to read this". The HTML is one
@@ -103,6 +105,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "n_bars_vs_benchmark",
     "first_bar",
     "last_bar",
+    "lookahead_check",
 )
 
 # --------------------------------------------------------------------------- metrics per seed
@@ -299,6 +302,16 @@ def _intervals(
     return out
 
 
+def _lookahead(summary: pd.DataFrame | None) -> dict[str, str]:
+    """``{strategy: "passed" | "failed"}`` from the summary's ``lookahead_passed`` column."""
+    if summary is None or not {"strategy", "lookahead_passed"} <= set(summary.columns):
+        return {}
+    return {
+        str(s): ("n/a" if pd.isna(v) else "passed" if bool(v) else "failed")
+        for s, v in zip(summary["strategy"], summary["lookahead_passed"], strict=True)
+    }
+
+
 def build_leaderboard(
     oos_returns: pd.DataFrame,
     *,
@@ -350,6 +363,7 @@ def build_leaderboard(
     per_seed = seed_metrics(table, periods_per_year, trades=trades, risk_free=risk_free)
     given = _summary_overfitting(summary)
     computed = _dsr_table(table, per_seed, periods_per_year) if given is None else {}
+    looked = _lookahead(summary)
     rf_bar = _rf_bar(risk_free, periods_per_year)
     bench = seed_matrix(table, benchmark).mean(axis=1) if benchmark is not None else None
 
@@ -365,6 +379,7 @@ def build_leaderboard(
             row.update(n_bars_vs_benchmark=len(wide), beats_benchmark="benchmark")
         source = given if given is not None else computed
         row["dsr"], row["psr"] = source.get(name, (float("nan"), float("nan")))
+        row["lookahead_check"] = looked.get(name, "n/a")
         rows.append(row)
 
     board = pd.DataFrame(rows)
@@ -437,7 +452,10 @@ def _display_table(board: pd.DataFrame, benchmark: str | None, alpha: float) -> 
     out = pd.DataFrame(
         {
             "Rank": board["rank"].map(_count),
-            "Strategy": board["strategy"].astype(str),
+            "Strategy": [
+                f"{name} ⚠ look-ahead" if check == "failed" else str(name)
+                for name, check in zip(board["strategy"], board.get("lookahead_check", pd.Series("n/a", index=board.index)), strict=True)
+            ],
             "Kind": board["kind"].astype(str),
             "Seeds": board["n_seeds"].map(_count),
             "Sharpe (mean ± sd over seeds)": [
@@ -551,18 +569,28 @@ def _how_to_read(benchmark: str | None, alpha: float, n_boot: int) -> list[str]:
     ]
 
 
+def _pbo_value(overfitting: pd.DataFrame) -> pd.Series | None:
+    """The PBO value(s): a ``pbo`` column, or the ``value`` of rows whose ``statistic`` is
+    ``"pbo"`` (the walk-forward summary's long layout)."""
+    if "pbo" in overfitting.columns:
+        return overfitting["pbo"].astype(float)
+    if {"statistic", "value"} <= set(overfitting.columns):
+        rows = overfitting[overfitting["statistic"].astype(str) == "pbo"]
+        return rows["value"].astype(float) if len(rows) else None
+    return None
+
+
 def _pbo_lines(overfitting: pd.DataFrame | None) -> tuple[str | None, pd.DataFrame | None]:
     """A one-line PBO headline and the overfitting table as strings."""
     if overfitting is None or overfitting.empty:
         return None, None
-    shown = _generic_display(overfitting)
+    shown = _generic_display(overfitting.dropna(axis=1, how="all"))
+    pbo = _pbo_value(overfitting)
     headline = None
-    if "pbo" in overfitting.columns:
-        pbo = overfitting["pbo"].astype(float)
-        if len(pbo) == 1:
-            headline = f"PBO = {_num(pbo.iloc[0])}"
-        else:
-            headline = f"PBO between {_num(pbo.min())} and {_num(pbo.max())} ({len(pbo)} rows below)"
+    if pbo is not None and len(pbo) == 1:
+        headline = f"PBO = {_num(pbo.iloc[0])}"
+    elif pbo is not None and len(pbo) > 1:
+        headline = f"PBO between {_num(pbo.min())} and {_num(pbo.max())} ({len(pbo)} rows below)"
     return headline, shown
 
 
@@ -578,6 +606,23 @@ _MC_COLUMNS = (
 )
 
 
+def _ordered(frame: pd.DataFrame, order: Sequence[str], keys: list[str]) -> pd.DataFrame:
+    """Rows in leaderboard order of ``strategy``, then by ``keys``."""
+    rank = {s: i for i, s in enumerate(order)}
+    frame = frame.assign(_r=frame["strategy"].map(lambda s: rank.get(str(s), len(rank))))
+    return frame.sort_values(["_r", *keys], kind="stable").drop(columns="_r").reset_index(drop=True)
+
+
+def _seed_mean(frame: pd.DataFrame, keys: list[str], values: list[str]) -> tuple[pd.DataFrame, str]:
+    """``values`` averaged over seeds per ``keys`` (with a note when several seeds were averaged)."""
+    note = ""
+    if "seed" in frame.columns and frame.groupby(keys)["seed"].nunique().max() > 1:
+        note = "Agents: the mean over seeds of each seed's figure."
+    with np.errstate(invalid="ignore"):
+        agg = frame.groupby(keys, sort=False)[values].mean().reset_index()
+    return agg, note
+
+
 def _montecarlo_display(montecarlo: pd.DataFrame | None, order: Sequence[str]) -> tuple[pd.DataFrame | None, str]:
     """Monte Carlo worst cases per strategy and method (means over seeds when per seed)."""
     if montecarlo is None or montecarlo.empty:
@@ -586,21 +631,19 @@ def _montecarlo_display(montecarlo: pd.DataFrame | None, order: Sequence[str]) -
     if "strategy" not in montecarlo.columns or not have:
         return _generic_display(montecarlo), ""
     keys = ["strategy"] + (["method"] if "method" in montecarlo.columns else [])
-    note = ""
-    if "seed" in montecarlo.columns and montecarlo.groupby(keys)["seed"].nunique().max() > 1:
-        note = "Per strategy: the mean over seeds of each seed's figure."
-    agg = montecarlo.groupby(keys, sort=False)[have].mean().reset_index()
-    rank = {s: i for i, s in enumerate(order)}
-    agg["_r"] = agg["strategy"].map(lambda s: rank.get(str(s), len(rank)))
-    agg = agg.sort_values(["_r"] + keys, kind="stable").drop(columns="_r")
+    agg, note = _seed_mean(montecarlo, keys, have)
+    agg = _ordered(agg, order, keys[1:])
+    tail = "5%"
+    if "alpha" in montecarlo.columns and montecarlo["alpha"].nunique() == 1:
+        tail = f"{100 * float(montecarlo['alpha'].iloc[0]):g}%"
     out = pd.DataFrame({k.capitalize(): agg[k].astype(str) for k in keys})
     labels = {
         "final_return_actual": "Final return (actual)",
         "final_return_median": "Final return (median)",
-        "final_return_worst": "Final return (5% worst)",
+        "final_return_worst": f"Final return ({tail} worst)",
         "max_drawdown_actual": "Max DD (actual)",
         "max_drawdown_median": "Max DD (median)",
-        "max_drawdown_worst": "Max DD (5% worst)",
+        "max_drawdown_worst": f"Max DD ({tail} worst)",
         "prob_loss": "P(loss)",
         "prob_ruin": "P(ruin)",
     }
@@ -609,15 +652,35 @@ def _montecarlo_display(montecarlo: pd.DataFrame | None, order: Sequence[str]) -
     return out, note
 
 
-def _stress_display(stress: pd.DataFrame | None, order: Sequence[str]) -> pd.DataFrame | None:
+_STRESS_PCT = ("survival_rate", "drawdown_mean", "drawdown_worst", "recovered_share")
+
+
+def _stress_display(stress: pd.DataFrame | None, order: Sequence[str]) -> tuple[pd.DataFrame | None, str]:
+    """Stress results per strategy and scenario (means over seeds when per seed)."""
     if stress is None or stress.empty:
-        return None
-    frame = stress
-    if "strategy" in frame.columns:
-        rank = {s: i for i, s in enumerate(order)}
-        frame = frame.assign(_r=frame["strategy"].map(lambda s: rank.get(str(s), len(rank))))
-        frame = frame.sort_values("_r", kind="stable").drop(columns="_r")
-    return _generic_display(frame.reset_index(drop=True))
+        return None, ""
+    if not {"strategy", "scenario"} <= set(stress.columns):
+        return _generic_display(stress.reset_index(drop=True)), ""
+    values = [c for c in stress.columns if c not in ("strategy", "scenario", "kind", "seed") and pd.api.types.is_numeric_dtype(stress[c])]
+    agg, note = _seed_mean(stress, ["strategy", "scenario"], values)
+    agg = _ordered(agg, order, ["scenario"])
+    out = pd.DataFrame({"Strategy": agg["strategy"].astype(str), "Scenario": agg["scenario"].astype(str)})
+    for c in values:
+        label = c.replace("_", " ")
+        out[label] = agg[c].map(_pct) if c in _STRESS_PCT else agg[c].map(lambda v: _num(v, 1))
+    return out, note
+
+
+def _lookahead_warning(board: pd.DataFrame) -> str:
+    if "lookahead_check" not in board.columns:
+        return ""
+    failed = board.loc[board["lookahead_check"] == "failed", "strategy"].astype(str).tolist()
+    if not failed:
+        return ""
+    return (
+        f"{', '.join(failed)} failed the look-ahead check (its decisions changed when the data was "
+        "truncated at the decision point): its results use future information and mean nothing."
+    )
 
 
 def _meta_lines(board: pd.DataFrame, meta: Mapping[str, Any] | None) -> list[str]:
@@ -651,6 +714,9 @@ def leaderboard_markdown(
     parts += [f"- {line}" for line in _meta_lines(board, meta)]
     parts += ["", "## Ranking (out-of-sample Sharpe ratio, mean over seeds)", ""]
     parts += [markdown_table(_display_table(board, benchmark, alpha)), ""]
+    warning = _lookahead_warning(board)
+    if warning:
+        parts += [f"**Warning:** {warning}", ""]
     parts += ["## How to read this", ""]
     for para in _how_to_read(benchmark, alpha, n_boot):
         parts += [para, ""]
@@ -668,9 +734,9 @@ def leaderboard_markdown(
         parts += ["Not available (no Monte Carlo report).", ""]
     else:
         parts += [markdown_table(mc), ""] + ([note, ""] if note else [])
-    st = _stress_display(stress, order)
+    st, st_note = _stress_display(stress, order)
     if st is not None:
-        parts += ["## Stress scenarios", "", markdown_table(st), ""]
+        parts += ["## Stress scenarios", "", markdown_table(st), ""] + ([st_note, ""] if st_note else [])
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -684,7 +750,7 @@ table.data th{background:#f3f3f3}
 table.data td:nth-child(-n+2),table.data th:nth-child(-n+2){text-align:left}
 table.data tbody tr:nth-child(even){background:#fafafa}
 td.yes{background:#d9f2dc;font-weight:600}td.worse{background:#f8d7d7}td.no{color:#777}td.benchmark{font-style:italic;color:#555}
-.headline{font-size:1.05em;font-weight:600}
+.headline{font-size:1.05em;font-weight:600}.warning{background:#fff3cd;padding:.5em .8em;border-left:4px solid #d39e00}
 .howto p{max-width:60em;line-height:1.45}
 figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 .scroll{overflow-x:auto}
@@ -734,6 +800,9 @@ def leaderboard_html(
     body += ["</ul>", "<h2>Ranking (out-of-sample Sharpe ratio, mean over seeds)</h2>"]
     verdict_css = {v: v for v in ("yes", "worse", "no", "benchmark")}
     body.append('<div class="scroll">' + _html_table(_display_table(board, benchmark, alpha), cell_classes={f"Beats {b}?": verdict_css}) + "</div>")
+    warning = _lookahead_warning(board)
+    if warning:
+        body.append(f'<p class="warning"><strong>Warning:</strong> {esc(warning)}</p>')
     body.append('<h2>How to read this</h2><div class="howto">')
     body += [f"<p>{_md_inline(p)}</p>" for p in _how_to_read(benchmark, alpha, n_boot)]
     body.append("</div>")
@@ -755,10 +824,12 @@ def leaderboard_html(
         body.append('<div class="scroll">' + _html_table(mc) + "</div>")
         if note:
             body.append(f"<p>{esc(note)}</p>")
-    st = _stress_display(stress, order)
+    st, st_note = _stress_display(stress, order)
     if st is not None:
         body.append("<h2>Stress scenarios</h2>")
         body.append('<div class="scroll">' + _html_table(st) + "</div>")
+        if st_note:
+            body.append(f"<p>{esc(st_note)}</p>")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
