@@ -255,3 +255,13 @@ def test_a_failed_lookahead_check_is_flagged(results):
     assert "momentum ⚠ look-ahead" in md and "**Warning:** momentum failed the look-ahead check" in md
     assert 'class="warning"' in page and "momentum ⚠ look-ahead" in page
     assert "Warning" not in leaderboard_markdown(build_leaderboard(results["walk_forward_oos_returns_table"], periods_per_year=PPY, n_boot=100))
+
+
+def test_generic_tables_format_counts_missing_and_infinite_values(board):
+    overfitting = pd.DataFrame({
+        "statistic": ["pbo", "dsr_trials"], "value": [0.125, 9.0], "n_blocks": [16.0, np.nan],
+        "most_chosen": ["agent|ppo|0", np.nan], "ratio": [np.inf, 1.5],
+    })
+    md = leaderboard_markdown(board, overfitting=overfitting)
+    assert "| pbo | 0.125 | 16 | agent\\|ppo\\|0 | ∞ |" in md
+    assert "| dsr_trials | 9.000 | — | — | 1.500 |" in md

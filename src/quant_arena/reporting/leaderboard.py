@@ -431,6 +431,8 @@ def _count(value: Any) -> str:
         return str(value)
     if math.isnan(v):
         return "—"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
     return f"{v:.0f}" if v == round(v) else f"{v:.1f}"
 
 
@@ -490,11 +492,13 @@ def _generic_display(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_bool_dtype(s):
             out[str(col)] = s.map(lambda v: "yes" if v else "no")
         elif pd.api.types.is_float_dtype(s):
-            out[str(col)] = s.map(lambda v: _num(v, 3))
+            finite = s[np.isfinite(s.to_numpy(dtype=float))]
+            counts = str(col).startswith("n_") or (len(finite) > 0 and bool((finite == finite.round()).all()))
+            out[str(col)] = s.map(_count if counts else (lambda v: _num(v, 3)))
         elif pd.api.types.is_datetime64_any_dtype(s):
             out[str(col)] = s.map(_date)
         else:
-            out[str(col)] = s.astype(str)
+            out[str(col)] = s.map(lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
     return out
 
 
@@ -667,7 +671,7 @@ def _stress_display(stress: pd.DataFrame | None, order: Sequence[str]) -> tuple[
     out = pd.DataFrame({"Strategy": agg["strategy"].astype(str), "Scenario": agg["scenario"].astype(str)})
     for c in values:
         label = c.replace("_", " ")
-        out[label] = agg[c].map(_pct) if c in _STRESS_PCT else agg[c].map(lambda v: _num(v, 1))
+        out[label] = agg[c].map(_pct) if c in _STRESS_PCT else agg[c].map(_count if c.startswith("n_") else (lambda v: _num(v, 1)))
     return out, note
 
 
