@@ -179,3 +179,27 @@ def test_greedy_policy_is_exactly_predict(algo, scheme):
         obs, _, term, trunc, _ = env.step(env.action_space.sample())
         if term or trunc:
             obs, _ = env.reset()
+
+
+def test_validation_returns_after_a_liquidation_match_run_policy():
+    """An episode cut by a liquidation counts the rest of the window as 0 returns, as run_policy does."""
+    from quant_arena.evaluation.backtest import run_policy
+    from quant_arena.sim import MarketData
+
+    n = 200
+    close = 100.0 * np.exp(np.linspace(0.0, np.log(3.0), n))  # the price triples: a 1x short is liquidated
+    open_ = np.r_[100.0, close[:-1]]
+    data = MarketData.from_arrays(open_, np.maximum(open_, close) * 1.001, np.minimum(open_, close) * 0.999, close,
+                                  np.full(n, 1e6), features=np.zeros((n, 1)))
+
+    class AlwaysShort:
+        def predict(self, obs, deterministic=True, **kwargs):
+            return np.array(0), None  # target -1.0
+
+    cfg = {**ENV, "execution": {}}
+    env = TradingEnv(data, cfg, start="fixed", start_index=10)
+    r = policy_returns(AlwaysShort(), env)
+    res = run_policy(TradingEnv(data, cfg), lambda obs: 0, 10, n)
+    assert res.stop == "liquidation"
+    assert len(r) == len(res.returns) == n - 11
+    np.testing.assert_allclose(r, res.returns, rtol=1e-12, atol=1e-15)

@@ -281,6 +281,7 @@ def policy_returns(
     rewards: list[float] = []
     state = None
     episode_start = np.ones((1,), dtype=bool)
+    terminated = False
     while True:
         x = obs_transform(obs) if obs_transform is not None else obs
         kwargs: dict[str, Any] = {}
@@ -301,6 +302,15 @@ def policy_returns(
             equity.append(float(info["equity"]))
         if terminated or truncated:
             break
+    if terminated:
+        # A liquidation or bankruptcy ended the run before the window's last bar: the account is
+        # out, so the remaining bars earn 0 (run_policy's convention; the Sharpe is over the window).
+        base = getattr(env, "unwrapped", env)
+        data, account = getattr(base, "data", None), getattr(base, "account", None)
+        if data is not None and account is not None:
+            rest = max(len(data) - 1 - int(account.t), 0)
+            equity.extend([equity[-1]] * rest)
+            rewards.extend([0.0] * rest)
     if use_equity:
         eq = np.asarray(equity)
         prev = np.where(eq[:-1] > 0, eq[:-1], np.nan)
