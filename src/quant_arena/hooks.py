@@ -17,6 +17,7 @@ def _models() -> dict[str, type[BaseModel]]:
     from quant_arena.features.selection import SelectionConfig
     from quant_arena.market.cleaning import CleanConfig
     from quant_arena.market.ingest import IngestConfig
+    from quant_arena.reporting.config import ReportConfig
     from quant_arena.synthetic.params import SyntheticParams
     from quant_arena.tuning.config import TuneConfig
 
@@ -29,6 +30,7 @@ def _models() -> dict[str, type[BaseModel]]:
         "train_rl": TrainRLConfig,
         "walk_forward": WalkForwardConfig,
         "tune": TuneConfig,
+        "report": ReportConfig,
     }
 
 
