@@ -137,3 +137,16 @@ def test_compiled_log_is_the_c_library_log() -> None:
     rng = np.random.default_rng(1)
     xs = np.concatenate([np.exp(rng.normal(0.0, 0.05, 5000)), rng.uniform(1e-12, 10.0, 5000)])
     assert all(log(x) == math.log(x) for x in xs.tolist())
+
+
+def test_copying_or_pickling_the_compiled_state_fails_loudly() -> None:
+    import copy
+    import pickle
+
+    import pytest
+
+    data = bars([100.0] * 4, [100.0] * 4)
+    for obj in (Account(data), BatchAccounts(data, 2)):
+        for fn in (copy.deepcopy, pickle.dumps):  # (a shallow copy shares the state: aliasing, not unsafe)
+            with pytest.raises(TypeError):
+                fn(obj)

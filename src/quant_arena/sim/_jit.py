@@ -8,8 +8,10 @@ batched step whatever N is. Compiled, it costs tens of nanoseconds per account. 
 cost of *calling* compiled code from Python: numba type-checks and unboxes every array argument
 (~0.3-0.5 us each), which for the ~15 arrays the kernel reads would cost more than the work.
 So every kernel takes one integer, the address of a small int64 *context* array that holds the
-addresses of the state, parameter and market arrays (and their sizes), and rebuilds array views
-from those addresses inside compiled code (:func:`_f64p` & co.). The Python objects that own a
+addresses of the state, parameter and market arrays (and their sizes), and turns those into typed
+pointers inside compiled code (:func:`_f64p` & co.). Internal functions pass pointers, not
+arrays, too (a compiled call with array arguments pays reference counting per array). The
+Python objects that own a
 context (``Account``, ``BatchAccounts``, ``TradingEnv``, ``TradingVecEnv``) keep every array it
 points to alive and never rebind them (they write into them in place), so the addresses stay valid
 for the object's lifetime. The market arrays are read-only and are only ever read.
@@ -32,7 +34,7 @@ could be served stale machine code after that module changed.
 Layout
 ------
 Per-account state is held in row-major 2-D arrays with one column per account (so that a row,
-``F[F_CASH]``, is a contiguous length-N vector): ``F`` float64 state, ``IS`` int64 state, ``B``
+``F[F_CASH]``, is a contiguous length-N vector; in the kernels, element ``F[k * n + j]``): ``F`` float64 state, ``IS`` int64 state, ``B``
 bool state, ``P`` float64 parameters, ``PB`` bool parameters, ``Q`` the order queue (N, delay).
 The environment kernels add ``E`` (float64 per-env state and outputs), ``EI`` (int64 per-env
 state and outputs) and ``G`` (float64 constants of the env config).
@@ -43,12 +45,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import carray, njit, types
+from numba import njit, types
 from numba.extending import intrinsic
 
 _JIT = dict(cache=True, error_model="numpy")
-# internal helpers are inlined at numba-IR level: a compiled call with array arguments pays
-# reference-count bookkeeping for each array (measured: ~6x the quiet account step itself)
+# small helpers are inlined at numba-IR level (a compiled call costs a status check and blocks
+# LLVM's optimisations across it); the big ones are not: IR inlining re-runs type inference per
+# call site, which made the cold compile ~10x longer. Kernel functions take raw pointers, not
+# arrays: a call with array arguments also pays reference-count bookkeeping per array.
 _INLINE = dict(_JIT, inline="always")
 
 NAN = math.nan
@@ -150,55 +154,55 @@ def _rate(use, ptr, t, const):
     return const
 
 
-@njit(**_INLINE)
-def _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, target):  # noqa: PLR0912, PLR0915
+@njit(**_JIT)
+def _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, target):  # noqa: PLR0912, PLR0915
     """Account ``j``: record an order for ``target`` (NaN: none) and advance one bar.
 
     The expressions (and their order) are those of the pure-Python reference kernel; see
     :mod:`quant_arena.sim.kernel` for the timing and the ledger.
     """
-    t = IS[I_T, j] + 1
+    t = IS[I_T * n + j] + 1
     if d == 1:
         due = target
     else:
-        k = IS[I_K, j]
-        Q[j, k % d] = target
-        due = Q[j, (k + 1) % d]
-        IS[I_K, j] = k + 1
-    u = F[F_UNITS, j]
-    if u == 0.0 and due != due and F[F_CASH, j] > 0.0:  # noqa: PLR0124 - flat, solvent, nothing due
-        IS[I_T, j] = t
-        F[F_MARK, j] = pc[t]
-        F[F_PNL, j] = 0.0
-        F[F_FEE, j] = 0.0
-        F[F_SPREAD, j] = 0.0
-        F[F_IMPACT, j] = 0.0
-        F[F_FUNDING, j] = 0.0
-        F[F_SWAP, j] = 0.0
-        F[F_LFEE, j] = 0.0
-        F[F_FILLED, j] = 0.0
-        F[F_UNFILLED, j] = 0.0
-        F[F_CLOSED_RET, j] = 0.0
-        B[B_DROPPED, j] = False
-        B[B_LIQ, j] = False
-        B[B_BANKRUPT, j] = False
-        B[B_CLOSED, j] = False
+        k = IS[I_K * n + j]
+        Q[j * d + k % d] = target
+        due = Q[j * d + (k + 1) % d]
+        IS[I_K * n + j] = k + 1
+    u = F[F_UNITS * n + j]
+    if u == 0.0 and due != due and F[F_CASH * n + j] > 0.0:  # noqa: PLR0124 - flat, solvent, nothing due
+        IS[I_T * n + j] = t
+        F[F_MARK * n + j] = pc[t]
+        F[F_PNL * n + j] = 0.0
+        F[F_FEE * n + j] = 0.0
+        F[F_SPREAD * n + j] = 0.0
+        F[F_IMPACT * n + j] = 0.0
+        F[F_FUNDING * n + j] = 0.0
+        F[F_SWAP * n + j] = 0.0
+        F[F_LFEE * n + j] = 0.0
+        F[F_FILLED * n + j] = 0.0
+        F[F_UNFILLED * n + j] = 0.0
+        F[F_CLOSED_RET * n + j] = 0.0
+        B[B_DROPPED * n + j] = False
+        B[B_LIQ * n + j] = False
+        B[B_BANKRUPT * n + j] = False
+        B[B_CLOSED * n + j] = False
         return
     o = po[t]
     c = pc[t]
-    mm = P[P_MM, j]
-    bshort = P[P_BSHORT, j]
-    blev = P[P_BLEV, j]
-    swl = P[P_SWL, j]
-    sws = P[P_SWS, j]
+    mm = P[P_MM * n + j]
+    bshort = P[P_BSHORT * n + j]
+    blev = P[P_BLEV * n + j]
+    swl = P[P_SWL * n + j]
+    sws = P[P_SWS * n + j]
     if due != due and u != 0.0:  # noqa: PLR0124 - holding, nothing due
-        lo_ = F[F_LIQ_LO, j]
-        hi_ = F[F_LIQ_HI, j]
+        lo_ = F[F_LIQ_LO * n + j]
+        hi_ = F[F_LIQ_HI * n + j]
         if lo_ < o < hi_ and pl[t] > lo_ and ph[t] < hi_:
             # no liquidation this bar: the general path's numbers, fewer operations
-            cash = F[F_CASH, j]
+            cash = F[F_CASH * n + j]
             value = u * c
-            fr = _rate(PB[Q_USE_FR, j], pfr, t, P[P_FRC, j])
+            fr = _rate(PB[Q_USE_FR * n + j], pfr, t, P[P_FRC * n + j])
             fund = (
                 -(fr * value)
                 - bshort * (-value if value < 0.0 else 0.0)
@@ -206,43 +210,43 @@ def _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, ta
             )
             swp = swl * value if value > 0.0 else (sws * -value if value < 0.0 else 0.0)
             cash = cash + fund + swp
-            F[F_PNL, j] = u * (o - F[F_MARK, j]) + u * (c - o) + u * (c - c)
+            F[F_PNL * n + j] = u * (o - F[F_MARK * n + j]) + u * (c - o) + u * (c - c)
             equity = cash + value
             if u > 0.0:
-                F[F_LIQ_LO, j] = -cash / (u * (1.0 - mm))
+                F[F_LIQ_LO * n + j] = -cash / (u * (1.0 - mm))
             else:
-                F[F_LIQ_HI, j] = cash / (-u * (1.0 + mm))
-            IS[I_BARS, j] += 1
-            IS[I_T, j] = t
-            F[F_CASH, j] = cash
-            F[F_MARK, j] = c
-            F[F_EQUITY, j] = equity
-            F[F_FUNDING, j] = fund
-            F[F_SWAP, j] = swp
-            F[F_FEE, j] = 0.0
-            F[F_SPREAD, j] = 0.0
-            F[F_IMPACT, j] = 0.0
-            F[F_LFEE, j] = 0.0
-            F[F_FILLED, j] = 0.0
-            F[F_UNFILLED, j] = 0.0
-            F[F_CLOSED_RET, j] = 0.0
-            B[B_DROPPED, j] = False
-            B[B_LIQ, j] = False
-            B[B_CLOSED, j] = False
-            B[B_BANKRUPT, j] = equity <= 0.0
+                F[F_LIQ_HI * n + j] = cash / (-u * (1.0 + mm))
+            IS[I_BARS * n + j] += 1
+            IS[I_T * n + j] = t
+            F[F_CASH * n + j] = cash
+            F[F_MARK * n + j] = c
+            F[F_EQUITY * n + j] = equity
+            F[F_FUNDING * n + j] = fund
+            F[F_SWAP * n + j] = swp
+            F[F_FEE * n + j] = 0.0
+            F[F_SPREAD * n + j] = 0.0
+            F[F_IMPACT * n + j] = 0.0
+            F[F_LFEE * n + j] = 0.0
+            F[F_FILLED * n + j] = 0.0
+            F[F_UNFILLED * n + j] = 0.0
+            F[F_CLOSED_RET * n + j] = 0.0
+            B[B_DROPPED * n + j] = False
+            B[B_LIQ * n + j] = False
+            B[B_CLOSED * n + j] = False
+            B[B_BANKRUPT * n + j] = equity <= 0.0
             return
     ua = u
-    cash = F[F_CASH, j]
-    m = F[F_MARK, j]
-    entry = F[F_ENTRY, j]
-    bars = IS[I_BARS, j]
+    cash = F[F_CASH * n + j]
+    m = F[F_MARK * n + j]
+    entry = F[F_ENTRY * n + j]
+    bars = IS[I_BARS * n + j]
     fee = spr = imp = lfee = filled = unfilled = closed_ret = 0.0
     dropped = liq = closed = False
     x = c
     # 1. the open: gap through the liquidation price, else the due order
-    if o <= F[F_LIQ_LO, j] or o >= F[F_LIQ_HI, j]:
+    if o <= F[F_LIQ_LO * n + j] or o >= F[F_LIQ_HI * n + j]:
         cash = cash + u * o
-        lfee = -(P[P_LFEE, j] * abs(u) * o)
+        lfee = -(P[P_LFEE * n + j] * abs(u) * o)
         cash = cash + lfee
         closed = True
         closed_ret = (o / entry - 1.0) if u > 0.0 else (1.0 - o / entry)
@@ -255,23 +259,23 @@ def _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, ta
     elif due == due:  # noqa: PLR0124
         eq_o = cash + u * o
         tg = t - d if t >= d else 0
-        if not PB[Q_ALLOW_GAP, j] and pg[t] != pg[tg]:
+        if not PB[Q_ALLOW_GAP * n + j] and pg[t] != pg[tg]:
             dropped = True
         elif eq_o > 0.0:
             q = due * eq_o / o - u
             if q != 0.0:
                 aq = abs(q)
                 vol = pv[t]
-                lim = P[P_CAP, j] * vol
+                lim = P[P_CAP * n + j] * vol
                 if aq > lim:
-                    if PB[Q_CAP_REJECT, j]:
+                    if PB[Q_CAP_REJECT * n + j]:
                         unfilled = aq
                         aq = 0.0
                     else:
                         unfilled = aq - lim
                         aq = lim
                 imp_frac = 0.0
-                impact = P[P_IMPACT, j]
+                impact = P[P_IMPACT * n + j]
                 if impact > 0.0 and aq > 0.0:
                     if vol > 0.0:
                         imp_frac = impact * math.sqrt(aq / vol)
@@ -281,10 +285,10 @@ def _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, ta
                 if aq > 0.0:
                     q = aq if q > 0.0 else -aq
                     notional = aq * o
-                    sp = _rate(PB[Q_USE_SP, j], psp, t, P[P_SPC, j])
-                    spr = -(notional * (sp * P[P_SPM, j] + P[P_SLIP, j]))
+                    sp = _rate(PB[Q_USE_SP * n + j], psp, t, P[P_SPC * n + j])
+                    spr = -(notional * (sp * P[P_SPM * n + j] + P[P_SLIP * n + j]))
                     imp = -(notional * imp_frac)
-                    fee = -(notional * P[P_FEE, j])
+                    fee = -(notional * P[P_FEE * n + j])
                     cash = cash - q * o + spr + imp + fee
                     filled = q
                     un = u + q
@@ -302,7 +306,7 @@ def _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, ta
                 else:
                     dropped = True
                 if unfilled > 0.0:
-                    IS[I_NUNFILL, j] += 1
+                    IS[I_NUNFILL * n + j] += 1
         else:
             dropped = True
     ub = u
@@ -320,7 +324,7 @@ def _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, ta
             hit = True
     if hit:
         cash = cash + u * x
-        lfee = -(P[P_LFEE, j] * abs(u) * x)
+        lfee = -(P[P_LFEE * n + j] * abs(u) * x)
         cash = cash + lfee
         closed = True
         closed_ret = (x / entry - 1.0) if u > 0.0 else (1.0 - x / entry)
@@ -330,7 +334,7 @@ def _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, ta
         liq = True
     # 3. the close: mark, funding, borrow, swap
     value = u * c
-    fr = _rate(PB[Q_USE_FR, j], pfr, t, P[P_FRC, j])
+    fr = _rate(PB[Q_USE_FR * n + j], pfr, t, P[P_FRC * n + j])
     fund = (
         -(fr * value)
         - bshort * (-value if value < 0.0 else 0.0)
@@ -338,63 +342,56 @@ def _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, ta
     )
     swp = swl * value if value > 0.0 else (sws * -value if value < 0.0 else 0.0)
     cash = cash + fund + swp
-    F[F_PNL, j] = ua * (o - m) + ub * (x - o) + u * (c - x)
+    F[F_PNL * n + j] = ua * (o - m) + ub * (x - o) + u * (c - x)
     equity = cash + value
     if u > 0.0:
-        F[F_LIQ_LO, j] = -cash / (u * (1.0 - mm))
-        F[F_LIQ_HI, j] = INF
+        F[F_LIQ_LO * n + j] = -cash / (u * (1.0 - mm))
+        F[F_LIQ_HI * n + j] = INF
     elif u < 0.0:
-        F[F_LIQ_LO, j] = -INF
-        F[F_LIQ_HI, j] = cash / (-u * (1.0 + mm))
+        F[F_LIQ_LO * n + j] = -INF
+        F[F_LIQ_HI * n + j] = cash / (-u * (1.0 + mm))
     else:
-        F[F_LIQ_LO, j] = -INF
-        F[F_LIQ_HI, j] = INF
-    IS[I_BARS, j] = bars + 1 if u != 0.0 else 0
-    IS[I_T, j] = t
-    F[F_CASH, j] = cash
-    F[F_UNITS, j] = u
-    F[F_MARK, j] = c
-    F[F_ENTRY, j] = entry
-    F[F_EQUITY, j] = equity
-    F[F_FEE, j] = fee
-    F[F_SPREAD, j] = spr
-    F[F_IMPACT, j] = imp
-    F[F_FUNDING, j] = fund
-    F[F_SWAP, j] = swp
-    F[F_LFEE, j] = lfee
-    F[F_FILLED, j] = filled
-    F[F_UNFILLED, j] = unfilled
-    F[F_CLOSED_RET, j] = closed_ret
-    B[B_DROPPED, j] = dropped
-    B[B_LIQ, j] = liq
-    B[B_CLOSED, j] = closed
-    B[B_BANKRUPT, j] = equity <= 0.0
+        F[F_LIQ_LO * n + j] = -INF
+        F[F_LIQ_HI * n + j] = INF
+    IS[I_BARS * n + j] = bars + 1 if u != 0.0 else 0
+    IS[I_T * n + j] = t
+    F[F_CASH * n + j] = cash
+    F[F_UNITS * n + j] = u
+    F[F_MARK * n + j] = c
+    F[F_ENTRY * n + j] = entry
+    F[F_EQUITY * n + j] = equity
+    F[F_FEE * n + j] = fee
+    F[F_SPREAD * n + j] = spr
+    F[F_IMPACT * n + j] = imp
+    F[F_FUNDING * n + j] = fund
+    F[F_SWAP * n + j] = swp
+    F[F_LFEE * n + j] = lfee
+    F[F_FILLED * n + j] = filled
+    F[F_UNFILLED * n + j] = unfilled
+    F[F_CLOSED_RET * n + j] = closed_ret
+    B[B_DROPPED * n + j] = dropped
+    B[B_LIQ * n + j] = liq
+    B[B_CLOSED * n + j] = closed
+    B[B_BANKRUPT * n + j] = equity <= 0.0
     if filled != 0.0:
-        IS[I_NTRADES, j] += 1
+        IS[I_NTRADES * n + j] += 1
     if dropped:
-        IS[I_NDROP, j] += 1
+        IS[I_NDROP * n + j] += 1
 
 
 @njit(**_INLINE)
 def _views(x):
-    """The state arrays of a context: (F, IS, B, P, PB, Q, delay)."""
-    n = x[X_N]
-    d = x[X_D]
-    F = carray(_f64p(x[X_F]), (NF, n))
-    IS = carray(_i64p(x[X_I]), (NI, n))
-    B = carray(_u8p(x[X_B]), (NB, n))
-    P = carray(_f64p(x[X_P]), (NP, n))
-    PB = carray(_u8p(x[X_PB]), (NQ, n))
-    Q = carray(_f64p(x[X_Q]), (n, d))
-    return F, IS, B, P, PB, Q, d
+    """Pointers to the state of a context: (F, IS, B, P, PB, Q, n, delay); row k of F is F[k * n:]."""
+    return (_f64p(x[X_F]), _i64p(x[X_I]), _u8p(x[X_B]), _f64p(x[X_P]), _u8p(x[X_PB]), _f64p(x[X_Q]),
+            x[X_N], x[X_D])
 
 
 @njit(**_JIT)
 def account_step(ctx, j, target):
     """Step account ``j`` of the context at address ``ctx`` with one target (NaN: no order)."""
-    x = carray(_i64p(ctx), NCTX)
-    F, IS, B, P, PB, Q, d = _views(x)
-    _account_step(F, IS, B, P, PB, Q, d, _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]),
+    x = _i64p(ctx)
+    F, IS, B, P, PB, Q, n, d = _views(x)
+    _account_step(F, IS, B, P, PB, Q, n, d, _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]),
                   _f64p(x[X_CLOSE]), _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR]),
                   j, target)
 
@@ -402,13 +399,13 @@ def account_step(ctx, j, target):
 @njit(**_JIT)
 def batch_step(ctx):
     """Step every account of the context with the targets in its target buffer."""
-    x = carray(_i64p(ctx), NCTX)
-    F, IS, B, P, PB, Q, d = _views(x)
+    x = _i64p(ctx)
+    F, IS, B, P, PB, Q, n, d = _views(x)
     tg = _f64p(x[X_TG])
     po, ph, pl, pc = _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]), _f64p(x[X_CLOSE])
     pv, pg, psp, pfr = _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR])
-    for j in range(x[X_N]):
-        _account_step(F, IS, B, P, PB, Q, d, po, ph, pl, pc, pv, pg, psp, pfr, j, tg[j])
+    for j in range(n):
+        _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, tg[j])
 
 
 # ---------------------------------------------------------------------------- the env step
@@ -425,26 +422,26 @@ def _f32(v):
 
 
 @njit(**_INLINE)
-def _account_row(F, IS, E, G, j, out):
+def _account_row(F, IS, E, G, n, j, out):
     """The 6 account features of env ``j`` (TradingEnv's expressions) into ``out[0:6]``."""
-    e = F[F_EQUITY, j]
-    floor = E[E_FLOOR, j]
+    e = F[F_EQUITY * n + j]
+    floor = E[E_FLOOR * n + j]
     es = e if e > floor else floor
-    u = F[F_UNITS, j]
+    u = F[F_UNITS * n + j]
     if u != 0.0:
-        c = F[F_MARK, j]
+        c = F[F_MARK * n + j]
         uc = u * c
-        entry = F[F_ENTRY, j]
+        entry = F[F_ENTRY * n + j]
         out[0] = _f32(uc / es)
         out[1] = _f32(u * (c - entry) / es)
-        out[2] = _f32(e / E[E_START, j] - 1.0)
-        out[3] = _f32(IS[I_BARS, j] * G[G_INV_TS])
+        out[2] = _f32(e / E[E_START * n + j] - 1.0)
+        out[3] = _f32(IS[I_BARS * n + j] * G[G_INV_TS])
         out[4] = _f32(entry / c - 1.0)
-        out[5] = _f32(abs(uc) * E[E_IM, j] / es)
+        out[5] = _f32(abs(uc) * E[E_IM * n + j] / es)
     else:
         out[0] = np.float32(0.0)
         out[1] = np.float32(0.0)
-        out[2] = _f32(e / E[E_START, j] - 1.0)
+        out[2] = _f32(e / E[E_START * n + j] - 1.0)
         out[3] = np.float32(0.0)
         out[4] = np.float32(0.0)
         out[5] = np.float32(0.0)
@@ -452,57 +449,53 @@ def _account_row(F, IS, E, G, j, out):
 
 @njit(**_INLINE)
 def _env_views(x):
-    n = x[X_N]
-    E = carray(_f64p(x[X_E]), (NE, n))
-    EI = carray(_i64p(x[X_EI]), (NEI, n))
-    G = carray(_f64p(x[X_G]), NG)
-    return E, EI, G
+    return _f64p(x[X_E]), _i64p(x[X_EI]), _f64p(x[X_G])
 
 
-@njit(**_INLINE)
-def _env_step(x, F, IS, B, P, PB, Q, d, E, EI, G, j, tg):  # noqa: PLR0912, PLR0915
+@njit(**_JIT)
+def _env_step(x, F, IS, B, P, PB, Q, n, d, E, EI, G, j, tg):  # noqa: PLR0912, PLR0915
     """TradingEnv.step after the action -> target lookup: order, account step, reward, flags.
 
     Writes the reward, its components, the drawdown and the termination code / truncation flag
     into ``E`` / ``EI`` (column ``j``); returns the reward.
     """
-    last = E[E_LAST, j]
+    last = E[E_LAST * n + j]
     order = NAN
     if tg == tg:  # noqa: PLR0124 - NaN test (hold)
         if x[X_SCHEME] != 2:
             if tg != last:  # also when last is NaN (unknown after a dropped order)
                 order = tg
-                E[E_LAST, j] = tg
+                E[E_LAST * n + j] = tg
         elif last != last or abs(tg - last) > G[G_TOL]:  # noqa: PLR0124
             order = tg
-            E[E_LAST, j] = tg
-    e0 = F[F_EQUITY, j]
-    _account_step(F, IS, B, P, PB, Q, d, _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]),
+            E[E_LAST * n + j] = tg
+    e0 = F[F_EQUITY * n + j]
+    _account_step(F, IS, B, P, PB, Q, n, d, _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]),
                   _f64p(x[X_CLOSE]), _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR]),
                   j, order)
-    e1 = F[F_EQUITY, j]
-    if B[B_LIQ, j]:
-        E[E_LAST, j] = 0.0
-    elif B[B_DROPPED, j]:
-        E[E_LAST, j] = NAN
-    steps = EI[EI_STEPS, j] + 1
-    EI[EI_STEPS, j] = steps
-    peak = E[E_PEAK, j]
+    e1 = F[F_EQUITY * n + j]
+    if B[B_LIQ * n + j]:
+        E[E_LAST * n + j] = 0.0
+    elif B[B_DROPPED * n + j]:
+        E[E_LAST * n + j] = NAN
+    steps = EI[EI_STEPS * n + j] + 1
+    EI[EI_STEPS * n + j] = steps
+    peak = E[E_PEAK * n + j]
     if e1 > peak:
         peak = e1
-        E[E_PEAK, j] = e1
+        E[E_PEAK * n + j] = e1
     dd = 1.0 - e1 / peak
     ratio = e1 / e0
     lr = math.log(ratio if ratio > LOG_FLOOR else LOG_FLOOR)
-    t = IS[I_T, j]
+    t = IS[I_T * n + j]
     if x[X_ONLY_LR]:
         reward = G[G_W0] * lr
     else:
         c2 = 0.0
         if x[X_DSR_ON]:
             r = e1 / e0 - 1.0
-            a = E[E_DSR_A, j]
-            b = E[E_DSR_B, j]
+            a = E[E_DSR_A * n + j]
+            b = E[E_DSR_B * n + j]
             var = b - a * a
             if var > 1e-12:
                 dsr = (b * (r - a) - 0.5 * a * (r * r - b)) / (var * math.sqrt(var))
@@ -510,34 +503,34 @@ def _env_step(x, F, IS, B, P, PB, Q, d, E, EI, G, j, tg):  # noqa: PLR0912, PLR0
             else:
                 dsr = 0.0
             eta = G[G_ETA]
-            E[E_DSR_A, j] = a + eta * (r - a)
-            E[E_DSR_B, j] = b + eta * (r * r - b)
+            E[E_DSR_A * n + j] = a + eta * (r - a)
+            E[E_DSR_B * n + j] = b + eta * (r * r - b)
             c2 = dsr
-        E[E_C0, j] = lr
-        E[E_C0 + 1, j] = -dd
-        E[E_C0 + 2, j] = c2
-        E[E_C0 + 3, j] = (F[F_FEE, j] + F[F_SPREAD, j] + F[F_IMPACT, j] + F[F_LFEE, j]) / e0
-        E[E_C0 + 4, j] = -1.0 if F[F_UNITS, j] == 0.0 else 0.0
-        E[E_C0 + 5, j] = -1.0 if F[F_FILLED, j] != 0.0 else 0.0
-        E[E_C0 + 6, j] = 1.0 if B[B_CLOSED, j] and F[F_CLOSED_RET, j] > 0.0 else 0.0
-        E[E_C0 + 7, j] = lr - _f64p(x[X_LOGRET])[t]
+        E[E_C0 * n + j] = lr
+        E[(E_C0 + 1) * n + j] = -dd
+        E[(E_C0 + 2) * n + j] = c2
+        E[(E_C0 + 3) * n + j] = (F[F_FEE * n + j] + F[F_SPREAD * n + j] + F[F_IMPACT * n + j] + F[F_LFEE * n + j]) / e0
+        E[(E_C0 + 4) * n + j] = -1.0 if F[F_UNITS * n + j] == 0.0 else 0.0
+        E[(E_C0 + 5) * n + j] = -1.0 if F[F_FILLED * n + j] != 0.0 else 0.0
+        E[(E_C0 + 6) * n + j] = 1.0 if B[B_CLOSED * n + j] and F[F_CLOSED_RET * n + j] > 0.0 else 0.0
+        E[(E_C0 + 7) * n + j] = lr - _f64p(x[X_LOGRET])[t]
         reward = 0.0
         for i in range(8):
             w = G[G_W0 + i]
             if w != 0.0:
-                reward += w * E[E_C0 + i, j]
-    E[E_DD, j] = dd
-    E[E_LR, j] = lr
-    E[E_REWARD, j] = reward
+                reward += w * E[(E_C0 + i) * n + j]
+    E[E_DD * n + j] = dd
+    E[E_LR * n + j] = lr
+    E[E_REWARD * n + j] = reward
     code = 0
-    if B[B_BANKRUPT, j]:
+    if B[B_BANKRUPT * n + j]:
         code = 1
-    elif B[B_LIQ, j]:
+    elif B[B_LIQ * n + j]:
         code = 2
     elif dd >= G[G_MAXDD]:
         code = 3
-    EI[EI_TERM, j] = code
-    EI[EI_TRUNC, j] = 1 if code == 0 and (t >= x[X_LAST_BAR] or steps >= EI[EI_MAXLEN, j]) else 0
+    EI[EI_TERM * n + j] = code
+    EI[EI_TRUNC * n + j] = 1 if code == 0 and (t >= x[X_LAST_BAR] or steps >= EI[EI_MAXLEN * n + j]) else 0
     return reward
 
 
@@ -547,48 +540,48 @@ def env_step(ctx, tg, row):
     goes to row ``row`` of the account-row buffer. Returns (reward, equity, log return, t, code)
     with ``code = termination (0 none, 1 bankruptcy, 2 liquidation, 3 max drawdown) + 4 * truncated``.
     """
-    x = carray(_i64p(ctx), NCTX)
-    F, IS, B, P, PB, Q, d = _views(x)
+    x = _i64p(ctx)
+    F, IS, B, P, PB, Q, n, d = _views(x)
     E, EI, G = _env_views(x)
-    reward = _env_step(x, F, IS, B, P, PB, Q, d, E, EI, G, 0, tg)
-    _account_row(F, IS, E, G, 0, carray(_f32p(x[X_ACC_OUT] + 24 * row), 6))
-    return reward, F[F_EQUITY, 0], E[E_LR, 0], IS[I_T, 0], EI[EI_TERM, 0] + 4 * EI[EI_TRUNC, 0]
+    reward = _env_step(x, F, IS, B, P, PB, Q, n, d, E, EI, G, 0, tg)
+    _account_row(F, IS, E, G, n, 0, _f32p(x[X_ACC_OUT] + 24 * row))
+    return reward, F[F_EQUITY * n], E[E_LR * n], IS[I_T * n], EI[EI_TERM * n] + 4 * EI[EI_TRUNC * n]
 
 
 @njit(**_JIT)
 def env_observe(ctx, row):
     """The account observation of env 0 into row ``row`` of the account-row buffer."""
-    x = carray(_i64p(ctx), NCTX)
-    F, IS, B, P, PB, Q, d = _views(x)
+    x = _i64p(ctx)
+    F, IS, B, P, PB, Q, n, d = _views(x)
     E, EI, G = _env_views(x)
-    _account_row(F, IS, E, G, 0, carray(_f32p(x[X_ACC_OUT] + 24 * row), 6))
+    _account_row(F, IS, E, G, n, 0, _f32p(x[X_ACC_OUT] + 24 * row))
 
 
-@njit(**_INLINE)
-def _vec_obs(x, F, IS, E, G, j, s):
+@njit(**_JIT)
+def _vec_obs(x, F, IS, E, G, n, j, s):
     """Market window and account row of env ``j`` into block row ``s`` of the vec obs buffers."""
     w = x[X_W]
     nf = x[X_NFEAT]
     size = w * nf
-    t = IS[I_T, j]
-    src = carray(_f32p(x[X_FEAT] + 4 * (t - w + 1) * nf), size)
-    dst = carray(_f32p(x[X_MK_OUT] + 4 * (s * x[X_MK_STEP] + j * x[X_MK_STRIDE])), size)
+    t = IS[I_T * n + j]
+    src = _f32p(x[X_FEAT] + 4 * (t - w + 1) * nf)
+    dst = _f32p(x[X_MK_OUT] + 4 * (s * x[X_MK_STEP] + j * x[X_MK_STRIDE]))
     for i in range(size):
         dst[i] = src[i]
-    _account_row(F, IS, E, G, j, carray(_f32p(x[X_AC_OUT] + 4 * (s * x[X_AC_STEP] + j * x[X_AC_STRIDE])), 6))
+    _account_row(F, IS, E, G, n, j, _f32p(x[X_AC_OUT] + 4 * (s * x[X_AC_STEP] + j * x[X_AC_STRIDE])))
 
 
 @njit(**_JIT)
 def vec_observe(ctx, s, j):
     """Observation of env ``j`` (all envs when ``j < 0``) into block row ``s``."""
-    x = carray(_i64p(ctx), NCTX)
-    F, IS, B, P, PB, Q, d = _views(x)
+    x = _i64p(ctx)
+    F, IS, B, P, PB, Q, n, d = _views(x)
     E, EI, G = _env_views(x)
     if j >= 0:
-        _vec_obs(x, F, IS, E, G, j, s)
+        _vec_obs(x, F, IS, E, G, n, j, s)
     else:
-        for i in range(x[X_N]):
-            _vec_obs(x, F, IS, E, G, i, s)
+        for i in range(n):
+            _vec_obs(x, F, IS, E, G, n, i, s)
 
 
 @njit(**_JIT)
@@ -597,17 +590,16 @@ def vec_step(ctx, s):
 
     Returns the number of finished envs, or ``-1 - j`` when env ``j``'s discrete action is out of range.
     """
-    x = carray(_i64p(ctx), NCTX)
-    F, IS, B, P, PB, Q, d = _views(x)
+    x = _i64p(ctx)
+    F, IS, B, P, PB, Q, n, d = _views(x)
     E, EI, G = _env_views(x)
-    n = x[X_N]
     scheme = x[X_SCHEME]
     ntab = x[X_NTAB]
     table = _f64p(x[X_TABLE])
     acts_i = _i64p(x[X_ACT_I])
     acts_f = _f64p(x[X_ACT_F])
-    rw = carray(_f32p(x[X_RW_OUT] + 4 * s * n), n)
-    dn = carray(_u8p(x[X_DN_OUT] + s * n), n)
+    rw = _f32p(x[X_RW_OUT] + 4 * s * n)
+    dn = _u8p(x[X_DN_OUT] + s * n)
     if scheme != 2:
         for j in range(n):
             a = acts_i[j]
@@ -615,7 +607,7 @@ def vec_step(ctx, s):
                 return -1 - j
     ndone = 0
     for j in range(n):
-        mx = E[E_MAXEXP, j]
+        mx = E[E_MAXEXP * n + j]
         if scheme == 2:
             a = acts_f[j]
             tg = (a if -1.0 <= a <= 1.0 else (1.0 if a > 0.0 else -1.0)) * mx
@@ -624,10 +616,10 @@ def vec_step(ctx, s):
             tg = table[a if a >= 0 else a + ntab]
             tg = tg if not tg > mx else mx
             tg = tg if not tg < -mx else -mx
-        reward = _env_step(x, F, IS, B, P, PB, Q, d, E, EI, G, j, tg)
+        reward = _env_step(x, F, IS, B, P, PB, Q, n, d, E, EI, G, j, tg)
         rw[j] = np.float32(reward)
-        done = EI[EI_TERM, j] != 0 or EI[EI_TRUNC, j] != 0
+        done = EI[EI_TERM * n + j] != 0 or EI[EI_TRUNC * n + j] != 0
         dn[j] = done
         ndone += done
-        _vec_obs(x, F, IS, E, G, j, s)
+        _vec_obs(x, F, IS, E, G, n, j, s)
     return ndone

@@ -53,6 +53,13 @@ class AccountArrays:
         x[J.X_FR] = J.address(data.funding_rate) if self.has_fr else 0
         self.set_delay(delay)
 
+    def __reduce__(self):
+        # a copy would carry the original's addresses and write into the original's arrays
+        raise TypeError(
+            "the simulator state (behind Account, BatchAccounts and the trading envs) holds raw memory "
+            "addresses for the compiled kernels and cannot be copied or pickled: build a new object"
+        )
+
     def set_delay(self, delay: int) -> None:
         """(Re)allocate the order queue for ``delay`` bars (all accounts)."""
         self.delay = delay
