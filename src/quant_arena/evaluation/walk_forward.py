@@ -147,7 +147,7 @@ def _default_agents() -> list[AgentSpec]:
             name="sac_mlp",
             agent=AgentConfig(
                 algo="sac",
-                hyperparameters={"learning_starts": 1000, "train_freq": 16, "gradient_steps": 4, "batch_size": 128, "buffer_size": 20000},
+                hyperparameters={"learning_starts": 1000, "train_freq": 16, "gradient_steps": 2, "batch_size": 128, "buffer_size": 20000},
                 policy_kwargs={"net_arch": [64, 64], "share_features_extractor": True},
                 extractor="mlp",
                 extractor_kwargs={"features_dim": 32, "hidden": [64]},
@@ -261,6 +261,10 @@ class WalkForwardConfig(_Strict):
     agents: list[AgentSpec] = Field(default_factory=_default_agents)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     baselines: list[str] | None = Field(None, description="entries of parameters_baselines.yml to run; null = every single-asset one")
+    baseline_history_bars: int | None = Field(
+        2000, ge=1,
+        description="bars before a window on which the baselines' targets are computed (indicator warm-up); null = from the first bar",
+    )
     stress: StressConfig = Field(default_factory=StressConfig)
     regimes: RegimeConfig = Field(default_factory=RegimeConfig)
     monte_carlo: MonteCarloConfig = Field(default_factory=MonteCarloConfig)
@@ -475,9 +479,18 @@ class LookaheadError(RuntimeError):
     """A strategy's decisions changed when the data was truncated: it used bars it could not have seen."""
 
 
-def check_lookahead(strategies: Mapping[str, Any], frame: pd.DataFrame, start: int, end: int, decision_points: int = 8, on_failure: str = "raise") -> dict[str, dict[str, Any]]:
+def check_lookahead(
+    strategies: Mapping[str, Any],
+    frame: pd.DataFrame,
+    start: int,
+    end: int,
+    decision_points: int = 8,
+    on_failure: str = "raise",
+    history_bars: int | None = None,
+) -> dict[str, dict[str, Any]]:
     """:func:`~quant_arena.evaluation.backtest.lookahead_check` of every strategy at ``decision_points``
-    rows evenly spread over ``[start, end)`` of ``frame``.
+    rows evenly spread over ``[start, end)`` of ``frame`` (the frame starting ``history_bars``
+    before ``start``, or at its first row when None: both runs compared see the same start).
 
     Returns:
         ``{name: {"passed", "n_points", "n_mismatches", "message"}}``.
@@ -487,10 +500,12 @@ def check_lookahead(strategies: Mapping[str, Any], frame: pd.DataFrame, start: i
     """
     from quant_arena.evaluation.backtest import lookahead_check
 
-    points = np.unique(np.linspace(start, end - 2, max(1, int(decision_points))).round().astype(np.int64))
+    lo = 0 if history_bars is None else max(0, int(start) - int(history_bars))
+    points = np.unique(np.linspace(start, end - 2, max(1, int(decision_points))).round().astype(np.int64)) - lo
+    visible = frame.iloc[lo:end].reset_index(drop=True)
     out: dict[str, dict[str, Any]] = {}
     for name, strategy in strategies.items():
-        rep = lookahead_check(strategy, frame.iloc[:end], points)
+        rep = lookahead_check(strategy, visible, points)
         out[name] = {"passed": bool(rep.passed), "n_points": int(rep.n_points), "n_mismatches": int(rep.n_mismatches), "message": str(rep)}
     failed = {k: v["message"] for k, v in out.items() if not v["passed"]}
     if failed:
@@ -540,7 +555,8 @@ def evaluate_fold_baselines(
         strategy.fit(train, features.columns)
         fit[name] = _baseline_fit_meta(strategy, train)
     t0, t1 = data.window("test")
-    look = check_lookahead(strategies, model_input_frame, t0, t1, cfg.lookahead.decision_points, cfg.lookahead.on_failure)
+    hist = cfg.baseline_history_bars
+    look = check_lookahead(strategies, model_input_frame, t0, t1, cfg.lookahead.decision_points, cfg.lookahead.on_failure, hist)
     results: dict[str, dict[str, BacktestResult]] = {name: {} for name in strategies}
     ex, eq0 = cfg.env.execution, cfg.env.initial_equity
     frames = {"validation": model_input_frame, "test": model_input_frame, "stress": stressed_frame}
@@ -550,9 +566,12 @@ def evaluate_fold_baselines(
         start, end = data.window("test" if window == "stress" else window)
         if end - start < 2:
             continue
-        md = market_data(frame, features.columns, end=end, periods_per_year=data.periods_per_year)
-        runs, _ = evaluate_strategies(strategies, frame.iloc[:end], ex, start, end, data=md, periods_per_year=data.periods_per_year, initial_equity=eq0)
+        lo = 0 if hist is None else max(0, start - hist)  # history for the indicators' warm-up
+        part = frame.iloc[lo:end].reset_index(drop=True)
+        md = market_data(part, features.columns, periods_per_year=data.periods_per_year)
+        runs, _ = evaluate_strategies(strategies, part, ex, start - lo, end - lo, data=md, periods_per_year=data.periods_per_year, initial_equity=eq0)
         for name, res in runs.items():
+            res.bars = res.bars + lo  # bar positions in the fold's frame
             results[name][window] = res
     logger.info("fold %d: %d baselines fitted, look-ahead checked and evaluated in %.1f s", data.index, len(strategies), time.perf_counter() - t_start)
     scenario = None if stressed_frame is None else stressed_frame["scenario"].to_numpy(dtype=object)[t0 + 1 : t1]
