@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 from kedro.config import OmegaConfigLoader
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.pipeline import Node, Pipeline
 
-from quant_arena.hooks import ParameterError, ParameterValidationHooks, _models, validate_parameters
+from quant_arena.hooks import (
+    ParameterError,
+    ParameterValidationHooks,
+    _models,
+    validate_parameters,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,3 +62,23 @@ def test_hook_validates_only_the_blocks_the_pipeline_reads() -> None:
     catalog = DataCatalog({"params:features": MemoryDataset({"rsi": [14]}), "params:selection": MemoryDataset({"seed": 1}), "params:selection.seed": MemoryDataset(1)})
     hooks.before_pipeline_run({}, pipeline, catalog)
     assert seen == [{"features", "selection"}]
+
+
+def test_a_tuned_walk_forward_without_a_tune_run_fails_before_any_node(tmp_path: Path) -> None:
+    from kedro_datasets.json import JSONDataset
+
+    from quant_arena.hooks import MissingArtifactError
+
+    hooks = ParameterValidationHooks(validator=lambda p, keys: None)
+    pipeline = Pipeline([Node(lambda p, b: p, ["params:walk_forward", "tune_best_params"], "out", name="prepare_fold")])
+    path = tmp_path / "tune_best_params.json"
+    catalog = DataCatalog({"params:walk_forward": MemoryDataset({}), "tune_best_params": JSONDataset(filepath=str(path), version=None)})
+    catalog_versioned = DataCatalog({
+        "params:walk_forward": MemoryDataset({}),
+        "tune_best_params": JSONDataset(filepath=str(tmp_path / "v" / "tune_best_params.json"), version=Version(None, None)),
+    })
+    for cat in (catalog, catalog_versioned):
+        with pytest.raises(MissingArtifactError, match=r"tune_best_params does not exist.*kedro run --pipeline=tune"):
+            hooks.before_pipeline_run({}, pipeline, cat)
+    JSONDataset(filepath=str(path)).save({"params": {}})
+    hooks.before_pipeline_run({}, pipeline, catalog)  # exists now: the run goes on

@@ -80,6 +80,29 @@ class ParameterValidationHooks:
             return
         params = {key: catalog.load(f"params:{key}") for key in keys}
         self._validate(params, keys)
+        check_tuned_artifact(pipeline, catalog)
+
+
+class MissingArtifactError(FileNotFoundError):
+    """A run needs an artifact that another pipeline writes, and it does not exist yet."""
+
+
+def check_tuned_artifact(pipeline: Any, catalog: Any) -> None:
+    """Fail before the first node when walk_forward's tuned agents need ``tune_best_params`` and
+    no tune run has written it (instead of a dataset error halfway through the run)."""
+    name = "tune_best_params"
+    if name not in pipeline.inputs():
+        return
+    try:
+        exists = catalog.exists(name)
+    except Exception:  # noqa: BLE001 - a dataset that cannot tell: let the run report it
+        return
+    if not exists:
+        raise MissingArtifactError(
+            f"{name} does not exist: walk_forward.agents with agent_params: tuned read the best parameters of a tune study "
+            "(data/06_models/tune_best_params.json). Run `kedro run --pipeline=tune` first, or set those agents' "
+            "agent_params: config in conf/base/parameters_walk_forward.yml"
+        )
 
 
 class MlflowReportHooks:

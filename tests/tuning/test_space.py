@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import torch
 from pydantic import ValidationError
 
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.tuning import (
     TuneConfig,
+    apply_agent_params,
     apply_tuned_params,
     mask_url,
     resolve_trial,
@@ -108,6 +110,24 @@ def test_apply_tuned_params_for_walk_forward() -> None:
     assert tuned_env_params({"window": 30, "reward": {"log_return": 1.0}}, artifact)["window"] == 8
     with pytest.raises(ValueError, match="tuned a 'dqn' agent"):
         apply_tuned_params(block, {"params": {}, "agent": {"algo": "dqn"}})
+
+
+@pytest.mark.parametrize(("algo", "arch"), [("ppo", {"pi": [16, 16], "vf": [16, 16]}), ("sac", {"pi": [16, 16], "qf": [16, 16]}),
+                                             ("td3", {"pi": [16, 16], "qf": [16, 16]}), ("dqn", [16, 16])])
+def test_network_size_takes_each_algorithms_net_arch_shape(algo: str, arch) -> None:
+    """SB3 builds SAC/TD3 critics from net_arch["qf"] and DQN from a plain list: the tuned width must reach them."""
+    from quant_arena.agents.factory import make_agent
+    from quant_arena.envs import TradingEnv
+    from tests.envs._data import make_market
+
+    out = apply_agent_params({"algo": algo}, {"net_width": 16, "net_depth": 2})
+    assert out["policy_kwargs"]["net_arch"] == arch
+    scheme = "discrete_targets" if algo == "dqn" else "continuous"
+    env = TradingEnv(make_market(300), TradingEnvConfig(window=4, action_scheme=scheme, observation="flat"))
+    model = make_agent(AgentConfig.model_validate(out), env)
+    critic = model.policy.q_net if algo == "dqn" else (model.policy.critic if algo != "ppo" else model.policy.mlp_extractor.value_net)
+    widths = [m.out_features for m in critic.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths[:2] == [16, 16]
 
 
 def test_mask_url_hides_passwords() -> None:

@@ -100,7 +100,8 @@ def test_real_objective_two_trials_in_two_threads(tmp_path) -> None:
     frame = _data.features()
     n = int(0.7 * len(frame))
     frame.loc[n:, "close"] = np.nan  # the study would fail on these rows if it ever used them
-    params = _data.params(n_startup_trials=1, storage={"heartbeat_interval": 1, "grace_period": 5})
+    # no pruner: which thread reports first is a race, and the median pruner could prune the later one
+    params = _data.params(pruner="none", storage={"heartbeat_interval": 1, "grace_period": 5})
     study = run_study(params, frame, storage_url=url, n_trials=2, n_jobs=2)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(study.trials) == 2 and len(done) == 2, [(t.state, t.system_attrs.get("fail_reason")) for t in study.trials]

@@ -123,19 +123,21 @@ def get_normalization(model: Any) -> dict[str, Any] | None:
     return getattr(model, NORMALIZATION_ATTR, None)
 
 
-def scaler_normalization(scaler: Any) -> dict[str, Any]:
+def scaler_normalization(scaler: Any, columns: Sequence[str] | None = None) -> dict[str, Any]:
     """JSON-friendly statistics of a fitted :class:`~quant_arena.features.FeatureScaler`.
 
     Recorded with the model so that whoever feeds it new raw features knows the transform that
-    was fitted on the training window: ``(x - center) / scale`` per column.
+    was fitted on the training window: ``(x - center) / scale`` per column. ``columns``: the
+    model's feature columns, in its observation order (default: every fitted column).
     """
     train_end = getattr(scaler, "train_end", None)
+    cols = list(scaler.columns) if columns is None else list(columns)
     return {
         "kind": "feature_scaler",
         "scaler": getattr(scaler, "kind", type(scaler).__name__),
-        "columns": list(scaler.columns),
-        "center": [float(scaler.center[c]) for c in scaler.columns],
-        "scale": [float(scaler.scale[c]) for c in scaler.columns],
+        "columns": cols,
+        "center": [float(scaler.center[c]) for c in cols],
+        "scale": [float(scaler.scale[c]) for c in cols],
         "train_end": None if train_end is None else pd.Timestamp(train_end).isoformat(),
         "n_train_rows": int(getattr(scaler, "n_train_rows", 0)),
     }

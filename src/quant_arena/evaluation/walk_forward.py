@@ -90,6 +90,7 @@ from quant_arena.evaluation.folds import (
 )
 from quant_arena.evaluation.metrics import METRIC_NAMES, compute_metrics
 from quant_arena.evaluation.regimes import RegimeConfig
+from quant_arena.evaluation.tuned import TunedAgent, TunedConfig
 from quant_arena.market.errors import DataError
 from quant_arena.market.schema import KEY_COLUMNS, OHLCV_COLUMNS, OPTIONAL_COLUMNS
 
@@ -100,6 +101,7 @@ __all__ = [
     "FoldFeatures",
     "LookaheadError",
     "WalkForwardConfig",
+    "agent_setup",
     "check_lookahead",
     "evaluate_fold_agent",
     "evaluate_fold_baselines",
@@ -163,6 +165,12 @@ class AgentSpec(_Strict):
     name: str = Field(..., description="lower-case identifier: strategy name, dataset names, MLflow prefixes")
     agent: AgentConfig = Field(default_factory=AgentConfig, description="quant_arena.agents.AgentConfig (its seed is replaced by each of walk_forward.seeds)")
     env: dict[str, Any] = Field(default_factory=dict, description="overrides of walk_forward.env (TradingEnvConfig fields) for this agent")
+    agent_params: Literal["config", "tuned"] = Field(
+        "config",
+        description="config: `agent` as written; tuned: the best trial of a tune study (tune_best_params) applied to it "
+        "(no `agent` block = the study's whole agent); see quant_arena.evaluation.tuned",
+    )
+    tuned_study: str | None = Field(None, description="with agent_params: tuned, the study tune_best_params must come from (null = any)")
 
     @field_validator("name")
     @classmethod
@@ -170,6 +178,12 @@ class AgentSpec(_Strict):
         if not _NAME_RE.match(value):
             raise ValueError(f"agent name {value!r} must be a lower-case identifier ([a-z][a-z0-9_]*): it names datasets and MLflow metrics")
         return value
+
+    @model_validator(mode="after")
+    def _study_needs_tuned(self) -> AgentSpec:
+        if self.tuned_study is not None and self.agent_params != "tuned":
+            raise ValueError(f"agents[{self.name}].tuned_study is set but agent_params is {self.agent_params!r}; set agent_params: tuned")
+        return self
 
 
 class WFTrainingConfig(_Strict):
@@ -260,6 +274,7 @@ class WalkForwardConfig(_Strict):
     training: WFTrainingConfig = Field(default_factory=WFTrainingConfig)
     agents: list[AgentSpec] = Field(default_factory=_default_agents)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    tuned: TunedConfig = Field(default_factory=TunedConfig, description="what agents with agent_params: tuned take from tune_best_params")
     baselines: list[str] | None = Field(None, description="entries of parameters_baselines.yml to run; null = every single-asset one")
     baseline_history_bars: int | None = Field(
         2000, ge=1,
@@ -301,6 +316,10 @@ class WalkForwardConfig(_Strict):
             return TradingEnvConfig.model_validate({**self.env.model_dump(), **spec.env})
         except Exception as exc:  # pydantic.ValidationError
             raise ValueError(f"agents[{spec.name}].env: {exc}") from None
+
+    def tuned_agents(self) -> list[str]:
+        """Names of the agents trained with a tune study's best parameters (``agent_params: tuned``)."""
+        return [a.name for a in self.agents if a.agent_params == "tuned"]
 
     def agent(self, name: str) -> AgentSpec:
         for spec in self.agents:
@@ -402,19 +421,44 @@ class FoldFeatures:
     scaler: Any
     selection_report: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    #: per agent with its own (tuned) feature columns; the others see ``columns``
+    agent_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    def columns_for(self, agent: str | None = None) -> list[str]:
+        """The feature columns ``agent`` sees (the fold's selection unless it has its own)."""
+        own = getattr(self, "agent_columns", None) or {}
+        return list(own.get(agent, self.columns)) if agent is not None else list(self.columns)
+
+    @property
+    def all_columns(self) -> list[str]:
+        """Every scaled feature column of the fold's model input: the selection, then agents' own."""
+        out = list(self.columns)
+        for cols in (getattr(self, "agent_columns", None) or {}).values():
+            out += [c for c in cols if c not in out]
+        return out
 
 
-def fit_fold_features(data: FoldData, config: WalkForwardConfig | Mapping[str, Any]) -> FoldFeatures:
+def fit_fold_features(data: FoldData, config: WalkForwardConfig | Mapping[str, Any], agent_columns: Mapping[str, Sequence[str]] | None = None) -> FoldFeatures:
     """Feature selection and scaler fitted on the fold's TRAINING window only.
 
     They are handed the frame truncated after the training window, so no later bar is even
     visible; ``meta`` records the last timestamp and the number of rows they were given.
+    ``agent_columns`` (tuned agents' own columns) are scaled by the same per-column scaler,
+    fitted on the same training rows; the selection's columns scale exactly as without them.
     """
     cfg = as_config(config)
     lo, hi = data.window("train")
     visible = data.frame.iloc[:hi]
     split = SplitIndices(hi, (lo, hi), (hi, hi), (hi, hi), 0)
     fs = fit_feature_set(visible, split, cfg.features)
+    own = {k: list(v) for k, v in (agent_columns or {}).items()}
+    extra = [c for cols in own.values() for c in cols if c not in fs.columns]
+    if extra:
+        from quant_arena.features.scalers import make_scaler
+
+        union = list(dict.fromkeys([*fs.columns, *extra]))
+        scaler = make_scaler(cfg.features.scaler).fit(visible.iloc[lo:hi], union)
+        fs = type(fs)(fs.columns, scaler, fs.report)
     report = fs.report if fs.report is not None else pd.DataFrame({"feature": fs.columns, "selected": True})
     meta = {
         "train_end": pd.Timestamp(data.fold.train_end),
@@ -424,7 +468,7 @@ def fit_fold_features(data: FoldData, config: WalkForwardConfig | Mapping[str, A
         "scaler_n_train_rows": int(getattr(fs.scaler, "n_train_rows", 0)),
         "selection_train_end": pd.Timestamp(visible["timestamp"].iloc[hi - 1]) if cfg.features.selection is not None else None,
     }
-    return FoldFeatures(list(fs.columns), fs.scaler, report.reset_index(drop=True), meta)
+    return FoldFeatures(list(fs.columns), fs.scaler, report.reset_index(drop=True), meta, own)
 
 
 def _passthrough(frame: pd.DataFrame) -> list[str]:
@@ -434,7 +478,7 @@ def _passthrough(frame: pd.DataFrame) -> list[str]:
 def model_input(frame: pd.DataFrame, features: FoldFeatures) -> pd.DataFrame:
     """Keys, OHLCV, optional bar columns (and ``scenario`` when present) plus the scaled selected features."""
     cols = _passthrough(frame) + [c for c in ("scenario",) if c in frame.columns]
-    return features.scaler.transform(frame[cols + list(features.columns)]).reset_index(drop=True)
+    return features.scaler.transform(frame[cols + features.all_columns]).reset_index(drop=True)
 
 
 def stress_fold_frame(data: FoldData, features: FoldFeatures, config: WalkForwardConfig | Mapping[str, Any], feature_params: Mapping[str, Any] | None) -> pd.DataFrame:
@@ -457,10 +501,10 @@ def stress_fold_frame(data: FoldData, features: FoldFeatures, config: WalkForwar
     window = apply_scenarios(base.iloc[t0:t1].reset_index(drop=True), cfg.stress.scenarios, seed=cfg.stress.seed)
     bars = pd.concat([base.iloc[:t0], window[base.columns]], ignore_index=True)
     rebuilt = build_features(bars, FeatureConfig.model_validate(dict(feature_params or {})))
-    missing = [c for c in features.columns if c not in rebuilt.columns]
+    missing = [c for c in features.all_columns if c not in rebuilt.columns]
     if missing:
         raise DataError(f"stress: rebuilt features lack {missing}; params:features must be the features pipeline's", rule="missing_columns")
-    out = rebuilt[list(base.columns) + list(features.columns)].copy()
+    out = rebuilt[list(base.columns) + features.all_columns].copy()
     scenario = np.full(len(out), "", dtype=object)
     scenario[t0:t1] = window["scenario"].to_numpy(dtype=object)
     out["scenario"] = scenario
@@ -581,6 +625,22 @@ def evaluate_fold_baselines(
 # --------------------------------------------------------------------------- agents
 
 
+def agent_setup(config: WalkForwardConfig, agent: str, features: FoldFeatures, tuned: TunedAgent | None = None) -> tuple[AgentConfig, TradingEnvConfig, list[str]]:
+    """(agent config, env config, feature columns) of one agent in one fold: as configured, or
+    the tuned setup when ``tuned`` is given (which must be this agent's)."""
+    spec = config.agent(agent)
+    if spec.agent_params == "tuned" and tuned is None:
+        raise ValueError(
+            f"walk_forward.agents[{agent}] has agent_params: tuned but the fold carries no tuned setup for it: the pipeline was "
+            "built without it (agent_params is read when the pipeline is BUILT; change it in conf/, not with --params)"
+        )
+    if tuned is None:
+        return spec.agent, config.agent_env(spec), features.columns_for(agent)
+    if tuned.name != agent:
+        raise ValueError(f"agent_setup: the tuned setup of {tuned.name!r} was given for agent {agent!r}")
+    return tuned.agent, tuned.env, features.columns_for(agent)
+
+
 @dataclass
 class AgentTraining:
     """One trained agent x seed of a fold: the model (best validation weights), its learning curve
@@ -605,30 +665,32 @@ def train_fold_agent(
     seed: int,
     config: WalkForwardConfig | Mapping[str, Any],
     log_fn: Any = None,
+    tuned: TunedAgent | None = None,
 ) -> AgentTraining:
     """Train one agent with one seed on the fold's training window.
 
     The training env holds rows ``[0, train_stop)`` only (random episode starts inside); the
     validation env rows ``[0, validation_stop)``, starting at the validation window's first bar:
-    it is used only for early stopping and to keep the best weights.
+    it is used only for early stopping and to keep the best weights. ``tuned`` (an
+    ``agent_params: tuned`` agent, :func:`quant_arena.evaluation.tuned.resolve_tuned_agents`)
+    replaces the agent's config, env and feature columns.
     """
     from quant_arena.agents.training import scaler_normalization, train_agent
 
     cfg = as_config(config)
     _set_threads(cfg.training.torch_threads)
-    spec = cfg.agent(agent)
-    env = cfg.agent_env(spec)
+    agent_config, env, columns = agent_setup(cfg, agent, features, tuned)
     tc = cfg.training
     t_start = time.perf_counter()
     _, train_stop = data.window("train")
     v0, v1 = data.window("validation")
     ppy = data.periods_per_year
-    train_data = market_data(model_input_frame, features.columns, end=train_stop, periods_per_year=ppy)
+    train_data = market_data(model_input_frame, columns, end=train_stop, periods_per_year=ppy)
     has_val = v1 - v0 >= 2
-    val_data = market_data(model_input_frame, features.columns, end=v1 if has_val else train_stop, periods_per_year=ppy)
+    val_data = market_data(model_input_frame, columns, end=v1 if has_val else train_stop, periods_per_year=ppy)
     val_start = v0 if has_val else max(env.window, train_stop - min(500, train_stop // 4))
     result = train_agent(
-        spec.agent,
+        agent_config,
         lambda: make_train_env(train_data, env, tc.n_envs, tc.episode_length),
         lambda: make_eval_env(val_data, env, val_start),
         total_timesteps=tc.total_timesteps,
@@ -638,7 +700,7 @@ def train_fold_agent(
         min_delta=tc.min_delta,
         periods_per_year=ppy,
         normalize_observations=tc.normalize_observations,
-        normalization=scaler_normalization(features.scaler),
+        normalization=scaler_normalization(features.scaler, columns),
         log_fn=log_fn,
         log_prefix=f"fold_{data.index}.{agent}.seed_{int(seed)}.train.",
         progress_bar=False,
@@ -649,7 +711,10 @@ def train_fold_agent(
         "fold": data.index,
         "agent": agent,
         "seed": int(seed),
-        "algo": spec.agent.algo,
+        "algo": agent_config.algo,
+        "agent_params": "config",
+        **(tuned.meta() if tuned is not None else {}),
+        "n_features": len(columns),
         "train_rows": int(len(train_data)),
         "train_last_timestamp": pd.Timestamp(ts.iloc[len(train_data) - 1]),
         "validation_rows": int(len(val_data)),
@@ -716,6 +781,7 @@ def evaluate_fold_agent(
     agent: str,
     seed: int,
     config: WalkForwardConfig | Mapping[str, Any],
+    tuned: TunedAgent | None = None,
 ) -> dict[str, Any]:
     """The agent's deterministic policy on the test window and the stressed test window
     (``run_policy``: the same kernel and execution config as the baselines).
@@ -728,7 +794,7 @@ def evaluate_fold_agent(
 
     cfg = as_config(config)
     _set_threads(cfg.training.torch_threads)
-    env = cfg.agent_env(cfg.agent(agent))
+    _, env, columns = agent_setup(cfg, agent, features, tuned)
     t_start = time.perf_counter()
     start, end = data.window("test")
     normalizer = observation_normalizer(model)
@@ -738,7 +804,7 @@ def evaluate_fold_agent(
     for window, frame in (("test", model_input_frame), ("stress", stressed_frame)):
         if frame is None:
             continue
-        md = market_data(frame, features.columns, end=end, periods_per_year=data.periods_per_year)
+        md = market_data(frame, columns, end=end, periods_per_year=data.periods_per_year)
         out[window] = run_policy(make_eval_env(md, env, start), policy, start, end, obs_normalizer=normalizer, name=name)
     logger.info("fold %d %s seed %d: evaluated on %d test bars (+ stressed) in %.1f s; test Sharpe %.3f",
                 data.index, agent, seed, end - start - 1, time.perf_counter() - t_start, out["test"].metrics(data.periods_per_year)["sharpe"])

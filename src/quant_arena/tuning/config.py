@@ -51,7 +51,7 @@ class TuneConfig(_Strict):
     timeframe: str | None = None
     calendar: Literal["crypto", "forex", "equities"] | None = None
     tune_end: datetime | None = Field(None, description="last bar time the study may see (exclusive); test data comes after")
-    tune_fraction: float | None = Field(0.6, gt=0.0, lt=1.0, description="share of the series the study may see (used when tune_end is null)")
+    tune_fraction: float | None = Field(0.5, gt=0.0, lt=1.0, description="share of the series the study may see (used when tune_end is null)")
     folds: FoldConfig = Field(
         default_factory=lambda: FoldConfig(train=2000, validation=500, test=500, observation_window=32, label_horizon=24),
         description="INNER walk-forward folds inside the tuning span",

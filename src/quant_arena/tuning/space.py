@@ -17,7 +17,7 @@ learning_rate, batch_size,  ``agent.hyperparameters.<name>`` (see :data:`AGENT_H
 n_steps, gamma, ent_coef,
 ... (AGENT_HYPERPARAMETERS)
 hyperparameters.<name>     ``agent.hyperparameters.<name>`` (any name the algorithm takes)
-net_width, net_depth       ``agent.policy_kwargs.net_arch = {pi: [width] * depth, vf: same}``
+net_width, net_depth       ``agent.policy_kwargs.net_arch = {pi: [width] * depth, vf: same}`` (qf for SAC/TD3/TQC, a list for DQN)
 extractor                  ``agent.extractor`` (kwargs the new extractor does not take are dropped)
 features_dim               ``agent.extractor_kwargs.features_dim``
 window                     ``env.window`` (observation window, bars)
@@ -198,7 +198,7 @@ def apply_agent_params(agent: Mapping[str, Any], params: Mapping[str, Any]) -> d
         old = arch.get("pi", [64]) if isinstance(arch, Mapping) else (list(arch) if arch else [64])
         width = int(params.get("net_width", old[0] if old else 64))
         depth = int(params.get("net_depth", len(old) or 1))
-        policy_kwargs["net_arch"] = {"pi": [width] * depth, "vf": [width] * depth}
+        policy_kwargs["net_arch"] = _net_arch(str(out.get("algo") or "ppo"), [width] * depth)
     if "extractor" in params:
         out["extractor"] = params["extractor"]
     if "features_dim" in params:
@@ -209,6 +209,17 @@ def apply_agent_params(agent: Mapping[str, Any], params: Mapping[str, Any]) -> d
     out["policy_kwargs"] = policy_kwargs
     out["extractor_kwargs"] = ext_kwargs
     return out
+
+
+def _net_arch(algo: str, layers: list[int]) -> Any:
+    """SB3's ``net_arch`` for ``layers``: a list for Q-networks (DQN, QR-DQN), ``pi``/``qf`` for
+    actor-critics with Q critics (SAC, TD3, TQC), ``pi``/``vf`` for the on-policy family."""
+    key = algo.lower().replace("-", "").replace("_", "")
+    if key in {"dqn", "qrdqn"}:
+        return list(layers)
+    if key in {"sac", "td3", "tqc", "ddpg"}:
+        return {"pi": list(layers), "qf": list(layers)}
+    return {"pi": list(layers), "vf": list(layers)}
 
 
 def apply_env_params(env: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:

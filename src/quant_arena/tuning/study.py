@@ -148,6 +148,7 @@ def run_study(
     if data is not None:  # every worker computes the same ranking and span; the artifact reads them
         study.set_user_attr("ranking", list(data.ranking))
         study.set_user_attr("span_end", str(data.span_end))
+        study.set_user_attr("series", {k: str(data.frame[k].iloc[0]) for k in ("symbol", "timeframe") if k in data.frame.columns})
     before = len(study.trials)
     logger.info("tune: study %r in %s (%d trials already), running %s trials on %d thread(s)",
                 name, mask_url(storage_url or DEFAULT_STORAGE_URL), before, n_trials or "unlimited", n_jobs)
@@ -198,18 +199,23 @@ def best_params_artifact(study: Any, config: TuneConfig | Mapping[str, Any], ran
     """JSON-ready best result: the raw parameters and the agent/env/features they resolve to.
 
     ``agent`` is the full AgentConfig mapping (base agent + tuned values), ``env`` the tuned env
-    values (``window``, ``reward``), ``feature_columns`` the columns when the features were
-    searched. Feed it to :func:`apply_tuned_params` (walk_forward's ``agent_params: tuned``).
+    values (``window``, ``reward``), ``env_config`` the whole env the trials ran in (costs, action
+    scheme), ``feature_columns`` the columns when the features were searched, ``span_end`` the
+    first time the study never saw (walk_forward refuses test windows before it) and ``series``
+    the symbol/timeframe tuned on. Feed it to :func:`apply_tuned_params` (walk_forward's
+    ``agent_params: tuned``).
     """
     cfg = TuneConfig.parse(config)  # type: ignore[arg-type]
     done = _completed(study)
     ranking = ranking or list(study.user_attrs.get("ranking") or [])
+    source = {"span_end": study.user_attrs.get("span_end"), "series": dict(study.user_attrs.get("series") or {})}
     if not done:
         return {"study_name": study.study_name, "best_value": None, "best_trial": None, "params": {}, "n_complete": 0,
-                "n_trials": len(study.trials), "agent": cfg.agent.model_dump(), "env": {}, "feature_columns": None}
+                "n_trials": len(study.trials), "agent": cfg.agent.model_dump(), "env": {}, "env_config": cfg.env.model_dump(mode="json"),
+                "feature_columns": None, **source}
     best = study.best_trial
     params = dict(best.params)
-    env = apply_env_params(cfg.env.model_dump(), params)
+    env = apply_env_params(cfg.env.model_dump(mode="json"), params)
     columns = None
     if "feature_set" in params:
         columns = list(cfg.features.feature_sets.get(params["feature_set"], []))
@@ -224,7 +230,9 @@ def best_params_artifact(study: Any, config: TuneConfig | Mapping[str, Any], ran
         "n_trials": len(study.trials),
         "agent": apply_agent_params(cfg.agent.model_dump(), params),
         "env": {"window": env["window"], "reward": env["reward"]},
+        "env_config": env,
         "feature_columns": columns,
+        **source,
     }
 
 

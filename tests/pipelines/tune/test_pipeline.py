@@ -7,6 +7,7 @@ import logging
 
 import matplotlib.figure
 import optuna
+import pandas as pd
 import pytest
 import torch
 from kedro.io import DataCatalog, MemoryDataset
@@ -43,6 +44,10 @@ def test_tune_pipeline_runs_a_study_and_writes_its_results(tmp_path, caplog) -> 
     study = optuna.load_study(study_name="test", storage=url)
     assert best["best_value"] == pytest.approx(study.best_value) and best["params"] == study.best_params
     assert best["agent"]["hyperparameters"]["learning_rate"] == study.best_params["learning_rate"]
+    # what walk_forward checks the artifact against: where the study's data ended, which series, which env
+    first_unseen = _data.features()["timestamp"].iloc[int(0.7 * 1400)]
+    assert pd.Timestamp(best["span_end"]) == first_unseen and best["series"] == {"symbol": "BTC/USD", "timeframe": "1h"}
+    assert best["env_config"]["window"] == best["params"]["window"] and best["env_config"]["action_scheme"] == "discrete_targets"
     assert catalog.load("tune_metrics")["tune.best_value"]["value"] == pytest.approx(study.best_value)
     assert "trials/h" in caplog.text and "best" in caplog.text  # the progress display
     # a second run of the same pipeline resumes the study

@@ -30,13 +30,15 @@ class Kept(MemoryDataset):
         pass
 
 
-def run_tiny(params: dict) -> DataCatalog:
+def run_tiny(params: dict, inputs: dict | None = None) -> DataCatalog:
+    """Run the fold/fan-in pipeline built from ``params`` on the tiny market (``inputs``: more free inputs)."""
     config = WalkForwardConfig.model_validate(params)
     pipe = create_pipeline(config, with_data=False, with_report=False)
     outputs = set().union(*(set(n.outputs) for n in pipe.nodes))
     catalog = DataCatalog({
         "market_features": MemoryDataset(_tiny.market_features()), "params:walk_forward": MemoryDataset(params),
         "params:baselines": MemoryDataset(_tiny.BASELINES), "params:features": MemoryDataset(_tiny.FEATURE_PARAMS),
+        **{name: MemoryDataset(value) for name, value in (inputs or {}).items()},
         **{name: Kept(copy_mode="assign") for name in outputs},
     })
     SequentialRunner().run(pipe, catalog)
@@ -142,14 +144,14 @@ def test_run_time_fold_count_must_match_the_built_pipeline(run):
 
     params = {**_tiny.params(), "n_folds": 3}
     with pytest.raises(ValueError, match=r"walk_forward\.n_folds = 3 at run time but the pipeline was built with 2"):
-        prepare_fold(_tiny.market_features(), params, 0, built={"n_folds": 2, "agents": ["ppo_mlp", "sac_mlp"], "seeds": [0, 1]})
+        prepare_fold(_tiny.market_features(), params, fold_index=0, built={"n_folds": 2, "agents": ["ppo_mlp", "sac_mlp"], "seeds": [0, 1]})
 
 
 def test_too_short_data_names_n_folds():
     from quant_arena.pipelines.walk_forward.nodes import prepare_fold
 
     with pytest.raises(ValueError, match=r"walk_forward\.n_folds = 2 but the data gives only 0"):
-        prepare_fold(_tiny.market_features(n=600), _tiny.params(), 0)
+        prepare_fold(_tiny.market_features(n=600), _tiny.params(), fold_index=0)
 
 
 def test_fold_report_matches_the_stitched_metrics(run):

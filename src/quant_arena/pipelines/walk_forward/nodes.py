@@ -67,6 +67,12 @@ def _config(params: dict[str, Any], built: dict[str, Any] | None = None) -> Walk
             raise ValueError(f"walk_forward.agents = {list(agents)} at run time but the pipeline was built with {list(built['agents'])}; change them in conf/, not with --params")
         if tuple(config.seeds) != tuple(built["seeds"]):
             raise ValueError(f"walk_forward.seeds = {config.seeds} at run time but the pipeline was built with {list(built['seeds'])}; change them in conf/, not with --params")
+        tuned = config.tuned_agents()
+        if tuned != list(built.get("tuned_agents", tuned)):
+            raise ValueError(
+                f"walk_forward.agents: agents with agent_params: tuned are {tuned} at run time but the pipeline was built with "
+                f"{list(built['tuned_agents'])} (it decides whether the folds read tune_best_params); change them in conf/, not with --params"
+            )
     return config
 
 
@@ -95,19 +101,39 @@ def _log_metrics(metrics: dict[str, float]) -> None:
 # --------------------------------------------------------------------------- per fold
 
 
-def prepare_fold(market_features: pd.DataFrame, params: dict[str, Any], fold_index: int, built: dict[str, Any] | None = None) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+def prepare_fold(
+    market_features: pd.DataFrame,
+    params: dict[str, Any],
+    tune_best_params: dict[str, Any] | None = None,
+    *,
+    fold_index: int,
+    built: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """The fold's windows and its feature set fitted on its training window.
+
+    With agents of ``agent_params: tuned`` the pipeline passes ``tune_best_params`` (the tune
+    pipeline's artifact): their setups are resolved and checked here, once per fold, before
+    anything is fitted; a test window that starts inside the tuning span fails the run (see
+    :mod:`quant_arena.evaluation.tuned`).
 
     Returns:
         ``fold_artifact`` (index, source fold, windows, periods per year, the fitted
-        :class:`~quant_arena.evaluation.walk_forward.FoldFeatures` with what they saw),
-        ``model_input_table`` (keys, OHLCV and the scaled selected features of rows up to the
-        fold's test end) and ``feature_selection_report``.
+        :class:`~quant_arena.evaluation.walk_forward.FoldFeatures` with what they saw, the
+        tuned agents' setups), ``model_input_table`` (keys, OHLCV and the scaled features of rows
+        up to the fold's test end) and ``feature_selection_report``.
     """
+    from quant_arena.evaluation.tuned import check_tuning_span, resolve_tuned_agents
+
     config = _config(params, built)
     t0 = time.perf_counter()
     data = fold_split(market_features, fold_index, config)
-    features = fit_fold_features(data, config)
+    tuned, overlap = {}, None
+    if config.tuned_agents():
+        series = {k: str(data.frame[k].iloc[0]) for k in ("symbol", "timeframe") if k in data.frame.columns}
+        tuned = resolve_tuned_agents(config, tune_best_params, list(market_features.columns), series)
+        test_first = data.frame["timestamp"].iloc[data.window("test")[0]]
+        overlap = check_tuning_span(tune_best_params, test_first, fold_index, config.tuned.on_overlap)
+    features = fit_fold_features(data, config, {name: t.columns for name, t in tuned.items() if t.columns})
     frame = model_input(data.frame, features)
     f = data.fold
     logger.info(
@@ -116,7 +142,7 @@ def prepare_fold(market_features: pd.DataFrame, params: dict[str, Any], fold_ind
         f.test.n_bars, len(features.columns), time.perf_counter() - t0,
     )
     artifact = {"index": data.index, "source_index": data.source_index, "fold": data.fold, "periods_per_year": data.periods_per_year,
-                "n_rows": len(data.frame), "features": features}
+                "n_rows": len(data.frame), "features": features, "tuned": tuned, "tuning_overlap": overlap}
     return artifact, frame, features.selection_report
 
 
@@ -166,8 +192,12 @@ def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, A
     """
     config = _config(params, built)
     data = _fold(fold_artifact, model_input_table)
-    result = train_fold_agent(data, fold_artifact["features"], model_input_table, agent, seed, config)
-    return result.model, {"learning_curve": result.learning_curve, "meta": result.meta}
+    tuned = (fold_artifact.get("tuned") or {}).get(agent)
+    result = train_fold_agent(data, fold_artifact["features"], model_input_table, agent, seed, config, tuned=tuned)
+    meta = dict(result.meta)
+    if tuned is not None and fold_artifact.get("tuning_overlap"):
+        meta["tuning_overlap"] = fold_artifact["tuning_overlap"]
+    return result.model, {"learning_curve": result.learning_curve, "meta": meta}
 
 
 def evaluate_agent_node(
@@ -184,7 +214,7 @@ def evaluate_agent_node(
     config = _config(params)
     data = _fold(fold_artifact, model_input_table)
     return evaluate_fold_agent(model, training_artifact["meta"], data, fold_artifact["features"], model_input_table,
-                               stressed_model_input_table, agent, seed, config)
+                               stressed_model_input_table, agent, seed, config, tuned=(fold_artifact.get("tuned") or {}).get(agent))
 
 
 def summarise_fold(fold_artifact: dict[str, Any], *evaluations: dict[str, Any]) -> pd.DataFrame:
@@ -236,11 +266,19 @@ def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int,
             m = tr["meta"]
             curves.append(tr["learning_curve"])
             fitted.append({"fold": artifact["index"], "object": f"agent:{run_name(m['agent'], m['seed'])}", "train_end": fit_meta["train_end"],
-                           "last_timestamp_seen": m["train_last_timestamp"], "rows_seen": m["train_rows"]})
+                           "last_timestamp_seen": m["train_last_timestamp"], "rows_seen": m["train_rows"],
+                           "agent_params": m.get("agent_params", "config"),
+                           "tuned_from": f"{m['tuned_study']}#{m['tuned_trial']}" if m.get("agent_params") == "tuned" else None,
+                           "tuning_span_end": m.get("tuned_span_end"), "tuning_overlap": bool(m.get("tuning_overlap"))})
     out = stitch_oos(folds, evaluations, config)
     look = pd.DataFrame(look_rows, columns=["fold", "strategy", "passed", "n_points", "n_mismatches", "message"])
     curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     fitted_table = pd.DataFrame(fitted)
+    fitted_table["tuning_overlap"] = fitted_table["tuning_overlap"].fillna(False).astype(bool) if "tuning_overlap" in fitted_table else False
+    if fitted_table["tuning_overlap"].any():
+        bad = sorted(set(fitted_table.loc[fitted_table["tuning_overlap"], "object"]))
+        logger.warning("walk-forward: %s were tuned on bars some of their test windows hold (walk_forward.tuned.on_overlap: warn); "
+                       "their out-of-sample numbers are optimistic", bad)
     fitted_table["honest"] = pd.to_datetime(fitted_table["last_timestamp_seen"], utc=True) <= pd.to_datetime(fitted_table["train_end"], utc=True)
     if not fitted_table["honest"].all():  # pragma: no cover - guards the library's contract
         bad = fitted_table.loc[~fitted_table["honest"], ["fold", "object"]].to_dict("records")

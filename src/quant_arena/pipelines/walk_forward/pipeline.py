@@ -5,7 +5,8 @@ The whole experiment as a list of named steps::
     ingest -> clean -> features                      market_features (shared by every fold)
     fold_schedule                                    fold_schedule_report / _plot
     walk_forward.fold_<i>  (one namespace per fold, the same template)
-        prepare_fold                                 windows; selection + scaler fitted on TRAIN
+        prepare_fold                                 windows; selection + scaler fitted on TRAIN;
+                                                     tuned agents' setups (tune_best_params)
         stress_fold                                  flash crash + low liquidity in the TEST window
         evaluate_baselines                           fit on TRAIN, look-ahead check, run (one kernel)
         train_<agent>_seed_<s>                       one node per agent x seed (parallel under
@@ -59,6 +60,8 @@ logger = logging.getLogger(__name__)
 NAMESPACE = "walk_forward"
 PARAMS = "params:walk_forward"
 SHARED_PARAMS = {PARAMS, "params:baselines", "params:features"}
+#: The tune pipeline's best-parameters artifact, read by the folds when an agent is tuned.
+TUNED_INPUT = "tune_best_params"
 
 STITCH_OUTPUTS = [
     "walk_forward_oos_returns_table",
@@ -120,7 +123,8 @@ def read_built_config(project_root: Path | None = None, env: str | None = None) 
 
 def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
     """What decides the pipeline's nodes: folds, agents and seeds."""
-    return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds)}
+    return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
+            "tuned_agents": config.tuned_agents()}
 
 
 def _bind(func, **kwargs):
@@ -134,12 +138,12 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
     """The nodes of one fold, with fold-local dataset names (namespaced by the caller).
 
     Shared inputs: ``market_features``, ``params:walk_forward``, ``params:baselines``,
-    ``params:features``.
+    ``params:features`` and, when an agent has ``agent_params: tuned``, ``tune_best_params``.
     """
     nodes = [
         Node(
             func=_bind(prepare_fold, fold_index=fold_index, built=shape),
-            inputs=["market_features", PARAMS],
+            inputs=["market_features", PARAMS, *([TUNED_INPUT] if shape.get("tuned_agents") else [])],
             outputs=["fold_artifact", "model_input_table", "feature_selection_report"],
             name="prepare_fold",
         ),
@@ -237,7 +241,7 @@ def create_pipeline(config: WalkForwardConfig | None = None, with_data: bool = T
         folds += Pipeline(
             fold_template(i, agent_runs, shape),
             namespace=ns,
-            inputs={"market_features"},
+            inputs={"market_features", *([TUNED_INPUT] if shape["tuned_agents"] else [])},
             parameters=SHARED_PARAMS,
         )
         stitch_inputs += [f"{ns}.{name}" for name in node_inputs_per_fold(runs)]

@@ -1,0 +1,214 @@
+"""walk_forward consumes a tune study's best parameters (``agent_params: tuned``).
+
+A real tiny study runs first (the tune pipeline's nodes on the walk-forward test market, its span
+ending before the first test window); then the walk-forward pipeline trains a tuned agent beside a
+configured one and every piece of the tuned setup is checked on the trained models.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from quant_arena.agents.training import get_normalization
+from quant_arena.evaluation.tuned import TuningArtifactError, resolve_tuned_agents
+from quant_arena.evaluation.walk_forward import (
+    WalkForwardConfig,
+    fit_fold_features,
+    fold_split,
+    model_input,
+)
+from quant_arena.pipelines.tune.pipeline import tuning_pipeline
+from quant_arena.pipelines.walk_forward.nodes import prepare_fold
+from quant_arena.pipelines.walk_forward.pipeline import create_pipeline
+
+from . import _tiny
+from .test_pipeline import Kept, run_tiny
+
+torch.set_num_threads(1)
+
+TUNED = {"name": "ppo_tuned", "agent_params": "tuned"}
+
+
+def tune_params() -> dict:
+    """A one-trial study on the tiny market whose span (first half) ends before walk-forward's tests."""
+    return {
+        "study_name": "wf_test", "n_trials": 1, "tune_fraction": 0.5, "sampler_seed": 3,
+        "folds": {"train": 400, "validation": 120, "test": 120, "observation_window": 8, "label_horizon": 4},
+        "max_folds": 1, "seeds": [0], "pruner": "none",
+        "features": {"n_features": 2, "ranking": {"n_estimators": 5, "n_features": 4, "min_samples_leaf": 20, "label_horizon": 4}},
+        "env": {"window": 8, "action_scheme": "discrete_targets", "target_exposures": [-1.0, 0.0, 1.0],
+                "execution": {"taker_fee": 0.001, "slippage_bps": 2.0, "spread_bps": 2.0}},
+        "training": {"total_timesteps": 64, "eval_freq": 64, "patience": 1, "n_envs": 2, "episode_length": 32},
+        "agent": {"algo": "ppo", "hyperparameters": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+                  "policy_kwargs": {"net_arch": {"pi": [8], "vf": [8]}},
+                  "extractor": "mlp", "extractor_kwargs": {"features_dim": 8, "hidden": [8]}},
+        "search_space": {
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
+            "gamma": {"type": "float", "low": 0.9, "high": 0.99},
+            "net_width": {"type": "categorical", "choices": [12, 16]},
+            "window": {"type": "int", "low": 4, "high": 8, "step": 4},
+            "n_features": {"type": "int", "low": 3, "high": 4},
+        },
+        "storage": {"heartbeat_interval": None},
+    }
+
+
+@pytest.fixture(scope="module")
+def best(tmp_path_factory) -> dict:
+    url = f"sqlite:///{tmp_path_factory.mktemp('tune') / 'optuna.db'}"
+    outputs = ["tune_trials_report", "tune_best_params", "tune_metrics", "tune_history_plot", "tune_importance_plot", "tune_parallel_plot"]
+    catalog = DataCatalog({
+        "market_features": MemoryDataset(_tiny.market_features()), "tune_storage": MemoryDataset(url),
+        "params:tune": MemoryDataset(tune_params()), **{n: Kept(copy_mode="assign") for n in outputs},
+    })
+    SequentialRunner().run(tuning_pipeline(), catalog)
+    artifact = catalog.load("tune_best_params")
+    assert artifact["best_value"] is not None, "the tiny study must complete its trial"
+    return artifact
+
+
+def wf_params(*agents: dict, **overrides) -> dict:
+    p = _tiny.params(agents=("ppo_mlp",), seeds=(0,))
+    p["agents"] = [*p["agents"], *agents]
+    p["baselines"] = ["buy_and_hold"]
+    p.update(overrides)
+    return p
+
+
+@pytest.fixture(scope="module")
+def run(best):
+    params = wf_params(TUNED)
+    catalog = run_tiny(params, {"tune_best_params": best})
+    return catalog, create_pipeline(WalkForwardConfig.model_validate(params), with_data=False, with_report=False)
+
+
+def test_the_folds_read_the_artifact_only_when_an_agent_is_tuned(run):
+    _, pipe = run
+    assert "tune_best_params" in pipe.inputs()
+    readers = {n.name for n in pipe.nodes if "tune_best_params" in n.inputs}
+    assert readers == {"walk_forward.fold_0.prepare_fold", "walk_forward.fold_1.prepare_fold"}
+    plain = create_pipeline(WalkForwardConfig.model_validate(_tiny.params()), with_data=False, with_report=False)
+    assert "tune_best_params" not in plain.all_inputs()
+
+
+def test_the_tuned_agent_trains_with_the_studys_best_trial(run, best, tmp_path):
+    catalog, _ = run
+    p = best["params"]
+    for i in range(2):
+        meta = catalog.load(f"walk_forward.fold_{i}.ppo_tuned_seed_0_training_artifact")["meta"]
+        assert meta["agent_params"] == "tuned" and meta["tuned_study"] == "wf_test" and meta["tuned_trial"] == best["best_trial"]
+        assert meta["tuned_params"] == p and meta["n_features"] == len(best["feature_columns"])
+        model = catalog.load(f"walk_forward.fold_{i}.ppo_tuned_seed_0_model")
+        assert model.learning_rate == pytest.approx(p["learning_rate"]) and model.gamma == pytest.approx(p["gamma"])
+        assert model.policy.net_arch == {"pi": [p["net_width"]], "vf": [p["net_width"]]}
+        market = model.observation_space["market"]
+        assert market.shape[0] == p["window"]  # the tuned observation window
+        assert market.shape[-1] == len(best["feature_columns"])  # the tuned feature columns
+        assert get_normalization(model)["feature_scaler"]["columns"] == best["feature_columns"]
+        # the configured agent is untouched: its own hyperparameters, window and the fold's selection
+        plain = catalog.load(f"walk_forward.fold_{i}.ppo_mlp_seed_0_model")
+        art = catalog.load(f"walk_forward.fold_{i}.fold_artifact")
+        assert plain.n_steps == 32 and plain.observation_space["market"].shape == (8, len(art["features"].columns))
+        assert catalog.load(f"walk_forward.fold_{i}.ppo_mlp_seed_0_training_artifact")["meta"]["agent_params"] == "config"
+    summary = catalog.load("walk_forward_summary_report")
+    assert {"ppo_tuned", "ppo_mlp", "buy_and_hold"} <= set(summary["strategy"])
+    fitted = catalog.load("walk_forward_fitted_report").set_index("object")
+    assert fitted.loc["agent:ppo_tuned_seed_0", "tuned_from"].tolist() == [f"wf_test#{best['best_trial']}"] * 2
+    assert set(fitted.loc["agent:ppo_mlp_seed_0", "agent_params"]) == {"config"} and not fitted["tuning_overlap"].any()
+    fitted.reset_index().to_parquet(tmp_path / "fitted.parquet")  # the catalog's format takes the mixed rows
+
+
+def test_tuned_columns_do_not_change_the_other_agents_inputs(best):
+    config = WalkForwardConfig.model_validate(wf_params(TUNED))
+    data = fold_split(_tiny.market_features(), 0, config)
+    alone = fit_fold_features(data, config)
+    both = fit_fold_features(data, config, {"ppo_tuned": best["feature_columns"]})
+    assert both.columns == alone.columns and both.columns_for("ppo_tuned") == best["feature_columns"]
+    assert both.columns_for("ppo_mlp") == alone.columns
+    a, b = model_input(data.frame, alone), model_input(data.frame, both)
+    assert set(b.columns) == set(a.columns) | set(best["feature_columns"])
+    assert b[a.columns].equals(a)
+
+
+def test_a_test_window_inside_the_tuning_span_fails_naming_fold_and_times(best, caplog):
+    late = {**best, "span_end": "2021-02-15 00:00:00+00:00"}  # after fold 0's test start, before fold 1's
+    params = wf_params(TUNED)
+    built = {"n_folds": 2, "agents": ["ppo_mlp", "ppo_tuned"], "seeds": [0], "tuned_agents": ["ppo_tuned"]}
+    with pytest.raises(TuningArtifactError, match=r"fold 0's test window starts at 2021-02-1.*tuned on bars up to 2021-02-15"):
+        prepare_fold(_tiny.market_features(), params, late, fold_index=0, built=built)
+    art, _, _ = prepare_fold(_tiny.market_features(), params, best, fold_index=0, built=built)  # the real span ends earlier
+    assert art["tuning_overlap"] is None and art["tuned"]["ppo_tuned"].columns == best["feature_columns"]
+    warn = wf_params(TUNED, tuned={"on_overlap": "warn"})
+    with caplog.at_level(logging.WARNING):
+        art, _, _ = prepare_fold(_tiny.market_features(), warn, late, fold_index=0, built=built)
+    assert "fold 0's test window" in art["tuning_overlap"] and "fold 0's test window" in caplog.text
+    assert prepare_fold(_tiny.market_features(), warn, late, fold_index=1, built=built)[0]["tuning_overlap"] is None
+    no_span = {k: v for k, v in best.items() if k != "span_end"}
+    with pytest.raises(TuningArtifactError, match="does not record where its tuning span ended"):
+        prepare_fold(_tiny.market_features(), params, no_span, fold_index=0, built=built)
+
+
+def test_flipping_agent_params_at_run_time_names_the_parameter(best):
+    built = {"n_folds": 2, "agents": ["ppo_mlp", "ppo_tuned"], "seeds": [0], "tuned_agents": []}
+    with pytest.raises(ValueError, match=r"agent_params: tuned are \['ppo_tuned'\] at run time but the pipeline was built with \[\]"):
+        prepare_fold(_tiny.market_features(), wf_params(TUNED), best, fold_index=0, built=built)
+
+
+def _config(*agents: dict, **overrides) -> WalkForwardConfig:
+    return WalkForwardConfig.model_validate(wf_params(*agents, **overrides))
+
+
+def test_resolution_rules(best):
+    cols = list(_tiny.market_features().columns)
+    # no agent block: the study's whole agent; an agent block: the tuned values on top of it
+    whole = resolve_tuned_agents(_config(TUNED), best, cols)["ppo_tuned"]
+    assert whole.agent.hyperparameters["learning_rate"] == pytest.approx(best["params"]["learning_rate"])
+    assert whole.agent.hyperparameters["n_steps"] == 32 and whole.env.window == best["params"]["window"]
+    own = {**TUNED, "agent": {"algo": "ppo", "hyperparameters": {"n_steps": 64, "n_epochs": 2}}}
+    on_top = resolve_tuned_agents(_config(own), best, cols)["ppo_tuned"]
+    assert on_top.agent.hyperparameters["n_steps"] == 64 and on_top.agent.hyperparameters["n_epochs"] == 2
+    assert on_top.agent.hyperparameters["gamma"] == pytest.approx(best["params"]["gamma"])
+    # switches
+    off = resolve_tuned_agents(_config(TUNED, tuned={"features": False, "env": False}), best, cols)["ppo_tuned"]
+    assert off.columns is None and off.env.window == 8
+    # the configured agent is not resolved at all
+    assert set(resolve_tuned_agents(_config(TUNED), best, cols)) == {"ppo_tuned"}
+    assert resolve_tuned_agents(_config(), None, cols) == {}
+
+
+@pytest.mark.parametrize(
+    ("agent", "artifact", "message"),
+    [
+        (TUNED, None, r"agents \['ppo_tuned'\] have agent_params: tuned but no tune_best_params"),
+        (TUNED, {"best_value": None, "params": {}, "study_name": "s", "n_trials": 3}, r"study 's' has no completed trial \(3 trials\)"),
+        ({**TUNED, "tuned_study": "other"}, "best", r"agents\[ppo_tuned\]\.tuned_study = 'other' but .* study 'wf_test'"),
+        ({**TUNED, "agent": {"algo": "sac"}, "env": {"action_scheme": "continuous"}}, "best", r"agents\[ppo_tuned\].*tuned a 'ppo' agent"),
+        (TUNED, "missing_cols", r"tuned feature columns \['f_nope'\] are not in market_features"),
+    ],
+)
+def test_an_unusable_artifact_fails_naming_agent_and_field(best, agent, artifact, message):
+    art = {"best": best, "missing_cols": {**best, "feature_columns": ["f_nope"]}}[artifact] if isinstance(artifact, str) else artifact
+    with pytest.raises(TuningArtifactError, match=message):
+        resolve_tuned_agents(_config(agent), art, list(_tiny.market_features().columns))
+
+
+def test_a_tuned_window_wider_than_the_purge_fails_naming_both(best):
+    wide = copy.deepcopy(best)
+    wide["params"]["window"] = 8
+    params = wf_params(TUNED)
+    params["folds"] = {**params["folds"], "observation_window": 6}
+    params["env"] = {**params["env"], "window": 4}
+    params["agents"][0]["env"] = {}
+    with pytest.raises(TuningArtifactError, match=r"tuned env\.window = 8 exceeds walk_forward\.folds\.observation_window = 6"):
+        resolve_tuned_agents(WalkForwardConfig.model_validate(params), wide, list(_tiny.market_features().columns))
+
+
+def test_tuned_study_needs_agent_params_tuned():
+    with pytest.raises(ValueError, match=r"tuned_study is set but agent_params is 'config'"):
+        _config({"name": "x", "tuned_study": "s"})
