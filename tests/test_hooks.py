@@ -82,3 +82,43 @@ def test_a_tuned_walk_forward_without_a_tune_run_fails_before_any_node(tmp_path:
             hooks.before_pipeline_run({}, pipeline, cat)
     JSONDataset(filepath=str(path)).save({"params": {}})
     hooks.before_pipeline_run({}, pipeline, catalog)  # exists now: the run goes on
+
+
+def test_reports_plots_and_models_are_logged_to_the_active_mlflow_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+    import pandas as pd
+    import torch
+    from stable_baselines3 import PPO
+
+    from quant_arena.hooks import MlflowReportHooks
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    hooks = MlflowReportHooks()
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, seed=0, device="cpu")
+    fig, _ = plt.subplots()
+    hooks.after_dataset_saved("ppo_model", model, None)  # no active run: nothing happens, nothing fails
+    with mlflow.start_run() as run:
+        hooks.after_dataset_saved("walk_forward_summary_report", pd.DataFrame({"a": [1]}), None)
+        hooks.after_dataset_saved("equity_plot", fig, None)
+        hooks.after_dataset_saved("walk_forward.fold_0.ppo_mlp_seed_0_model", model, None)
+        hooks.after_dataset_saved("walk_forward.fold_0.fold_artifact", {"x": 1}, None)  # not logged
+    plt.close(fig)
+    client = mlflow.MlflowClient()
+
+    def files(path: str = "") -> set[str]:
+        out = set()
+        for f in client.list_artifacts(run.info.run_id, path):
+            out |= files(f.path) if f.is_dir else {f.path}
+        return out
+
+    assert files() == {"reports/walk_forward_summary_report.csv", "plots/equity_plot.png",
+                       "models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip"}
+    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip", dst_path=str(tmp_path / "dl"))
+    again = PPO.load(local, device="cpu")
+    for a, b in zip(again.policy.parameters(), model.policy.parameters(), strict=True):
+        assert torch.equal(a.detach(), b.detach())

@@ -106,12 +106,14 @@ def check_tuned_artifact(pipeline: Any, catalog: Any) -> None:
 
 
 class MlflowReportHooks:
-    """Logs every saved ``*_report`` table (CSV), ``*_plot`` figure (PNG) and ``*_markdown`` /
-    ``*_html`` text to MLflow.
+    """Logs every saved ``*_report`` table (CSV), ``*_plot`` figure (PNG), ``*_markdown`` /
+    ``*_html`` text and ``*_model`` (a Stable-Baselines3 zip) to MLflow.
 
-    The catalog keeps the versioned parquet / PNG in ``data/08_reporting``; this hook puts a
-    human-readable copy in the active MLflow run (kedro-mlflow opens one per ``kedro run``),
-    under ``reports/`` and ``plots/``. Without an active run it does nothing.
+    The catalog keeps the versioned parquet / PNG / zip in ``data/``; this hook puts a copy in
+    the active MLflow run (kedro-mlflow opens one per ``kedro run``), under ``reports/``,
+    ``plots/`` and ``models/`` (namespaced datasets in sub-folders, e.g.
+    ``models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip``). Without an active run it does
+    nothing (a ParallelRunner worker process has none: there only the catalog keeps them).
     """
 
     @hook_impl
@@ -140,3 +142,7 @@ class MlflowReportHooks:
                 path = Path(tmp) / f"{name}.png"
                 data.savefig(path, dpi=110, bbox_inches="tight")
                 mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["plots", prefix])))
+            elif name.endswith("_model") and hasattr(data, "save") and hasattr(data, "policy"):  # an SB3 model
+                path = Path(tmp) / f"{name}.zip"
+                data.save(path)
+                mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["models", prefix])))
