@@ -107,6 +107,7 @@ def test_reports_plots_and_models_are_logged_to_the_active_mlflow_run(tmp_path: 
         hooks.after_dataset_saved("equity_plot", fig, None)
         hooks.after_dataset_saved("walk_forward.fold_0.ppo_mlp_seed_0_model", model, None)
         hooks.after_dataset_saved("walk_forward.fold_0.fold_artifact", {"x": 1}, None)  # not logged
+        hooks.after_dataset_saved("tune_best_params", {"params": {"learning_rate": 1e-4}}, None)
     plt.close(fig)
     client = mlflow.MlflowClient()
 
@@ -117,7 +118,8 @@ def test_reports_plots_and_models_are_logged_to_the_active_mlflow_run(tmp_path: 
         return out
 
     assert files() == {"reports/walk_forward_summary_report.csv", "plots/equity_plot.png",
-                       "models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip"}
+                       "models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip", "models/tune_best_params.json"}
+    assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/models/tune_best_params.json") == {"params": {"learning_rate": 1e-4}}
     local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip", dst_path=str(tmp_path / "dl"))
     again = PPO.load(local, device="cpu")
     for a, b in zip(again.policy.parameters(), model.policy.parameters(), strict=True):

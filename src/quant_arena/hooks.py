@@ -107,7 +107,8 @@ def check_tuned_artifact(pipeline: Any, catalog: Any) -> None:
 
 class MlflowReportHooks:
     """Logs every saved ``*_report`` table (CSV), ``*_plot`` figure (PNG), ``*_markdown`` /
-    ``*_html`` text and ``*_model`` (a Stable-Baselines3 zip) to MLflow.
+    ``*_html`` text, ``*_model`` (a Stable-Baselines3 zip) and ``*_params`` dict (JSON, e.g.
+    ``tune_best_params``) to MLflow.
 
     The catalog keeps the versioned parquet / PNG / zip in ``data/``; this hook puts a copy in
     the active MLflow run (kedro-mlflow opens one per ``kedro run``), under ``reports/``,
@@ -142,6 +143,8 @@ class MlflowReportHooks:
                 path = Path(tmp) / f"{name}.png"
                 data.savefig(path, dpi=110, bbox_inches="tight")
                 mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["plots", prefix])))
+            elif name.endswith("_params") and isinstance(data, dict):  # tune_best_params and the like
+                mlflow.log_dict(data, "/".join(filter(None, ["models", prefix, f"{name}.json"])))
             elif name.endswith("_model") and hasattr(data, "save") and hasattr(data, "policy"):  # an SB3 model
                 path = Path(tmp) / f"{name}.zip"
                 data.save(path)
