@@ -114,7 +114,7 @@ class MlflowReportHooks:
     the active MLflow run (kedro-mlflow opens one per ``kedro run``), under ``reports/``,
     ``plots/`` and ``models/`` (namespaced datasets in sub-folders, e.g.
     ``models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip``). Without an active run it does
-    nothing (a ParallelRunner worker process has none: there only the catalog keeps them).
+    nothing.
     """
 
     @hook_impl
