@@ -52,27 +52,28 @@ LOGGED_METRICS: tuple[str, ...] = ("sharpe", "sortino", "total_return", "cagr", 
 # --------------------------------------------------------------------------- helpers
 
 
+#: How to change what the pipeline is built from (appended to the shape-mismatch errors).
+_BUILT_FROM = (
+    "change it in conf/base/parameters_walk_forward.yml or conf/local, not with --params; the pipeline is built from conf/base "
+    "plus the KEDRO_ENV environment (default local), so with `kedro run --env X` also set KEDRO_ENV=X"
+)
+
+
 def _config(params: dict[str, Any], built: dict[str, Any] | None = None) -> WalkForwardConfig:
-    """Validated parameters, checked against the pipeline's built shape (n_folds, agents, seeds)."""
+    """Validated parameters, checked against the pipeline's built shape (n_folds, agents, seeds,
+    tuned agents)."""
     config = as_config(params)
-    if built:
-        if config.n_folds != built["n_folds"]:
-            raise ValueError(
-                f"walk_forward.n_folds = {config.n_folds} at run time but the pipeline was built with {built['n_folds']} folds "
-                "(it is read from conf/ when the pipeline is built, before --params apply): change it in "
-                "conf/base/parameters_walk_forward.yml (or conf/local), not with --params"
-            )
-        agents = tuple(a.name for a in config.agents)
-        if agents != tuple(built["agents"]):
-            raise ValueError(f"walk_forward.agents = {list(agents)} at run time but the pipeline was built with {list(built['agents'])}; change them in conf/, not with --params")
-        if tuple(config.seeds) != tuple(built["seeds"]):
-            raise ValueError(f"walk_forward.seeds = {config.seeds} at run time but the pipeline was built with {list(built['seeds'])}; change them in conf/, not with --params")
-        tuned = config.tuned_agents()
-        if tuned != list(built.get("tuned_agents", tuned)):
-            raise ValueError(
-                f"walk_forward.agents: agents with agent_params: tuned are {tuned} at run time but the pipeline was built with "
-                f"{list(built['tuned_agents'])} (it decides whether the folds read tune_best_params); change them in conf/, not with --params"
-            )
+    if not built:
+        return config
+    run_time = {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
+                "tuned_agents": config.tuned_agents()}
+    names = {"n_folds": "walk_forward.n_folds", "agents": "walk_forward.agents", "seeds": "walk_forward.seeds",
+             "tuned_agents": "walk_forward.agents with agent_params: tuned"}
+    for key, now in run_time.items():
+        then = built.get(key, now)
+        if (list(then) if isinstance(then, list | tuple) else then) != now:
+            raise ValueError(f"{names[key]} = {now} at run time but the pipeline was built with {then} "
+                             f"(it decides which nodes exist and what they read); {_BUILT_FROM}")
     return config
 
 
