@@ -67,7 +67,7 @@ def test_one_namespace_per_fold_and_one_node_pair_per_agent_and_seed():
 
 
 def test_built_config_is_read_from_conf(project_root):
-    config = read_built_config(project_root)
+    config = read_built_config(project_root, env="base")  # conf/base alone: a developer's conf/local may differ
     assert config == WalkForwardConfig()  # parameters_walk_forward.yml documents the defaults
     full = create_pipeline(config)
     assert "ingest_ohlcv" in {n.name for n in full.nodes} and "build_leaderboard" in {n.name for n in full.nodes}
