@@ -1,15 +1,15 @@
 """Backtest runner speed: run_targets and run_targets_batch against vectorbt, side by side.
 
-(a) :func:`run_targets` (the scalar ``Account`` kernel, full per-bar ledger, trades table) on
-    1,000,000 bars of one target-exposure series (long/short/flat, changing on ~3% of bars),
-    taker fee 10 bps, against vectorbt's ``Portfolio.from_orders`` with the same sizing
+(a) :func:`run_targets` (the ``Account`` kernel run over the slice in one compiled call, full
+    per-bar ledger, trades table) on 1,000,000 bars of one target-exposure series
+    (long/short/flat, changing on ~3% of bars), taker fee 10 bps, against vectorbt's ``Portfolio.from_orders`` with the same sizing
     (``size_type="targetpercent"``, the target decided on bar t's close filled at bar t+1's
     open: ``price=open``, an order only where the target changes) and the same fee, in the same
     run. vectorbt's numba functions are compiled by a warm-up call first (not timed).
 (b) :func:`run_targets_batch` (``BatchAccounts``) with 64 strategies against vectorbt with 64
     columns, and 64 sequential :func:`run_targets` calls for reference (same kernel, one account
-    at a time). Reported as strategy-bars per second. Sizes are smaller than (a): the batch holds
-    ~120 bytes per bar and strategy of ledger while it runs.
+    at a time). Reported as strategy-bars per second. Sizes are smaller than (a): the results
+    hold ~100 bytes per bar and strategy of ledger.
 
 quick=True: 20,000 bars for (a), 2,000 bars x 64 for (b), and no vectorbt (its import alone
 takes ~20 s on the shared machine); the figures in the closing note come from a full run.

@@ -408,6 +408,82 @@ def batch_step(ctx):
         _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, tg[j])
 
 
+# ---------------------------------------------------------------------------- the backtest loop
+# per-bar ledger rows a backtest run writes per account (float64 and bool blocks of ``m`` bars)
+L_PNL, L_FEE, L_SPREAD, L_IMPACT, L_FUNDING, L_SWAP, L_LFEE = 0, 1, 2, 3, 4, 5, 6
+L_EQUITY, L_CASH, L_UNITS, L_FILLED, L_UNFILLED = 7, 8, 9, 10, 11
+NL = 12
+LB_LIQ, LB_DROPPED = 0, 1
+NLB = 2
+
+
+@njit(**_JIT)
+def backtest_run(ctx, tg, m, every, tol, stop_liq, out, outb, res):  # noqa: PLR0912 - one flat loop
+    """``run_targets``' order logic and ``m`` account steps for every account of the context.
+
+    Account ``j`` reads its (clipped) targets at address ``tg`` (float64 rows of ``m``, row
+    ``j``; NaN: no order) and sends one when ``every`` (non-zero) or when it differs from the
+    last target sent by more than ``tol`` (a NaN last target: unknown, always send); a dropped
+    order makes the last target unknown, a liquidation makes it 0 (a kernel step flags
+    ``dropped`` only for a due order). Its ledger goes to the float64 block ``out`` (rows of
+    ``m``: ``NL`` rows per account, ``L_*``) and the bool block ``outb`` (``NLB`` rows per
+    account, ``LB_*``); rows after a stop are left untouched. The run stops after the bar where
+    equity is not positive (code 1) or, when ``stop_liq`` (non-zero), where a liquidation
+    happened (code 2); ``res`` (int64 rows of 2) receives the bars run and the stop code.
+    """
+    x = _i64p(ctx)
+    F, IS, B, P, PB, Q, n, d = _views(x)
+    po, ph, pl, pc = _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]), _f64p(x[X_CLOSE])
+    pv, pg, psp, pfr = _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR])
+    r = _i64p(res)
+    for j in range(n):
+        t = _f64p(tg + 8 * j * m)
+        o = _f64p(out + 8 * j * NL * m)
+        ob = _u8p(outb + j * NLB * m)
+        last = 0.0
+        live = m
+        code = 0
+        for i in range(m):
+            tgt = t[i]
+            order = NAN
+            if tgt == tgt:  # noqa: PLR0124 - NaN test
+                if every or last != last or abs(tgt - last) > tol:  # noqa: PLR0124
+                    order = tgt
+                    last = tgt
+            _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, order)
+            o[L_PNL * m + i] = F[F_PNL * n + j]
+            o[L_FEE * m + i] = F[F_FEE * n + j]
+            o[L_SPREAD * m + i] = F[F_SPREAD * n + j]
+            o[L_IMPACT * m + i] = F[F_IMPACT * n + j]
+            o[L_FUNDING * m + i] = F[F_FUNDING * n + j]
+            o[L_SWAP * m + i] = F[F_SWAP * n + j]
+            o[L_LFEE * m + i] = F[F_LFEE * n + j]
+            eq = F[F_EQUITY * n + j]
+            o[L_EQUITY * m + i] = eq
+            o[L_CASH * m + i] = F[F_CASH * n + j]
+            o[L_UNITS * m + i] = F[F_UNITS * n + j]
+            o[L_FILLED * m + i] = F[F_FILLED * n + j]
+            o[L_UNFILLED * m + i] = F[F_UNFILLED * n + j]
+            liq = B[B_LIQ * n + j]
+            drp = B[B_DROPPED * n + j]
+            ob[LB_LIQ * m + i] = liq
+            ob[LB_DROPPED * m + i] = drp
+            if liq:
+                last = 0.0
+            elif drp:
+                last = NAN
+            if eq <= 0.0:
+                live = i + 1
+                code = 1
+                break
+            if liq and stop_liq:
+                live = i + 1
+                code = 2
+                break
+        r[2 * j] = live
+        r[2 * j + 1] = code
+
+
 # ---------------------------------------------------------------------------- the env step
 @njit(**_INLINE)
 def _f32(v):
