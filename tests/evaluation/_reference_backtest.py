@@ -1,6 +1,7 @@
 """Reference backtest loops: ``run_targets`` and ``run_targets_batch`` as they were before their
-per-bar Python loops moved into one compiled call (``quant_arena.sim._jit.backtest_run``), kept
-verbatim (only renamed) as test oracles.
+per-bar Python loops moved into one compiled call (``quant_arena.sim._jit.backtest_run``), and the
+numpy ``trades_from_ledger`` (the trades table) as it was before its attribution was compiled
+(``quant_arena.sim._jit.trades_attribution``), kept verbatim (only renamed) as test oracles.
 
 The compiled runners in :mod:`quant_arena.evaluation.backtest` must reproduce these results bit
 for bit (tested in ``test_backtest.py``); this file is the readable specification of the order
@@ -10,13 +11,15 @@ logic (rebalance rule, tolerance, NaN = no order, fill-delay bookkeeping, stops)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from quant_arena.evaluation.backtest import (
     _BOOL_FIELDS,
     _FLOAT_FIELDS,
+    TRADE_TABLE_COLUMNS,
     BacktestResult,
     Rebalance,
     _check_targets,
@@ -112,7 +115,7 @@ def reference_run_targets(  # noqa: PLR0912, PLR0915 - one flat hot loop
             if k in cols:
                 cols[k][:live] = rec[:, j]
     cols["dropped"][dropped] = True
-    return _finish(data, cols, start, end, live, stop, initial_equity, name)
+    return _finish(data, cols, start, end, live, stop, initial_equity, name, reference_trades_from_ledger)
 
 
 # --------------------------------------------------------------------------- run_targets_batch
@@ -209,5 +212,94 @@ def reference_run_targets_batch(  # noqa: PLR0912, PLR0915 - one flat hot loop
             cj[k][lv:] = 0.0
         for k in _BOOL_FIELDS:
             cj[k][lv:] = False
-        results.append(_finish(data, cj, start, end, lv, stop[j], initial_equity, str(names[j])))
+        results.append(_finish(data, cj, start, end, lv, stop[j], initial_equity, str(names[j]), reference_trades_from_ledger))
     return results
+
+
+# --------------------------------------------------------------------------- the trades table
+
+
+def reference_trades_from_ledger(  # noqa: PLR0915 - the documented attribution, in order
+    cols: Mapping[str, np.ndarray],
+    open_: np.ndarray,
+    mark: np.ndarray,
+    prev_equity: np.ndarray,
+    ua: np.ndarray,
+    ub: np.ndarray,
+    live: int,
+) -> pd.DataFrame:
+    """``trades_from_ledger`` in numpy (its docstring is the specification)."""
+    n = int(live)
+    if n == 0:
+        return pd.DataFrame({c: np.zeros(0) for c in TRADE_TABLE_COLUMNS})
+    ua = ua[:n]
+    ub = ub[:n]
+    open_ = open_[:n]
+    mark = mark[:n]
+    u = cols["units"][:n]
+    eq = cols["equity"][:n]
+    total = eq - prev_equity[:n]
+    filled = cols["filled"][:n]
+    fill_cost = cols["fee"][:n] + cols["spread"][:n] + cols["impact"][:n]
+    other_cost = cols["funding"][:n] + cols["swap"][:n]
+    lfee = cols["liquidation_fee"][:n]
+    open_liq = cols["open_liquidation"][:n]
+    sa, sb, sc = np.sign(ua), np.sign(ub), np.sign(u)
+    close_open = (sa != 0) & (sb != sa)  # the held trade ends at this bar's open
+    new = (sb != 0) & (sb != sa)  # a trade starts at this bar's open
+    close_intra = (sb != 0) & (sc == 0)  # the trade opened/held after the open is liquidated intrabar
+    if not new.any():  # (the account starts flat: every trade opens inside the slice)
+        return pd.DataFrame({c: np.zeros(0) for c in TRADE_TABLE_COLUMNS})
+    # trade ids: the trade held after the open and the one held before it
+    cum = np.cumsum(new)
+    id_after = cum - 1
+    id_before = cum - 1 - new
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_old = np.where(filled != 0.0, np.abs(ua) / np.abs(filled), 1.0)
+    share_old = np.minimum(share_old, 1.0)
+    flip = close_open & (sb != 0)
+    old_part = np.where(flip, ua * (open_ - mark) + fill_cost * share_old, total)
+    old_cost = np.where(flip, fill_cost * share_old, fill_cost + other_cost + lfee)
+    new_part = total - old_part
+    new_cost = np.where(flip, fill_cost * (1.0 - share_old) + other_cost + lfee, fill_cost + other_cost + lfee)
+    k = int(cum[-1])
+    pnl = np.zeros(k)
+    cost = np.zeros(k)
+    m_old = close_open
+    np.add.at(pnl, id_before[m_old], old_part[m_old])
+    np.add.at(cost, id_before[m_old], old_cost[m_old])
+    m_new = sb != 0
+    np.add.at(pnl, id_after[m_new], np.where(close_open, new_part, total)[m_new])
+    np.add.at(cost, id_after[m_new], np.where(close_open, new_cost, fill_cost + other_cost + lfee)[m_new])
+    entry = np.flatnonzero(new)
+    exit_ = np.full(k, n - 1, dtype=np.int64)
+    is_open = np.ones(k, dtype=bool)
+    liq_flag = np.zeros(k, dtype=bool)
+    ends_open = np.flatnonzero(close_open)
+    exit_[id_before[ends_open]] = ends_open
+    is_open[id_before[ends_open]] = False
+    liq_flag[id_before[ends_open]] = open_liq[ends_open]
+    ends_intra = np.flatnonzero(close_intra)
+    exit_[id_after[ends_intra]] = ends_intra
+    is_open[id_after[ends_intra]] = False
+    liq_flag[id_after[ends_intra]] = True
+    entry_price = open_[entry]
+    size = np.abs(ub[entry])
+    notional = size * entry_price
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.where(notional > 0.0, pnl / notional, 0.0)
+    return pd.DataFrame({
+        "entry_index": entry.astype(np.int64),
+        "exit_index": exit_,
+        "pnl": pnl,
+        "return": ret,
+        "costs": -cost,
+        "side": sb[entry].astype(np.int64),
+        "entry_bar": entry.astype(np.int64),
+        "exit_bar": exit_,
+        "entry_price": entry_price,
+        "notional": notional,
+        "bars": exit_ - entry + 1,
+        "liquidated": liq_flag,
+        "open": is_open,
+    })

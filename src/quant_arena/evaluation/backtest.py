@@ -67,7 +67,7 @@ import pandas as pd
 from quant_arena.evaluation.calendars import Calendar, periods_per_year
 from quant_arena.evaluation.metrics import compute_metrics, compute_metrics_table
 from quant_arena.market.errors import DataError
-from quant_arena.sim._jit import LB_DROPPED, LB_LIQ
+from quant_arena.sim._jit import LB_DROPPED, LB_LIQ, address, trades_attribution
 from quant_arena.sim._state import AccountArrays
 from quant_arena.sim.batch import BatchAccounts
 from quant_arena.sim.config import ExecutionConfig
@@ -425,8 +425,10 @@ def _finish(
     stop: str | None,
     initial_equity: float,
     name: str,
+    trades_from: Callable[..., pd.DataFrame] | None = None,
 ) -> BacktestResult:
-    """Pad after a stop and derive returns, positions, turnover and trades from the ledger."""
+    """Pad after a stop and derive returns, positions, turnover and trades from the ledger
+    (``trades_from``: the trades builder, default :func:`trades_from_ledger`)."""
     m = end - start - 1
     bars = np.arange(start + 1, end, dtype=np.int64)
     eq = cols["equity"]
@@ -461,7 +463,7 @@ def _finish(
     turnover = np.where(ok, np.abs(cols["filled"]) * o / safe, 0.0)
     n_orders = int(np.count_nonzero((cols["filled"] != 0.0) | cols["dropped"]))
     n_unfilled = int(np.count_nonzero(cols["dropped"] | (cols["unfilled"] > 0.0)))
-    trades = trades_from_ledger(cols, o, mark, prev, ua, ub, live)
+    trades = (trades_from or trades_from_ledger)(cols, o, mark, prev, ua, ub, live)
     ts = None if data.timestamps is None else np.asarray(data.timestamps)[start + 1 : end]
     return BacktestResult(
         name=name,
@@ -508,75 +510,39 @@ def trades_from_ledger(  # noqa: PLR0915 - the documented attribution, in order
     sums to the total equity change. ``costs`` = fees + spread/slippage + impact + funding +
     swap + liquidation fees paid (positive = paid). ``return`` = pnl / entry notional
     (``|units| x entry open``). Extra columns: side (+1/-1), entry_bar/exit_bar (same as the
-    indices), entry_price, notional, bars, liquidated, open (still open at the end).
+    indices), entry_price, notional, bars, liquidated, open (still open at the end). The
+    attribution runs compiled (:func:`quant_arena.sim._jit.trades_attribution`; bit for bit the
+    numpy version it replaced, kept in the tests).
     """
     n = int(live)
-    if n == 0:
+    ins = [cols[k] for k in ("units", "equity")] + [prev_equity] + [cols[k] for k in (
+        "filled", "fee", "spread", "impact", "funding", "swap", "liquidation_fee", "open_liquidation")]
+    ins += [open_, mark, ua, ub]
+    ins = [np.ascontiguousarray(a, dtype=np.bool_ if a.dtype == np.bool_ else np.float64) for a in ins]
+    # outputs for up to n trades (pages past the k used are never touched)
+    entry, exit_ = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    pnl, cost = np.empty(n), np.empty(n)
+    is_open, liq_flag = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
+    outs = [entry, exit_, pnl, cost, is_open, liq_flag]
+    args = np.array([address(a) for a in ins + outs], dtype=np.int64)
+    k = trades_attribution(address(args), n)
+    entry, exit_, pnl, cost, is_open, liq_flag = (a[:k] for a in outs)
+    if k == 0:  # (the account starts flat: every trade opens inside the slice)
         return pd.DataFrame({c: np.zeros(0) for c in TRADE_TABLE_COLUMNS})
-    ua = ua[:n]
-    ub = ub[:n]
-    open_ = open_[:n]
-    mark = mark[:n]
-    u = cols["units"][:n]
-    eq = cols["equity"][:n]
-    total = eq - prev_equity[:n]
-    filled = cols["filled"][:n]
-    fill_cost = cols["fee"][:n] + cols["spread"][:n] + cols["impact"][:n]
-    other_cost = cols["funding"][:n] + cols["swap"][:n]
-    lfee = cols["liquidation_fee"][:n]
-    open_liq = cols["open_liquidation"][:n]
-    sa, sb, sc = np.sign(ua), np.sign(ub), np.sign(u)
-    close_open = (sa != 0) & (sb != sa)  # the held trade ends at this bar's open
-    new = (sb != 0) & (sb != sa)  # a trade starts at this bar's open
-    close_intra = (sb != 0) & (sc == 0)  # the trade opened/held after the open is liquidated intrabar
-    if not new.any():  # (the account starts flat: every trade opens inside the slice)
-        return pd.DataFrame({c: np.zeros(0) for c in TRADE_TABLE_COLUMNS})
-    # trade ids: the trade held after the open and the one held before it
-    cum = np.cumsum(new)
-    id_after = cum - 1
-    id_before = cum - 1 - new
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share_old = np.where(filled != 0.0, np.abs(ua) / np.abs(filled), 1.0)
-    share_old = np.minimum(share_old, 1.0)
-    flip = close_open & (sb != 0)
-    old_part = np.where(flip, ua * (open_ - mark) + fill_cost * share_old, total)
-    old_cost = np.where(flip, fill_cost * share_old, fill_cost + other_cost + lfee)
-    new_part = total - old_part
-    new_cost = np.where(flip, fill_cost * (1.0 - share_old) + other_cost + lfee, fill_cost + other_cost + lfee)
-    k = int(cum[-1])
-    pnl = np.zeros(k)
-    cost = np.zeros(k)
-    m_old = close_open
-    np.add.at(pnl, id_before[m_old], old_part[m_old])
-    np.add.at(cost, id_before[m_old], old_cost[m_old])
-    m_new = sb != 0
-    np.add.at(pnl, id_after[m_new], np.where(close_open, new_part, total)[m_new])
-    np.add.at(cost, id_after[m_new], np.where(close_open, new_cost, fill_cost + other_cost + lfee)[m_new])
-    entry = np.flatnonzero(new)
-    exit_ = np.full(k, n - 1, dtype=np.int64)
-    is_open = np.ones(k, dtype=bool)
-    liq_flag = np.zeros(k, dtype=bool)
-    ends_open = np.flatnonzero(close_open)
-    exit_[id_before[ends_open]] = ends_open
-    is_open[id_before[ends_open]] = False
-    liq_flag[id_before[ends_open]] = open_liq[ends_open]
-    ends_intra = np.flatnonzero(close_intra)
-    exit_[id_after[ends_intra]] = ends_intra
-    is_open[id_after[ends_intra]] = False
-    liq_flag[id_after[ends_intra]] = True
     entry_price = open_[entry]
+    side = np.sign(ub[entry])
     size = np.abs(ub[entry])
     notional = size * entry_price
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = np.where(notional > 0.0, pnl / notional, 0.0)
     return pd.DataFrame({
-        "entry_index": entry.astype(np.int64),
+        "entry_index": entry,
         "exit_index": exit_,
         "pnl": pnl,
         "return": ret,
         "costs": -cost,
-        "side": sb[entry].astype(np.int64),
-        "entry_bar": entry.astype(np.int64),
+        "side": side.astype(np.int64),
+        "entry_bar": entry,
         "exit_bar": exit_,
         "entry_price": entry_price,
         "notional": notional,
