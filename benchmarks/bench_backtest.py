@@ -89,7 +89,7 @@ def run(quick: bool) -> list[Result]:
     data, o, c = _market(n)
     tg = _target_series(n, 1)[:, 0]
     res = run_targets(data, tg, cfg)
-    t_ours = best_time(lambda: run_targets(data, tg, cfg), repeat=1 if not quick else 2)
+    t_ours = best_time(lambda: run_targets(data, tg, cfg), repeat=3)
     peer = None
     note = f"{n:,} bars, {res.n_orders:,} orders, {len(res.trades):,} trades, full ledger + trades table"
     if vbt is not None:
@@ -109,9 +109,8 @@ def run(quick: bool) -> list[Result]:
     nb = 2_000 if quick else 30_000
     data_b, ob, cb = _market(nb, seed=2)
     tgb = _target_series(nb, k, seed=3)
-    t0 = time.perf_counter()
     batch = run_targets_batch(data_b, tgb, cfg)
-    t_batch = time.perf_counter() - t0
+    t_batch = best_time(lambda: run_targets_batch(data_b, tgb, cfg), repeat=3)
     t0 = time.perf_counter()
     loop = [run_targets(data_b, tgb[:, j], cfg) for j in range(k)]
     t_loop = time.perf_counter() - t0
