@@ -1,15 +1,15 @@
 """Backtest runner speed: run_targets and run_targets_batch against vectorbt, side by side.
 
-(a) :func:`run_targets` (the scalar ``Account`` kernel, full per-bar ledger, trades table) on
-    1,000,000 bars of one target-exposure series (long/short/flat, changing on ~3% of bars),
-    taker fee 10 bps, against vectorbt's ``Portfolio.from_orders`` with the same sizing
+(a) :func:`run_targets` (the ``Account`` kernel run over the slice in one compiled call, full
+    per-bar ledger, trades table) on 1,000,000 bars of one target-exposure series
+    (long/short/flat, changing on ~3% of bars), taker fee 10 bps, against vectorbt's ``Portfolio.from_orders`` with the same sizing
     (``size_type="targetpercent"``, the target decided on bar t's close filled at bar t+1's
     open: ``price=open``, an order only where the target changes) and the same fee, in the same
     run. vectorbt's numba functions are compiled by a warm-up call first (not timed).
 (b) :func:`run_targets_batch` (``BatchAccounts``) with 64 strategies against vectorbt with 64
     columns, and 64 sequential :func:`run_targets` calls for reference (same kernel, one account
-    at a time). Reported as strategy-bars per second. Sizes are smaller than (a): the batch holds
-    ~120 bytes per bar and strategy of ledger while it runs.
+    at a time). Reported as strategy-bars per second. Sizes are smaller than (a): the results
+    hold ~100 bytes per bar and strategy of ledger.
 
 quick=True: 20,000 bars for (a), 2,000 bars x 64 for (b), and no vectorbt (its import alone
 takes ~20 s on the shared machine); the figures in the closing note come from a full run.
@@ -89,7 +89,7 @@ def run(quick: bool) -> list[Result]:
     data, o, c = _market(n)
     tg = _target_series(n, 1)[:, 0]
     res = run_targets(data, tg, cfg)
-    t_ours = best_time(lambda: run_targets(data, tg, cfg), repeat=1 if not quick else 2)
+    t_ours = best_time(lambda: run_targets(data, tg, cfg), repeat=3)
     peer = None
     note = f"{n:,} bars, {res.n_orders:,} orders, {len(res.trades):,} trades, full ledger + trades table"
     if vbt is not None:
@@ -109,9 +109,8 @@ def run(quick: bool) -> list[Result]:
     nb = 2_000 if quick else 30_000
     data_b, ob, cb = _market(nb, seed=2)
     tgb = _target_series(nb, k, seed=3)
-    t0 = time.perf_counter()
     batch = run_targets_batch(data_b, tgb, cfg)
-    t_batch = time.perf_counter() - t0
+    t_batch = best_time(lambda: run_targets_batch(data_b, tgb, cfg), repeat=3)
     t0 = time.perf_counter()
     loop = [run_targets(data_b, tgb[:, j], cfg) for j in range(k)]
     t_loop = time.perf_counter() - t0

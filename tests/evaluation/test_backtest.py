@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from quant_arena.envs import TradingEnv
 from quant_arena.evaluation.backtest import (
@@ -21,7 +23,12 @@ from quant_arena.evaluation.backtest import (
 from quant_arena.evaluation.metrics import METRIC_NAMES
 from quant_arena.market.errors import DataError
 from quant_arena.sim import Account, ExecutionConfig, MarketData
+from quant_arena.sim import _jit as J
 from quant_arena.sim.kernel import LEDGER_FIELDS
+from tests.evaluation._reference_backtest import (
+    reference_run_targets,
+    reference_run_targets_batch,
+)
 from tests.sim._helpers import bars, random_market
 
 COSTLY = ExecutionConfig(
@@ -200,6 +207,95 @@ def test_batch_with_one_config_per_strategy():
     assert [b.name for b in batch] == ["a", "b", "c"]
     for j, b in enumerate(batch):
         _same(run_targets(data, tg[:, j], cfgs[j]), b)
+
+
+# --------------------------------------------------------------------------- compiled loop == the Python loop
+
+
+def test_compiled_ledger_rows_are_the_ledger_columns_in_order():
+    rows = [J.L_PNL, J.L_FEE, J.L_SPREAD, J.L_IMPACT, J.L_FUNDING, J.L_SWAP, J.L_LFEE, J.L_EQUITY, J.L_CASH, J.L_UNITS, J.L_FILLED, J.L_UNFILLED]
+    assert rows == list(range(J.NL)) and J.NL == len(LEDGER_COLUMNS) - 4  # the float columns, then 4 flags
+
+
+@st.composite
+def _config(draw, fill_delay: int) -> ExecutionConfig:
+    return ExecutionConfig(
+        fill_delay=fill_delay,
+        taker_fee=draw(st.sampled_from([0.0, 0.001, 0.02])),
+        spread_bps=draw(st.sampled_from([0.0, 3.0])),
+        use_spread_series=draw(st.booleans()),
+        slippage_bps=draw(st.sampled_from([0.0, 2.0])),
+        impact_coef=draw(st.sampled_from([0.0, 0.1])),
+        participation_cap=draw(st.sampled_from([None, 0.5])),
+        cap_mode=draw(st.sampled_from(["partial", "reject"])),
+        borrow_rate_short=draw(st.sampled_from([0.0, 1e-4])),
+        borrow_rate_leverage=draw(st.sampled_from([0.0, 1e-4])),
+        swap_long=draw(st.sampled_from([0.0, -1e-4])),
+        max_leverage=draw(st.sampled_from([1.0, 2.0, 5.0, 20.0])),
+        liquidation_fee=draw(st.sampled_from([0.0, 0.01])),
+        allow_fill_across_gap=draw(st.booleans()),
+    )
+
+
+@st.composite
+def _runs(draw, k: int):
+    """A random market, k target series (NaN = no order, some constant runs) and run options."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(3, 250))
+    rng = np.random.default_rng(seed)
+    data = random_market(rng, n, vol=draw(st.sampled_from([0.005, 0.03, 0.1])), jumps=draw(st.booleans()))
+    p = draw(st.sampled_from([0.05, 0.3, 1.0]))
+    tg = _targets(rng, n, k, p=p, levels=(-25.0, -3.0, -1.0, -0.45, 0.0, 0.5, 0.55, 1.0, 3.0, 25.0))
+    if draw(st.booleans()):  # held targets: equal consecutive values (on_change sends nothing)
+        tg = pd.DataFrame(tg).ffill().to_numpy()
+    start = draw(st.integers(0, n - 2))
+    end = draw(st.integers(start + 2, n))
+    fill_delay = draw(st.sampled_from([1, 2]))
+    configs = [draw(_config(fill_delay)) for _ in range(k)]
+    kw = {
+        "rebalance": draw(st.sampled_from(["on_change", "every_bar"])),
+        "tolerance": draw(st.sampled_from([0.0, 0.05, 0.5])),
+        "stop_on_liquidation": draw(st.booleans()),
+    }
+    return data, tg, configs, start, end, draw(st.sampled_from([1.0, 1000.0])), kw
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_runs(k=1))
+def test_run_targets_is_bit_identical_to_the_python_loop(case):
+    data, tg, configs, start, end, eq0, kw = case
+    got = run_targets(data, tg[:, 0], configs[0], start, end, eq0, name="x", **kw)
+    ref = reference_run_targets(data, tg[:, 0], configs[0], start, end, eq0, name="x", **kw)
+    _same(got, ref)
+    assert got.name == ref.name and got.ledger.equals(ref.ledger)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_runs(k=4))
+def test_run_targets_batch_is_bit_identical_to_the_python_loop(case):
+    data, tg, configs, start, end, eq0, kw = case
+    got = run_targets_batch(data, tg, configs, start, end, eq0, **kw)
+    ref = reference_run_targets_batch(data, tg, configs, start, end, eq0, **kw)
+    assert len(got) == len(ref) == 4
+    for a, b in zip(got, ref, strict=True):
+        _same(a, b)
+        assert a.name == b.name and a.ledger.equals(b.ledger)
+
+
+def test_the_random_runs_reach_every_stop_and_drop():
+    """The property tests above see liquidations, bankruptcies and dropped orders."""
+    seen = set()
+    rng = np.random.default_rng(11)
+    for i in range(40):
+        data = random_market(rng, 200, vol=0.1)
+        tg = _targets(rng, 200, 1, p=0.3, levels=(-25.0, -3.0, 0.0, 3.0, 25.0))[:, 0]
+        cfg = ExecutionConfig(max_leverage=20.0, participation_cap=0.5, fill_delay=1 + i % 2, liquidation_fee=0.01)
+        res = run_targets(data, tg, cfg, stop_on_liquidation=bool(i % 3))
+        _same(res, reference_run_targets(data, tg, cfg, stop_on_liquidation=bool(i % 3)))
+        seen.add(res.stop)
+        if res.columns["dropped"].any():
+            seen.add("dropped")
+    assert seen >= {"liquidation", "bankruptcy", None, "dropped"}
 
 
 # --------------------------------------------------------------------------- one simulator for agents and baselines

@@ -6,7 +6,10 @@ series of target exposures to :class:`~quant_arena.sim.kernel.Account`, :func:`r
 :func:`run_targets_batch` runs many target series at once on
 :class:`~quant_arena.sim.batch.BatchAccounts` (bit-identical to running them one by one). A test
 runs the same target series through ``run_targets`` and through ``TradingEnv`` and gets identical
-equity and ledgers.
+equity and ledgers. ``run_targets`` and ``run_targets_batch`` run their whole slice in one
+compiled call (:func:`quant_arena.sim._jit.backtest_run`: the order logic below around the same
+compiled account step); the Python loop they replaced is kept as the tests' oracle and the two
+agree bit for bit.
 
 Conventions
 ===========
@@ -64,6 +67,8 @@ import pandas as pd
 from quant_arena.evaluation.calendars import Calendar, periods_per_year
 from quant_arena.evaluation.metrics import compute_metrics, compute_metrics_table
 from quant_arena.market.errors import DataError
+from quant_arena.sim._jit import LB_DROPPED, LB_LIQ, address, trades_attribution
+from quant_arena.sim._state import AccountArrays
 from quant_arena.sim.batch import BatchAccounts
 from quant_arena.sim.config import ExecutionConfig
 from quant_arena.sim.kernel import LEDGER_FIELDS, Account
@@ -84,11 +89,10 @@ __all__ = [
 
 NAN = math.nan
 
-#: Float columns recorded per bar (besides the boolean flags), in ledger order.
+#: Float columns recorded per bar (besides the boolean flags), in ledger order (= the rows
+#: ``L_*`` of the compiled backtest loop's ledger block).
 _FLOAT_FIELDS: tuple[str, ...] = (*LEDGER_FIELDS, "equity", "cash", "units", "filled", "unfilled")
 _BOOL_FIELDS: tuple[str, ...] = ("liquidated", "dropped", "open_liquidation", "stopped")
-#: Columns of the kernel's ``Account.history`` tuples (``record=True``), in order.
-_HISTORY_COLUMNS: tuple[str, ...] = ("t", *LEDGER_FIELDS, "equity", "cash", "units", "filled", "unfilled", "liquidated")
 #: Columns of :attr:`BacktestResult.ledger` (after ``bar`` and, when known, ``timestamp``).
 LEDGER_COLUMNS: tuple[str, ...] = (*_FLOAT_FIELDS, *_BOOL_FIELDS)
 
@@ -201,7 +205,7 @@ def _check_targets(targets: Any, n: int, two_d: bool) -> np.ndarray:
 # --------------------------------------------------------------------------- run_targets
 
 
-def run_targets(  # noqa: PLR0912, PLR0915 - one flat hot loop
+def run_targets(
     data: MarketData,
     targets: np.ndarray,
     config: ExecutionConfig | None = None,
@@ -215,6 +219,10 @@ def run_targets(  # noqa: PLR0912, PLR0915 - one flat hot loop
     name: str = "",
 ) -> BacktestResult:
     """Run one target-exposure series through the scalar kernel (:class:`Account`).
+
+    The whole run is one compiled call (the order logic below and the account steps, see
+    :func:`~quant_arena.sim._jit.backtest_run`); it gives bit for bit the numbers of stepping the
+    account from Python bar by bar (tested against that loop, kept in the tests).
 
     Args:
         data: the market arrays.
@@ -232,61 +240,18 @@ def run_targets(  # noqa: PLR0912, PLR0915 - one flat hot loop
     cfg = config or ExecutionConfig()
     start, end = _slice(data, start, end)
     tg = _check_targets(targets, len(data), two_d=False)
+    every = _every(rebalance)
     mx = cfg.max_exposure
-    tl = np.clip(tg[start : end - 1], -mx, mx).tolist()
-    if rebalance not in ("on_change", "every_bar"):
-        raise ValueError(f"rebalance must be 'on_change' or 'every_bar', got {rebalance!r}")
-    every = rebalance == "every_bar"
-    tol = float(tolerance)
-    # the kernel records its own per-step ledger (``history``: one tuple per step, read inside
-    # the step); the loop only reads what the order logic needs
-    acc = Account(data, cfg, initial_equity, record=True)
+    acc = Account(data, cfg, initial_equity)
     acc.reset(start)
-    hist = acc.history
-    m = end - start - 1
-    d = cfg.fill_delay
-    sent = [False] * (m + d)  # sent[i + d - 1]: an order sent at step i is due at step i + d - 1
-    dropped: list[int] = []
-    step = acc.step
-    last = 0.0
-    live = m
-    stop = None
-    for i in range(m):
-        tgt = tl[i]
-        order = NAN
-        if tgt == tgt:  # noqa: PLR0124 - NaN test
-            if every or last != last or abs(tgt - last) > tol:  # noqa: PLR0124
-                order = last = tgt
-                sent[i + d - 1] = True
-        step(order)
-        h = hist[-1]
-        if h[13]:  # liquidated
-            last = 0.0
-            if sent[i] and acc.dropped:
-                dropped.append(i)
-        elif sent[i] and acc.dropped:  # only a due order can be dropped
-            dropped.append(i)
-            last = NAN
-        if h[8] <= 0.0 or (h[13] and stop_on_liquidation):
-            stop = "bankruptcy" if h[8] <= 0.0 else "liquidation"
-            live = i + 1
-            break
-    cols = {k: np.zeros(m) for k in _FLOAT_FIELDS}
-    for k in _BOOL_FIELDS:
-        cols[k] = np.zeros(m, dtype=bool)
-    if live:
-        rec = np.array(hist[:live], dtype=np.float64)
-        for j, k in enumerate(_HISTORY_COLUMNS):
-            if k in cols:
-                cols[k][:live] = rec[:, j]
-    cols["dropped"][dropped] = True
-    return _finish(data, cols, start, end, live, stop, initial_equity, name)
+    tl = np.clip(tg[start : end - 1], -mx, mx)[None, :]
+    return _run_compiled(acc._arrays, tl, data, start, end, initial_equity, every, tolerance, stop_on_liquidation, [name])[0]
 
 
 # --------------------------------------------------------------------------- run_targets_batch
 
 
-def run_targets_batch(  # noqa: PLR0912, PLR0915 - one flat hot loop
+def run_targets_batch(
     data: MarketData,
     targets: np.ndarray,
     config: ExecutionConfig | Sequence[ExecutionConfig] | None = None,
@@ -302,8 +267,9 @@ def run_targets_batch(  # noqa: PLR0912, PLR0915 - one flat hot loop
     """:func:`run_targets` for N target series at once on :class:`BatchAccounts`.
 
     ``targets`` is ``(len(data), N)``; ``config`` one config or one per strategy (same
-    ``fill_delay``). Gives exactly (bit for bit) the results of N :func:`run_targets` calls.
-    Memory: about 120 bytes per bar and strategy while running.
+    ``fill_delay``). Gives exactly (bit for bit) the results of N :func:`run_targets` calls (one
+    compiled call runs the N accounts one after the other). Memory: about 100 bytes per bar and
+    strategy of ledger (held by the results).
     """
     start, end = _slice(data, start, end)
     tg = _check_targets(targets, len(data), two_d=True)
@@ -312,72 +278,48 @@ def run_targets_batch(  # noqa: PLR0912, PLR0915 - one flat hot loop
         names = [f"strategy_{j}" for j in range(n)]
     if len(names) != n:
         raise ValueError(f"{len(names)} names for {n} target series")
-    if rebalance not in ("on_change", "every_bar"):
-        raise ValueError(f"rebalance must be 'on_change' or 'every_bar', got {rebalance!r}")
-    every = rebalance == "every_bar"
+    every = _every(rebalance)
     ba = BatchAccounts(data, n, config, initial_equity)
     ba.reset(np.arange(n), np.full(n, start, dtype=np.int64))
     mx = ba.max_exposure
-    tl = np.clip(tg[start : end - 1], -mx, mx)
+    tl = np.clip(tg[start : end - 1], -mx, mx).T
+    return _run_compiled(ba.arrays, tl, data, start, end, initial_equity, every, tolerance, stop_on_liquidation, names)
+
+
+def _every(rebalance: str) -> bool:
+    if rebalance not in ("on_change", "every_bar"):
+        raise ValueError(f"rebalance must be 'on_change' or 'every_bar', got {rebalance!r}")
+    return rebalance == "every_bar"
+
+
+_STOPS: tuple[str | None, ...] = (None, "bankruptcy", "liquidation")  # the compiled loop's stop codes
+
+
+def _run_compiled(
+    arrays: AccountArrays,
+    targets: np.ndarray,
+    data: MarketData,
+    start: int,
+    end: int,
+    initial_equity: float,
+    every: bool,
+    tolerance: float,
+    stop_on_liquidation: bool,
+    names: Sequence[str],
+) -> list[BacktestResult]:
+    """Run the accounts of ``arrays`` (reset at ``start``) over their rows of clipped ``targets``
+    (N, m) in one compiled call, and build one result per account."""
+    out, outb, res = arrays.run_targets(targets, every, float(tolerance), stop_on_liquidation)
     m = end - start - 1
-    cols = {k: np.zeros((m, n)) for k in _FLOAT_FIELDS}
-    for k in _BOOL_FIELDS:
-        cols[k] = np.zeros((m, n), dtype=bool)
-    c_eq, c_ca, c_un, c_pn = cols["equity"], cols["cash"], cols["units"], cols["pnl"]
-    c_fe, c_sp, c_im, c_fu, c_sw, c_lf = (cols[k] for k in ("fee", "spread", "impact", "funding", "swap", "liquidation_fee"))
-    c_fi, c_uf, c_lq, c_dr = (cols[k] for k in ("filled", "unfilled", "liquidated", "dropped"))
-    last = np.zeros(n)
-    alive = np.ones(n, dtype=bool)
-    live = np.full(n, m, dtype=np.int64)
-    stop: list[str | None] = [None] * n
-    tol = float(tolerance)
-    isnan = np.isnan
-    for i in range(m):
-        tgt = tl[i]
-        has = ~isnan(tgt) & alive
-        if every:
-            send = has
-        else:
-            send = has & (isnan(last) | (np.abs(tgt - last) > tol))  # NaN - x compares False: no warning
-        order = np.where(send, tgt, NAN)
-        last = np.where(send, tgt, last)
-        ba.step(order)
-        c_eq[i] = ba.equity
-        c_ca[i] = ba.cash
-        c_un[i] = ba.units
-        c_pn[i] = ba.pnl
-        c_fe[i] = ba.fee_paid
-        c_sp[i] = ba.spread
-        c_im[i] = ba.impact_cost
-        c_fu[i] = ba.funding
-        c_sw[i] = ba.swap
-        c_lf[i] = ba.liquidation_fee
-        c_fi[i] = ba.filled
-        c_uf[i] = ba.unfilled
-        liq = ba.liquidated
-        c_lq[i] = liq
-        drp = c_dr[i] = ba.dropped
-        if liq.any():
-            last = np.where(liq, 0.0, last)
-        last = np.where(~liq & drp, NAN, last)
-        bust = ba.equity <= 0.0
-        ending = alive & (bust | (liq & stop_on_liquidation))
-        if ending.any():
-            for j in np.flatnonzero(ending):
-                stop[j] = "bankruptcy" if bust[j] else "liquidation"
-                live[j] = i + 1
-            alive = alive & ~ending
-            if not alive.any():
-                break
     results = []
-    for j in range(n):
-        cj = {k: np.ascontiguousarray(v[:, j]) for k, v in cols.items()}
-        lv = int(live[j])
-        for k in _FLOAT_FIELDS:
-            cj[k][lv:] = 0.0
-        for k in _BOOL_FIELDS:
-            cj[k][lv:] = False
-        results.append(_finish(data, cj, start, end, lv, stop[j], initial_equity, str(names[j])))
+    for j, name in enumerate(names):
+        cols = {k: out[j, r] for r, k in enumerate(_FLOAT_FIELDS)}  # the kernel's L_* rows, in this order
+        cols["liquidated"] = outb[j, LB_LIQ]
+        cols["dropped"] = outb[j, LB_DROPPED]
+        cols["open_liquidation"] = np.zeros(m, dtype=bool)
+        cols["stopped"] = np.zeros(m, dtype=bool)
+        live, code = (int(v) for v in res[j])
+        results.append(_finish(data, cols, start, end, live, _STOPS[code], initial_equity, str(name)))
     return results
 
 
@@ -483,8 +425,10 @@ def _finish(
     stop: str | None,
     initial_equity: float,
     name: str,
+    trades_from: Callable[..., pd.DataFrame] | None = None,
 ) -> BacktestResult:
-    """Pad after a stop and derive returns, positions, turnover and trades from the ledger."""
+    """Pad after a stop and derive returns, positions, turnover and trades from the ledger
+    (``trades_from``: the trades builder, default :func:`trades_from_ledger`)."""
     m = end - start - 1
     bars = np.arange(start + 1, end, dtype=np.int64)
     eq = cols["equity"]
@@ -519,7 +463,7 @@ def _finish(
     turnover = np.where(ok, np.abs(cols["filled"]) * o / safe, 0.0)
     n_orders = int(np.count_nonzero((cols["filled"] != 0.0) | cols["dropped"]))
     n_unfilled = int(np.count_nonzero(cols["dropped"] | (cols["unfilled"] > 0.0)))
-    trades = trades_from_ledger(cols, o, mark, prev, ua, ub, live)
+    trades = (trades_from or trades_from_ledger)(cols, o, mark, prev, ua, ub, live)
     ts = None if data.timestamps is None else np.asarray(data.timestamps)[start + 1 : end]
     return BacktestResult(
         name=name,
@@ -566,75 +510,39 @@ def trades_from_ledger(  # noqa: PLR0915 - the documented attribution, in order
     sums to the total equity change. ``costs`` = fees + spread/slippage + impact + funding +
     swap + liquidation fees paid (positive = paid). ``return`` = pnl / entry notional
     (``|units| x entry open``). Extra columns: side (+1/-1), entry_bar/exit_bar (same as the
-    indices), entry_price, notional, bars, liquidated, open (still open at the end).
+    indices), entry_price, notional, bars, liquidated, open (still open at the end). The
+    attribution runs compiled (:func:`quant_arena.sim._jit.trades_attribution`; bit for bit the
+    numpy version it replaced, kept in the tests).
     """
     n = int(live)
-    if n == 0:
+    ins = [cols[k] for k in ("units", "equity")] + [prev_equity] + [cols[k] for k in (
+        "filled", "fee", "spread", "impact", "funding", "swap", "liquidation_fee", "open_liquidation")]
+    ins += [open_, mark, ua, ub]
+    ins = [np.ascontiguousarray(a, dtype=np.bool_ if a.dtype == np.bool_ else np.float64) for a in ins]
+    # outputs for up to n trades (pages past the k used are never touched)
+    entry, exit_ = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    pnl, cost = np.empty(n), np.empty(n)
+    is_open, liq_flag = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
+    outs = [entry, exit_, pnl, cost, is_open, liq_flag]
+    args = np.array([address(a) for a in ins + outs], dtype=np.int64)
+    k = trades_attribution(address(args), n)
+    entry, exit_, pnl, cost, is_open, liq_flag = (a[:k] for a in outs)
+    if k == 0:  # (the account starts flat: every trade opens inside the slice)
         return pd.DataFrame({c: np.zeros(0) for c in TRADE_TABLE_COLUMNS})
-    ua = ua[:n]
-    ub = ub[:n]
-    open_ = open_[:n]
-    mark = mark[:n]
-    u = cols["units"][:n]
-    eq = cols["equity"][:n]
-    total = eq - prev_equity[:n]
-    filled = cols["filled"][:n]
-    fill_cost = cols["fee"][:n] + cols["spread"][:n] + cols["impact"][:n]
-    other_cost = cols["funding"][:n] + cols["swap"][:n]
-    lfee = cols["liquidation_fee"][:n]
-    open_liq = cols["open_liquidation"][:n]
-    sa, sb, sc = np.sign(ua), np.sign(ub), np.sign(u)
-    close_open = (sa != 0) & (sb != sa)  # the held trade ends at this bar's open
-    new = (sb != 0) & (sb != sa)  # a trade starts at this bar's open
-    close_intra = (sb != 0) & (sc == 0)  # the trade opened/held after the open is liquidated intrabar
-    if not new.any():  # (the account starts flat: every trade opens inside the slice)
-        return pd.DataFrame({c: np.zeros(0) for c in TRADE_TABLE_COLUMNS})
-    # trade ids: the trade held after the open and the one held before it
-    cum = np.cumsum(new)
-    id_after = cum - 1
-    id_before = cum - 1 - new
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share_old = np.where(filled != 0.0, np.abs(ua) / np.abs(filled), 1.0)
-    share_old = np.minimum(share_old, 1.0)
-    flip = close_open & (sb != 0)
-    old_part = np.where(flip, ua * (open_ - mark) + fill_cost * share_old, total)
-    old_cost = np.where(flip, fill_cost * share_old, fill_cost + other_cost + lfee)
-    new_part = total - old_part
-    new_cost = np.where(flip, fill_cost * (1.0 - share_old) + other_cost + lfee, fill_cost + other_cost + lfee)
-    k = int(cum[-1])
-    pnl = np.zeros(k)
-    cost = np.zeros(k)
-    m_old = close_open
-    np.add.at(pnl, id_before[m_old], old_part[m_old])
-    np.add.at(cost, id_before[m_old], old_cost[m_old])
-    m_new = sb != 0
-    np.add.at(pnl, id_after[m_new], np.where(close_open, new_part, total)[m_new])
-    np.add.at(cost, id_after[m_new], np.where(close_open, new_cost, fill_cost + other_cost + lfee)[m_new])
-    entry = np.flatnonzero(new)
-    exit_ = np.full(k, n - 1, dtype=np.int64)
-    is_open = np.ones(k, dtype=bool)
-    liq_flag = np.zeros(k, dtype=bool)
-    ends_open = np.flatnonzero(close_open)
-    exit_[id_before[ends_open]] = ends_open
-    is_open[id_before[ends_open]] = False
-    liq_flag[id_before[ends_open]] = open_liq[ends_open]
-    ends_intra = np.flatnonzero(close_intra)
-    exit_[id_after[ends_intra]] = ends_intra
-    is_open[id_after[ends_intra]] = False
-    liq_flag[id_after[ends_intra]] = True
     entry_price = open_[entry]
+    side = np.sign(ub[entry])
     size = np.abs(ub[entry])
     notional = size * entry_price
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = np.where(notional > 0.0, pnl / notional, 0.0)
     return pd.DataFrame({
-        "entry_index": entry.astype(np.int64),
+        "entry_index": entry,
         "exit_index": exit_,
         "pnl": pnl,
         "return": ret,
         "costs": -cost,
-        "side": sb[entry].astype(np.int64),
-        "entry_bar": entry.astype(np.int64),
+        "side": side.astype(np.int64),
+        "entry_bar": entry,
         "exit_bar": exit_,
         "entry_price": entry_price,
         "notional": notional,

@@ -408,6 +408,173 @@ def batch_step(ctx):
         _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, tg[j])
 
 
+# ---------------------------------------------------------------------------- the backtest loop
+# per-bar ledger rows a backtest run writes per account (float64 and bool blocks of ``m`` bars)
+L_PNL, L_FEE, L_SPREAD, L_IMPACT, L_FUNDING, L_SWAP, L_LFEE = 0, 1, 2, 3, 4, 5, 6
+L_EQUITY, L_CASH, L_UNITS, L_FILLED, L_UNFILLED = 7, 8, 9, 10, 11
+NL = 12
+LB_LIQ, LB_DROPPED = 0, 1
+NLB = 2
+
+
+@njit(**_JIT)
+def backtest_run(ctx, tg, m, every, tol, stop_liq, out, outb, res):  # noqa: PLR0912 - one flat loop
+    """``run_targets``' order logic and ``m`` account steps for every account of the context.
+
+    Account ``j`` reads its (clipped) targets at address ``tg`` (float64 rows of ``m``, row
+    ``j``; NaN: no order) and sends one when ``every`` (non-zero) or when it differs from the
+    last target sent by more than ``tol`` (a NaN last target: unknown, always send); a dropped
+    order makes the last target unknown, a liquidation makes it 0 (a kernel step flags
+    ``dropped`` only for a due order). Its ledger goes to the float64 block ``out`` (rows of
+    ``m``: ``NL`` rows per account, ``L_*``) and the bool block ``outb`` (``NLB`` rows per
+    account, ``LB_*``); rows after a stop are left untouched. The run stops after the bar where
+    equity is not positive (code 1) or, when ``stop_liq`` (non-zero), where a liquidation
+    happened (code 2); ``res`` (int64 rows of 2) receives the bars run and the stop code.
+    """
+    x = _i64p(ctx)
+    F, IS, B, P, PB, Q, n, d = _views(x)
+    po, ph, pl, pc = _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]), _f64p(x[X_CLOSE])
+    pv, pg, psp, pfr = _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR])
+    r = _i64p(res)
+    for j in range(n):
+        t = _f64p(tg + 8 * j * m)
+        o = _f64p(out + 8 * j * NL * m)
+        ob = _u8p(outb + j * NLB * m)
+        last = 0.0
+        live = m
+        code = 0
+        for i in range(m):
+            tgt = t[i]
+            order = NAN
+            if tgt == tgt:  # noqa: PLR0124 - NaN test
+                if every or last != last or abs(tgt - last) > tol:  # noqa: PLR0124
+                    order = tgt
+                    last = tgt
+            _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, order)
+            o[L_PNL * m + i] = F[F_PNL * n + j]
+            o[L_FEE * m + i] = F[F_FEE * n + j]
+            o[L_SPREAD * m + i] = F[F_SPREAD * n + j]
+            o[L_IMPACT * m + i] = F[F_IMPACT * n + j]
+            o[L_FUNDING * m + i] = F[F_FUNDING * n + j]
+            o[L_SWAP * m + i] = F[F_SWAP * n + j]
+            o[L_LFEE * m + i] = F[F_LFEE * n + j]
+            eq = F[F_EQUITY * n + j]
+            o[L_EQUITY * m + i] = eq
+            o[L_CASH * m + i] = F[F_CASH * n + j]
+            o[L_UNITS * m + i] = F[F_UNITS * n + j]
+            o[L_FILLED * m + i] = F[F_FILLED * n + j]
+            o[L_UNFILLED * m + i] = F[F_UNFILLED * n + j]
+            liq = B[B_LIQ * n + j]
+            drp = B[B_DROPPED * n + j]
+            ob[LB_LIQ * m + i] = liq
+            ob[LB_DROPPED * m + i] = drp
+            if liq:
+                last = 0.0
+            elif drp:
+                last = NAN
+            if eq <= 0.0:
+                live = i + 1
+                code = 1
+                break
+            if liq and stop_liq:
+                live = i + 1
+                code = 2
+                break
+        r[2 * j] = live
+        r[2 * j + 1] = code
+
+
+# ---------------------------------------------------------------------------- the trades table
+@njit(**_INLINE)
+def _sign(x):
+    """``np.sign`` of a float (NaN stays NaN)."""
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x)
+
+
+@njit(**_JIT)
+def trades_attribution(args, n):  # noqa: PLR0912, PLR0915 - two flat passes
+    """The round-trip attribution of ``evaluation.backtest.trades_from_ledger`` over ``n`` bars.
+
+    ``args`` is the address of an int64 array of addresses: the float64 per-bar inputs units,
+    equity, previous equity, filled, fee, spread, impact, funding, swap, liquidation_fee, the
+    bool open_liquidation, then open, previous close, units before and after the open (``ua``,
+    ``ub``); then the outputs (room for ``n`` trades): int64 entry and exit bars, float64 pnl
+    and costs paid, bool still-open and liquidated. Returns the number of trades ``k``.
+
+    The expressions are those of the numpy version this replaced (kept in the tests), and the
+    sums run in the order of its ``np.add.at`` calls (first the part of each trade's closing bar
+    that is its own when the trade ends at an open, then the bars it holds, in bar order), so
+    the numbers are the same bit for bit.
+    """
+    a = _i64p(args)
+    u, eq, prev, filled = _f64p(a[0]), _f64p(a[1]), _f64p(a[2]), _f64p(a[3])
+    fee, spread, impact, funding, swap, lfee = _f64p(a[4]), _f64p(a[5]), _f64p(a[6]), _f64p(a[7]), _f64p(a[8]), _f64p(a[9])
+    open_liq = _u8p(a[10])
+    po, mark, ua, ub = _f64p(a[11]), _f64p(a[12]), _f64p(a[13]), _f64p(a[14])
+    entry, exit_, pnl, cost = _i64p(a[15]), _i64p(a[16]), _f64p(a[17]), _f64p(a[18])
+    is_open, liq = _u8p(a[19]), _u8p(a[20])
+    # pass 1: entries; every trade starts open, to the last bar, not liquidated
+    k = 0
+    for i in range(n):
+        sa = _sign(ua[i])
+        sb = _sign(ub[i])
+        if sb != 0.0 and sb != sa:  # noqa: PLR1714 - a trade starts at this open
+            entry[k] = i
+            exit_[k] = n - 1
+            pnl[k] = 0.0
+            cost[k] = 0.0
+            is_open[k] = True
+            liq[k] = False
+            k += 1
+    # pass 2: the part of the trade held into an open that ends there (flattened or flipped)
+    cum = 0
+    for i in range(n):
+        sa = _sign(ua[i])
+        sb = _sign(ub[i])
+        new = 1 if sb != 0.0 and sb != sa else 0  # noqa: PLR1714
+        cum += new
+        if sa != 0.0 and sb != sa:  # noqa: PLR1714
+            jb = cum - 1 - new
+            fill_cost = fee[i] + spread[i] + impact[i]
+            if sb != 0.0:  # a flip: the gap and a pro-rata share of the fill's costs
+                share = abs(ua[i]) / abs(filled[i]) if filled[i] != 0.0 else 1.0
+                share = 1.0 if share > 1.0 else share
+                pnl[jb] += ua[i] * (po[i] - mark[i]) + fill_cost * share
+                cost[jb] += fill_cost * share
+            else:
+                pnl[jb] += eq[i] - prev[i]
+                cost[jb] += fill_cost + (funding[i] + swap[i]) + lfee[i]
+            exit_[jb] = i
+            is_open[jb] = False
+            liq[jb] = open_liq[i]
+    # pass 3: the bars a trade holds after the open (the rest of a flip bar, else the whole bar)
+    cum = 0
+    for i in range(n):
+        sa = _sign(ua[i])
+        sb = _sign(ub[i])
+        if sb != 0.0 and sb != sa:  # noqa: PLR1714
+            cum += 1
+        if sb != 0.0:
+            ja = cum - 1
+            total = eq[i] - prev[i]
+            fill_cost = fee[i] + spread[i] + impact[i]
+            other_cost = funding[i] + swap[i]
+            if sa != 0.0 and sb != sa:  # noqa: PLR1714 - a flip
+                share = abs(ua[i]) / abs(filled[i]) if filled[i] != 0.0 else 1.0
+                share = 1.0 if share > 1.0 else share
+                pnl[ja] += total - (ua[i] * (po[i] - mark[i]) + fill_cost * share)
+                cost[ja] += fill_cost * (1.0 - share) + other_cost + lfee[i]
+            else:
+                pnl[ja] += total
+                cost[ja] += fill_cost + other_cost + lfee[i]
+            x = u[i]
+            if x == 0.0:  # liquidated intrabar (sign(u) == 0)
+                exit_[ja] = i
+                is_open[ja] = False
+                liq[ja] = True
+    return k
+
+
 # ---------------------------------------------------------------------------- the env step
 @njit(**_INLINE)
 def _f32(v):

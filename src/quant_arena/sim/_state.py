@@ -89,6 +89,25 @@ class AccountArrays:
         PB[J.Q_USE_FR, j] = config.use_funding_series and self.has_fr
         PB[J.Q_ALLOW_GAP, j] = config.allow_fill_across_gap
 
+    def run_targets(self, targets: np.ndarray, every: bool, tol: float, stop_on_liquidation: bool):
+        """Run every account over its row of ``targets`` (n, m) in one compiled call
+        (:func:`~quant_arena.sim._jit.backtest_run`: the order logic of ``run_targets``).
+
+        Returns the ledger blocks ``(out, outb, res)``: float64 ``(n, NL, m)`` (rows ``J.L_*``),
+        bool ``(n, NLB, m)`` (rows ``J.LB_*``; zeros after a stop) and int64 ``(n, 2)`` (bars
+        run, stop code: 0 none, 1 bankruptcy, 2 liquidation).
+        """
+        tg = np.ascontiguousarray(targets, dtype=np.float64)
+        n, m = tg.shape
+        if n != self.n:
+            raise ValueError(f"{n} target rows for {self.n} accounts")
+        out = np.zeros((n, J.NL, m))
+        outb = np.zeros((n, J.NLB, m), dtype=np.bool_)
+        res = np.zeros((n, 2), dtype=np.int64)
+        J.backtest_run(self.addr, J.address(tg), m, int(bool(every)), float(tol), int(bool(stop_on_liquidation)),
+                       J.address(out), J.address(outb), J.address(res))
+        return out, outb, res
+
     def reset(self, idx, t, equity) -> None:
         """Accounts ``idx`` flat with ``equity`` after bar ``t``'s close (already validated)."""
         F, IS, B = self.F, self.IS, self.B
