@@ -105,6 +105,7 @@ __all__ = [
     "check_lookahead",
     "evaluate_fold_agent",
     "evaluate_fold_baselines",
+    "first_test_start",
     "fit_fold_features",
     "fold_metrics",
     "fold_split",
@@ -372,6 +373,16 @@ def select_folds(timestamps: Any, config: WalkForwardConfig) -> tuple[list[Fold]
         )
     used = folds[-k:] if config.use == "last" else folds[:k]
     return used, folds
+
+
+def first_test_start(features: pd.DataFrame, config: WalkForwardConfig | Mapping[str, Any]) -> pd.Timestamp:
+    """The first bar of the first used fold's test window: where the out-of-sample record begins
+    (a tuning study must end before it)."""
+    cfg = as_config(config)
+    frame = _series(features, cfg)
+    used, _ = select_folds(frame["timestamp"], cfg)
+    first = pd.Timestamp(frame["timestamp"].iloc[min(f.test.start for f in used)])
+    return first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
 
 
 @dataclass

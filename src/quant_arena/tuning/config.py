@@ -50,7 +50,11 @@ class TuneConfig(_Strict):
     symbol: str | None = None
     timeframe: str | None = None
     calendar: Literal["crypto", "forex", "equities"] | None = None
-    tune_end: datetime | None = Field(None, description="last bar time the study may see (exclusive); test data comes after")
+    tune_end: datetime | Literal["walk_forward"] | None = Field(
+        None,
+        description="first bar time the study may NOT see; walk_forward = the first test window of walk_forward's folds "
+        "(resolved by quant_arena.tuning.resolve_tune_end); null = use tune_fraction",
+    )
     tune_fraction: float | None = Field(0.5, gt=0.0, lt=1.0, description="share of the series the study may see (used when tune_end is null)")
     folds: FoldConfig = Field(
         default_factory=lambda: FoldConfig(train=2000, validation=500, test=500, observation_window=32, label_horizon=24),

@@ -90,6 +90,8 @@ def _periods_per_year(frame: pd.DataFrame, config: TuneConfig) -> float:
 def tuning_span(frame: pd.DataFrame, config: TuneConfig) -> tuple[pd.DataFrame, pd.Timestamp]:
     """Rows strictly before the end of the tuning span, and that end (the first excluded time)."""
     ts = pd.to_datetime(frame["timestamp"], utc=True)
+    if config.tune_end == "walk_forward":
+        raise ValueError("tune.tune_end = walk_forward must be resolved to a time first (quant_arena.tuning.resolve_tune_end)")
     if config.tune_end is not None:
         end = pd.Timestamp(config.tune_end)
         end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
@@ -100,6 +102,23 @@ def tuning_span(frame: pd.DataFrame, config: TuneConfig) -> tuple[pd.DataFrame, 
     if n < 2:
         raise DataError(f"tune.tune_end / tune_fraction leave {n} rows to tune on", rule="tuning_span")
     return frame.iloc[:n].copy().reset_index(drop=True), pd.Timestamp(end)
+
+
+def resolve_tune_end(config: TuneConfig | dict[str, Any], features: pd.DataFrame, walk_forward: Any = None) -> TuneConfig:
+    """``config`` with ``tune_end: walk_forward`` replaced by the first bar of walk_forward's first
+    test window (the folds its parameters give on ``features``): the study then sees everything
+    before the out-of-sample period and nothing of it, which is what walk_forward's
+    ``agent_params: tuned`` agents check. Any other ``tune_end`` is returned unchanged."""
+    cfg = TuneConfig.parse(config)  # type: ignore[arg-type]
+    if cfg.tune_end != "walk_forward":
+        return cfg
+    if walk_forward is None:
+        raise ValueError("tune.tune_end = walk_forward needs the walk_forward parameters (params:walk_forward)")
+    from quant_arena.evaluation.walk_forward import as_config, first_test_start
+
+    start = first_test_start(features, as_config(walk_forward))
+    logger.info("tune: tune_end = walk_forward -> %s (the first bar of walk_forward's first test window)", start)
+    return cfg.model_copy(update={"tune_end": start.to_pydatetime()})
 
 
 def prepare_tuning_data(features: pd.DataFrame, config: TuneConfig | dict[str, Any]) -> TuningData:

@@ -33,7 +33,8 @@ def test_tune_pipeline_runs_a_study_and_writes_its_results(tmp_path, caplog) -> 
     params = _data.params(n_trials=1, n_startup_trials=1)
     catalog = DataCatalog({
         "market_features": MemoryDataset(_data.features()), "tune_storage": MemoryDataset(url),
-        "params:tune": MemoryDataset(params), **{name: KeptDataset(copy_mode="assign") for name in OUTPUTS},
+        "params:tune": MemoryDataset(params), "params:walk_forward": MemoryDataset({}),
+        **{name: KeptDataset(copy_mode="assign") for name in OUTPUTS},
     })
     with caplog.at_level(logging.INFO):
         SequentialRunner().run(tuning_pipeline(), catalog)
@@ -61,7 +62,7 @@ def test_the_pipeline_starts_from_raw_data_and_ends_with_the_artifacts() -> None
     pipe = create_pipeline()
     assert "raw_ohlcv" in pipe.all_outputs() and "market_features" in pipe.all_outputs()
     assert set(OUTPUTS) <= pipe.all_outputs() and "tune_best_params" in pipe.outputs()
-    assert {"tune_storage", "params:tune"} <= pipe.inputs()
+    assert {"tune_storage", "params:tune", "params:walk_forward"} <= pipe.inputs()
 
 
 def test_storage_dataset_masks_the_password_and_reads_credentials() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 
+import pandas as pd
 import pytest
 import torch
 from kedro.io import DataCatalog, MemoryDataset
@@ -19,6 +20,7 @@ from quant_arena.agents.training import get_normalization
 from quant_arena.evaluation.tuned import TuningArtifactError, resolve_tuned_agents
 from quant_arena.evaluation.walk_forward import (
     WalkForwardConfig,
+    first_test_start,
     fit_fold_features,
     fold_split,
     model_input,
@@ -26,6 +28,7 @@ from quant_arena.evaluation.walk_forward import (
 from quant_arena.pipelines.tune.pipeline import tuning_pipeline
 from quant_arena.pipelines.walk_forward.nodes import prepare_fold
 from quant_arena.pipelines.walk_forward.pipeline import create_pipeline
+from quant_arena.tuning import prepare_tuning_data, resolve_tune_end
 
 from . import _tiny
 from .test_pipeline import Kept, run_tiny
@@ -36,9 +39,9 @@ TUNED = {"name": "ppo_tuned", "agent_params": "tuned"}
 
 
 def tune_params() -> dict:
-    """A one-trial study on the tiny market whose span (first half) ends before walk-forward's tests."""
+    """A one-trial study on the tiny market whose span ends where walk-forward's first test window begins."""
     return {
-        "study_name": "wf_test", "n_trials": 1, "tune_fraction": 0.5, "sampler_seed": 3,
+        "study_name": "wf_test", "n_trials": 1, "tune_end": "walk_forward", "sampler_seed": 3,
         "folds": {"train": 400, "validation": 120, "test": 120, "observation_window": 8, "label_horizon": 4},
         "max_folds": 1, "seeds": [0], "pruner": "none",
         "features": {"n_features": 2, "ranking": {"n_estimators": 5, "n_features": 4, "min_samples_leaf": 20, "label_horizon": 4}},
@@ -65,12 +68,29 @@ def best(tmp_path_factory) -> dict:
     outputs = ["tune_trials_report", "tune_best_params", "tune_metrics", "tune_history_plot", "tune_importance_plot", "tune_parallel_plot"]
     catalog = DataCatalog({
         "market_features": MemoryDataset(_tiny.market_features()), "tune_storage": MemoryDataset(url),
-        "params:tune": MemoryDataset(tune_params()), **{n: Kept(copy_mode="assign") for n in outputs},
+        "params:tune": MemoryDataset(tune_params()), "params:walk_forward": MemoryDataset(wf_params(TUNED)),
+        **{n: Kept(copy_mode="assign") for n in outputs},
     })
     SequentialRunner().run(tuning_pipeline(), catalog)
     artifact = catalog.load("tune_best_params")
     assert artifact["best_value"] is not None, "the tiny study must complete its trial"
     return artifact
+
+
+def test_tune_end_walk_forward_ends_the_study_where_the_out_of_sample_record_begins(best):
+    features = _tiny.market_features()
+    config = WalkForwardConfig.model_validate(wf_params(TUNED))
+    start = first_test_start(features, config)
+    fold0 = fold_split(features, 0, config)
+    assert start == fold0.frame["timestamp"].iloc[fold0.window("test")[0]]
+    assert pd.Timestamp(best["span_end"]) == start  # the study saw every bar before it and none after
+    resolved = resolve_tune_end(tune_params(), features, wf_params(TUNED))
+    assert pd.Timestamp(resolved.tune_end) == start
+    assert resolve_tune_end({**tune_params(), "tune_end": None}, features, None).tune_end is None  # others unchanged
+    with pytest.raises(ValueError, match="tune_end = walk_forward needs the walk_forward parameters"):
+        resolve_tune_end(tune_params(), features, None)
+    with pytest.raises(ValueError, match="must be resolved to a time first"):
+        prepare_tuning_data(features, tune_params())
 
 
 def wf_params(*agents: dict, **overrides) -> dict:

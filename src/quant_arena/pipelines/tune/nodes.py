@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from quant_arena.tuning.config import TuneConfig
+from quant_arena.tuning.objective import resolve_tune_end
 from quant_arena.tuning.study import (
     best_params_artifact,
     plot_history,
@@ -35,14 +36,19 @@ def _load_study(storage_url: str, params: dict[str, Any]):
     return optuna.load_study(study_name=config.study_name, storage=make_storage(storage_url, config.storage))
 
 
-def run_tuning(market_features: pd.DataFrame, tune_storage: str, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+def run_tuning(
+    market_features: pd.DataFrame, tune_storage: str, params: dict[str, Any], walk_forward_params: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Run this worker's trials of the study, then summarise the WHOLE study (all workers).
+
+    ``tune.tune_end: walk_forward`` ends the tuning span at the first bar of walk_forward's first
+    test window (``walk_forward_params`` decide the folds).
 
     Returns:
         ``tune_trials_report`` (one row per trial), ``tune_best_params`` (see
         :func:`quant_arena.tuning.best_params_artifact`) and ``tune_metrics`` for MLflow.
     """
-    config = TuneConfig.parse(params)
+    config = resolve_tune_end(params, market_features, walk_forward_params)
     study = run_study(config, market_features, storage_url=tune_storage)
     table = trials_table(study)
     best = best_params_artifact(study, config)

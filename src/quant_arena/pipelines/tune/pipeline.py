@@ -25,7 +25,7 @@ def tuning_pipeline() -> Pipeline:
     return Pipeline([
         Node(
             func=run_tuning,
-            inputs=["market_features", "tune_storage", "params:tune"],
+            inputs=["market_features", "tune_storage", "params:tune", "params:walk_forward"],
             outputs=["tune_trials_report", "tune_best_params", "tune_metrics"],
             name="run_tuning",
         ),
