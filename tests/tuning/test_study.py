@@ -125,3 +125,24 @@ def test_progress_logger_is_thread_safe() -> None:
     for th in threads:
         th.join()
     assert log.done == 200 and len(lines) == 200
+
+
+def test_the_artifact_reports_the_latest_span_any_trial_saw(caplog) -> None:
+    """A study resumed with an EARLIER tune_end keeps its older trials (which saw later bars); the
+    best trial was chosen among all of them, so the artifact must report the latest span end."""
+    from optuna.distributions import FloatDistribution
+
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("span_end", "2021-01-20 00:00:00+00:00")  # the resumed run's (earlier) span
+    dist = {"learning_rate": FloatDistribution(1e-4, 1e-3, log=True)}
+    for value, end in ((0.5, "2021-02-01 00:00:00+00:00"), (0.1, "2021-01-20 00:00:00+00:00")):
+        study.add_trial(optuna.trial.create_trial(params={"learning_rate": 3e-4}, distributions=dist, value=value,
+                                                  user_attrs={"span_end": end}))
+    with caplog.at_level("WARNING"):
+        best = best_params_artifact(study, _data.params())
+    assert pd.Timestamp(best["span_end"]) == pd.Timestamp("2021-02-01", tz="UTC")
+    assert "spans ending" in caplog.text
+    old = optuna.create_study(direction="maximize")  # trials written before trials recorded their span
+    old.set_user_attr("span_end", "2021-01-20 00:00:00+00:00")
+    old.add_trial(optuna.trial.create_trial(params={"learning_rate": 3e-4}, distributions=dist, value=0.2))
+    assert pd.Timestamp(best_params_artifact(old, _data.params())["span_end"]) == pd.Timestamp("2021-01-20", tz="UTC")

@@ -137,6 +137,7 @@ def run_study(
                     len(data.frame), data.n_series_rows, data.span_end, len(data.folds), cfg.seed_list())
 
         def objective(trial: Any) -> float:
+            trial.set_user_attr("span_end", str(data.span_end))  # what THIS trial may have seen
             return objective_value(trial, data, cfg)
 
     torch.set_num_threads(int(cfg.torch_threads))
@@ -195,6 +196,20 @@ def _completed(study: Any) -> list[Any]:
     return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
+def _latest_span_end(study: Any) -> str | None:
+    """The latest tuning-span end any trial of the study ran with (the study's choice of the best
+    trial used all of them): a study resumed with an earlier ``tune_end`` still reports the bars
+    its older trials saw. Falls back on the study's attribute for trials that do not record it."""
+    ends = [t.user_attrs.get("span_end") for t in study.trials]
+    ends = [pd.Timestamp(e) for e in ends if e] or ([pd.Timestamp(study.user_attrs["span_end"])] if study.user_attrs.get("span_end") else [])
+    if not ends:
+        return None
+    if len(set(ends)) > 1:
+        logger.warning("tune: study %r holds trials tuned on spans ending %s .. %s; the artifact reports the latest",
+                       study.study_name, min(ends), max(ends))
+    return str(max(ends))
+
+
 def best_params_artifact(study: Any, config: TuneConfig | Mapping[str, Any], ranking: list[str] | None = None) -> dict[str, Any]:
     """JSON-ready best result: the raw parameters and the agent/env/features they resolve to.
 
@@ -208,7 +223,7 @@ def best_params_artifact(study: Any, config: TuneConfig | Mapping[str, Any], ran
     cfg = TuneConfig.parse(config)  # type: ignore[arg-type]
     done = _completed(study)
     ranking = ranking or list(study.user_attrs.get("ranking") or [])
-    source = {"span_end": study.user_attrs.get("span_end"), "series": dict(study.user_attrs.get("series") or {})}
+    source = {"span_end": _latest_span_end(study), "series": dict(study.user_attrs.get("series") or {})}
     if not done:
         return {"study_name": study.study_name, "best_value": None, "best_trial": None, "params": {}, "n_complete": 0,
                 "n_trials": len(study.trials), "agent": cfg.agent.model_dump(), "env": {}, "env_config": cfg.env.model_dump(mode="json"),
