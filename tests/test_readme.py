@@ -18,15 +18,15 @@ def _quick_start_commands() -> list[str]:
 def test_quick_start_has_exactly_two_commands() -> None:
     commands = _quick_start_commands()
     assert commands == [
-        "pip install -e . && kedro run --pipeline=walk_forward",
-        'pip install -e ".[test]" && pytest',
+        "pip install -c constraints.txt -e . && kedro run --pipeline=walk_forward",
+        'pip install -c constraints.txt -e ".[test]" && pytest',
     ]
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     script = ROOT / ".ci" / "run"
     extracted = subprocess.run(
-        ["bash", "-c", "sed -n 's/^    \\(pip install -e \"\\.\\[test\\]\" && .*\\)$/\\1/p' README.md | head -n 1"],
+        ["bash", "-c", "sed -n 's/^    \\(pip install .*-e \"\\.\\[test\\]\" && .*\\)$/\\1/p' README.md | head -n 1"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert extracted == _quick_start_commands()[1]

@@ -15,6 +15,7 @@ from sb3_contrib import RecurrentPPO
 from quant_arena.agents.export import (
     NumpyPolicy,
     OnnxPolicy,
+    PolicyFileError,
     UnsupportedPolicyError,
     export_onnx,
 )
@@ -156,7 +157,32 @@ def test_refusals(tmp_path):
     model, _ = _model("ppo", "discrete", "tcn", steps=64, n_steps=64, batch_size=64, n_epochs=1)
     with pytest.raises(UnsupportedPolicyError, match="TCNExtractor"):
         NumpyPolicy(model)
-    bare = onnx.helper.make_model(onnx.helper.make_graph([], "g", [], []))
-    onnx.save(bare, str(tmp_path / "bare.onnx"))
-    with pytest.raises(Exception, match="export_onnx|metadata|Invalid|graph"):
-        OnnxPolicy(tmp_path / "bare.onnx")
+
+
+def test_unusable_policy_files_raise_the_projects_own_error(tmp_path):
+    """Each unusable file gives PolicyFileError naming the file and the cause in our words,
+    whatever onnxruntime's release says (its message stays only as ``__cause__``)."""
+    missing = tmp_path / "missing.onnx"
+    with pytest.raises(PolicyFileError, match=r"missing\.onnx: no such policy file"):
+        OnnxPolicy(missing)
+
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"this is not a protobuf")
+    with pytest.raises(PolicyFileError, match=r"garbage\.onnx: not a loadable ONNX model") as err:
+        OnnxPolicy(garbage)
+    assert err.value.__cause__ is not None
+
+    # a valid ONNX model (identity) that export_onnx did not write: no metadata
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    foreign = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    foreign.ir_version = 8
+    onnx.save(foreign, str(tmp_path / "foreign.onnx"))
+    with pytest.raises(PolicyFileError, match=r"foreign\.onnx: not written by quant_arena\.agents\.export_onnx"):
+        OnnxPolicy(tmp_path / "foreign.onnx")
+
+    onnx.helper.set_model_props(foreign, {"quant_arena": "{not json"})
+    onnx.save(foreign, str(tmp_path / "badmeta.onnx"))
+    with pytest.raises(PolicyFileError, match=r"badmeta\.onnx: its 'quant_arena' metadata is not valid JSON"):
+        OnnxPolicy(tmp_path / "badmeta.onnx")

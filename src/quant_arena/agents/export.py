@@ -43,13 +43,20 @@ import torch as th
 from gymnasium import spaces
 from torch import nn
 
-__all__ = ["NumpyPolicy", "OnnxPolicy", "UnsupportedPolicyError", "export_onnx", "policy_action_module"]
+__all__ = ["NumpyPolicy", "OnnxPolicy", "PolicyFileError", "UnsupportedPolicyError", "export_onnx", "policy_action_module"]
 
 _META_KEY = "quant_arena"
 
 
 class UnsupportedPolicyError(ValueError):
     """The model's policy (or action space) cannot be exported as a stateless action function."""
+
+
+class PolicyFileError(ValueError):
+    """An ``.onnx`` policy file cannot be used: missing, unreadable, not a valid ONNX model, or
+    not written by :func:`export_onnx`. The message names the file and the cause in the
+    project's own words (the onnxruntime message, whose wording changes between releases, is
+    kept as ``__cause__``)."""
 
 
 # --------------------------------------------------------------------------- torch wrapper
@@ -312,11 +319,23 @@ class OnnxPolicy(_Predictor):
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        path = Path(path)
+        if not path.is_file():
+            raise PolicyFileError(f"{path}: no such policy file (write one with quant_arena.agents.export_onnx)")
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own exception types and wording vary by release
+            raise PolicyFileError(
+                f"{path}: not a loadable ONNX model (onnxruntime could not build an inference session: "
+                f"{type(exc).__name__}); re-export it with quant_arena.agents.export_onnx"
+            ) from exc
         meta = self.session.get_modelmeta().custom_metadata_map.get(_META_KEY)
         if meta is None:
-            raise ValueError(f"{path} was not written by quant_arena.agents.export.export_onnx (no '{_META_KEY}' metadata)")
-        self.metadata = json.loads(meta)
+            raise PolicyFileError(f"{path}: not written by quant_arena.agents.export_onnx (no '{_META_KEY}' metadata)")
+        try:
+            self.metadata = json.loads(meta)
+        except json.JSONDecodeError as exc:
+            raise PolicyFileError(f"{path}: its '{_META_KEY}' metadata is not valid JSON ({exc.msg})") from exc
         self._setup(self.metadata)
         self._names = [k for k, _ in self.layout] + (["action_masks"] if self.masked else [])
         self._run = self.session.run
