@@ -273,9 +273,8 @@ def trade_units(returns: Any, positions: Any) -> pd.DataFrame:
     start = np.empty(n, dtype=bool)
     start[0] = True
     start[1:] = side[1:] != side[:-1]
-    start |= (after != 0) & (
-        after != before
-    )  # an entry from flat or a flip at this open
+    # an entry from flat or a flip at this open starts a unit
+    start |= (after != 0) & (after != before)
     entry = np.flatnonzero(start)
     exit_ = np.concatenate((entry[1:] - 1, [n - 1]))
     uid = np.cumsum(start) - 1
@@ -283,9 +282,9 @@ def trade_units(returns: Any, positions: Any) -> pd.DataFrame:
     lr = _log_returns(r)
     ruined = np.isneginf(lr)
     by = pd.Series(np.where(ruined, 0.0, lr)).groupby(uid, sort=False)
-    c = by.cumsum().to_numpy()  # log-equity inside the unit, relative to its start
-    if ruined.any():
-        dead = pd.Series(ruined).groupby(uid, sort=False).cummax().to_numpy()
+    c = by.cumsum().to_numpy(dtype=np.float64, copy=True)  # log-equity inside the unit
+    if ruined.any():  # (relative to its start); -inf from a bankruptcy on
+        dead = pd.Series(ruined).groupby(uid, sort=False).cummax().to_numpy(dtype=bool)
         c[dead] = -np.inf
     peak = np.maximum(pd.Series(c).groupby(uid, sort=False).cummax().to_numpy(), 0.0)
     total = np.add.reduceat(lr, entry)
