@@ -53,6 +53,7 @@ __all__ = [
     "bootstrap_returns",
     "monte_carlo_table",
     "path_statistics",
+    "TRADE_UNIT_COLUMNS",
     "reshuffle_trades",
     "trade_units",
 ]
@@ -244,7 +245,7 @@ def trade_units(returns: Any, positions: Any) -> pd.DataFrame:
     trades table splits between both trades) belongs wholly to the new trade.
 
     Unlike the backtest's trades table, whose ``return`` is the trade's pnl over its ENTRY
-    notional (a trade opened tiny and then enlarged can show -190 %), a unit's ``return`` is
+    notional (a trade opened tiny and then enlarged can show a return below -100 %), a unit's ``return`` is
     the compounded equity return of its bars, ``prod(1 + returns[entry..exit]) - 1``.
 
     Args:
