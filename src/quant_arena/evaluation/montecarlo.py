@@ -7,11 +7,17 @@ a seed:
   (:func:`quant_arena.evaluation.metrics.block_bootstrap_indices`: stationary blocks by
   default, so volatility clustering and autocorrelation survive within blocks). Every path has
   as many bars as the record. Final return and drawdown both vary.
-* :func:`reshuffle_trades` -- the trades table's returns in a random order. Compounding
-  commutes, so WITHOUT replacement (``replace=False``, a pure reshuffle) every path ends at
-  the same final return and only the drawdown distribution is informative (how bad the
-  sequence of the same trades could have been); ``replace=True`` draws trades with replacement
-  (a trade bootstrap), so the final return varies too.
+* :func:`reshuffle_trades` -- the strategy's trades in a random order. The trades are best
+  taken from :func:`trade_units`, which cuts the per-bar return record at every entry, exit and
+  sign flip of the position into units whose returns compound EXACTLY to the record (also when
+  the position is resized without going flat); each path chains whole units bar by bar, so
+  drawdowns inside a trade count. Compounding commutes, so WITHOUT replacement
+  (``replace=False``, a pure reshuffle) every path ends at the realised final return and only
+  the drawdown distribution is informative (how bad the sequence of the same trades could have
+  been); the identity permutation is the realised record. ``replace=True`` draws units with
+  replacement (a trade bootstrap), so the final return varies too. A 1-D array of per-trade
+  returns (or a trades table's ``return`` column) is still accepted: each trade is then one
+  step moving equity by ``fraction * return``.
 
 Both give a :class:`MonteCarloResult`: per path the final (compounded) return and the maximum
 drawdown (a positive fraction, as in :mod:`quant_arena.evaluation.metrics`; the starting
@@ -21,7 +27,9 @@ final return and the ``1 - alpha``-quantile of the maximum drawdown; 5% by defau
 return <= -100% is bankruptcy: equity stays at 0 (final return -1, drawdown 1).
 
 Speed: 1,000 paths x 10,000 bars take a few tenths of a second (paths are processed in
-chunks of about 2 million values, so memory stays near 100 MB whatever the size).
+chunks of about 2 million values, so memory stays near 100 MB whatever the size); a trade
+reshuffle costs per unit, not per bar (each unit enters as four numbers, see
+:func:`trade_units`).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from quant_arena.evaluation.metrics import (
+    _as_aligned,
     _as_returns,
     _trade_columns,
     block_bootstrap_indices,
@@ -44,7 +53,9 @@ __all__ = [
     "bootstrap_returns",
     "monte_carlo_table",
     "path_statistics",
+    "TRADE_UNIT_COLUMNS",
     "reshuffle_trades",
+    "trade_units",
 ]
 
 #: Values per chunk of paths (bounds the memory of the path matrices).
@@ -200,6 +211,132 @@ def bootstrap_returns(
     )
 
 
+#: Columns of :func:`trade_units`.
+TRADE_UNIT_COLUMNS: tuple[str, ...] = (
+    "entry_index",
+    "exit_index",
+    "side",
+    "bars",
+    "return",
+    "log_return",
+    "log_high",
+    "log_low",
+    "log_drawdown",
+)
+_UNIT_SUMMARY = ("log_return", "log_high", "log_low", "log_drawdown")
+
+
+def trade_units(returns: Any, positions: Any) -> pd.DataFrame:
+    """Cut a per-bar return record into trade units that compound exactly to it.
+
+    Definition. ``positions[t]`` is the exposure held during bar ``t`` after that bar's open
+    fill (the backtest's ``positions``, the out-of-sample table's ``position``; only its sign
+    is used), and ``returns[t]`` the equity return of bar ``t`` (previous close to close, so it
+    also holds the overnight gap of ``positions[t - 1]`` and the costs of the open fill). Each
+    bar gets a side: the sign of ``positions[t]`` if non-zero, else the sign of
+    ``positions[t - 1]`` (a bar whose open flattens the position belongs to the trade it
+    closes; the record starts flat). A unit is a maximal run of bars with the same side that
+    no entry or flip interrupts: a new unit starts on the first bar, wherever the side
+    changes, and on every bar whose open fill makes the position non-zero from flat or flips
+    its sign. Resizing a position without going flat or flipping stays inside one unit.
+    Flat units (side 0: bars out of the market after an exit, or before the first entry) are
+    kept, so every bar belongs to exactly one unit and the units' returns compound to the
+    record's final return exactly (up to float rounding); a flip bar (which the backtest's
+    trades table splits between both trades) belongs wholly to the new trade.
+
+    Unlike the backtest's trades table, whose ``return`` is the trade's pnl over its ENTRY
+    notional (a trade opened tiny and then enlarged can show a return below -100 %), a unit's ``return`` is
+    the compounded equity return of its bars, ``prod(1 + returns[entry..exit]) - 1``.
+
+    Args:
+        returns: simple per-bar returns of the strategy (finite).
+        positions: exposure per bar, the same length (finite).
+
+    Returns:
+        One row per unit, in time order: ``entry_index``, ``exit_index`` (first and last bar,
+        inclusive), ``side`` (+1 long, -1 short, 0 flat), ``bars``, ``return`` (compounded), and
+        the path summary :func:`reshuffle_trades` chains units with, in log-equity relative to
+        the unit's start: ``log_return`` (the end; -inf for a bankruptcy), ``log_high`` (the
+        highest point, >= 0), ``log_low`` (the lowest point, <= 0) and ``log_drawdown`` (the
+        deepest fall from a high inside the unit, <= 0).
+    """
+    r = _as_returns(returns)
+    n = r.size
+    pos = _as_aligned(positions, n, "positions")
+    if pos.ndim != 1:
+        raise DataError(
+            f"positions must be one-dimensional (one strategy), got shape {pos.shape}",
+            rule="one_dimensional",
+        )
+    after = np.sign(pos).astype(np.int64)
+    before = np.concatenate(([0], after[:-1]))
+    side = np.where(after != 0, after, before)
+    start = np.empty(n, dtype=bool)
+    start[0] = True
+    start[1:] = side[1:] != side[:-1]
+    # an entry from flat or a flip at this open starts a unit
+    start |= (after != 0) & (after != before)
+    entry = np.flatnonzero(start)
+    exit_ = np.concatenate((entry[1:] - 1, [n - 1]))
+    uid = np.cumsum(start) - 1
+
+    lr = _log_returns(r)
+    ruined = np.isneginf(lr)
+    by = pd.Series(np.where(ruined, 0.0, lr)).groupby(uid, sort=False)
+    c = by.cumsum().to_numpy(dtype=np.float64, copy=True)  # log-equity inside the unit
+    if ruined.any():  # (relative to its start); -inf from a bankruptcy on
+        dead = pd.Series(ruined).groupby(uid, sort=False).cummax().to_numpy(dtype=bool)
+        c[dead] = -np.inf
+    peak = np.maximum(pd.Series(c).groupby(uid, sort=False).cummax().to_numpy(), 0.0)
+    total = np.add.reduceat(lr, entry)
+    return pd.DataFrame(
+        {
+            "entry_index": entry.astype(np.int64),
+            "exit_index": exit_.astype(np.int64),
+            "side": side[entry],
+            "bars": (exit_ - entry + 1).astype(np.int64),
+            "return": np.expm1(total),
+            "log_return": total,
+            "log_high": np.maximum(np.maximum.reduceat(c, entry), 0.0),
+            "log_low": np.minimum(np.minimum.reduceat(c, entry), 0.0),
+            "log_drawdown": np.minimum(np.minimum.reduceat(c - peak, entry), 0.0),
+        }
+    )
+
+
+def _is_units(trades: Any) -> bool:
+    return isinstance(trades, pd.DataFrame) and set(_UNIT_SUMMARY) <= set(
+        trades.columns
+    )
+
+
+def _units_summary(units: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """(log_return, log_high, log_low, log_drawdown, side) of the units that can move a path:
+    every unit that held a position, and flat units only where equity moved."""
+    arrs = []
+    for name in (*_UNIT_SUMMARY, "side"):
+        if name not in units.columns:
+            raise DataError(
+                f"trade units lack the column {name!r}", rule="trade_units_columns"
+            )
+        arrs.append(units[name].to_numpy(dtype=np.float64))
+    s, hi, lo, dd, side = arrs
+    if (
+        np.isnan(arrs).any()
+        or np.isposinf(arrs).any()
+        or (hi < 0).any()
+        or (lo > 0).any()
+        or (dd > 0).any()
+    ):
+        raise DataError(
+            "trade units: log_return/log_high/log_low/log_drawdown must be numbers with "
+            "log_high >= 0 >= log_low, log_drawdown <= 0 (use trade_units to build them)",
+            rule="trade_units_values",
+        )
+    keep = (side != 0) | (hi > 0) | (lo < 0)
+    return s[keep], hi[keep], lo[keep], dd[keep], side[keep]
+
+
 def _trade_returns(trades: Any, column: str) -> np.ndarray:
     if isinstance(trades, pd.DataFrame | dict) or (
         isinstance(trades, np.ndarray) and trades.dtype.names
@@ -214,6 +351,36 @@ def _trade_returns(trades: Any, column: str) -> np.ndarray:
     return _as_returns(trades, name="trade returns")
 
 
+def _chained_stats(
+    s: np.ndarray, hi: np.ndarray, lo: np.ndarray, dd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(final return, max drawdown) of paths chaining units one after the other; row ``i`` of
+    each ``(rows, k)`` argument holds path ``i``'s units in order (see :func:`trade_units`).
+
+    With ``E`` the log-equity before a unit and ``P`` the running peak (the start counts), the
+    unit's bars reach ``E + c_t`` and the peak ``max(P, E + m_t)`` (``m_t`` the unit's own running
+    high), so its deepest drawdown is ``min(E - P + log_low, log_drawdown)`` and the peak after it
+    ``max(P, E + log_high)``: the same numbers as running the concatenated bars through
+    :func:`path_statistics`, at the cost of one step per unit."""
+    rows = s.shape[0]
+    after = np.cumsum(s, axis=1)
+    before = np.empty_like(after)
+    before[:, 0] = 0.0
+    before[:, 1:] = after[:, :-1]
+    peak = np.maximum.accumulate(
+        before + hi, axis=1
+    )  # >= 0: the first unit starts at 0
+    peak_before = np.empty_like(peak)
+    peak_before[:, 0] = 0.0
+    peak_before[:, 1:] = peak[:, :-1]
+    under = (
+        np.minimum(before - peak_before + lo, dd).min(axis=1) if rows else np.zeros(0)
+    )
+    final = np.expm1(after[:, -1])
+    mdd = -np.expm1(np.minimum(under, 0.0)) + 0.0
+    return final, mdd
+
+
 def reshuffle_trades(
     trades: Any,
     n_paths: int = 1000,
@@ -225,47 +392,80 @@ def reshuffle_trades(
 ) -> MonteCarloResult:
     """Monte Carlo over the ORDER of the trades (or a bootstrap of them).
 
-    Each trade moves equity by ``fraction * trade_return`` (compounded), trades one after
-    the other. Overlapping trades are treated as sequential; that is the usual approximation.
+    Given :func:`trade_units` (the recommended input), a path chains the units one after the
+    other, each with its own bars, so the path's drawdown includes the falls inside trades and
+    the identity order is exactly the realised record: ``actual_final_return`` and
+    ``actual_max_drawdown`` are the record's. Flat units in which equity never moved are left
+    out (they cannot change a path; the trade bootstrap then draws trades, not idle spells).
+
+    Given a 1-D array of per-trade returns or a trades table (column ``column``), each trade
+    is one step moving equity by ``fraction * trade_return``; overlapping trades are treated
+    as sequential. Note that the backtest's trades table's ``return`` is pnl over the ENTRY
+    notional, not a share of equity: compounding it is only right for a strategy that puts
+    all its equity into every trade and never resizes; use :func:`trade_units` otherwise.
 
     Args:
-        trades: a trades table (the metrics module's contract; column ``column`` is used) or
-            a 1-D array of per-trade returns. At least one trade.
+        trades: :func:`trade_units` of the record, a trades table (the metrics module's
+            contract) or a 1-D array of per-trade returns. At least one trade.
         n_paths: number of reshuffled paths.
         seed: the same seed gives the same paths.
         column: trades-table column holding the trade's return (``"return"``).
-        fraction: share of equity each trade puts at risk (1 = all of it).
+        fraction: share of equity each trade puts at risk (1 = all of it); must be 1 with
+            trade units (their returns already are equity returns).
         replace: False = a permutation per path (final return identical on every path);
-            True = draw ``n_trades`` trades with replacement.
+            True = draw as many trades (units) with replacement.
     """
-    tr = _trade_returns(trades, column)
-    if tr.size == 0:
-        raise DataError("no trades to reshuffle", rule="non_empty")
     f = float(fraction)
     if not (np.isfinite(f) and f > 0):
         raise ValueError(f"fraction must be a finite number > 0, got {fraction!r}")
-    eq_ret = f * tr
+    if _is_units(trades):
+        if f != 1.0:
+            raise ValueError(
+                f"fraction must be 1 with trade units (their returns are equity returns), got {fraction!r}"
+            )
+        s, hi, lo, dd, side = _units_summary(trades)
+        params: dict[str, Any] = {
+            "units": "trade_units",
+            "n_trades": int(np.count_nonzero(side)),
+        }
+    else:
+        lr = _log_returns(f * _trade_returns(trades, column))
+        s, hi, lo, dd = (
+            lr,
+            np.maximum(lr, 0.0),
+            np.minimum(lr, 0.0),
+            np.minimum(lr, 0.0),
+        )
+        params = {"units": "trades", "n_trades": int(lr.size)}
+    if s.size == 0:
+        raise DataError("no trades to reshuffle", rule="non_empty")
     n_paths = _check_paths(n_paths)
     rng = np.random.default_rng(seed)
-    n = eq_ret.size
-    actual_f, actual_d = path_statistics(eq_ret[None, :])
-    lr = _log_returns(eq_ret)
-
-    def make(rows: int) -> np.ndarray:
+    n = s.size
+    actual_f, actual_d = _chained_stats(
+        s[None, :], hi[None, :], lo[None, :], dd[None, :]
+    )
+    order = np.arange(n)
+    per = max(1, _CHUNK // n)
+    finals, mdds = [], []
+    for start in range(0, n_paths, per):
+        rows = min(per, n_paths - start)
         if replace:
-            return lr[rng.integers(0, n, size=(rows, n))]
-        return rng.permuted(np.broadcast_to(lr, (rows, n)), axis=1)
-
-    final, mdd = _chunked(n_paths, n, make)
+            idx = rng.integers(0, n, size=(rows, n))
+        else:
+            idx = rng.permuted(np.broadcast_to(order, (rows, n)), axis=1)
+        fin, mdd = _chained_stats(s[idx], hi[idx], lo[idx], dd[idx])
+        finals.append(fin)
+        mdds.append(mdd)
     return MonteCarloResult(
         method="trade_bootstrap" if replace else "trade_reshuffle",
-        final_return=final,
-        max_drawdown=mdd,
+        final_return=np.concatenate(finals),
+        max_drawdown=np.concatenate(mdds),
         actual_final_return=float(actual_f[0]),
         actual_max_drawdown=float(actual_d[0]),
         n_paths=n_paths,
         seed=int(seed),
-        params={"n_trades": n, "fraction": f, "replace": bool(replace)},
+        params={**params, "n_units": n, "fraction": f, "replace": bool(replace)},
     )
 
 

@@ -1017,6 +1017,7 @@ def summarise(  # noqa: PLR0912, PLR0915 - the report sections, in order
         bootstrap_returns,
         monte_carlo_table,
         reshuffle_trades,
+        trade_units,
     )
     from quant_arena.evaluation.overfitting import (
         deflated_sharpe_ratio,
@@ -1114,9 +1115,11 @@ def summarise(  # noqa: PLR0912, PLR0915 - the report sections, in order
     mc_rows = []
     for j, (kind, strategy, seed) in enumerate(cols):
         results = [bootstrap_returns(mat[:, j], n_paths=mc.n_paths, block=mc.block, seed=mc.seed, method=mc.method)]
-        sel = _run_trades(trades, kind, strategy, seed)
-        if len(sel):
-            results.append(reshuffle_trades(sel["return"].to_numpy(dtype=np.float64), n_paths=mc.n_paths, seed=mc.seed))
+        # trade units from the record and its positions (compound exactly to it, also when the
+        # position is resized); the trades table's return is pnl / entry notional, not equity
+        units = trade_units(mat[:, j], pos_wide[(kind, strategy, seed)].to_numpy(dtype=np.float64))
+        if (units["side"] != 0).any():
+            results.append(reshuffle_trades(units, n_paths=mc.n_paths, seed=mc.seed))
         table = monte_carlo_table({strategy: results}, alpha=mc.alpha)
         table.insert(1, "kind", kind)
         table.insert(2, "seed", int(seed))

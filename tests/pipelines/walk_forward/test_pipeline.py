@@ -96,6 +96,15 @@ def test_reports_follow_the_contract(run):
     assert 0.0 <= over.loc["pbo", "value"] <= 1.0 and over.loc["pbo", "n_configurations"] == 8
     mc = catalog.load("walk_forward_montecarlo_report")
     assert (mc["n_paths"] >= 1000).all() and {"final_return_worst", "max_drawdown_worst"} <= set(mc.columns)
+    # the trade reshuffle's trades compound to each run's realised record (the SAC agent resizes
+    # its position every bar), and a reshuffle keeps the final return
+    realised = oos.groupby(["kind", "strategy", "seed"])["return"].apply(lambda r: np.prod(1 + r) - 1)
+    resh = mc[mc["method"] == "trade_reshuffle"]
+    assert "sac_mlp" in set(resh["strategy"])
+    for row in resh.itertuples():
+        want = realised[(row.kind, row.strategy, row.seed)]
+        assert row.final_return_actual == pytest.approx(want, rel=1e-9, abs=1e-12), row.strategy
+        assert row.final_return_worst == pytest.approx(want, rel=1e-9, abs=1e-12), row.strategy
     stress = catalog.load("walk_forward_stress_report")
     assert {"flash_crash", "low_liquidity"} <= set(stress["scenario"]) and stress["survival_rate"].between(0, 1).all()
     assert set(stress["strategy"]) == {"ppo_mlp", "sac_mlp", *_tiny.BASELINES}
