@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -42,6 +43,11 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "is_filled",
     "gap_before",
 )
+
+#: Bool columns the loaders add (only when a row has one) for the clean stage's rules of the
+#: same names: ``out_of_order`` (the row was stamped before the row above it in its file) and
+#: ``incomplete_bar`` (the bar had opened but not closed at the time of the ingest run).
+FLAG_COLUMNS: tuple[str, ...] = ("out_of_order", "incomplete_bar")
 
 _TIMEFRAME_RE = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -140,6 +146,47 @@ def empty_ohlcv() -> pd.DataFrame:
             **{c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS},
         }
     )
+
+
+def out_of_order_rows(timestamps: np.ndarray, series: np.ndarray | None = None) -> np.ndarray:
+    """Rows stamped out of order, in the order given (a file's order), per series.
+
+    Args:
+        timestamps: int64 (ns) timestamps in the given order.
+        series: a non-negative integer code per row (rows of one series need not be adjacent);
+            ``None`` for a single series.
+
+    Returns:
+        A bool array, True at every row stamped earlier than the previous row of its series.
+        A series that runs mostly backwards (more steps down than up: a newest-first file) is
+        read the other way: there a row stamped LATER than the previous one is out of order.
+        Equal stamps (duplicates) are not out of order.
+    """
+    ts = np.asarray(timestamps, dtype=np.int64)
+    out = np.zeros(ts.size, dtype=bool)
+    if ts.size < 2:
+        return out
+    codes = np.zeros(ts.size, dtype=np.int64) if series is None else np.asarray(series, dtype=np.int64)
+    grp = np.argsort(codes, kind="stable")  # each series' rows together, in the given order
+    t, c = ts[grp], codes[grp]
+    step = np.sign(t[1:] - t[:-1])
+    step[c[1:] != c[:-1]] = 0
+    n_codes = int(c.max()) + 1
+    down = np.bincount(c[1:][step < 0], minlength=n_codes)
+    up = np.bincount(c[1:][step > 0], minlength=n_codes)
+    newest_first = down > up
+    flag = np.where(newest_first[c[1:]], step > 0, step < 0)
+    out[grp[1:][flag]] = True
+    return out
+
+
+def fill_flag_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """After concatenating frames of which only some carry a :data:`FLAG_COLUMNS` column: the
+    missing values are False and the column is bool."""
+    for col in FLAG_COLUMNS:
+        if col in df.columns and df[col].dtype != bool:
+            df[col] = df[col].astype("boolean").fillna(False).astype(bool)
+    return df
 
 
 def sort_tidy(df: pd.DataFrame) -> pd.DataFrame:
