@@ -1624,7 +1624,7 @@ def load_mt5(
             point = 10.0 ** -_mt5_decimals(sniffed, sep, price_idx)
             warnings.warn(
                 DataWarning(
-                    f"no `point` given: the point size {point:g} is taken from the prices' decimals to turn "
+                    f"no `point` given: the point size {np.format_float_positional(point)} is taken from the prices' decimals to turn "
                     "<SPREAD> (points) into spread_bps; set `point` to the symbol's point size to confirm it",
                     file=path, rule="point_assumed",
                 ),
