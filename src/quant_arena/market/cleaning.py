@@ -904,19 +904,31 @@ class _Cleaner:
     def out_of_order(self) -> None:
         """Count the rows the sort is about to move: out of order in the file or in the input."""
         in_file = self.flags["out_of_order"][self.rid]
-        in_input = out_of_order_rows(self.ts_utc_raw[self.rid], self.sid) & ~in_file
+        raw_ts = self.ts_utc_raw[self.rid]
+        in_input = out_of_order_rows(raw_ts, self.sid) & ~in_file
         moved = in_file | in_input
+        self._newest_first(raw_ts)
         if not moved.any():
             return
         detail = np.where(
             in_file,
-            "stamped before the row above it in the source file: sorted into time order",
-            "stamped before the previous row of its series in the input: sorted into time order",
+            "out of time order in the source file: sorted into time order",
+            "out of time order in the input frame: sorted into time order",
         )
         self._event("out_of_order", "changed", moved, detail[moved])
         for k, n in enumerate(np.bincount(self.sid[moved], minlength=self.S)):
             if n:
-                self._detail("out_of_order", k, f"{n} rows out of time order, sorted (the order is not trusted)")
+                self._detail("out_of_order", k, f"{n} rows out of time order: sorted")
+
+    def _newest_first(self, raw_ts: np.ndarray) -> None:
+        """Say so in the report when a series comes in newest first (the sort reverses it)."""
+        grp = np.argsort(self.sid, kind="stable")
+        t, k = raw_ts[grp], self.sid[grp]
+        same = k[1:] == k[:-1]
+        down = np.bincount(k[1:][same & (t[1:] < t[:-1])], minlength=self.S)
+        up = np.bincount(k[1:][same & (t[1:] > t[:-1])], minlength=self.S)
+        for j in np.flatnonzero(down > up):
+            self._detail("out_of_order", int(j), "the input runs newest first: read in reverse")
 
     def duplicates(self) -> None:
         cfg = self.cfg.duplicates
