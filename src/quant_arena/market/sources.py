@@ -9,7 +9,15 @@ saying which price the bars are built from (``"trade"``, ``"bid"``, ``"ask"``, `
 What the loaders do and do not do:
 
 * they parse, type and convert to UTC, and sort rows ascending by (symbol, timestamp) with a
-  stable sort (newest-first files come out oldest-first);
+  stable sort (newest-first files come out oldest-first); rows that were out of time order in
+  the file (against the file's own direction) get ``out_of_order = True``, so the clean stage
+  counts and quarantines them (rule ``out_of_order``) instead of the sort hiding them;
+* with ``now`` (the time of the run, passed in by the caller; the ingest node reads the
+  clock), a bar whose OPEN time is after ``now`` cannot exist and raises
+  ``future_timestamp``; a bar that opened but had not closed at ``now`` (the still-forming
+  last bar of an export) is kept with ``incomplete_bar = True`` and the clean stage
+  quarantines it (its high, low, close and volume are not final: keeping it is look-ahead);
+  the flag columns are added only when a row has the flag;
 * they keep every other quirk of the source for the clean stage: duplicates, off-grid stamps,
   gaps, bad ticks, zero-volume bars are NOT touched;
 * bad input raises :class:`~quant_arena.market.errors.DataError` naming the file, the row and
@@ -18,7 +26,9 @@ What the loaders do and do not do:
   for parquet / feather. Rules: ``empty_file``, ``no_data_rows``, ``missing_columns``,
   ``non_numeric``, ``missing_value``, ``unparseable_timestamp``, ``mixed_timezones``,
   ``ambiguous_local_time``, ``file_type_mismatch``, ``corrupt_file``, ``unknown_format``,
-  ``timeframe_unknown``, ``symbol_not_found``.
+  ``timeframe_unknown``, ``symbol_not_found``, ``future_timestamp``, ``bad_parameter``.
+  Assumptions the user should confirm raise a :class:`~quant_arena.market.errors.DataWarning`
+  (``timezone_assumed``, ``point_assumed``; MetaTrader 5 files).
 
 Time zones: naive timestamps are read in the zone given by ``timezone`` (default ``"UTC"``;
 any IANA name such as ``"Europe/Zurich"``) and converted to UTC; a DST-ambiguous or
@@ -41,6 +51,8 @@ Formats (``format=`` name, loader, what it assumes):
 ``freqtrade_feather``   :func:`load_freqtrade_feather` (``date, open, high, low, close, volume``)
 ``parquet``             :func:`load_parquet` (already tidy, or plain OHLCV)
 ``binance``             :func:`load_binance` (kline CSV, 12 columns, ms or us open times)
+``mt5``                 :func:`load_mt5` (MetaTrader 5 bar export: tab-separated ``<DATE>``
+                        ``<TIME> <OPEN> ... <TICKVOL> <VOL> <SPREAD>``, broker server time)
 ``auto``                :func:`detect_format` sniffs the content (not the extension)
 =====================  ==========================================================================
 """
@@ -236,7 +248,8 @@ def detect_format(path: str | Path) -> str:
     """Name the format of a file by sniffing its content (the ``auto`` format).
 
     Binary parquet -> ``parquet``; Arrow IPC -> ``freqtrade_feather``; JSON -> ``freqtrade_json``;
-    for CSV text (gzip or not) the first lines decide: a CryptoDataDownload banner or a
+    for CSV text (gzip or not) the first lines decide: a ``<DATE>`` header -> ``mt5``; a
+    CryptoDataDownload banner or a
     ``date, symbol, ..., volume_<base>`` header -> ``cryptodatadownload``; 12 numeric fields
     or an ``open_time`` header -> ``binance``; ``X:open`` columns -> ``wide``; a ``Ticker`` /
     ``Symbol`` column -> ``long``; ``Time`` / ``Gmt time`` with ``dd.mm.yyyy`` values ->

@@ -9,7 +9,9 @@ import pandas as pd
 from quant_arena.market.ingest import load_sources, parse_ingest_config
 
 
-def ingest_ohlcv(params: dict[str, Any], now: pd.Timestamp | None = None) -> pd.DataFrame:
+def ingest_ohlcv(
+    params: dict[str, Any], now: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Load every source in the ``ingest`` parameters into one tidy OHLCV frame.
 
     Reads the configured files (paths relative to the working directory, which is the project
