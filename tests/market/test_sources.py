@@ -757,6 +757,18 @@ def test_mt5_gz_daily_without_time_column(tmp_path):
     assert df["spread_bps"].iloc[0] == pytest.approx(7 * 0.001 / 148.8 * 1e4)
 
 
+def test_mt5_export_in_utf16_loads(tmp_path):
+    # MetaTrader writes UTF-16 text with a byte-order mark; plain and gzip-compressed
+    f = tmp_path / "EURUSD_H1.csv"
+    f.write_bytes(MT5_H1.encode("utf-16"))
+    assert detect_format(f) == "mt5"
+    expected = load_file(_write(tmp_path / "EURUSD_H1_utf8.csv", MT5_H1), timezone="UTC", point=0.00001)
+    pd.testing.assert_frame_equal(load_file(f, timezone="UTC", point=0.00001), expected)
+    gz = tmp_path / "EURUSD_H1.csv.gz"
+    gz.write_bytes(gzip.compress(MT5_H1.encode("utf-16")))
+    pd.testing.assert_frame_equal(load_file(gz, timezone="UTC", point=0.00001), expected)
+
+
 def test_mt5_errors_name_file_line_and_rule(tmp_path):
     f = _write(tmp_path / "EURUSD_H1.csv", MT5_H1.replace("1.10480", "1.1O480"))
     with pytest.raises(DataError) as err:

@@ -157,10 +157,11 @@ def _gunzip_head(path: Path, n: int = 65536) -> bytes:
 class _Sniffed:
     """The real content of a file: ``kind`` (text/json/parquet/feather), gzip or not, head bytes."""
 
-    def __init__(self, kind: str, gzipped: bool, head: bytes):
+    def __init__(self, kind: str, gzipped: bool, head: bytes, encoding: str = "utf-8-sig"):
         self.kind = kind
         self.gzipped = gzipped
-        self.head = head
+        self.head = head  # for UTF-16 text: re-encoded as UTF-8
+        self.encoding = encoding
 
     @property
     def compression(self) -> str | None:
@@ -206,6 +207,11 @@ def sniff_file(path: str | Path) -> _Sniffed:
         if kind == "gzip":
             raise DataError("doubly gzip-compressed content is not supported", file=path, row=1, rule="unknown_format")
         suffixes = suffixes[:-1]
+    encoding = "utf-8-sig"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark (MetaTrader writes it)
+        encoding = "utf-16"
+        head = head[: len(head) // 2 * 2].decode("utf-16", errors="ignore").encode("utf-8")
+        kind = _content_kind(head)
     if not head.strip(b"\xef\xbb\xbf \t\r\n"):
         raise DataError("the file is empty", file=path, row=1, rule="empty_file")
     claimed = _EXT_KIND.get(suffixes[-1]) if suffixes else None
@@ -223,7 +229,7 @@ def sniff_file(path: str | Path) -> _Sniffed:
             row=1,
             rule="unknown_format",
         )
-    return _Sniffed(kind, gzipped, head)
+    return _Sniffed(kind, gzipped, head, encoding)
 
 
 def _text_lines(sniffed: _Sniffed, n: int = 6) -> list[str]:
@@ -788,7 +794,7 @@ def _read_csv_text(
             dtype=dtype,
             skip_blank_lines=False,
             compression=sniffed.compression,
-            encoding="utf-8-sig",
+            encoding=sniffed.encoding,
             on_bad_lines="error",
         )
     except pd.errors.EmptyDataError as exc:
@@ -1254,7 +1260,7 @@ def load_freqtrade_json(
         )  # fmt: skip
     opener: Callable[..., Any] = gzip.open if sniffed.gzipped else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
+        with opener(path, "rt", encoding="utf-8" if sniffed.encoding == "utf-8-sig" else sniffed.encoding) as fh:
             text = fh.read()
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
         raise DataError(f"the file cannot be read ({exc})", file=path, row=1, rule="corrupt_file") from exc
