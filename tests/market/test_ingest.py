@@ -284,3 +284,35 @@ def test_point_is_a_positive_number():
     with pytest.raises(IngestConfigError, match=r"ingest\.sources\[0\]\.point"):
         parse_ingest_config({"sources": [{"name": "a", "path": "x.csv", "point": 0}]})
     assert parse_ingest_config({"sources": [{"name": "a", "path": "x.csv"}]}).sources[0].timezone is None
+
+
+def _mt5_weeks(n_weeks: int = 3) -> str:
+    """Hourly EURUSD bars in MetaTrader server time (UTC+2 in winter): Monday 00:00 to Friday
+    23:00 server time, i.e. the forex week of Sunday 17:00 to Friday 17:00 New York."""
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2024-01-08", periods=7 * n_weeks, freq="1D")
+    stamps = [d + pd.Timedelta(hours=h) for d in days if d.day_of_week < 5 for h in range(24)]
+    close = 1.1 * np.exp(np.cumsum(rng.normal(0, 4e-4, len(stamps))))
+    open_ = np.r_[1.1, close[:-1]]
+    lines = ["<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"]
+    for t, o, c in zip(stamps, open_, close, strict=True):
+        hi, lo = max(o, c) + 5e-5, min(o, c) - 5e-5
+        lines.append(f"{t:%Y.%m.%d}\t{t:%H:%M:%S}\t{o:.5f}\t{hi:.5f}\t{lo:.5f}\t{c:.5f}\t{rng.integers(100, 900)}\t0\t10")
+    return "\n".join(lines) + "\n"
+
+
+def test_mt5_without_timezone_is_warned_at_ingest_and_shows_in_the_quality_report(tmp_path):
+    from quant_arena.market.cleaning import clean_ohlcv
+    from quant_arena.market.errors import DataWarning
+
+    f = tmp_path / "EURUSD_H1.csv"
+    f.write_text(_mt5_weeks())
+    src = {"name": "mt5", "path": str(f), "point": 0.00001}
+    with pytest.warns(DataWarning, match="timezone_assumed"):
+        naive = load_sources({"sources": [src]})
+    tz = clean_ohlcv(naive).report.set_index("rule").loc["timezone"]
+    assert tz["flagged"] > 0 and "look shifted by +2 h from UTC" in tz["detail"]
+    # with the server's zone the weeks open at 17:00 New York: nothing to report
+    right = load_sources({"sources": [{**src, "timezone": "Europe/Athens"}]})
+    tz = clean_ohlcv(right).report.set_index("rule").loc["timezone"]
+    assert tz["flagged"] == 0 and "timestamps are UTC" in tz["detail"]

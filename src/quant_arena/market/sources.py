@@ -1573,8 +1573,9 @@ def load_mt5(
 
     Layout: tab-separated, header ``<DATE> <TIME> <OPEN> <HIGH> <LOW> <CLOSE> <TICKVOL> <VOL>
     <SPREAD>`` (angle brackets included; daily and longer exports have no ``<TIME>``), dates
-    ``2024.01.02`` and times ``00:00:00`` in separate columns. Comma- or semicolon-separated
-    copies of the same layout are read too.
+    ``2024.01.02`` and times ``00:00:00`` in separate columns; UTF-8 or UTF-16 text (with its
+    byte-order mark), ``.gz`` or not. Comma- or semicolon-separated copies of the same layout
+    are read too.
 
     Assumes:
 
