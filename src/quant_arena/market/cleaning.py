@@ -922,8 +922,11 @@ class _Cleaner:
 
     def _newest_first(self, raw_ts: np.ndarray) -> None:
         """Say so in the report when a series comes in newest first (the sort reverses it)."""
-        grp = np.argsort(self.sid, kind="stable")
-        t, k = raw_ts[grp], self.sid[grp]
+        if (self.sid[1:] >= self.sid[:-1]).all():  # series already together (the loaders' order)
+            t, k = raw_ts, self.sid
+        else:
+            grp = np.argsort(self.sid, kind="stable")
+            t, k = raw_ts[grp], self.sid[grp]
         same = k[1:] == k[:-1]
         down = np.bincount(k[1:][same & (t[1:] < t[:-1])], minlength=self.S)
         up = np.bincount(k[1:][same & (t[1:] > t[:-1])], minlength=self.S)
