@@ -664,3 +664,92 @@ def test_report_renders_as_markdown():
     md = report_to_markdown(res.report)
     assert "## BTC/USD 1h: 300 bars in, 300 bars out" in md
     assert "| ohlc_inconsistent | 1 | 0 | 1 | 0 | 0 |" in md
+
+
+# ------------------------------------------------------------------------------------ incomplete and out-of-order bars
+
+
+def test_incomplete_bar_is_dropped_with_its_original_values():
+    raw = make_bars(48).assign(incomplete_bar=False)
+    raw.loc[47, "incomplete_bar"] = True  # the still-forming last bar of an export
+    res = clean_ohlcv(raw)
+    check_output(res, raw)
+    r = row(res.report, "incomplete_bar")
+    assert (r["count"], r["dropped"]) == (1, 1)
+    q = quarantined(res, "incomplete_bar")
+    assert q["action"].tolist() == ["dropped"] and "not final" in q["detail"].iloc[0]
+    assert q["timestamp"].iloc[0] == raw["timestamp"].iloc[47] and q["close"].iloc[0] == raw["close"].iloc[47]
+    assert len(res.clean) == 47 and "incomplete_bar" not in res.clean.columns
+    flagged = clean_ohlcv(raw, {"incomplete_bar": {"action": "flag"}})
+    assert len(flagged.clean) == 48 and row(flagged.report, "incomplete_bar")["flagged"] == 1
+
+
+def test_rows_out_of_order_in_the_input_are_counted_and_quarantined():
+    raw = make_bars(48)
+    swapped = raw.iloc[[*range(10), 11, 10, *range(12, 48)]].reset_index(drop=True)
+    res = clean_ohlcv(swapped)
+    check_output(res, swapped)
+    r = row(res.report, "out_of_order")
+    assert (r["count"], r["changed"], r["dropped"]) == (1, 1, 0)
+    q = quarantined(res, "out_of_order")
+    assert q["action"].tolist() == ["changed"] and "input" in q["detail"].iloc[0]
+    assert q["timestamp"].iloc[0] == raw["timestamp"].iloc[10]  # the row below its successor
+    # sorted, nothing else touched
+    pd.testing.assert_frame_equal(res.clean[["timestamp", "open", "close"]], raw[["timestamp", "open", "close"]])
+    # the flag of the loader (order in the file) counts the same way
+    from_file = raw.assign(out_of_order=False)
+    from_file.loc[[5, 30], "out_of_order"] = True
+    res = clean_ohlcv(from_file)
+    assert row(res.report, "out_of_order")["changed"] == 2
+    assert "source file" in quarantined(res, "out_of_order")["detail"].iloc[0]
+    assert "out_of_order" not in res.clean.columns
+
+
+def test_newest_first_input_is_reversed_not_out_of_order():
+    raw = make_bars(48)
+    res = clean_ohlcv(raw.iloc[::-1].reset_index(drop=True))
+    r = row(res.report, "out_of_order")
+    assert r["count"] == 0 and "newest first" in r["detail"]
+    pd.testing.assert_frame_equal(res.clean[["timestamp", "close"]], raw[["timestamp", "close"]])
+
+
+def test_out_of_order_off_still_sorts_but_does_not_count():
+    raw = make_bars(48).iloc[::3].sample(frac=1.0, random_state=0).reset_index(drop=True)
+    res = clean_ohlcv(raw, {"out_of_order": {"enabled": False}, "gaps": {"max_fill_bars": 0}})
+    assert res.clean["timestamp"].is_monotonic_increasing
+    r = row(res.report, "out_of_order")
+    assert not r["enabled"] and r["count"] == 0
+
+
+def _few_moved(seed: int) -> pd.DataFrame:
+    """:func:`_everything` in time order, except a few rows moved elsewhere."""
+    raw = _everything(seed).sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    order = list(range(len(raw)))
+    for _ in range(6):
+        order.insert(int(rng.integers(len(order))), order.pop(int(rng.integers(len(order)))))
+    return raw.iloc[order].reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("seed", "make"), [(0, _everything), (1, _everything), (0, _few_moved), (1, _few_moved)])
+def test_every_change_is_in_the_report_and_nothing_moves_silently(seed, make):
+    """A row the cleaner drops, changes or moves is in the quarantine under a rule that the
+    report counts; every other raw row comes out with its values and its place among them."""
+    raw = make(seed).assign(incomplete_bar=False)
+    raw.loc[raw.index[:2], "incomplete_bar"] = True
+    res = clean_ohlcv(raw)
+    q, rep = res.quarantine, res.report.set_index(["symbol", "rule"])
+    for (sym, rule, action), n in q.groupby(["symbol", "rule", "action"]).size().items():
+        assert rep.loc[(sym, rule), action] >= n > 0 and rep.loc[(sym, rule), "count"] > 0, (sym, rule, action)
+    assert {"out_of_order", "incomplete_bar", "duplicates", "off_grid", "negative_volume"} <= set(q["rule"])
+    keys, values = ["symbol", "timeframe", "timestamp"], ["open", "high", "low", "close", "volume"]
+    touched = pd.MultiIndex.from_frame(q[keys])
+    for sym in ("AAA/USD", "BBB/USD"):
+        before = raw[(raw["symbol"] == sym) & ~pd.MultiIndex.from_frame(raw[keys]).isin(touched)]
+        real = res.clean[~res.clean["is_filled"]]
+        after = real[(real["symbol"] == sym) & pd.MultiIndex.from_frame(real[keys]).isin(pd.MultiIndex.from_frame(before[keys]))]
+        if "newest first" in rep.loc[(sym, "out_of_order"), "detail"]:
+            before = before.iloc[::-1]  # the input ran newest first: read in reverse, as reported
+        pd.testing.assert_frame_equal(
+            before[keys + values].reset_index(drop=True), after[keys + values].reset_index(drop=True), check_dtype=False
+        )

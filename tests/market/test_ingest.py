@@ -6,6 +6,7 @@ import re
 import typing
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -210,3 +211,108 @@ def test_commented_shared_examples_load_together(project_root, shared_data, monk
     df = load_sources({"sources": examples})
     assert {"BTC/USD", "BTC/USD-bitstamp", "ETH/USD", "LTC/USD", "BTC/USDT", "ETH/USDT", "EUR/USD", "EUR/USD-bt", "SPX", "IXIC", "AAPL", "MSFT"} == set(df["symbol"].unique())
     assert set(df["timeframe"].unique()) == {"5m", "1h", "1d"}
+
+
+# --------------------------------------------------------------------------------------------
+# the time of the run, rows out of order, MetaTrader 5
+# --------------------------------------------------------------------------------------------
+
+HOURLY = "timestamp,open,high,low,close,volume\n" + "".join(
+    f"2024-01-01 {h:02d}:00,{100 + h},{101 + h},{99 + h},{100.5 + h},10\n" for h in range(6)
+)
+MT5 = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n" + "".join(
+    f"2024.01.02\t{h:02d}:00:00\t1.1{h:02d}00\t1.1{h:02d}80\t1.0{h:02d}90\t1.1{h:02d}40\t{500 + h}\t0\t{10 + h}\n"
+    for h in range(6)
+)
+
+
+def test_a_file_bar_after_the_time_of_the_run_stops_ingest(tmp_path):
+    f = tmp_path / "late.csv"
+    f.write_text(HOURLY)
+    params = {"sources": [{"name": "late", "path": str(f)}]}
+    with pytest.raises(DataError) as err:
+        load_sources(params, now=pd.Timestamp("2024-01-01 03:59", tz="UTC"))
+    assert (err.value.rule, err.value.row, err.value.file) == ("future_timestamp", 6, str(f))
+    assert len(load_sources(params)) == 6  # no `now`: not checked (the node always passes one)
+
+
+def test_forming_and_out_of_order_rows_are_quarantined_by_the_cleaner(tmp_path):
+    from quant_arena.market.cleaning import clean_ohlcv
+
+    lines = HOURLY.splitlines(keepends=True)
+    lines[2], lines[3] = lines[3], lines[2]  # 02:00 above 01:00
+    a = tmp_path / "a.csv"
+    a.write_text("".join(lines))
+    b = tmp_path / "b.csv"  # nothing to flag here: the flag columns are False for its rows
+    b.write_text(HOURLY.replace("2024-01-01", "2023-12-31"))
+    params = {"sources": [{"name": "a", "path": str(a)}, {"name": "b", "path": str(b), "symbol": "B"}]}
+    raw = load_sources(params, now=pd.Timestamp("2024-01-01 05:20", tz="UTC"))
+    assert raw["out_of_order"].dtype == bool and raw["incomplete_bar"].dtype == bool
+    assert raw["out_of_order"].sum() == 1 and raw["incomplete_bar"].sum() == 1
+    res = clean_ohlcv(raw)
+    q = res.quarantine.set_index("rule")
+    assert q.loc["out_of_order", "timestamp"] == pd.Timestamp("2024-01-01 01:00", tz="UTC")
+    assert q.loc["out_of_order", "action"] == "changed"
+    assert q.loc["incomplete_bar", "timestamp"] == pd.Timestamp("2024-01-01 05:00", tz="UTC")
+    assert q.loc["incomplete_bar", "action"] == "dropped"
+    rep = res.report.set_index(["symbol", "rule"])
+    assert rep.loc[("a", "out_of_order"), "changed"] == 1 and rep.loc[("a", "incomplete_bar"), "dropped"] == 1
+    assert rep.loc[("B", "out_of_order"), "count"] == 0 and rep.loc[("B", "incomplete_bar"), "count"] == 0
+    assert res.clean.groupby("symbol").size().to_dict() == {"B": 6, "a": 5}
+    assert not set(res.clean.columns) & {"out_of_order", "incomplete_bar"}
+
+
+def test_mt5_source_with_timezone_and_point(tmp_path):
+    from quant_arena.market.cleaning import clean_ohlcv
+
+    f = tmp_path / "EURUSD_H1_202401020000_202401020500.csv"
+    f.write_text(MT5)
+    params = {"sources": [{"name": "mt5", "path": str(f), "format": "mt5", "timezone": "Europe/Athens", "point": 0.00001}]}
+    raw = load_sources(params, now=pd.Timestamp("2024-06-01", tz="UTC"))
+    assert raw["symbol"].unique().tolist() == ["EUR/USD"] and raw["timeframe"].unique().tolist() == ["1h"]
+    assert raw["timestamp"].iloc[0] == pd.Timestamp("2024-01-01 22:00", tz="UTC")
+    assert raw["spread_bps"].iloc[0] == pytest.approx(10 * 1e-5 / 1.1004 * 1e4)
+    auto = load_sources({"sources": [{**params["sources"][0], "format": "auto"}]})
+    pd.testing.assert_frame_equal(auto, raw)
+    # the clean stage turns the bid bars into mid bars with half the file's spread
+    res = clean_ohlcv(raw)
+    assert res.report.set_index("rule").loc["quote_side", "changed"] == 6
+    np.testing.assert_allclose(res.clean["close"], raw["close"] * (1 + raw["spread_bps"] / 2e4))
+
+
+def test_point_is_a_positive_number():
+    with pytest.raises(IngestConfigError, match=r"ingest\.sources\[0\]\.point"):
+        parse_ingest_config({"sources": [{"name": "a", "path": "x.csv", "point": 0}]})
+    assert parse_ingest_config({"sources": [{"name": "a", "path": "x.csv"}]}).sources[0].timezone is None
+
+
+def _mt5_weeks(n_weeks: int = 3) -> str:
+    """Hourly EURUSD bars in MetaTrader server time (UTC+2 in winter): Monday 00:00 to Friday
+    23:00 server time, i.e. the forex week of Sunday 17:00 to Friday 17:00 New York."""
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2024-01-08", periods=7 * n_weeks, freq="1D")
+    stamps = [d + pd.Timedelta(hours=h) for d in days if d.day_of_week < 5 for h in range(24)]
+    close = 1.1 * np.exp(np.cumsum(rng.normal(0, 4e-4, len(stamps))))
+    open_ = np.r_[1.1, close[:-1]]
+    lines = ["<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"]
+    for t, o, c in zip(stamps, open_, close, strict=True):
+        hi, lo = max(o, c) + 5e-5, min(o, c) - 5e-5
+        lines.append(f"{t:%Y.%m.%d}\t{t:%H:%M:%S}\t{o:.5f}\t{hi:.5f}\t{lo:.5f}\t{c:.5f}\t{rng.integers(100, 900)}\t0\t10")
+    return "\n".join(lines) + "\n"
+
+
+def test_mt5_without_timezone_is_warned_at_ingest_and_shows_in_the_quality_report(tmp_path):
+    from quant_arena.market.cleaning import clean_ohlcv
+    from quant_arena.market.errors import DataWarning
+
+    f = tmp_path / "EURUSD_H1.csv"
+    f.write_text(_mt5_weeks())
+    src = {"name": "mt5", "path": str(f), "point": 0.00001}
+    with pytest.warns(DataWarning, match="timezone_assumed"):
+        naive = load_sources({"sources": [src]})
+    tz = clean_ohlcv(naive).report.set_index("rule").loc["timezone"]
+    assert tz["flagged"] > 0 and "look shifted by +2 h from UTC" in tz["detail"]
+    # with the server's zone the weeks open at 17:00 New York: nothing to report
+    right = load_sources({"sources": [{**src, "timezone": "Europe/Athens"}]})
+    tz = clean_ohlcv(right).report.set_index("rule").loc["timezone"]
+    assert tz["flagged"] == 0 and "timestamps are UTC" in tz["detail"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_arena.market.errors import DataError
+from quant_arena.market.errors import DataError, DataWarning
 from quant_arena.market.schema import RawOHLCVSchema
 from quant_arena.market.sources import (
     FORMATS,
@@ -591,3 +591,202 @@ def test_real_wide_file_listing_dates(shared_data):
     first = df.groupby("symbol")["timestamp"].min()
     assert first["BTC/USD"] == pd.Timestamp("2014-11-28", tz=UTC)
     assert first["ETH/USD"] > first["BTC/USD"] and first["LTC/USD"] > first["BTC/USD"]
+
+
+# --------------------------------------------------------------------------------------------
+# the time of the run: bars from the future, the still-forming bar; rows out of file order
+# --------------------------------------------------------------------------------------------
+
+HOURLY = (
+    "timestamp,open,high,low,close,volume\n"
+    "2024-01-01 00:00,1,2,0.5,1.5,10\n"
+    "2024-01-01 01:00,1,2,0.5,1.5,10\n"
+    "2024-01-01 02:00,1,2,0.5,1.5,10\n"
+)
+
+
+def test_a_bar_from_the_future_names_file_line_and_rule(tmp_path):
+    f = _write(tmp_path / "future.csv", HOURLY + "2024-01-01 03:00,1,2,0.5,1.5,10\n")
+    with pytest.raises(DataError) as err:
+        load_file(f, now=pd.Timestamp("2024-01-01 02:59", tz=UTC))
+    _assert_error(err.value, file=f, row=5, rule="future_timestamp")
+    assert "2024-01-01 03:00:00+00:00" in str(err.value)
+    # a naive `now` is UTC; a `now` in another zone is the same instant
+    with pytest.raises(DataError, match="future_timestamp"):
+        load_file(f, now="2024-01-01 02:59")
+    with pytest.raises(DataError, match="future_timestamp"):
+        load_file(f, now=pd.Timestamp("2024-01-01 03:59", tz="Europe/Zurich"))
+    assert len(load_file(f, now=pd.Timestamp("2024-01-01 04:00", tz=UTC))) == 4
+
+
+def test_a_future_bar_in_a_newest_first_file_names_its_own_line(tmp_path):
+    text = CDD_1H.replace("2019-10-17 01-PM", "2029-10-17 01-PM")  # line 3: a corrupted year
+    f = _write(tmp_path / "Coinbase_BTCUSD_1h.csv", text)
+    with pytest.raises(DataError) as err:
+        load_file(f, now=pd.Timestamp("2024-01-01", tz=UTC))
+    _assert_error(err.value, file=f, row=3, rule="future_timestamp")
+
+
+def test_future_check_reads_timestamps_after_their_timezone(tmp_path):
+    # 02:00 Zurich is 01:00 UTC: not in the future at 01:30 UTC, read as UTC it would be
+    f = _write(tmp_path / "zurich.csv", HOURLY)
+    df = load_file(f, timezone="Europe/Zurich", now=pd.Timestamp("2024-01-01 01:30", tz=UTC))
+    assert df["timestamp"].iloc[-1] == pd.Timestamp("2024-01-01 01:00", tz=UTC)
+    with pytest.raises(DataError, match="future_timestamp"):
+        load_file(f, now=pd.Timestamp("2024-01-01 01:30", tz=UTC))
+
+
+def test_the_still_forming_bar_is_flagged_incomplete(tmp_path):
+    f = _write(tmp_path / "forming.csv", HOURLY)
+    df = load_file(f, now=pd.Timestamp("2024-01-01 02:30", tz=UTC))
+    assert df["incomplete_bar"].tolist() == [False, False, True]  # opened 02:00, closes 03:00
+    assert df["incomplete_bar"].dtype == bool
+    # a bar that closed exactly at the time of the run is complete: no flag column at all
+    assert "incomplete_bar" not in load_file(f, now=pd.Timestamp("2024-01-01 03:00", tz=UTC)).columns
+    assert "incomplete_bar" not in load_file(f).columns  # no `now`: no check
+
+
+def test_the_forming_daily_bar_is_today(tmp_path):
+    f = _write(tmp_path / "d.csv", "Date,Open,High,Low,Close,Adj Close,Volume\n1/2/2024,1,2,0.5,1.5,1.5,10\n1/3/2024,1,2,0.5,1.5,1.5,10\n")
+    df = load_file(f, now=pd.Timestamp("2024-01-03 15:00", tz=UTC))
+    assert df["incomplete_bar"].tolist() == [False, True]
+
+
+def test_rows_out_of_file_order_are_flagged_and_sorted(tmp_path):
+    f = _write(
+        tmp_path / "shuffled.csv",
+        "timestamp,open,high,low,close,volume\n"
+        "2024-01-01 00:00,1,1,1,1,1\n"
+        "2024-01-01 01:00,2,2,2,2,1\n"
+        "2024-01-01 03:00,4,4,4,4,1\n"
+        "2024-01-01 02:00,3,3,3,3,1\n"  # stamped before the row above it
+        "2024-01-01 04:00,5,5,5,5,1\n",
+    )
+    df = load_file(f)
+    _tidy_ok(df)
+    assert df["open"].tolist() == [1, 2, 3, 4, 5]
+    assert df["out_of_order"].tolist() == [False, False, True, False, False]
+
+
+def test_newest_first_files_are_not_out_of_order(tmp_path):
+    f = _write(tmp_path / "Coinbase_BTCUSD_1h.csv", CDD_1H)
+    assert "out_of_order" not in load_file(f).columns
+    # ... but a row breaking the newest-first order is
+    lines = CDD_1H.splitlines(keepends=True)
+    lines[3], lines[4] = lines[4], lines[3]
+    swapped = _write(tmp_path / "swapped_BTCUSD_1h.csv", "".join(lines))
+    df = load_file(swapped, format="cryptodatadownload")
+    assert df.loc[df["out_of_order"], "timestamp"].tolist() == [pd.Timestamp("2019-10-17 12:00", tz=UTC)]
+
+
+def test_out_of_order_is_per_symbol_in_long_files(tmp_path):
+    f = _write(
+        tmp_path / "long.csv",
+        "Ticker,Date,Open,High,Low,Close,Volume\n"
+        "AAA,2024-01-02,1,1,1,1,1\nBBB,2024-01-03,1,1,1,1,1\nAAA,2024-01-03,1,1,1,1,1\n"
+        "BBB,2024-01-02,1,1,1,1,1\nAAA,2024-01-04,1,1,1,1,1\nBBB,2024-01-04,1,1,1,1,1\n",
+    )
+    df = load_file(f)
+    flagged = df[df["out_of_order"]]
+    assert flagged[["symbol", "timestamp"]].values.tolist() == [["BBB", pd.Timestamp("2024-01-02", tz=UTC)]]
+
+
+# --------------------------------------------------------------------------------------------
+# MetaTrader 5 bar exports
+# --------------------------------------------------------------------------------------------
+
+MT5_H1 = (
+    "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
+    "2024.01.02\t00:00:00\t1.10420\t1.10445\t1.10390\t1.10400\t512\t0\t12\n"
+    "2024.01.02\t01:00:00\t1.10400\t1.10480\t1.10380\t1.10460\t734\t0\t10\n"
+    "2024.01.02\t02:00:00\t1.10460\t1.10500\t1.10450\t1.10490\t401\t0\t8\n"
+)
+
+
+def test_mt5_export_loads_sniffed_in_server_time(tmp_path):
+    f = _write(tmp_path / "EURUSD_H1_202401020000_202401020200.csv", MT5_H1)
+    assert detect_format(f) == "mt5"
+    df = load_file(f, timezone="Europe/Athens", point=0.00001)
+    _tidy_ok(df)
+    assert df["symbol"].unique().tolist() == ["EUR/USD"] and df["timeframe"].unique().tolist() == ["1h"]
+    # 00:00 server time (EET, UTC+2 in January) is 22:00 UTC the day before
+    assert df["timestamp"].iloc[0] == pd.Timestamp("2024-01-01 22:00", tz=UTC)
+    assert df["open"].tolist() == [1.10420, 1.10400, 1.10460]
+    assert df["volume"].tolist() == [512.0, 734.0, 401.0]  # <VOL> is all 0: tick volume
+    np.testing.assert_allclose(df["spread_bps"], np.array([12, 10, 8]) * 1e-5 / df["close"] * 1e4)
+    assert df["spread_bps"].iloc[0] == pytest.approx(1.0870, abs=1e-4)  # 1.2 pips on 1.104
+    assert (df["quote_side"] == "bid").all()
+
+
+def test_mt5_real_volume_wins_when_the_file_has_it(tmp_path):
+    text = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n" + "".join(
+        f"2024.01.02\t{h:02d}:00:00\t100.5\t101.0\t100.0\t100.5\t900\t{v}\t1\n" for h, v in ((0, 0), (1, 35), (2, 12))
+    )
+    f = _write(tmp_path / "US500_H1.csv", text)
+    df = load_file(f, format="mt5", timezone="UTC", point=0.1)
+    assert df["volume"].tolist() == [0.0, 35.0, 12.0]  # one column per file, never mixed
+    assert df["symbol"].iloc[0] == "US500"
+
+
+def test_mt5_without_timezone_or_point_warns_and_says_what_it_assumed(tmp_path):
+    f = _write(tmp_path / "EURUSD_H1.csv", MT5_H1)
+    with pytest.warns(DataWarning) as caught:
+        df = load_file(f)
+    rules = {w.message.rule for w in caught}
+    assert rules == {"timezone_assumed", "point_assumed"}
+    assert all(str(f) in str(w.message) for w in caught)
+    assert df["timestamp"].iloc[0] == pd.Timestamp("2024-01-02 00:00", tz=UTC)  # read as UTC
+    assert "point size 0.00001" in str(next(w.message for w in caught if w.message.rule == "point_assumed"))
+    # the point taken from the decimals (1.10400 has 5) gives the same spread as point=0.00001
+    with_point = load_file(f, timezone="UTC", point=0.00001)
+    np.testing.assert_allclose(df["spread_bps"], with_point["spread_bps"])
+
+
+def test_mt5_gz_daily_without_time_column(tmp_path):
+    text = (
+        "<DATE>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
+        "2024.01.02\t148.250\t149.100\t147.900\t148.800\t50123\t0\t7\n"
+        "2024.01.03\t148.800\t149.500\t148.100\t149.300\t48712\t0\t9\n"
+    )
+    f = tmp_path / "USDJPY_D1_202401020000_202401030000.csv.gz"
+    f.write_bytes(gzip.compress(text.encode()))
+    assert detect_format(f) == "mt5"
+    df = load_file(f, timezone="UTC", point=0.001)
+    assert df["symbol"].iloc[0] == "USD/JPY" and df["timeframe"].iloc[0] == "1d"
+    assert df["timestamp"].tolist() == [pd.Timestamp("2024-01-02", tz=UTC), pd.Timestamp("2024-01-03", tz=UTC)]
+    assert df["spread_bps"].iloc[0] == pytest.approx(7 * 0.001 / 148.8 * 1e4)
+
+
+def test_mt5_export_in_utf16_loads(tmp_path):
+    # MetaTrader writes UTF-16 text with a byte-order mark; plain and gzip-compressed
+    f = tmp_path / "EURUSD_H1.csv"
+    f.write_bytes(MT5_H1.encode("utf-16"))
+    assert detect_format(f) == "mt5"
+    expected = load_file(_write(tmp_path / "EURUSD_H1_utf8.csv", MT5_H1), timezone="UTC", point=0.00001)
+    pd.testing.assert_frame_equal(load_file(f, timezone="UTC", point=0.00001), expected)
+    gz = tmp_path / "EURUSD_H1.csv.gz"
+    gz.write_bytes(gzip.compress(MT5_H1.encode("utf-16")))
+    pd.testing.assert_frame_equal(load_file(gz, timezone="UTC", point=0.00001), expected)
+
+
+def test_mt5_errors_name_file_line_and_rule(tmp_path):
+    f = _write(tmp_path / "EURUSD_H1.csv", MT5_H1.replace("1.10480", "1.1O480"))
+    with pytest.raises(DataError) as err:
+        load_file(f, timezone="UTC", point=0.00001)
+    _assert_error(err.value, file=f, row=3, rule="non_numeric")
+    no_close = _write(tmp_path / "GBPUSD_H1.csv", MT5_H1.replace("<CLOSE>", "<CLOSING>"))
+    with pytest.raises(DataError) as err:
+        load_file(no_close, timezone="UTC", point=0.00001)
+    _assert_error(err.value, file=no_close, row=1, rule="missing_columns")
+    assert "<CLOSE>" in str(err.value)
+    future = _write(tmp_path / "AUDUSD_H1.csv", MT5_H1)
+    with pytest.raises(DataError) as err:
+        load_file(future, timezone="UTC", point=0.00001, now=pd.Timestamp("2024-01-02 01:30", tz=UTC))
+    _assert_error(err.value, file=future, row=4, rule="future_timestamp")
+
+
+def test_point_is_for_mt5_files_only(tmp_path):
+    f = _write(tmp_path / "plain.csv", HOURLY)
+    with pytest.raises(DataError) as err:
+        load_file(f, point=0.01)
+    _assert_error(err.value, file=f, row=None, rule="bad_parameter")

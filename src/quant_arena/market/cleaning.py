@@ -24,9 +24,17 @@ timezone             makes timestamps UTC: naive stamps are read in ``source_tim
 quote_side           bid/ask quoted series (``quote_side`` column or parameter): converted
                      to mid with ``spread_bps`` when known, otherwise kept and reported
 missing_values       NaN / infinite prices (dropped), missing volume (set to 0 or dropped)
+incomplete_bar       a bar that had opened but not closed when it was ingested (the
+                     ``incomplete_bar`` flag set by ingest: open <= time of the run < open +
+                     timeframe): its high, low, close and volume are not final, a look-ahead
+                     trap (dropped, or flagged)
 non_positive_prices  a price <= 0 (dropped)
 negative_volume      volume < 0 (dropped, set to 0, or made positive)
 off_grid             stamps off the timeframe's grid (snapped to it, or dropped)
+out_of_order         rows stamped before the row above them: in the source file (the
+                     ``out_of_order`` flag set by ingest) or in the input frame; newest-first
+                     order counts the other way. The rows are sorted into time order
+                     (``changed``, counted; the quarantine keeps their original stamps)
 duplicates           rows with the same key: exact copies are dropped; conflicting rows keep
                      the first, the last, a merged bar, or none
 repeated_bars        a traded bar whose OHLCV is identical to an earlier bar of the same
@@ -80,11 +88,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from quant_arena.market.errors import DataError
 from quant_arena.market.schema import (
+    FLAG_COLUMNS,
     KEY_COLUMNS,
     OHLCV_COLUMNS,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     CleanOHLCVSchema,
+    out_of_order_rows,
     timeframe_seconds,
 )
 
@@ -93,9 +103,11 @@ RULES: tuple[str, ...] = (
     "timezone",
     "quote_side",
     "missing_values",
+    "incomplete_bar",
     "non_positive_prices",
     "negative_volume",
     "off_grid",
+    "out_of_order",
     "duplicates",
     "repeated_bars",
     "ohlc_inconsistent",
@@ -227,6 +239,18 @@ class MissingValuesRule(_Rule):
     """NaN or infinite prices are dropped; a missing volume is set to 0 or dropped."""
 
     volume: Literal["zero", "drop"] = Field("zero", description="what to do with a missing volume")
+
+
+class IncompleteBarRule(_Rule):
+    """A bar still forming when it was ingested (the ``incomplete_bar`` flag of ingest)."""
+
+    action: Literal["drop", "flag"] = Field(
+        "drop", description="drop it (its high/low/close/volume are not final) or only flag it"
+    )
+
+
+class OutOfOrderRule(_Rule):
+    """Rows stamped before the row above them (in the file or the input); sorted and counted."""
 
 
 class NonPositivePricesRule(_Rule):
@@ -377,9 +401,11 @@ class CleanConfig(BaseModel):
     timezone: TimezoneRule = Field(default_factory=TimezoneRule)
     quote_side: QuoteSideRule = Field(default_factory=QuoteSideRule)
     missing_values: MissingValuesRule = Field(default_factory=MissingValuesRule)
+    incomplete_bar: IncompleteBarRule = Field(default_factory=IncompleteBarRule)
     non_positive_prices: NonPositivePricesRule = Field(default_factory=NonPositivePricesRule)
     negative_volume: NegativeVolumeRule = Field(default_factory=NegativeVolumeRule)
     off_grid: OffGridRule = Field(default_factory=OffGridRule)
+    out_of_order: OutOfOrderRule = Field(default_factory=OutOfOrderRule)
     duplicates: DuplicatesRule = Field(default_factory=DuplicatesRule)
     repeated_bars: RepeatedBarsRule = Field(default_factory=RepeatedBarsRule)
     ohlc_inconsistent: OHLCRule = Field(default_factory=OHLCRule)
@@ -531,6 +557,7 @@ class _Cleaner:
         self.rid = np.arange(n, dtype=np.int64)
         self.filled = self._bool_col("is_filled")
         self.gap = self._bool_col("gap_before")
+        self.flags = {col: self._bool_col(col) for col in FLAG_COLUMNS}  # by raw row (rid)
         self.ts = np.zeros(n, dtype=np.int64)
         self.ts_valid = np.ones(n, dtype=bool)
         self.adj = self._numeric("adj_close", required=False) if "adj_close" in self.raw.columns else None
@@ -538,7 +565,9 @@ class _Cleaner:
         if self.adj is not None:
             self._arrays.append("adj")
         # columns carried through by row id (symbol, timeframe, extras)
-        self.extras = self.raw.drop(columns=["timestamp", *OHLCV_COLUMNS, "is_filled", "gap_before"], errors="ignore")
+        self.extras = self.raw.drop(
+            columns=["timestamp", *OHLCV_COLUMNS, "is_filled", "gap_before", *FLAG_COLUMNS], errors="ignore"
+        )
         # ---- event log
         self.counts = {(r, a): np.zeros(self.S, dtype=np.int64) for r in RULES for a in (*ACTIONS, "found", "filled")}
         self.details: dict[tuple[str, int], list[str]] = {}
@@ -821,6 +850,16 @@ class _Cleaner:
             else:
                 self._drop("missing_values", vbad, "missing volume", defer=True)
 
+    def incomplete_bar(self) -> None:
+        forming = self.flags["incomplete_bar"][self.rid] & ~self.dead
+        if not forming.any():
+            return
+        msg = "bar still forming when ingested (opened before the run, closes after it): not final"
+        if self.cfg.incomplete_bar.action == "drop":
+            self._drop("incomplete_bar", forming, msg, defer=True)
+        else:
+            self._event("incomplete_bar", "flagged", forming, msg)
+
     def non_positive_prices(self) -> None:
         bad = (self.o <= 0) | (self.h <= 0) | (self.l <= 0) | (self.c <= 0)
         self._drop("non_positive_prices", bad, "price <= 0", defer=True)
@@ -856,9 +895,43 @@ class _Cleaner:
     def sort(self) -> None:
         self._compact()
         self._arrays.remove("ts_valid")  # every timestamp left is valid
+        if self.cfg.out_of_order.enabled:
+            self.out_of_order()
         ok = (self.sid[1:] > self.sid[:-1]) | ((self.sid[1:] == self.sid[:-1]) & (self.ts[1:] >= self.ts[:-1]))
         if not ok.all():
             self._take(np.lexsort((self.ts, self.sid)))
+
+    def out_of_order(self) -> None:
+        """Count the rows the sort is about to move: out of order in the file or in the input."""
+        in_file = self.flags["out_of_order"][self.rid]
+        raw_ts = self.ts_utc_raw[self.rid]
+        in_input = out_of_order_rows(raw_ts, self.sid) & ~in_file
+        moved = in_file | in_input
+        self._newest_first(raw_ts)
+        if not moved.any():
+            return
+        detail = np.where(
+            in_file,
+            "out of time order in the source file: sorted into time order",
+            "out of time order in the input frame: sorted into time order",
+        )
+        self._event("out_of_order", "changed", moved, detail[moved])
+        for k, n in enumerate(np.bincount(self.sid[moved], minlength=self.S)):
+            if n:
+                self._detail("out_of_order", k, f"{n} rows out of time order: sorted")
+
+    def _newest_first(self, raw_ts: np.ndarray) -> None:
+        """Say so in the report when a series comes in newest first (the sort reverses it)."""
+        if (self.sid[1:] >= self.sid[:-1]).all():  # series already together (the loaders' order)
+            t, k = raw_ts, self.sid
+        else:
+            grp = np.argsort(self.sid, kind="stable")
+            t, k = raw_ts[grp], self.sid[grp]
+        same = k[1:] == k[:-1]
+        down = np.bincount(k[1:][same & (t[1:] < t[:-1])], minlength=self.S)
+        up = np.bincount(k[1:][same & (t[1:] > t[:-1])], minlength=self.S)
+        for j in np.flatnonzero(down > up):
+            self._detail("out_of_order", int(j), "the input runs newest first: read in reverse")
 
     def duplicates(self) -> None:
         cfg = self.cfg.duplicates
@@ -1752,10 +1825,11 @@ def clean_ohlcv(raw: pd.DataFrame, config: CleanConfig | dict | None = None) -> 
     steps = (
         ("quote_side", eng.quote_side),
         (None, eng.missing_values),  # NaN prices always leave: the schema cannot hold them
+        ("incomplete_bar", eng.incomplete_bar),
         ("non_positive_prices", eng.non_positive_prices),
         ("negative_volume", eng.negative_volume),
         ("off_grid", eng.off_grid),
-        (None, eng.sort),
+        (None, eng.sort),  # counts out_of_order (when enabled) before it sorts
         ("duplicates", eng.duplicates),
         ("repeated_bars", eng.repeated_bars),
         ("ohlc_inconsistent", eng.ohlc_inconsistent),

@@ -25,3 +25,14 @@ class DataError(ValueError):
             parts.append(f"rule {rule}")
         prefix = (", ".join(parts) + ": ") if parts else ""
         super().__init__(prefix + message)
+
+
+class DataWarning(UserWarning):
+    """Data read under an assumption the user should confirm (a default time zone, an inferred
+    point size). The message names the file and the rule, like :class:`DataError`."""
+
+    def __init__(self, message: str, *, file: object = None, rule: str | None = None):
+        self.file = None if file is None else str(file)
+        self.rule = rule
+        parts = [p for p in (f"file {self.file}" if self.file else "", f"rule {rule}" if rule else "") if p]
+        super().__init__((", ".join(parts) + ": " if parts else "") + message)

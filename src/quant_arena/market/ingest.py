@@ -11,7 +11,8 @@ Parameters (``conf/base/parameters_ingest.yml``, key ``ingest``)::
           format: auto                   # see quant_arena.market.sources.FORMATS
           symbol: BTC/USD                # optional: name (or filter for multi-symbol files)
           timeframe: 1h                  # optional: default from the file
-          timezone: UTC                  # zone of naive timestamps
+          timezone: UTC                  # zone of naive timestamps (default UTC; mt5 warns)
+          point: 0.00001                 # mt5 only: point size, turns <SPREAD> points into spread_bps
           quote_side: null               # trade | bid | ask | mid | unknown; default per format
 
 A bad parameter raises :class:`IngestConfigError` naming it, e.g.
@@ -41,6 +42,7 @@ from quant_arena.market.errors import DataError
 from quant_arena.market.schema import (
     KEY_COLUMNS,
     RawOHLCVSchema,
+    fill_flag_columns,
     parse_timeframe,
     sort_tidy,
 )
@@ -58,6 +60,7 @@ FormatName = Literal[
     "freqtrade_feather",
     "parquet",
     "binance",
+    "mt5",
 ]
 QuoteSide = Literal["trade", "bid", "ask", "mid", "unknown"]
 
@@ -79,7 +82,12 @@ class SourceConfig(BaseModel):
     format: FormatName = "auto"
     symbol: str | None = Field(None, description="symbol name, or a filter for multi-symbol files")
     timeframe: str | None = Field(None, description="e.g. '1h'; required for exchange sources")
-    timezone: str = Field("UTC", description="IANA zone of naive timestamps; output is always UTC")
+    timezone: str | None = Field(
+        None, description="IANA zone of naive timestamps (None: UTC; mt5 warns); output is always UTC"
+    )
+    point: float | None = Field(
+        None, gt=0, description="mt5: the symbol's point size (0.00001 for 5-digit EURUSD), for <SPREAD>"
+    )
     quote_side: QuoteSide | None = Field(None, description="price side of the bars; default per format")
     symbol_map: dict[str, str] = Field(default_factory=dict, description="rename symbols after loading")
 
@@ -108,7 +116,9 @@ class SourceConfig(BaseModel):
 
     @field_validator("timezone")
     @classmethod
-    def _timezone(cls, value: str) -> str:
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if value.upper() == "UTC":
             return "UTC"
         try:
@@ -209,7 +219,7 @@ def _filter_symbols(df: pd.DataFrame, src: SourceConfig, where: str) -> pd.DataF
     return df
 
 
-def _load_file_source(src: SourceConfig) -> pd.DataFrame:
+def _load_file_source(src: SourceConfig, now: pd.Timestamp | None) -> pd.DataFrame:
     return load_file(
         Path(src.path or ""),
         src.format,
@@ -217,6 +227,8 @@ def _load_file_source(src: SourceConfig) -> pd.DataFrame:
         timeframe=src.timeframe,
         timezone=src.timezone,
         quote_side=src.quote_side,
+        now=now,
+        point=src.point,
     )
 
 
@@ -277,6 +289,7 @@ def load_sources(
     *,
     exchange_factory: Callable[..., Any] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    now: pd.Timestamp | str | None = None,
 ) -> pd.DataFrame:
     """Load every configured source and return one tidy frame (all symbols and timeframes).
 
@@ -285,12 +298,19 @@ def load_sources(
         exchange_factory: builds a ccxt exchange from ``(exchange_id, sandbox=..., **options)``;
             default :func:`quant_arena.market.exchange.make_exchange` (tests pass a fake).
         sleep: sleep function for the exchange downloader (rate limit and backoff).
+        now: the time of the run, passed in by the caller (the ingest node reads the clock).
+            A file bar opening after it raises ``future_timestamp`` (file, line); a file bar
+            still open at ``now`` (open <= now < close) is kept with ``incomplete_bar = True``
+            for the clean stage to quarantine. ``None`` skips both checks. (Exchange sources
+            never store a forming bar; synthetic bars are not checked.)
 
     Returns:
         Rows sorted by (symbol, timeframe, timestamp), validated with ``RawOHLCVSchema``. Raw
         quirks (duplicates, off-grid stamps, gaps, bad ticks) are kept for the clean stage.
-        Extra columns: ``quote_side`` (all sources), ``quote_volume`` / ``adj_close`` where a
-        source has them, ``regime`` for synthetic sources.
+        Extra columns: ``quote_side`` (all sources), ``quote_volume`` / ``adj_close`` /
+        ``spread_bps`` where a source has them, ``regime`` for synthetic sources, and the bool
+        flags ``out_of_order`` (the row was stamped before the row above it in its file) and
+        ``incomplete_bar`` when any row has one (see ``schema.FLAG_COLUMNS``).
 
     Raises:
         IngestConfigError: a bad parameter (named).
@@ -306,7 +326,7 @@ def load_sources(
     for i, src in enumerate(cfg.sources):
         where = f"ingest.sources[{i}] ({src.name})"
         if src.kind == "file":
-            df = _load_file_source(src)
+            df = _load_file_source(src, now)
         elif src.kind == "exchange":
             df = _load_exchange_source(src, exchange_factory, sleep)
         else:
@@ -323,7 +343,7 @@ def load_sources(
             owner[series] = where
         frames.append(df)
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    out = sort_tidy(out)
+    out = sort_tidy(fill_flag_columns(out))
     front = [*KEY_COLUMNS, "open", "high", "low", "close", "volume"]
     out = out[front + [c for c in out.columns if c not in front]]
     names = ", ".join(s.name for s in cfg.sources)

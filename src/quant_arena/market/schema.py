@@ -25,9 +25,11 @@ A frame in this layout may hold several symbols and timeframes at once.
 
 from __future__ import annotations
 
+import bisect
 import re
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -42,6 +44,11 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "is_filled",
     "gap_before",
 )
+
+#: Bool columns the loaders add (only when a row has one) for the clean stage's rules of the
+#: same names: ``out_of_order`` (the row was stamped before the row above it in its file) and
+#: ``incomplete_bar`` (the bar had opened but not closed at the time of the ingest run).
+FLAG_COLUMNS: tuple[str, ...] = ("out_of_order", "incomplete_bar")
 
 _TIMEFRAME_RE = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -140,6 +147,105 @@ def empty_ohlcv() -> pd.DataFrame:
             **{c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS},
         }
     )
+
+
+def out_of_order_rows(timestamps: np.ndarray, series: np.ndarray | None = None) -> np.ndarray:
+    """Rows stamped out of order, in the order given (a file's order), per series.
+
+    Args:
+        timestamps: int64 (ns) timestamps in the given order.
+        series: a non-negative integer code per row (rows of one series need not be adjacent);
+            ``None`` for a single series.
+
+    Returns:
+        A bool array, True at the fewest rows that, taken out, leave every other row of their
+        series in time order (the complement of a longest non-decreasing run of stamps): one
+        row moved ten places counts once, a swapped pair counts once. A series that runs mostly
+        backwards (more steps down than up: a newest-first file) is read the other way. Equal
+        stamps (duplicates) are in order. Rows not flagged keep their order when sorted; of a
+        swapped pair, the lower row is flagged.
+    """
+    ts = np.asarray(timestamps, dtype=np.int64)
+    out = np.zeros(ts.size, dtype=bool)
+    if ts.size < 2:
+        return out
+    codes = np.zeros(ts.size, dtype=np.int64) if series is None else np.asarray(series, dtype=np.int64)
+    grouped = bool((codes[1:] >= codes[:-1]).all())
+    grp = np.arange(ts.size) if grouped else np.argsort(codes, kind="stable")  # series together, order kept
+    t, c = (ts, codes) if grouped else (ts[grp], codes[grp])
+    new_series = c[1:] != c[:-1]
+    down = (t[1:] < t[:-1]) & ~new_series
+    if not down.any():
+        return out
+    up = (t[1:] > t[:-1]) & ~new_series
+    starts = np.flatnonzero(np.concatenate(([True], new_series)))
+    stops = np.append(starts[1:], t.size)
+    flags = np.zeros(t.size, dtype=bool)
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        n_down, n_up = int(down[a : b - 1].sum()), int(up[a : b - 1].sum())
+        if n_down == 0 or n_up == 0:
+            continue  # in order, or exactly newest first
+        seg = -t[a:b] if n_down > n_up else t[a:b]
+        flags[a:b] = ~_longest_ordered(seg)
+    out[grp] = flags
+    return out
+
+
+def _longest_ordered(seg: np.ndarray) -> np.ndarray:
+    """A mask of one longest non-decreasing subsequence of ``seg``.
+
+    Rows no earlier row exceeds and no later row undercuts belong to every longest one; only the
+    stretches between them are searched (patience sorting), so a mostly ordered series is cheap.
+    """
+    n = seg.size
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    prev_max = np.empty(n, dtype=np.int64)
+    prev_max[0], prev_max[1:] = lo, np.maximum.accumulate(seg)[:-1]
+    next_min = np.empty(n, dtype=np.int64)
+    next_min[-1], next_min[:-1] = hi, np.minimum.accumulate(seg[::-1])[::-1][1:]
+    keep = (seg >= prev_max) & (seg <= next_min)
+    bounds = np.concatenate(([-1], np.flatnonzero(keep), [n]))
+    wide = np.flatnonzero(np.diff(bounds) > 1)
+    for left, right in zip(bounds[wide].tolist(), bounds[wide + 1].tolist(), strict=True):
+        low = seg[left] if left >= 0 else lo
+        high = seg[right] if right < n else hi
+        idx = np.arange(left + 1, right)
+        idx = idx[(seg[idx] >= low) & (seg[idx] <= high)]
+        # searched from the end backwards: of a swapped pair, the row below is the one out of order
+        back = idx[::-1]
+        keep[back[_patience((-seg[back]).tolist())]] = True
+    return keep
+
+
+def _patience(values: list[int]) -> list[int]:
+    """Positions of one longest non-decreasing subsequence of ``values``."""
+    tails: list[int] = []
+    tail_pos: list[int] = []
+    parent = [-1] * len(values)
+    for i, v in enumerate(values):
+        j = bisect.bisect_right(tails, v)
+        if j == len(tails):
+            tails.append(v)
+            tail_pos.append(i)
+        else:
+            tails[j] = v
+            tail_pos[j] = i
+        parent[i] = tail_pos[j - 1] if j > 0 else -1
+    chain = []
+    k = tail_pos[-1] if tail_pos else -1
+    while k >= 0:
+        chain.append(k)
+        k = parent[k]
+    return chain[::-1]
+
+
+def fill_flag_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """After concatenating frames of which only some carry a :data:`FLAG_COLUMNS` column: the
+    missing values are False and the column is bool."""
+    for col in FLAG_COLUMNS:
+        if col in df.columns and df[col].dtype != bool:
+            df[col] = df[col].astype("boolean").fillna(False).astype(bool)
+    return df
 
 
 def sort_tidy(df: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,15 @@ saying which price the bars are built from (``"trade"``, ``"bid"``, ``"ask"``, `
 What the loaders do and do not do:
 
 * they parse, type and convert to UTC, and sort rows ascending by (symbol, timestamp) with a
-  stable sort (newest-first files come out oldest-first);
+  stable sort (newest-first files come out oldest-first); rows that were out of time order in
+  the file (against the file's own direction) get ``out_of_order = True``, so the clean stage
+  counts and quarantines them (rule ``out_of_order``) instead of the sort hiding them;
+* with ``now`` (the time of the run, passed in by the caller; the ingest node reads the
+  clock), a bar whose OPEN time is after ``now`` cannot exist and raises
+  ``future_timestamp``; a bar that opened but had not closed at ``now`` (the still-forming
+  last bar of an export) is kept with ``incomplete_bar = True`` and the clean stage
+  quarantines it (its high, low, close and volume are not final: keeping it is look-ahead);
+  the flag columns are added only when a row has the flag;
 * they keep every other quirk of the source for the clean stage: duplicates, off-grid stamps,
   gaps, bad ticks, zero-volume bars are NOT touched;
 * bad input raises :class:`~quant_arena.market.errors.DataError` naming the file, the row and
@@ -18,7 +26,9 @@ What the loaders do and do not do:
   for parquet / feather. Rules: ``empty_file``, ``no_data_rows``, ``missing_columns``,
   ``non_numeric``, ``missing_value``, ``unparseable_timestamp``, ``mixed_timezones``,
   ``ambiguous_local_time``, ``file_type_mismatch``, ``corrupt_file``, ``unknown_format``,
-  ``timeframe_unknown``, ``symbol_not_found``.
+  ``timeframe_unknown``, ``symbol_not_found``, ``future_timestamp``, ``bad_parameter``.
+  Assumptions the user should confirm raise a :class:`~quant_arena.market.errors.DataWarning`
+  (``timezone_assumed``, ``point_assumed``; MetaTrader 5 files).
 
 Time zones: naive timestamps are read in the zone given by ``timezone`` (default ``"UTC"``;
 any IANA name such as ``"Europe/Zurich"``) and converted to UTC; a DST-ambiguous or
@@ -41,6 +51,8 @@ Formats (``format=`` name, loader, what it assumes):
 ``freqtrade_feather``   :func:`load_freqtrade_feather` (``date, open, high, low, close, volume``)
 ``parquet``             :func:`load_parquet` (already tidy, or plain OHLCV)
 ``binance``             :func:`load_binance` (kline CSV, 12 columns, ms or us open times)
+``mt5``                 :func:`load_mt5` (MetaTrader 5 bar export: tab-separated ``<DATE>``
+                        ``<TIME> <OPEN> ... <TICKVOL> <VOL> <SPREAD>``, broker server time)
 ``auto``                :func:`detect_format` sniffs the content (not the extension)
 =====================  ==========================================================================
 """
@@ -52,6 +64,7 @@ import gzip
 import io
 import json
 import re
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from difflib import get_close_matches
@@ -62,8 +75,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from quant_arena.market.errors import DataError
-from quant_arena.market.schema import OHLCV_COLUMNS, parse_timeframe
+from quant_arena.market.errors import DataError, DataWarning
+from quant_arena.market.schema import (
+    OHLCV_COLUMNS,
+    fill_flag_columns,
+    out_of_order_rows,
+    parse_timeframe,
+    timeframe_seconds,
+)
 
 QUOTE_SIDES: tuple[str, ...] = ("trade", "bid", "ask", "mid", "unknown")
 
@@ -138,10 +157,11 @@ def _gunzip_head(path: Path, n: int = 65536) -> bytes:
 class _Sniffed:
     """The real content of a file: ``kind`` (text/json/parquet/feather), gzip or not, head bytes."""
 
-    def __init__(self, kind: str, gzipped: bool, head: bytes):
+    def __init__(self, kind: str, gzipped: bool, head: bytes, encoding: str = "utf-8-sig"):
         self.kind = kind
         self.gzipped = gzipped
-        self.head = head
+        self.head = head  # for UTF-16 text: re-encoded as UTF-8
+        self.encoding = encoding
 
     @property
     def compression(self) -> str | None:
@@ -187,6 +207,11 @@ def sniff_file(path: str | Path) -> _Sniffed:
         if kind == "gzip":
             raise DataError("doubly gzip-compressed content is not supported", file=path, row=1, rule="unknown_format")
         suffixes = suffixes[:-1]
+    encoding = "utf-8-sig"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark (MetaTrader writes it)
+        encoding = "utf-16"
+        head = head[: len(head) // 2 * 2].decode("utf-16", errors="ignore").encode("utf-8")
+        kind = _content_kind(head)
     if not head.strip(b"\xef\xbb\xbf \t\r\n"):
         raise DataError("the file is empty", file=path, row=1, rule="empty_file")
     claimed = _EXT_KIND.get(suffixes[-1]) if suffixes else None
@@ -204,7 +229,7 @@ def sniff_file(path: str | Path) -> _Sniffed:
             row=1,
             rule="unknown_format",
         )
-    return _Sniffed(kind, gzipped, head)
+    return _Sniffed(kind, gzipped, head, encoding)
 
 
 def _text_lines(sniffed: _Sniffed, n: int = 6) -> list[str]:
@@ -229,7 +254,8 @@ def detect_format(path: str | Path) -> str:
     """Name the format of a file by sniffing its content (the ``auto`` format).
 
     Binary parquet -> ``parquet``; Arrow IPC -> ``freqtrade_feather``; JSON -> ``freqtrade_json``;
-    for CSV text (gzip or not) the first lines decide: a CryptoDataDownload banner or a
+    for CSV text (gzip or not) the first lines decide: a ``<DATE>`` header -> ``mt5``; a
+    CryptoDataDownload banner or a
     ``date, symbol, ..., volume_<base>`` header -> ``cryptodatadownload``; 12 numeric fields
     or an ``open_time`` header -> ``binance``; ``X:open`` columns -> ``wide``; a ``Ticker`` /
     ``Symbol`` column -> ``long``; ``Time`` / ``Gmt time`` with ``dd.mm.yyyy`` values ->
@@ -272,6 +298,7 @@ def _detect_text_format(lines: list[str]) -> str:
     first = _split_csv_line(lines[0])
     header = [_norm(f) for f in first]
     rules: tuple[tuple[str, Callable[[], bool]], ...] = (
+        ("mt5", lambda: _looks_mt5(lines)),
         ("cryptodatadownload", lambda: _looks_cdd(lines, first, header)),
         ("binance", lambda: _looks_binance(first, header)),
         ("wide", lambda: any(":" in f for f in first[1:])),
@@ -654,8 +681,18 @@ def _assemble(
     timestamps: pd.Series,
     numbers: dict[str, np.ndarray],
     quote_side: str,
+    rows: np.ndarray | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Build the tidy frame, infer the timeframe if needed, sort ascending (stable)."""
+    """Build the tidy frame, infer the timeframe if needed, check the stamps against ``now``,
+    flag rows out of file order, sort ascending (stable).
+
+    ``rows`` are the 1-based lines of the rows (for messages). With ``now``, a bar opening after
+    it raises ``future_timestamp``, and a bar that opened but had not closed yet at ``now`` gets
+    ``incomplete_bar = True`` (the clean stage quarantines it). Rows stamped before the row
+    above them in the file (after the file's own direction: newest-first files count the
+    reverse) get ``out_of_order = True``. Both flag columns are added only when a row has one.
+    """
     n = len(timestamps)
     if timeframe is None:
         if isinstance(symbol, str):
@@ -671,13 +708,16 @@ def _assemble(
     _check_quote_side(quote_side, file)
     stamps = timestamps.reset_index(drop=True).astype("datetime64[ns, UTC]")
     ts_i8 = stamps.array.asi8 if n else np.empty(0, dtype="int64")
+    incomplete = _check_now(ts_i8, timeframe, now, file=file, rows=rows)
     if isinstance(symbol, str):
+        codes = np.zeros(n, dtype=np.int64)
         order = np.argsort(ts_i8, kind="stable")
         sym_col = pd.Series(symbol, index=range(n), dtype="str")
     else:
         codes, uniques = pd.factorize(pd.Series(np.asarray(symbol, dtype=object)), sort=True)
         order = np.lexsort((ts_i8, codes))  # stable: by symbol, then time, then file order
         sym_col = pd.Series(np.asarray(uniques, dtype=object)[codes[order]], dtype="str")
+    moved = out_of_order_rows(ts_i8, codes)
     data: dict[str, Any] = {
         "symbol": sym_col,
         "timeframe": pd.Series(timeframe, index=range(n), dtype="str"),
@@ -689,7 +729,37 @@ def _assemble(
         if col in numbers:
             data[col] = numbers[col][order]
     data["quote_side"] = pd.Series(quote_side, index=range(n), dtype="str")
+    if moved.any():
+        data["out_of_order"] = moved[order]
+    if incomplete.any():
+        data["incomplete_bar"] = incomplete[order]
     return pd.DataFrame(data)
+
+
+def _as_utc(now: pd.Timestamp | str) -> pd.Timestamp:
+    ts = pd.Timestamp(now)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _check_now(
+    ts_i8: np.ndarray, timeframe: str, now: pd.Timestamp | None, *, file: Path | str, rows: np.ndarray | None
+) -> np.ndarray:
+    """Raise ``future_timestamp`` for a bar opening after ``now``; flag bars still open at ``now``."""
+    if now is None or ts_i8.size == 0:
+        return np.zeros(ts_i8.size, dtype=bool)
+    now_ts = _as_utc(now)
+    now_i8 = now_ts.value
+    future = ts_i8 > now_i8
+    if future.any():
+        i = _first(future)
+        stamp = pd.Timestamp(int(ts_i8[i]), tz="UTC")
+        raise DataError(
+            f"bar open time {stamp} is after the time of the run ({now_ts}): a bar from the future "
+            "cannot exist (a wrong `timezone`, a clock error or a corrupted date)",
+            file=file, row=None if rows is None else int(rows[i]), rule="future_timestamp",
+        )  # fmt: skip
+    step = timeframe_seconds(timeframe) * 1_000_000_000
+    return ts_i8 + step > now_i8
 
 
 # --------------------------------------------------------------------------------------------
@@ -705,6 +775,7 @@ def _read_csv_text(
     header: int | None = 0,
     names: Sequence[str] | None = None,
     dtype: Any = None,
+    sep: str = ",",
 ) -> tuple[pd.DataFrame, np.ndarray, int]:
     """Read a CSV (numbers inferred by the C parser; a column with a bad cell stays text and
     :func:`_numeric` names the cell). Returns (frame, 1-based line of each row, header line)."""
@@ -716,13 +787,14 @@ def _read_csv_text(
     try:
         df = pd.read_csv(
             path,
+            sep=sep,
             skiprows=skiprows,
             header=header,
             names=names,
             dtype=dtype,
             skip_blank_lines=False,
             compression=sniffed.compression,
-            encoding="utf-8-sig",
+            encoding=sniffed.encoding,
             on_bad_lines="error",
         )
     except pd.errors.EmptyDataError as exc:
@@ -808,6 +880,7 @@ def _generic_tabular(
     time_names: Sequence[str] = _TIME_NAMES,
     time_format: str | None = None,
     skiprows: int = 0,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     df, rows, header_line = _read_csv_text(path, sniffed, skiprows=skiprows)
     cmap = _column_map(df)
@@ -824,7 +897,7 @@ def _generic_tabular(
     ts = parse_timestamps(df[tcol], rows=rows, file=path, column=str(tcol), timezone=timezone, fmt=time_format)
     return _assemble(
         file=path, symbol=symbol or _stem(path), timeframe=timeframe, timestamps=ts,
-        numbers=numbers, quote_side=quote_side,
+        numbers=numbers, quote_side=quote_side, rows=rows, now=now,
     )  # fmt: skip
 
 
@@ -884,6 +957,7 @@ def load_cryptodatadownload(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A CryptoDataDownload export (e.g. ``Coinbase_BTCUSD_1h.csv``).
 
@@ -923,7 +997,7 @@ def load_cryptodatadownload(
         symbol = f"{base}/{quote}" if base and quote else (_split_pair(raw_symbol) if raw_symbol else _stem(path))
     return _assemble(
         file=path, symbol=symbol, timeframe=timeframe, timestamps=ts, numbers=numbers,
-        quote_side=quote_side or "trade",
+        quote_side=quote_side or "trade", rows=rows, now=now,
     )  # fmt: skip
 
 
@@ -950,6 +1024,7 @@ def load_forex(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A Dukascopy / MetaTrader-style forex export (e.g. ``FOREX_EURUSD_1H_ASK.csv``).
 
@@ -970,7 +1045,7 @@ def load_forex(
         path, sniffed, symbol=symbol or _forex_symbol(path), timeframe=timeframe, timezone=timezone,
         quote_side=quote_side or _forex_quote_side(path),
         time_names=("time", "gmt_time", "local_time", "timestamp", "date", "datetime", ""),
-        time_format=None,
+        time_format=None, now=now,
     )  # fmt: skip
 
 
@@ -981,6 +1056,7 @@ def load_csv(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A generic OHLCV CSV (e.g. backtesting.py's ``EURUSD.csv``).
 
@@ -997,7 +1073,7 @@ def load_csv(
     sniffed = sniff_file(path)
     return _generic_tabular(
         path, sniffed, symbol=symbol, timeframe=timeframe, timezone=timezone,
-        quote_side=quote_side or "unknown",
+        quote_side=quote_side or "unknown", now=now,
     )  # fmt: skip
 
 
@@ -1008,6 +1084,7 @@ def load_yahoo(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A Yahoo Finance style export (``Date, Open, High, Low, Close, Adj Close, Volume``).
 
@@ -1021,7 +1098,7 @@ def load_yahoo(
     sniffed = sniff_file(path)
     return _generic_tabular(
         path, sniffed, symbol=symbol or _stem(path).upper(), timeframe=timeframe, timezone=timezone,
-        quote_side=quote_side or "trade", time_names=("date", "datetime", "timestamp", "time", ""),
+        quote_side=quote_side or "trade", time_names=("date", "datetime", "timestamp", "time", ""), now=now,
     )  # fmt: skip
 
 
@@ -1032,6 +1109,7 @@ def load_long(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A long-format multi-ticker file (``Ticker, Date, Open, High, Low, Close, Volume[, Adj Close]``).
 
@@ -1066,7 +1144,7 @@ def load_long(
     ts = parse_timestamps(df[tcol], rows=rows, file=path, column=str(tcol), timezone=timezone)
     return _assemble(
         file=path, symbol=tick.to_numpy(dtype=object), timeframe=timeframe, timestamps=ts,
-        numbers=numbers, quote_side=quote_side or "trade",
+        numbers=numbers, quote_side=quote_side or "trade", rows=rows, now=now,
     )  # fmt: skip
 
 
@@ -1078,6 +1156,7 @@ def load_wide(
     timezone: str = "UTC",
     quote_side: str | None = None,
     quote_currency: str | None = "USD",
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A wide multi-asset file: a timestamp column, then ``<SYM>:open ... <SYM>:volume`` columns.
 
@@ -1122,14 +1201,14 @@ def load_wide(
         parts.append(
             _assemble(
                 file=path, symbol=name, timeframe=timeframe, timestamps=ts_all[listed].reset_index(drop=True),
-                numbers=numbers, quote_side=quote_side or "trade",
+                numbers=numbers, quote_side=quote_side or "trade", rows=sub_rows, now=now,
             )  # fmt: skip
         )
     if not parts:
         raise DataError(
             f"symbol {symbol!r} is not in the file (found {sorted(groups)})", file=path, rule="symbol_not_found"
         )
-    out = pd.concat(parts, ignore_index=True)
+    out = fill_flag_columns(pd.concat(parts, ignore_index=True))
     return out.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
 
 
@@ -1161,6 +1240,7 @@ def load_freqtrade_json(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A freqtrade JSON candle file (``BTC_USDT-1h.json``, optionally ``.json.gz``).
 
@@ -1180,13 +1260,13 @@ def load_freqtrade_json(
         )  # fmt: skip
     opener: Callable[..., Any] = gzip.open if sniffed.gzipped else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
+        with opener(path, "rt", encoding="utf-8" if sniffed.encoding == "utf-8-sig" else sniffed.encoding) as fh:
             text = fh.read()
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
         raise DataError(f"the file cannot be read ({exc})", file=path, row=1, rule="corrupt_file") from exc
     arr = _freqtrade_fast(text)
     if arr is None:
-        arr = _freqtrade_slow(path, text, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side)
+        arr = _freqtrade_slow(path, text, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side, now=now)
         if not isinstance(arr, _Candles):
             return arr
         arr = arr.frame
@@ -1196,7 +1276,7 @@ def load_freqtrade_json(
     ts = parse_timestamps(arr["date"], rows=rows, file=path, column="date", fmt="epoch")
     return _assemble(
         file=path, symbol=symbol or sym_hint or _stem(path), timeframe=timeframe or tf_hint, timestamps=ts,
-        numbers=numbers, quote_side=quote_side or "trade",
+        numbers=numbers, quote_side=quote_side or "trade", rows=rows, now=now,
     )  # fmt: skip
 
 
@@ -1226,7 +1306,8 @@ def _freqtrade_fast(text: str) -> pd.DataFrame | None:
 
 
 def _freqtrade_slow(
-    path: Path, text: str, *, symbol: str | None, timeframe: str | None, timezone: str, quote_side: str | None
+    path: Path, text: str, *, symbol: str | None, timeframe: str | None, timezone: str, quote_side: str | None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame | _Candles:
     """The general JSON path: exact messages for malformed content; pandas-style objects."""
     try:
@@ -1238,7 +1319,7 @@ def _freqtrade_slow(
             frame = pd.DataFrame(**data) if {"columns", "data"} <= set(data) else pd.DataFrame(data)
         except (ValueError, TypeError) as exc:
             raise DataError(f"unrecognised JSON object layout ({exc})", file=path, row=1, rule="missing_columns") from exc
-        return _from_frame(path, frame, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side or "trade", name_hint=_freqtrade_name(path))
+        return _from_frame(path, frame, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side or "trade", name_hint=_freqtrade_name(path), now=now)
     if not isinstance(data, list):
         raise DataError("expected a JSON array of candles", file=path, row=1, rule="missing_columns")
     if not data:
@@ -1265,6 +1346,7 @@ def _from_frame(
     timezone: str,
     quote_side: str | None,
     name_hint: tuple[str | None, str | None] = (None, None),
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Tidy a frame read from parquet / feather / JSON objects (already tidy or plain OHLCV)."""
     if frame.empty:
@@ -1300,6 +1382,7 @@ def _from_frame(
         numbers = {k: v[keep] for k, v in numbers.items()}
         ts = ts[keep].reset_index(drop=True)
         frame = frame.loc[keep].reset_index(drop=True)
+        rows = rows[keep]
     if "timeframe" in cmap and timeframe is None:
         tfs = frame[cmap["timeframe"]].astype(str)
         parts = []
@@ -1309,11 +1392,12 @@ def _from_frame(
                 _assemble(
                     file=path, symbol=sym if isinstance(sym, str) else np.asarray(sym)[m] if len(np.asarray(sym)) == len(m) else sym,
                     timeframe=tf, timestamps=ts[m].reset_index(drop=True), numbers={k: v[m] for k, v in numbers.items()},
-                    quote_side=side,
+                    quote_side=side, rows=rows[m], now=now,
                 )  # fmt: skip
             )
-        return pd.concat(parts, ignore_index=True).sort_values(["symbol", "timeframe", "timestamp"], kind="stable").reset_index(drop=True)
-    return _assemble(file=path, symbol=sym, timeframe=timeframe or name_hint[1], timestamps=ts, numbers=numbers, quote_side=side)
+        out = fill_flag_columns(pd.concat(parts, ignore_index=True))
+        return out.sort_values(["symbol", "timeframe", "timestamp"], kind="stable").reset_index(drop=True)
+    return _assemble(file=path, symbol=sym, timeframe=timeframe or name_hint[1], timestamps=ts, numbers=numbers, quote_side=side, rows=rows, now=now)
 
 
 def load_parquet(
@@ -1323,6 +1407,7 @@ def load_parquet(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A parquet file: either already in the tidy layout, or plain OHLCV for one series.
 
@@ -1341,7 +1426,7 @@ def load_parquet(
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many types for a broken file
         raise DataError(f"the parquet file cannot be read ({exc})", file=path, row=1, rule="corrupt_file") from exc
-    return _from_frame(path, frame, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side)
+    return _from_frame(path, frame, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side, now=now)
 
 
 def load_freqtrade_feather(
@@ -1351,6 +1436,7 @@ def load_freqtrade_feather(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A freqtrade feather candle file (``BTC_USDT-5m.feather``; freqtrade's default format).
 
@@ -1369,7 +1455,7 @@ def load_freqtrade_feather(
         raise DataError(f"the feather file cannot be read ({exc})", file=path, row=1, rule="corrupt_file") from exc
     return _from_frame(
         path, frame, symbol=symbol, timeframe=timeframe, timezone=timezone,
-        quote_side=quote_side or "trade", name_hint=_freqtrade_name(path),
+        quote_side=quote_side or "trade", name_hint=_freqtrade_name(path), now=now,
     )  # fmt: skip
 
 
@@ -1398,6 +1484,7 @@ def load_binance(
     timeframe: str | None = None,
     timezone: str = "UTC",
     quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """A Binance public-data kline CSV (``BTCUSDT-1h-2024-01.csv`` from data.binance.vision).
 
@@ -1430,7 +1517,145 @@ def load_binance(
     return _assemble(
         file=path, symbol=symbol or (_split_pair(m.group("sym")) if m else _stem(path)),
         timeframe=timeframe or (m.group("tf") if m else None), timestamps=ts, numbers=numbers,
-        quote_side=quote_side or "trade",
+        quote_side=quote_side or "trade", rows=rows, now=now,
+    )  # fmt: skip
+
+
+_MT5_TIMEFRAMES: dict[str, str | None] = {
+    **{f"M{k}": f"{k}m" for k in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)},
+    **{f"H{k}": f"{k}h" for k in (1, 2, 3, 4, 6, 8, 12)},
+    "D1": "1d",
+    "W1": "1w",
+    "MN1": None,  # monthly bars have no fixed length in the tidy layout
+}
+_MT5_NAME = re.compile(r"^(?P<sym>.+?)_(?P<tf>M\d+|H\d+|D1|W1|MN1)(?:_|$)")
+_MT5_PRICES = ("open", "high", "low", "close")
+
+
+def _looks_mt5(lines: list[str]) -> bool:
+    return lines[0].strip().upper().startswith("<DATE>")
+
+
+def _mt5_name(path: Path) -> tuple[str | None, str | None]:
+    """``EURUSD_H1_202401020000_202406282300`` -> (``EUR/USD``, ``1h``)."""
+    m = _MT5_NAME.match(_stem(path))
+    if not m:
+        return None, None
+    sym = m.group("sym")
+    pair = re.fullmatch(r"([A-Z]{3})([A-Z]{3})", sym.upper())
+    return (f"{pair.group(1)}/{pair.group(2)}" if pair else sym), _MT5_TIMEFRAMES.get(m.group("tf"))
+
+
+def _mt5_decimals(sniffed: _Sniffed, sep: str, price_idx: Sequence[int]) -> int:
+    """The most decimals of any price in the first lines (MetaTrader writes the symbol's digits)."""
+    most = 0
+    for line in _text_lines(sniffed, 2000)[1:-1]:  # the last line of the head may be cut short
+        fields = line.split(sep)
+        for j in price_idx:
+            if j < len(fields):
+                _, dot, frac = fields[j].strip().partition(".")
+                if dot and frac.isdigit():
+                    most = max(most, len(frac))
+    return most
+
+
+def load_mt5(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str | None = None,
+    quote_side: str | None = None,
+    now: pd.Timestamp | None = None,
+    point: float | None = None,
+) -> pd.DataFrame:
+    """A MetaTrader 5 terminal bar export (Symbols > Bars > Export, e.g. ``EURUSD_H1_....csv``).
+
+    Layout: tab-separated, header ``<DATE> <TIME> <OPEN> <HIGH> <LOW> <CLOSE> <TICKVOL> <VOL>
+    <SPREAD>`` (angle brackets included; daily and longer exports have no ``<TIME>``), dates
+    ``2024.01.02`` and times ``00:00:00`` in separate columns; UTF-8 or UTF-16 text (with its
+    byte-order mark), ``.gz`` or not. Comma- or semicolon-separated copies of the same layout
+    are read too.
+
+    Assumes:
+
+    * time zone: the stamps are the broker's server time, usually EET/EEST (UTC+2, UTC+3 in
+      summer). They are read in ``timezone``; without one they are read as UTC and a
+      :class:`~quant_arena.market.errors.DataWarning` (rule ``timezone_assumed``) says so (the
+      clean stage's week-open check then reports a 24/5 series that looks shifted).
+    * volume: ``<VOL>`` (real traded volume) when any of its values is non-zero, otherwise
+      ``<TICKVOL>`` (ticks per bar: forex and CFD servers report ``<VOL>`` 0). One choice per
+      file, never mixed row by row.
+    * spread: ``<SPREAD>`` is the bar's spread in points; it becomes ``spread_bps`` =
+      ``SPREAD * point / close * 1e4``. ``point`` is the symbol's point size (``0.00001`` for a
+      5-digit EURUSD, ``0.001`` for USDJPY); without it the point is taken from the prices'
+      decimals (MetaTrader writes every price with the symbol's digits: 5 decimals -> 0.00001)
+      and a ``DataWarning`` (rule ``point_assumed``) names the value used.
+    * quote side: ``"bid"`` (MetaTrader bars are built from bid prices); the clean stage
+      converts bid bars to mid with ``spread_bps``.
+
+    Symbol and timeframe: the arguments, else the export's file name (``EURUSD_H1_...`` ->
+    ``EUR/USD``, ``1h``; ``MN1`` leaves the timeframe to be inferred), else the file stem and
+    the most common spacing.
+    """
+    path = Path(path)
+    if point is not None and not (point > 0 and np.isfinite(point)):
+        raise DataError(f"point {point!r} must be a positive number (e.g. 0.00001)", file=path, rule="bad_parameter")
+    sniffed = sniff_file(path)
+    lines = _text_lines(sniffed, 1)
+    header_text = lines[0] if lines else ""
+    sep = next((c for c in ("\t", ";", ",") if c in header_text), "\t")
+    df, rows, header_line = _read_csv_text(path, sniffed, sep=sep)
+    cmap = {_norm(c).strip("<>"): c for c in df.columns}
+    missing = [c for c in ("date", *_MT5_PRICES) if c not in cmap]
+    if "tickvol" not in cmap and "vol" not in cmap:
+        missing.append("tickvol")
+    if missing:
+        raise _missing_columns_error(
+            path, header_line, [f"<{m.upper()}>" for m in missing], list(df.columns),
+            " (a MetaTrader 5 bar export has <DATE> <TIME> <OPEN> <HIGH> <LOW> <CLOSE> <TICKVOL> <VOL> <SPREAD>)",
+        )  # fmt: skip
+    if timezone is None:
+        warnings.warn(
+            DataWarning(
+                "MetaTrader 5 stamps are the broker's server time (usually EET/EEST, UTC+2/+3) and no "
+                "`timezone` was given: they are read as UTC. Set `timezone` (e.g. Europe/Athens) to the "
+                "server's zone",
+                file=path, rule="timezone_assumed",
+            ),
+            stacklevel=2,
+        )
+    stamp = df[cmap["date"]].astype("string").str.strip()
+    column = str(cmap["date"])
+    if "time" in cmap:
+        stamp = stamp + " " + df[cmap["time"]].astype("string").str.strip()
+        column = f"{cmap['date']} {cmap['time']}"
+    ts = parse_timestamps(stamp, rows=rows, file=path, column=column, timezone=timezone or "UTC")
+    numbers = {c: _numeric(df[cmap[c]], rows=rows, file=path, column=str(cmap[c])) for c in _MT5_PRICES}
+    vol = _numeric(df[cmap["vol"]], rows=rows, file=path, column=str(cmap["vol"])) if "vol" in cmap else None
+    if vol is not None and ((vol != 0).any() or "tickvol" not in cmap):
+        numbers["volume"] = vol
+    else:
+        numbers["volume"] = _numeric(df[cmap["tickvol"]], rows=rows, file=path, column=str(cmap["tickvol"]))
+    if "spread" in cmap:
+        spread = _numeric(df[cmap["spread"]], rows=rows, file=path, column=str(cmap["spread"]))
+        if point is None:
+            price_idx = [list(df.columns).index(cmap[c]) for c in _MT5_PRICES]
+            point = 10.0 ** -_mt5_decimals(sniffed, sep, price_idx)
+            warnings.warn(
+                DataWarning(
+                    f"no `point` given: the point size {np.format_float_positional(point)} is taken from the prices' decimals to turn "
+                    "<SPREAD> (points) into spread_bps; set `point` to the symbol's point size to confirm it",
+                    file=path, rule="point_assumed",
+                ),
+                stacklevel=2,
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            numbers["spread_bps"] = spread * point / numbers["close"] * 1e4
+    sym_hint, tf_hint = _mt5_name(path)
+    return _assemble(
+        file=path, symbol=symbol or sym_hint or _stem(path), timeframe=timeframe or tf_hint, timestamps=ts,
+        numbers=numbers, quote_side=quote_side or "bid", rows=rows, now=now,
     )  # fmt: skip
 
 
@@ -1445,6 +1670,7 @@ LOADERS: dict[str, Callable[..., pd.DataFrame]] = {
     "freqtrade_feather": load_freqtrade_feather,
     "parquet": load_parquet,
     "binance": load_binance,
+    "mt5": load_mt5,
 }
 
 #: Every value ``format=`` accepts.
@@ -1457,8 +1683,10 @@ def load_file(
     *,
     symbol: str | None = None,
     timeframe: str | None = None,
-    timezone: str = "UTC",
+    timezone: str | None = None,
     quote_side: str | None = None,
+    now: pd.Timestamp | str | None = None,
+    point: float | None = None,
 ) -> pd.DataFrame:
     """Load one local file into the tidy layout (see the module docstring for the formats).
 
@@ -1468,7 +1696,12 @@ def load_file(
         symbol: symbol name, or a filter for multi-symbol files; default from the file.
         timeframe: e.g. ``"1h"``; default from the file name or the most common spacing.
         timezone: zone of naive timestamps (IANA name); everything is converted to UTC.
+            ``None``: UTC (for ``mt5`` with a ``DataWarning``, see :func:`load_mt5`).
         quote_side: ``trade``/``bid``/``ask``/``mid``/``unknown``; default per loader.
+        now: the time of the run (naive = UTC). A bar opening after it raises
+            ``future_timestamp``; a bar still open at ``now`` gets ``incomplete_bar = True``.
+            ``None`` skips both checks (the ingest node passes the clock).
+        point: the symbol's point size, for ``mt5`` (``<SPREAD>`` points to ``spread_bps``).
 
     Raises:
         DataError: naming the file, the row and the rule, for any bad input.
@@ -1480,7 +1713,16 @@ def load_file(
     if quote_side is not None:
         _check_quote_side(quote_side, path)
     fmt = detect_format(path) if format == "auto" else format
-    return LOADERS[fmt](path, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side)
+    when = None if now is None else _as_utc(now)
+    if fmt == "mt5":
+        return load_mt5(
+            path, symbol=symbol, timeframe=timeframe, timezone=timezone, quote_side=quote_side, now=when, point=point
+        )
+    if point is not None:
+        raise DataError(f"`point` is used by format mt5 only; this file is {fmt}", file=path, rule="bad_parameter")
+    return LOADERS[fmt](
+        path, symbol=symbol, timeframe=timeframe, timezone=timezone or "UTC", quote_side=quote_side, now=when
+    )
 
 
 def read_text_sample(path: str | Path, n: int = 5) -> list[str]:
@@ -1503,6 +1745,7 @@ __all__ = [
     "load_freqtrade_feather",
     "load_freqtrade_json",
     "load_long",
+    "load_mt5",
     "load_parquet",
     "load_wide",
     "load_yahoo",

@@ -57,3 +57,20 @@ def test_bad_file_stops_the_run_naming_file_row_rule(tmp_path):
     with pytest.raises(DataError) as err:
         SequentialRunner().run(create_pipeline(), catalog)
     assert err.value.file == str(bad) and err.value.row == 3 and err.value.rule == "non_numeric"
+
+
+def test_the_node_checks_bars_against_the_time_of_the_run(tmp_path):
+    f = tmp_path / "bars.csv"
+    f.write_text("timestamp,open,high,low,close,volume\n2024-01-01 00:00,1,2,0.5,1.5,10\n2024-01-01 01:00,1,2,0.5,1.5,10\n")
+    params = {"sources": [{"name": "bars", "path": str(f)}]}
+    with pytest.raises(DataError) as err:  # `now` is injectable...
+        ingest_ohlcv(params, now=pd.Timestamp("2024-01-01 00:30", tz="UTC"))
+    assert (err.value.rule, err.value.row) == ("future_timestamp", 3)
+    flagged = ingest_ohlcv(params, now=pd.Timestamp("2024-01-01 01:30", tz="UTC"))
+    assert flagged["incomplete_bar"].tolist() == [False, True]
+    # ... and the pipeline's default is the clock: a bar stamped in 2199 cannot be real
+    far = tmp_path / "far.csv"
+    far.write_text(f.read_text().replace("2024-01-01 01:00", "2199-01-01 01:00"))
+    catalog = DataCatalog({"params:ingest": MemoryDataset({"sources": [{"name": "far", "path": str(far)}]}), "raw_ohlcv": MemoryDataset()})
+    with pytest.raises(DataError, match="future_timestamp"):
+        SequentialRunner().run(create_pipeline(), catalog)

@@ -9,7 +9,9 @@ import pandas as pd
 from quant_arena.market.ingest import load_sources, parse_ingest_config
 
 
-def ingest_ohlcv(params: dict[str, Any]) -> pd.DataFrame:
+def ingest_ohlcv(
+    params: dict[str, Any], now: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Load every source in the ``ingest`` parameters into one tidy OHLCV frame.
 
     Reads the configured files (paths relative to the working directory, which is the project
@@ -20,6 +22,9 @@ def ingest_ohlcv(params: dict[str, Any]) -> pd.DataFrame:
     Args:
         params: the ``ingest`` parameters (validated by
             :class:`quant_arena.market.ingest.IngestConfig`).
+        now: the time of the run; ``None`` (the pipeline) reads the clock here, the one place
+            it is read: a file bar opening after it stops the run (``future_timestamp``), a bar
+            still open at it is flagged ``incomplete_bar`` for the clean stage.
 
     Returns:
         Bars of all sources in the tidy layout (``quant_arena.market.schema``), sorted by
@@ -29,4 +34,5 @@ def ingest_ohlcv(params: dict[str, Any]) -> pd.DataFrame:
         IngestConfigError: naming the bad parameter (``ingest.sources[1].format``).
         DataError: naming the file, the row and the rule for bad input.
     """
-    return load_sources(parse_ingest_config(params))
+    when = pd.Timestamp.now(tz="UTC") if now is None else now
+    return load_sources(parse_ingest_config(params), now=when)
