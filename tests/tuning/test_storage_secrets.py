@@ -12,7 +12,7 @@ import traceback
 import pandas as pd
 import pytest
 
-from quant_arena.tuning import make_storage, mask_url, run_study
+from quant_arena.tuning import make_storage, mask_url, redact, run_study
 
 from . import _data
 
@@ -125,3 +125,14 @@ def test_the_tune_node_from_the_catalog_entry_never_shows_the_password(caplog) -
 )
 def test_mask_url_hides_any_password_and_keeps_the_rest(url, expected) -> None:
     assert mask_url(url) == expected
+
+
+def test_redact_masks_urls_in_a_message_and_the_storage_password_anywhere() -> None:
+    message = (
+        "failed on postgresql://a:b@c@h/db; server said: password 's3cr3t%' rejected"
+    )
+    out = redact(message, "postgresql://optuna:s3cr3t%25@h/db")  # %25 = '%'
+    assert (
+        out == "failed on postgresql://a:***@h/db; server said: password '***' rejected"
+    )
+    assert redact("no secret here", "sqlite:///x.db") == "no secret here"
