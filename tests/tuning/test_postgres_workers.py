@@ -173,7 +173,8 @@ def _kill_mid_trial(proc: subprocess.Popen, log: Path, engine, after: int) -> in
             240, "the worker to start a trial",
         )  # fmt: skip
         assert proc.poll() is None, (
-            f"the worker ended before it could be killed:\n{_read(log)}"
+            f"the worker ended before it could be killed: none of its trials {sorted(tried)} was "
+            f"RUNNING with a heartbeat when frozen (is tune.storage's heartbeat wired?)\n{_read(log)}"
         )
         number = _starts(log)[-1]
         os.kill(proc.pid, signal.SIGSTOP)
