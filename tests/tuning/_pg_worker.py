@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +44,9 @@ def main() -> None:
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.captureWarnings(True)
+    warnings.filterwarnings(
+        "ignore", message="register_new_resolver", category=UserWarning
+    )
 
     from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog

@@ -212,7 +212,7 @@ def test_a_killed_tune_worker_trial_fails_and_the_study_carries_on(
             )  # fmt: skip
         return log
 
-    n_b, n_c = 5, 2
+    n_b, n_c = 3, 2
     engine = sa.create_engine(postgres_url)
     try:
         # two workers start together (both create-or-load the study), each with its own seed
