@@ -1,54 +1,92 @@
-"""A tuning worker for test_postgres_workers: cheap trials against a shared study.
+"""One of the project's own tune workers, for test_postgres_workers.
 
-Usage: python _pg_worker.py URL STUDY LOG_FILE SLOW_AT STOP_FILE
+Usage: QUANT_ARENA_TUNE_STORAGE=URL python _pg_worker.py LOG_FILE SAMPLER_SEED N_TRIALS
 
-Appends ``start <n>``, ``slow <n>`` and ``done <n>`` lines to LOG_FILE (flushed and fsynced).
-Its SLOW_AT-th trial (0-based, -1 = never) sleeps 120 s, so the test can kill the worker in the
-middle of it. The worker stops once STOP_FILE exists.
+It does what ``kedro run --pipeline=tune`` does for its tuning node, without the data chain in
+front of it:
+
+- the storage URL is what the project's catalog entry ``tune_storage`` (conf/base/catalog.yml,
+  a ``TuneStorageDataset`` reading ``QUANT_ARENA_TUNE_STORAGE``) loads, through Kedro's config
+  loader with the project's ``CONFIG_LOADER_ARGS``;
+- the node is the project's ``run_tuning`` (``run_study`` with the project objective, then the
+  whole-study summary), on the tuning tests' tiny series;
+- the ``tune`` block is the tuning tests' tiny one (one inner fold, one seed, 128 training steps
+  per trial, pruner off so every trial a live worker runs completes) with this worker's
+  ``sampler_seed``, ``n_trials`` and a heartbeat every second, 2 s grace period.
+
+LOG_FILE receives the project's log records (INFO and up, e.g. ``tune: trial 3 COMPLETE ...``)
+and ``start N`` each time a trial enters the project objective (a pass-through wrapper: nothing
+else is changed), flushed and fsynced so the test can read them while the worker runs.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-import time
+import warnings
+from pathlib import Path
 
-import optuna
-from optuna.storages import RDBStorage
-from optuna.trial import TrialState
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parents[1]
+
+
+class _SyncedHandler(logging.FileHandler):
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        self.flush()
+        os.fsync(self.stream.fileno())
 
 
 def main() -> None:
-    url, name, log_file, slow_at, stop_file = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # the same heartbeat settings quant_arena.tuning.make_storage sets from tune.storage
-    storage = RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=1, grace_period=2)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=slow_at + 10))
-    count = {"n": 0}
+    log_file, seed, n_trials = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    handler = _SyncedHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.captureWarnings(True)
+    warnings.filterwarnings(
+        "ignore", message="register_new_resolver", category=UserWarning
+    )
 
-    def write(line: str) -> None:
-        with open(log_file, "a") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    from kedro.config import OmegaConfigLoader
+    from kedro.io import DataCatalog
 
-    def objective(trial: optuna.Trial) -> float:
-        write(f"start {trial.number}")
-        x = trial.suggest_float("x", 0.0, 1.0)
-        if count["n"] == slow_at:
-            write(f"slow {trial.number}")
-            time.sleep(120)
-        count["n"] += 1
-        time.sleep(0.2)
-        return x
+    from quant_arena.settings import CONFIG_LOADER_ARGS
 
-    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state == TrialState.COMPLETE:
-            write(f"done {trial.number}")
-        if os.path.exists(stop_file):
-            study.stop()
+    # conf/base only: a developer's conf/local may point tune_storage elsewhere
+    loader = OmegaConfigLoader(
+        str(PROJECT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": "base"}
+    )
+    catalog = DataCatalog.from_config(
+        {"tune_storage": loader["catalog"]["tune_storage"]}
+    )
+    storage_url = catalog.load("tune_storage")
 
-    study.optimize(objective, n_trials=500, callbacks=[callback])
+    import quant_arena.tuning.objective as objective_module
+    from quant_arena.pipelines.tune.nodes import run_tuning
+
+    project_objective = objective_module.objective_value
+
+    def objective_value(trial, data, config):  # run_study looks it up at call time
+        logging.getLogger("worker").info("start %d", trial.number)
+        return project_objective(trial, data, config)
+
+    objective_module.objective_value = objective_value
+
+    sys.path.insert(0, str(HERE))
+    import _data
+
+    params = _data.params(
+        study_name="two_workers",
+        n_trials=n_trials,
+        sampler_seed=seed,
+        pruner="none",
+        storage={"heartbeat_interval": 1, "grace_period": 2},
+    )
+    table, best, _ = run_tuning(_data.features(), storage_url, params)
+    logging.getLogger("worker").info(
+        "finished: %d trials in the study, %d complete", len(table), best["n_complete"]
+    )
 
 
 if __name__ == "__main__":

@@ -1,20 +1,24 @@
-"""Two worker processes share one study on a REAL PostgreSQL server; one is killed mid-trial.
+"""The project's tune workers share one study on a REAL PostgreSQL server; one is killed mid-trial.
 
 The server is started from the Debian packages' binaries (initdb + pg_ctl on a free port of
 127.0.0.1, trust auth, in a temporary folder; as the ``postgres`` user when the test runs as
-root, since PostgreSQL refuses to run as root). ``.ci/run`` installs them. Without them the
-test is skipped, saying so.
+root, since PostgreSQL refuses to run as root). ``.ci/run`` installs them and exports
+``QUANT_ARENA_CI=1``: there a missing server FAILS these tests; elsewhere they skip, saying why.
 
-Checks: every trial a worker reported finished is COMPLETE in the study and vice versa (none
-lost, none duplicated, unique trial numbers), the killed worker's trial becomes FAIL through the
-heartbeat (grace period 2 s) instead of staying RUNNING, and the study goes on afterwards.
+The workers (``_pg_worker.py``) are the project's own: the catalog's ``tune_storage`` entry
+(``TuneStorageDataset``, URL from ``QUANT_ARENA_TUNE_STORAGE``), the ``run_tuning`` node,
+``run_study``, the project objective and ``tune.storage``'s heartbeat (1 s, grace period 2 s),
+on a tiny series. The URL carries a password (trust auth ignores it), which must never appear
+in what the workers print or log.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +31,19 @@ from pathlib import Path
 import pytest
 
 WORKER = Path(__file__).with_name("_pg_worker.py")
+SRC = Path(__file__).resolve().parents[2] / "src"
+SECRET = "s3cr3t-pw"
+GRACE = 2  # the workers' tune.storage.grace_period (heartbeat every second)
+
+
+def _unavailable(reason: str) -> None:
+    """Skip, except under .ci/run (QUANT_ARENA_CI=1), where PostgreSQL must be there."""
+    if os.environ.get("QUANT_ARENA_CI") == "1":
+        pytest.fail(
+            f"{reason} (QUANT_ARENA_CI=1: .ci/run must provide PostgreSQL)",
+            pytrace=False,
+        )
+    pytest.skip(reason)
 
 
 def _pg_bin() -> Path | None:
@@ -45,43 +62,80 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    pytest.importorskip("psycopg2", reason="psycopg2-binary is not installed (pip install -e '.[test]')")
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg2 is not installed (pip install -e '.[test]')")
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH); "
-                    ".ci/run installs Debian's postgresql package")
+        _unavailable(
+            "no PostgreSQL server binaries (initdb/pg_ctl under /usr/lib/postgresql/*/bin "
+            "or on PATH); .ci/run installs Debian's postgresql package"
+        )
     prefix: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="qa_pg_"))
     if os.geteuid() == 0:
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server as")
+            shutil.rmtree(tmp, ignore_errors=True)
+            _unavailable(
+                "running as root and there is no 'postgres' user to run the server as"
+            )
         os.chown(tmp, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
     data, port = tmp / "data", _free_port()
     env = {**os.environ, "LC_ALL": "C"}
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
+    opts = (
+        f"-p {port} -k {tmp} -h 127.0.0.1 "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    start = [
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        opts,
+        "-l",
+        str(tmp / "log"),
+    ]
     try:
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-                       check=True, capture_output=True, env=env, timeout=60)
-        opts = f"-p {port} -k {tmp} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(tmp / "log"), "-w", "-t", "30", "start"],
-                       check=True, capture_output=True, env=env, timeout=60)
+        subprocess.run(
+            [*prefix, *initdb, "-E", "UTF8", "--no-sync"],
+            check=True, capture_output=True, env=env, timeout=60,
+        )  # fmt: skip
+        subprocess.run(
+            [*prefix, *start, "-w", "-t", "30", "start"],
+            check=True, capture_output=True, env=env, timeout=60,
+        )  # fmt: skip
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         log = (tmp / "log").read_text() if (tmp / "log").exists() else ""
         shutil.rmtree(tmp, ignore_errors=True)
-        pytest.fail(f"could not start PostgreSQL: {exc}\n{getattr(exc, 'stderr', b'')!r}\n{log}")
+        pytest.fail(
+            f"could not start PostgreSQL: {exc}\n{getattr(exc, 'stderr', b'')!r}\n{log}"
+        )
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        # trust auth ignores the password: it is there to check nobody prints it
+        yield f"postgresql+psycopg2://postgres:{SECRET}@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], check=False, capture_output=True, timeout=60)
+        stop = [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
+        subprocess.run([*prefix, *stop], check=False, capture_output=True, timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _lines(path: Path, word: str) -> list[int]:
-    if not path.exists():
-        return []
-    return [int(line.split()[1]) for line in path.read_text().splitlines() if line.startswith(word + " ")]
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def _starts(log: Path) -> list[int]:
+    return [int(n) for n in re.findall(r"^worker INFO start (\d+)$", _read(log), re.M)]
+
+
+def _finished(log: Path, state: str = "COMPLETE") -> list[int]:
+    """Trials this worker reported finished in ``state`` (the project's ProgressLogger lines)."""
+    pattern = rf"^quant_arena\.tuning\.study INFO tune: trial (\d+) {state} "
+    return [int(n) for n in re.findall(pattern, _read(log), re.M)]
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -89,53 +143,156 @@ def _wait(predicate, timeout: float, what: str) -> None:
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def test_killed_worker_trial_fails_and_the_study_carries_on(postgres_url, tmp_path) -> None:
+def _running_with_heartbeat(engine, number: int) -> bool:
+    """Trial ``number`` is RUNNING and has recorded a heartbeat (Optuna never fails a trial
+    that has none: a worker killed before its first heartbeat leaves it RUNNING for good)."""
+    import sqlalchemy as sa
+
+    query = sa.text(
+        "SELECT t.state, (SELECT count(*) FROM trial_heartbeats h WHERE h.trial_id = t.trial_id) "
+        "FROM trials t WHERE t.number = :n"
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query, {"n": number}).first()
+    return row is not None and row[0] == "RUNNING" and row[1] > 0
+
+
+def _kill_mid_trial(proc: subprocess.Popen, log: Path, engine, after: int) -> int:
+    """SIGKILL ``proc`` inside one of its trials (its ``after``-th or a later one): it is frozen
+    (SIGSTOP) as a trial starts, and killed if that trial is RUNNING with a heartbeat, else let
+    go until its next trial."""
+    tried: set[int] = set()
+    while True:
+        _wait(
+            lambda: len(_starts(log)) > after and _starts(log)[-1] not in tried
+            or proc.poll() is not None,
+            240, "the worker to start a trial",
+        )  # fmt: skip
+        assert proc.poll() is None, (
+            f"the worker ended before it could be killed: none of its trials {sorted(tried)} was "
+            f"RUNNING with a heartbeat when frozen (is tune.storage's heartbeat wired?)\n{_read(log)}"
+        )
+        number = _starts(log)[-1]
+        os.kill(proc.pid, signal.SIGSTOP)
+        if _running_with_heartbeat(engine, number):
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            return number
+        tried.add(number)
+        os.kill(proc.pid, signal.SIGCONT)
+
+
+@pytest.mark.slow
+def test_a_killed_tune_worker_trial_fails_and_the_study_carries_on(
+    postgres_url, tmp_path
+) -> None:
     import optuna
+    import sqlalchemy as sa
     from optuna.trial import TrialState
 
-    from quant_arena.tuning.storage import make_storage, mask_url
+    env = {
+        **os.environ,
+        "QUANT_ARENA_TUNE_STORAGE": postgres_url,
+        "PYTHONPATH": os.pathsep.join(
+            [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    }
+    procs: dict[str, subprocess.Popen] = {}
 
-    assert "postgres@" in mask_url(postgres_url)
-    optuna.create_study(study_name="two_workers", storage=make_storage(postgres_url, {"heartbeat_interval": 1, "grace_period": 2}),
-                        direction="maximize")
-    log_a, log_b, stop = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "stop"
-    worker = [sys.executable, str(WORKER), postgres_url, "two_workers"]
-    a = subprocess.Popen([*worker, str(log_a), "2", str(stop)])  # its 3rd trial hangs: we kill it there
-    b = subprocess.Popen([*worker, str(log_b), "-1", str(stop)])
+    def spawn(name: str, seed: int, n_trials: int) -> Path:
+        log = tmp_path / f"{name}.log"
+        with open(tmp_path / f"{name}.out", "wb") as out:
+            procs[name] = subprocess.Popen(
+                [sys.executable, str(WORKER), str(log), str(seed), str(n_trials)],
+                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        return log
+
+    n_b, n_c = 3, 2
+    engine = sa.create_engine(postgres_url)
     try:
-        _wait(lambda: bool(_lines(log_a, "slow")), 40, "worker A to reach its slow trial")
-        killed = _lines(log_a, "slow")[0]
-        os.kill(a.pid, signal.SIGKILL)
-        a.wait(timeout=10)
-        storage = make_storage(postgres_url, {"heartbeat_interval": 1, "grace_period": 2})
-        study = optuna.load_study(study_name="two_workers", storage=storage)
-
-        def killed_state() -> TrialState:
-            return next(t.state for t in study.get_trials(deepcopy=False) if t.number == killed)
-
-        assert killed_state() == TrialState.RUNNING  # killed in the middle of it
-        # worker B's next trial start sweeps trials whose heartbeat is older than the grace period
-        _wait(lambda: killed_state() == TrialState.FAIL, 30, f"trial {killed} of the killed worker to be marked FAIL")
-        done_b = len(_lines(log_b, "done"))
-        _wait(lambda: len(_lines(log_b, "done")) >= done_b + 3, 20, "worker B to keep finishing trials")
-        stop.touch()
-        assert b.wait(timeout=30) == 0
+        # two workers start together (both create-or-load the study), each with its own seed
+        log_a, log_b = spawn("a", 0, 5), spawn("b", 1, n_b)
+        killed = _kill_mid_trial(
+            procs["a"], log_a, engine, after=1
+        )  # A finished >= 1 trial
+        killed_at = time.monotonic()
+        assert _running_with_heartbeat(
+            engine, killed
+        )  # the dead worker's trial, left RUNNING
+        # a restarted worker, started once the grace period is over: its first trial's start
+        # (if B's did not already) marks the stale trial FAIL
+        time.sleep(max(0.0, killed_at + GRACE + 0.5 - time.monotonic()))
+        log_c = spawn("c", 2, n_c)
+        for name in ("b", "c"):
+            assert procs[name].wait(timeout=300) == 0, _read(tmp_path / f"{name}.out")
     finally:
-        for p in (a, b):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        engine.dispose()
+
+    from quant_arena.tuning.storage import make_storage
+
+    study = optuna.load_study(
+        study_name="two_workers", storage=make_storage(postgres_url, {})
+    )
     trials = study.get_trials(deepcopy=False)
-    numbers = [t.number for t in trials]
-    assert len(numbers) == len(set(numbers)) == max(numbers) + 1
-    complete = sorted(t.number for t in trials if t.state == TrialState.COMPLETE)
-    reported = _lines(log_a, "done") + _lines(log_b, "done")
-    assert len(reported) == len(set(reported))  # no trial finished twice
-    assert complete == sorted(reported)  # none lost, none invented
-    assert len(_lines(log_a, "done")) == 2 and killed not in complete
-    assert not [t.number for t in trials if t.state == TrialState.RUNNING]
-    assert [t.number for t in trials if t.state == TrialState.FAIL] == [killed]
+    state = {t.number: t.state for t in trials}
+    # no trial lost or duplicated: numbers 0..n-1, each once
+    assert sorted(state) == list(range(len(trials))) and len(trials) == len(state)
+    # the killed trial was failed by the heartbeat; nothing else failed or stayed unfinished
+    assert state[killed] == TrialState.FAIL
+    assert {n for n, s in state.items() if s != TrialState.COMPLETE} == {killed}
+    # every trial a worker reported complete is COMPLETE, once; and vice versa
+    done = {
+        name: _finished(log) for name, log in (("a", log_a), ("b", log_b), ("c", log_c))
+    }
+    reported = done["a"] + done["b"] + done["c"]
+    assert len(reported) == len(set(reported))
+    assert sorted(reported) == sorted(
+        n for n, s in state.items() if s == TrialState.COMPLETE
+    )
+    # as many completed trials as were asked for: B's and C's all, A's until it was killed
+    assert len(done["a"]) >= 1 and killed not in done["a"]
+    assert len(done["b"]) == n_b and len(done["c"]) == n_c
+    assert len(trials) == len(done["a"]) + n_b + n_c + 1
+    # three differently seeded samplers: no two completed trials drew the same learning rate
+    rates = [
+        t.params["learning_rate"] for t in trials if t.state == TrialState.COMPLETE
+    ]
+    assert len(set(rates)) == len(rates)
+    # the project objective ran (fold scores recorded) and the password never got out
+    assert all(
+        "fold_scores" in t.user_attrs for t in trials if t.state == TrialState.COMPLETE
+    )
+    for name in ("a", "b", "c"):
+        text = _read(tmp_path / f"{name}.log") + _read(tmp_path / f"{name}.out")
+        assert (
+            "tune: study 'two_workers' in postgresql+psycopg2://postgres:***@127.0.0.1"
+            in text
+        )
+        assert SECRET not in text, f"worker {name} printed the storage password"
+
+
+def test_run_study_logs_the_server_url_masked(postgres_url, caplog) -> None:
+    import pandas as pd
+
+    from quant_arena.tuning import run_study
+
+    from . import _data
+
+    caplog.set_level(logging.DEBUG)
+    study = run_study(
+        _data.params(storage={"heartbeat_interval": 1}), pd.DataFrame(),
+        storage_url=postgres_url, study_name="masked", n_trials=2,
+        objective=lambda trial: trial.suggest_float("learning_rate", 1e-4, 1e-3),
+    )  # fmt: skip
+    assert len(study.trials) == 2
+    assert "in postgresql+psycopg2://postgres:***@127.0.0.1:" in caplog.text
+    assert not [r for r in caplog.records if SECRET in r.getMessage()]

@@ -7,7 +7,7 @@
 - :mod:`quant_arena.tuning.objective`: the tuning span, inner walk-forward folds and the
   objective (mean validation Sharpe over folds and seeds, minus a penalty on the seed spread).
 - :mod:`quant_arena.tuning.storage`: storage (SQLite by default, any SQLAlchemy URL,
-  heartbeat) and :func:`mask_url`; light (no torch), for workers and tests.
+  heartbeat), :func:`mask_url` and :func:`redact`; light (no torch), for workers and tests.
 - :mod:`quant_arena.tuning.study`: :func:`run_study`, the trials table, best-parameter
   artifact, plots and :func:`apply_tuned_params` for walk_forward's ``agent_params: tuned``.
 
@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "StorageConfig": "storage",
     "make_storage": "storage",
     "mask_url": "storage",
+    "redact": "storage",
     "TuneConfig": "config",
     "TuneFeatures": "config",
     "ParamSpec": "space",
@@ -71,6 +72,7 @@ __all__ = [
     "plot_importance",
     "plot_parallel",
     "prepare_tuning_data",
+    "redact",
     "resolve_trial",
     "resolve_tune_end",
     "run_study",

@@ -1,18 +1,20 @@
 """Study storage: any SQLAlchemy URL (local SQLite by default), heartbeat, masked URLs.
 
 Light on purpose (pydantic and, when called, optuna/SQLAlchemy): worker processes and tests
-import it without torch. ``mask_url`` is what every log line uses.
+import it without torch. ``mask_url`` is what every log line uses, ``redact`` every error message.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEFAULT_STORAGE_URL", "StorageConfig", "make_storage", "mask_url"]
+__all__ = ["DEFAULT_STORAGE_URL", "StorageConfig", "make_storage", "mask_url", "redact"]
 
 #: Where studies live unless told otherwise (relative to the working directory).
 DEFAULT_STORAGE_URL = "sqlite:///data/06_models/optuna.db"
@@ -25,28 +27,58 @@ class _Strict(BaseModel):
 class StorageConfig(_Strict):
     """Heartbeat of the study's RDB storage (the URL itself comes from the catalog's tune_storage)."""
 
-    heartbeat_interval: int | None = Field(30, ge=1, description="seconds between a running trial's heartbeats; null = off")
-    grace_period: int | None = Field(None, ge=1, description="seconds without heartbeat before a trial is failed; null = 2 x interval")
-    retry_failed: int = Field(0, ge=0, description="re-enqueue a trial failed by a lost worker up to this many times")
+    heartbeat_interval: int | None = Field(
+        30, ge=1, description="seconds between a running trial's heartbeats; null = off"
+    )
+    grace_period: int | None = Field(
+        None,
+        ge=1,
+        description="seconds without heartbeat before a trial is failed; null = 2 x interval",
+    )
+    retry_failed: int = Field(
+        0,
+        ge=0,
+        description="re-enqueue a trial failed by a lost worker up to this many times",
+    )
 
+
+# scheme://user:PASSWORD@host... ; the scheme may be missing (a mistyped URL still has a secret)
+# and a password may hold unescaped '@', ':' or '/': everything up to the LAST '@' is masked.
+# (?!//) keeps a path such as sqlite:////home/u@x/db intact.
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*://"
+_WHOLE_URL = re.compile(rf"^((?:{_SCHEME})?[^:/@\s]*:)(?!//)(.*)@", re.S)
+_URL_IN_TEXT = re.compile(rf"({_SCHEME}[^:/@\s]*:)\S*@")
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``; safe to log."""
-    try:
-        from sqlalchemy.engine import make_url
+    """``url`` with its password (if any) replaced by ``***``; safe to log.
 
-        parsed = make_url(url)
-        if parsed.password is None:
-            return str(url)
-        return parsed.render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL: mask anything between ':' and '@'
-        import re
-
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
+    Works on the string as written (no parsing, so a malformed URL is masked too): whatever lies
+    between ``user:`` and the last ``@`` goes, e.g. ``postgresql://u:p@ss@h/db`` ->
+    ``postgresql://u:***@h/db``. A URL without a password is returned unchanged.
+    """
+    return _WHOLE_URL.sub(r"\1***@", str(url), count=1)
 
 
-def make_storage(url: str | None = None, storage: StorageConfig | Mapping[str, Any] | None = None):
+def redact(text: str, url: str | None = None) -> str:
+    """``text`` (an error message, a log line) with every URL's password masked and, when the
+    storage ``url`` is given, its password (as written and percent-decoded) replaced by ``***``
+    wherever it appears (a driver or a mistyped URL may quote it without a scheme)."""
+    out = _URL_IN_TEXT.sub(r"\1***@", str(text))
+    found = _WHOLE_URL.match(str(url)) if url else None
+    if found and found.group(2):
+        secret = found.group(2)
+        for form in sorted({secret, unquote(secret)}, key=len, reverse=True):
+            if (
+                len(form) >= 3
+            ):  # a 1-2 character password would mangle the text; it is not quoted whole anyway
+                out = out.replace(form, "***")
+    return out
+
+
+def make_storage(
+    url: str | None = None, storage: StorageConfig | Mapping[str, Any] | None = None
+):
     """An ``optuna.storages.RDBStorage`` for ``url`` (default: the local SQLite file).
 
     SQLite gets a 60 s lock timeout (threads and processes of one machine share the file) and its
@@ -56,7 +88,19 @@ def make_storage(url: str | None = None, storage: StorageConfig | Mapping[str, A
     from optuna.storages import RDBStorage, RetryFailedTrialCallback
 
     url = url or DEFAULT_STORAGE_URL
-    cfg = storage if isinstance(storage, StorageConfig) else StorageConfig.model_validate(dict(storage or {}))
+    found = _WHOLE_URL.match(url)
+    if found and "@" in found.group(2):
+        # SQLAlchemy would split the password at its first '@' and hand the rest to the driver
+        # as the host name, which the driver's error then quotes
+        raise ValueError(
+            f"cannot open the Optuna storage {mask_url(url)}: its password holds an unescaped '@' "
+            "(write it as %40, or give username, password, host... as separate tune_storage credentials)"
+        )
+    cfg = (
+        storage
+        if isinstance(storage, StorageConfig)
+        else StorageConfig.model_validate(dict(storage or {}))
+    )
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": 60}
@@ -70,12 +114,14 @@ def make_storage(url: str | None = None, storage: StorageConfig | Mapping[str, A
         kwargs["heartbeat_interval"] = int(cfg.heartbeat_interval)
         kwargs["grace_period"] = int(cfg.grace_period or 2 * cfg.heartbeat_interval)
         if cfg.retry_failed:
-            kwargs["failed_trial_callback"] = RetryFailedTrialCallback(max_retry=int(cfg.retry_failed))
+            kwargs["failed_trial_callback"] = RetryFailedTrialCallback(
+                max_retry=int(cfg.retry_failed)
+            )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:
         # the driver's message may quote the URL: never re-raise it verbatim
-        raise RuntimeError(f"cannot open the Optuna storage {mask_url(url)}: {type(exc).__name__}: {mask_url(str(exc))}") from None
-
-
+        raise RuntimeError(
+            f"cannot open the Optuna storage {mask_url(url)}: {type(exc).__name__}: {redact(str(exc), url)}"
+        ) from None
