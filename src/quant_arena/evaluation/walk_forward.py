@@ -184,6 +184,8 @@ class AgentSpec(_Strict):
     def _study_needs_tuned(self) -> AgentSpec:
         if self.tuned_study is not None and self.agent_params != "tuned":
             raise ValueError(f"agents[{self.name}].tuned_study is set but agent_params is {self.agent_params!r}; set agent_params: tuned")
+        if "seed" in self.agent.model_fields_set:
+            raise ValueError(f"agents[{self.name}].agent.seed: not used (walk_forward.seeds seed every agent); remove it")
         return self
 
 
