@@ -10,7 +10,6 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from pydantic import BaseModel, ValidationError
 
-
 logger = logging.getLogger(__name__)
 
 

@@ -37,7 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.features.scalers import FeatureScaler, ScalerKind, make_scaler
-from quant_arena.features.selection import SelectionConfig, check_windowed_selection, select_features
+from quant_arena.features.selection import (
+    SelectionConfig,
+    check_windowed_selection,
+    select_features,
+)
 from quant_arena.market.errors import DataError
 from quant_arena.sim.market_data import MarketData
 

@@ -18,12 +18,16 @@ def project_root(start: Path | None = None) -> Path | None:
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         toml = folder / "pyproject.toml"
-        if toml.is_file() and "[tool.kedro]" in toml.read_text(encoding="utf-8", errors="ignore"):
+        if toml.is_file() and "[tool.kedro]" in toml.read_text(
+            encoding="utf-8", errors="ignore"
+        ):
             return folder
     return None
 
 
-def built_parameters(root: Path | None = None, env: str | None = None) -> dict[str, Any] | None:
+def built_parameters(
+    root: Path | None = None, env: str | None = None
+) -> dict[str, Any] | None:
     """Every parameter of the project at ``root`` (default: the Kedro project containing the
     working directory) through Kedro's config loader on ``settings.CONF_SOURCE``, ``conf/base``
     merged with ``env`` (default ``KEDRO_ENV``, else the settings' run env, else ``local``).
@@ -41,8 +45,13 @@ def built_parameters(root: Path | None = None, env: str | None = None) -> dict[s
     conf = root / settings.CONF_SOURCE
     if not conf.is_dir():
         return None
-    args = {**dict(settings.CONFIG_LOADER_ARGS), "base_env": "base"}  # the project's resolvers (oc.env, ...)
-    args["default_run_env"] = env or os.environ.get("KEDRO_ENV") or args.get("default_run_env") or "local"
+    args = {
+        **dict(settings.CONFIG_LOADER_ARGS),
+        "base_env": "base",
+    }  # the project's resolvers (oc.env, ...)
+    args["default_run_env"] = (
+        env or os.environ.get("KEDRO_ENV") or args.get("default_run_env") or "local"
+    )
     loader_class = getattr(settings, "CONFIG_LOADER_CLASS", None) or OmegaConfigLoader
     loader = loader_class(conf_source=str(conf), **args)
     try:

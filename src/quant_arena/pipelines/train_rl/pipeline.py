@@ -23,7 +23,6 @@ from kedro.pipeline import Node, Pipeline
 
 from quant_arena.agents.experiment import TrainRLConfig
 from quant_arena.pipelines.build_conf import built_parameters
-
 from quant_arena.pipelines.train_rl.nodes import (
     build_model_input,
     build_reports,
