@@ -290,3 +290,17 @@ def test_walk_forward_listing_erc_fails_before_the_first_node(tmp_path: Path, mo
     assert "walk_forward.baselines: ['equal_risk_contribution'] are portfolio baselines" in msg
     assert f"(conf/{env}/parameters_walk_forward.yml)" in msg
     assert not (tmp_path / "data").exists()  # no node ran: not even ingest wrote anything
+
+
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        ({"name": "s", "kind": "synthetic", "synthetic": {"n_bars": 100, "n_barz": 3}}, "ingest.sources[0]: Value error, synthetic.n_barz: generate_market takes no 'n_barz'"),
+        ({"name": "s", "kind": "synthetic", "synthetic": {"n_bars": 100, "student_t_dof": -1}}, "synthetic.student_t_dof"),
+        ({"name": "f", "path": "x.csv", "synthetic": {"n_bars": 100}}, "synthetic: only a kind: synthetic source reads it"),
+    ],
+)
+def test_an_ingest_source_key_nothing_reads_fails_before_the_run(source: dict, expected: str) -> None:
+    with pytest.raises(ParameterError) as err:
+        validate_parameters({"ingest": {"sources": [source]}})
+    assert expected in str(err.value) and "parameters_ingest.yml" in str(err.value)
