@@ -198,6 +198,10 @@ def test_an_unknown_key_in_any_block_fails_naming_its_full_path_and_file(params:
         ("tune", ("agent", "seed"), 0, "agent.seed: not used by a study"),
         ("tune", ("features", "ranking", "scaler"), "robust", "ranking.scaler: not used here"),
         ("train_rl", ("agents", "Bad-Name"), {"algo": "ppo"}, "agents.Bad-Name: an agent name must be a lower-case identifier"),
+        ("train_rl", ("env", "start"), "fixed", "env.start: not used (training envs start at random bars"),
+        ("walk_forward", ("env", "max_episode_steps"), 100, "env.max_episode_steps: not used"),
+        ("walk_forward", ("agents", 1, "env", "start_index"), 5, "agents[sac_mlp].env.start_index: not used"),
+        ("tune", ("env", "start"), "random", "env.start: not used"),
     ],
 )
 def test_a_value_nothing_would_read_fails_naming_it(params: dict, key: str, path: tuple, value: object, expected: str) -> None:

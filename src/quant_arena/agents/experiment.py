@@ -26,7 +26,7 @@ bars ``start + 1 .. end - 1`` (the first decision is taken on bar ``start``'s cl
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,6 +52,7 @@ __all__ = [
     "TrainRLConfig",
     "TrainingConfig",
     "check_built_agents",
+    "check_pipeline_env",
     "fit_feature_set",
     "make_eval_env",
     "make_train_env",
@@ -149,6 +150,7 @@ class TrainRLConfig(_Strict):
                 )
             if "seed" in agent.model_fields_set:
                 raise ValueError(f"agents.{name}.seed: not used (training.seed seeds every agent); remove it")
+        check_pipeline_env(self.env.model_fields_set, "env")
         if isinstance(self.baselines, list) and len(set(self.baselines)) != len(self.baselines):
             raise ValueError(f"baselines: names must be distinct, got {self.baselines}")
         return self
@@ -159,6 +161,22 @@ class TrainRLConfig(_Strict):
         if self.baselines is True:
             return None
         return [] if self.baselines is False else list(self.baselines)
+
+
+#: TradingEnvConfig fields the experiment sets itself: training envs start at random bars and run
+#: ``training.episode_length`` bars, evaluation envs start at the window's first bar and run to its end.
+PIPELINE_ENV_FIELDS: tuple[str, ...] = ("start", "start_index", "max_episode_steps")
+
+
+def check_pipeline_env(fields: Iterable[str], owner: str) -> None:
+    """Raise ValueError when an env block given to the experiment sets a field it overrides
+    (:data:`PIPELINE_ENV_FIELDS`): ``fields`` are the keys conf set (``model_fields_set``)."""
+    unused = [f for f in PIPELINE_ENV_FIELDS if f in set(fields)]
+    if unused:
+        raise ValueError(
+            f"{owner}.{unused[0]}: not used (training envs start at random bars and run training.episode_length bars, "
+            "evaluation envs run the whole window); remove it"
+        )
 
 
 def check_built_agents(config: TrainRLConfig, built_agents: Sequence[str]) -> None:

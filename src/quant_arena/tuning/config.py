@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from quant_arena.agents.experiment import TrainingConfig
+from quant_arena.agents.experiment import TrainingConfig, check_pipeline_env
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.folds import FoldConfig
@@ -80,6 +80,7 @@ class TuneConfig(_Strict):
     def _span(self) -> TuneConfig:
         unused = [f"training.{f}" for f in ("seed", "checkpoint_dir") if f in self.training.model_fields_set]
         unused += ["agent.seed"] if "seed" in self.agent.model_fields_set else []
+        check_pipeline_env(self.env.model_fields_set, "env")
         if unused:
             raise ValueError(f"{unused[0]}: not used by a study (tune.seeds seed every trial, nothing is checkpointed); remove {unused}")
         if self.tune_end is None and self.tune_fraction is None:
