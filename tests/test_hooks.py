@@ -308,3 +308,14 @@ def test_an_ingest_source_key_nothing_reads_fails_before_the_run(source: dict, e
     with pytest.raises(ParameterError) as err:
         validate_parameters({"ingest": {"sources": [source]}})
     assert expected in str(err.value) and "parameters_ingest.yml" in str(err.value)
+
+
+def test_the_hook_names_the_block_file_and_a_runtime_override() -> None:
+    hooks = ParameterValidationHooks()
+    pipeline = Pipeline([Node(lambda a, b: a, ["params:walk_forward", "params:baselines"], "out", name="n")])
+    catalog = DataCatalog({"params:walk_forward": MemoryDataset({"baselines": ["equal_risk_contribution"]}),
+                           "params:baselines": MemoryDataset({"buy_and_hold": {}})})
+    with pytest.raises(ParameterError, match=r"\['equal_risk_contribution'\].*\(conf/base/parameters_walk_forward\.yml\)"):
+        hooks.before_pipeline_run({}, pipeline, catalog)
+    with pytest.raises(ParameterError, match=r"\(conf/base/parameters_walk_forward\.yml or --params\)"):
+        hooks.before_pipeline_run({"runtime_params": {"walk_forward.baselines": ["equal_risk_contribution"]}}, pipeline, catalog)

@@ -187,7 +187,9 @@ class ParameterValidationHooks:
             return
         params = {key: catalog.load(f"params:{key}") for key in keys}
         if self._validate is None:
-            validate_parameters(params, keys, files=self._files)
+            overridden = {str(name).split(".", 1)[0] for name in (run_params or {}).get("runtime_params") or {}}
+            files = {key: f"{_file(self._files, key)} or --params" if key in overridden else _file(self._files, key) for key in keys}
+            validate_parameters(params, keys, files=files)
         else:
             self._validate(params, keys)
         check_tuned_artifact(pipeline, catalog)
