@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T", bound=BaseModel)
 
 
 def project_root(start: Path | None = None) -> Path | None:
@@ -58,3 +62,41 @@ def built_parameters(
         return dict(loader["parameters"])
     except KeyError:  # pragma: no cover - no parameters files at all
         return {}
+
+
+def built_block(
+    key: str, model: type[T], root: Path | None = None, env: str | None = None
+) -> T:
+    """The ``key`` block of the built parameters validated by ``model`` (its defaults when there
+    is no project or no such block).
+
+    Raises:
+        quant_arena.hooks.ParameterError: naming every invalid parameter and the file the block
+            was read from, as the validation hook does before a run (a pipeline cannot be built
+            from an invalid block, so this fails first).
+    """
+    from quant_arena.hooks import parameter_files, validate_parameters
+
+    root = root or project_root()
+    params = built_parameters(root, env)
+    block = (params or {}).get(key) or {}
+    try:
+        return model.model_validate(block)
+    except ValidationError:
+        from kedro.framework.project import settings
+
+        run_env = (
+            env
+            or os.environ.get("KEDRO_ENV")
+            or dict(settings.CONFIG_LOADER_ARGS).get("default_run_env")
+            or "local"
+        )
+        files = (
+            parameter_files(root / settings.CONF_SOURCE, run_env)
+            if root is not None
+            else {}
+        )
+        validate_parameters(
+            {key: block}, {key}, models={key: model}, files=files
+        )  # raises, naming the file
+        raise

@@ -41,7 +41,7 @@ from kedro.pipeline import Node, Pipeline
 
 from quant_arena.evaluation.walk_forward import WalkForwardConfig, run_name
 from quant_arena.pipelines import clean, features, ingest
-from quant_arena.pipelines.build_conf import built_parameters
+from quant_arena.pipelines.build_conf import built_block
 from quant_arena.pipelines.walk_forward.nodes import (
     evaluate_agent_node,
     evaluate_baselines,
@@ -90,10 +90,9 @@ def read_built_config(project_root: Path | None = None, env: str | None = None) 
     """The ``walk_forward`` parameters as the pipeline is BUILT: ``conf/base`` merged with the run
     environment (``KEDRO_ENV`` or ``local``) of the project at ``project_root`` (default: the
     Kedro project containing the working directory), read by
-    :func:`quant_arena.pipelines.build_conf.built_parameters`. Defaults of
-    :class:`WalkForwardConfig` when there is no project."""
-    params = built_parameters(project_root, env) or {}
-    return WalkForwardConfig.model_validate(params.get(NAMESPACE) or {})
+    :func:`quant_arena.pipelines.build_conf.built_block` (an invalid block fails naming the
+    parameter and its file). Defaults of :class:`WalkForwardConfig` when there is no project."""
+    return built_block(NAMESPACE, WalkForwardConfig, project_root, env)
 
 
 def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
