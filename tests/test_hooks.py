@@ -124,3 +124,198 @@ def test_reports_plots_and_models_are_logged_to_the_active_mlflow_run(tmp_path: 
     again = PPO.load(local, device="cpu")
     for a, b in zip(again.policy.parameters(), model.policy.parameters(), strict=True):
         assert torch.equal(a.detach(), b.detach())
+
+
+# --------------------------------------------------------------------------- nothing in conf is ignored
+
+
+def _set(block: dict, path: tuple, value: object) -> dict:
+    import copy
+
+    block = copy.deepcopy(block)
+    target = block
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return block
+
+
+def test_every_parameter_block_is_validated_including_baselines() -> None:
+    assert {"ingest", "clean", "features", "selection", "synthetic", "train_rl", "walk_forward", "tune", "report", "baselines"} <= set(_models())
+
+
+@pytest.mark.parametrize(
+    "key,path",
+    [
+        ("ingest", ("no_such_key",)),
+        ("ingest", ("sources", 0, "no_such_key")),
+        ("clean", ("no_such_key",)),
+        ("clean", ("gaps", "no_such_key")),
+        ("features", ("no_such_key",)),
+        ("features", ("higher_timeframes", "no_such_key")),
+        ("selection", ("no_such_key",)),
+        ("synthetic", ("no_such_key",)),
+        ("synthetic", ("model", "garch", "no_such_key")),
+        ("train_rl", ("no_such_key",)),
+        ("train_rl", ("training", "no_such_key")),
+        ("train_rl", ("env", "execution", "no_such_key")),
+        ("train_rl", ("agents", "ppo", "no_such_key")),
+        ("walk_forward", ("no_such_key",)),
+        ("walk_forward", ("folds", "no_such_key")),
+        ("walk_forward", ("agents", 0, "no_such_key")),
+        ("walk_forward", ("monte_carlo", "no_such_key")),
+        ("tune", ("no_such_key",)),
+        ("tune", ("features", "ranking", "no_such_key")),
+        ("tune", ("storage", "no_such_key")),
+        ("report", ("no_such_key",)),
+        ("report", ("bootstrap", "no_such_key")),
+        ("baselines", ("ma_crossover", "no_such_key")),
+        ("baselines", ("buy_and_hold", "no_such_key")),
+    ],
+)
+def test_an_unknown_key_in_any_block_fails_naming_its_full_path_and_file(params: dict, key: str, path: tuple) -> None:
+    block = _set(params[key], path, 1)
+    with pytest.raises(ParameterError) as err:
+        validate_parameters({key: block})
+    where = key + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    assert where in str(err.value), str(err.value)
+    assert f"conf/base/parameters_{key}.yml" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "key,path,value,expected",
+    [
+        ("baselines", ("no_such_baseline",), {}, "baselines.no_such_baseline: unknown baseline"),
+        ("baselines", ("ma_fast",), {"kind": "ma_cross"}, "baselines.ma_fast.kind: unknown baseline 'ma_cross'"),
+        ("baselines", ("ma_crossover", "fast"), 0, "baselines.ma_crossover.fast"),
+        # values conf could set that the pipeline would never read
+        ("train_rl", ("agents", "ppo", "seed"), 3, "agents.ppo.seed: not used (training.seed seeds every agent)"),
+        ("train_rl", ("features", "selection", "scaler"), "zscore", "selection.scaler: not used here (`features.scaler`"),
+        ("train_rl", ("features", "selection", "train_fraction"), 0.5, "selection.train_fraction: not used here"),
+        ("walk_forward", ("features", "selection", "train_end"), "2018-01-01", "selection.train_end: not used here"),
+        ("walk_forward", ("agents", 0, "agent", "seed"), 1, "agents[ppo_mlp].agent.seed: not used (walk_forward.seeds"),
+        ("tune", ("training", "seed"), 0, "training.seed: not used by a study"),
+        ("tune", ("agent", "seed"), 0, "agent.seed: not used by a study"),
+        ("tune", ("features", "ranking", "scaler"), "robust", "ranking.scaler: not used here"),
+        ("train_rl", ("agents", "Bad-Name"), {"algo": "ppo"}, "agents.Bad-Name: an agent name must be a lower-case identifier"),
+        ("train_rl", ("env", "start"), "fixed", "env.start: not used (training envs start at random bars"),
+        ("walk_forward", ("env", "max_episode_steps"), 100, "env.max_episode_steps: not used"),
+        ("walk_forward", ("agents", 1, "env", "start_index"), 5, "agents[sac_mlp].env.start_index: not used"),
+        ("tune", ("env", "start"), "random", "env.start: not used"),
+    ],
+)
+def test_a_value_nothing_would_read_fails_naming_it(params: dict, key: str, path: tuple, value: object, expected: str) -> None:
+    with pytest.raises(ParameterError) as err:
+        validate_parameters({key: _set(params[key], path, value)})
+    assert expected in str(err.value)
+    assert f"conf/base/parameters_{key}.yml" in str(err.value)
+
+
+ERC = {"equal_risk_contribution": {"shrinkage": "none"}}
+
+
+@pytest.mark.parametrize("in_baselines_conf", [True, False])
+@pytest.mark.parametrize("key,value", [("walk_forward", ["buy_and_hold", "equal_risk_contribution"]), ("train_rl", ["equal_risk_contribution"])])
+def test_a_listed_portfolio_baseline_fails_naming_it_and_the_file(params: dict, key: str, value: list, in_baselines_conf: bool) -> None:
+    baselines = {**params["baselines"], **(ERC if in_baselines_conf else {})}
+    block = _set(params[key], ("baselines",), value)
+    with pytest.raises(ParameterError) as err:
+        validate_parameters({key: block, "baselines": baselines}, files={key: f"conf/local/parameters_{key}.yml"})
+    msg = str(err.value)
+    assert f"{key}.baselines: ['equal_risk_contribution'] are portfolio baselines" in msg
+    assert f"(conf/local/parameters_{key}.yml)" in msg
+
+
+def test_a_listed_baseline_that_does_not_exist_fails(params: dict) -> None:
+    block = _set(params["walk_forward"], ("baselines",), ["buy_and_hold", "buy_and_sell"])
+    with pytest.raises(ParameterError, match=r"walk_forward\.baselines: \['buy_and_sell'\] are not entries of parameters_baselines\.yml.*parameters_walk_forward\.yml"):
+        validate_parameters({"walk_forward": block, "baselines": params["baselines"]})
+
+
+def test_the_default_selection_leaves_portfolio_baselines_out_and_says_so(params: dict, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    assert params["walk_forward"]["baselines"] is None and params["train_rl"]["baselines"] is True
+    with caplog.at_level(logging.INFO, logger="quant_arena.hooks"):
+        validate_parameters({"walk_forward": params["walk_forward"], "train_rl": params["train_rl"], "baselines": {**params["baselines"], **ERC}})
+    for key in ("walk_forward", "train_rl"):
+        line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{key} runs baselines"))
+        assert "'buy_and_hold'" in line and "left out: ['equal_risk_contribution'] (portfolio baselines need several assets" in line
+
+
+def test_a_train_rl_agent_named_like_a_baseline_fails(params: dict) -> None:
+    block = _set(params["train_rl"], ("agents", "momentum"), {"algo": "a2c"})
+    with pytest.raises(ParameterError, match=r"train_rl\.agents: \['momentum'\] are also baseline names"):
+        validate_parameters({"train_rl": block, "baselines": params["baselines"]})
+
+
+def test_parameter_files_name_the_run_environment_file_that_defines_a_block(tmp_path: Path) -> None:
+    from quant_arena.hooks import parameter_files
+
+    (tmp_path / "conf" / "base").mkdir(parents=True)
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "conf" / "base" / "parameters_walk_forward.yml").write_text("walk_forward: {n_folds: 2}\n")
+    (tmp_path / "conf" / "base" / "parameters_baselines.yml").write_text("baselines: {do_nothing: {}}\n")
+    (tmp_path / "conf" / "local" / "parameters.yml").write_text("walk_forward: {n_folds: 3}\n")
+    files = parameter_files(tmp_path / "conf", "local")
+    assert files == {"walk_forward": "conf/local/parameters.yml", "baselines": "conf/base/parameters_baselines.yml"}
+
+
+@pytest.mark.parametrize("env", ["base", "local"])
+def test_walk_forward_listing_erc_fails_before_the_first_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str) -> None:
+    """A real ``kedro run --pipeline=walk_forward`` whose conf lists equal_risk_contribution stops
+    before any node runs, naming the baseline and the file the walk_forward block came from."""
+    import shutil
+
+    import yaml
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "src").mkdir()
+    wf_file = tmp_path / "conf" / "base" / "parameters_walk_forward.yml"
+    block = yaml.safe_load(wf_file.read_text())
+    block["walk_forward"]["baselines"] = ["buy_and_hold", "equal_risk_contribution"]
+    (tmp_path / "conf" / env / "parameters_walk_forward.yml").write_text(yaml.safe_dump(block, sort_keys=False))
+    # were any node to run, the first (ingest) would fail on this missing file instead
+    ingest_file = tmp_path / "conf" / "base" / "parameters_ingest.yml"
+    ingest = yaml.safe_load(ingest_file.read_text())
+    ingest["ingest"]["sources"][0]["path"] = "data/01_raw/absent.csv"
+    ingest_file.write_text(yaml.safe_dump(ingest, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    bootstrap_project(tmp_path)
+    with KedroSession.create(project_path=tmp_path) as session, pytest.raises(ParameterError) as err:
+        session.run(pipeline_names=["walk_forward"])
+    msg = str(err.value)
+    assert "walk_forward.baselines: ['equal_risk_contribution'] are portfolio baselines" in msg
+    assert f"(conf/{env}/parameters_walk_forward.yml)" in msg
+    assert not (tmp_path / "data").exists()  # no node ran: not even ingest wrote anything
+
+
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        ({"name": "s", "kind": "synthetic", "synthetic": {"n_bars": 100, "n_barz": 3}}, "ingest.sources[0]: Value error, synthetic.n_barz: generate_market takes no 'n_barz'"),
+        ({"name": "s", "kind": "synthetic", "synthetic": {"n_bars": 100, "student_t_dof": -1}}, "synthetic.student_t_dof"),
+        ({"name": "f", "path": "x.csv", "synthetic": {"n_bars": 100}}, "synthetic: only a kind: synthetic source reads it"),
+    ],
+)
+def test_an_ingest_source_key_nothing_reads_fails_before_the_run(source: dict, expected: str) -> None:
+    with pytest.raises(ParameterError) as err:
+        validate_parameters({"ingest": {"sources": [source]}})
+    assert expected in str(err.value) and "parameters_ingest.yml" in str(err.value)
+
+
+def test_the_hook_names_the_block_file_and_a_runtime_override() -> None:
+    hooks = ParameterValidationHooks()
+    pipeline = Pipeline([Node(lambda a, b: a, ["params:walk_forward", "params:baselines"], "out", name="n")])
+    catalog = DataCatalog({"params:walk_forward": MemoryDataset({"baselines": ["equal_risk_contribution"]}),
+                           "params:baselines": MemoryDataset({"buy_and_hold": {}})})
+    with pytest.raises(ParameterError, match=r"\['equal_risk_contribution'\].*\(conf/base/parameters_walk_forward\.yml\)"):
+        hooks.before_pipeline_run({}, pipeline, catalog)
+    with pytest.raises(ParameterError, match=r"\(conf/base/parameters_walk_forward\.yml or --params\)"):
+        hooks.before_pipeline_run({"runtime_params": {"walk_forward.baselines": ["equal_risk_contribution"]}}, pipeline, catalog)

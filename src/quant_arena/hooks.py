@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from pydantic import BaseModel, ValidationError
 
+logger = logging.getLogger(__name__)
+
 
 def _models() -> dict[str, type[BaseModel]]:
     """Top-level parameter key -> the pydantic model that validates it (imported lazily)."""
+    from quant_arena.agents.baselines import BaselinesConfig
     from quant_arena.agents.experiment import TrainRLConfig
     from quant_arena.evaluation.walk_forward import WalkForwardConfig
     from quant_arena.features.builder import FeatureConfig
@@ -31,6 +36,7 @@ def _models() -> dict[str, type[BaseModel]]:
         "walk_forward": WalkForwardConfig,
         "tune": TuneConfig,
         "report": ReportConfig,
+        "baselines": BaselinesConfig,
     }
 
 
@@ -45,12 +51,58 @@ def _location(key: str, loc: tuple[Any, ...]) -> str:
     return out
 
 
-def validate_parameters(params: dict[str, Any], keys: set[str] | None = None, models: dict[str, type[BaseModel]] | None = None) -> None:
-    """Validate the parameter blocks ``keys`` (default: all known) against their models.
+def default_file(key: str) -> str:
+    """Where a parameter block lives by convention: ``conf/base/parameters_<key>.yml``."""
+    return f"conf/base/parameters_{key}.yml"
+
+
+def parameter_files(conf_source: str | Path, env: str | None, base_env: str = "base") -> dict[str, str]:
+    """Top-level parameter key -> the file it is read from (``conf/<env>/...`` when the run
+    environment defines the key, else ``conf/base/...``), as a path relative to the project.
+
+    Mirrors how Kedro's config loader merges parameters (a key in the run environment replaces
+    the base one); files that do not parse are skipped (the loader reports them).
+    """
+    import yaml
+
+    conf = Path(conf_source)
+    out: dict[str, str] = {}
+    for folder in [f for f in (env, base_env) if f]:
+        root = conf / folder
+        if not root.is_dir():
+            continue
+        files = sorted({*root.glob("parameters*"), *root.glob("parameters*/**/*"), *root.glob("**/parameters*")})
+        for path in files:
+            if not path.is_file() or path.suffix not in (".yml", ".yaml"):
+                continue
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                continue
+            for key in data if isinstance(data, dict) else ():
+                out.setdefault(str(key), str(path.relative_to(conf.parent)) if conf.is_absolute() else str(path))
+    return out
+
+
+def _file(files: Mapping[str, str] | None, key: str) -> str:
+    return (files or {}).get(key) or default_file(key)
+
+
+def validate_parameters(
+    params: dict[str, Any],
+    keys: set[str] | None = None,
+    models: dict[str, type[BaseModel]] | None = None,
+    files: Mapping[str, str] | None = None,
+) -> None:
+    """Validate the parameter blocks ``keys`` (default: all known) against their models, then
+    what one block says about another (:func:`cross_check_parameters`).
+
+    Args:
+        files: key -> the file the block was read from (default ``conf/base/parameters_<key>.yml``).
 
     Raises:
         ParameterError: listing every invalid parameter by its full name and the file it
-            lives in (``conf/base/parameters_<key>.yml``).
+            lives in.
     """
     models = _models() if models is None else models
     problems: list[str] = []
@@ -61,16 +113,71 @@ def validate_parameters(params: dict[str, Any], keys: set[str] | None = None, mo
             model.model_validate(params[key])
         except ValidationError as exc:
             for err in exc.errors():
-                problems.append(f"{_location(key, err['loc'])}: {err['msg']} (conf/base/parameters_{key}.yml)")
+                problems.append(f"{_location(key, err['loc'])}: {err['msg']} ({_file(files, key)})")
+    if not problems:
+        problems = cross_check_parameters({k: v for k, v in params.items() if keys is None or k in keys}, files)
     if problems:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
 
 
-class ParameterValidationHooks:
-    """Fails a run before its first node when a parameter block it uses is invalid."""
+def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] | None = None) -> list[str]:
+    """Problems between blocks that are each valid: the baselines a single-asset pipeline lists
+    must exist and be single-asset; a train_rl agent cannot share a baseline's name.
 
-    def __init__(self, validator: Callable[..., None] = validate_parameters) -> None:
+    Also logs which baselines each pipeline runs and which (portfolio) entries it leaves out.
+    """
+    from quant_arena.agents.baselines import select_baselines
+    from quant_arena.agents.experiment import TrainRLConfig
+
+    problems: list[str] = []
+    if "baselines" not in params:
+        return problems
+    selections: dict[str, Any] = {}
+    if isinstance(params.get("walk_forward"), Mapping):
+        selections["walk_forward"] = params["walk_forward"].get("baselines")
+    if "train_rl" in params:
+        selections["train_rl"] = TrainRLConfig.model_validate(params["train_rl"] or {}).baseline_selection()
+    for key, names in selections.items():
+        try:
+            used, left_out = select_baselines(params["baselines"], names, "single", f"{key}.baselines")
+        except ValueError as exc:
+            problems.append(f"{exc} ({_file(files, key)})")
+            continue
+        logger.info(
+            "%s runs baselines %s%s", key, list(used),
+            f"; left out: {left_out} (portfolio baselines need several assets; {key} runs one series)" if left_out else "",
+        )
+        if key == "train_rl":
+            clash = sorted(set(TrainRLConfig.model_validate(params["train_rl"] or {}).agents) & set(used))
+            if clash:
+                problems.append(
+                    f"train_rl.agents: {clash} are also baseline names (parameters_baselines.yml); strategies in the "
+                    f"report must have distinct names ({_file(files, key)})"
+                )
+    return problems
+
+
+class ParameterValidationHooks:
+    """Fails a run before its first node when a parameter block it uses is invalid, naming the
+    parameter and the file the block was read from (the run environment's or ``conf/base``)."""
+
+    def __init__(self, validator: Callable[..., None] | None = None) -> None:
         self._validate = validator
+        self._files: dict[str, str] = {}
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Remember which file every parameter block comes from (for the error messages)."""
+        loader = getattr(context, "config_loader", None)
+        conf_source = getattr(loader, "conf_source", None)
+        if conf_source is None:
+            return
+        env = getattr(context, "env", None) or getattr(loader, "default_run_env", None)
+        try:
+            self._files = parameter_files(conf_source, env, getattr(loader, "base_env", None) or "base")
+        except Exception:  # noqa: BLE001 - only the messages depend on it: fall back to conf/base
+            logger.debug("could not map parameter blocks to their files", exc_info=True)
+            self._files = {}
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -79,7 +186,12 @@ class ParameterValidationHooks:
         if not keys:
             return
         params = {key: catalog.load(f"params:{key}") for key in keys}
-        self._validate(params, keys)
+        if self._validate is None:
+            overridden = {str(name).split(".", 1)[0] for name in (run_params or {}).get("runtime_params") or {}}
+            files = {key: f"{_file(self._files, key)} or --params" if key in overridden else _file(self._files, key) for key in keys}
+            validate_parameters(params, keys, files=files)
+        else:
+            self._validate(params, keys)
         check_tuned_artifact(pipeline, catalog)
 
 

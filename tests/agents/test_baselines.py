@@ -274,9 +274,10 @@ def test_registry_and_parameter_errors():
 def test_parameters_file_builds_every_baseline_and_they_run(frame):
     params = yaml.safe_load((PROJECT / "conf" / "base" / "parameters_baselines.yml").read_text())
     built = make_baselines(params["baselines"])
-    assert set(built) == set(BASELINES)
+    # every single-asset baseline is shipped; the portfolio one (no pipeline can run it) is a comment
+    assert set(built) == {name for name, cls in BASELINES.items() if cls.scope == "single"}
     single = make_baselines(params["baselines"], scope="single")
-    assert "equal_risk_contribution" not in single
+    assert set(single) == set(built)
     single["knn"] = make_baseline("knn", {**params["baselines"]["knn"], "n_neighbors": 10})
     single["random_forest"] = make_baseline("random_forest", {**params["baselines"]["random_forest"], "n_estimators": 10})
     for s in single.values():
@@ -284,3 +285,19 @@ def test_parameters_file_builds_every_baseline_and_they_run(frame):
     results, table = evaluate_strategies(single, frame, ExecutionConfig(taker_fee=0.001), 1000, 1500)
     assert list(table.index) == list(single) and set(results) == set(single)
     assert table["n_bars"].eq(499).all()
+
+
+def test_select_baselines_refuses_what_a_single_asset_pipeline_cannot_run():
+    from quant_arena.agents.baselines import select_baselines
+
+    entries = {"buy_and_hold": {}, "ma_fast": {"kind": "ma_crossover", "fast": 5, "slow": 20}, "erc": {"kind": "equal_risk_contribution"}}
+    used, left_out = select_baselines(entries, None, "single", "walk_forward.baselines")
+    assert list(used) == ["buy_and_hold", "ma_fast"] and left_out == ["erc"]
+    used, left_out = select_baselines(entries, ["ma_fast"], "single", "walk_forward.baselines")
+    assert list(used) == ["ma_fast"] and left_out == []
+    with pytest.raises(ValueError, match=r"walk_forward\.baselines: \['erc'\] are portfolio baselines"):
+        select_baselines(entries, ["buy_and_hold", "erc"], "single", "walk_forward.baselines")
+    with pytest.raises(ValueError, match=r"\['equal_risk_contribution'\] are portfolio baselines"):  # not in the block either
+        select_baselines(entries, ["equal_risk_contribution"], "single", "walk_forward.baselines")
+    with pytest.raises(ValueError, match=r"\['nope'\] are not entries of parameters_baselines\.yml"):
+        select_baselines(entries, ["nope"], "single", "walk_forward.baselines")

@@ -45,7 +45,15 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from quant_arena.features.indicators import ema, rolling_mean, rolling_std
 from quant_arena.market.errors import DataError
@@ -53,6 +61,7 @@ from quant_arena.market.errors import DataError
 __all__ = [
     "BASELINES",
     "Baseline",
+    "BaselinesConfig",
     "BuyAndHold",
     "DoNothing",
     "EqualRiskContribution",
@@ -68,6 +77,7 @@ __all__ = [
     "make_baselines",
     "next_bar_labels",
     "risk_contributions",
+    "select_baselines",
 ]
 
 Mode = Literal["long_only", "long_short"]
@@ -622,3 +632,74 @@ def make_baselines(config: Mapping[str, Mapping[str, Any] | None], scope: str | 
         if scope is None or b.scope == scope:
             out[str(label)] = b
     return out
+
+
+class BaselinesConfig(RootModel[dict[str, dict[str, Any] | None]]):
+    """The ``baselines:`` block of ``parameters_baselines.yml``: ``label -> params``.
+
+    Every entry must build: a registry name (or ``kind: <registry name>``) and parameters its
+    model accepts; errors are located at ``<label>.<field>`` (unknown keys included).
+    """
+
+    @model_validator(mode="after")
+    def _every_entry_builds(self) -> BaselinesConfig:
+        errors: list[InitErrorDetails] = []
+
+        def error(loc: tuple[Any, ...], msg: str, value: Any) -> None:
+            errors.append(InitErrorDetails(type=PydanticCustomError("baseline", "{msg}", {"msg": msg}), loc=loc, input=value))
+
+        for label, params in self.root.items():
+            p = dict(params or {})
+            kind = p.pop("kind", label)
+            cls = BASELINES.get(str(kind))
+            if cls is None:
+                where = (label, "kind") if "kind" in (params or {}) else (label,)
+                error(where, f"unknown baseline {kind!r}; known: {sorted(BASELINES)} (or give the entry `kind: <one of them>`)", kind)
+                continue
+            try:
+                cls.Params.model_validate(p)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    error((label, *err["loc"]), err["msg"], err.get("input"))
+        if errors:
+            raise ValidationError.from_exception_data("BaselinesConfig", errors)
+        return self
+
+
+def select_baselines(
+    config: Mapping[str, Mapping[str, Any] | None] | None,
+    names: Sequence[str] | None,
+    scope: Literal["single", "portfolio"] = "single",
+    owner: str = "baselines",
+) -> tuple[dict[str, Baseline], list[str]]:
+    """The baselines a pipeline runs, from the ``baselines:`` block ``config``.
+
+    Args:
+        names: None = every entry of ``scope`` (the others are left out and returned, so the
+            caller can say so); a list = exactly those entries, each of which must exist and be
+            of ``scope`` (a portfolio baseline listed for a single-asset pipeline is an error,
+            not a silent drop).
+        owner: the parameter that lists them, for messages (``"walk_forward.baselines"``).
+
+    Returns:
+        ``({label: baseline}, [labels left out because of their scope])``.
+
+    Raises:
+        ValueError: naming the listed entry that does not exist or cannot run in ``scope``.
+    """
+    entries = dict(config or {})
+    if names is not None:
+        listed = {n: entries[n] for n in names if n in entries}
+        built = make_baselines(listed)
+        # a registry name of the other scope is refused as such, whether or not the block has it
+        wrong = [n for n in names if (built[n].scope if n in built else getattr(BASELINES.get(n), "scope", scope)) != scope]
+        if wrong:
+            what = "portfolio baselines that weigh several assets (PortfolioEnv)" if scope == "single" else "single-asset baselines"
+            raise ValueError(f"{owner}: {wrong} are {what} and cannot run in this {scope}-asset pipeline; remove them from {owner}")
+        unknown = [n for n in names if n not in entries]
+        if unknown:
+            raise ValueError(f"{owner}: {unknown} are not entries of parameters_baselines.yml (entries: {sorted(entries)})")
+        return built, []
+    built = make_baselines(entries)
+    left_out = [label for label, b in built.items() if b.scope != scope]
+    return {label: b for label, b in built.items() if b.scope == scope}, left_out

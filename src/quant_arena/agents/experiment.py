@@ -25,7 +25,8 @@ bars ``start + 1 .. end - 1`` (the first decision is taken on bar ``start``'s cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.features.scalers import FeatureScaler, ScalerKind, make_scaler
-from quant_arena.features.selection import SelectionConfig, select_features
+from quant_arena.features.selection import (
+    SelectionConfig,
+    check_windowed_selection,
+    select_features,
+)
 from quant_arena.market.errors import DataError
 from quant_arena.sim.market_data import MarketData
 
@@ -46,6 +51,8 @@ __all__ = [
     "SplitIndices",
     "TrainRLConfig",
     "TrainingConfig",
+    "check_built_agents",
+    "check_pipeline_env",
     "fit_feature_set",
     "make_eval_env",
     "make_train_env",
@@ -55,6 +62,10 @@ __all__ = [
 ]
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: An agent's name: it names datasets (``<name>_model``) and MLflow metrics.
+AGENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Names an agent cannot take: train_rl's own datasets use them (``baselines_evaluation``).
+RESERVED_AGENT_NAMES: tuple[str, ...] = ("baselines",)
 
 
 class _Strict(BaseModel):
@@ -87,6 +98,12 @@ class FeatureSetConfig(_Strict):
     )
     scaler: ScalerKind = Field("robust", description="scaler fitted on the training rows")
 
+    @model_validator(mode="after")
+    def _no_unused_selection_fields(self) -> FeatureSetConfig:
+        if self.selection is not None:
+            check_windowed_selection(self.selection, "selection", "features.scaler")
+        return self
+
 
 class TrainingConfig(_Strict):
     """How long and how each agent is trained (see :func:`quant_arena.agents.training.train_agent`)."""
@@ -112,14 +129,70 @@ class TrainRLConfig(_Strict):
     features: FeatureSetConfig = Field(default_factory=FeatureSetConfig)
     env: TradingEnvConfig = Field(default_factory=TradingEnvConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
-    agents: dict[str, AgentConfig] = Field(default_factory=lambda: {"ppo": AgentConfig(algo="ppo", extractor="mlp")})
-    baselines: bool = Field(True, description="evaluate the baselines of parameters_baselines.yml on the same windows")
+    agents: dict[str, AgentConfig] = Field(
+        default_factory=lambda: {"ppo": AgentConfig(algo="ppo", extractor="mlp")},
+        description="name -> agent; every one is trained (its own nodes and <name>_model artifact)",
+    )
+    baselines: bool | list[str] = Field(
+        True,
+        description="true: every single-asset baseline of parameters_baselines.yml; a list: those entries; false: none",
+    )
 
     @model_validator(mode="after")
     def _agents(self) -> TrainRLConfig:
         if not self.agents:
             raise ValueError("agents: at least one agent is needed")
+        for name, agent in self.agents.items():
+            if not AGENT_NAME.match(name) or name in RESERVED_AGENT_NAMES:
+                raise ValueError(
+                    f"agents.{name}: an agent name must be a lower-case identifier ([a-z][a-z0-9_]*) other than "
+                    f"{list(RESERVED_AGENT_NAMES)}: it names the datasets <name>_model and <name>_evaluation"
+                )
+            if "seed" in agent.model_fields_set:
+                raise ValueError(f"agents.{name}.seed: not used (training.seed seeds every agent); remove it")
+        check_pipeline_env(self.env.model_fields_set, "env")
+        if isinstance(self.baselines, list) and len(set(self.baselines)) != len(self.baselines):
+            raise ValueError(f"baselines: names must be distinct, got {self.baselines}")
         return self
+
+    def baseline_selection(self) -> list[str] | None:
+        """The ``names`` argument of :func:`quant_arena.agents.baselines.select_baselines`:
+        None = every single-asset entry, ``[]`` = none, else the listed entries."""
+        if self.baselines is True:
+            return None
+        return [] if self.baselines is False else list(self.baselines)
+
+
+#: TradingEnvConfig fields the experiment sets itself: training envs start at random bars and run
+#: ``training.episode_length`` bars, evaluation envs start at the window's first bar and run to its end.
+PIPELINE_ENV_FIELDS: tuple[str, ...] = ("start", "start_index", "max_episode_steps")
+
+
+def check_pipeline_env(fields: Iterable[str], owner: str) -> None:
+    """Raise ValueError when an env block given to the experiment sets a field it overrides
+    (:data:`PIPELINE_ENV_FIELDS`): ``fields`` are the keys conf set (``model_fields_set``)."""
+    unused = [f for f in PIPELINE_ENV_FIELDS if f in set(fields)]
+    if unused:
+        raise ValueError(
+            f"{owner}.{unused[0]}: not used (training envs start at random bars and run training.episode_length bars, "
+            "evaluation envs run the whole window); remove it"
+        )
+
+
+def check_built_agents(config: TrainRLConfig, built_agents: Sequence[str]) -> None:
+    """Raise ValueError unless ``config.agents`` names exactly the agents the pipeline was built with.
+
+    The agents decide the train_rl pipeline's nodes, so they are read from ``conf/`` when the
+    pipeline is built; a run-time ``--params`` configuring other agents would otherwise be
+    ignored (an added agent) or fail halfway (a removed one).
+    """
+    configured, built = list(config.agents), list(built_agents)
+    if set(configured) != set(built):
+        raise ValueError(
+            f"train_rl.agents: the pipeline was built with agents {built} (parameters_train_rl.yml in conf/) but this "
+            f"run's parameters configure {configured}; the agents decide the pipeline's nodes, so change them in conf/, "
+            "not with --params"
+        )
 
 
 # --------------------------------------------------------------------------- data

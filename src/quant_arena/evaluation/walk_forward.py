@@ -72,6 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from quant_arena.agents.experiment import (
     FeatureSetConfig,
     SplitIndices,
+    check_pipeline_env,
     fit_feature_set,
     make_eval_env,
     make_train_env,
@@ -184,6 +185,8 @@ class AgentSpec(_Strict):
     def _study_needs_tuned(self) -> AgentSpec:
         if self.tuned_study is not None and self.agent_params != "tuned":
             raise ValueError(f"agents[{self.name}].tuned_study is set but agent_params is {self.agent_params!r}; set agent_params: tuned")
+        if "seed" in self.agent.model_fields_set:
+            raise ValueError(f"agents[{self.name}].agent.seed: not used (walk_forward.seeds seed every agent); remove it")
         return self
 
 
@@ -294,7 +297,9 @@ class WalkForwardConfig(_Strict):
             raise ValueError(f"agents: names must be distinct, got {names}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise ValueError(f"seeds must be distinct non-negative integers, got {self.seeds}")
+        check_pipeline_env(self.env.model_fields_set, "env")
         for spec in self.agents:
+            check_pipeline_env(spec.env, f"agents[{spec.name}].env")
             env = self.agent_env(spec)  # raises naming the field
             if env.window > self.folds.observation_window:
                 raise ValueError(

@@ -20,6 +20,7 @@ from quant_arena.features.scalers import (
 from quant_arena.features.selection import (
     SelectionConfig,
     SelectionResult,
+    check_windowed_selection,
     forward_return,
     plot_importance,
     resolve_train_end,
@@ -36,6 +37,7 @@ __all__ = [
     "SelectionResult",
     "ZScoreScaler",
     "build_features",
+    "check_windowed_selection",
     "feature_columns",
     "feature_summary",
     "forward_return",

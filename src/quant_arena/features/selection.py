@@ -66,6 +66,25 @@ class SelectionConfig(BaseModel):
         return self
 
 
+#: SelectionConfig fields a caller that decides the training window itself (train_rl's split, a
+#: walk-forward fold, a tuning study's inner folds) and fits its own scaler never reads.
+WINDOWED_UNUSED: tuple[str, ...] = ("train_fraction", "train_end", "scaler")
+
+
+def check_windowed_selection(config: SelectionConfig, owner: str, scaler_field: str) -> None:
+    """Refuse a selection block that sets a field its caller ignores (:data:`WINDOWED_UNUSED`).
+
+    ``owner`` names the block (``"features.selection"``), ``scaler_field`` the field that decides
+    the scaler instead (``"features.scaler"``). Raises ValueError naming the field: a value in
+    conf that nothing reads would look as if it mattered.
+    """
+    unused = [name for name in WINDOWED_UNUSED if name in config.model_fields_set]
+    if unused:
+        name = unused[0]
+        instead = f"`{scaler_field}` is the scaler fitted" if name == "scaler" else "the split or fold decides the training window"
+        raise ValueError(f"{owner}.{name}: not used here ({instead}); remove {unused}")
+
+
 @dataclass
 class SelectionResult:
     """What :func:`select_features` found."""

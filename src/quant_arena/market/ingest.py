@@ -69,6 +69,27 @@ class IngestConfigError(ValueError):
     """A bad ingest parameter; the message names it (``ingest.sources[1].format: ...``)."""
 
 
+def _check_synthetic_kwargs(kwargs: dict[str, Any]) -> None:
+    """The keyword arguments of ``generate_market`` are checked here, before a run, not when the
+    source is loaded: an unknown key or a bad model value fails naming it."""
+    from quant_arena.synthetic.generator import (
+        SyntheticConfig,  # as _load_synthetic_source: only for synthetic sources
+    )
+
+    own = {"n_bars", "timeframe", "start", "symbol", "seed"}
+    model = {k: v for k, v in kwargs.items() if k not in own}
+    unknown = sorted(set(model) - set(SyntheticConfig.model_fields))
+    if unknown:
+        raise ValueError(
+            f"synthetic.{unknown[0]}: generate_market takes no {unknown[0]!r}; valid: {sorted(own | set(SyntheticConfig.model_fields))}"
+        )
+    try:
+        SyntheticConfig.model_validate(model)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValueError(f"synthetic.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+
+
 class SourceConfig(BaseModel):
     """One source of bars: a local file, an exchange (ccxt) or the synthetic generator."""
 
@@ -148,8 +169,12 @@ class SourceConfig(BaseModel):
                 raise ValueError("an exchange source needs `symbols` (or `symbol`)")
             if not self.timeframe:
                 raise ValueError("an exchange source needs `timeframe`")
-        if self.kind == "synthetic" and "n_bars" not in self.synthetic:
-            raise ValueError("a synthetic source needs `synthetic.n_bars`")
+        if self.kind == "synthetic":
+            if "n_bars" not in self.synthetic:
+                raise ValueError("a synthetic source needs `synthetic.n_bars`")
+            _check_synthetic_kwargs(self.synthetic)
+        elif self.synthetic:
+            raise ValueError(f"synthetic: only a kind: synthetic source reads it (this one is kind: {self.kind}); remove it")
         return self
 
     def since_ms(self) -> int | None:

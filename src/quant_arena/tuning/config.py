@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from quant_arena.agents.experiment import TrainingConfig
+from quant_arena.agents.experiment import TrainingConfig, check_pipeline_env
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.folds import FoldConfig
 from quant_arena.features.scalers import ScalerKind
-from quant_arena.features.selection import SelectionConfig
+from quant_arena.features.selection import SelectionConfig, check_windowed_selection
 from quant_arena.tuning.space import SearchSpace
 from quant_arena.tuning.storage import DEFAULT_STORAGE_URL, StorageConfig
 
@@ -33,6 +33,11 @@ class TuneFeatures(_Strict):
     n_features: int = Field(8, ge=1, description="top-ranked features used when n_features is not searched")
     feature_sets: dict[str, list[str]] = Field(default_factory=dict, description="named subsets for the feature_set parameter")
     scaler: ScalerKind = Field("robust", description="scaler fitted on each inner fold's training rows")
+
+    @model_validator(mode="after")
+    def _no_unused_ranking_fields(self) -> TuneFeatures:
+        check_windowed_selection(self.ranking, "ranking", "features.scaler")
+        return self
 
 
 class TuneConfig(_Strict):
@@ -73,6 +78,11 @@ class TuneConfig(_Strict):
 
     @model_validator(mode="after")
     def _span(self) -> TuneConfig:
+        unused = [f"training.{f}" for f in ("seed", "checkpoint_dir") if f in self.training.model_fields_set]
+        unused += ["agent.seed"] if "seed" in self.agent.model_fields_set else []
+        check_pipeline_env(self.env.model_fields_set, "env")
+        if unused:
+            raise ValueError(f"{unused[0]}: not used by a study (tune.seeds seed every trial, nothing is checkpointed); remove {unused}")
         if self.tune_end is None and self.tune_fraction is None:
             raise ValueError("tune_end: set tune_end or tune_fraction (the study must stop before the test data)")
         if "window" not in self.search_space and self.env.window > self.folds.observation_window:

@@ -15,7 +15,8 @@ from quant_arena.agents.experiment import SplitConfig, TrainRLConfig, time_split
 from quant_arena.agents.training import get_normalization, policy_returns
 from quant_arena.evaluation.metrics import METRIC_NAMES
 from quant_arena.pipelines.train_rl import create_pipeline
-from quant_arena.pipelines.train_rl.nodes import split_series
+from quant_arena.pipelines.train_rl.nodes import evaluate_baselines, split_series
+from quant_arena.pipelines.train_rl.pipeline import read_built_agents
 
 torch.set_num_threads(1)
 
@@ -54,28 +55,47 @@ def _params(project_root) -> dict:
     params["training"].update(total_timesteps=256, eval_freq=128, n_envs=2, episode_length=64)
     params["agents"]["ppo"]["hyperparameters"].update(n_steps=64, batch_size=64, n_epochs=1)
     params["agents"]["ppo"]["extractor_kwargs"] = {"features_dim": 16, "hidden": [16]}
+    params["agents"]["dqn"] = {  # a second agent: every agent listed is trained and reported
+        "algo": "dqn", "hyperparameters": {"learning_starts": 64, "buffer_size": 2000, "batch_size": 32, "train_freq": 4},
+        "policy_kwargs": {"net_arch": [16]}, "extractor": "mlp", "extractor_kwargs": {"features_dim": 16, "hidden": [16]},
+    }
     return params
+
+
+AGENTS = ("ppo", "dqn")
+
+
+def _project(root, params: dict, baselines: dict | None = None):
+    """A minimal Kedro project at ``root`` whose conf/base holds ``params`` as the train_rl block."""
+    (root / "conf" / "base").mkdir(parents=True)
+    (root / "conf" / "local").mkdir()
+    (root / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "quant_arena"\nproject_name = "t"\n')
+    (root / "conf" / "base" / "parameters_train_rl.yml").write_text(yaml.safe_dump({"train_rl": params}, sort_keys=False))
+    return root
 
 
 BASELINES = {"buy_and_hold": {}, "do_nothing": {}, "ma_crossover": {"fast": 5, "slow": 20}, "logistic_regression": {}}
 OUTPUTS = [
     "train_rl_series", "train_rl_split", "train_rl_split_report", "train_rl_feature_list", "train_rl_scaler",
-    "train_rl_feature_selection_report", "train_rl_model_input", "baselines_evaluation", "ppo_model",
-    "ppo_learning_curve", "ppo_evaluation", "train_rl_metrics_report", "train_rl_equity_report",
-    "train_rl_learning_curve_report", "train_rl_metrics", "train_rl_equity_plot",
+    "train_rl_feature_selection_report", "train_rl_model_input", "baselines_evaluation",
+    *[f"{a}_{name}" for a in AGENTS for name in ("learning_curve", "evaluation")],
+    "train_rl_metrics_report", "train_rl_equity_report", "train_rl_learning_curve_report", "train_rl_metrics", "train_rl_equity_plot",
 ]
 
 
 @pytest.fixture(scope="module")
-def run(project_root):
+def run(project_root, tmp_path_factory):
     features = _features()
     params = _params(project_root)
+    built = read_built_agents(_project(tmp_path_factory.mktemp("project"), params), env="local")
+    assert built == AGENTS  # the pipeline is built from the agents conf lists
     catalog = DataCatalog({
         "market_features": MemoryDataset(features), "params:train_rl": MemoryDataset(params),
         "params:baselines": MemoryDataset(BASELINES), **{name: KeptDataset() for name in OUTPUTS},
-        "ppo_model": KeptDataset(copy_mode="assign"),  # an SB3 model holding its env cannot be deep-copied
+        # an SB3 model holding its env cannot be deep-copied
+        **{f"{a}_model": KeptDataset(copy_mode="assign") for a in AGENTS},
     })
-    SequentialRunner().run(create_pipeline(), catalog)
+    SequentialRunner().run(create_pipeline(agents=built), catalog)
     return catalog, features, params
 
 
@@ -105,7 +125,7 @@ def test_features_and_scaler_fitted_on_train_only(run):
 def test_metrics_report_has_agents_and_baselines_on_the_same_bars(run):
     catalog, _, _ = run
     table = catalog.load("train_rl_metrics_report")
-    assert set(table["strategy"]) == {"ppo", *BASELINES}
+    assert set(table["strategy"]) == {*AGENTS, *BASELINES}
     assert set(table["split"]) == {"validation", "test"}
     assert set(METRIC_NAMES) <= set(table.columns)
     for window, (first, last) in {"validation": (461, 684), "test": (696, 899)}.items():
@@ -114,7 +134,8 @@ def test_metrics_report_has_agents_and_baselines_on_the_same_bars(run):
         assert (part["n_bars"] == last - first + 1).all()
     dn = table[table["strategy"] == "do_nothing"]
     assert (dn["total_return"] == 0.0).all()
-    assert table.loc[table["strategy"] == "ppo", "kind"].eq("agent").all()
+    assert table.loc[table["strategy"].isin(AGENTS), "kind"].eq("agent").all()
+    assert table.groupby("strategy").size().eq(2).all()  # every strategy on both windows
 
 
 def test_equity_report_and_plot(run):
@@ -127,17 +148,32 @@ def test_equity_report_and_plot(run):
     assert isinstance(catalog.load("train_rl_equity_plot"), matplotlib.figure.Figure)
 
 
-def test_agent_model_curve_and_mlflow_metrics(run):
+def test_every_agent_has_its_model_curve_and_mlflow_metrics(run):
+    from stable_baselines3 import DQN, PPO
+
     catalog, _, params = run
-    model = catalog.load("ppo_model")
-    stats = get_normalization(model)
-    assert stats["feature_scaler"]["columns"] == catalog.load("train_rl_feature_list")
-    curve = catalog.load("train_rl_learning_curve_report")
-    assert curve["agent"].eq("ppo").all() and curve["timesteps"].tolist() == [128, 256]
+    for agent, cls in zip(AGENTS, (PPO, DQN), strict=True):
+        model = catalog.load(f"{agent}_model")
+        assert isinstance(model, cls)
+        stats = get_normalization(model)
+        assert stats["feature_scaler"]["columns"] == catalog.load("train_rl_feature_list")
+    curves = catalog.load("train_rl_learning_curve_report")
+    assert curves["agent"].unique().tolist() == list(AGENTS)
     metrics = catalog.load("train_rl_metrics")
-    assert "test.ppo.sharpe" in metrics and "validation.buy_and_hold.total_return" in metrics
+    assert "validation.buy_and_hold.total_return" in metrics
     assert all(set(v) == {"value", "step"} and np.isfinite(v["value"]) for v in metrics.values())
-    assert metrics["train.ppo.best_val_sharpe"]["value"] == pytest.approx(curve["best_val_sharpe"].iloc[-1])
+    for agent in AGENTS:
+        curve = curves[curves["agent"] == agent]
+        assert curve["timesteps"].tolist() == [128, 256]
+        assert f"test.{agent}.sharpe" in metrics
+        assert metrics[f"train.{agent}.best_val_sharpe"]["value"] == pytest.approx(curve["best_val_sharpe"].iloc[-1])
+
+
+def test_equity_plot_draws_every_agent_and_baseline(run):
+    catalog, _, _ = run
+    fig = catalog.load("train_rl_equity_plot")
+    labels = {line.get_label() for ax in fig.axes for line in ax.get_lines()}
+    assert labels == {*AGENTS, *BASELINES}
 
 
 def test_validation_callback_and_run_policy_agree(run):
@@ -175,3 +211,42 @@ def test_pipeline_structure_named_nodes():
     assert {"ppo_model", "a2c_model", "train_rl_metrics"} <= pipe.all_outputs()
     with pytest.raises(ValueError):
         create_pipeline(agents=("ppo", "ppo"))
+
+
+def test_the_pipeline_trains_every_agent_conf_lists(project_root, tmp_path, monkeypatch):
+    """``kedro run --pipeline=train_rl`` builds one train/evaluate pair and one model per agent of conf."""
+    params = _params(project_root)
+    params["agents"]["a2c"] = {"algo": "a2c"}
+    _project(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    pipe = create_pipeline()  # what find_pipelines calls
+    names = {n.name for n in pipe.nodes}
+    for agent in ("ppo", "dqn", "a2c"):
+        assert {f"train_{agent}", f"evaluate_{agent}"} <= names
+        assert f"{agent}_model" in pipe.all_outputs()
+    report = next(n for n in pipe.nodes if n.name == "build_train_rl_reports")
+    assert {"ppo_evaluation", "dqn_evaluation", "a2c_evaluation"} <= set(report.inputs)
+    # the shipped conf: its agents, exactly
+    monkeypatch.chdir(project_root)
+    shipped = yaml.safe_load((project_root / "conf" / "base" / "parameters_train_rl.yml").read_text())["train_rl"]["agents"]
+    assert read_built_agents(project_root, env="base") == tuple(shipped)
+
+
+def test_a_run_configuring_other_agents_than_the_built_ones_fails_first(project_root):
+    params = _params(project_root)
+    node = next(n for n in create_pipeline(agents=("ppo",)).nodes if n.name == "split_train_rl_series")
+    with pytest.raises(ValueError, match=r"train_rl\.agents: the pipeline was built with agents \['ppo'\].*'dqn'"):
+        node.run({"market_features": _features(200), "params:train_rl": params})
+
+
+def test_a_portfolio_baseline_listed_for_train_rl_fails_naming_it(project_root):
+    params = _params(project_root)
+    params["baselines"] = ["buy_and_hold", "equal_risk_contribution"]
+    entries = {**BASELINES, "equal_risk_contribution": {"shrinkage": "none"}}
+    frame = _features(300)
+    with pytest.raises(ValueError, match=r"train_rl\.baselines: \['equal_risk_contribution'\] are portfolio baselines"):
+        evaluate_baselines(frame, ["f_ret_1"], {"n_rows": 300, "train": [0, 150], "validation": [160, 220], "test": [230, 300], "purge_bars": 10}, params, entries)
+    params["baselines"] = ["buy_and_hold"]
+    out = evaluate_baselines(frame, ["f_ret_1"], {"n_rows": 300, "train": [0, 150], "validation": [160, 220], "test": [230, 300], "purge_bars": 10}, params, entries)
+    assert set(out["results"]) == {"buy_and_hold"}

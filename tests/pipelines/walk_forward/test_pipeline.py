@@ -73,6 +73,21 @@ def test_built_config_is_read_from_conf(project_root):
     assert "ingest_ohlcv" in {n.name for n in full.nodes} and "build_leaderboard" in {n.name for n in full.nodes}
 
 
+def test_an_invalid_built_block_fails_naming_the_parameter_and_its_file(tmp_path):
+    """The folds, agents and seeds are read when the pipeline is built: a bad block fails there,
+    as the validation hook would, naming the parameter and the file."""
+    from quant_arena.hooks import ParameterError
+
+    (tmp_path / "conf" / "base").mkdir(parents=True)
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "quant_arena"\n')
+    (tmp_path / "conf" / "base" / "parameters_walk_forward.yml").write_text("walk_forward:\n  n_folds: 2\n")
+    assert read_built_config(tmp_path, env="local").n_folds == 2
+    (tmp_path / "conf" / "local" / "parameters_walk_forward.yml").write_text("walk_forward:\n  n_folds: 2\n  n_fold: 3\n")
+    with pytest.raises(ParameterError, match=r"walk_forward\.n_fold: Extra inputs are not permitted \(conf/local/parameters_walk_forward\.yml\)"):
+        read_built_config(tmp_path, env="local")
+
+
 def test_reports_follow_the_contract(run):
     catalog, _ = run
     oos = catalog.load("walk_forward_oos_returns_table")

@@ -9,6 +9,7 @@ one per ``kedro run``) ``mlflow.log_metric`` is handed to the trainer as its ``l
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 from quant_arena.agents.experiment import (
     SplitIndices,
     TrainRLConfig,
+    check_built_agents,
     fit_feature_set,
     make_eval_env,
     make_train_env,
@@ -51,14 +53,22 @@ def _periods_per_year(frame: pd.DataFrame, config: TrainRLConfig) -> float:
 # --------------------------------------------------------------------------- data
 
 
-def split_series(market_features: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
+def split_series(
+    market_features: pd.DataFrame, params: dict[str, Any], built_agents: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """One series of the feature table and its time-ordered, purged train/validation/test windows.
+
+    Args:
+        built_agents: the agents the pipeline was built with (bound by ``create_pipeline``); the
+            run's ``train_rl.agents`` must configure exactly these, or the run stops here, first.
 
     Returns:
         The series (sorted, index 0..n-1), the split as a dict (row ranges ``[start, end)``) and a
         report table (one row per window with its rows and timestamps).
     """
     config = _config(params)
+    if built_agents is not None:
+        check_built_agents(config, built_agents)
     frame = series_frame(market_features, config.symbol, config.timeframe)
     split = time_split(len(frame), config.split, min_rows=config.env.window + 2)
     report = split.report(frame["timestamp"].to_numpy() if "timestamp" in frame.columns else None)
@@ -194,19 +204,25 @@ def evaluate_baselines(
 ) -> dict[str, Any]:
     """Fit the configured baselines on the training window; run them over validation and test.
 
+    ``train_rl.baselines``: true = every single-asset entry of ``parameters_baselines.yml`` (the
+    portfolio ones are left out, and the log says so), a list = those entries (a portfolio one
+    listed is an error), false = none.
+
     Same windows, same bars and the same execution config as the agents
     (``evaluate_strategies`` -> ``run_targets_batch`` on the one kernel). The ML baselines see
     the same scaled, selected features.
     """
-    from quant_arena.agents.baselines import make_baselines
+    from quant_arena.agents.baselines import select_baselines
     from quant_arena.evaluation.backtest import evaluate_strategies
 
     config = _config(params)
-    if not config.baselines or not baselines_params:
+    strategies, left_out = select_baselines(baselines_params, config.baseline_selection(), "single", "train_rl.baselines")
+    logger.info("train_rl baselines: %s%s", list(strategies),
+                f" (left out, portfolio baselines need several assets: {left_out})" if left_out else "")
+    if not strategies:
         return {"kind": "baseline", "results": {}}
     split = SplitIndices.from_dict(train_rl_split)
     ppy = _periods_per_year(train_rl_model_input, config)
-    strategies = make_baselines(baselines_params, scope="single")
     train = train_rl_model_input.iloc[: split.train[1]]
     for strategy in strategies.values():
         strategy.fit(train, train_rl_feature_list)

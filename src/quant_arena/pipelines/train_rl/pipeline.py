@@ -5,19 +5,24 @@ selection and scaler fitted on train -> each agent trained with validation-Sharp
 -> agents and baselines run over validation and test on the same simulator -> metrics table,
 equity curves, learning curves, a plot and MLflow metrics.
 
-The agents trained are named when the pipeline is built (``create_pipeline(agents=...)``,
-default :data:`DEFAULT_AGENTS`), so each gets its own nodes and its own versioned model
-artifact ``<name>_model``; its parameters are ``train_rl.agents.<name>`` in
-``parameters_train_rl.yml``.
+Every agent of ``train_rl.agents`` (``parameters_train_rl.yml``) is trained: the agents decide
+which nodes exist (``train_<name>`` / ``evaluate_<name>``) and each is saved as its own versioned
+model artifact ``<name>_model`` (``data/06_models/<name>_model.zip``), so they are read when the
+pipeline is BUILT, from the project's ``conf/`` (:func:`read_built_agents`, the mechanism
+walk_forward uses: :mod:`quant_arena.pipelines.build_conf`). A run-time ``--params`` that
+configures other agents than the built ones fails at the first node, naming them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial, update_wrapper
+from pathlib import Path
 
 from kedro.pipeline import Node, Pipeline
 
+from quant_arena.agents.experiment import TrainRLConfig
+from quant_arena.pipelines.build_conf import built_parameters
 from quant_arena.pipelines.train_rl.nodes import (
     build_model_input,
     build_reports,
@@ -29,25 +34,38 @@ from quant_arena.pipelines.train_rl.nodes import (
     train_agent_node,
 )
 
-#: Agents trained by ``kedro run --pipeline=train_rl`` (each needs a block under train_rl.agents).
-DEFAULT_AGENTS: tuple[str, ...] = ("ppo",)
+#: The agents of :class:`TrainRLConfig`'s defaults (when there is no project conf to read).
+DEFAULT_AGENTS: tuple[str, ...] = tuple(TrainRLConfig().agents)
 
 
-def _bind(func, agent: str):
-    bound = partial(func, agent_name=agent)
-    return update_wrapper(bound, func)
+def read_built_agents(project_root: Path | None = None, env: str | None = None) -> tuple[str, ...]:
+    """The names of ``train_rl.agents`` in the project's conf, in order, as the pipeline is BUILT.
+
+    Only the names are read here: a block that is otherwise invalid still builds, and the
+    parameter validation hook reports it (with its file) before the first node runs.
+    """
+    params = built_parameters(project_root, env)
+    block = (params or {}).get("train_rl")
+    agents = block.get("agents") if isinstance(block, Mapping) else None
+    if isinstance(agents, Mapping) and agents:
+        return tuple(str(name) for name in agents)
+    return DEFAULT_AGENTS
+
+
+def _bind(func, **kwargs):
+    return update_wrapper(partial(func, **kwargs), func)
 
 
 def _agent_nodes(agent: str) -> list[Node]:
     return [
         Node(
-            func=_bind(train_agent_node, agent),
+            func=_bind(train_agent_node, agent_name=agent),
             inputs=["train_rl_model_input", "train_rl_feature_list", "train_rl_split", "train_rl_scaler", "params:train_rl"],
             outputs=[f"{agent}_model", f"{agent}_learning_curve"],
             name=f"train_{agent}",
         ),
         Node(
-            func=_bind(evaluate_agent, agent),
+            func=_bind(evaluate_agent, agent_name=agent),
             inputs=[f"{agent}_model", "train_rl_model_input", "train_rl_feature_list", "train_rl_split", "params:train_rl"],
             outputs=f"{agent}_evaluation",
             name=f"evaluate_{agent}",
@@ -55,14 +73,15 @@ def _agent_nodes(agent: str) -> list[Node]:
     ]
 
 
-def create_pipeline(agents: Sequence[str] = DEFAULT_AGENTS, **kwargs) -> Pipeline:
-    """The train_rl pipeline for the named agents (default: :data:`DEFAULT_AGENTS`)."""
-    agents = tuple(agents)
+def create_pipeline(agents: Sequence[str] | None = None, **kwargs) -> Pipeline:
+    """The train_rl pipeline for the named agents (default: every agent of ``train_rl.agents`` in
+    the project's conf, :func:`read_built_agents`)."""
+    agents = read_built_agents() if agents is None else tuple(agents)
     if not agents or len(set(agents)) != len(agents):
         raise ValueError(f"train_rl: agents must be distinct names, got {agents}")
     nodes = [
         Node(
-            func=split_series,
+            func=_bind(split_series, built_agents=agents),
             inputs=["market_features", "params:train_rl"],
             outputs=["train_rl_series", "train_rl_split", "train_rl_split_report"],
             name="split_train_rl_series",

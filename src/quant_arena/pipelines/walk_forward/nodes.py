@@ -170,16 +170,14 @@ def evaluate_baselines(
     """Fit the configured baselines on the training window, look-ahead check them on the test
     window (the run fails on a mismatch unless ``lookahead.on_failure: flag``) and run them on
     the validation, test and stressed test windows."""
-    from quant_arena.agents.baselines import make_baselines
+    from quant_arena.agents.baselines import select_baselines
 
     config = _config(params)
-    entries = dict(baselines_params or {})
-    if config.baselines is not None:
-        unknown = [b for b in config.baselines if b not in entries]
-        if unknown:
-            raise ValueError(f"walk_forward.baselines: {unknown} are not entries of parameters_baselines.yml (have {sorted(entries)})")
-        entries = {k: entries[k] for k in config.baselines}
-    strategies = make_baselines(entries, scope="single")
+    strategies, left_out = select_baselines(baselines_params, config.baselines, "single", "walk_forward.baselines")
+    logger.info(
+        "fold %d: baselines %s%s", fold_artifact["index"], list(strategies),
+        f" (left out, portfolio baselines need several assets: {left_out})" if left_out else "",
+    )
     data = _fold(fold_artifact, model_input_table)
     return evaluate_fold_baselines(data, fold_artifact["features"], model_input_table, stressed_model_input_table, strategies, config)
 

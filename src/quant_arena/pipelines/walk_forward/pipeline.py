@@ -32,7 +32,6 @@ retraining finished folds/agents, and ``kedro run --pipeline=walk_forward
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from functools import partial, update_wrapper
 from pathlib import Path
@@ -42,6 +41,7 @@ from kedro.pipeline import Node, Pipeline
 
 from quant_arena.evaluation.walk_forward import WalkForwardConfig, run_name
 from quant_arena.pipelines import clean, features, ingest
+from quant_arena.pipelines.build_conf import built_block
 from quant_arena.pipelines.walk_forward.nodes import (
     evaluate_agent_node,
     evaluate_baselines,
@@ -86,39 +86,13 @@ SUMMARY_OUTPUTS = [
 # --------------------------------------------------------------------------- build-time shape
 
 
-def _project_root(start: Path | None = None) -> Path | None:
-    """The Kedro project holding ``start`` (default: the working directory), or None."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        toml = folder / "pyproject.toml"
-        if toml.is_file() and "[tool.kedro]" in toml.read_text(encoding="utf-8", errors="ignore"):
-            return folder
-    return None
-
-
 def read_built_config(project_root: Path | None = None, env: str | None = None) -> WalkForwardConfig:
     """The ``walk_forward`` parameters as the pipeline is BUILT: ``conf/base`` merged with the run
     environment (``KEDRO_ENV`` or ``local``) of the project at ``project_root`` (default: the
-    Kedro project containing the working directory), through Kedro's ``OmegaConfigLoader`` on
-    ``settings.CONF_SOURCE``. Defaults of :class:`WalkForwardConfig` when there is no project."""
-    from kedro.config import OmegaConfigLoader
-    from kedro.framework.project import settings
-
-    root = project_root or _project_root()
-    if root is None:
-        return WalkForwardConfig()
-    conf = root / settings.CONF_SOURCE
-    if not conf.is_dir():
-        return WalkForwardConfig()
-    args = {**dict(settings.CONFIG_LOADER_ARGS), "base_env": "base"}  # the project's resolvers (oc.env, ...)
-    args["default_run_env"] = env or os.environ.get("KEDRO_ENV") or args.get("default_run_env") or "local"
-    loader_class = getattr(settings, "CONFIG_LOADER_CLASS", None) or OmegaConfigLoader
-    loader = loader_class(conf_source=str(conf), **args)
-    try:
-        params = loader["parameters"]
-    except KeyError:  # pragma: no cover - no parameters files at all
-        params = {}
-    return WalkForwardConfig.model_validate(params.get(NAMESPACE) or {})
+    Kedro project containing the working directory), read by
+    :func:`quant_arena.pipelines.build_conf.built_block` (an invalid block fails naming the
+    parameter and its file). Defaults of :class:`WalkForwardConfig` when there is no project."""
+    return built_block(NAMESPACE, WalkForwardConfig, project_root, env)
 
 
 def built_shape(config: WalkForwardConfig) -> dict[str, Any]:

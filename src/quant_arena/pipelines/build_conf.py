@@ -1,0 +1,102 @@
+"""Parameters as a pipeline is BUILT (Kedro-facing; shared by walk_forward and train_rl).
+
+Some parameters decide which nodes exist (walk_forward's folds, agents and seeds; train_rl's
+agents). Kedro builds pipelines before run-time ``--params`` are known, so these are read from
+the project's ``conf/`` with the same loader and run environment a ``kedro run`` uses:
+``conf/base`` merged with ``KEDRO_ENV`` (``kedro run --env`` sets it) or ``local``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The Kedro project holding ``start`` (default: the working directory), or None."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        toml = folder / "pyproject.toml"
+        if toml.is_file() and "[tool.kedro]" in toml.read_text(
+            encoding="utf-8", errors="ignore"
+        ):
+            return folder
+    return None
+
+
+def built_parameters(
+    root: Path | None = None, env: str | None = None
+) -> dict[str, Any] | None:
+    """Every parameter of the project at ``root`` (default: the Kedro project containing the
+    working directory) through Kedro's config loader on ``settings.CONF_SOURCE``, ``conf/base``
+    merged with ``env`` (default ``KEDRO_ENV``, else the settings' run env, else ``local``).
+
+    Returns:
+        The merged parameters, or None when there is no project or no conf folder (callers then
+        use their defaults).
+    """
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.project import settings
+
+    root = root or project_root()
+    if root is None:
+        return None
+    conf = root / settings.CONF_SOURCE
+    if not conf.is_dir():
+        return None
+    args = {
+        **dict(settings.CONFIG_LOADER_ARGS),
+        "base_env": "base",
+    }  # the project's resolvers (oc.env, ...)
+    args["default_run_env"] = (
+        env or os.environ.get("KEDRO_ENV") or args.get("default_run_env") or "local"
+    )
+    loader_class = getattr(settings, "CONFIG_LOADER_CLASS", None) or OmegaConfigLoader
+    loader = loader_class(conf_source=str(conf), **args)
+    try:
+        return dict(loader["parameters"])
+    except KeyError:  # pragma: no cover - no parameters files at all
+        return {}
+
+
+def built_block(
+    key: str, model: type[T], root: Path | None = None, env: str | None = None
+) -> T:
+    """The ``key`` block of the built parameters validated by ``model`` (its defaults when there
+    is no project or no such block).
+
+    Raises:
+        quant_arena.hooks.ParameterError: naming every invalid parameter and the file the block
+            was read from, as the validation hook does before a run (a pipeline cannot be built
+            from an invalid block, so this fails first).
+    """
+    from quant_arena.hooks import parameter_files, validate_parameters
+
+    root = root or project_root()
+    params = built_parameters(root, env)
+    block = (params or {}).get(key) or {}
+    try:
+        return model.model_validate(block)
+    except ValidationError:
+        from kedro.framework.project import settings
+
+        run_env = (
+            env
+            or os.environ.get("KEDRO_ENV")
+            or dict(settings.CONFIG_LOADER_ARGS).get("default_run_env")
+            or "local"
+        )
+        files = (
+            parameter_files(root / settings.CONF_SOURCE, run_env)
+            if root is not None
+            else {}
+        )
+        validate_parameters(
+            {key: block}, {key}, models={key: model}, files=files
+        )  # raises, naming the file
+        raise
