@@ -110,6 +110,7 @@ __all__ = [
     "evaluate_fold_baselines",
     "first_test_start",
     "fit_fold_features",
+    "fold_constants",
     "initial_agent",
     "fold_metrics",
     "fold_split",
@@ -806,8 +807,6 @@ def evaluate_fold_agent(
     """
     from quant_arena.agents.training import observation_normalizer
     from quant_arena.evaluation.backtest import run_policy
-    from quant_arena.evaluation.did_it_learn import choose_constant, run_constants
-
     cfg = as_config(config)
     _set_threads(cfg.training.torch_threads)
     agent_config, env, columns = agent_setup(cfg, agent, features, tuned)
@@ -831,11 +830,7 @@ def evaluate_fold_agent(
         out_untrained = run_policy(make_eval_env(md, env, start), _policy(untrained), start, end, name=f"{name}_untrained")
     finally:
         untrained.get_env().close()
-    t0, train_stop = data.window("train")
-    choice = choose_constant(market_data(model_input_frame, [], end=train_stop, periods_per_year=ppy), env.execution, ppy, t0,
-                             initial_equity=env.initial_equity)
-    constants = run_constants(market_data(model_input_frame, [], end=end, periods_per_year=ppy), env.execution, start, end,
-                              initial_equity=env.initial_equity)
+    choice, constants = fold_constants(data, model_input_frame, env)
     logger.info("fold %d %s seed %d: evaluated on %d test bars (+ stressed, untrained, constants) in %.1f s; test Sharpe %.3f "
                 "(untrained %.3f, best constant on train %+g: %.3f)",
                 data.index, agent, seed, end - start - 1, time.perf_counter() - t_start, out["test"].metrics(ppy)["sharpe"],
@@ -846,6 +841,22 @@ def evaluate_fold_agent(
         "untrained": out_untrained,
         "constants": {"choice": choice.as_dict(), "test": constants},
     }
+
+
+def fold_constants(data: FoldData, model_input_frame: pd.DataFrame, env: TradingEnvConfig) -> tuple[Any, dict[float, BacktestResult]]:
+    """The constant exposures (-1, 0, +1) of one fold with ``env``'s execution costs: the best one
+    CHOSEN on the training window (:func:`~quant_arena.evaluation.did_it_learn.choose_constant`
+    is handed the rows before the training end only) and every one run on the test window."""
+    from quant_arena.evaluation.did_it_learn import choose_constant, run_constants
+
+    ppy = data.periods_per_year
+    t0, train_stop = data.window("train")
+    start, end = data.window("test")
+    choice = choose_constant(market_data(model_input_frame, [], end=train_stop, periods_per_year=ppy), env.execution, ppy, t0,
+                             initial_equity=env.initial_equity)
+    constants = run_constants(market_data(model_input_frame, [], end=end, periods_per_year=ppy), env.execution, start, end,
+                              initial_equity=env.initial_equity)
+    return choice, constants
 
 
 def initial_agent(

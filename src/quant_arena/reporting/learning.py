@@ -41,6 +41,7 @@ REWARD_COLUMNS: tuple[str, ...] = ("train_reward_mean", "train_episode_reward_me
 #: Curve columns logged as step-indexed MLflow metrics.
 STEP_METRICS: tuple[str, ...] = (
     "val_sharpe",
+    "train_reward_mean",
     "train_episode_reward_mean",
     "best_val_sharpe",
     "val_total_return",
