@@ -1,4 +1,4 @@
-""""Did it learn?": the constant-policy flag, the best constant chosen on train only, the untrained network."""
+""" "Did it learn?": the constant-policy flag, the best constant chosen on train only, the untrained network."""
 
 from __future__ import annotations
 
@@ -33,28 +33,75 @@ def _tables(share_long: float, n: int = 200) -> tuple[pd.DataFrame, pd.DataFrame
     pos = np.r_[np.ones(k), np.full(n - k, 0.4)]
     rng = np.random.default_rng(0)
     r = rng.normal(0, 0.01, n)
-    oos = pd.DataFrame({"strategy": "ppo_mlp", "kind": "agent", "seed": np.int64(0), "fold": np.int64(0), "timestamp": ts,
-                        "return": r * pos, "position": pos, "equity": np.cumprod(1 + r * pos)})
+    oos = pd.DataFrame(
+        {
+            "strategy": "ppo_mlp",
+            "kind": "agent",
+            "seed": np.int64(0),
+            "fold": np.int64(0),
+            "timestamp": ts,
+            "return": r * pos,
+            "position": pos,
+            "equity": np.cumprod(1 + r * pos),
+        }
+    )
     parts = []
     for c in (-1.0, 0.0, 1.0):
-        parts.append(pd.DataFrame({"strategy": "ppo_mlp", "seed": np.int64(0), "fold": np.int64(0), "reference": "constant", "exposure": c,
-                                   "train_sharpe": 0.1 * c, "timestamp": ts, "return": r * c, "position": np.full(n, c)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "strategy": "ppo_mlp",
+                    "seed": np.int64(0),
+                    "fold": np.int64(0),
+                    "reference": "constant",
+                    "exposure": c,
+                    "train_sharpe": 0.1 * c,
+                    "timestamp": ts,
+                    "return": r * c,
+                    "position": np.full(n, c),
+                }
+            )
+        )
     parts.append(parts[-1].assign(reference="best_constant"))
-    parts.append(pd.DataFrame({"strategy": "ppo_mlp", "seed": np.int64(0), "fold": np.int64(0), "reference": "untrained", "exposure": np.nan,
-                               "train_sharpe": np.nan, "timestamp": ts, "return": -r, "position": -np.ones(n)}))
+    parts.append(
+        pd.DataFrame(
+            {
+                "strategy": "ppo_mlp",
+                "seed": np.int64(0),
+                "fold": np.int64(0),
+                "reference": "untrained",
+                "exposure": np.nan,
+                "train_sharpe": np.nan,
+                "timestamp": ts,
+                "return": -r,
+                "position": -np.ones(n),
+            }
+        )
+    )
     return oos, pd.concat(parts, ignore_index=True)
 
 
 def test_positions_equal_to_a_constant_on_96_percent_of_bars_are_flagged_90_percent_are_not():
     for share, flagged in ((0.96, True), (0.90, False)):
         oos, refs = _tables(share)
-        assert constant_policy_share(oos["position"].to_numpy()) == (1.0, pytest.approx(share))
+        assert constant_policy_share(oos["position"].to_numpy()) == (
+            1.0,
+            pytest.approx(share),
+        )
         summary, runs = did_it_learn(oos, refs, PPY)
         row = runs.iloc[0]
-        assert row["constant_exposure"] == 1.0 and row["constant_share"] == pytest.approx(share)
+        assert row["constant_exposure"] == 1.0 and row[
+            "constant_share"
+        ] == pytest.approx(share)
         assert row["constant_policy"] == ("+1" if flagged else "")
         assert summary.iloc[0]["n_constant_seeds"] == int(flagged)
-        assert summary.iloc[0]["constant_policy"].startswith("+1 on 96% of bars (1/1 seeds)") if flagged else summary.iloc[0]["constant_policy"] == ""
+        assert (
+            summary.iloc[0]["constant_policy"].startswith(
+                "+1 on 96% of bars (1/1 seeds)"
+            )
+            if flagged
+            else summary.iloc[0]["constant_policy"] == ""
+        )
 
 
 def test_the_references_are_scored_on_the_agents_bars():
@@ -63,7 +110,9 @@ def test_the_references_are_scored_on_the_agents_bars():
     row = runs.iloc[0]
     r = refs.loc[refs["reference"] == "untrained", "return"].to_numpy()
     assert row["untrained_total_return"] == pytest.approx(np.prod(1 + r) - 1)
-    assert row["best_constant"] == "+1" and row["sharpe_minus_untrained"] == pytest.approx(row["sharpe"] - row["untrained_sharpe"])
+    assert row["best_constant"] == "+1" and row[
+        "sharpe_minus_untrained"
+    ] == pytest.approx(row["sharpe"] - row["untrained_sharpe"])
     short = refs[refs["timestamp"] != refs["timestamp"].iloc[5]]
     with pytest.raises(Exception, match="lacks 1 of the agent's out-of-sample bars"):
         did_it_learn(oos, short, PPY)
@@ -73,7 +122,9 @@ def test_the_simulated_constant_positions_are_the_reference():
     # a short's exposure drifts with the price: the agent holding "-1" matches the simulated constant, not the number -1
     drift = -1.0 - np.linspace(0.0, 0.3, 100)
     assert constant_policy_share(drift)[1] < 0.95
-    assert constant_policy_share(drift, {-1.0: drift, 0.0: np.zeros(100), 1.0: np.ones(100)}) == (-1.0, 1.0)
+    assert constant_policy_share(
+        drift, {-1.0: drift, 0.0: np.zeros(100), 1.0: np.ones(100)}
+    ) == (-1.0, 1.0)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +140,9 @@ def _trend(frame: pd.DataFrame, lo: int, hi: int, slope: float) -> pd.DataFrame:
     factor = np.exp(slope * np.arange(hi - lo))
     for c in ("open", "high", "low", "close"):
         v = out[c].to_numpy(dtype=float).copy()
-        v[lo:hi] = v[lo] * factor * (v[lo:hi] / v[lo:hi].mean())  # a strong trend with the bars' own wiggles
+        v[lo:hi] = (
+            v[lo] * factor * (v[lo:hi] / v[lo:hi].mean())
+        )  # a strong trend with the bars' own wiggles
         out[c] = v
     out["high"] = out[["open", "high", "close"]].max(axis=1)
     out["low"] = out[["open", "low", "close"]].min(axis=1)
@@ -102,12 +155,19 @@ def test_the_best_constant_is_chosen_on_the_training_window_only(fold):
     t0, t1 = data.window("test")
     tr0, tr1 = data.window("train")
     base_choice, base_runs = fold_constants(data, frame, env)
-    for slope in (0.01, -0.01):  # the test window becomes a strong bull, then a strong bear market
+    for slope in (
+        0.01,
+        -0.01,
+    ):  # the test window becomes a strong bull, then a strong bear market
         moved = _trend(frame, t0, t1, slope)
         choice, runs = fold_constants(data, moved, env)
         assert choice == base_choice  # the choice did not move ...
-        assert not np.allclose(runs[1.0].returns, base_runs[1.0].returns)  # ... though the test runs saw the new prices
-        best_on_test = max(runs, key=lambda c: runs[c].metrics(data.periods_per_year)["sharpe"])
+        assert not np.allclose(
+            runs[1.0].returns, base_runs[1.0].returns
+        )  # ... though the test runs saw the new prices
+        best_on_test = max(
+            runs, key=lambda c: runs[c].metrics(data.periods_per_year)["sharpe"]
+        )
         assert best_on_test == (1.0 if slope > 0 else -1.0)
     # the training window does decide it
     assert fold_constants(data, _trend(frame, tr0, tr1, 0.01), env)[0].exposure == 1.0
@@ -123,11 +183,17 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def test_the_untrained_policy_is_the_network_training_starts_from(fold, monkeypatch):
-    import quant_arena.agents.training as training
+    from quant_arena.agents import training
 
     config, data, fs, frame = fold
     # evaluations only after the first update, so every kept weight set has been trained
-    config = config.model_copy(update={"training": config.training.model_copy(update={"total_timesteps": 256, "eval_freq": 128, "patience": 5})})
+    config = config.model_copy(
+        update={
+            "training": config.training.model_copy(
+                update={"total_timesteps": 256, "eval_freq": 128, "patience": 5}
+            )
+        }
+    )
     built = []
     make = training.make_agent
 
@@ -140,7 +206,10 @@ def test_the_untrained_policy_is_the_network_training_starts_from(fold, monkeypa
     trained = train_fold_agent(data, fs, frame, "ppo_mlp", 0, config)
     assert len(built) == 1
     agent_config, env, columns = agent_setup(config, "ppo_mlp", fs)
-    models = [initial_agent(data, frame, agent_config, env, columns, seed, config) for seed in (0, 0, 1)]
+    models = [
+        initial_agent(data, frame, agent_config, env, columns, seed, config)
+        for seed in (0, 0, 1)
+    ]
     first, again, other = (_state(m) for m in models)
     for m in models:
         m.get_env().close()
