@@ -217,3 +217,16 @@ def test_the_untrained_policy_is_the_network_training_starts_from(fold, monkeypa
     assert _same(first, again)  # same seed, same initial weights
     assert not _same(first, other)  # another seed, other weights
     assert not _same(first, _state(trained.model))  # learning moved the weights
+
+
+def test_each_test_window_is_flagged_on_its_own():
+    oos, refs = _tables(0.94)  # 188 long bars of 200: not flagged over the whole record
+    for table in (oos, refs):
+        table["fold"] = np.tile(np.repeat([0, 1], 100), len(table) // 200)
+    summary, runs = did_it_learn(oos, refs, PPY)
+    row = runs.iloc[0]
+    assert row["constant_policy"] == "" and row["n_folds"] == 2
+    assert (
+        row["constant_folds"] == "0:+1" and row["n_constant_folds"] == 1
+    )  # fold 0 is all long, fold 1 only 88%
+    assert summary.iloc[0]["constant_fold_runs"] == "1/2"

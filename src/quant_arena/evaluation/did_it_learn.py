@@ -301,6 +301,27 @@ def _series(frame: pd.DataFrame, on: pd.Index, what: str, column: str) -> np.nda
     return s.reindex(on).to_numpy(dtype=np.float64)
 
 
+def _fold_flags(
+    positions: np.ndarray,
+    folds: np.ndarray,
+    sims: Mapping[float, np.ndarray] | None,
+    exposures: Sequence[float],
+    tolerance: float,
+    threshold: float,
+) -> list[str]:
+    """``"<fold>:<constant>"`` for every fold whose bars alone are flagged as a constant policy."""
+    out = []
+    for f in np.unique(folds):
+        on_f = folds == f
+        sims_f = None if sims is None else {k: v[on_f] for k, v in sims.items()}
+        c, share = constant_policy_share(
+            positions[on_f], sims_f, exposures=exposures, tolerance=tolerance
+        )
+        if share >= threshold:
+            out.append(f"{int(f)}:{constant_label(c)}")
+    return out
+
+
 def did_it_learn(
     oos_returns: pd.DataFrame,
     references: pd.DataFrame,
@@ -325,10 +346,12 @@ def did_it_learn(
         ``sharpe_minus_untrained``, ``constant_exposure`` and ``constant_share`` (the constant
         policy its positions equal most often, and on which share of bars) and
         ``constant_policy`` (that constant's label when the share is at least ``threshold``,
-        else ``""``). ``summary``: one row per agent: ``n_seeds``, the means and standard
+        else ``""``), and per fold: ``n_folds``, ``n_constant_folds`` and ``constant_folds``
+        (e.g. ``"0:+1, 2:-1"``: the folds whose test window alone is flagged, and the constant). ``summary``: one row per agent: ``n_seeds``, the means and standard
         deviations over seeds, ``beats_best_constant`` / ``beats_untrained`` (seeds whose Sharpe
         is higher, ``"k/n"``), ``constant_policy`` (e.g. ``"+1 on 99% of bars (3/3 seeds)"`` or
-        ``""``) and ``n_constant_seeds``.
+        ``""``), ``n_constant_seeds`` and ``constant_fold_runs`` (``"k/n"``: seed x fold test
+        windows flagged on their own).
     """
     ppy = float(periods_per_year)
     agents = oos_returns[oos_returns["kind"] == "agent"]
@@ -400,6 +423,18 @@ def did_it_learn(
         )
         row["constant_exposure"], row["constant_share"] = c, share
         row["constant_policy"] = constant_label(c) if share >= threshold else ""
+        folds = g["fold"].to_numpy()
+        flagged_folds = _fold_flags(
+            g["position"].to_numpy(dtype=np.float64),
+            folds,
+            sims,
+            exposures,
+            tolerance,
+            threshold,
+        )
+        row["n_folds"] = len(np.unique(folds))
+        row["n_constant_folds"] = len(flagged_folds)
+        row["constant_folds"] = ", ".join(flagged_folds)
         rows.append(row)
     runs = pd.DataFrame(
         rows,
@@ -419,6 +454,9 @@ def did_it_learn(
             "constant_exposure",
             "constant_share",
             "constant_policy",
+            "n_folds",
+            "n_constant_folds",
+            "constant_folds",
         ],
     )
     summary = []
@@ -448,6 +486,7 @@ def did_it_learn(
                 "beats_untrained": f"{int((g['sharpe_minus_untrained'] > 0).sum())}/{n}",
                 "constant_share_mean": float(g["constant_share"].mean()),
                 "n_constant_seeds": len(flagged),
+                "constant_fold_runs": f"{int(g['n_constant_folds'].sum())}/{int(g['n_folds'].sum())}",
                 "constant_policy": label,
             }
         )
@@ -467,6 +506,7 @@ def did_it_learn(
             "constant_share_mean",
             "n_constant_seeds",
             "constant_policy",
+            "constant_fold_runs",
         ],
     )
     if len(summary_table):

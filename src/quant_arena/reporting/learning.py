@@ -234,6 +234,9 @@ def did_it_learn_display(
         "Constant policy?": [
             s if s else "no" for s in frame["constant_policy"].fillna("").astype(str)
         ],
+        "Test windows like a constant": frame["constant_fold_runs"].astype(str).tolist()
+        if "constant_fold_runs" in frame.columns
+        else ["—"] * len(frame),
     }
     return pd.DataFrame(out)
 
@@ -244,5 +247,6 @@ DID_IT_LEARN_TEXT = (
     "on each fold's TRAINING window and held over its test window) and the agent's **own untrained network** (its "
     "seed's initial weights, before any learning). “Beats” counts the seeds whose Sharpe ratio is higher (point "
     "estimates). **Constant policy?** flags an agent whose positions equal a constant policy's on at least 95% of "
-    "its out-of-sample bars: whatever its score, it did not learn to time the market."
+    "its out-of-sample bars: whatever its score, it did not learn to time the market; “test windows like a "
+    "constant” counts the seed x fold test windows that are flagged on their own."
 )
