@@ -10,6 +10,8 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from pydantic import BaseModel, ValidationError
 
+from quant_arena.reporting.learning import learning_curve_metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -225,8 +227,11 @@ class MlflowReportHooks:
     The catalog keeps the versioned parquet / PNG / zip in ``data/``; this hook puts a copy in
     the active MLflow run (kedro-mlflow opens one per ``kedro run``), under ``reports/``,
     ``plots/`` and ``models/`` (namespaced datasets in sub-folders, e.g.
-    ``models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip``). Without an active run it does
-    nothing.
+    ``models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip``). A ``*learning_curve_report`` is
+    also logged as step-indexed metrics (``step`` = env steps trained, one metric per agent x seed
+    x fold: ``fold_<f>.<agent>.seed_<s>.train.val_sharpe``, ``...train_episode_reward_mean``, see
+    :func:`quant_arena.reporting.learning.learning_curve_metrics`), so MLflow draws every learning
+    curve against env steps. Without an active run it does nothing.
     """
 
     @hook_impl
@@ -261,3 +266,23 @@ class MlflowReportHooks:
                 path = Path(tmp) / f"{name}.zip"
                 data.save(path)
                 mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["models", prefix])))
+        if name.endswith("learning_curve_report") and hasattr(data, "columns"):
+            log_step_metrics(mlflow, learning_curve_metrics(data))
+
+
+def log_step_metrics(mlflow: Any, triples: list[tuple[str, float, int]], batch: int = 1000) -> int:
+    """Log ``(name, value, step)`` triples to the active MLflow run as step-indexed metrics (one
+    ``log_batch`` per ``batch`` values); returns how many were logged."""
+    import time
+
+    from mlflow.entities import Metric
+
+    run = mlflow.active_run()
+    if run is None or not triples:
+        return 0
+    client = mlflow.tracking.MlflowClient()
+    stamp = int(time.time() * 1000)
+    metrics = [Metric(key=k, value=float(v), timestamp=stamp, step=int(step)) for k, v, step in triples]
+    for i in range(0, len(metrics), batch):
+        client.log_batch(run.info.run_id, metrics=metrics[i : i + batch])
+    return len(metrics)

@@ -20,7 +20,9 @@ walk-forward pipeline stores and the report pipeline reads, in the layouts of
 * ``walk_forward_montecarlo_report``: ``monte_carlo_table`` rows per strategy x seed x method
   (block bootstrap, trade reshuffle) with kind, seed, alpha;
 * ``walk_forward_stress_report``: ``stress_summary``-shaped rows per strategy x seed x scenario
-  (made-up values).
+  (made-up values);
+* ``walk_forward_did_it_learn_report`` (constants and a random-sign "untrained" policy as the
+  references) and ``walk_forward_learning_curve_report`` (4 evaluations per agent x seed x fold).
 
 The market is a random walk; ``buy_and_hold`` holds it, ``do_nothing`` is flat, ``momentum``
 follows the sign of the last 24 bars; each agent's position is ``sign(skill * r_t / sigma +
@@ -224,4 +226,36 @@ def make_walk_forward_results(
         "walk_forward_overfitting_report": _overfitting(oos),
         "walk_forward_montecarlo_report": _montecarlo(seeds, trades, mc_paths),
         "walk_forward_stress_report": _stress(seeds, rng),
+        **_learning(oos, market, agents, n_seeds, bars_per_fold, periods_per_year, seed),
     }
+
+
+def _learning(oos: pd.DataFrame, market: np.ndarray, agents: Mapping[str, float], n_seeds: int, bars_per_fold: int,
+              periods_per_year: float, seed: int) -> dict[str, pd.DataFrame]:
+    """The did-it-learn report (constants and a random "untrained" policy as references) and a
+    learning curve report (4 evaluations per agent x seed x fold)."""
+    from quant_arena.evaluation.did_it_learn import did_it_learn
+
+    rng = np.random.default_rng(seed + 1)
+    stamps = pd.DatetimeIndex(np.sort(oos["timestamp"].unique()))
+    folds = np.arange(len(market)) // bars_per_fold
+    parts, rows = [], []
+    for name in agents:
+        for s in range(n_seeds):
+            keys = {"strategy": name, "seed": np.int64(s), "fold": folds}
+            for c in (-1.0, 0.0, 1.0):
+                r = c * market
+                parts.append(pd.DataFrame({**keys, "reference": "constant", "exposure": c, "train_sharpe": c * 0.5, "timestamp": stamps,
+                                           "return": r, "position": np.full(len(market), c)}))
+                if c == 1.0:
+                    parts.append(parts[-1].assign(reference="best_constant"))
+            pos = np.sign(rng.normal(size=len(market)))
+            parts.append(pd.DataFrame({**keys, "reference": "untrained", "exposure": np.nan, "train_sharpe": np.nan, "timestamp": stamps,
+                                       "return": pos * market, "position": pos}))
+            for f in range(int(folds.max()) + 1):
+                for i in range(4):
+                    rows.append({"fold": f, "agent": name, "seed": s, "timesteps": 2048 * (i + 1), "val_sharpe": agents[name] * i + 0.1 * s,
+                                 "train_episode_reward_mean": np.nan if i == 0 else 0.01 * i, "train_reward_mean": 1e-4 * i,
+                                 "improved": True, "evals_without_improvement": 0})
+    summary, _ = did_it_learn(oos, pd.concat(parts, ignore_index=True), periods_per_year)
+    return {"walk_forward_did_it_learn_report": summary, "walk_forward_learning_curve_report": pd.DataFrame(rows)}

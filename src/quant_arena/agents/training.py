@@ -13,6 +13,9 @@ validation environment, computes the validation Sharpe ratio with
 - writes ``latest.zip`` and, on improvement, ``best_model.zip`` into ``checkpoint_dir`` (when
   given);
 - reports the score to the training env's curriculum (``report_score``) when it has one;
+- records the training reward: the mean over the last episodes (``train_episode_reward_mean``,
+  NaN until an episode ends) and the mean reward per env step since the previous evaluation
+  (``train_reward_mean``, always defined);
 - logs the learning curve through an injected ``log_fn(name, value, step=...)`` (e.g.
   ``mlflow.log_metric``): this module imports neither Kedro nor MLflow.
 
@@ -103,6 +106,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
     "improved",
     "evals_without_improvement",
     "train_episode_reward_mean",
+    "train_reward_mean",
     "curriculum_level",
     "elapsed_seconds",
 )
@@ -392,12 +396,18 @@ class ValidationCallback(BaseCallback):
         self._next_eval = self.eval_freq
         self._last_eval_step = -1
         self._t0 = time.perf_counter()
+        self._reward_sum = 0.0  # training rewards since the last evaluation (every env copy)
+        self._reward_n = 0
 
     def _on_training_start(self) -> None:
         self._t0 = time.perf_counter()
         self._next_eval = self.num_timesteps + self.eval_freq
 
     def _on_step(self) -> bool:
+        rewards = self.locals.get("rewards")
+        if rewards is not None:
+            self._reward_sum += float(np.sum(rewards))
+            self._reward_n += int(np.size(rewards))
         if self.num_timesteps < self._next_eval:
             return True
         while self._next_eval <= self.num_timesteps:
@@ -435,6 +445,8 @@ class ValidationCallback(BaseCallback):
         level = _report_score(self.training_env, score) if self.curriculum else None
         ep_info = getattr(self.model, "ep_info_buffer", None)
         ep_rew = float(np.mean([e["r"] for e in ep_info])) if ep_info else float("nan")
+        step_rew = self._reward_sum / self._reward_n if self._reward_n else float("nan")
+        self._reward_sum, self._reward_n = 0.0, 0
         row = {
             "timesteps": int(self.num_timesteps),
             "val_sharpe": float(sharpe),
@@ -444,12 +456,13 @@ class ValidationCallback(BaseCallback):
             "improved": bool(improved),
             "evals_without_improvement": int(self._no_improve),
             "train_episode_reward_mean": ep_rew,
+            "train_reward_mean": step_rew,
             "curriculum_level": float("nan") if level is None else float(level),
             "elapsed_seconds": time.perf_counter() - self._t0,
         }
         self.rows.append(row)
         if self.log_fn is not None:
-            for key in ("val_sharpe", "val_total_return", "val_max_drawdown", "best_val_sharpe", "train_episode_reward_mean"):
+            for key in ("val_sharpe", "val_total_return", "val_max_drawdown", "best_val_sharpe", "train_episode_reward_mean", "train_reward_mean"):
                 value = row[key]
                 if math.isfinite(value):
                     self.log_fn(f"{self.log_prefix}{key}", float(value), step=row["timesteps"])

@@ -11,7 +11,10 @@ Kedro pipeline (or a notebook) calls in this order::
                                           validation, test and stressed test windows (run_targets_batch)
     train_fold_agent(...)                 one agent x one seed; validation window = early stopping only
     evaluate_fold_agent(...)              the agent's deterministic policy on the test and stressed
-                                          test windows (run_policy); validation = the trainer's best
+                                          test windows (run_policy); validation = the trainer's best;
+                                          its references on the test window: its untrained initial
+                                          network and the constant exposures (the best one chosen on
+                                          TRAIN), see quant_arena.evaluation.did_it_learn
     fold_metrics(...)                     one row per strategy x seed of a fold's test window
 
 and, over all folds (fan-in):
@@ -108,6 +111,8 @@ __all__ = [
     "evaluate_fold_baselines",
     "first_test_start",
     "fit_fold_features",
+    "fold_constants",
+    "initial_agent",
     "fold_metrics",
     "fold_split",
     "model_input",
@@ -807,27 +812,83 @@ def evaluate_fold_agent(
     """
     from quant_arena.agents.training import observation_normalizer
     from quant_arena.evaluation.backtest import run_policy
-
     cfg = as_config(config)
     _set_threads(cfg.training.torch_threads)
-    _, env, columns = agent_setup(cfg, agent, features, tuned)
+    agent_config, env, columns = agent_setup(cfg, agent, features, tuned)
     t_start = time.perf_counter()
     start, end = data.window("test")
     normalizer = observation_normalizer(model)
     policy = _policy(model)
     name = run_name(agent, seed)
+    ppy = data.periods_per_year
     out: dict[str, BacktestResult] = {}
     for window, frame in (("test", model_input_frame), ("stress", stressed_frame)):
         if frame is None:
             continue
-        md = market_data(frame, columns, end=end, periods_per_year=data.periods_per_year)
+        md = market_data(frame, columns, end=end, periods_per_year=ppy)
         out[window] = run_policy(make_eval_env(md, env, start), policy, start, end, obs_normalizer=normalizer, name=name)
-    logger.info("fold %d %s seed %d: evaluated on %d test bars (+ stressed) in %.1f s; test Sharpe %.3f",
-                data.index, agent, seed, end - start - 1, time.perf_counter() - t_start, out["test"].metrics(data.periods_per_year)["sharpe"])
+    # "did it learn?": the untrained initial network and the constant exposures on the same test
+    # bars, same simulator and costs; the best constant is chosen on the TRAINING window only
+    md = market_data(model_input_frame, columns, end=end, periods_per_year=ppy)
+    untrained = initial_agent(data, model_input_frame, agent_config, env, columns, seed, cfg)
+    try:
+        out_untrained = run_policy(make_eval_env(md, env, start), _policy(untrained), start, end, name=f"{name}_untrained")
+    finally:
+        untrained.get_env().close()
+    choice, constants = fold_constants(data, model_input_frame, env)
+    logger.info("fold %d %s seed %d: evaluated on %d test bars (+ stressed, untrained, constants) in %.1f s; test Sharpe %.3f "
+                "(untrained %.3f, best constant on train %+g: %.3f)",
+                data.index, agent, seed, end - start - 1, time.perf_counter() - t_start, out["test"].metrics(ppy)["sharpe"],
+                out_untrained.metrics(ppy)["sharpe"], choice.exposure, constants[choice.exposure].metrics(ppy)["sharpe"])
     return {
         "kind": "agent", "strategy": agent, "seed": int(seed), "results": out,
         "validation": dict(training_meta or {}),
+        "untrained": out_untrained,
+        "constants": {"choice": choice.as_dict(), "test": constants},
     }
+
+
+def fold_constants(data: FoldData, model_input_frame: pd.DataFrame, env: TradingEnvConfig) -> tuple[Any, dict[float, BacktestResult]]:
+    """The constant exposures (-1, 0, +1) of one fold with ``env``'s execution costs: the best one
+    CHOSEN on the training window (:func:`~quant_arena.evaluation.did_it_learn.choose_constant`
+    is handed the rows before the training end only) and every one run on the test window."""
+    from quant_arena.evaluation.did_it_learn import choose_constant, run_constants
+
+    ppy = data.periods_per_year
+    t0, train_stop = data.window("train")
+    start, end = data.window("test")
+    choice = choose_constant(market_data(model_input_frame, [], end=train_stop, periods_per_year=ppy), env.execution, ppy, t0,
+                             initial_equity=env.initial_equity)
+    constants = run_constants(market_data(model_input_frame, [], end=end, periods_per_year=ppy), env.execution, start, end,
+                              initial_equity=env.initial_equity)
+    return choice, constants
+
+
+def initial_agent(
+    data: FoldData,
+    model_input_frame: pd.DataFrame,
+    agent_config: AgentConfig,
+    env: TradingEnvConfig,
+    columns: Sequence[str],
+    seed: int,
+    config: WalkForwardConfig | Mapping[str, Any],
+) -> Any:
+    """The agent's UNTRAINED network: the model :func:`train_fold_agent` builds for ``seed``,
+    before ``learn()``.
+
+    Built the way the trainer builds it (:func:`~quant_arena.agents.factory.make_agent` with the
+    seed, on the fold's training env); SB3 seeds torch before it creates the policy, so the
+    weights are the ones training starts from (tested against the trainer's own model). The
+    caller closes ``model.get_env()``.
+    """
+    from quant_arena.agents.factory import make_agent
+
+    cfg = as_config(config)
+    tc = cfg.training
+    _, train_stop = data.window("train")
+    train_data = market_data(model_input_frame, columns, end=train_stop, periods_per_year=data.periods_per_year)
+    venv = make_train_env(train_data, env, tc.n_envs, tc.episode_length)
+    return make_agent(agent_config.model_copy(update={"seed": int(seed)}), venv)
 
 
 # --------------------------------------------------------------------------- per-fold metrics
@@ -887,8 +948,11 @@ def stitch_oos(  # noqa: PLR0912, PLR0915 - one pass over folds and runs
         strategy and seed, starting at 1), ``trades`` (the backtests' trades with strategy, kind,
         seed, fold and entry/exit timestamps), ``fold_metrics`` (test window, one row per fold x
         strategy x seed), ``validation`` (one row per fold x strategy x seed: the baselines'
-        validation metrics, the agents' best validation Sharpe) and ``stress_episodes``.
+        validation metrics, the agents' best validation Sharpe), ``stress_episodes`` and
+        ``references`` (every agent's untrained network and constant exposures on its test
+        windows, :func:`quant_arena.evaluation.did_it_learn.stitch_references`).
     """
+    from quant_arena.evaluation.did_it_learn import stitch_references
     from quant_arena.evaluation.stress_eval import stress_episodes
 
     cfg = as_config(config)
@@ -948,6 +1012,7 @@ def stitch_oos(  # noqa: PLR0912, PLR0915 - one pass over folds and runs
             episodes.append(ep)
     if not parts:
         raise ValueError("walk_forward: nothing was evaluated (no agent and no baseline)")
+    references = stitch_references([(_fold_info(fold)[0], evs) for fold, evs in zip(folds, evaluations, strict=True)])
     oos = pd.concat(parts, ignore_index=True)
     oos = oos.sort_values(["kind", "strategy", "seed", "timestamp"], kind="stable").reset_index(drop=True)
     growth = np.log1p(np.maximum(oos["return"].to_numpy(), -1.0 + 1e-300))
@@ -964,6 +1029,7 @@ def stitch_oos(  # noqa: PLR0912, PLR0915 - one pass over folds and runs
         "fold_metrics": pd.concat(fm, ignore_index=True),
         "validation": pd.DataFrame(val, columns=["fold", "strategy", "kind", "seed", "sharpe", "total_return", "max_drawdown", "source"]),
         "stress_episodes": eps,
+        "references": references,
     }
 
 

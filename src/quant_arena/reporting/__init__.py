@@ -12,6 +12,8 @@ strategy, seed and test bar (see :mod:`quant_arena.reporting.results`):
   without pyplot);
 * :mod:`~quant_arena.reporting.tearsheets` -- QuantStats HTML tear sheets per strategy against
   the benchmark (median seed by default), offline and quiet;
+* :mod:`~quant_arena.reporting.learning` -- learning curves as step-indexed metrics and a
+  per-agent summary, the "did it learn?" table for people;
 * :mod:`~quant_arena.reporting.config` -- :class:`ReportConfig`, the ``report`` parameters.
 """
 
@@ -24,6 +26,7 @@ from quant_arena.reporting.leaderboard import (
 from quant_arena.reporting.plots import (
     plot_drawdowns,
     plot_equity_curves,
+    plot_learning_curves,
     plot_return_distributions,
     plot_sharpe_heatmap,
 )
@@ -42,6 +45,7 @@ __all__ = [
     "leaderboard_markdown",
     "plot_drawdowns",
     "plot_equity_curves",
+    "plot_learning_curves",
     "plot_return_distributions",
     "plot_sharpe_heatmap",
     "render_tearsheet",

@@ -31,8 +31,10 @@ otherwise computed here on the median seed with every strategy x seed as a trial
 ``lookahead_passed`` -- the harness re-ran the strategy's decisions on data truncated at each
 decision point -- or ``"n/a"``; a failed strategy is flagged in the rendered tables).
 
-:func:`leaderboard_markdown` and :func:`leaderboard_html` render it with the overfitting
-(PBO), Monte Carlo and stress tables and a short "how to read this". The HTML is one
+:func:`leaderboard_markdown` and :func:`leaderboard_html` render it with the "did it learn?"
+table (each agent beside the best constant exposure chosen on train and its untrained network,
+constant policies flagged), the learning curves, the overfitting (PBO), Monte Carlo and stress
+tables and a short "how to read this". The HTML is one
 self-contained page: inline CSS, images (if any) as data URIs, no script, no external URL.
 Neither embeds a clock: the same results give the same page.
 """
@@ -59,6 +61,11 @@ from quant_arena.evaluation.metrics import (
     _bootstrap_sharpes as _engine,  # the block bootstrap of bootstrap_sharpe_ci, one series
 )
 from quant_arena.market.errors import DataError
+from quant_arena.reporting.learning import (
+    DID_IT_LEARN_TEXT,
+    did_it_learn_display,
+    learning_curve_summary,
+)
 from quant_arena.reporting.results import (
     central_seed,
     seed_matrix,
@@ -697,6 +704,38 @@ def _meta_lines(board: pd.DataFrame, meta: Mapping[str, Any] | None) -> list[str
     return lines
 
 
+def _did_it_learn_section(report: pd.DataFrame | None, order: Sequence[str]) -> pd.DataFrame | None:
+    if report is None or not len(report):
+        return None
+    return did_it_learn_display(report, order)
+
+
+def _curves_section(curves: pd.DataFrame | None, order: Sequence[str]) -> pd.DataFrame | None:
+    if curves is None or not len(curves):
+        return None
+    return learning_curve_summary(curves, order)
+
+
+def _html_learning(did_it_learn: pd.DataFrame | None, learning_curves: pd.DataFrame | None, curves_figure: Any, order: Sequence[str]) -> list[str]:
+    """The "Did it learn?" and "Learning curves" sections of the HTML page."""
+    esc = html.escape
+    body = []
+    learned = _did_it_learn_section(did_it_learn, order)
+    if learned is not None:
+        body.append('<h2>Did it learn?</h2><div class="howto">' + f"<p>{_md_inline(DID_IT_LEARN_TEXT)}</p></div>")
+        flag_css = {v: "worse" for v in learned["Constant policy?"] if v != "no"}
+        body.append('<div class="scroll">' + _html_table(learned, cell_classes={"Constant policy?": flag_css}) + "</div>")
+    curves = _curves_section(learning_curves, order)
+    if curves is not None or curves_figure is not None:
+        body.append("<h2>Learning curves</h2>")
+        if curves is not None:
+            body.append('<div class="scroll">' + _html_table(curves) + "</div>")
+        if curves_figure is not None:
+            caption = "Training reward and validation Sharpe ratio against env steps, every agent x seed x fold"
+            body.append(f'<figure><img alt="{esc(caption)}" src="{_figure_data_uri(curves_figure)}"><figcaption>{esc(caption)}</figcaption></figure>')
+    return body
+
+
 # --------------------------------------------------------------------------- renderers
 
 
@@ -710,9 +749,17 @@ def leaderboard_markdown(
     alpha: float = 0.05,
     n_boot: int = 1000,
     meta: Mapping[str, Any] | None = None,
+    did_it_learn: pd.DataFrame | None = None,
+    learning_curves: pd.DataFrame | None = None,
+    curves_figure: str | None = "learning_curves_plot.png",
     title: str = "Quant Arena leaderboard",
 ) -> str:
-    """The leaderboard as a Markdown document (tables, PBO, Monte Carlo, how to read it)."""
+    """The leaderboard as a Markdown document (tables, "did it learn?", learning curves, PBO,
+    Monte Carlo, how to read it).
+
+    ``did_it_learn``: the walk-forward did-it-learn report (one row per agent); ``learning_curves``:
+    the learning curve report (summarised per agent; ``curves_figure`` names the plot file).
+    """
     order = board["strategy"].astype(str).tolist()
     parts = [f"# {title}", ""]
     parts += [f"- {line}" for line in _meta_lines(board, meta)]
@@ -721,6 +768,14 @@ def leaderboard_markdown(
     warning = _lookahead_warning(board)
     if warning:
         parts += [f"**Warning:** {warning}", ""]
+    learned = _did_it_learn_section(did_it_learn, order)
+    if learned is not None:
+        parts += ["## Did it learn?", "", DID_IT_LEARN_TEXT, "", markdown_table(learned), ""]
+    curves = _curves_section(learning_curves, order)
+    if curves is not None:
+        parts += ["## Learning curves", "", markdown_table(curves), ""]
+        if curves_figure:
+            parts += [f"Every curve (training reward and validation Sharpe against env steps, per seed x fold): `{curves_figure}`.", ""]
     parts += ["## How to read this", ""]
     for para in _how_to_read(benchmark, alpha, n_boot):
         parts += [para, ""]
@@ -789,12 +844,18 @@ def leaderboard_html(
     n_boot: int = 1000,
     meta: Mapping[str, Any] | None = None,
     figures: Mapping[str, Any] | None = None,
+    did_it_learn: pd.DataFrame | None = None,
+    learning_curves: pd.DataFrame | None = None,
+    curves_figure: Any = None,
     title: str = "Quant Arena leaderboard",
 ) -> str:
     """The leaderboard as ONE self-contained HTML page.
 
     Inline CSS, no script, no external URL; ``figures`` (``{caption: Figure or PNG bytes}``)
-    are embedded as base64 PNG data URIs. Opens offline in any browser.
+    are embedded as base64 PNG data URIs. Opens offline in any browser. ``did_it_learn`` and
+    ``learning_curves`` as in :func:`leaderboard_markdown`; ``curves_figure`` (a Figure or PNG
+    bytes, e.g. :func:`~quant_arena.reporting.plots.plot_learning_curves`) is embedded in the
+    learning-curves section.
     """
     order = board["strategy"].astype(str).tolist()
     b = _bench_label(benchmark)
@@ -807,6 +868,7 @@ def leaderboard_html(
     warning = _lookahead_warning(board)
     if warning:
         body.append(f'<p class="warning"><strong>Warning:</strong> {esc(warning)}</p>')
+    body += _html_learning(did_it_learn, learning_curves, curves_figure, order)
     body.append('<h2>How to read this</h2><div class="howto">')
     body += [f"<p>{_md_inline(p)}</p>" for p in _how_to_read(benchmark, alpha, n_boot)]
     body.append("</div>")

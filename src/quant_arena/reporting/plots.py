@@ -14,6 +14,8 @@ so no global figure state is left open; the Agg canvas renders it and Kedro's
   :func:`fold_metric_table` of the returns).
 * :func:`plot_return_distributions` -- per-bar returns of each strategy (seeds pooled) as
   violins and as overlaid step histograms, over the central 99% of bars.
+* :func:`plot_learning_curves` -- per agent, the training reward and the validation Sharpe
+  ratio against env steps, one line per seed x fold (the walk-forward learning curve report).
 
 The fold schedule picture is the walk-forward pipeline's own ``fold_schedule_plot``
 (:func:`quant_arena.evaluation.folds.plot_schedule`); it is not redrawn here.
@@ -32,6 +34,7 @@ from quant_arena.evaluation.metrics import (
     drawdown_series,
     equity_from_returns,
 )
+from quant_arena.market.errors import DataError
 from quant_arena.reporting.results import (
     seed_matrix,
     strategy_order,
@@ -42,6 +45,7 @@ __all__ = [
     "fold_metric_table",
     "plot_drawdowns",
     "plot_equity_curves",
+    "plot_learning_curves",
     "plot_return_distributions",
     "plot_sharpe_heatmap",
     "strategy_colours",
@@ -335,4 +339,75 @@ def plot_return_distributions(
     ax_h.grid(alpha=0.3)
     ax_h.legend(frameon=False, fontsize="small")
     fig.suptitle(f"{title}; central {100 * central:.0f}% of bars shown")
+    return fig
+
+
+_SEED_STYLES = ("-", "--", ":", "-.")
+
+
+def plot_learning_curves(
+    curves: pd.DataFrame,
+    *,
+    order: Sequence[str] | None = None,
+    title: str = "Learning curves: every agent x seed x fold against env steps",
+) -> Any:
+    """Training reward and validation Sharpe ratio against env steps, one line per seed x fold.
+
+    Args:
+        curves: the walk-forward learning curve report (one row per evaluation; columns
+            ``fold``, ``agent``, ``seed``, ``timesteps``, ``val_sharpe`` and
+            ``train_reward_mean`` or ``train_episode_reward_mean``).
+        order: agents in row order (e.g. the leaderboard's); others follow by name.
+
+    Returns:
+        A Figure with one row of two Axes per agent: the training reward (left; the mean
+        reward per env step since the previous evaluation when recorded, else the mean episode reward)
+        and the validation Sharpe ratio (right). Each Axes holds one line per seed x fold with
+        one point per evaluation (colour = fold, line style = seed); the best validation
+        point of each curve is ringed.
+    """
+    from matplotlib.figure import Figure
+
+    from quant_arena.reporting.learning import (
+        CURVE_KEYS,
+        reward_column,
+        validate_learning_curves,
+    )
+
+    table = validate_learning_curves(curves)
+    rcol = reward_column(table)
+    if not len(table):
+        raise DataError("the learning curve report has no rows (no agent was trained)", rule="learning_curve_rows")
+    names = list(dict.fromkeys(sorted(table["agent"].astype(str))))
+    if order is not None:
+        names = [a for a in order if a in names] + [a for a in names if a not in order]
+    folds = sorted(table["fold"].unique())
+    seeds = sorted(table["seed"].unique())
+    colours = strategy_colours([f"fold {f}" for f in folds], None)
+    fig = Figure(figsize=(12, 3.2 * len(names) + 0.6), layout="constrained")
+    axes = fig.subplots(len(names), 2, squeeze=False)
+    for row, agent in enumerate(names):
+        ax_r, ax_s = axes[row]
+        g = table[table["agent"].astype(str) == agent]
+        for (fold, _, seed), c in g.groupby(list(CURVE_KEYS), sort=True):
+            colour = colours[f"fold {fold}"]
+            style = _SEED_STYLES[seeds.index(seed) % len(_SEED_STYLES)]
+            x = c["timesteps"].to_numpy(dtype=float)
+            label = f"fold {fold}, seed {seed}"
+            ax_r.plot(x, c[rcol].to_numpy(dtype=float), color=colour, linestyle=style, marker="o", markersize=3,
+                      linewidth=1.1, label=label)
+            val = c["val_sharpe"].to_numpy(dtype=float)
+            ax_s.plot(x, val, color=colour, linestyle=style, marker="o", markersize=3, linewidth=1.1, label=label)
+            if np.isfinite(val).any():
+                best = int(np.nanargmax(val))
+                ax_s.scatter([x[best]], [val[best]], s=60, facecolors="none", edgecolors=[colour], linewidths=1.2, zorder=3)
+        what = "mean reward per env step" if rcol == "train_reward_mean" else "mean episode reward"
+        ax_r.set_title(f"{agent}: training reward ({what})", fontsize="medium")
+        ax_s.set_title(f"{agent}: validation Sharpe ratio (best ringed)", fontsize="medium")
+        ax_s.axhline(0.0, color="#888888", linewidth=0.8)
+        for ax in (ax_r, ax_s):
+            ax.grid(alpha=0.3)
+            ax.set_xlabel("env steps")
+        ax_s.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize="x-small")
+    fig.suptitle(title)
     return fig

@@ -29,6 +29,8 @@ INPUTS = {
     "walk_forward_overfitting_report",
     "walk_forward_montecarlo_report",
     "walk_forward_stress_report",
+    "walk_forward_did_it_learn_report",
+    "walk_forward_learning_curve_report",
 }
 OUTPUTS = {
     "leaderboard_report",
@@ -38,6 +40,7 @@ OUTPUTS = {
     "drawdowns_plot",
     "sharpe_heatmap_plot",
     "return_distribution_plot",
+    "learning_curves_plot",
     "tearsheets",
     "tearsheet_index_html",
 }
@@ -102,12 +105,13 @@ def test_leaderboard_outputs(run):
     for name in STRATEGIES:
         assert name in md and f"<td>{name}</td>" in page
     assert "300 stationary block resamples" in md
-    assert "data:image/png;base64," in page  # the equity curves are embedded
+    assert page.count("data:image/png;base64,") == 2  # the equity curves and the learning curves are embedded
+    assert "<h2>Did it learn?</h2>" in page and "## Did it learn?" in md and "## Learning curves" in md
     assert "http://" not in page and "https://" not in page
 
 
 def test_plots_are_figures(run):
-    for name in ("equity_curves_plot", "drawdowns_plot", "sharpe_heatmap_plot", "return_distribution_plot"):
+    for name in ("equity_curves_plot", "drawdowns_plot", "sharpe_heatmap_plot", "return_distribution_plot", "learning_curves_plot"):
         assert isinstance(run.load(name), Figure), name
     assert [line.get_label().split(" ")[0] for line in run.load("equity_curves_plot").axes[0].lines] == list(
         run.load("leaderboard_report")["strategy"]

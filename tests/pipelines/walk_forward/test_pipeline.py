@@ -184,3 +184,25 @@ def test_fold_report_matches_the_stitched_metrics(run):
     per_fold = pd.concat([catalog.load(f"walk_forward.fold_{i}.fold_metrics_report") for i in range(2)], ignore_index=True)
     key = ["fold", "strategy", "seed"]
     pd.testing.assert_frame_equal(fm.sort_values(key).reset_index(drop=True), per_fold.sort_values(key).reset_index(drop=True))
+
+
+def test_did_it_learn_and_learning_curves_come_out_of_the_run(run):
+    catalog, _ = run
+    oos = catalog.load("walk_forward_oos_returns_table")
+    refs = catalog.load("walk_forward_reference_returns_table")
+    agents = oos[oos["kind"] == "agent"]
+    for (strategy, seed), g in agents.groupby(["strategy", "seed"]):
+        mine = refs[(refs["strategy"] == strategy) & (refs["seed"] == seed)]
+        for kind in ("untrained", "best_constant"):  # one reference record on exactly the agent's bars
+            assert mine.loc[mine["reference"] == kind, "timestamp"].tolist() == g["timestamp"].tolist()
+        assert sorted(mine.loc[mine["reference"] == "constant", "exposure"].unique()) == [-1.0, 0.0, 1.0]
+        flat = mine[(mine["reference"] == "constant") & (mine["exposure"] == 0.0)]
+        assert (flat["return"] == 0.0).all() and (flat["position"] == 0.0).all()
+    report = catalog.load("walk_forward_did_it_learn_report").set_index("strategy")
+    runs = catalog.load("walk_forward_did_it_learn_runs_report")
+    assert set(report.index) == {"ppo_mlp", "sac_mlp"} and len(runs) == 4
+    assert report["best_constant"].str.fullmatch(r"(\+1|0|-1), (\+1|0|-1)").all()  # one choice per fold
+    assert runs["untrained_sharpe"].notna().all() and runs["constant_share"].between(0, 1).all()
+    curve = catalog.load("walk_forward_learning_curve_report")
+    assert curve.groupby(["fold", "agent", "seed"]).ngroups == 8
+    assert np.isfinite(curve["train_reward_mean"]).all()  # defined at every evaluation, even before an episode ends

@@ -27,6 +27,7 @@ from quant_arena.reporting.leaderboard import (
 from quant_arena.reporting.plots import (
     plot_drawdowns,
     plot_equity_curves,
+    plot_learning_curves,
     plot_return_distributions,
     plot_sharpe_heatmap,
 )
@@ -82,10 +83,13 @@ def render_leaderboard(
     walk_forward_overfitting_report: pd.DataFrame,
     walk_forward_montecarlo_report: pd.DataFrame,
     walk_forward_stress_report: pd.DataFrame,
+    walk_forward_did_it_learn_report: pd.DataFrame,
+    walk_forward_learning_curve_report: pd.DataFrame,
     params: dict[str, Any],
 ) -> tuple[str, str]:
     """The leaderboard as Markdown and as one self-contained HTML page (with the equity curves
-    embedded, the PBO, Monte Carlo worst cases and stress results)."""
+    and the learning curves embedded, "did it learn?", the PBO, Monte Carlo worst cases and
+    stress results)."""
     config = _config(params)
     ppy, timeframe, calendar = _annualisation(walk_forward_oos_returns_table, config)
     boot = config.bootstrap
@@ -105,10 +109,21 @@ def render_leaderboard(
         "n_boot": boot.n,
         "meta": meta,
     }
+    curves = walk_forward_learning_curve_report if walk_forward_learning_curve_report is not None and len(walk_forward_learning_curve_report) else None
+    common["did_it_learn"] = walk_forward_did_it_learn_report
+    common["learning_curves"] = curves
     markdown = leaderboard_markdown(leaderboard_report, **common)
     equity = plot_equity_curves(walk_forward_oos_returns_table, order=_order(leaderboard_report), benchmark=config.benchmark)
-    page = leaderboard_html(leaderboard_report, figures={"Out-of-sample equity, test windows stitched (seeds: median line, min-max band)": equity}, **common)
+    curves_figure = plot_learning_curves(curves, order=_order(leaderboard_report)) if curves is not None else None
+    page = leaderboard_html(leaderboard_report, figures={"Out-of-sample equity, test windows stitched (seeds: median line, min-max band)": equity},
+                            curves_figure=curves_figure, **common)
     return markdown, page
+
+
+def plot_learning_curve_grid(walk_forward_learning_curve_report: pd.DataFrame, leaderboard_report: pd.DataFrame) -> Any:
+    """Training reward and validation Sharpe against env steps: one row per agent, one line per
+    seed x fold (:func:`quant_arena.reporting.plots.plot_learning_curves`)."""
+    return plot_learning_curves(walk_forward_learning_curve_report, order=_order(leaderboard_report))
 
 
 def plot_equity(walk_forward_oos_returns_table: pd.DataFrame, leaderboard_report: pd.DataFrame, params: dict[str, Any]) -> Any:

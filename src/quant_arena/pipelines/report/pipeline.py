@@ -3,8 +3,9 @@
 It reads only what the walk-forward pipeline stored (versioned, the latest version):
 ``walk_forward_oos_returns_table``, ``walk_forward_summary_report``,
 ``walk_forward_trades_table``, ``walk_forward_fold_metrics_report``,
-``walk_forward_overfitting_report``, ``walk_forward_montecarlo_report`` and
-``walk_forward_stress_report`` -- no model is loaded and nothing is retrained -- and writes to
+``walk_forward_overfitting_report``, ``walk_forward_montecarlo_report``,
+``walk_forward_stress_report``, ``walk_forward_did_it_learn_report`` and
+``walk_forward_learning_curve_report`` -- no model is loaded and nothing is retrained -- and writes to
 ``data/08_reporting`` (every ``*_report`` / ``*_plot`` / ``*_markdown`` / ``*_html`` is also an
 MLflow artifact through ``MlflowReportHooks``; the tear sheets are logged by their node):
 
@@ -15,6 +16,7 @@ MLflow artifact through ``MlflowReportHooks``; the tear sheets are logged by the
     drawdowns_plot            stitched drawdowns, seeds as a band
     sharpe_heatmap_plot       fold x strategy Sharpe ratio
     return_distribution_plot  violins and histograms of per-bar returns
+    learning_curves_plot      training reward and validation Sharpe vs env steps, per agent x seed x fold
     tearsheets                tearsheets/<strategy>.html (QuantStats, vs the benchmark)
     tearsheet_index_html      tearsheet_index.html linking them
 
@@ -31,6 +33,7 @@ from quant_arena.pipelines.report.nodes import (
     plot_drawdown_curves,
     plot_equity,
     plot_fold_sharpe_heatmap,
+    plot_learning_curve_grid,
     plot_return_distribution,
     render_leaderboard,
 )
@@ -57,10 +60,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "walk_forward_overfitting_report",
                     "walk_forward_montecarlo_report",
                     "walk_forward_stress_report",
+                    "walk_forward_did_it_learn_report",
+                    "walk_forward_learning_curve_report",
                     PARAMS,
                 ],
                 outputs=["leaderboard_markdown", "leaderboard_html"],
                 name="render_leaderboard",
+            ),
+            Node(
+                func=plot_learning_curve_grid,
+                inputs=["walk_forward_learning_curve_report", "leaderboard_report"],
+                outputs="learning_curves_plot",
+                name="plot_learning_curves",
             ),
             Node(
                 func=plot_equity,

@@ -240,7 +240,8 @@ def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int,
         ``walk_forward_fold_metrics_report``, ``walk_forward_validation_report``,
         ``walk_forward_stress_episodes_table``, ``walk_forward_lookahead_report``,
         ``walk_forward_learning_curve_report``, ``walk_forward_fitted_report`` (what every fitted
-        object saw, per fold).
+        object saw, per fold), ``walk_forward_reference_returns_table`` (every agent's untrained
+        network and constant exposures on its test windows, for "did it learn?").
     """
     config = _config(params)
     per = 2 + 2 * n_agent_runs
@@ -285,7 +286,40 @@ def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int,
     eps = out["stress_episodes"]
     logger.info("walk-forward: stitched %d folds, %d strategy x seed records of %d out-of-sample bars",
                 n_folds, out["oos_returns"].groupby(["kind", "strategy", "seed"]).ngroups, out["oos_returns"]["timestamp"].nunique())
-    return out["oos_returns"], out["trades"], out["fold_metrics"], out["validation"], eps, look, curve, fitted_table
+    return out["oos_returns"], out["trades"], out["fold_metrics"], out["validation"], eps, look, curve, fitted_table, out["references"]
+
+
+def judge_learning(
+    walk_forward_oos_returns_table: pd.DataFrame,
+    walk_forward_reference_returns_table: pd.DataFrame,
+    market_features: pd.DataFrame,
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """"Did it learn?": every agent's out-of-sample record beside the best constant exposure
+    (chosen on each fold's training window) and its own untrained network, on the same bars, and
+    the constant-policy flag (:func:`quant_arena.evaluation.did_it_learn.did_it_learn`).
+
+    Returns:
+        ``walk_forward_did_it_learn_report`` (one row per agent, mean and spread over seeds) and
+        ``walk_forward_did_it_learn_runs_report`` (one row per agent x seed).
+    """
+    from quant_arena.agents.experiment import series_frame
+    from quant_arena.evaluation.did_it_learn import did_it_learn
+    from quant_arena.evaluation.walk_forward import periods_per_year_of
+
+    config = _config(params)
+    frame = series_frame(market_features, config.symbol, config.timeframe)
+    summary, runs = did_it_learn(walk_forward_oos_returns_table, walk_forward_reference_returns_table, periods_per_year_of(frame, config))
+    if len(summary):
+        logger.info("did it learn? (out of sample, vs the best constant chosen on train and the untrained network):\n%s",
+                    summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    metrics: dict[str, float] = {}
+    for r in runs.itertuples(index=False):
+        stem = f"oos.{r.strategy}.seed_{r.seed}"
+        for k in ("best_constant_sharpe", "untrained_sharpe", "sharpe_minus_best_constant", "sharpe_minus_untrained", "constant_share"):
+            metrics[f"{stem}.{k}"] = getattr(r, k)
+    _log_metrics(metrics)
+    return summary, runs
 
 
 def summarise_walk_forward(

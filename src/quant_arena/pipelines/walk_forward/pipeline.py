@@ -14,6 +14,8 @@ The whole experiment as a list of named steps::
         summarise_fold                               the fold's metrics report
     stitch_walk_forward                              fan-in: continuous out-of-sample records
     summarise_walk_forward                           leaderboard, PBO/DSR, Monte Carlo, stress, regimes
+    did_it_learn                                     each agent vs the best constant (chosen on TRAIN) and
+                                                     its untrained network; constant-policy flag
     report (build_leaderboard, ...)                  markdown/html leaderboard, tear sheets, plots
 
 The number of folds, the agents and the seeds decide which nodes exist, so they are read when
@@ -46,6 +48,7 @@ from quant_arena.pipelines.walk_forward.nodes import (
     evaluate_agent_node,
     evaluate_baselines,
     fold_schedule,
+    judge_learning,
     node_inputs_per_fold,
     prepare_fold,
     stitch_walk_forward,
@@ -72,7 +75,9 @@ STITCH_OUTPUTS = [
     "walk_forward_lookahead_report",
     "walk_forward_learning_curve_report",
     "walk_forward_fitted_report",
+    "walk_forward_reference_returns_table",
 ]
+LEARNING_OUTPUTS = ["walk_forward_did_it_learn_report", "walk_forward_did_it_learn_runs_report"]
 SUMMARY_OUTPUTS = [
     "walk_forward_summary_report",
     "walk_forward_runs_report",
@@ -190,6 +195,12 @@ def _fan_in(config: WalkForwardConfig, shape: dict[str, Any], stitch_inputs: lis
                 ],
                 outputs=SUMMARY_OUTPUTS,
                 name="summarise_walk_forward",
+            ),
+            Node(
+                func=judge_learning,
+                inputs=["walk_forward_oos_returns_table", "walk_forward_reference_returns_table", "market_features", PARAMS],
+                outputs=LEARNING_OUTPUTS,
+                name="did_it_learn",
             ),
         ]
     )
