@@ -35,3 +35,17 @@ def shipped_btc_1h() -> Path:
     """The small real dataset the project ships (Coinbase BTC/USD, 1h)."""
     assert SHIPPED_BTC_1H.is_file(), f"shipped dataset missing: {SHIPPED_BTC_1H}"
     return SHIPPED_BTC_1H
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_run_leaks_between_tests():
+    """A KedroSession run that fails in a before_pipeline_run hook (parameter validation) leaves
+    kedro-mlflow's run active in this process (a CLI run ends with its process); end it so the
+    next test that starts its own MLflow run is not refused."""
+    yield
+    import sys
+
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
