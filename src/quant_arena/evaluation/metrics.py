@@ -600,7 +600,9 @@ def compute_metrics(
     if funding_paid is not None:
         fp = float(funding_paid)
         if not math.isfinite(fp):
-            raise DataError(f"funding_paid={funding_paid!r} must be finite", rule="funding_paid")
+            raise DataError(
+                f"funding_paid={funding_paid!r} must be finite", rule="funding_paid"
+            )
         out["funding_paid"] = fp
     return {k: float(v) + 0.0 for k, v in out.items()}  # + 0.0 turns -0.0 into 0.0
 

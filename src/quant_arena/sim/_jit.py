@@ -436,7 +436,7 @@ NLB = 2
 
 
 @njit(**_JIT)
-def backtest_run(ctx, tg, m, every, tol, stop_liq, out, outb, res):  # noqa: PLR0912 - one flat loop
+def backtest_run(ctx, tg, m, every, tol, stop_liq, out, outb, res):  # noqa: PLR0912, PLR0915 - one flat loop
     """``run_targets``' order logic and ``m`` account steps for every account of the context.
 
     Account ``j`` reads its (clipped) targets at address ``tg`` (float64 rows of ``m``, row

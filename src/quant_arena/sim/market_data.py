@@ -24,8 +24,8 @@ import pandas as pd
 from quant_arena.market.errors import DataError
 from quant_arena.market.schema import (
     KEY_COLUMNS,
-    OHLCV_COLUMNS,
     MARK_COLUMNS,
+    OHLCV_COLUMNS,
     OPTIONAL_COLUMNS,
     timeframe_seconds,
 )
