@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from quant_arena.sim import MarketData
+from tests.sim._helpers import perp_columns
 
 
-def make_market(n: int = 600, seed: int = 0, n_features: int = 3, nan_warmup: int = 5, extreme: bool = False) -> MarketData:
+def make_market(
+    n: int = 600, seed: int = 0, n_features: int = 3, nan_warmup: int = 5, extreme: bool = False, perp: bool = False
+) -> MarketData:
     rng = np.random.default_rng(seed)
     vol = 0.02
     lr = rng.normal(0.0, vol, n)
@@ -25,9 +28,11 @@ def make_market(n: int = 600, seed: int = 0, n_features: int = 3, nan_warmup: in
     if extreme:
         feats[rng.random((n, n_features)) < 0.01] = np.inf
         feats[rng.random((n, n_features)) < 0.01] = 1e300
-    return MarketData.from_arrays(
-        o, h, lo, c, v, features=feats, gap_before=rng.random(n) < 0.03, funding_rate=rng.normal(0.0, 1e-4, n)
-    )
+    gap = rng.random(n) < 0.03
+    fr = rng.normal(0.0, 1e-4, n)
+    # perpetuals: mark OHLC and funding every 8 bars (drawn last: the path is the same)
+    extra = perp_columns(rng, o, h, lo, c, vol) if perp else {"funding_rate": fr}
+    return MarketData.from_arrays(o, h, lo, c, v, features=feats, gap_before=gap, **extra)
 
 
 ALL_REWARDS = {

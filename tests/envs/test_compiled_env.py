@@ -18,6 +18,7 @@ from tests.envs._reference_env import RefTradingEnv
 
 CALM = make_market(n=700, seed=3)
 EXTREME = make_market(n=700, seed=4, extreme=True)
+PERP = make_market(n=700, seed=5, extreme=True, perp=True)  # mark prices, funding every 8 bars
 
 CASES = [
     dict(action_scheme="discrete", observation="dict"),
@@ -50,7 +51,7 @@ def _assert_obs(a, b) -> None:
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("data", [CALM, EXTREME], ids=["calm", "extreme"])
+@pytest.mark.parametrize("data", [CALM, EXTREME, PERP], ids=["calm", "extreme", "perp"])
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_compiled_env_matches_the_reference_env(case: int, data) -> None:
     kw = {"window": 10, "execution": COSTLY, "max_episode_steps": 120, **CASES[case]}

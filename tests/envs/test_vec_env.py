@@ -10,6 +10,7 @@ from quant_arena.envs import TradingEnv, TradingVecEnv
 from tests.envs._data import ALL_REWARDS, COSTLY, make_market
 
 DATA = make_market(n=800)
+PERP = make_market(n=800, seed=2, extreme=True, perp=True)  # mark prices, funding every 8 bars
 
 
 def _assert_obs_equal(a, b) -> None:
@@ -43,12 +44,13 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("data", [DATA, PERP], ids=["spot", "perp"])
 @pytest.mark.parametrize("case", range(len(CASES)))
-def test_vec_env_reproduces_separate_envs_exactly(case: int) -> None:
+def test_vec_env_reproduces_separate_envs_exactly(case: int, data) -> None:
     kw = {"window": 12, "execution": COSTLY, "max_episode_steps": 60, **CASES[case]}
     n = 5
-    ref = DummyVecEnv([lambda: TradingEnv(DATA, **kw) for _ in range(n)])
-    vec = TradingVecEnv(DATA, n, **kw)
+    ref = DummyVecEnv([lambda: TradingEnv(data, **kw) for _ in range(n)])
+    vec = TradingVecEnv(data, n, **kw)
     ref.seed(11)
     vec.seed(11)
     _assert_obs_equal(ref.reset(), vec.reset())

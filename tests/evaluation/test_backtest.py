@@ -184,9 +184,10 @@ def test_bad_inputs_raise():
 @pytest.mark.parametrize("fill_delay", [1, 2])
 @pytest.mark.parametrize("stop", [True, False])
 @pytest.mark.parametrize("rebalance", ["on_change", "every_bar"])
-def test_batch_is_bit_identical_to_one_by_one(fill_delay, stop, rebalance):
+@pytest.mark.parametrize("perp", [False, True])
+def test_batch_is_bit_identical_to_one_by_one(fill_delay, stop, rebalance, perp):
     rng = np.random.default_rng(fill_delay * 10 + stop)
-    data = random_market(rng, 1200)
+    data = random_market(rng, 1200, perp=perp)
     cfg = COSTLY.model_copy(update={"fill_delay": fill_delay})
     tg = _targets(rng, len(data), 6)
     tg[:, 0] = 1.0  # buy and hold
@@ -243,7 +244,7 @@ def _runs(draw, k: int):
     seed = draw(st.integers(0, 2**32 - 1))
     n = draw(st.integers(3, 250))
     rng = np.random.default_rng(seed)
-    data = random_market(rng, n, vol=draw(st.sampled_from([0.005, 0.03, 0.1])), jumps=draw(st.booleans()))
+    data = random_market(rng, n, vol=draw(st.sampled_from([0.005, 0.03, 0.1])), jumps=draw(st.booleans()), perp=draw(st.booleans()))
     p = draw(st.sampled_from([0.05, 0.3, 1.0]))
     tg = _targets(rng, n, k, p=p, levels=(-25.0, -3.0, -1.0, -0.45, 0.0, 0.5, 0.55, 1.0, 3.0, 25.0))
     if draw(st.booleans()):  # held targets: equal consecutive values (on_change sends nothing)
@@ -301,9 +302,10 @@ def test_the_random_runs_reach_every_stop_and_drop():
 # --------------------------------------------------------------------------- one simulator for agents and baselines
 
 
-def test_targets_and_trading_env_give_identical_equity_and_ledger():
+@pytest.mark.parametrize("perp", [False, True])
+def test_targets_and_trading_env_give_identical_equity_and_ledger(perp):
     rng = np.random.default_rng(7)
-    data = random_market(rng, 900, jumps=False)
+    data = random_market(rng, 900, jumps=False, perp=perp)
     cfg = ExecutionConfig(taker_fee=0.001, spread_bps=3.0, impact_coef=0.05, participation_cap=0.8, max_leverage=2.0, borrow_rate_short=1e-5)
     levels = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
     # a target series that changes on random bars (the env has no "no order" action in the

@@ -1,5 +1,8 @@
 """Reference kernels: the pure-Python ``Account`` and the numpy ``BatchAccounts`` as they were
-before the kernels were compiled with numba (commit ccaf647), kept verbatim as test oracles.
+before the kernels were compiled with numba (commit ccaf647), kept verbatim as test oracles;
+since then extended (in step with the compiled kernel) by the perpetual-futures rules: funding
+valued at the mark close and liquidation triggered by the mark price when the data has mark
+prices (``_qo``/``_qh``/``_ql``/``_qc``: the mark OHLC, else the last-trade arrays themselves).
 
 The compiled kernels in ``quant_arena.sim`` must reproduce these numbers bit for bit (tested in
 ``test_compiled.py``); this file is the readable specification the tests hold them to.
@@ -67,7 +70,7 @@ class RefAccount:
     """
 
     __slots__ = (
-        "_bshort", "_blev", "_c", "_cap", "_cap_reject", "_delay", "_fee", "_fr", "_frc", "_gapc",
+        "_bshort", "_blev", "_c", "_cap", "_qo", "_qh", "_ql", "_qc", "_cap_reject", "_delay", "_fee", "_fr", "_frc", "_gapc",
         "_dirty", "_tdirty", "_h", "_impact", "_l", "_lfee", "_allow_gap", "_mm", "_o", "_queue", "_k", "_record",
         "_slip", "_sp", "_spc", "_spm", "_swl", "_sws", "_v",
         "bankrupt", "bars", "cash", "closed", "closed_return", "config", "data", "dropped",
@@ -92,6 +95,11 @@ class RefAccount:
         self._c = memoryview(data.close)
         self._v = memoryview(data.volume)
         self._gapc = memoryview(data.gap_cum)
+        mk = data.has_mark
+        self._qo = memoryview(data.mark_open if mk else data.open)
+        self._qh = memoryview(data.mark_high if mk else data.high)
+        self._ql = memoryview(data.mark_low if mk else data.low)
+        self._qc = memoryview(data.mark_close if mk else data.close)
         self.initial_equity = float(initial_equity)
         self._record = record
         self.configure(config or ExecutionConfig())
@@ -176,14 +184,14 @@ class RefAccount:
         if due != due and u != 0.0 and not self._record:  # noqa: PLR0124 - holding, nothing due
             lo_ = self.liq_lo
             hi_ = self.liq_hi
-            if lo_ < o < hi_ and self._l[t] > lo_ and self._h[t] < hi_:
+            if lo_ < self._qo[t] < hi_ and self._ql[t] > lo_ and self._qh[t] < hi_:
                 # no liquidation this bar: the general path's numbers, fewer operations
                 self._dirty = True
                 cash = self.cash
                 value = u * c
                 fr = self._fr[t] if self._fr is not None else self._frc
                 fund = (
-                    -(fr * value)
+                    -(fr * (u * self._qc[t]))
                     - self._bshort * (-value if value < 0.0 else 0.0)
                     - self._blev * (-cash if cash < 0.0 else 0.0)
                 )
@@ -225,13 +233,21 @@ class RefAccount:
         fee = spr = imp = lfee = filled = unfilled = closed_ret = 0.0
         dropped = liq = closed = False
         x = c
-        # 1. the open: gap through the liquidation price, else the due order
-        if o <= self.liq_lo or o >= self.liq_hi:
-            cash = cash + u * o
-            lfee = -(self._lfee * abs(u) * o)
+        oo = o  # the price the position carried in is valued at, at the open
+        # 1. the open: gap through the liquidation price (the mark's open when given), else the due order
+        qo = self._qo[t]
+        if qo <= self.liq_lo or qo >= self.liq_hi:
+            # the worse of the liquidation price and the open
+            if u > 0.0:
+                xo = self.liq_lo if self.liq_lo < o else o
+            else:
+                xo = self.liq_hi if self.liq_hi > o else o
+            oo = xo
+            cash = cash + u * xo
+            lfee = -(self._lfee * abs(u) * xo)
             cash = cash + lfee
             closed = True
-            closed_ret = (o / entry - 1.0) if u > 0.0 else (1.0 - o / entry)
+            closed_ret = (xo / entry - 1.0) if u > 0.0 else (1.0 - xo / entry)
             u = 0.0
             entry = 0.0
             bars = 0
@@ -297,7 +313,7 @@ class RefAccount:
                 lq = -cash / (u * (1.0 - self._mm))
             except ZeroDivisionError:
                 lq = _liq_long(cash, u, self._mm)
-            if self._l[t] <= lq:
+            if self._ql[t] <= lq:
                 x = lq if lq < o else o
                 hit = True
         elif u < 0.0:
@@ -305,7 +321,7 @@ class RefAccount:
                 lq = cash / (-u * (1.0 + self._mm))
             except ZeroDivisionError:
                 lq = _liq_short(cash, u, self._mm)
-            if self._h[t] >= lq:
+            if self._qh[t] >= lq:
                 x = lq if lq > o else o
                 hit = True
         if hit:
@@ -318,17 +334,17 @@ class RefAccount:
             entry = 0.0
             bars = 0
             liq = True
-        # 3. the close: mark, funding, borrow, swap
+        # 3. the close: mark, funding (valued at the mark close), borrow, swap
         value = u * c
         fr = self._fr[t] if self._fr is not None else self._frc
         fund = (
-            -(fr * value)
+            -(fr * (u * self._qc[t]))
             - self._bshort * (-value if value < 0.0 else 0.0)
             - self._blev * (-cash if cash < 0.0 else 0.0)
         )
         swp = self._swl * value if value > 0.0 else (self._sws * -value if value < 0.0 else 0.0)
         cash = cash + fund + swp
-        self.pnl = ua * (o - m) + ub * (x - o) + u * (c - x)
+        self.pnl = ua * (oo - m) + ub * (x - oo) + u * (c - x)
         equity = cash + value
         if u > 0.0:
             try:
@@ -553,6 +569,11 @@ class RefBatchAccounts:
             self.k = k + 1
         o = data.open[t]
         c = data.close[t]
+        mk = data.has_mark
+        qo = (data.mark_open if mk else data.open)[t]
+        qh = (data.mark_high if mk else data.high)[t]
+        ql = (data.mark_low if mk else data.low)[t]
+        qc = (data.mark_close if mk else data.close)[t]
         u = self.units
         ua = u
         cash = self.cash
@@ -564,15 +585,18 @@ class RefBatchAccounts:
         fee = spr = imp = lfee = filled = unfilled = closed_ret = zeros
         has_due = ~np.isnan(due)
         # 1. the open
-        open_liq = (o <= self.liq_lo) | (o >= self.liq_hi)
+        open_liq = (qo <= self.liq_lo) | (qo >= self.liq_hi)
         dropped = open_liq & has_due
         closed = open_liq
         fill = None
+        oo = o
         if open_liq.any():
-            cash_l = cash + u * o
-            lfee_l = -(self.lfee * np.abs(u) * o)
+            xo = where(u > 0.0, where(self.liq_lo < o, self.liq_lo, o), where(self.liq_hi > o, self.liq_hi, o))
+            oo = where(open_liq, xo, o)
+            cash_l = cash + u * xo
+            lfee_l = -(self.lfee * np.abs(u) * xo)
             cash_l = cash_l + lfee_l
-            cr = where(u > 0.0, o / entry - 1.0, 1.0 - o / entry)
+            cr = where(u > 0.0, xo / entry - 1.0, 1.0 - xo / entry)
             cash = where(open_liq, cash_l, cash)
             lfee = where(open_liq, lfee_l, 0.0)
             closed_ret = where(open_liq, cr, 0.0)
@@ -637,8 +661,8 @@ class RefBatchAccounts:
             mm = self.mm
             lq_l = -cash / (u * (1.0 - mm))
             lq_s = cash / (-u * (1.0 + mm))
-            hit_l = is_long & (data.low[t] <= lq_l)
-            hit_s = is_short & (data.high[t] >= lq_s)
+            hit_l = is_long & (ql <= lq_l)
+            hit_s = is_short & (qh >= lq_s)
             hit = hit_l | hit_s
             if hit.any():
                 x = where(hit_l, where(lq_l < o, lq_l, o), where(hit_s, where(lq_s > o, lq_s, o), c))
@@ -662,13 +686,13 @@ class RefBatchAccounts:
         else:
             fr = self.frc
         fund = (
-            -(fr * value)
+            -(fr * (u * qc))
             - self.bshort * where(value < 0.0, -value, 0.0)
             - self.blev * where(cash < 0.0, -cash, 0.0)
         )
         swp = where(value > 0.0, self.swl * value, where(value < 0.0, self.sws * -value, 0.0))
         cash = cash + fund + swp
-        self.pnl = ua * (o - m) + ub * (x - o) + u * (c - x)
+        self.pnl = ua * (oo - m) + ub * (x - oo) + u * (c - x)
         equity = cash + value
         mm = self.mm
         self.liq_lo = where(u > 0.0, -cash / (u * (1.0 - mm)), -np.inf)

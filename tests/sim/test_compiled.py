@@ -44,11 +44,11 @@ def _same(a, b) -> bool:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), config=configs, record=st.booleans())
-def test_compiled_account_matches_the_reference_bit_for_bit(seed: int, config: ExecutionConfig, record: bool) -> None:
+@given(seed=st.integers(0, 2**32 - 1), config=configs, record=st.booleans(), perp=st.booleans())
+def test_compiled_account_matches_the_reference_bit_for_bit(seed: int, config: ExecutionConfig, record: bool, perp: bool) -> None:
     rng = np.random.default_rng(seed)
     n = 160
-    data = random_market(rng, n)
+    data = random_market(rng, n, perp=perp)  # perp: mark prices and funding every 8 bars
     acc = Account(data, config, 1000.0, record=record)
     ref = RefAccount(data, config, 1000.0, record=record)
     start = int(rng.integers(0, 40))
@@ -74,11 +74,11 @@ def test_compiled_account_matches_the_reference_bit_for_bit(seed: int, config: E
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), config=configs)
-def test_compiled_batch_matches_the_numpy_reference(seed: int, config: ExecutionConfig) -> None:
+@given(seed=st.integers(0, 2**32 - 1), config=configs, perp=st.booleans())
+def test_compiled_batch_matches_the_numpy_reference(seed: int, config: ExecutionConfig, perp: bool) -> None:
     rng = np.random.default_rng(seed)
     n_bars, n_acc = 160, 5
-    data = random_market(rng, n_bars)
+    data = random_market(rng, n_bars, perp=perp)
     levels = [config, config.scaled(fee_mult=2.0, slippage_mult=0.5, max_leverage=config.max_leverage * 2)]
     cfgs = [levels[i % 2] for i in range(n_acc)]
     batch = BatchAccounts(data, n_acc, cfgs, 100.0)

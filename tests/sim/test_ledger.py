@@ -44,10 +44,10 @@ TARGETS = [math.nan, math.nan, 0.0, 0.3, -0.3, 1.0, -1.0, 2.0, -2.0, 5.0, -5.0, 
 
 
 @settings(max_examples=50, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), config=configs, n=st.integers(5, 200))
-def test_ledger_sums_to_equity_change_every_step(seed: int, config: ExecutionConfig, n: int) -> None:
+@given(seed=st.integers(0, 2**32 - 1), config=configs, n=st.integers(5, 200), perp=st.booleans())
+def test_ledger_sums_to_equity_change_every_step(seed: int, config: ExecutionConfig, n: int, perp: bool) -> None:
     rng = np.random.default_rng(seed)
-    data = random_market(rng, n)
+    data = random_market(rng, n, perp=perp)  # perp: funding at the mark close, mark-price liquidation
     acc = Account(data, config, initial_equity=1000.0)
     acc.reset(int(rng.integers(0, n - 1)))
     cap = config.max_exposure
@@ -71,11 +71,11 @@ def test_ledger_sums_to_equity_change_every_step(seed: int, config: ExecutionCon
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), config=configs)
-def test_batch_kernel_is_bit_identical_to_scalar_accounts(seed: int, config: ExecutionConfig) -> None:
+@given(seed=st.integers(0, 2**32 - 1), config=configs, perp=st.booleans())
+def test_batch_kernel_is_bit_identical_to_scalar_accounts(seed: int, config: ExecutionConfig, perp: bool) -> None:
     rng = np.random.default_rng(seed)
     n_bars, n_acc = 200, 4
-    data = random_market(rng, n_bars)
+    data = random_market(rng, n_bars, perp=perp)
     accounts = [Account(data, config) for _ in range(n_acc)]
     batch = BatchAccounts(data, n_acc, config)
     starts = rng.integers(0, 50, n_acc)

@@ -165,3 +165,25 @@ def test_bad_scenarios_name_the_parameter(market, scenarios, needles):
         apply_scenarios(market, scenarios, seed=0)
     for needle in needles:
         assert needle in str(err.value)
+
+
+def test_mark_prices_follow_the_stressed_prices(market):
+    # a perp: mark = last * 1.001 on every price; the crash must move the marks too, or a
+    # stressed long would never be liquidated on the (untouched) mark
+    perp = market.copy()
+    for c in ("open", "high", "low", "close"):
+        perp[f"mark_{c}"] = perp[c] * 1.001
+    sc = {
+        "kind": "flash_crash",
+        "at": 0.5,
+        "depth": 0.3,
+        "crash_bars": 4,
+        "recovery_bars": 20,
+    }
+    out = apply_scenarios(perp, [sc], seed=1)
+    for c in ("open", "high", "low", "close"):
+        np.testing.assert_allclose(out[f"mark_{c}"], out[c] * 1.001, rtol=1e-12)
+    start = int(round(0.5 * (len(market) - 1)))
+    assert out["mark_close"].iloc[start + 3] == pytest.approx(
+        0.7 * perp["mark_close"].iloc[start + 3]
+    )

@@ -149,6 +149,12 @@ class BacktestResult:
         return pd.DataFrame(cols)
 
     @property
+    def funding_paid(self) -> float:
+        """Funding (perpetuals) plus borrow paid over the run, as a fraction of the initial
+        equity (the negated sum of the ledger's ``funding`` line; negative: received)."""
+        return -float(np.sum(self.columns["funding"])) / self.initial_equity + 0.0
+
+    @property
     def final_equity(self) -> float:
         return float(self.equity[-1]) if len(self.equity) else self.initial_equity
 
@@ -168,6 +174,7 @@ class BacktestResult:
             orders=self.n_orders,
             unfilled_orders=self.n_unfilled,
             risk_free=risk_free,
+            funding_paid=self.funding_paid,
         )
 
 
@@ -657,6 +664,7 @@ def evaluate_strategies(
         turnover={k: r.turnover for k, r in results.items()},
         orders={k: r.n_orders for k, r in results.items()},
         unfilled_orders={k: r.n_unfilled for k, r in results.items()},
+        funding_paid={k: r.funding_paid for k, r in results.items()},
     )
     return results, table
 

@@ -103,6 +103,9 @@ avg_trade_costs             mean costs per trade
 avg_trade_bars              mean bars held per trade (exit_index - entry_index + 1)
 unfilled_order_share        sum(unfilled_orders) / sum(orders)
 bankrupt                    1.0 if equity hit 0 (a return <= -100%), else 0.0
+funding_paid                funding (perpetuals) plus borrow paid over the run, as a fraction
+                            of the initial equity (negative: received net); given by the
+                            backtest (``BacktestResult.funding_paid``), NaN when not given
 =========================== ==================================================================
 
 ``excess`` is ``returns - rf_bar`` with ``rf_bar = (1 + risk_free) ** (1 / periods_per_year) - 1``
@@ -135,6 +138,7 @@ where we refuse them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -172,6 +176,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "avg_trade_bars",
     "unfilled_order_share",
     "bankrupt",
+    "funding_paid",
 )
 
 TRADE_COLUMNS: tuple[str, ...] = ("entry_index", "exit_index", "pnl", "return", "costs")
@@ -573,6 +578,7 @@ def compute_metrics(
     unfilled_orders: Any = None,
     orders: Any = None,
     risk_free: float = 0.0,
+    funding_paid: float | None = None,
 ) -> dict[str, float]:
     """All metrics of one strategy; keys and order of :data:`METRIC_NAMES`, values floats.
 
@@ -591,6 +597,13 @@ def compute_metrics(
     out.update(_position_metrics(positions, turnover, r.size, ppy))
     out.update(_trade_metrics(trades))
     out.update(_order_metrics(orders, unfilled_orders))
+    if funding_paid is not None:
+        fp = float(funding_paid)
+        if not math.isfinite(fp):
+            raise DataError(
+                f"funding_paid={funding_paid!r} must be finite", rule="funding_paid"
+            )
+        out["funding_paid"] = fp
     return {k: float(v) + 0.0 for k, v in out.items()}  # + 0.0 turns -0.0 into 0.0
 
 
@@ -633,6 +646,7 @@ def compute_metrics_table(
     unfilled_orders: Mapping[str, Any] | None = None,
     orders: Mapping[str, Any] | None = None,
     risk_free: float = 0.0,
+    funding_paid: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """:func:`compute_metrics` for several strategies: one row per strategy.
 
@@ -644,6 +658,7 @@ def compute_metrics_table(
         trades, orders, unfilled_orders: mappings per strategy (a strategy may be missing
             only if the whole argument is None).
         risk_free: annual risk-free rate, as in :func:`compute_metrics`.
+        funding_paid: optional mapping per strategy (see :func:`compute_metrics`).
 
     Returns:
         DataFrame indexed by strategy name (index name ``"strategy"``), columns
@@ -677,6 +692,7 @@ def compute_metrics_table(
                 ),
                 orders=_per_strategy(orders, name, names, "orders"),
                 risk_free=risk_free,
+                funding_paid=_per_strategy(funding_paid, name, names, "funding_paid"),
             )
         except DataError as exc:
             raise DataError(

@@ -1060,6 +1060,24 @@ def _sharpe_paths(r: np.ndarray, idx: np.ndarray, ppy: float) -> np.ndarray:
     return s
 
 
+def _stitched_funding_paid(oos: pd.DataFrame, fold_table: pd.DataFrame | None) -> dict[tuple[str, str, int], float]:
+    """Funding paid over each stitched run as a fraction of its initial equity: every fold's
+    ``funding_paid`` (a fraction of the equity the fold started with) times the stitched equity
+    at the fold's start, summed over folds (empty without per-fold figures)."""
+    if fold_table is None or "funding_paid" not in fold_table.columns or not len(fold_table):
+        return {}
+    first = oos.groupby(["kind", "strategy", "seed", "fold"], sort=False).first()
+    start_equity = first["equity"] / (1.0 + first["return"])
+    out: dict[tuple[str, str, int], float] = {}
+    for row in fold_table.itertuples(index=False):
+        key = (row.kind, row.strategy, int(row.seed))
+        e0 = start_equity.get((row.kind, row.strategy, int(row.seed), int(row.fold)))
+        if e0 is None or not np.isfinite(row.funding_paid):
+            continue
+        out[key] = out.get(key, 0.0) + float(row.funding_paid) * float(e0)
+    return out
+
+
 def summarise(  # noqa: PLR0912, PLR0915 - the report sections, in order
     stitched: Mapping[str, pd.DataFrame],
     closes: pd.Series | None,
@@ -1107,13 +1125,15 @@ def summarise(  # noqa: PLR0912, PLR0915 - the report sections, in order
     n_bars = mat.shape[0]
 
     # per run metrics -------------------------------------------------------------------
+    funding = _stitched_funding_paid(oos, stitched.get("fold_metrics"))
     run_rows = []
     pos_wide = oos.pivot_table(index="timestamp", columns=["kind", "strategy", "seed"], values="position", aggfunc="first", sort=True)
     for j, (kind, strategy, seed) in enumerate(cols):
         tr = _run_trades(trades, kind, strategy, seed)
         contract = pd.DataFrame({"entry_index": tr["oos_entry_index"], "exit_index": tr["oos_exit_index"], "pnl": tr["pnl"],
                                  "return": tr["return"], "costs": tr["costs"]}) if len(tr) else pd.DataFrame(columns=["entry_index", "exit_index", "pnl", "return", "costs"])
-        m = compute_metrics(mat[:, j], periods_per_year=ppy, positions=pos_wide[(kind, strategy, seed)].to_numpy(), trades=contract)
+        m = compute_metrics(mat[:, j], periods_per_year=ppy, positions=pos_wide[(kind, strategy, seed)].to_numpy(), trades=contract,
+                            funding_paid=funding.get((kind, strategy, int(seed))))
         run_rows.append({"strategy": strategy, "kind": kind, "seed": int(seed), **m})
     runs = pd.DataFrame(run_rows)
 

@@ -109,7 +109,10 @@ X_ACT_I, X_ACT_F = 32, 33  # action buffers of the vec env: int64 (discrete) / f
 X_MK_OUT, X_MK_STRIDE, X_MK_STEP = 34, 35, 36  # vec obs: market rows (float32), env stride, block-row stride
 X_AC_OUT, X_AC_STRIDE, X_AC_STEP = 37, 38, 39  # vec obs: account rows (float32)
 X_RW_OUT, X_DN_OUT = 40, 41  # vec rewards (float32 rows of N), dones (bool rows of N)
-NCTX = 42
+# liquidation triggers (open, high, low) and funding valuation (close): the mark-price OHLC when
+# the data has it, else the very same arrays as X_OPEN, X_HIGH, X_LOW, X_CLOSE
+X_MO, X_MH, X_ML, X_MC = 42, 43, 44, 45
+NCTX = 46
 
 
 # ---------------------------------------------------------------------------- pointers
@@ -155,11 +158,13 @@ def _rate(use, ptr, t, const):
 
 
 @njit(**_JIT)
-def _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, target):  # noqa: PLR0912, PLR0915
+def _account_step(F, IS, B, P, PB, Q, n, d, po, pc, pv, pg, psp, pfr, qo, qh, ql, qc, j, target):  # noqa: PLR0912, PLR0915
     """Account ``j``: record an order for ``target`` (NaN: none) and advance one bar.
 
-    The expressions (and their order) are those of the pure-Python reference kernel; see
-    :mod:`quant_arena.sim.kernel` for the timing and the ledger.
+    ``qo, qh, ql`` are the liquidation trigger prices (mark OHLC, else the last-trade open, high, low) and ``qc``
+    the funding valuation price (mark close, else ``pc``). The expressions (and their order) are
+    those of the pure-Python reference kernel; see :mod:`quant_arena.sim.kernel` for the timing
+    and the ledger.
     """
     t = IS[I_T * n + j] + 1
     if d == 1:
@@ -198,13 +203,14 @@ def _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j,
     if due != due and u != 0.0:  # noqa: PLR0124 - holding, nothing due
         lo_ = F[F_LIQ_LO * n + j]
         hi_ = F[F_LIQ_HI * n + j]
-        if lo_ < o < hi_ and pl[t] > lo_ and ph[t] < hi_:
+        qo_ = qo[t]
+        if lo_ < qo_ < hi_ and ql[t] > lo_ and qh[t] < hi_:
             # no liquidation this bar: the general path's numbers, fewer operations
             cash = F[F_CASH * n + j]
             value = u * c
             fr = _rate(PB[Q_USE_FR * n + j], pfr, t, P[P_FRC * n + j])
             fund = (
-                -(fr * value)
+                -(fr * (u * qc[t]))
                 - bshort * (-value if value < 0.0 else 0.0)
                 - blev * (-cash if cash < 0.0 else 0.0)
             )
@@ -243,13 +249,24 @@ def _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j,
     fee = spr = imp = lfee = filled = unfilled = closed_ret = 0.0
     dropped = liq = closed = False
     x = c
+    oo = o  # the price the position carried in is valued at, at the open
     # 1. the open: gap through the liquidation price, else the due order
-    if o <= F[F_LIQ_LO * n + j] or o >= F[F_LIQ_HI * n + j]:
-        cash = cash + u * o
-        lfee = -(P[P_LFEE * n + j] * abs(u) * o)
+    qo_ = qo[t]
+    lo_ = F[F_LIQ_LO * n + j]
+    hi_ = F[F_LIQ_HI * n + j]
+    if qo_ <= lo_ or qo_ >= hi_:
+        # filled at the worse of the liquidation price and the open (the open when it gapped
+        # through; the liquidation price when only the mark did)
+        if u > 0.0:
+            xo = lo_ if lo_ < o else o
+        else:
+            xo = hi_ if hi_ > o else o
+        oo = xo
+        cash = cash + u * xo
+        lfee = -(P[P_LFEE * n + j] * abs(u) * xo)
         cash = cash + lfee
         closed = True
-        closed_ret = (o / entry - 1.0) if u > 0.0 else (1.0 - o / entry)
+        closed_ret = (xo / entry - 1.0) if u > 0.0 else (1.0 - xo / entry)
         u = 0.0
         entry = 0.0
         bars = 0
@@ -314,12 +331,12 @@ def _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j,
     hit = False
     if u > 0.0:
         lq = -cash / (u * (1.0 - mm))
-        if pl[t] <= lq:
+        if ql[t] <= lq:
             x = lq if lq < o else o
             hit = True
     elif u < 0.0:
         lq = cash / (-u * (1.0 + mm))
-        if ph[t] >= lq:
+        if qh[t] >= lq:
             x = lq if lq > o else o
             hit = True
     if hit:
@@ -332,17 +349,17 @@ def _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j,
         entry = 0.0
         bars = 0
         liq = True
-    # 3. the close: mark, funding, borrow, swap
+    # 3. the close: mark, funding (valued at the mark close), borrow, swap
     value = u * c
     fr = _rate(PB[Q_USE_FR * n + j], pfr, t, P[P_FRC * n + j])
     fund = (
-        -(fr * value)
+        -(fr * (u * qc[t]))
         - bshort * (-value if value < 0.0 else 0.0)
         - blev * (-cash if cash < 0.0 else 0.0)
     )
     swp = swl * value if value > 0.0 else (sws * -value if value < 0.0 else 0.0)
     cash = cash + fund + swp
-    F[F_PNL * n + j] = ua * (o - m) + ub * (x - o) + u * (c - x)
+    F[F_PNL * n + j] = ua * (oo - m) + ub * (x - oo) + u * (c - x)
     equity = cash + value
     if u > 0.0:
         F[F_LIQ_LO * n + j] = -cash / (u * (1.0 - mm))
@@ -391,9 +408,9 @@ def account_step(ctx, j, target):
     """Step account ``j`` of the context at address ``ctx`` with one target (NaN: no order)."""
     x = _i64p(ctx)
     F, IS, B, P, PB, Q, n, d = _views(x)
-    _account_step(F, IS, B, P, PB, Q, n, d, _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]),
+    _account_step(F, IS, B, P, PB, Q, n, d, _f64p(x[X_OPEN]),
                   _f64p(x[X_CLOSE]), _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR]),
-                  j, target)
+                  _f64p(x[X_MO]), _f64p(x[X_MH]), _f64p(x[X_ML]), _f64p(x[X_MC]), j, target)
 
 
 @njit(**_JIT)
@@ -402,10 +419,11 @@ def batch_step(ctx):
     x = _i64p(ctx)
     F, IS, B, P, PB, Q, n, d = _views(x)
     tg = _f64p(x[X_TG])
-    po, ph, pl, pc = _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]), _f64p(x[X_CLOSE])
+    po, pc = _f64p(x[X_OPEN]), _f64p(x[X_CLOSE])
     pv, pg, psp, pfr = _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR])
+    qo, qh, ql, qc = _f64p(x[X_MO]), _f64p(x[X_MH]), _f64p(x[X_ML]), _f64p(x[X_MC])
     for j in range(n):
-        _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, tg[j])
+        _account_step(F, IS, B, P, PB, Q, n, d, po, pc, pv, pg, psp, pfr, qo, qh, ql, qc, j, tg[j])
 
 
 # ---------------------------------------------------------------------------- the backtest loop
@@ -418,7 +436,7 @@ NLB = 2
 
 
 @njit(**_JIT)
-def backtest_run(ctx, tg, m, every, tol, stop_liq, out, outb, res):  # noqa: PLR0912 - one flat loop
+def backtest_run(ctx, tg, m, every, tol, stop_liq, out, outb, res):  # noqa: PLR0912, PLR0915 - one flat loop
     """``run_targets``' order logic and ``m`` account steps for every account of the context.
 
     Account ``j`` reads its (clipped) targets at address ``tg`` (float64 rows of ``m``, row
@@ -433,8 +451,9 @@ def backtest_run(ctx, tg, m, every, tol, stop_liq, out, outb, res):  # noqa: PLR
     """
     x = _i64p(ctx)
     F, IS, B, P, PB, Q, n, d = _views(x)
-    po, ph, pl, pc = _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]), _f64p(x[X_CLOSE])
+    po, pc = _f64p(x[X_OPEN]), _f64p(x[X_CLOSE])
     pv, pg, psp, pfr = _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR])
+    qo, qh, ql, qc = _f64p(x[X_MO]), _f64p(x[X_MH]), _f64p(x[X_ML]), _f64p(x[X_MC])
     r = _i64p(res)
     for j in range(n):
         t = _f64p(tg + 8 * j * m)
@@ -450,7 +469,7 @@ def backtest_run(ctx, tg, m, every, tol, stop_liq, out, outb, res):  # noqa: PLR
                 if every or last != last or abs(tgt - last) > tol:  # noqa: PLR0124
                     order = tgt
                     last = tgt
-            _account_step(F, IS, B, P, PB, Q, n, d, po, ph, pl, pc, pv, pg, psp, pfr, j, order)
+            _account_step(F, IS, B, P, PB, Q, n, d, po, pc, pv, pg, psp, pfr, qo, qh, ql, qc, j, order)
             o[L_PNL * m + i] = F[F_PNL * n + j]
             o[L_FEE * m + i] = F[F_FEE * n + j]
             o[L_SPREAD * m + i] = F[F_SPREAD * n + j]
@@ -637,9 +656,9 @@ def _env_step(x, F, IS, B, P, PB, Q, n, d, E, EI, G, j, tg):  # noqa: PLR0912, P
             order = tg
             E[E_LAST * n + j] = tg
     e0 = F[F_EQUITY * n + j]
-    _account_step(F, IS, B, P, PB, Q, n, d, _f64p(x[X_OPEN]), _f64p(x[X_HIGH]), _f64p(x[X_LOW]),
+    _account_step(F, IS, B, P, PB, Q, n, d, _f64p(x[X_OPEN]),
                   _f64p(x[X_CLOSE]), _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR]),
-                  j, order)
+                  _f64p(x[X_MO]), _f64p(x[X_MH]), _f64p(x[X_ML]), _f64p(x[X_MC]), j, order)
     e1 = F[F_EQUITY * n + j]
     if B[B_LIQ * n + j]:
         E[E_LAST * n + j] = 0.0

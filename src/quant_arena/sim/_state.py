@@ -51,6 +51,13 @@ class AccountArrays:
         self.has_fr = data.funding_rate is not None
         x[J.X_SP] = J.address(data.spread_bps) if self.has_sp else 0
         x[J.X_FR] = J.address(data.funding_rate) if self.has_fr else 0
+        # liquidation triggers and the funding valuation: mark prices, else the last-trade ones
+        # (then the kernel reads the very same arrays as before: bit-identical results)
+        mark = data.has_mark
+        x[J.X_MO] = J.address(data.mark_open if mark else data.open)
+        x[J.X_MH] = J.address(data.mark_high if mark else data.high)
+        x[J.X_ML] = J.address(data.mark_low if mark else data.low)
+        x[J.X_MC] = J.address(data.mark_close if mark else data.close)
         self.set_delay(delay)
 
     def __reduce__(self):

@@ -9,17 +9,25 @@ All rates are **per bar** and all costs are fractions of traded notional unless 
 - square-root market impact: ``impact_coef * sqrt(|qty| / bar_volume)`` as a fraction of notional;
 - ``participation_cap``: an order for more than ``cap * bar_volume`` units is cut to the cap
   (``cap_mode="partial"``) or rejected (``"reject"``); the remainder counts as unfillable;
-- funding: ``funding_rate`` (per bar, signed) is charged on the signed position value at the
-  bar's close: a long pays when it is positive, a short receives it (perpetual-swap convention).
-  The data's ``funding_rate`` series is used when present and ``use_funding_series`` is true;
+- funding: at each funding time the rate times the signed position value is charged: a long
+  pays when the rate is positive, a short receives it (and the reverse when it is negative),
+  the perpetual-swap convention. A bar whose data ``funding_rate`` is not NaN is a funding time:
+  the rate is charged at that bar's close on the position held then (after the open's fill and
+  any intrabar liquidation), valued at the bar's ``mark_close`` when the data has mark prices,
+  else at its close; the interval is whatever the data shows (8 h on most exchanges). On bars
+  where the series is NaN, or without a series (or with ``use_funding_series`` false), the
+  constant ``funding_rate`` applies per bar (default 0: no funding);
 - borrow: shorts pay ``borrow_rate_short`` on their notional, leveraged longs pay
   ``borrow_rate_leverage`` on borrowed cash (a negative cash balance), every bar;
 - forex swap: ``swap_long`` / ``swap_short`` are signed per-bar credits on the position's
   notional (negative = a charge);
 - margin: exposure is capped at ``min(max_leverage, 1 / initial_margin)``; a position is
   liquidated when equity falls below ``maintenance_margin * |position value|``, filled at the
-  liquidation price, or at the bar's open when the market gapped through it, and pays
-  ``liquidation_fee`` on the liquidated notional.
+  liquidation price, or at the bar's open when the market gapped through it (the worse of the
+  two), and pays ``liquidation_fee`` on the liquidated notional. With mark prices in the data
+  (perpetuals) the trigger is the mark price, as on an exchange: ``mark_open`` at the open,
+  ``mark_low`` (longs) / ``mark_high`` (shorts) within the bar; the fill is still the worse of
+  the liquidation price and the bar's (last-trade) open. Without them, last-trade prices.
 """
 
 from __future__ import annotations

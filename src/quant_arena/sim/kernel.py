@@ -5,20 +5,28 @@ target exposure ``target`` (position value / equity; NaN = no new order) decided
 then advances to bar ``t + 1``:
 
 1. **Open.** If the market gapped through the liquidation price, the position is liquidated at
-   the open (worse than the liquidation price) and any due order is dropped. Otherwise the order
+   the open (worse than the liquidation price) and any due order is dropped. With mark prices in
+   the data (perpetuals) the trigger is ``mark_open`` and the fill the worse of the liquidation
+   price and the open. Otherwise the order
    decided ``fill_delay`` bars ago fills at this open, unless a gap lies between its decision and
    this bar (``allow_fill_across_gap``), the equity at the open is not positive, or the volume rules
    leave nothing to fill. The traded quantity is ``target * equity_at_open / open - units``.
 2. **Intrabar.** A long is liquidated when the bar's low reaches its liquidation price, a short
-   when the high does; the fill is the worse of the liquidation price and the open.
+   when the high does (``mark_low`` / ``mark_high`` when the data has mark prices); the fill is
+   the worse of the liquidation price and the open.
 3. **Close.** Mark to the close; charge funding, borrow and swap on the position at the close.
+   A bar with a (non-NaN) ``funding_rate`` is a funding time: the position pays
+   ``rate * units * mark_close`` (``close`` without mark prices), so a long pays and a short
+   receives a positive rate.
 
 The ledger of the step (all in equity units, signed as contributions to equity) is::
 
     pnl + fee + spread + impact + funding + swap + liquidation_fee == equity_after - equity_before
 
 with ``pnl = u_open_before*(open - prev_close) + u_after_open*(x - open) + u_close*(close - x)``
-(``x`` the intrabar liquidation price, else the close) and ``equity = cash + units * close``.
+(``x`` the intrabar liquidation price, else the close; for a liquidation at the open, ``open``
+is its fill price) and ``equity = cash + units * close``. The ``funding`` line holds the
+perpetual funding plus the borrow charges.
 
 The step itself is compiled (:mod:`quant_arena.sim._jit`, numba): :class:`Account` is a thin
 Python shell around one column of state arrays, and its attributes read that state.

@@ -24,6 +24,7 @@ import pandas as pd
 from quant_arena.market.errors import DataError
 from quant_arena.market.schema import (
     KEY_COLUMNS,
+    MARK_COLUMNS,
     OHLCV_COLUMNS,
     OPTIONAL_COLUMNS,
     timeframe_seconds,
@@ -46,7 +47,12 @@ class MarketData:
         open, high, low, close, volume: float64 arrays of length T.
         features: float32 array (T, F), non-finite values replaced by 0.
         gap_before: bool array, True where bars are missing just before this bar.
-        funding_rate: float64 per-bar funding series, or None.
+        funding_rate: float64 funding series, or None: the rate exchanged at the bar's CLOSE on
+            the position held then (NaN: no funding event at this bar; see ``ExecutionConfig``).
+        mark_open, mark_high, mark_low, mark_close: float64 mark-price OHLC (perpetuals), or
+            None. Liquidation triggers on them and funding is valued at ``mark_close``. A bar
+            whose mark OHLC has a NaN uses its last-trade OHLC instead (counted in
+            ``n_mark_filled``).
         spread_bps: float64 quoted spread series in bps, or None.
         bars_per_year: annualisation factor.
         feature_names: names of the F feature columns.
@@ -65,6 +71,11 @@ class MarketData:
     gap_before: np.ndarray
     funding_rate: np.ndarray | None = None
     spread_bps: np.ndarray | None = None
+    mark_open: np.ndarray | None = None
+    mark_high: np.ndarray | None = None
+    mark_low: np.ndarray | None = None
+    mark_close: np.ndarray | None = None
+    n_mark_filled: int = 0
     bars_per_year: float = 365.0 * 24.0
     feature_names: tuple[str, ...] = ()
     timestamps: np.ndarray | None = None
@@ -95,8 +106,12 @@ class MarketData:
         symbol: str = "",
         timeframe: str = "",
         source: str | None = None,
+        mark: Sequence[np.ndarray] | None = None,
     ) -> MarketData:
-        """Validate and freeze arrays. ``features`` defaults to one column of log returns."""
+        """Validate and freeze arrays. ``features`` defaults to one column of log returns.
+
+        ``mark`` is the mark-price OHLC ``(open, high, low, close)`` (all four, or None).
+        """
         o, h, lo, c, v = (np.asarray(x, dtype=np.float64) for x in (open, high, low, close, volume))
         n = len(c)
         for name, arr in (("open", o), ("high", h), ("low", lo), ("close", c), ("volume", v)):
@@ -150,6 +165,7 @@ class MarketData:
             if sp.shape != (n,):
                 raise DataError(f"spread_bps must have length {n}", file=source, rule="shape")
             _check_rows(source, np.isfinite(sp) & (sp < 0), "spread_bps>=0")
+        marks, n_mark_filled = (None, 0) if mark is None else _mark_arrays(source, mark, (o, h, lo, c))
         if not (np.isfinite(bars_per_year) and bars_per_year > 0):
             raise ValueError(f"bars_per_year={bars_per_year!r} must be positive")
         ts = None if timestamps is None else np.asarray(timestamps)
@@ -163,6 +179,8 @@ class MarketData:
             gap_before=_readonly(gap, np.bool_),
             funding_rate=None if fr is None else _readonly(fr, np.float64),
             spread_bps=None if sp is None else _readonly(sp, np.float64),
+            **({} if marks is None else {f"mark_{k}": _readonly(a, np.float64) for k, a in zip(_OHLC, marks, strict=True)}),
+            n_mark_filled=n_mark_filled,
             bars_per_year=float(bars_per_year),
             feature_names=names,
             timestamps=ts,
@@ -231,6 +249,13 @@ class MarketData:
             if absent:
                 raise DataError(f"feature columns {absent} not in the table", file=source, rule="missing_columns")
         features = frame[list(feature_columns)].to_numpy(dtype=np.float64) if feature_columns else None
+        present = [col for col in MARK_COLUMNS if col in frame.columns]
+        if present and len(present) != len(MARK_COLUMNS):
+            raise DataError(
+                f"mark-price columns {present} without {[col for col in MARK_COLUMNS if col not in present]}: "
+                f"give all of {list(MARK_COLUMNS)} or none", file=source, rule="mark_columns",
+            )
+        mark = [frame[col].to_numpy(dtype=np.float64) for col in MARK_COLUMNS] if present else None
         sym = symbol if symbol is not None else (str(frame["symbol"].iloc[0]) if "symbol" in frame.columns and len(frame) else "")
         return cls.from_arrays(
             frame["open"].to_numpy(),
@@ -248,6 +273,7 @@ class MarketData:
             symbol=sym,
             timeframe=tf or "",
             source=source,
+            mark=mark,
         )
 
     # ------------------------------------------------------------------ helpers
@@ -259,6 +285,11 @@ class MarketData:
         return len(self.close)
 
     @property
+    def has_mark(self) -> bool:
+        """True when the data carries mark-price OHLC (perpetuals)."""
+        return self.mark_close is not None
+
+    @property
     def n_features(self) -> int:
         return int(self.features.shape[1])
 
@@ -268,6 +299,7 @@ class MarketData:
         arrays = [
             self.open, self.high, self.low, self.close, self.volume, self.features,
             self.gap_before, self.log_returns, self.gap_cum, self.funding_rate, self.spread_bps,
+            self.mark_open, self.mark_high, self.mark_low, self.mark_close,
         ]
         return int(sum(a.nbytes for a in arrays if a is not None))
 
@@ -290,6 +322,31 @@ class MarketData:
             sp = np.where(np.isnan(sp), constant, sp)
             sp.flags.writeable = False
         return sp
+
+
+_OHLC = ("open", "high", "low", "close")
+
+
+def _mark_arrays(
+    source: str | None, mark: Sequence[np.ndarray], last: tuple[np.ndarray, ...]
+) -> tuple[list[np.ndarray], int]:
+    """Validate the mark-price OHLC; a bar with a NaN in it takes the last-trade OHLC instead."""
+    if len(mark) != len(_OHLC):
+        raise DataError(f"mark must be (open, high, low, close), got {len(mark)} arrays", file=source, rule="shape")
+    n = len(last[0])
+    arrs = [np.array(a, dtype=np.float64) for a in mark]
+    for name, a in zip(_OHLC, arrs, strict=True):
+        if a.shape != (n,):
+            raise DataError(f"mark_{name} must have length {n}, got shape {a.shape}", file=source, rule="shape")
+    missing = np.isnan(arrs[0]) | np.isnan(arrs[1]) | np.isnan(arrs[2]) | np.isnan(arrs[3])
+    for a, b in zip(arrs, last, strict=True):
+        a[missing] = b[missing]
+    mo, mh, ml, mc = arrs
+    _check_rows(source, ~(np.isfinite(mo) & np.isfinite(mh) & np.isfinite(ml) & np.isfinite(mc)), "finite_mark_prices")
+    _check_rows(source, (mo <= 0) | (mh <= 0) | (ml <= 0) | (mc <= 0), "mark_prices>0")
+    _check_rows(source, mh < np.maximum(mo, mc), "mark_high>=max(mark_open,mark_close)")
+    _check_rows(source, ml > np.minimum(mo, mc), "mark_low<=min(mark_open,mark_close)")
+    return arrs, int(missing.sum())
 
 
 def _check_rows(source: str | None, bad: np.ndarray, rule: str) -> None:

@@ -21,6 +21,10 @@ expressions of :class:`~quant_arena.sim.kernel.Account`, evaluated per asset:
 3. **Close.** Mark to the close; funding, short borrow and swap per asset; borrow on a negative
    cash balance (leverage) once for the portfolio.
 
+Not yet here (unlike :class:`~quant_arena.sim.kernel.Account`): the perpetual-futures mark
+prices. Funding is valued at the last close and liquidation triggers on last-trade prices even
+when the assets' data carries ``mark_*`` columns.
+
 The per-step ledger (all in equity units) is exact::
 
     pnl + fee + spread + impact + funding + swap + liquidation_fee == equity_after - equity_before

@@ -314,5 +314,22 @@ def apply_scenarios(df: pd.DataFrame, scenarios: list, seed: int = 0) -> pd.Data
     cols["low"] = np.minimum(cols["low"], body_lo)
     for c, v in cols.items():
         out[c] = v
+    _move_marks(df, out)
     out["scenario"] = ["+".join(t) for t in tags]
     return out
+
+
+_MARKS = ("mark_open", "mark_high", "mark_low", "mark_close")
+
+
+def _move_marks(before: pd.DataFrame, out: pd.DataFrame) -> None:
+    """Perpetuals: the mark-price OHLC moves with the stressed last-trade OHLC (each mark keeps
+    its ratio to its last-trade price), so a stressed bar liquidates on the mark as on the last."""
+    if not all(c in out.columns for c in _MARKS):
+        return
+    for c in ("open", "high", "low", "close"):
+        ratio = out[c].to_numpy(dtype=float) / before[c].to_numpy(dtype=float)
+        out[f"mark_{c}"] = out[f"mark_{c}"].to_numpy(dtype=float) * ratio
+    mo, mc = out["mark_open"].to_numpy(), out["mark_close"].to_numpy()
+    out["mark_high"] = np.fmax(out["mark_high"].to_numpy(), np.fmax(mo, mc))
+    out["mark_low"] = np.fmin(out["mark_low"].to_numpy(), np.fmin(mo, mc))

@@ -342,7 +342,8 @@ def summarise_walk_forward(
     closes = pd.Series(frame["close"].to_numpy(dtype=float), index=pd.to_datetime(frame["timestamp"], utc=True))
     ppy = periods_per_year_of(frame, config)
     look = walk_forward_lookahead_report.groupby("strategy")["passed"].all().to_dict() if len(walk_forward_lookahead_report) else {}
-    stitched = {"oos_returns": walk_forward_oos_returns_table, "trades": walk_forward_trades_table, "stress_episodes": walk_forward_stress_episodes_table}
+    stitched = {"oos_returns": walk_forward_oos_returns_table, "trades": walk_forward_trades_table,
+                "stress_episodes": walk_forward_stress_episodes_table, "fold_metrics": walk_forward_fold_metrics_report}
     out = summarise(stitched, closes, ppy, config, lookahead=look)
     _log_summary(out, walk_forward_fold_metrics_report)
     board = out["summary"][["rank", "strategy", "kind", "sharpe_mean", "sharpe_std", "sharpe_ci_low", "sharpe_ci_high", "dsr"]]
