@@ -168,8 +168,8 @@ def _project_copy(dst: Path) -> Path:
 def test_a_kedro_run_with_credentials_leaks_them_nowhere(
     tmp_path, monkeypatch, caplog, capfd
 ) -> None:
-    """Kedro logs, MLflow params / tags / artifacts and every written file, after an ingest run
-    that downloads with credentials set in the environment."""
+    """Kedro logs, MLflow params / tags / artifacts and every written file, after an ingest and
+    clean run that downloads with credentials set in the environment."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -184,33 +184,34 @@ def test_a_kedro_run_with_credentials_leaks_them_nowhere(
     params = {"ingest": _exchange_params(project / "data" / "01_raw" / "store")}
     records = _Records()
     with KedroSession.create(project_path=project, runtime_params=params) as session:
-        root = (
-            logging.getLogger()
-        )  # Kedro configured logging (conf/logging.yml): listen after that
+        # Kedro configured logging (conf/logging.yml): listen after that
+        root = logging.getLogger()
         root.addHandler(records)
         try:
-            session.run(pipeline_names=["ingest"])
+            session.run(pipeline_names=["ingest", "clean"])
         finally:
             root.removeHandler(records)
 
     import mlflow
 
+    mlflow.end_run()  # if the session left it open: end it before the temporary folder goes
+
     client = mlflow.MlflowClient(tracking_uri=tracking)
     runs = client.search_runs(
         experiment_ids=[e.experiment_id for e in client.search_experiments()]
     )
-    assert (
-        len(runs) == 1 and runs[0].data.params
-    )  # kedro-mlflow logged the run's parameters
+    # kedro-mlflow logged the run's parameters, hooks.MlflowReportHooks a report
+    assert len(runs) == 1 and runs[0].data.params
+    reports = {a.path for a in client.list_artifacts(runs[0].info.run_id, "reports")}
+    assert "reports/data_quality_report.csv" in reports
     logged = (
         repr(runs[0].data.params) + repr(runs[0].data.tags) + repr(runs[0].data.metrics)
     )
     assert _leaked(logged) == []
     out = capfd.readouterr()
     text = "\n".join(records.lines)
-    assert (
-        "credentials: yes" in text
-    )  # the exchange was built with the credentials, and logged it
+    # the exchange was built with the credentials, and logged that it was
+    assert "credentials: yes" in text
     assert _leaked(text + caplog.text + out.out + out.err) == []
     assert list((project / "data").rglob("*.parquet"))  # the run wrote its tables
     assert (
