@@ -43,8 +43,9 @@ def test_data_pipelines_run_on_the_shipped_data(project_copy: Path, monkeypatch:
     monkeypatch.chdir(project_copy)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project_copy / 'mlflow.db'}")
     bootstrap_project(project_copy)
-    # fewer trees keep the smoke test quick; everything else is the shipped configuration
-    with KedroSession.create(project_path=project_copy, runtime_params={"selection.n_estimators": 20}) as session:
+    # fewer trees keep the smoke test quick; everything else is the shipped configuration (a nested
+    # dict: KedroSession.create ignores a dotted key such as "selection.n_estimators")
+    with KedroSession.create(project_path=project_copy, runtime_params={"selection": {"n_estimators": 20}}) as session:
         session.run(pipeline_names=["data"])
 
     data = project_copy / "data"

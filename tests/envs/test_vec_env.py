@@ -139,4 +139,11 @@ def test_ppo_learns_a_few_steps_on_the_vec_env() -> None:
 
     vec = TradingVecEnv(DATA, 4, window=12, observation="flat", max_episode_steps=40)
     model = PPO("MlpPolicy", vec, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    before = [p.detach().clone() for p in model.policy.parameters()]
     model.learn(total_timesteps=64)
+    assert model.num_timesteps == 64  # 4 envs x 16 steps, one rollout
+    assert model._n_updates == 1  # one epoch over the rollout: the policy was trained on the vec env's data
+    after = list(model.policy.parameters())
+    assert any(not (a == b).all() for a, b in zip(after, before, strict=True))
+    actions, _ = model.predict(vec.reset(), deterministic=True)
+    assert actions.shape == (4,) and ((actions >= 0) & (actions < 4)).all()

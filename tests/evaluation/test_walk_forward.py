@@ -109,6 +109,22 @@ def test_stress_changes_only_the_test_window(fold, config):
     assert stressed["close"].iloc[t0:t1].min() < frame["close"].iloc[t0:t1].min()  # the crash is there
 
 
+def test_stressed_features_equal_a_fresh_build_on_the_stressed_bars(fold, config):
+    """The stress frame's features are those a fresh feature build gives on its own (stressed) bars."""
+    from quant_arena.features import FeatureConfig, build_features
+
+    data, fs, _ = fold
+    stressed = stress_fold_frame(data, fs, config, _tiny.FEATURE_PARAMS)
+    t0, t1 = data.window("test")
+    bars = stressed[[c for c in data.frame.columns if c in stressed.columns and not c.startswith("f_") and c not in ("scenario", "spread_bps")]]
+    fresh = build_features(bars, FeatureConfig.model_validate(_tiny.FEATURE_PARAMS))
+    cols = fs.all_columns
+    pd.testing.assert_frame_equal(stressed[cols], fresh[cols], check_dtype=False)
+    # not trivially so: the test window's bars and features differ from the unstressed fold's
+    assert not np.allclose(stressed["close"].iloc[t0:t1], data.frame["close"].iloc[t0:t1])
+    assert not np.allclose(stressed[cols].iloc[t0:t1].to_numpy(float), data.frame[cols].iloc[t0:t1].to_numpy(float), equal_nan=True)
+
+
 def test_a_leaking_strategy_is_caught_by_the_lookahead_gate(fold, config):
     data, fs, frame = fold
     t0, t1 = data.window("test")

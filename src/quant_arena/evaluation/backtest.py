@@ -381,7 +381,7 @@ def run_policy(
     start, end = _slice(data, start, end)
     obs, _ = env.reset(options={"start": start})
     acc: Account = base.account
-    if acc.t != start:  # pragma: no cover - guards a changed env contract
+    if acc.t != start:  # guards the env contract (tests/evaluation/test_run_policy_guard.py)
         raise RuntimeError(f"env reset to bar {acc.t}, expected {start}")
     sb3 = _is_sb3(policy)
     names = _mro_names(policy) if sb3 else set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
@@ -206,3 +207,43 @@ def test_did_it_learn_and_learning_curves_come_out_of_the_run(run):
     curve = catalog.load("walk_forward_learning_curve_report")
     assert curve.groupby(["fold", "agent", "seed"]).ngroups == 8
     assert np.isfinite(curve["train_reward_mean"]).all()  # defined at every evaluation, even before an episode ends
+
+
+def _stitch_inputs(catalog: DataCatalog, params: dict):
+    pipe = create_pipeline(WalkForwardConfig.model_validate(params), with_data=False, with_report=False)
+    node = next(n for n in pipe.nodes if n.name == "stitch_walk_forward")
+    return node, {name: catalog.load(name) for name in node.inputs}
+
+
+def _one_bar_later(ts):
+    return pd.Timestamp(ts) + pd.Timedelta(hours=1)
+
+
+@pytest.mark.parametrize("planted", ["features", "baseline", "agent"])
+def test_the_fitted_object_guard_stops_a_fold_whose_fitted_object_saw_a_test_bar(run, planted):
+    """Plant one fitted object that saw one bar past its fold's training end: the fan-in must refuse it."""
+    catalog, params = run
+    node, inputs = _stitch_inputs(catalog, params)
+    if planted == "features":
+        name = "walk_forward.fold_1.fold_artifact"
+        art = dict(inputs[name])
+        feats = art["features"]
+        meta = {**feats.meta, "last_timestamp_visible": _one_bar_later(feats.meta["last_timestamp_visible"])}
+        art["features"] = dataclasses.replace(feats, meta=meta)
+        expected = "'object': 'features'"
+    elif planted == "baseline":
+        name = "walk_forward.fold_1.baselines_evaluation_artifact"
+        art = dict(inputs[name])
+        base = next(iter(art["fit"]))
+        m = art["fit"][base]
+        art["fit"] = {**art["fit"], base: {**m, "last_timestamp_given": _one_bar_later(m["last_timestamp_given"])}}
+        expected = f"'object': 'baseline:{base}'"
+    else:
+        name = "walk_forward.fold_1.sac_mlp_seed_1_training_artifact"
+        art = dict(inputs[name])
+        art["meta"] = {**art["meta"], "train_last_timestamp": _one_bar_later(art["meta"]["train_last_timestamp"])}
+        expected = "'object': 'agent:sac_mlp_seed_1'"
+    inputs[name] = art
+    with pytest.raises(RuntimeError, match=r"fitted objects saw bars after their fold's training end") as err:
+        node.run(inputs)
+    assert "'fold': 1" in str(err.value) and expected in str(err.value)
