@@ -103,8 +103,10 @@ def test_the_hook_logs_the_learning_curves_as_step_metrics(
 
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # a Kedro session earlier in this process may have set another store's experiment
+    experiment = mlflow.set_experiment("learning_curves_test")
     table = curves(POINTS)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         MlflowReportHooks().after_dataset_saved(
             "walk_forward_learning_curve_report", table, None
         )
