@@ -11,7 +11,18 @@ Tidy layout (one row per bar)::
 Optional columns that later stages understand when present:
 
     quote_volume   float64   volume in the quote currency
-    funding_rate   float64   per-bar funding / borrow rate (perpetuals)
+    funding_rate   float64   perpetual funding rate exchanged at this bar's CLOSE (timestamp +
+                             timeframe), as a signed fraction of the position value at the mark
+                             price (+: longs pay shorts); NaN on bars whose close is no funding
+                             time. Ingest puts each funding event at time T on the bar whose
+                             interval (open, close] holds T (the bar opening at T - timeframe when
+                             the timeframe divides the funding interval), and sums the rates of
+                             several events in one bar. Known at the bar's close (causal).
+    mark_open, mark_high, mark_low, mark_close
+                   float64   mark-price OHLC of the bar (perpetuals; all four or none), the
+                             exchange's mark candle with the same open timestamp. Liquidation
+                             triggers on them; funding is valued at mark_close. NaN in a bar: the
+                             simulator falls back to the last-trade OHLC for that bar.
     spread_bps     float64   quoted spread in basis points
     is_filled      bool      bar was synthesised by the gap-fill rule (not traded)
     gap_before     bool      one or more bars are missing just before this bar
@@ -37,12 +48,15 @@ KEY_COLUMNS: tuple[str, ...] = ("symbol", "timeframe", "timestamp")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 OHLCV_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
 REQUIRED_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *OHLCV_COLUMNS)
+#: Mark-price OHLC of perpetual futures (optional, all four or none).
+MARK_COLUMNS: tuple[str, ...] = ("mark_open", "mark_high", "mark_low", "mark_close")
 OPTIONAL_COLUMNS: tuple[str, ...] = (
     "quote_volume",
     "funding_rate",
     "spread_bps",
     "is_filled",
     "gap_before",
+    *MARK_COLUMNS,
 )
 
 #: Bool columns the loaders add (only when a row has one) for the clean stage's rules of the
@@ -107,6 +121,10 @@ def _columns(extra: bool, value_checks: bool = True) -> dict[str, pa.Column]:
             {
                 "quote_volume": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
                 "funding_rate": pa.Column(float, nullable=True, required=False),
+                **{
+                    c: pa.Column(float, pa.Check.gt(0) if value_checks else [], nullable=True, required=False)
+                    for c in MARK_COLUMNS
+                },
                 "spread_bps": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
                 "is_filled": pa.Column(bool, required=False),
                 "gap_before": pa.Column(bool, required=False),
