@@ -168,5 +168,5 @@ def write_freqtrade_perp(
 
 if __name__ == "__main__":  # pragma: no cover - command line
     target = sys.argv[1] if len(sys.argv) > 1 else "data/01_raw/perp"
-    for kind, path in write_freqtrade_perp(target).items():
+    for kind, path in write_freqtrade_perp(target, n_bars=8760).items():
         sys.stdout.write(f"{kind}: {path}\n")
