@@ -196,6 +196,7 @@ def test_funding_goes_to_the_bar_whose_close_is_the_first_at_or_after_the_event(
             0.008,
         ),  # = the 20:00 bar's close (missing bar) -> bar 00:00-05:00
         ("2024-01-02 08:00", 0.016),  # inside the last bar -> the last bar
+        ("2024-01-02 08:00", 0.016),  # listed twice: counts once
         ("2024-01-02 16:00", 0.032),  # after the last close: not joined
     ]
     fund = _funding_csv(tmp_path / "fund.csv", events)

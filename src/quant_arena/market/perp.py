@@ -38,7 +38,8 @@ def join_funding(
     """Put the funding events of ``funding`` (``symbol, timestamp, funding_rate``) into the
     ``funding_rate`` column of ``bars`` (tidy, sorted by symbol, timeframe, timestamp).
 
-    Each symbol's events join every timeframe of that symbol's bars. A bar that already has a
+    Each symbol's events join every timeframe of that symbol's bars; an event listed twice
+    (same symbol and time) counts once, with the last rate in file order. A bar that already has a
     rate (a bars file with a ``funding_rate`` column) and gets another from ``funding`` is an
     error (``funding_twice``). Returns a copy of ``bars``.
 
@@ -55,6 +56,9 @@ def join_funding(
     bar_sym = out["symbol"].astype(str).to_numpy()
     bar_tf = out["timeframe"].astype(str).to_numpy()
     bar_ts = out["timestamp"].astype("datetime64[ns, UTC]").array.asi8
+    funding = funding.drop_duplicates(
+        ["symbol", "timestamp"], keep="last"
+    )  # one rate per event
     for sym, events in funding.groupby("symbol", sort=True):
         ev_ts = events["timestamp"].astype("datetime64[ns, UTC]").array.asi8
         ev_rate = events["funding_rate"].to_numpy(dtype=np.float64)
