@@ -52,6 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from quant_arena.market.schema import (
@@ -203,12 +204,12 @@ def bars_to_frame(bars: list[list[float]], symbol: str, timeframe: str) -> pd.Da
     return df
 
 
-def _check_exchange(exchange: Any, symbol: str, timeframe: str) -> None:
+def _check_exchange(exchange: Any, symbol: str, timeframe: str, need: str = "fetchOHLCV") -> None:
     has = getattr(exchange, "has", None)
-    if isinstance(has, dict) and has.get("fetchOHLCV") is False:
-        raise ValueError(f"exchange {getattr(exchange, 'id', exchange)!r} does not offer fetch_ohlcv")
+    if isinstance(has, dict) and has.get(need) is False:
+        raise ValueError(f"exchange {getattr(exchange, 'id', exchange)!r} does not offer {need}")
     timeframes = getattr(exchange, "timeframes", None)
-    if isinstance(timeframes, dict) and timeframes and timeframe not in timeframes:
+    if timeframe and isinstance(timeframes, dict) and timeframes and timeframe not in timeframes:
         raise ValueError(
             f"timeframe {timeframe!r} is not offered by {getattr(exchange, 'id', 'the exchange')!r}; "
             f"choose one of {sorted(timeframes)}"
@@ -217,6 +218,12 @@ def _check_exchange(exchange: Any, symbol: str, timeframe: str) -> None:
         markets = exchange.load_markets()
         if isinstance(markets, dict) and markets and symbol not in markets:
             raise ValueError(f"symbol {symbol!r} is not listed on {getattr(exchange, 'id', 'the exchange')!r}")
+
+
+def _ohlcv_call(exchange: Any, symbol: str, timeframe: str, since: int, limit: int, price: str | None) -> Callable[[], Any]:
+    if price is None:
+        return lambda: exchange.fetch_ohlcv(symbol, timeframe, since, limit)
+    return lambda: exchange.fetch_ohlcv(symbol, timeframe, since, limit, params={"price": price})
 
 
 def fetch_ohlcv_incremental(
@@ -230,6 +237,7 @@ def fetch_ohlcv_incremental(
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     max_pages: int | None = None,
+    price: str | None = None,
 ) -> pd.DataFrame:
     """Download the bars after the last stored one, page by page, appending each page.
 
@@ -249,6 +257,9 @@ def fetch_ohlcv_incremental(
         backoff: seconds before the first retry; doubled on each further retry.
         sleep: the sleep function (injectable for tests).
         max_pages: optional cap on requests in this run.
+        price: ``None`` for trade prices; ``"mark"`` for mark-price candles of a perpetual
+            (``fetch_ohlcv(..., params={"price": "mark"})``, what ccxt's ``fetchMarkOHLCV``
+            does; stored with quote side ``"mark"``: keep them in a store of their own).
 
     Returns:
         The newly downloaded bars (tidy, sorted); the store also holds them.
@@ -260,7 +271,7 @@ def fetch_ohlcv_incremental(
     if limit <= 0:
         raise ValueError(f"limit must be positive, got {limit}")
     store_obj: BarStore = FrameBarStore(store) if isinstance(store, pd.DataFrame) else (store or FrameBarStore())
-    _check_exchange(exchange, symbol, timeframe)
+    _check_exchange(exchange, symbol, timeframe, "fetchMarkOHLCV" if price == "mark" else "fetchOHLCV")
     tf_ms = timeframe_seconds(timeframe) * 1000
     last = store_obj.last_timestamp(symbol, timeframe)
     if last is not None:
@@ -278,11 +289,11 @@ def fetch_ohlcv_incremental(
             sleep(pause)
         request_since = since
         page = _call_with_retries(
-            lambda: exchange.fetch_ohlcv(symbol, timeframe, request_since, limit),
+            _ohlcv_call(exchange, symbol, timeframe, request_since, limit, price),
             max_retries=max_retries,
             backoff=backoff,
             sleep=sleep,
-            what=f"fetch_ohlcv({symbol}, {timeframe}, since={request_since})",
+            what=f"fetch_ohlcv({symbol}, {timeframe}, since={request_since}{'' if price is None else ', price=' + price})",
         )
         pages += 1
         now = int(exchange.milliseconds())
@@ -295,6 +306,8 @@ def fetch_ohlcv_incremental(
                 unique.append(b)
         if unique:
             df = bars_to_frame(unique, symbol, timeframe)
+            if price is not None:
+                df["quote_side"] = pd.Series([price] * len(df), dtype="str")
             store_obj.append(df)  # flush each page: a restart resumes after it
             fetched.append(df)
             since = int(unique[-1][0]) + tf_ms
@@ -304,6 +317,123 @@ def fetch_ohlcv_incremental(
     if not fetched:
         return bars_to_frame([], symbol, timeframe)
     return sort_tidy(pd.concat(fetched, ignore_index=True))
+
+
+#: The ``timeframe`` label under which a store keeps a symbol's funding events.
+FUNDING_SERIES = "funding"
+
+
+def funding_to_frame(rates: list[dict[str, Any]], symbol: str) -> pd.DataFrame:
+    """ccxt funding-rate-history entries (``{"timestamp": ms, "fundingRate": r, ...}``) to rows
+    ``symbol, timeframe ("funding"), timestamp, funding_rate``."""
+    stamps = pd.to_datetime([int(r["timestamp"]) for r in rates], unit="ms", utc=True)
+    return pd.DataFrame(
+        {
+            "symbol": pd.Series([symbol] * len(rates), dtype="str"),
+            "timeframe": pd.Series([FUNDING_SERIES] * len(rates), dtype="str"),
+            "timestamp": pd.Series(stamps, dtype="datetime64[ns, UTC]"),
+            "funding_rate": pd.Series(
+                [np.nan if r.get("fundingRate") is None else float(r["fundingRate"]) for r in rates], dtype="float64"
+            ),
+        }
+    )
+
+
+def fetch_funding_incremental(
+    exchange: Any,
+    symbol: str,
+    since_ms: int | None = None,
+    store: BarStore | None = None,
+    limit: int = 1000,
+    max_retries: int = 5,
+    backoff: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    max_pages: int | None = None,
+) -> pd.DataFrame:
+    """Download a perpetual's funding-rate history after the last stored event, page by page.
+
+    Calls ``exchange.fetch_funding_rate_history(symbol, since, limit)`` (ccxt's
+    ``fetchFundingRateHistory``) from ``since_ms`` (empty store) or 1 ms after the newest stored
+    event, appends each page to ``store`` at once (a crash resumes after the last flushed page),
+    and stops on a page with nothing new. Events stamped after ``exchange.milliseconds()`` are
+    not stored. Retries and the rate limit work as in :func:`fetch_ohlcv_incremental`. The
+    store keeps the events as rows ``symbol, timeframe = "funding", timestamp, funding_rate``
+    (use a store of their own, e.g. ``ParquetBarStore(<store_path>/_funding)``).
+
+    Returns:
+        The newly downloaded events.
+    """
+    if limit <= 0:
+        raise ValueError(f"limit must be positive, got {limit}")
+    store_obj: BarStore = store or FrameBarStore()
+    _check_exchange(exchange, symbol, "", "fetchFundingRateHistory")
+    last = store_obj.last_timestamp(symbol, FUNDING_SERIES)
+    if last is not None:
+        since = int(last.value // 1_000_000) + 1
+    elif since_ms is not None:
+        since = int(since_ms)
+    else:
+        raise ValueError(f"{symbol} funding: the store is empty, so `since` (first event wanted) is required")
+    own_throttle = not bool(getattr(exchange, "enableRateLimit", False))
+    pause = float(getattr(exchange, "rateLimit", 0) or 0) / 1000.0
+    fetched: list[pd.DataFrame] = []
+    pages = 0
+    while max_pages is None or pages < max_pages:
+        if pages and own_throttle and pause > 0:
+            sleep(pause)
+        request_since = since
+        page = _call_with_retries(
+            lambda: exchange.fetch_funding_rate_history(symbol, request_since, limit),
+            max_retries=max_retries,
+            backoff=backoff,
+            sleep=sleep,
+            what=f"fetch_funding_rate_history({symbol}, since={request_since})",
+        )
+        pages += 1
+        now = int(exchange.milliseconds())
+        rows = sorted(
+            (r for r in (page or []) if r.get("timestamp") is not None and since <= int(r["timestamp"]) <= now),
+            key=lambda r: int(r["timestamp"]),
+        )
+        unique: list[dict[str, Any]] = []
+        for r in rows:
+            if not unique or int(r["timestamp"]) > int(unique[-1]["timestamp"]):
+                unique.append(r)
+        if unique:
+            df = funding_to_frame(unique, symbol)
+            store_obj.append(df)
+            fetched.append(df)
+            since = int(unique[-1]["timestamp"]) + 1
+        logger.info("%s funding: page %d, %d new events", symbol, pages, len(unique))
+        if not unique or since > now:
+            break
+    if not fetched:
+        return funding_to_frame([], symbol)
+    return sort_tidy(pd.concat(fetched, ignore_index=True))
+
+
+def funding_from_store(store: BarStore, symbols: list[str] | None = None) -> pd.DataFrame:
+    """The funding events in ``store``: ``symbol, timestamp, funding_rate`` (for ingest's join)."""
+    df = store.load()
+    if df.empty or "funding_rate" not in df.columns:
+        return pd.DataFrame(
+            {"symbol": pd.Series(dtype="str"), "timestamp": pd.Series(dtype="datetime64[ns, UTC]"), "funding_rate": pd.Series(dtype="float64")}
+        )
+    df = df[df["timeframe"] == FUNDING_SERIES]
+    if symbols is not None:
+        df = df[df["symbol"].isin(symbols)]
+    return df[["symbol", "timestamp", "funding_rate"]].reset_index(drop=True)
+
+
+def mark_from_store(store: BarStore, symbols: list[str] | None = None, timeframe: str | None = None) -> pd.DataFrame:
+    """The mark candles in ``store`` as ``symbol, timeframe, timestamp, mark_open ... mark_close``."""
+    df = store.load()
+    if symbols is not None:
+        df = df[df["symbol"].isin(symbols)]
+    if timeframe is not None:
+        df = df[df["timeframe"] == timeframe]
+    out = df[["symbol", "timeframe", "timestamp", "open", "high", "low", "close"]]
+    return out.rename(columns={c: f"mark_{c}" for c in ("open", "high", "low", "close")}).reset_index(drop=True)
 
 
 def make_exchange(exchange_id: str, *, sandbox: bool = False, **options: Any) -> Any:
@@ -339,7 +469,12 @@ __all__ = [
     "BarStore",
     "FrameBarStore",
     "ParquetBarStore",
+    "FUNDING_SERIES",
     "bars_to_frame",
+    "fetch_funding_incremental",
     "fetch_ohlcv_incremental",
+    "funding_from_store",
+    "funding_to_frame",
     "make_exchange",
+    "mark_from_store",
 ]

@@ -14,6 +14,14 @@ Parameters (``conf/base/parameters_ingest.yml``, key ``ingest``)::
           timezone: UTC                  # zone of naive timestamps (default UTC; mt5 warns)
           point: 0.00001                 # mt5 only: point size, turns <SPREAD> points into spread_bps
           quote_side: null               # trade | bid | ask | mid | unknown; default per format
+          series: auto                   # auto | bars | funding | mark (auto: freqtrade name suffix)
+          require_funding: false         # bars only: each series must get funding events
+
+Perpetual futures: freqtrade's ``<PAIR>-<tf>-funding_rate`` and ``<PAIR>-<tf>-mark`` files (or
+``series: funding`` / ``series: mark`` on any file) are not price series: they join onto the
+bars of the same symbol as ``funding_rate`` and ``mark_open`` ... ``mark_close`` (see
+:mod:`quant_arena.market.perp` for the causal rules). An exchange source with ``funding: true``
+/ ``mark: true`` downloads them too (``fetchFundingRateHistory``, mark-price OHLCV).
 
 A bad parameter raises :class:`IngestConfigError` naming it, e.g.
 ``ingest.sources[1].format: Input should be 'auto', 'cryptodatadownload', ...``.
@@ -39,6 +47,7 @@ from pydantic import (
 )
 
 from quant_arena.market.errors import DataError
+from quant_arena.market.perp import join_funding, join_mark, require_funding
 from quant_arena.market.schema import (
     KEY_COLUMNS,
     RawOHLCVSchema,
@@ -46,7 +55,12 @@ from quant_arena.market.schema import (
     parse_timeframe,
     sort_tidy,
 )
-from quant_arena.market.sources import load_file
+from quant_arena.market.sources import (
+    freqtrade_series_kind,
+    load_file,
+    load_funding_file,
+    load_mark_file,
+)
 
 FormatName = Literal[
     "auto",
@@ -111,6 +125,14 @@ class SourceConfig(BaseModel):
     )
     quote_side: QuoteSide | None = Field(None, description="price side of the bars; default per format")
     symbol_map: dict[str, str] = Field(default_factory=dict, description="rename symbols after loading")
+    series: Literal["auto", "bars", "funding", "mark"] = Field(
+        "auto",
+        description="what a file holds: bars, funding events or mark-price candles; auto: a freqtrade "
+        "name ending -funding_rate / -mark says so, anything else is bars",
+    )
+    require_funding: bool = Field(
+        False, description="bars: every series of this source must get funding events, else a DataError"
+    )
 
     # exchange
     exchange_id: str | None = Field(None, description="ccxt exchange id, e.g. 'binance'")
@@ -122,6 +144,8 @@ class SourceConfig(BaseModel):
     backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles each retry")
     sandbox: bool = False
     exchange_options: dict[str, Any] = Field(default_factory=dict, description="passed to the ccxt constructor")
+    funding: bool = Field(False, description="exchange: also download the funding-rate history (perpetuals)")
+    mark: bool = Field(False, description="exchange: also download mark-price candles (perpetuals)")
 
     # synthetic
     synthetic: dict[str, Any] = Field(
@@ -175,7 +199,18 @@ class SourceConfig(BaseModel):
             _check_synthetic_kwargs(self.synthetic)
         elif self.synthetic:
             raise ValueError(f"synthetic: only a kind: synthetic source reads it (this one is kind: {self.kind}); remove it")
+        if self.series != "auto" and self.kind != "file":
+            raise ValueError("`series` is for file sources (an exchange source takes `funding` / `mark`)")
+        if (self.funding or self.mark) and self.kind != "exchange":
+            raise ValueError("`funding` / `mark` download from an exchange; for files use `series`")
         return self
+
+    def role(self) -> str:
+        """``bars``, ``funding`` or ``mark``: what this source gives."""
+        if self.kind != "file" or self.series != "auto":
+            return "bars" if self.series == "auto" else self.series
+        kind = freqtrade_series_kind(self.path or "")
+        return {"funding_rate": "funding", "mark": "mark"}.get(kind or "", "bars")
 
     def since_ms(self) -> int | None:
         """``since`` as epoch milliseconds (UTC), or ``None``."""
@@ -259,24 +294,41 @@ def _load_file_source(src: SourceConfig, now: pd.Timestamp | None) -> pd.DataFra
 
 def _load_exchange_source(
     src: SourceConfig, exchange_factory: Callable[..., Any], sleep: Callable[[float], None]
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """(bars, funding events or None, mark candles or None) of an exchange source."""
     from quant_arena.market.exchange import (
         FrameBarStore,
         ParquetBarStore,
+        fetch_funding_incremental,
         fetch_ohlcv_incremental,
+        funding_from_store,
+        mark_from_store,
     )
 
     exchange = exchange_factory(src.exchange_id, sandbox=src.sandbox, **src.exchange_options)
-    store = ParquetBarStore(src.store_path) if src.store_path else FrameBarStore()
+
+    def store_at(sub: str | None) -> Any:
+        if not src.store_path:
+            return FrameBarStore()
+        return ParquetBarStore(Path(src.store_path) / sub if sub else src.store_path)
+
+    store, fstore, mstore = store_at(None), store_at("_funding"), store_at("_mark")
     symbols = src.symbols or [src.symbol]
     timeframe = src.timeframe or ""
+    kw = {"limit": src.limit, "max_retries": src.max_retries, "backoff": src.backoff, "sleep": sleep}
     for symbol in symbols:
-        fetch_ohlcv_incremental(
-            exchange, str(symbol), timeframe, since_ms=src.since_ms(), store=store, limit=src.limit,
-            max_retries=src.max_retries, backoff=src.backoff, sleep=sleep,
-        )  # fmt: skip
+        fetch_ohlcv_incremental(exchange, str(symbol), timeframe, since_ms=src.since_ms(), store=store, **kw)
+        if src.funding:
+            fetch_funding_incremental(exchange, str(symbol), since_ms=src.since_ms(), store=fstore, **kw)
+        if src.mark:
+            fetch_ohlcv_incremental(
+                exchange, str(symbol), timeframe, since_ms=src.since_ms(), store=mstore, price="mark", **kw
+            )
     df = store.load()
-    return df[df["symbol"].isin(symbols) & (df["timeframe"] == timeframe)]
+    bars = df[df["symbol"].isin(symbols) & (df["timeframe"] == timeframe)]
+    funding = funding_from_store(fstore, symbols) if src.funding else None
+    mark = mark_from_store(mstore, symbols, timeframe) if src.mark else None
+    return bars, funding, mark
 
 
 def _load_synthetic_source(src: SourceConfig) -> pd.DataFrame:
@@ -309,6 +361,39 @@ def _validate(df: pd.DataFrame, where: str) -> pd.DataFrame:
         raise DataError(f"ingested bars fail RawOHLCVSchema: {exc}".splitlines()[0], file=where, row=row, rule=rule) from exc
 
 
+def _load_side_file(src: SourceConfig, role: str, now: pd.Timestamp | str | None) -> pd.DataFrame:
+    """A funding-rate or mark-price file (``role``), not yet joined."""
+    path = Path(src.path or "")
+    if role == "funding":
+        return load_funding_file(path, src.format, symbol=src.symbol, timezone=src.timezone, now=now)
+    return load_mark_file(path, src.format, symbol=src.symbol, timeframe=src.timeframe, timezone=src.timezone, now=now)
+
+
+def _join_perp_series(
+    bars: pd.DataFrame, fundings: list[tuple[pd.DataFrame, str]], marks: list[tuple[pd.DataFrame, str]]
+) -> pd.DataFrame:
+    """Join funding events and mark candles onto the bars (``market.perp``); one funding and one
+    mark series per symbol (``duplicate_series`` otherwise)."""
+    seen: dict[tuple[str, str], str] = {}
+    for what, items in (("funding", fundings), ("mark", marks)):
+        for side, label in items:
+            keys = side["symbol"].astype(str).unique().tolist()
+            if what == "mark":
+                keys = [f"{k} {tf}" for k, tf in side[["symbol", "timeframe"]].drop_duplicates().itertuples(index=False)]
+            for key in keys:
+                if (what, key) in seen:
+                    raise DataError(
+                        f"{label} and {seen[(what, key)]} both give {what} for {key}; drop one",
+                        file=label, rule="duplicate_series",
+                    )  # fmt: skip
+                seen[(what, key)] = label
+    for side, label in fundings:
+        bars = join_funding(bars, side, file=label)
+    for side, label in marks:
+        bars = join_mark(bars, side, file=label)
+    return bars
+
+
 def load_sources(
     config: IngestConfig | dict[str, Any],
     *,
@@ -335,11 +420,16 @@ def load_sources(
         Extra columns: ``quote_side`` (all sources), ``quote_volume`` / ``adj_close`` /
         ``spread_bps`` where a source has them, ``regime`` for synthetic sources, and the bool
         flags ``out_of_order`` (the row was stamped before the row above it in its file) and
-        ``incomplete_bar`` when any row has one (see ``schema.FLAG_COLUMNS``).
+        ``incomplete_bar`` when any row has one (see ``schema.FLAG_COLUMNS``). Perpetuals:
+        ``funding_rate`` and ``mark_open`` ... ``mark_close`` when a funding or mark source (or
+        an exchange source with ``funding`` / ``mark``) joins onto the bars.
 
     Raises:
         IngestConfigError: a bad parameter (named).
-        DataError: bad input (file, row, rule), or two sources giving the same series.
+        DataError: bad input (file, row, rule), or two sources giving the same series; a
+            funding or mark file with no matching bars (``funding_no_bars``, ``mark_no_bars``,
+            ``mark_timeframe``); bars of a ``require_funding`` source without funding
+            (``funding_required``).
     """
     cfg = parse_ingest_config(config)
     if exchange_factory is None:
@@ -348,15 +438,28 @@ def load_sources(
         exchange_factory = make_exchange
     frames: list[pd.DataFrame] = []
     owner: dict[tuple[str, str], str] = {}
+    fundings: list[tuple[pd.DataFrame, str]] = []  # (events, file or source name)
+    marks: list[tuple[pd.DataFrame, str]] = []
+    required: list[tuple[list[tuple[str, str]], str]] = []
     for i, src in enumerate(cfg.sources):
         where = f"ingest.sources[{i}] ({src.name})"
-        if src.kind == "file":
-            df = _load_file_source(src, now)
-        elif src.kind == "exchange":
-            df = _load_exchange_source(src, exchange_factory, sleep)
+        label = src.path or src.name
+        role = src.role()
+        if role in ("funding", "mark"):
+            side = _filter_symbols(_load_side_file(src, role, now), src, f"ingest.sources[{i}]")
+            (fundings if role == "funding" else marks).append((side, label))
+            continue
+        if src.kind == "exchange":
+            df, ex_funding, ex_mark = _load_exchange_source(src, exchange_factory, sleep)
+            for side, bucket in ((ex_funding, fundings), (ex_mark, marks)):
+                if side is not None:
+                    bucket.append((_filter_symbols(side, src, f"ingest.sources[{i}]"), label))
         else:
-            df = _load_synthetic_source(src)
+            df = _load_file_source(src, now) if src.kind == "file" else _load_synthetic_source(src)
         df = _filter_symbols(df, src, f"ingest.sources[{i}]")
+        if src.require_funding:
+            keys = df[["symbol", "timeframe"]].drop_duplicates()
+            required.append(([(str(a), str(b)) for a, b in keys.itertuples(index=False)], label))
         for key in df[["symbol", "timeframe"]].drop_duplicates().itertuples(index=False):
             series = (str(key.symbol), str(key.timeframe))
             if series in owner:
@@ -367,8 +470,16 @@ def load_sources(
                 )  # fmt: skip
             owner[series] = where
         frames.append(df)
+    if not frames:
+        raise DataError(
+            "no source gives bars: funding and mark files join onto the bars of a price source",
+            file=", ".join(s.name for s in cfg.sources), rule="no_bars",
+        )  # fmt: skip
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     out = sort_tidy(fill_flag_columns(out))
+    out = _join_perp_series(out, fundings, marks)
+    for series, label in required:
+        require_funding(out, series, file=label)
     front = [*KEY_COLUMNS, "open", "high", "low", "close", "volume"]
     out = out[front + [c for c in out.columns if c not in front]]
     names = ", ".join(s.name for s in cfg.sources)
