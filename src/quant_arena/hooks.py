@@ -123,11 +123,20 @@ def _exists(catalog: Any, name: str) -> bool | None:
 
 
 def _where(catalog: Any, name: str) -> str:
+    """`` (<file>)`` for the message, relative to the working directory (the project) when inside it."""
+    import os
+
     try:
         path = getattr(catalog.get(name), "_filepath", None)
     except Exception:  # noqa: BLE001 - only for the message
         path = None
-    return f" ({path})" if path else ""
+    if not path:
+        return ""
+    path = str(path)
+    if os.path.isabs(path):
+        rel = os.path.relpath(path)
+        path = path if rel.startswith("..") else rel
+    return f" ({path})"
 
 
 def check_free_inputs(pipeline: Any, catalog: Any, running: Sequence[str] = (),
