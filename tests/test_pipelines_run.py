@@ -310,6 +310,8 @@ def test_every_registered_pipeline_runs_through_the_real_catalog(tmp_path: Path,
 def test_a_pipeline_whose_inputs_are_missing_stops_before_its_first_node(tmp_path: Path, in_project) -> None:
     """On an empty data folder, every registered pipeline that reads what another one writes
     stops before its first node with the pipeline to run first; train_rl through the real CLI."""
+    import mlflow
+
     from quant_arena.hooks import MissingArtifactError
 
     project = in_project(copy_project(tmp_path / "empty"))
@@ -332,6 +334,7 @@ def test_a_pipeline_whose_inputs_are_missing_stops_before_its_first_node(tmp_pat
             assert f"{missing} does not exist yet" in msg, msg
         assert "run `kedro run --pipeline=" in msg, msg
         assert not files(), f"{name} wrote {files()} before stopping"
+        assert mlflow.active_run() is None, f"{name}: an MLflow run was opened and left open"
 
     env = {**os.environ, **_env(project)}
     done = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipeline=train_rl"], cwd=project, env=env,
@@ -342,3 +345,5 @@ def test_a_pipeline_whose_inputs_are_missing_stops_before_its_first_node(tmp_pat
     assert "market_features does not exist yet" in out and "run `kedro run --pipeline=data` first" in out, out[-3000:]
     assert "Running node" not in out and "Completed node" not in out, "a node ran before the run stopped"
     assert not files()
+    # the check runs before kedro-mlflow opens a run: no run is left RUNNING by a stopped one
+    assert not (project / "mlflow.db").exists() or not [r for r in _mlflow_runs(project) if r.info.status == "RUNNING"]

@@ -73,7 +73,7 @@ class ParameterValidationHooks:
     def __init__(self, validator: Callable[..., None] = validate_parameters) -> None:
         self._validate = validator
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that a failing check would leave RUNNING
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Validate every ``params:<key>`` block the pipeline about to run reads."""
         keys = {name.split(":", 1)[1].split(".", 1)[0] for name in pipeline.inputs() if name.startswith("params:")}
@@ -198,7 +198,7 @@ class RequiredInputsHooks:
     def __init__(self, registry: Callable[[], Mapping[str, Any]] = _registered_pipelines) -> None:
         self._registry = registry
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that a failing check would leave RUNNING
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Check the free inputs of the pipeline about to run."""
         names = (run_params or {}).get("pipeline_names") or ["__default__"]
