@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset, Version
@@ -64,13 +65,18 @@ def test_hook_validates_only_the_blocks_the_pipeline_reads() -> None:
     assert seen == [{"features", "selection"}]
 
 
+def _identity(*args):
+    return args[0]
+
+
 def test_a_tuned_walk_forward_without_a_tune_run_fails_before_any_node(tmp_path: Path) -> None:
     from kedro_datasets.json import JSONDataset
 
-    from quant_arena.hooks import MissingArtifactError
+    from quant_arena.hooks import MissingArtifactError, RequiredInputsHooks
 
-    hooks = ParameterValidationHooks(validator=lambda p, keys: None)
-    pipeline = Pipeline([Node(lambda p, b: p, ["params:walk_forward", "tune_best_params"], "out", name="prepare_fold")])
+    pipeline = Pipeline([Node(_identity, ["params:walk_forward", "tune_best_params"], "out", name="prepare_fold")])
+    tune = Pipeline([Node(_identity, "params:tune", "tune_best_params", name="run_tuning")])
+    hooks = RequiredInputsHooks(registry=lambda: {"tune": tune, "walk_forward": pipeline, "__default__": pipeline})
     path = tmp_path / "tune_best_params.json"
     catalog = DataCatalog({"params:walk_forward": MemoryDataset({}), "tune_best_params": JSONDataset(filepath=str(path), version=None)})
     catalog_versioned = DataCatalog({
@@ -78,10 +84,64 @@ def test_a_tuned_walk_forward_without_a_tune_run_fails_before_any_node(tmp_path:
         "tune_best_params": JSONDataset(filepath=str(tmp_path / "v" / "tune_best_params.json"), version=Version(None, None)),
     })
     for cat in (catalog, catalog_versioned):
-        with pytest.raises(MissingArtifactError, match=r"tune_best_params does not exist.*kedro run --pipeline=tune"):
-            hooks.before_pipeline_run({}, pipeline, cat)
+        with pytest.raises(MissingArtifactError, match=r"tune_best_params does not exist.*kedro run --pipeline=tune` first.*agent_params: config"):
+            hooks.before_pipeline_run({"pipeline_names": ["walk_forward"]}, pipeline, cat)
     JSONDataset(filepath=str(path)).save({"params": {}})
-    hooks.before_pipeline_run({}, pipeline, catalog)  # exists now: the run goes on
+    hooks.before_pipeline_run({"pipeline_names": ["walk_forward"]}, pipeline, catalog)  # exists now: the run goes on
+
+
+def test_a_missing_input_names_the_smallest_pipeline_that_can_write_it_now(tmp_path: Path) -> None:
+    """features needs clean_ohlcv (missing too), so `data` is the one to run; every missing
+    input is listed; a source nobody writes (the raw file) is left to the run."""
+    from kedro_datasets.pandas import ParquetDataset
+
+    from quant_arena.hooks import MissingArtifactError, RequiredInputsHooks
+
+    def parquet(name: str) -> ParquetDataset:
+        return ParquetDataset(filepath=str(tmp_path / f"{name}.parquet"), version=Version(None, None))
+
+    ingest = Pipeline([Node(_identity, "raw_file", "raw_ohlcv", name="ingest")])
+    clean = Pipeline([Node(_identity, "raw_ohlcv", "clean_ohlcv", name="clean")])
+    features = Pipeline([Node(_identity, "clean_ohlcv", "market_features", name="features")])
+    data = ingest + clean + features
+    train = Pipeline([Node(_identity, ["market_features", "clean_ohlcv", "raw_file", "params:x"], "ppo_model", name="train")])
+    registry = {"ingest": ingest, "clean": clean, "features": features, "data": data, "train_rl": train,
+                "__default__": data + train}
+    catalog = DataCatalog({name: parquet(name) for name in ("raw_ohlcv", "clean_ohlcv", "market_features")}
+                          | {"raw_file": parquet("raw_file"), "params:x": MemoryDataset(1)})
+    hooks = RequiredInputsHooks(registry=lambda: registry)
+    with pytest.raises(MissingArtifactError) as err:
+        hooks.before_pipeline_run({"pipeline_names": ["train_rl"]}, train, catalog)
+    msg = str(err.value)
+    assert msg.startswith("`kedro run --pipeline=train_rl` reads datasets")
+    assert "market_features does not exist yet" in msg and "market_features.parquet" in msg
+    assert "market_features does not exist yet, no saved version" in msg
+    line = next(x for x in msg.splitlines() if "market_features" in x)
+    assert "run `kedro run --pipeline=data` first (also written by: features)" in line
+    line = next(x for x in msg.splitlines() if x.strip().startswith("clean_ohlcv"))
+    assert "run `kedro run --pipeline=data` first (also written by: clean)" in line
+    assert "raw_file" not in msg and "__default__" not in msg
+
+    # once the data chain is there, the pipeline that can run now (and is smallest) is named
+    catalog.save("raw_ohlcv", pd.DataFrame({"a": [1]}))
+    with pytest.raises(MissingArtifactError, match=r"run `kedro run --pipeline=clean` first \(also written by: data\)"):
+        hooks.before_pipeline_run({"pipeline_names": ["train_rl"]}, train, catalog)
+    catalog.save("clean_ohlcv", pd.DataFrame({"a": [1]}))
+    with pytest.raises(MissingArtifactError, match=r"run `kedro run --pipeline=features` first \(also written by: data\)") as err:
+        hooks.before_pipeline_run({"pipeline_names": ["train_rl"]}, train, catalog)
+    assert "clean_ohlcv" not in str(err.value)
+    catalog.save("market_features", pd.DataFrame({"a": [1]}))
+    hooks.before_pipeline_run({"pipeline_names": ["train_rl"]}, train, catalog)  # all there: the run goes on
+
+
+def test_an_in_memory_hand_off_is_named_as_such() -> None:
+    from quant_arena.hooks import MissingArtifactError, RequiredInputsHooks
+
+    whole = Pipeline([Node(_identity, "a_report", "split", name="split"), Node(_identity, "split", "b_report", name="use")])
+    hooks = RequiredInputsHooks(registry=lambda: {"p": whole})
+    catalog = DataCatalog({"a_report": MemoryDataset(1)})
+    with pytest.raises(MissingArtifactError, match=r"(?s)`kedro run` reads .*split is not in the catalog: it is kept in memory"):
+        hooks.before_pipeline_run({}, whole.from_nodes("use"), catalog)
 
 
 def test_reports_plots_and_models_are_logged_to_the_active_mlflow_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,10 @@
-"""Project hooks: parameters are validated before the first node of a run executes."""
+"""Project hooks: parameters are validated and the inputs other pipelines write are checked before
+the first node of a run executes; reports, plots and models are logged to MLflow."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,7 @@ class ParameterValidationHooks:
             logger.debug("could not map parameter blocks to their files", exc_info=True)
             self._files = {}
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that a failing check would leave RUNNING
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Validate every ``params:<key>`` block the pipeline about to run reads."""
         keys = {name.split(":", 1)[1].split(".", 1)[0] for name in pipeline.inputs() if name.startswith("params:")}
@@ -194,29 +195,128 @@ class ParameterValidationHooks:
             validate_parameters(params, keys, files=files)
         else:
             self._validate(params, keys)
-        check_tuned_artifact(pipeline, catalog)
 
 
 class MissingArtifactError(FileNotFoundError):
     """A run needs an artifact that another pipeline writes, and it does not exist yet."""
 
 
-def check_tuned_artifact(pipeline: Any, catalog: Any) -> None:
-    """Fail before the first node when walk_forward's tuned agents need ``tune_best_params`` and
-    no tune run has written it (instead of a dataset error halfway through the run)."""
-    name = "tune_best_params"
-    if name not in pipeline.inputs():
-        return
+#: Extra advice for a missing input, by dataset name (appended to the generic message).
+_MISSING_INPUT_HINTS = {
+    "tune_best_params": (
+        "walk_forward.agents with agent_params: tuned read the best parameters of a tune study "
+        "(data/06_models/tune_best_params.json); or set those agents' agent_params: config in "
+        "conf/base/parameters_walk_forward.yml"
+    ),
+}
+
+
+def free_inputs(pipeline: Any) -> list[str]:
+    """The datasets a pipeline reads but no node of it writes (parameters excluded)."""
+    return sorted(n for n in pipeline.inputs() if not n.startswith("params:") and n != "parameters")
+
+
+def _registered_pipelines() -> Mapping[str, Any]:
+    """Every registered pipeline. ``kedro run --pipeline=x`` makes Kedro build only ``x``, and the
+    pipelines that write a missing input may be any, so the filter is lifted first (only called
+    when an input is missing, just before the run is stopped)."""
+    from kedro.framework.project import pipelines
+
+    set_requested = getattr(pipelines, "set_requested", None)
+    if set_requested is not None:
+        set_requested(None)
+    return dict(pipelines)
+
+
+def _exists(catalog: Any, name: str) -> bool | None:
+    """Whether ``name`` has data to load; None when its dataset cannot tell (a remote store, ...)."""
     try:
-        exists = catalog.exists(name)
+        return bool(catalog.exists(name))
     except Exception:  # noqa: BLE001 - a dataset that cannot tell: let the run report it
+        return None
+
+
+def _where(catalog: Any, name: str) -> str:
+    """`` (<file>)`` for the message, relative to the working directory (the project) when inside it."""
+    import os
+
+    try:
+        path = getattr(catalog.get(name), "_filepath", None)
+    except Exception:  # noqa: BLE001 - only for the message
+        path = None
+    if not path:
+        return ""
+    path = str(path)
+    if os.path.isabs(path):
+        rel = os.path.relpath(path)
+        path = path if rel.startswith("..") else rel
+    return f" ({path})"
+
+
+def check_free_inputs(pipeline: Any, catalog: Any, running: Sequence[str] = (),
+                      registry: Callable[[], Mapping[str, Any]] = _registered_pipelines) -> None:
+    """Fail before the first node when the pipeline reads a dataset that another registered
+    pipeline writes and that has not been written yet (a versioned dataset without a version, a
+    missing file), naming the dataset and the pipeline to run first.
+
+    Inputs no registered pipeline writes (the raw files, the tuning storage) are sources: the run
+    reports those itself. An input with no catalog entry at all is an in-memory hand-off between
+    the nodes of one pipeline (``--from-nodes`` past its producer).
+
+    Args:
+        pipeline: the (filtered) pipeline about to run.
+        catalog: the run's catalog.
+        running: the names of the pipelines being run (not suggested as the fix).
+        registry: the registered pipelines, name -> pipeline (called only when an input is missing).
+
+    Raises:
+        MissingArtifactError: listing every missing input with the pipeline(s) that write it.
+    """
+    missing = [n for n in free_inputs(pipeline) if _exists(catalog, n) is False]
+    if not missing:
         return
-    if not exists:
-        raise MissingArtifactError(
-            f"{name} does not exist: walk_forward.agents with agent_params: tuned read the best parameters of a tune study "
-            "(data/06_models/tune_best_params.json). Run `kedro run --pipeline=tune` first, or set those agents' "
-            "agent_params: config in conf/base/parameters_walk_forward.yml"
-        )
+    everything = registry()
+    pipes = {name: p for name, p in everything.items() if name != "__default__" and name not in running}
+    written = set().union(*(p.all_outputs() for p in everything.values()))
+    problems = []
+    for name in missing:
+        writers = sorted((p for p in pipes if name in pipes[p].all_outputs()), key=lambda p: (len(pipes[p].nodes), p))
+        if name not in catalog:
+            problems.append(f"{name} is not in the catalog: it is kept in memory between the nodes of one run, "
+                            "so start the run at (or before) the node that makes it")
+            continue
+        if not writers:
+            continue  # a source (raw file, storage): the run reports it
+        # a writer that can run now: what it reads from other pipelines is there (sources are the run's business)
+        ready = [p for p in writers if all(_exists(catalog, n) is not False for n in free_inputs(pipes[p]) if n in written)]
+        first = (ready or writers)[0]
+        others = [p for p in writers if p != first]
+        line = (f"{name} does not exist yet, no saved version{_where(catalog, name)}: run "
+                f"`kedro run --pipeline={first}` first")
+        if others:
+            line += f" (also written by: {', '.join(others)})"
+        if name in _MISSING_INPUT_HINTS:
+            line += f"; {_MISSING_INPUT_HINTS[name]}"
+        problems.append(line)
+    if problems:
+        names = [n for n in running if n != "__default__"]
+        what = f"`kedro run --pipeline={','.join(names)}`" if names else "`kedro run`"
+        raise MissingArtifactError(f"{what} reads datasets that another pipeline writes and that are not there; "
+                                   "nothing was run:\n  " + "\n  ".join(problems))
+
+
+class RequiredInputsHooks:
+    """Stops a run before its first node when an input another pipeline writes is missing
+    (:func:`check_free_inputs`), e.g. ``kedro run --pipeline=train_rl`` on a fresh clone."""
+
+    def __init__(self, registry: Callable[[], Mapping[str, Any]] = _registered_pipelines) -> None:
+        self._registry = registry
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that a failing check would leave RUNNING
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Check the free inputs of the pipeline about to run."""
+        names = (run_params or {}).get("pipeline_names") or ["__default__"]
+        check_free_inputs(pipeline, catalog, running=list(names), registry=self._registry)
 
 
 class MlflowReportHooks:

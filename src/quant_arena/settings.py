@@ -3,9 +3,14 @@ from the Kedro defaults. For further information, including these default values
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
 # Instantiated project hooks. Hooks are executed in a Last-In-First-Out (LIFO) order.
-from quant_arena.hooks import MlflowReportHooks, ParameterValidationHooks  # noqa: E402
+from quant_arena.hooks import (  # noqa: E402
+    MlflowReportHooks,
+    ParameterValidationHooks,
+    RequiredInputsHooks,
+)
 
-HOOKS = (ParameterValidationHooks(), MlflowReportHooks())
+# before_pipeline_run: parameters are validated first, then the inputs other pipelines write.
+HOOKS = (RequiredInputsHooks(), ParameterValidationHooks(), MlflowReportHooks())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

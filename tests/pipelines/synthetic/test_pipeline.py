@@ -30,7 +30,7 @@ PARAMS_FILE = (
     Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_synthetic.yml"
 )
 OUTPUTS = (
-    "synthetic_model",
+    "synthetic_market_params",
     "synthetic_ohlcv",
     "synthetic_calibration_report",
     "synthetic_calibration_plot",
@@ -102,7 +102,7 @@ def test_pipeline_runs_on_an_in_memory_catalog(clean_ohlcv, params, calibrate):
     CleanOHLCVSchema.validate(syn)
     assert len(syn) == 3000 and (syn["symbol"] == "SYN/USD").all()
     assert "regime" in syn.columns
-    model = SyntheticConfig.model_validate(catalog.load("synthetic_model"))
+    model = SyntheticConfig.model_validate(catalog.load("synthetic_market_params"))
     if calibrate:
         real_first_close = clean_ohlcv.loc[
             clean_ohlcv["symbol"] == "BTC/USD", "close"

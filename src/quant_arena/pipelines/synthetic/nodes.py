@@ -35,7 +35,7 @@ def _labelling(p: SyntheticParams) -> CalibrationConfig:
 def fit_synthetic_model(
     clean_ohlcv: pd.DataFrame, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """The market model to generate from, as a plain dict.
+    """The market model to generate from, as a plain dict (``synthetic_market_params``, JSON).
 
     With ``calibrate: true`` it is fitted to the real series chosen by
     ``calibration.symbol``/``calibration.timeframe``; otherwise it is ``model`` as configured.
@@ -48,12 +48,12 @@ def fit_synthetic_model(
 
 
 def generate_synthetic_ohlcv(
-    synthetic_model: dict[str, Any], params: dict[str, Any]
+    synthetic_market_params: dict[str, Any], params: dict[str, Any]
 ) -> pd.DataFrame:
     """Bars in the tidy layout plus ``regime``, from the model and the length/clock/seed parameters."""
     p = SyntheticParams.model_validate(params)
     return simulate(
-        SyntheticConfig.model_validate(synthetic_model), **p.generator_kwargs()
+        SyntheticConfig.model_validate(synthetic_market_params), **p.generator_kwargs()
     )
 
 

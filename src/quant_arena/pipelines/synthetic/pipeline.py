@@ -1,4 +1,9 @@
-"""The ``synthetic`` pipeline: model (given or calibrated) -> bars -> comparison, plot, stress."""
+"""The ``synthetic`` pipeline: market model (given or calibrated) -> bars -> comparison, plot, stress.
+
+The market model is a plain dict (a :class:`~quant_arena.synthetic.generator.SyntheticConfig`),
+stored as JSON under ``synthetic_market_params`` (the catalog's ``{name}_params`` factory); the
+``_model`` suffix is reserved for trained SB3 agents.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +25,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=fit_synthetic_model,
                 inputs=["clean_ohlcv", "params:synthetic"],
-                outputs="synthetic_model",
+                outputs="synthetic_market_params",
                 name="fit_synthetic_model",
             ),
             Node(
                 func=generate_synthetic_ohlcv,
-                inputs=["synthetic_model", "params:synthetic"],
+                inputs=["synthetic_market_params", "params:synthetic"],
                 outputs="synthetic_ohlcv",
                 name="generate_synthetic_ohlcv",
             ),
