@@ -189,3 +189,22 @@ def test_the_leaderboard_shows_did_it_learn_and_the_learning_curves():
     assert "Did it learn?" not in leaderboard_markdown(
         board
     )  # nothing to show without the report
+
+
+def test_train_rl_curves_without_fold_or_seed_are_logged_per_agent():
+    """train_rl's one split has no fold or seed column: its curves log as <agent>.train.<metric>
+    (it used to stop the train_rl run in the MLflow hook with learning_curve_columns)."""
+    from quant_arena.reporting.learning import learning_curve_metrics
+
+    table = pd.DataFrame(
+        {
+            "agent": ["ppo", "ppo", "dqn"],
+            "timesteps": [200, 100, 100],
+            "val_sharpe": [0.5, 0.25, float("nan")],
+        }
+    )
+    # dqn's only value is NaN (not logged); ppo's points come out in step order
+    assert learning_curve_metrics(table) == [
+        ("ppo.train.val_sharpe", 0.25, 100),
+        ("ppo.train.val_sharpe", 0.5, 200),
+    ]

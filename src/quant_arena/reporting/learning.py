@@ -88,16 +88,31 @@ def learning_curve_metrics(
 ) -> list[tuple[str, float, int]]:
     """``(name, value, step)`` for every finite value of ``metrics`` in ``curves``.
 
-    ``name`` is ``fold_<f>.<agent>.seed_<s>.train.<metric>``, ``step`` the env steps trained when
-    the evaluation ran, so MLflow draws each curve against env steps.
+    ``name`` is ``fold_<f>.<agent>.seed_<s>.train.<metric>`` (walk_forward's curves), or without
+    the ``fold_<f>.`` / ``.seed_<s>`` parts when the table has no such column (train_rl's one
+    split: ``<agent>.train.<metric>``); ``step`` is the env steps trained when the evaluation
+    ran, so MLflow draws each curve against env steps.
     """
     if curves is None or not len(curves):
         return []
     have = [m for m in metrics if m in curves.columns]
-    table = validate_learning_curves(curves, (), reward=False)
+    keys = [k for k in CURVE_KEYS if k in curves.columns or k == "agent"]
+    missing = [c for c in ("agent", "timesteps") if c not in curves.columns]
+    if missing:
+        raise DataError(
+            f"the learning curve report lacks column(s) {missing} (has {list(curves.columns)})",
+            rule="learning_curve_columns",
+        )
+    table = curves.sort_values([*keys, "timesteps"], kind="stable")
     out: list[tuple[str, float, int]] = []
-    for (fold, agent, seed), g in table.groupby(list(CURVE_KEYS), sort=True):
-        stem = f"fold_{int(fold)}.{agent}.seed_{int(seed)}.train."
+    for key, g in table.groupby(keys, sort=True):
+        parts = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        stem = (
+            (f"fold_{int(parts['fold'])}." if "fold" in parts else "")
+            + str(parts["agent"])
+            + (f".seed_{int(parts['seed'])}" if "seed" in parts else "")
+            + ".train."
+        )
         steps = g["timesteps"].to_numpy(dtype=np.int64)
         for m in have:
             for step, value in zip(steps, g[m].to_numpy(dtype=np.float64), strict=True):
