@@ -162,7 +162,9 @@ def test_reports_plots_and_models_are_logged_to_the_active_mlflow_run(tmp_path: 
     model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, seed=0, device="cpu")
     fig, _ = plt.subplots()
     hooks.after_dataset_saved("ppo_model", model, None)  # no active run: nothing happens, nothing fails
-    with mlflow.start_run() as run:
+    # a Kedro session earlier in this process may have set another store's experiment
+    experiment = mlflow.set_experiment("hooks_test")
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         hooks.after_dataset_saved("walk_forward_summary_report", pd.DataFrame({"a": [1]}), None)
         hooks.after_dataset_saved("equity_plot", fig, None)
         hooks.after_dataset_saved("walk_forward.fold_0.ppo_mlp_seed_0_model", model, None)
