@@ -87,10 +87,14 @@ __all__ = [
     "AgentConfig",
     "AlgorithmSpec",
     "IncompatibleAgentError",
+    "VEC_TRAINING_DEFAULTS",
+    "VecTrainingDefaults",
     "check_compatible",
     "compatible_algorithms",
     "make_agent",
     "resolve_policy",
+    "vec_training_defaults",
+    "with_vec_defaults",
 ]
 
 
@@ -127,6 +131,65 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
     "maskable_ppo": AlgorithmSpec(MaskablePPO, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary), needs_action_masks=True),
     "tqc": AlgorithmSpec(TQC, (spaces.Box,)),
 }
+
+@dataclass(frozen=True)
+class VecTrainingDefaults:
+    """How an algorithm is trained fast on the batched ``TradingVecEnv`` (measured, see below).
+
+    ``n_envs``: env copies stepped per vec step; ``hyperparameters``: the algorithm's arguments
+    that go with it (rollout length, minibatch, update-to-data ratio). Off-policy ``train_freq``
+    counts VEC steps, so ``train_freq=1, gradient_steps=1`` with ``n_envs=16`` is one gradient
+    step per 16 env steps.
+    """
+
+    n_envs: int
+    hyperparameters: dict[str, Any]
+
+
+#: Per-algorithm vec-env training defaults (``vec_training_defaults``, ``with_vec_defaults``).
+#: Chosen by measurement on the walk_forward agent (Dict observation 16 bars x 12 features,
+#: ``mlp`` extractor, 1 torch thread; ``python -m benchmarks train``) and by whether the agent
+#: still finds the planted signal of ``tests/agents/_market.py``:
+#:
+#: - on-policy (ppo, maskable_ppo, a2c, recurrent_ppo): many envs so one batched env call and one
+#:   policy forward pass serve 64 env steps, and large minibatches so an update is a few big
+#:   matrix products instead of hundreds of small ones. PPO 64 envs x 128 steps, minibatch 2048,
+#:   4 epochs: ~5x the env-steps/s of 4 envs x 512 steps, minibatch 256 (walk_forward's old
+#:   setting); bound by the update (~2/3 of the time), then by the rollout's forward passes.
+#: - off-policy (sac, td3, tqc, dqn, qrdqn): 16 envs, one gradient step of 256 samples per vec
+#:   step (update-to-data 1/16). Bound by the gradient steps (~80 % of the time for SAC); a
+#:   higher ratio is slower in proportion and learned the planted signal no better in 250k steps.
+VEC_TRAINING_DEFAULTS: dict[str, VecTrainingDefaults] = {
+    "ppo": VecTrainingDefaults(64, {"n_steps": 128, "batch_size": 2048, "n_epochs": 4}),
+    "maskable_ppo": VecTrainingDefaults(64, {"n_steps": 128, "batch_size": 2048, "n_epochs": 4}),
+    "a2c": VecTrainingDefaults(64, {"n_steps": 8}),
+    "recurrent_ppo": VecTrainingDefaults(32, {"n_steps": 128, "batch_size": 1024, "n_epochs": 4}),
+    "sac": VecTrainingDefaults(16, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000}),
+    "td3": VecTrainingDefaults(16, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000}),
+    "tqc": VecTrainingDefaults(16, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000}),
+    "dqn": VecTrainingDefaults(
+        16,
+        {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000,
+         "target_update_interval": 10_000, "exploration_fraction": 0.2},
+    ),
+    "qrdqn": VecTrainingDefaults(
+        16,
+        {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000,
+         "target_update_interval": 10_000, "exploration_fraction": 0.2},
+    ),
+}
+
+
+def vec_training_defaults(algo: str) -> VecTrainingDefaults:
+    """The measured vec-env defaults of ``algo`` (any spelling :data:`ALGORITHMS` accepts)."""
+    return VEC_TRAINING_DEFAULTS[_canonical_algo(algo)]
+
+
+def with_vec_defaults(config: AgentConfig) -> AgentConfig:
+    """``config`` with its algorithm's vec-env hyperparameters under its own (its own values win)."""
+    defaults = vec_training_defaults(config.algo).hyperparameters
+    return config.model_copy(update={"hyperparameters": {**defaults, **config.hyperparameters}})
+
 
 # "RecurrentPPO", "recurrent-ppo", "maskableppo" ... all map to the canonical key.
 _ALIASES = {k.replace("_", ""): k for k in ALGORITHMS}
