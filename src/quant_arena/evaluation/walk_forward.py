@@ -716,7 +716,7 @@ def train_fold_agent(
     _set_threads(cfg.training.torch_threads)
     agent_config, env, columns = agent_setup(cfg, agent, features, tuned)
     tc = cfg.training
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     _, train_stop = data.window("train")
     v0, v1 = data.window("validation")
     ppy = data.periods_per_year
@@ -764,6 +764,7 @@ def train_fold_agent(
         "stopped_early": bool(result.stopped_early),
         "n_envs": int(n_envs),
         "seconds": float(elapsed),
+        "cpu_seconds": float(time.process_time() - cpu_start),  # on a shared machine: what the training cost, not what it waited
         "learn_seconds": float(result.seconds),
         "rollout_seconds": float(result.rollout_seconds),
         "update_seconds": float(result.update_seconds),
