@@ -170,8 +170,8 @@ def _throughput(quick: bool) -> list[Result]:
     # 8 x 2048 steps per update); ours run longer because they are faster
     steps = {
         "ppo": (8_192, 16_384) if quick else (131_072, 16_384),
-        "sac": (2_048, 1_024) if quick else (65_536, 4_096),
-        "dqn": (4_096, 4_096) if quick else (131_072, 16_384),
+        "sac": (2_048, 1_024) if quick else (16_384, 2_048),
+        "dqn": (4_096, 4_096) if quick else (65_536, 16_384),
     }
     return [row for algo in ("ppo", "sac", "dqn") for row in _algo_rows(algo, data, df, steps[algo])]
 

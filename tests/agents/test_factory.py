@@ -377,7 +377,7 @@ def test_every_algorithm_has_vec_defaults_that_build_on_its_vec_env():
         cls = MaskedTinyMarketEnv if algo == "maskable_ppo" else TinyMarketEnv
         venv = DummyVecEnv([lambda action=action, cls=cls: cls(action)] * d.n_envs)
         model = make_agent(with_vec_defaults(AgentConfig(algo=algo)), venv)
-        assert model.n_envs == d.n_envs >= 8, algo  # batched: several envs per step for every algorithm
+        assert model.n_envs == d.n_envs >= 16, algo  # batched: several envs per step for every algorithm
         for name, value in d.hyperparameters.items():
             assert getattr(model, name) == value or name == "train_freq", (algo, name)
         if "n_steps" in d.hyperparameters:  # on-policy: minibatches tile the rollout

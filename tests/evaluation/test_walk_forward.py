@@ -194,4 +194,4 @@ def test_default_budget_lets_agents_learn_and_n_envs_resolves_per_agent():
     p["agents"] = [{**a, "n_envs": 3} if a["name"] == "ppo_mlp" else a for a in p["agents"]]
     per_agent = WalkForwardConfig.model_validate(p)
     assert training_n_envs(per_agent, "ppo_mlp", "ppo") == 3
-    assert training_n_envs(per_agent, "sac_mlp", "sac") == 16  # the algorithm's measured default
+    assert training_n_envs(per_agent, "sac_mlp", "sac") == 64  # the algorithm's measured default

@@ -138,8 +138,8 @@ class VecTrainingDefaults:
 
     ``n_envs``: env copies stepped per vec step; ``hyperparameters``: the algorithm's arguments
     that go with it (rollout length, minibatch, update-to-data ratio). Off-policy ``train_freq``
-    counts VEC steps, so ``train_freq=1, gradient_steps=1`` with ``n_envs=16`` is one gradient
-    step per 16 env steps.
+    counts VEC steps, so ``train_freq=1, gradient_steps=1`` with ``n_envs=64`` is one gradient
+    step per 64 env steps.
     """
 
     n_envs: int
@@ -148,33 +148,44 @@ class VecTrainingDefaults:
 
 #: Per-algorithm vec-env training defaults (``vec_training_defaults``, ``with_vec_defaults``).
 #: Chosen by measurement on the walk_forward agent (Dict observation 16 bars x 12 features,
-#: ``mlp`` extractor, 1 torch thread; ``python -m benchmarks train``) and by whether the agent
-#: still finds the planted signal of ``tests/agents/_market.py``:
+#: ``mlp`` extractor, 1 torch thread; ``python -m benchmarks train``, env-steps per CPU second)
+#: and by whether the agent still finds the planted signal of ``tests/agents/_market.py``
+#: (8,760 training bars, test Sharpe on fresh bars):
 #:
-#: - on-policy (ppo, maskable_ppo, a2c, recurrent_ppo): many envs so one batched env call and one
-#:   policy forward pass serve 64 env steps, and large minibatches so an update is a few big
+#: - on-policy (ppo, maskable_ppo, a2c, recurrent_ppo): many envs, so one batched env call and
+#:   one policy forward pass serve 64 env steps, and large minibatches, so an update is a few big
 #:   matrix products instead of hundreds of small ones. PPO 64 envs x 128 steps, minibatch 2048,
-#:   4 epochs: ~5x the env-steps/s of 4 envs x 512 steps, minibatch 256 (walk_forward's old
-#:   setting); bound by the update (~2/3 of the time), then by the rollout's forward passes.
-#: - off-policy (sac, td3, tqc, dqn, qrdqn): 16 envs, one gradient step of 256 samples per vec
-#:   step (update-to-data 1/16). Bound by the gradient steps (~80 % of the time for SAC); a
-#:   higher ratio is slower in proportion and learned the planted signal no better in 250k steps.
+#:   4 epochs: 21.9k env-steps per CPU second, 16x SB3's defaults on gym-anytrading (5x
+#:   walk_forward's former 4 envs x 512 steps, minibatch 256); bound by the update (58 %), then
+#:   by the rollout's forward passes. Planted signal: test Sharpe 9.2 (stopped early at 175k).
+#:   a2c and recurrent_ppo follow the same reasoning (not separately measured).
+#: - sac, td3, tqc: 64 envs, one gradient step of 512 samples per vec step (update-to-data
+#:   1/64, 8 samples per env step): SAC 4.1k env-steps per CPU second, 12x SB3's defaults;
+#:   bound by the gradient steps (92 %). Planted signal: test Sharpe 7.3 at 150k steps; half the
+#:   updates (train_freq 2, batch 1024) were only 1.2x faster and learned far less (Sharpe 1.3).
+#:   td3 and tqc take SAC's settings (not separately measured).
+#: - dqn, qrdqn: 64 envs, one gradient step of 256 samples every 4 vec steps: 1 sample per env
+#:   step, SB3's own replay ratio (batch 32 every 32 env steps), in 8x fewer, 8x larger batches.
+#:   31.2k env-steps per CPU second, 4.5x SB3's defaults on gym-anytrading; rollout 43 % /
+#:   update 57 %. Planted signal: test Sharpe 6.1 after 250k steps (validation Sharpe still
+#:   rising). One 256-sample step per 16 env steps (16 samples per env step) ran at 0.4x SB3's
+#:   defaults.
 VEC_TRAINING_DEFAULTS: dict[str, VecTrainingDefaults] = {
     "ppo": VecTrainingDefaults(64, {"n_steps": 128, "batch_size": 2048, "n_epochs": 4}),
     "maskable_ppo": VecTrainingDefaults(64, {"n_steps": 128, "batch_size": 2048, "n_epochs": 4}),
     "a2c": VecTrainingDefaults(64, {"n_steps": 8}),
     "recurrent_ppo": VecTrainingDefaults(32, {"n_steps": 128, "batch_size": 1024, "n_epochs": 4}),
-    "sac": VecTrainingDefaults(16, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000}),
-    "td3": VecTrainingDefaults(16, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000}),
-    "tqc": VecTrainingDefaults(16, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000}),
+    "sac": VecTrainingDefaults(64, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 512, "buffer_size": 100_000}),
+    "td3": VecTrainingDefaults(64, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 512, "buffer_size": 100_000}),
+    "tqc": VecTrainingDefaults(64, {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 512, "buffer_size": 100_000}),
     "dqn": VecTrainingDefaults(
-        16,
-        {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000,
+        64,
+        {"learning_starts": 5000, "train_freq": 4, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000,
          "target_update_interval": 10_000, "exploration_fraction": 0.2},
     ),
     "qrdqn": VecTrainingDefaults(
-        16,
-        {"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000,
+        64,
+        {"learning_starts": 5000, "train_freq": 4, "gradient_steps": 1, "batch_size": 256, "buffer_size": 100_000,
          "target_update_interval": 10_000, "exploration_fraction": 0.2},
     ),
 }
