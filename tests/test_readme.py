@@ -18,7 +18,7 @@ def _quick_start_commands() -> list[str]:
 def test_quick_start_has_exactly_two_commands() -> None:
     commands = _quick_start_commands()
     assert commands == [
-        "pip install -c constraints.txt -e . && kedro run --pipeline=walk_forward",
+        "pip install -c constraints.txt -e . && kedro run --pipeline=walk_forward --runner=ParallelRunner",
         'pip install -c constraints.txt -e ".[test]" && pytest',
     ]
 

@@ -361,3 +361,35 @@ def test_same_seed_gives_same_weights(algo: str, extractor: str | None) -> None:
         assert any(not th.equal(first[k], v) for k, v in params(other).items())
     finally:
         th.use_deterministic_algorithms(deterministic)
+
+
+def test_every_algorithm_has_vec_defaults_that_build_on_its_vec_env():
+    from quant_arena.agents.factory import (
+        VEC_TRAINING_DEFAULTS,
+        vec_training_defaults,
+        with_vec_defaults,
+    )
+
+    assert set(VEC_TRAINING_DEFAULTS) == set(ALGORITHMS)
+    for algo in ALGORITHMS:
+        d = vec_training_defaults(algo.upper())
+        action = "box" if ALGORITHMS[algo].action_spaces == (spaces.Box,) else "discrete"
+        cls = MaskedTinyMarketEnv if algo == "maskable_ppo" else TinyMarketEnv
+        venv = DummyVecEnv([lambda action=action, cls=cls: cls(action)] * d.n_envs)
+        model = make_agent(with_vec_defaults(AgentConfig(algo=algo)), venv)
+        assert model.n_envs == d.n_envs >= 16, algo  # batched: several envs per step for every algorithm
+        for name, value in d.hyperparameters.items():
+            assert getattr(model, name) == value or name == "train_freq", (algo, name)
+        if "n_steps" in d.hyperparameters:  # on-policy: minibatches tile the rollout
+            assert d.hyperparameters["n_steps"] * d.n_envs % d.hyperparameters.get("batch_size", 1) == 0, algo
+
+
+def test_with_vec_defaults_keeps_the_configs_own_values():
+    from quant_arena.agents.factory import with_vec_defaults
+
+    cfg = with_vec_defaults(AgentConfig(algo="ppo", hyperparameters={"batch_size": 512, "ent_coef": 0.01}))
+    assert cfg.hyperparameters == {"n_steps": 128, "batch_size": 512, "n_epochs": 4, "ent_coef": 0.01}
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        from quant_arena.agents.factory import vec_training_defaults
+
+        vec_training_defaults("ppo2")

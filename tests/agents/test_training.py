@@ -203,3 +203,31 @@ def test_validation_returns_after_a_liquidation_match_run_policy():
     assert res.stop == "liquidation"
     assert len(r) == len(res.returns) == n - 11
     np.testing.assert_allclose(r, res.returns, rtol=1e-12, atol=1e-15)
+
+
+def test_progress_lines_carry_label_rate_and_eta_every_n_steps(caplog):
+    with caplog.at_level("INFO", logger="quant_arena.agents.training"):
+        result = _train(total_timesteps=512, progress_every=128, progress_label="fold 0 ppo seed 3")
+    lines = [r.getMessage() for r in caplog.records if "env steps" in r.getMessage()]
+    assert len(lines) == 512 // 128, lines  # one per 128 env steps (2 envs x 64 steps per rollout)
+    for k, line in enumerate(lines, start=1):
+        assert line.startswith(f"fold 0 ppo seed 3: {128 * k:,}/512 env steps ({128 * k / 512:.0%})"), line
+        assert " steps/s, ETA " in line
+        rate = float(line.split(", ")[-2].split(" ")[0].replace(",", ""))
+        assert rate > 0
+    assert lines[-1].endswith("ETA 0 s")
+    assert result.timesteps == 512
+    with caplog.at_level("INFO", logger="quant_arena.agents.training"):
+        caplog.clear()
+        _train(total_timesteps=256)  # no progress_every: no lines
+    assert not [r for r in caplog.records if "env steps" in r.getMessage()]
+
+
+def test_rollout_update_and_validation_times_split_the_learn_time():
+    result = _train(total_timesteps=512)
+    assert result.seconds > 0
+    assert 0 < result.rollout_seconds < result.seconds
+    assert 0 < result.eval_seconds < result.seconds
+    assert result.update_seconds > 0
+    total = result.rollout_seconds + result.update_seconds + result.eval_seconds
+    assert total == pytest.approx(result.seconds)

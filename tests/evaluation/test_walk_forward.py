@@ -186,3 +186,28 @@ def test_bad_parameters_name_the_field():
         WalkForwardConfig.model_validate({**_tiny.params(), "monte_carlo": {"n_paths": 999}})
     with pytest.raises(ValidationError, match="lower-case identifier"):
         WalkForwardConfig.model_validate({**_tiny.params(), "agents": [{"name": "PPO-1"}]})
+
+
+def test_default_budget_lets_agents_learn_and_n_envs_resolves_per_agent():
+    from pathlib import Path
+
+    import yaml
+
+    from quant_arena.evaluation.walk_forward import training_n_envs
+
+    default = WalkForwardConfig()
+    shipped = WalkForwardConfig.model_validate(yaml.safe_load((Path(__file__).parents[2] / "conf/base/parameters_walk_forward.yml").read_text())["walk_forward"])
+    for cfg in (default, shipped):
+        tc = cfg.training
+        assert tc.total_timesteps >= 250_000 and tc.patience >= 4 and tc.eval_freq <= tc.total_timesteps // 8
+        assert tc.progress_every is not None
+        # many envs for every default agent (the batched TradingVecEnv), set per agent
+        assert {s.name: training_n_envs(cfg, s.name, s.agent.algo) for s in cfg.agents} == {"ppo_mlp": 64, "sac_mlp": 64}
+    p = _tiny.params()
+    forced = WalkForwardConfig.model_validate(p)  # training.n_envs: 2 wins for every agent
+    assert training_n_envs(forced, "sac_mlp", "sac") == 2
+    p["training"] = {**p["training"], "n_envs": None}
+    p["agents"] = [{**a, "n_envs": 3} if a["name"] == "ppo_mlp" else a for a in p["agents"]]
+    per_agent = WalkForwardConfig.model_validate(p)
+    assert training_n_envs(per_agent, "ppo_mlp", "ppo") == 3
+    assert training_n_envs(per_agent, "sac_mlp", "sac") == 64  # the algorithm's measured default

@@ -144,9 +144,10 @@ def _default_agents() -> list[AgentSpec]:
     return [
         AgentSpec(
             name="ppo_mlp",
+            n_envs=64,
             agent=AgentConfig(
                 algo="ppo",
-                hyperparameters={"n_steps": 512, "batch_size": 256, "n_epochs": 4, "learning_rate": 3.0e-4, "ent_coef": 0.01},
+                hyperparameters={"n_steps": 128, "batch_size": 2048, "n_epochs": 4, "learning_rate": 3.0e-4, "ent_coef": 0.01},
                 policy_kwargs={"net_arch": {"pi": [64], "vf": [64]}},
                 extractor="mlp",
                 extractor_kwargs={"features_dim": 32, "hidden": [64]},
@@ -154,9 +155,10 @@ def _default_agents() -> list[AgentSpec]:
         ),
         AgentSpec(
             name="sac_mlp",
+            n_envs=64,
             agent=AgentConfig(
                 algo="sac",
-                hyperparameters={"learning_starts": 1000, "train_freq": 16, "gradient_steps": 2, "batch_size": 128, "buffer_size": 20000},
+                hyperparameters={"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 512, "buffer_size": 100_000},
                 policy_kwargs={"net_arch": [64, 64], "share_features_extractor": True},
                 extractor="mlp",
                 extractor_kwargs={"features_dim": 32, "hidden": [64]},
@@ -178,6 +180,10 @@ class AgentSpec(_Strict):
         "(no `agent` block = the study's whole agent); see quant_arena.evaluation.tuned",
     )
     tuned_study: str | None = Field(None, description="with agent_params: tuned, the study tune_best_params must come from (null = any)")
+    n_envs: int | None = Field(
+        None, ge=1, description="env copies of this agent's training TradingVecEnv; null = its algorithm's measured default "
+        "(training.n_envs, when set, wins for every agent)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -198,14 +204,19 @@ class AgentSpec(_Strict):
 class WFTrainingConfig(_Strict):
     """Training budget of every agent x seed x fold (see :func:`quant_arena.agents.training.train_agent`)."""
 
-    total_timesteps: int = Field(6144, ge=1, description="env steps per agent, seed and fold")
-    eval_freq: int = Field(3072, ge=1, description="env steps between validation evaluations (early stopping)")
-    patience: int = Field(2, ge=1, description="validation evaluations without improvement before stopping")
+    total_timesteps: int = Field(250_000, ge=1, description="env steps per agent, seed and fold")
+    eval_freq: int = Field(25_000, ge=1, description="env steps between validation evaluations (early stopping)")
+    patience: int = Field(4, ge=1, description="validation evaluations without improvement before stopping")
     min_delta: float = Field(0.0, ge=0.0)
-    n_envs: int = Field(4, ge=1, description="env copies of the training TradingVecEnv")
+    n_envs: int | None = Field(
+        None, ge=1,
+        description="env copies of the training TradingVecEnv for every agent; null = each agent's own n_envs, else its "
+        "algorithm's measured default (quant_arena.agents.factory.VEC_TRAINING_DEFAULTS)",
+    )
     episode_length: int | None = Field(512, ge=1, description="bars per training episode (random starts in the training window)")
     normalize_observations: bool = False
     torch_threads: int = Field(1, ge=1, description="torch.set_num_threads inside training/evaluation nodes (1: parallel folds do not fight)")
+    progress_every: int | None = Field(50_000, ge=1, description="a log line (env steps, env-steps/s, ETA) every this many env steps; null = none")
 
 
 class StressConfig(_Strict):
@@ -662,6 +673,19 @@ def agent_setup(config: WalkForwardConfig, agent: str, features: FoldFeatures, t
     return tuned.agent, tuned.env, features.columns_for(agent)
 
 
+def training_n_envs(config: WalkForwardConfig, agent: str, algo: str) -> int:
+    """Env copies of ``agent``'s training env: ``training.n_envs`` when set, else the agent's own
+    ``n_envs``, else its algorithm's measured default (``VEC_TRAINING_DEFAULTS``)."""
+    from quant_arena.agents.factory import vec_training_defaults
+
+    if config.training.n_envs is not None:
+        return int(config.training.n_envs)
+    spec = config.agent(agent)
+    if spec.n_envs is not None:
+        return int(spec.n_envs)
+    return int(vec_training_defaults(algo).n_envs)
+
+
 @dataclass
 class AgentTraining:
     """One trained agent x seed of a fold: the model (best validation weights), its learning curve
@@ -702,7 +726,7 @@ def train_fold_agent(
     _set_threads(cfg.training.torch_threads)
     agent_config, env, columns = agent_setup(cfg, agent, features, tuned)
     tc = cfg.training
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     _, train_stop = data.window("train")
     v0, v1 = data.window("validation")
     ppy = data.periods_per_year
@@ -710,9 +734,10 @@ def train_fold_agent(
     has_val = v1 - v0 >= 2
     val_data = market_data(model_input_frame, columns, end=v1 if has_val else train_stop, periods_per_year=ppy)
     val_start = v0 if has_val else max(env.window, train_stop - min(500, train_stop // 4))
+    n_envs = training_n_envs(cfg, agent, agent_config.algo)
     result = train_agent(
         agent_config,
-        lambda: make_train_env(train_data, env, tc.n_envs, tc.episode_length),
+        lambda: make_train_env(train_data, env, n_envs, tc.episode_length),
         lambda: make_eval_env(val_data, env, val_start),
         total_timesteps=tc.total_timesteps,
         eval_freq=tc.eval_freq,
@@ -725,6 +750,8 @@ def train_fold_agent(
         log_fn=log_fn,
         log_prefix=f"fold_{data.index}.{agent}.seed_{int(seed)}.train.",
         progress_bar=False,
+        progress_every=tc.progress_every,
+        progress_label=f"fold {data.index} {agent} seed {int(seed)}",
     )
     ts = model_input_frame["timestamp"]
     elapsed = time.perf_counter() - t_start
@@ -745,12 +772,21 @@ def train_fold_agent(
         "best_timesteps": int(result.best_timesteps),
         "best_val_sharpe": float(result.best_val_sharpe),
         "stopped_early": bool(result.stopped_early),
+        "n_envs": int(n_envs),
         "seconds": float(elapsed),
+        "cpu_seconds": float(time.process_time() - cpu_start),  # on a shared machine: what the training cost, not what it waited
+        "learn_seconds": float(result.seconds),
+        "rollout_seconds": float(result.rollout_seconds),
+        "update_seconds": float(result.update_seconds),
+        "eval_seconds": float(result.eval_seconds),
+        "env_steps_per_second": float(result.timesteps / result.seconds) if result.seconds > 0 else float("nan"),
     }
     logger.info(
-        "fold %d %s seed %d: trained %d steps in %.1f s, best validation Sharpe %.3f at %d steps%s",
-        data.index, agent, seed, result.timesteps, elapsed, result.best_val_sharpe, result.best_timesteps,
-        " (stopped early)" if result.stopped_early else "",
+        "fold %d %s seed %d: trained %d steps in %.1f s (%.0f env-steps/s; rollout %.0f%%, update %.0f%%, validation %.0f%%), "
+        "best validation Sharpe %.3f at %d steps%s",
+        data.index, agent, seed, result.timesteps, elapsed, meta["env_steps_per_second"],
+        *(100.0 * x / max(result.seconds, 1e-9) for x in (result.rollout_seconds, result.update_seconds, result.eval_seconds)),
+        result.best_val_sharpe, result.best_timesteps, " (stopped early)" if result.stopped_early else "",
     )
     curve = result.learning_curve.copy()
     curve.insert(0, "seed", int(seed))
