@@ -1,4 +1,5 @@
-"""Project hooks: parameters are validated before the first node of a run executes."""
+"""Project hooks: parameters are validated before the first node of a run executes; the run's
+configuration environment (``kedro run --env X``) is recorded before the pipelines are built."""
 
 from __future__ import annotations
 
@@ -64,6 +65,29 @@ def validate_parameters(params: dict[str, Any], keys: set[str] | None = None, mo
                 problems.append(f"{_location(key, err['loc'])}: {err['msg']} (conf/base/parameters_{key}.yml)")
     if problems:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
+
+
+_RUN_ENV: str | None = None
+
+
+def run_environment() -> str | None:
+    """The configuration environment of the current Kedro session (``kedro run --env X`` or
+    ``KEDRO_ENV``), recorded by :class:`RunEnvironmentHooks`; None outside a session or when the
+    session has none (Kedro then uses ``local``)."""
+    return _RUN_ENV
+
+
+class RunEnvironmentHooks:
+    """Records the session's ``--env`` when its context is created, i.e. before Kedro builds the
+    pipelines, so a pipeline whose shape depends on parameters (walk_forward's folds, agents and
+    seeds) is built from the same ``conf/base`` + ``conf/<env>`` as the run: ``kedro run
+    --pipeline=walk_forward --env thorough`` alone builds and runs the thorough study."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Remember ``context.env`` (None resets it: a later session in the same process)."""
+        global _RUN_ENV  # noqa: PLW0603 - one session per run; the pipelines are built in the same process
+        _RUN_ENV = context.env
 
 
 class ParameterValidationHooks:

@@ -3,9 +3,9 @@ from the Kedro defaults. For further information, including these default values
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
 # Instantiated project hooks. Hooks are executed in a Last-In-First-Out (LIFO) order.
-from quant_arena.hooks import MlflowReportHooks, ParameterValidationHooks  # noqa: E402
+from quant_arena.hooks import MlflowReportHooks, ParameterValidationHooks, RunEnvironmentHooks  # noqa: E402
 
-HOOKS = (ParameterValidationHooks(), MlflowReportHooks())
+HOOKS = (RunEnvironmentHooks(), ParameterValidationHooks(), MlflowReportHooks())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
@@ -39,6 +39,9 @@ CONFIG_LOADER_ARGS = {
     # ${oc.env:VAR,default} everywhere (MLflow tracking URI, tuning storage URL), not only in
     # credentials; secrets still belong in conf/local/credentials.yml or the environment.
     "custom_resolvers": {"oc.env": oc.env},
+    # an environment's parameters files hold only what differs from conf/base (conf/thorough
+    # changes walk_forward's agents and budget and keeps everything else): merge key by key
+    "merge_strategy": {"parameters": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

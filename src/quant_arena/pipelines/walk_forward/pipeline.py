@@ -98,7 +98,9 @@ def _project_root(start: Path | None = None) -> Path | None:
 
 def read_built_config(project_root: Path | None = None, env: str | None = None) -> WalkForwardConfig:
     """The ``walk_forward`` parameters as the pipeline is BUILT: ``conf/base`` merged with the run
-    environment (``KEDRO_ENV`` or ``local``) of the project at ``project_root`` (default: the
+    environment (``env``, else the session's ``--env`` recorded by
+    :class:`quant_arena.hooks.RunEnvironmentHooks`, else ``KEDRO_ENV``, else ``local``) of the
+    project at ``project_root`` (default: the
     Kedro project containing the working directory), through Kedro's ``OmegaConfigLoader`` on
     ``settings.CONF_SOURCE``. Defaults of :class:`WalkForwardConfig` when there is no project."""
     from kedro.config import OmegaConfigLoader
@@ -111,7 +113,10 @@ def read_built_config(project_root: Path | None = None, env: str | None = None) 
     if not conf.is_dir():
         return WalkForwardConfig()
     args = {**dict(settings.CONFIG_LOADER_ARGS), "base_env": "base"}  # the project's resolvers (oc.env, ...)
-    args["default_run_env"] = env or os.environ.get("KEDRO_ENV") or args.get("default_run_env") or "local"
+    from quant_arena.hooks import run_environment
+
+    run_env = env or run_environment() or os.environ.get("KEDRO_ENV")
+    args["default_run_env"] = run_env or args.get("default_run_env") or "local"
     loader_class = getattr(settings, "CONFIG_LOADER_CLASS", None) or OmegaConfigLoader
     loader = loader_class(conf_source=str(conf), **args)
     try:
