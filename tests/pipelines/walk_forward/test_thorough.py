@@ -91,3 +91,30 @@ def test_the_thorough_zoo_runs_every_agent_through_the_real_catalog(tmp_path: Pa
         for metric in ("sharpe_mean", "total_return_mean", "max_drawdown_mean", "turnover_mean"):
             assert math.isfinite(ranked.loc[agent, metric]), (agent, metric, ranked.loc[agent, metric])
         assert ranked.loc[agent, "n_bars_mean"] > 300  # the whole (shrunk) test window was traded
+
+
+def test_the_session_env_decides_what_the_pipeline_is_built_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kedro run --env thorough`` without KEDRO_ENV: the hook records the session's env before
+    Kedro builds the pipelines, and the build reads conf/base + conf/thorough."""
+    from types import SimpleNamespace
+
+    from quant_arena import settings
+    from quant_arena.hooks import RunEnvironmentHooks, run_environment
+    from quant_arena.pipelines.walk_forward.pipeline import read_built_config
+
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    assert any(isinstance(h, RunEnvironmentHooks) for h in settings.HOOKS)
+    zoo = [a["name"] for a in yaml.safe_load((ROOT / "conf" / "thorough" / "parameters_walk_forward.yml").read_text())["walk_forward"]["agents"]]
+    base = [a["name"] for a in yaml.safe_load((ROOT / "conf" / "base" / "parameters_walk_forward.yml").read_text())["walk_forward"]["agents"]]
+    hooks = RunEnvironmentHooks()
+    try:
+        hooks.after_context_created(SimpleNamespace(env="thorough"))
+        assert run_environment() == "thorough"
+        built = read_built_config(ROOT)
+        assert [a.name for a in built.agents] == zoo
+        assert built.training.total_timesteps == 1_000_000
+        assert built.n_folds == 4 and built.folds.train == "365d"  # the rest merged from conf/base, key by key
+    finally:
+        hooks.after_context_created(SimpleNamespace(env=None))
+    assert run_environment() is None
+    assert [a.name for a in read_built_config(ROOT, env="base").agents] == base
