@@ -3,7 +3,11 @@ from the Kedro defaults. For further information, including these default values
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
 # Instantiated project hooks. Hooks are executed in a Last-In-First-Out (LIFO) order.
-from quant_arena.hooks import MlflowReportHooks, ParameterValidationHooks, RunEnvironmentHooks  # noqa: E402
+from quant_arena.hooks import (  # noqa: E402
+    MlflowReportHooks,
+    ParameterValidationHooks,
+    RunEnvironmentHooks,
+)
 
 HOOKS = (RunEnvironmentHooks(), ParameterValidationHooks(), MlflowReportHooks())
 

@@ -34,7 +34,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quant_arena.agents.factory import AgentConfig, vec_training_defaults, with_vec_defaults
+from quant_arena.agents.factory import (
+    AgentConfig,
+    vec_training_defaults,
+    with_vec_defaults,
+)
 from quant_arena.agents.training import train_agent
 from quant_arena.envs import TradingEnv, TradingVecEnv
 from quant_arena.evaluation.backtest import run_policy, run_targets
