@@ -1,5 +1,6 @@
-"""Project hooks: parameters are validated and the inputs other pipelines write are checked before
-the first node of a run executes; reports, plots and models are logged to MLflow."""
+"""Project hooks: the run's configuration environment (``kedro run --env X``) is recorded before
+the pipelines are built; parameters are validated and the inputs other pipelines write are checked
+before the first node of a run executes; reports, plots and models are logged to MLflow."""
 
 from __future__ import annotations
 
@@ -121,6 +122,29 @@ def validate_parameters(
         problems = cross_check_parameters({k: v for k, v in params.items() if keys is None or k in keys}, files)
     if problems:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
+
+
+_RUN_ENV: str | None = None
+
+
+def run_environment() -> str | None:
+    """The configuration environment of the current Kedro session (``kedro run --env X`` or
+    ``KEDRO_ENV``), recorded by :class:`RunEnvironmentHooks`; None outside a session or when the
+    session has none (Kedro then uses ``local``)."""
+    return _RUN_ENV
+
+
+class RunEnvironmentHooks:
+    """Records the session's ``--env`` when its context is created, i.e. before Kedro builds the
+    pipelines, so a pipeline whose shape depends on parameters (walk_forward's folds, agents and
+    seeds) is built from the same ``conf/base`` + ``conf/<env>`` as the run: ``kedro run
+    --pipeline=walk_forward --env thorough`` alone builds and runs the thorough study."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Remember ``context.env`` (None resets it: a later session in the same process)."""
+        global _RUN_ENV  # noqa: PLW0603 - one session per run; the pipelines are built in the same process
+        _RUN_ENV = context.env
 
 
 def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] | None = None) -> list[str]:

@@ -7,10 +7,12 @@ from quant_arena.hooks import (  # noqa: E402
     MlflowReportHooks,
     ParameterValidationHooks,
     RequiredInputsHooks,
+    RunEnvironmentHooks,
 )
 
+# after_context_created: the run environment is recorded (walk_forward/train_rl are built from it).
 # before_pipeline_run: parameters are validated first, then the inputs other pipelines write.
-HOOKS = (RequiredInputsHooks(), ParameterValidationHooks(), MlflowReportHooks())
+HOOKS = (RunEnvironmentHooks(), RequiredInputsHooks(), ParameterValidationHooks(), MlflowReportHooks())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
@@ -44,6 +46,9 @@ CONFIG_LOADER_ARGS = {
     # ${oc.env:VAR,default} everywhere (MLflow tracking URI, tuning storage URL), not only in
     # credentials; secrets still belong in conf/local/credentials.yml or the environment.
     "custom_resolvers": {"oc.env": oc.env},
+    # an environment's parameters files hold only what differs from conf/base (conf/thorough
+    # changes walk_forward's agents and budget and keeps everything else): merge key by key
+    "merge_strategy": {"parameters": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

@@ -664,7 +664,7 @@ def agent_setup(config: WalkForwardConfig, agent: str, features: FoldFeatures, t
     if spec.agent_params == "tuned" and tuned is None:
         raise ValueError(
             f"walk_forward.agents[{agent}] has agent_params: tuned but the fold carries no tuned setup for it: the pipeline was "
-            "built without it (agent_params is read when the pipeline is BUILT from conf/base plus KEDRO_ENV; change it there, not with --params)"
+            "built without it (agent_params is read when the pipeline is BUILT from conf/base plus the run's --env / KEDRO_ENV; change it there, not with --params)"
         )
     if tuned is None:
         return spec.agent, config.agent_env(spec), features.columns_for(agent)

@@ -3,7 +3,9 @@
 Some parameters decide which nodes exist (walk_forward's folds, agents and seeds; train_rl's
 agents). Kedro builds pipelines before run-time ``--params`` are known, so these are read from
 the project's ``conf/`` with the same loader and run environment a ``kedro run`` uses:
-``conf/base`` merged with ``KEDRO_ENV`` (``kedro run --env`` sets it) or ``local``.
+``conf/base`` merged with the session's ``--env`` (recorded by
+:class:`quant_arena.hooks.RunEnvironmentHooks` before the pipelines are built), else
+``KEDRO_ENV``, else ``local``.
 """
 
 from __future__ import annotations
@@ -29,12 +31,28 @@ def project_root(start: Path | None = None) -> Path | None:
     return None
 
 
+def run_env(env: str | None = None) -> str:
+    """The environment a pipeline is built from: ``env``, else the current session's ``--env``,
+    else ``KEDRO_ENV``, else the settings' default run env, else ``local``."""
+    from kedro.framework.project import settings
+
+    from quant_arena.hooks import run_environment
+
+    return (
+        env
+        or run_environment()
+        or os.environ.get("KEDRO_ENV")
+        or dict(settings.CONFIG_LOADER_ARGS).get("default_run_env")
+        or "local"
+    )
+
+
 def built_parameters(
     root: Path | None = None, env: str | None = None
 ) -> dict[str, Any] | None:
     """Every parameter of the project at ``root`` (default: the Kedro project containing the
     working directory) through Kedro's config loader on ``settings.CONF_SOURCE``, ``conf/base``
-    merged with ``env`` (default ``KEDRO_ENV``, else the settings' run env, else ``local``).
+    merged with ``env`` (default: :func:`run_env`).
 
     Returns:
         The merged parameters, or None when there is no project or no conf folder (callers then
@@ -53,9 +71,7 @@ def built_parameters(
         **dict(settings.CONFIG_LOADER_ARGS),
         "base_env": "base",
     }  # the project's resolvers (oc.env, ...)
-    args["default_run_env"] = (
-        env or os.environ.get("KEDRO_ENV") or args.get("default_run_env") or "local"
-    )
+    args["default_run_env"] = run_env(env)
     loader_class = getattr(settings, "CONFIG_LOADER_CLASS", None) or OmegaConfigLoader
     loader = loader_class(conf_source=str(conf), **args)
     try:
@@ -85,14 +101,8 @@ def built_block(
     except ValidationError:
         from kedro.framework.project import settings
 
-        run_env = (
-            env
-            or os.environ.get("KEDRO_ENV")
-            or dict(settings.CONFIG_LOADER_ARGS).get("default_run_env")
-            or "local"
-        )
         files = (
-            parameter_files(root / settings.CONF_SOURCE, run_env)
+            parameter_files(root / settings.CONF_SOURCE, run_env(env))
             if root is not None
             else {}
         )

@@ -55,7 +55,7 @@ LOGGED_METRICS: tuple[str, ...] = ("sharpe", "sortino", "total_return", "cagr", 
 #: How to change what the pipeline is built from (appended to the shape-mismatch errors).
 _BUILT_FROM = (
     "change it in conf/base/parameters_walk_forward.yml or conf/local, not with --params; the pipeline is built from conf/base "
-    "plus the KEDRO_ENV environment (default local), so with `kedro run --env X` also set KEDRO_ENV=X"
+    "plus the run's environment (`kedro run --env X`, else KEDRO_ENV, else local)"
 )
 
 

@@ -93,10 +93,11 @@ SUMMARY_OUTPUTS = [
 
 def read_built_config(project_root: Path | None = None, env: str | None = None) -> WalkForwardConfig:
     """The ``walk_forward`` parameters as the pipeline is BUILT: ``conf/base`` merged with the run
-    environment (``KEDRO_ENV`` or ``local``) of the project at ``project_root`` (default: the
-    Kedro project containing the working directory), read by
-    :func:`quant_arena.pipelines.build_conf.built_block` (an invalid block fails naming the
-    parameter and its file). Defaults of :class:`WalkForwardConfig` when there is no project."""
+    environment (``env``, else the session's ``--env`` recorded by
+    :class:`quant_arena.hooks.RunEnvironmentHooks`, else ``KEDRO_ENV``, else ``local``) of the
+    project at ``project_root`` (default: the Kedro project containing the working directory),
+    read by :func:`quant_arena.pipelines.build_conf.built_block` (an invalid block fails naming
+    the parameter and its file). Defaults of :class:`WalkForwardConfig` when there is no project."""
     return built_block(NAMESPACE, WalkForwardConfig, project_root, env)
 
 
