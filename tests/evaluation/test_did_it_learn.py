@@ -207,7 +207,7 @@ def test_the_untrained_policy_is_the_network_training_starts_from(fold, monkeypa
     assert len(built) == 1
     agent_config, env, columns = agent_setup(config, "ppo_mlp", fs)
     models = [
-        initial_agent(data, frame, agent_config, env, columns, seed, config)
+        initial_agent(data, frame, agent_config, env, columns, seed, config, "ppo_mlp")
         for seed in (0, 0, 1)
     ]
     first, again, other = (_state(m) for m in models)

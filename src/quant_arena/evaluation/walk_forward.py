@@ -866,7 +866,7 @@ def evaluate_fold_agent(
     # "did it learn?": the untrained initial network and the constant exposures on the same test
     # bars, same simulator and costs; the best constant is chosen on the TRAINING window only
     md = market_data(model_input_frame, columns, end=end, periods_per_year=ppy)
-    untrained = initial_agent(data, model_input_frame, agent_config, env, columns, seed, cfg)
+    untrained = initial_agent(data, model_input_frame, agent_config, env, columns, seed, cfg, agent)
     try:
         out_untrained = run_policy(make_eval_env(md, env, start), _policy(untrained), start, end, name=f"{name}_untrained")
     finally:
@@ -908,9 +908,11 @@ def initial_agent(
     columns: Sequence[str],
     seed: int,
     config: WalkForwardConfig | Mapping[str, Any],
+    agent: str | None = None,
 ) -> Any:
     """The agent's UNTRAINED network: the model :func:`train_fold_agent` builds for ``seed``,
-    before ``learn()``.
+    before ``learn()``, on a training env of the same number of copies (:func:`training_n_envs`
+    for ``agent``; without a name, ``training.n_envs`` or the algorithm's default).
 
     Built the way the trainer builds it (:func:`~quant_arena.agents.factory.make_agent` with the
     seed, on the fold's training env); SB3 seeds torch before it creates the policy, so the
@@ -923,7 +925,13 @@ def initial_agent(
     tc = cfg.training
     _, train_stop = data.window("train")
     train_data = market_data(model_input_frame, columns, end=train_stop, periods_per_year=data.periods_per_year)
-    venv = make_train_env(train_data, env, tc.n_envs, tc.episode_length)
+    if agent is not None:
+        n_envs = training_n_envs(cfg, agent, agent_config.algo)
+    else:
+        from quant_arena.agents.factory import vec_training_defaults
+
+        n_envs = tc.n_envs if tc.n_envs is not None else vec_training_defaults(agent_config.algo).n_envs
+    venv = make_train_env(train_data, env, n_envs, tc.episode_length)
     return make_agent(agent_config.model_copy(update={"seed": int(seed)}), venv)
 
 
