@@ -265,3 +265,22 @@ def test_generic_tables_format_counts_missing_and_infinite_values(board):
     md = leaderboard_markdown(board, overfitting=overfitting)
     assert "| pbo | 0.125 | 16 | agent\\|ppo\\|0 | ∞ |" in md
     assert "| dsr_trials | 9.000 | — | — | 1.500 |" in md
+
+
+def test_funding_paid_comes_from_the_summary_and_shows_only_when_a_study_charges_it(oos):
+    """A perp study's leaderboard shows each strategy's funding paid (from the summary); a spot
+    study's (all zero) keeps the page as it was."""
+    from quant_arena.reporting.leaderboard import _display_table
+
+    names = sorted(oos["strategy"].unique())
+    summary = pd.DataFrame({"strategy": names, "funding_paid_mean": [0.0125 * (i - 1) for i in range(len(names))]})
+    board = build_leaderboard(oos, periods_per_year=365.0, n_boot=50, summary=summary)
+    by_name = board.set_index("strategy")["funding_paid_mean"]
+    assert by_name[names[0]] == -0.0125 and by_name[names[2]] == 0.0125
+    shown = _display_table(board, "buy_and_hold", 0.05)
+    assert "Funding paid" in shown.columns
+    paid = dict(zip(board["strategy"], shown["Funding paid"], strict=True))
+    assert paid[names[0]].startswith("-1.") and paid[names[1]] in {"0.0%", "0.0 %"}
+    spot = build_leaderboard(oos, periods_per_year=365.0, n_boot=50, summary=summary.assign(funding_paid_mean=0.0))
+    assert "Funding paid" not in _display_table(spot, "buy_and_hold", 0.05).columns
+    assert build_leaderboard(oos, periods_per_year=365.0, n_boot=50)["funding_paid_mean"].isna().all()

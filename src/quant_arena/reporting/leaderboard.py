@@ -26,7 +26,10 @@ walk-forward summary when it has them -- it knows how many configurations were t
 otherwise computed here on the median seed with every strategy x seed as a trial),
 ``cagr_mean``, ``max_drawdown_mean`` and ``max_drawdown_worst`` (over seeds),
 ``turnover_annual_mean`` (times the book is traded per year, from positions), ``n_trades_mean``
-(rows of the trades table per seed; NaN without one), ``exposure_mean``, ``n_bars``,
+(rows of the trades table per seed; NaN without one), ``exposure_mean``, ``funding_paid_mean``
+(funding and borrow paid over the record as a fraction of initial equity, from the summary;
+negative = received; shown on the page as "Funding paid" when any strategy paid or received
+some), ``n_bars``,
 ``first_bar``, ``last_bar``, ``lookahead_check`` (``"passed"`` / ``"failed"`` from the summary's
 ``lookahead_passed`` -- the harness re-ran the strategy's decisions on data truncated at each
 decision point -- or ``"n/a"``; a failed strategy is flagged in the rendered tables).
@@ -108,6 +111,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "turnover_annual_mean",
     "n_trades_mean",
     "exposure_mean",
+    "funding_paid_mean",
     "n_bars",
     "n_bars_vs_benchmark",
     "first_bar",
@@ -254,6 +258,14 @@ def _summary_overfitting(summary: pd.DataFrame | None) -> dict[str, tuple[float,
     }
 
 
+def _summary_funding(summary: pd.DataFrame | None) -> dict[str, float]:
+    """``{strategy: funding_paid_mean}`` from the walk-forward summary (funding and borrow paid
+    over the out-of-sample record as a fraction of initial equity; negative = received)."""
+    if summary is None or "strategy" not in summary.columns or "funding_paid_mean" not in summary.columns:
+        return {}
+    return {str(s): float(v) for s, v in zip(summary["strategy"], summary["funding_paid_mean"], strict=True)}
+
+
 def _seed_summary(g: pd.DataFrame) -> dict[str, Any]:
     """Mean and spread over seeds of one strategy's per-seed metrics."""
     many = len(g) > 1
@@ -371,6 +383,7 @@ def build_leaderboard(
     given = _summary_overfitting(summary)
     computed = _dsr_table(table, per_seed, periods_per_year) if given is None else {}
     looked = _lookahead(summary)
+    funding = _summary_funding(summary)
     rf_bar = _rf_bar(risk_free, periods_per_year)
     bench = seed_matrix(table, benchmark).mean(axis=1) if benchmark is not None else None
 
@@ -387,6 +400,7 @@ def build_leaderboard(
         source = given if given is not None else computed
         row["dsr"], row["psr"] = source.get(name, (float("nan"), float("nan")))
         row["lookahead_check"] = looked.get(name, "n/a")
+        row["funding_paid_mean"] = funding.get(name, float("nan"))
         rows.append(row)
 
     board = pd.DataFrame(rows)
@@ -488,6 +502,9 @@ def _display_table(board: pd.DataFrame, benchmark: str | None, alpha: float) -> 
             "Trades": board["n_trades_mean"].map(_count),
         }
     )
+    paid = board["funding_paid_mean"].to_numpy(dtype=np.float64)
+    if np.any(np.isfinite(paid) & (paid != 0.0)):  # a study that charges funding (perpetual futures)
+        out["Funding paid"] = board["funding_paid_mean"].map(_pct)
     return out
 
 
