@@ -158,7 +158,7 @@ def _default_agents() -> list[AgentSpec]:
             n_envs=64,
             agent=AgentConfig(
                 algo="sac",
-                hyperparameters={"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 512, "buffer_size": 100_000},
+                hyperparameters={"learning_starts": 5000, "train_freq": 1, "gradient_steps": 1, "batch_size": 512, "buffer_size": 100_000, "ent_coef": "auto_0.001"},
                 policy_kwargs={"net_arch": [64, 64], "share_features_extractor": True},
                 extractor="mlp",
                 extractor_kwargs={"features_dim": 32, "hidden": [64]},
