@@ -166,6 +166,24 @@ def _retryable() -> tuple[type[BaseException], ...]:
     return (ccxt.RateLimitExceeded, ccxt.DDoSProtection, ccxt.RequestTimeout, ccxt.NetworkError)
 
 
+def _resume_from(last: pd.Timestamp | None, step_ms: int, since_ms: int | None, what: str, unit: str) -> int:
+    """Where an incremental download starts (epoch ms): ``step_ms`` after the last stored
+    timestamp, else ``since_ms``; an empty store without ``since`` is an error naming ``what``."""
+    if last is not None:
+        return int(last.value // 1_000_000) + int(step_ms)
+    if since_ms is not None:
+        return int(since_ms)
+    raise ValueError(f"{what}: the store is empty, so `since` (first {unit} wanted) is required")
+
+
+def _own_pause(exchange: Any) -> float:
+    """Seconds to sleep between pages when ccxt does not throttle itself (``enableRateLimit``
+    off): the exchange's ``rateLimit``; 0 when ccxt throttles."""
+    if bool(getattr(exchange, "enableRateLimit", False)):
+        return 0.0
+    return float(getattr(exchange, "rateLimit", 0) or 0) / 1000.0
+
+
 def _call_with_retries(
     func: Callable[[], Any],
     *,
@@ -273,19 +291,12 @@ def fetch_ohlcv_incremental(
     store_obj: BarStore = FrameBarStore(store) if isinstance(store, pd.DataFrame) else (store or FrameBarStore())
     _check_exchange(exchange, symbol, timeframe, "fetchMarkOHLCV" if price == "mark" else "fetchOHLCV")
     tf_ms = timeframe_seconds(timeframe) * 1000
-    last = store_obj.last_timestamp(symbol, timeframe)
-    if last is not None:
-        since = int(last.value // 1_000_000) + tf_ms
-    elif since_ms is not None:
-        since = int(since_ms)
-    else:
-        raise ValueError(f"{symbol} {timeframe}: the store is empty, so `since` (first bar wanted) is required")
-    own_throttle = not bool(getattr(exchange, "enableRateLimit", False))
-    pause = float(getattr(exchange, "rateLimit", 0) or 0) / 1000.0
+    since = _resume_from(store_obj.last_timestamp(symbol, timeframe), tf_ms, since_ms, f"{symbol} {timeframe}", "bar")
+    pause = _own_pause(exchange)
     fetched: list[pd.DataFrame] = []
     pages = 0
     while max_pages is None or pages < max_pages:
-        if pages and own_throttle and pause > 0:
+        if pages and pause > 0:
             sleep(pause)
         request_since = since
         page = _call_with_retries(
@@ -367,19 +378,12 @@ def fetch_funding_incremental(
         raise ValueError(f"limit must be positive, got {limit}")
     store_obj: BarStore = store or FrameBarStore()
     _check_exchange(exchange, symbol, "", "fetchFundingRateHistory")
-    last = store_obj.last_timestamp(symbol, FUNDING_SERIES)
-    if last is not None:
-        since = int(last.value // 1_000_000) + 1
-    elif since_ms is not None:
-        since = int(since_ms)
-    else:
-        raise ValueError(f"{symbol} funding: the store is empty, so `since` (first event wanted) is required")
-    own_throttle = not bool(getattr(exchange, "enableRateLimit", False))
-    pause = float(getattr(exchange, "rateLimit", 0) or 0) / 1000.0
+    since = _resume_from(store_obj.last_timestamp(symbol, FUNDING_SERIES), 1, since_ms, f"{symbol} funding", "event")
+    pause = _own_pause(exchange)
     fetched: list[pd.DataFrame] = []
     pages = 0
     while max_pages is None or pages < max_pages:
-        if pages and own_throttle and pause > 0:
+        if pages and pause > 0:
             sleep(pause)
         request_since = since
         page = _call_with_retries(
