@@ -11,7 +11,6 @@ fails later, in the selection node, with pydantic's own error.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,22 +18,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from quant_arena.hooks import ParameterError
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _project_copy(dst: Path) -> Path:
-    shutil.copy(ROOT / "pyproject.toml", dst / "pyproject.toml")
-    shutil.copy(ROOT / ".telemetry", dst / ".telemetry")
-    shutil.copytree(ROOT / "conf", dst / "conf", ignore=shutil.ignore_patterns("local"))
-    (dst / "conf" / "local").mkdir()
-    (
-        dst / "src"
-    ).mkdir()  # the package itself is installed; Kedro only checks the folder exists
-    (dst / "data" / "01_raw").mkdir(parents=True)
-    for f in (ROOT / "data" / "01_raw").glob("*.csv"):
-        shutil.copy(f, dst / "data" / "01_raw" / f.name)
-    return dst
+from tests._project import copy_project
 
 
 def _files(root: Path) -> set[str]:
@@ -44,7 +28,7 @@ def _files(root: Path) -> set[str]:
 def test_a_bad_parameter_fails_the_session_before_the_first_node_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = _project_copy(tmp_path)
+    project = copy_project(tmp_path)
     before = _files(project / "data")
     monkeypatch.chdir(project)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")

@@ -6,7 +6,6 @@ writes nothing into the working tree; MLflow tracks into a SQLite file there.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -14,21 +13,12 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests._project import copy_project
 
 
 @pytest.fixture(scope="module")
 def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dst = tmp_path_factory.mktemp("project")
-    shutil.copy(ROOT / "pyproject.toml", dst / "pyproject.toml")
-    shutil.copy(ROOT / ".telemetry", dst / ".telemetry")
-    shutil.copytree(ROOT / "conf", dst / "conf", ignore=shutil.ignore_patterns("local"))
-    (dst / "conf" / "local").mkdir()
-    (dst / "src").mkdir()  # the package itself is installed; Kedro only checks the folder exists
-    (dst / "data" / "01_raw").mkdir(parents=True)
-    for f in (ROOT / "data" / "01_raw").glob("*.csv"):
-        shutil.copy(f, dst / "data" / "01_raw" / f.name)
-    return dst
+    return copy_project(tmp_path_factory.mktemp("project"))
 
 
 def _latest(path: Path) -> Path:

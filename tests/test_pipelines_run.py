@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -35,27 +34,12 @@ from kedro.framework.startup import bootstrap_project
 from kedro.io import MemoryDataset, Version
 from kedro.io.core import AbstractVersionedDataset
 
+from tests._project import copy_project
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "ci"
 
 pytestmark = pytest.mark.slow
-
-
-def copy_project(dst: Path) -> Path:
-    """pyproject, .telemetry, conf (without local) and the shipped raw files; empty data layers."""
-    dst.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "pyproject.toml", dst / "pyproject.toml")
-    shutil.copy(ROOT / ".telemetry", dst / ".telemetry")
-    shutil.copytree(ROOT / "conf", dst / "conf", ignore=shutil.ignore_patterns("local"))
-    (dst / "conf" / "local").mkdir()
-    (
-        dst / "src"
-    ).mkdir()  # the package itself is installed; Kedro only checks the folder exists
-    (dst / "data" / "01_raw").mkdir(parents=True)
-    for f in (ROOT / "data" / "01_raw").iterdir():
-        if f.is_file() and not f.name.startswith("."):
-            shutil.copy(f, dst / "data" / "01_raw" / f.name)
-    return dst
 
 
 def _env(project: Path) -> dict[str, str]:

@@ -17,7 +17,6 @@ the object that fetches. (The tune storage URL is covered by the tune storage te
 from __future__ import annotations
 
 import logging
-import shutil
 import traceback
 from pathlib import Path
 
@@ -26,8 +25,8 @@ import pytest
 
 from quant_arena.market import exchange as exchange_module
 from quant_arena.market.ingest import load_sources
+from tests._project import copy_project
 
-ROOT = Path(__file__).resolve().parents[1]
 H = 3_600_000
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 KEY = "canary-api-key-7f3a9c"
@@ -155,16 +154,6 @@ class _Records(logging.Handler):
             self.lines.append("".join(traceback.format_exception(*record.exc_info)))
 
 
-def _project_copy(dst: Path) -> Path:
-    shutil.copy(ROOT / "pyproject.toml", dst / "pyproject.toml")
-    shutil.copy(ROOT / ".telemetry", dst / ".telemetry")
-    shutil.copytree(ROOT / "conf", dst / "conf", ignore=shutil.ignore_patterns("local"))
-    (dst / "conf" / "local").mkdir()
-    (dst / "src").mkdir()
-    (dst / "data" / "01_raw").mkdir(parents=True)
-    return dst
-
-
 def test_a_kedro_run_with_credentials_leaks_them_nowhere(
     tmp_path, monkeypatch, caplog, capfd
 ) -> None:
@@ -173,7 +162,7 @@ def test_a_kedro_run_with_credentials_leaks_them_nowhere(
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    project = _project_copy(tmp_path)
+    project = copy_project(tmp_path, raw=False)
     _set_credentials(monkeypatch)
     monkeypatch.setattr(exchange_module, "make_exchange", _offline_make_exchange())
     monkeypatch.chdir(project)

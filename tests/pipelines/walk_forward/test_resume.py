@@ -14,7 +14,6 @@ conf, data/01_raw), as ``kedro`` subprocesses:
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,8 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests._project import copy_project
+
 TIMESTEPS = 256
 
 pytestmark = pytest.mark.slow
@@ -46,15 +46,7 @@ TINY = {
 
 
 def _copy_project(dst: Path) -> Path:
-    dst.mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", dst / "pyproject.toml")
-    shutil.copy(ROOT / ".telemetry", dst / ".telemetry")
-    shutil.copytree(ROOT / "conf", dst / "conf", ignore=shutil.ignore_patterns("local"))
-    (dst / "conf" / "local").mkdir()
-    (dst / "src").mkdir()
-    (dst / "data" / "01_raw").mkdir(parents=True)
-    for f in (ROOT / "data" / "01_raw").glob("*.csv"):
-        shutil.copy(f, dst / "data" / "01_raw" / f.name)
+    copy_project(dst)
     wf_file = dst / "conf" / "base" / "parameters_walk_forward.yml"
     wf = yaml.safe_load(wf_file.read_text())
     wf["walk_forward"].update(TINY)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+from tests._project import copy_project
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -48,15 +49,7 @@ PARAMS = "walk_forward.training.total_timesteps=6000,walk_forward.training.eval_
 
 
 def _copy_project(dst: Path) -> Path:
-    dst.mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", dst / "pyproject.toml")
-    shutil.copy(ROOT / ".telemetry", dst / ".telemetry")
-    shutil.copytree(ROOT / "conf", dst / "conf", ignore=shutil.ignore_patterns("local"))
-    (dst / "conf" / "local").mkdir()
-    (dst / "src").mkdir()
-    (dst / "data" / "01_raw").mkdir(parents=True)
-    for f in (ROOT / "data" / "01_raw").glob("*.csv"):
-        shutil.copy(f, dst / "data" / "01_raw" / f.name)
+    copy_project(dst)
     zoo_file = dst / "conf" / "thorough" / "parameters_walk_forward.yml"
     zoo = yaml.safe_load(zoo_file.read_text())
     assert not set(SMALL) & set(zoo["walk_forward"]), (
