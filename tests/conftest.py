@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Under .ci/run a skipped test fails unless listed (tests/_ci_policy.py).
+pytest_plugins = ["tests._ci_policy"]
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
 SHIPPED_BTC_1H = PROJECT_ROOT / "data" / "01_raw" / "Coinbase_BTCUSD_1h.csv"
