@@ -90,14 +90,7 @@ def load_cryptodatadownload(
     Symbol: ``symbol`` or the ``symbol`` column split into ``BASE/QUOTE`` (``BTCUSD`` ->
     ``BTC/USD``). Timeframe: ``timeframe`` or the most common spacing of the rows.
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     lines = src.lines(2)
     first = [_norm(f) for f in _split_csv_line(lines[0])]
     banner = not ("open" in first and ("date" in first or "unix" in first))
@@ -158,14 +151,7 @@ def load_binance(
     Symbol and timeframe from the arguments or the file name (``BTCUSDT-1h-...`` ->
     ``BTC/USDT``, ``1h``).
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     lines = src.lines(1)
     first = _split_csv_line(lines[0]) if lines else []
     has_header = bool(first) and _norm(first[0]) == "open_time"

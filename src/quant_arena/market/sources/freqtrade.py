@@ -67,14 +67,7 @@ def load_freqtrade_json(
     ``timeframe`` or the freqtrade file name (``BTC_USDT-1h`` -> ``BTC/USDT``, ``1h``).
     ``timezone`` is unused (epoch stamps are UTC by definition).
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     src.expect("json", "freqtrade JSON")
     text = src.read_text()
     arr = _freqtrade_fast(text)
@@ -199,14 +192,7 @@ def load_freqtrade_feather(
     ``BTC/USDT:USDT``, ``1h``). Assumes UTC (naive stamps are read in ``timezone``) and trade
     prices (quote side ``"trade"``).
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     src.expect("feather", "a feather (Arrow IPC) file", uncompressed=True)
     frame = src.read_table(pd.read_feather, "feather")
     return _from_frame(

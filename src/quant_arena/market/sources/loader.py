@@ -59,7 +59,6 @@ class SourceFile:
     def open(
         cls,
         path: str | Path,
-        *,
         symbol: str | None = None,
         timeframe: str | None = None,
         timezone: str | None = "UTC",
@@ -162,6 +161,17 @@ class SourceFile:
         return parse_timestamps(
             values, rows=rows, file=self.path, column=column, timezone=zone, fmt=fmt
         )
+
+    def rows_of(self, symbols: pd.Series, symbol: str) -> np.ndarray:
+        """Mask of the rows whose ``symbols`` value is ``symbol``; ``symbol_not_found`` when none is."""
+        keep = (symbols.astype(str) == symbol).to_numpy()
+        if not keep.any():
+            raise DataError(
+                f"symbol {symbol!r} is not in the table",
+                file=self.path,
+                rule="symbol_not_found",
+            )
+        return keep
 
     def missing(
         self,

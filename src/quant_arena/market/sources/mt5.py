@@ -100,14 +100,7 @@ def load_mt5(
             file=path,
             rule="bad_parameter",
         )
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     lines = src.lines(1)
     header_text = lines[0] if lines else ""
     sep = next((c for c in ("\t", ";", ",") if c in header_text), "\t")

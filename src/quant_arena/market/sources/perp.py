@@ -122,13 +122,7 @@ def _funding_table(
     if symbol is not None:
         sym: Any = symbol
         if "symbol" in cmap:
-            keep = (frame[cmap["symbol"]].astype(str) == symbol).to_numpy()
-            if not keep.any():
-                raise DataError(
-                    f"symbol {symbol!r} is not in the table",
-                    file=path,
-                    rule="symbol_not_found",
-                )
+            keep = src.rows_of(frame[cmap["symbol"]], symbol)
             ts, rate = ts[keep].reset_index(drop=True), rate[keep]
     elif "symbol" in cmap:
         sym = frame[cmap["symbol"]].astype(str).to_numpy(dtype=object)

@@ -65,13 +65,7 @@ def _from_frame(
     else:
         sym = symbol or name_hint[0] or _stem(path)
     if "symbol" in cmap and symbol is not None:
-        keep = (frame[cmap["symbol"]].astype(str) == symbol).to_numpy()
-        if not keep.any():
-            raise DataError(
-                f"symbol {symbol!r} is not in the table",
-                file=path,
-                rule="symbol_not_found",
-            )
+        keep = src.rows_of(frame[cmap["symbol"]], symbol)
         numbers = {k: v[keep] for k, v in numbers.items()}
         ts = ts[keep].reset_index(drop=True)
         frame = frame.loc[keep].reset_index(drop=True)
@@ -127,14 +121,7 @@ def load_parquet(
     integer stamps are epoch (unit by magnitude). Quote side: ``quote_side``, else a single
     value of a ``quote_side`` column, else ``"unknown"``. Errors name the 1-based row.
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     src.expect("parquet", "parquet", uncompressed=True, say_gzip=True)
     frame = src.read_table(pd.read_parquet, "parquet")
     return _from_frame(src, frame, quote_side=quote_side)

@@ -95,14 +95,7 @@ def load_forex(
     volume, not traded size. Symbol: ``symbol`` or the currency pair in the file name
     (``EURUSD`` -> ``EUR/USD``).
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     return _generic_tabular(
         src, symbol=symbol or _forex_symbol(src.path), quote_side=quote_side or _forex_quote_side(src.path),
         time_names=("time", "gmt_time", "local_time", "timestamp", "date", "datetime", ""),
@@ -129,14 +122,7 @@ def load_csv(
     Assumes: naive stamps in ``timezone`` (default UTC). Quote side: ``quote_side`` or
     ``"unknown"`` (a generic file does not say). Symbol: ``symbol`` or the file name stem.
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     return _generic_tabular(src, symbol=symbol, quote_side=quote_side or "unknown")
 
 
@@ -157,14 +143,7 @@ def load_yahoo(
     (the clean stage decides about unadjusted splits). Quote side ``"trade"``. Symbol:
     ``symbol`` or the file name stem upper-cased (``sp500.csv.gz`` -> ``SP500``).
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     return _generic_tabular(
         src, symbol=symbol or _stem(src.path).upper(), quote_side=quote_side or "trade",
         time_names=("date", "datetime", "timestamp", "time", ""),
@@ -187,14 +166,7 @@ def load_long(
     in the file). Dates as in :func:`load_yahoo` (00:00 UTC labels for daily bars); quote side
     ``"trade"``; ``Adj Close`` kept as ``adj_close``.
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     df, rows, header_line = src.read_csv()
     cmap = _column_map(df)
     scol = cmap.get("ticker") or cmap.get("symbol")
@@ -263,14 +235,7 @@ def load_wide(
     Assumes UTC stamps (``timezone`` for naive intraday stamps; daily dates at 00:00 UTC) and
     exchange trade prices (quote side ``"trade"``).
     """
-    src = SourceFile.open(
-        path,
-        symbol=symbol,
-        timeframe=timeframe,
-        timezone=timezone,
-        quote_side=quote_side,
-        now=now,
-    )
+    src = SourceFile.open(path, symbol, timeframe, timezone, quote_side, now)
     df, rows, header_line = src.read_csv()
     cmap = _column_map(df)
     tcol = _find_time_column(cmap, df)

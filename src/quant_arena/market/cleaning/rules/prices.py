@@ -242,20 +242,7 @@ class PriceRules:
         with np.errstate(invalid="ignore"):
             cand = np.flatnonzero(absr >= 0.5 * z_min * lower * _MAD_TO_SIGMA)
         if cand.size:
-            pos = np.searchsorted(starts, cand, side="right") - 1
-            lo_b, hi_b = starts[pos], stops[pos]
-            scale = _window_stat(
-                absr_nz,
-                cand - bt.window,
-                cand,
-                lo_b,
-                hi_b,
-                _row_nanmedian,
-                bt.min_periods,
-            )
-            if not np.isfinite(scale).all():
-                glob = _series_nanmedian(absr_nz, self.sid, self.S)
-                scale = np.where(np.isfinite(scale), scale, glob[self.sid[cand]])
+            scale, lo_b, hi_b = self._local_scale(absr_nz, cand, starts, stops)
             scale = scale * _MAD_TO_SIGMA
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = r[cand] / scale
@@ -279,6 +266,23 @@ class PriceRules:
             self._bad_wicks(starts, stops, flagged_bad)
         if self._pending_drop.any():
             self._take(~self._pending_drop)
+
+    def _local_scale(
+        self, x: np.ndarray, cand: np.ndarray, starts: np.ndarray, stops: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scale, series start, series stop) of each candidate row: the median of ``x`` over the
+        ``bad_ticks.window`` rows before it in its series (``min_periods`` finite values), else
+        the series' median of ``x``. Rows of a series are ``starts[i]:stops[i]``."""
+        bt = self.cfg.bad_ticks
+        pos = np.searchsorted(starts, cand, side="right") - 1
+        lo_b, hi_b = starts[pos], stops[pos]
+        scale = _window_stat(
+            x, cand - bt.window, cand, lo_b, hi_b, _row_nanmedian, bt.min_periods
+        )
+        if not np.isfinite(scale).all():
+            glob = _series_nanmedian(x, self.sid, self.S)
+            scale = np.where(np.isfinite(scale), scale, glob[self.sid[cand]])
+        return scale, lo_b, hi_b
 
     def _close_spikes(
         self,
@@ -319,17 +323,24 @@ class PriceRules:
             spike[si[loud]] = False
         return spike
 
+    def _flag_or_drop_bad_ticks(self, t: np.ndarray, detail: list[str]) -> bool:
+        """Flag or drop the bad ticks at rows ``t`` when ``bad_ticks.action`` says so; ``False``
+        when they are to be repaired (the caller repairs them)."""
+        action = self.cfg.bad_ticks.action
+        if action == "flag":
+            self._event("bad_ticks", "flagged", t, detail)
+            return True
+        if action == "drop":
+            self._event("bad_ticks", "dropped", t, detail)
+            self._pending_drop[t] = True
+            return True
+        return False
+
     def _bad_close(self, t: np.ndarray, z: np.ndarray) -> None:
-        bt = self.cfg.bad_ticks
         detail = [
             f"close spike {zi:+.1f} robust sd that reverts on the next bar" for zi in z
         ]
-        if bt.action == "flag":
-            self._event("bad_ticks", "flagged", t, detail)
-            return
-        if bt.action == "drop":
-            self._event("bad_ticks", "dropped", t, detail)
-            self._pending_drop[t] = True
+        if self._flag_or_drop_bad_ticks(t, detail):
             return
         self._event("bad_ticks", "changed", t, [d + " (repaired)" for d in detail])
         pc, nc = self.c[t - 1], self.c[t + 1]
@@ -358,24 +369,8 @@ class PriceRules:
             cand = np.flatnonzero((wick_x > np.exp(thr)) & ~skip)
         if cand.size == 0:
             return
-        pos = np.searchsorted(starts, cand, side="right") - 1
-        lo_b, hi_b = starts[pos], stops[pos]
-        scale = np.log(
-            _window_stat(
-                rng_nz,
-                cand - bt.window,
-                cand,
-                lo_b,
-                hi_b,
-                _row_nanmedian,
-                bt.min_periods,
-            )
-        )
-        if not np.isfinite(scale).all():
-            fallback = np.log(_series_nanmedian(rng_nz, self.sid, self.S))[
-                self.sid[cand]
-            ]
-            scale = np.where(np.isfinite(scale), scale, fallback)
+        scale, lo_b, hi_b = self._local_scale(rng_nz, cand, starts, stops)
+        scale = np.log(scale)
         up, down = np.log(up_x[cand]), np.log(down_x[cand])
         wick = np.maximum(up, down)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -392,12 +387,7 @@ class PriceRules:
             f"{'low' if lo else 'high'} {(self.l if lo else self.h)[ti]:g} is {q:.0f}x the typical range beyond the body"
             for lo, ti, q in zip(is_low, t, ratio[bad], strict=True)
         ]
-        if bt.action == "flag":
-            self._event("bad_ticks", "flagged", t, detail)
-            return
-        if bt.action == "drop":
-            self._event("bad_ticks", "dropped", t, detail)
-            self._pending_drop[t] = True
+        if self._flag_or_drop_bad_ticks(t, detail):
             return
         self._event(
             "bad_ticks",
