@@ -64,12 +64,9 @@ from quant_arena.market.schema import (
     parse_timeframe,
     sort_tidy,
 )
-from quant_arena.market.sources import (
-    freqtrade_series_kind,
-    load_file,
-    load_funding_file,
-    load_mark_file,
-)
+from quant_arena.market.sources.freqtrade import freqtrade_series_kind
+from quant_arena.market.sources.perp import load_funding_file, load_mark_file
+from quant_arena.market.sources.registry import load_file
 
 FormatName = Literal[
     "auto",
