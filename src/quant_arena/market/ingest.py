@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -47,6 +47,15 @@ from pydantic import (
 )
 
 from quant_arena.market.errors import DataError
+from quant_arena.market.exchange import (
+    FrameBarStore,
+    ParquetBarStore,
+    fetch_funding_incremental,
+    fetch_ohlcv_incremental,
+    funding_from_store,
+    make_exchange,
+    mark_from_store,
+)
 from quant_arena.market.perp import join_funding, join_mark, require_funding
 from quant_arena.market.schema import (
     KEY_COLUMNS,
@@ -55,12 +64,9 @@ from quant_arena.market.schema import (
     parse_timeframe,
     sort_tidy,
 )
-from quant_arena.market.sources import (
-    freqtrade_series_kind,
-    load_file,
-    load_funding_file,
-    load_mark_file,
-)
+from quant_arena.market.sources.freqtrade import freqtrade_series_kind
+from quant_arena.market.sources.perp import load_funding_file, load_mark_file
+from quant_arena.market.sources.registry import load_file
 
 FormatName = Literal[
     "auto",
@@ -83,25 +89,41 @@ class IngestConfigError(ValueError):
     """A bad ingest parameter; the message names it (``ingest.sources[1].format: ...``)."""
 
 
-def _check_synthetic_kwargs(kwargs: dict[str, Any]) -> None:
-    """The keyword arguments of ``generate_market`` are checked here, before a run, not when the
-    source is loaded: an unknown key or a bad model value fails naming it."""
-    from quant_arena.synthetic.generator import (
-        SyntheticConfig,  # as _load_synthetic_source: only for synthetic sources
-    )
+class SyntheticSource(NamedTuple):
+    """What a ``kind: synthetic`` source runs. The generator lives a floor above market
+    (:mod:`quant_arena.synthetic` registers it with :func:`register_synthetic_source` when its
+    generator module is imported), so market never imports it.
 
-    own = {"n_bars", "timeframe", "start", "symbol", "seed"}
-    model = {k: v for k, v in kwargs.items() if k not in own}
-    unknown = sorted(set(model) - set(SyntheticConfig.model_fields))
-    if unknown:
-        raise ValueError(
-            f"synthetic.{unknown[0]}: generate_market takes no {unknown[0]!r}; valid: {sorted(own | set(SyntheticConfig.model_fields))}"
-        )
+    ``check(kwargs)`` validates the source's ``synthetic`` keyword arguments before a run and
+    raises ``ValueError`` naming a bad one (``synthetic.n_barz: ...``); ``generate(**kwargs)``
+    returns the bars in the tidy layout.
+    """
+
+    check: Callable[[dict[str, Any]], None]
+    generate: Callable[..., pd.DataFrame]
+
+
+_SYNTHETIC_SOURCES: dict[str, SyntheticSource] = {}
+
+
+def register_synthetic_source(source: SyntheticSource) -> None:
+    """Make ``kind: synthetic`` sources run ``source`` (the last registration wins)."""
+    _SYNTHETIC_SOURCES["synthetic"] = source
+
+
+def synthetic_source() -> SyntheticSource:
+    """The registered generator of ``kind: synthetic`` sources.
+
+    Raises:
+        ValueError: when none is registered (``quant_arena.synthetic.generator`` not imported).
+    """
     try:
-        SyntheticConfig.model_validate(model)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValueError(f"synthetic.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+        return _SYNTHETIC_SOURCES["synthetic"]
+    except KeyError:
+        raise ValueError(
+            "a synthetic source needs the generator of quant_arena.synthetic, and none is registered: "
+            "import quant_arena.synthetic.generator (it registers itself with market.ingest)"
+        ) from None
 
 
 class SourceConfig(BaseModel):
@@ -109,47 +131,83 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, description="unique name of the source, used in messages")
+    name: str = Field(
+        min_length=1, description="unique name of the source, used in messages"
+    )
     kind: Literal["file", "exchange", "synthetic"] = "file"
 
     # file
-    path: str | None = Field(None, description="file path; relative paths resolve against the working directory")
+    path: str | None = Field(
+        None,
+        description="file path; relative paths resolve against the working directory",
+    )
     format: FormatName = "auto"
-    symbol: str | None = Field(None, description="symbol name, or a filter for multi-symbol files")
-    timeframe: str | None = Field(None, description="e.g. '1h'; required for exchange sources")
+    symbol: str | None = Field(
+        None, description="symbol name, or a filter for multi-symbol files"
+    )
+    timeframe: str | None = Field(
+        None, description="e.g. '1h'; required for exchange sources"
+    )
     timezone: str | None = Field(
-        None, description="IANA zone of naive timestamps (None: UTC; mt5 warns); output is always UTC"
+        None,
+        description="IANA zone of naive timestamps (None: UTC; mt5 warns); output is always UTC",
     )
     point: float | None = Field(
-        None, gt=0, description="mt5: the symbol's point size (0.00001 for 5-digit EURUSD), for <SPREAD>"
+        None,
+        gt=0,
+        description="mt5: the symbol's point size (0.00001 for 5-digit EURUSD), for <SPREAD>",
     )
-    quote_side: QuoteSide | None = Field(None, description="price side of the bars; default per format")
-    symbol_map: dict[str, str] = Field(default_factory=dict, description="rename symbols after loading")
+    quote_side: QuoteSide | None = Field(
+        None, description="price side of the bars; default per format"
+    )
+    symbol_map: dict[str, str] = Field(
+        default_factory=dict, description="rename symbols after loading"
+    )
     series: Literal["auto", "bars", "funding", "mark"] = Field(
         "auto",
         description="what a file holds: bars, funding events or mark-price candles; auto: a freqtrade "
         "name ending -funding_rate / -mark says so, anything else is bars",
     )
     require_funding: bool = Field(
-        False, description="bars: every series of this source must get funding events, else a DataError"
+        False,
+        description="bars: every series of this source must get funding events, else a DataError",
     )
 
     # exchange
-    exchange_id: str | None = Field(None, description="ccxt exchange id, e.g. 'binance'")
-    symbols: list[str] | None = Field(None, description="exchange symbols to download (or a filter for files)")
-    since: str | int | None = Field(None, description="first bar wanted when the store is empty: ISO date or epoch ms")
+    exchange_id: str | None = Field(
+        None, description="ccxt exchange id, e.g. 'binance'"
+    )
+    symbols: list[str] | None = Field(
+        None, description="exchange symbols to download (or a filter for files)"
+    )
+    since: str | int | None = Field(
+        None,
+        description="first bar wanted when the store is empty: ISO date or epoch ms",
+    )
     limit: int = Field(1000, gt=0, description="bars per request")
-    store_path: str | None = Field(None, description="parquet store folder; re-runs only fetch newer bars")
+    store_path: str | None = Field(
+        None, description="parquet store folder; re-runs only fetch newer bars"
+    )
     max_retries: int = Field(5, ge=0)
-    backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles each retry")
+    backoff: float = Field(
+        1.0, ge=0, description="seconds before the first retry; doubles each retry"
+    )
     sandbox: bool = False
-    exchange_options: dict[str, Any] = Field(default_factory=dict, description="passed to the ccxt constructor")
-    funding: bool = Field(False, description="exchange: also download the funding-rate history (perpetuals)")
-    mark: bool = Field(False, description="exchange: also download mark-price candles (perpetuals)")
+    exchange_options: dict[str, Any] = Field(
+        default_factory=dict, description="passed to the ccxt constructor"
+    )
+    funding: bool = Field(
+        False,
+        description="exchange: also download the funding-rate history (perpetuals)",
+    )
+    mark: bool = Field(
+        False, description="exchange: also download mark-price candles (perpetuals)"
+    )
 
     # synthetic
     synthetic: dict[str, Any] = Field(
-        default_factory=dict, description="keyword arguments of quant_arena.synthetic.generator.generate_market"
+        default_factory=dict,
+        description="keyword arguments of quant_arena.synthetic.generator.generate_market",
     )
 
     @field_validator("timeframe")
@@ -169,7 +227,9 @@ class SourceConfig(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Zurich')") from exc
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as 'Europe/Zurich')"
+            ) from exc
         return value
 
     @field_validator("since")
@@ -179,7 +239,9 @@ class SourceConfig(BaseModel):
             try:
                 pd.Timestamp(value)
             except ValueError as exc:
-                raise ValueError(f"since {value!r} is not a date/time (use e.g. '2024-01-01T00:00:00Z')") from exc
+                raise ValueError(
+                    f"since {value!r} is not a date/time (use e.g. '2024-01-01T00:00:00Z')"
+                ) from exc
         return value
 
     @model_validator(mode="after")
@@ -188,7 +250,9 @@ class SourceConfig(BaseModel):
             raise ValueError("a file source needs `path`")
         if self.kind == "exchange":
             if not self.exchange_id:
-                raise ValueError("an exchange source needs `exchange_id` (a ccxt id such as 'binance')")
+                raise ValueError(
+                    "an exchange source needs `exchange_id` (a ccxt id such as 'binance')"
+                )
             if not (self.symbols or self.symbol):
                 raise ValueError("an exchange source needs `symbols` (or `symbol`)")
             if not self.timeframe:
@@ -196,13 +260,19 @@ class SourceConfig(BaseModel):
         if self.kind == "synthetic":
             if "n_bars" not in self.synthetic:
                 raise ValueError("a synthetic source needs `synthetic.n_bars`")
-            _check_synthetic_kwargs(self.synthetic)
+            synthetic_source().check(self.synthetic)
         elif self.synthetic:
-            raise ValueError(f"synthetic: only a kind: synthetic source reads it (this one is kind: {self.kind}); remove it")
+            raise ValueError(
+                f"synthetic: only a kind: synthetic source reads it (this one is kind: {self.kind}); remove it"
+            )
         if self.series != "auto" and self.kind != "file":
-            raise ValueError("`series` is for file sources (an exchange source takes `funding` / `mark`)")
+            raise ValueError(
+                "`series` is for file sources (an exchange source takes `funding` / `mark`)"
+            )
         if (self.funding or self.mark) and self.kind != "exchange":
-            raise ValueError("`funding` / `mark` download from an exchange; for files use `series`")
+            raise ValueError(
+                "`funding` / `mark` download from an exchange; for files use `series`"
+            )
         return self
 
     def role(self) -> str:
@@ -235,7 +305,9 @@ class IngestConfig(BaseModel):
         seen: dict[str, int] = {}
         for i, src in enumerate(self.sources):
             if src.name in seen:
-                raise ValueError(f"sources[{i}].name {src.name!r} repeats sources[{seen[src.name]}].name")
+                raise ValueError(
+                    f"sources[{i}].name {src.name!r} repeats sources[{seen[src.name]}].name"
+                )
             seen[src.name] = i
         return self
 
@@ -250,7 +322,9 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def parse_ingest_config(params: IngestConfig | dict[str, Any], prefix: str = "ingest") -> IngestConfig:
+def parse_ingest_config(
+    params: IngestConfig | dict[str, Any], prefix: str = "ingest"
+) -> IngestConfig:
     """Validate the ``ingest`` parameters; a bad one raises :class:`IngestConfigError` naming it."""
     if isinstance(params, IngestConfig):
         return params
@@ -262,7 +336,9 @@ def parse_ingest_config(params: IngestConfig | dict[str, Any], prefix: str = "in
             loc = prefix + _loc(tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"{loc}: {msg}")
-        raise IngestConfigError("invalid ingest parameters:\n  " + "\n  ".join(lines)) from exc
+        raise IngestConfigError(
+            "invalid ingest parameters:\n  " + "\n  ".join(lines)
+        ) from exc
 
 
 def _filter_symbols(df: pd.DataFrame, src: SourceConfig, where: str) -> pd.DataFrame:
@@ -293,19 +369,14 @@ def _load_file_source(src: SourceConfig, now: pd.Timestamp | None) -> pd.DataFra
 
 
 def _load_exchange_source(
-    src: SourceConfig, exchange_factory: Callable[..., Any], sleep: Callable[[float], None]
+    src: SourceConfig,
+    exchange_factory: Callable[..., Any],
+    sleep: Callable[[float], None],
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     """(bars, funding events or None, mark candles or None) of an exchange source."""
-    from quant_arena.market.exchange import (
-        FrameBarStore,
-        ParquetBarStore,
-        fetch_funding_incremental,
-        fetch_ohlcv_incremental,
-        funding_from_store,
-        mark_from_store,
+    exchange = exchange_factory(
+        src.exchange_id, sandbox=src.sandbox, **src.exchange_options
     )
-
-    exchange = exchange_factory(src.exchange_id, sandbox=src.sandbox, **src.exchange_options)
 
     def store_at(sub: str | None) -> Any:
         if not src.store_path:
@@ -315,14 +386,29 @@ def _load_exchange_source(
     store, fstore, mstore = store_at(None), store_at("_funding"), store_at("_mark")
     symbols = src.symbols or [src.symbol]
     timeframe = src.timeframe or ""
-    kw = {"limit": src.limit, "max_retries": src.max_retries, "backoff": src.backoff, "sleep": sleep}
+    kw = {
+        "limit": src.limit,
+        "max_retries": src.max_retries,
+        "backoff": src.backoff,
+        "sleep": sleep,
+    }
     for symbol in symbols:
-        fetch_ohlcv_incremental(exchange, str(symbol), timeframe, since_ms=src.since_ms(), store=store, **kw)
+        fetch_ohlcv_incremental(
+            exchange, str(symbol), timeframe, since_ms=src.since_ms(), store=store, **kw
+        )
         if src.funding:
-            fetch_funding_incremental(exchange, str(symbol), since_ms=src.since_ms(), store=fstore, **kw)
+            fetch_funding_incremental(
+                exchange, str(symbol), since_ms=src.since_ms(), store=fstore, **kw
+            )
         if src.mark:
             fetch_ohlcv_incremental(
-                exchange, str(symbol), timeframe, since_ms=src.since_ms(), store=mstore, price="mark", **kw
+                exchange,
+                str(symbol),
+                timeframe,
+                since_ms=src.since_ms(),
+                store=mstore,
+                price="mark",
+                **kw,
             )
     df = store.load()
     bars = df[df["symbol"].isin(symbols) & (df["timeframe"] == timeframe)]
@@ -332,16 +418,16 @@ def _load_exchange_source(
 
 
 def _load_synthetic_source(src: SourceConfig) -> pd.DataFrame:
-    from quant_arena.synthetic.generator import generate_market
-
     params = dict(src.synthetic)
     if src.symbol is not None:
         params.setdefault("symbol", src.symbol)
     if src.timeframe is not None:
         params.setdefault("timeframe", src.timeframe)
-    df = generate_market(**params)
+    df = synthetic_source().generate(**params)
     if "quote_side" not in df.columns:
-        df = df.assign(quote_side=pd.Series(src.quote_side or "trade", index=df.index, dtype="str"))
+        df = df.assign(
+            quote_side=pd.Series(src.quote_side or "trade", index=df.index, dtype="str")
+        )
     return df
 
 
@@ -358,19 +444,37 @@ def _validate(df: pd.DataFrame, where: str) -> pd.DataFrame:
                 row = f"{r['symbol']} {r['timeframe']} {r['timestamp']}"
         check = getattr(exc, "check", None)
         rule = f"schema:{getattr(check, 'name', None) or getattr(exc, 'reason_code', 'RawOHLCV')}"
-        raise DataError(f"ingested bars fail RawOHLCVSchema: {exc}".splitlines()[0], file=where, row=row, rule=rule) from exc
+        raise DataError(
+            f"ingested bars fail RawOHLCVSchema: {exc}".splitlines()[0],
+            file=where,
+            row=row,
+            rule=rule,
+        ) from exc
 
 
-def _load_side_file(src: SourceConfig, role: str, now: pd.Timestamp | str | None) -> pd.DataFrame:
+def _load_side_file(
+    src: SourceConfig, role: str, now: pd.Timestamp | str | None
+) -> pd.DataFrame:
     """A funding-rate or mark-price file (``role``), not yet joined."""
     path = Path(src.path or "")
     if role == "funding":
-        return load_funding_file(path, src.format, symbol=src.symbol, timezone=src.timezone, now=now)
-    return load_mark_file(path, src.format, symbol=src.symbol, timeframe=src.timeframe, timezone=src.timezone, now=now)
+        return load_funding_file(
+            path, src.format, symbol=src.symbol, timezone=src.timezone, now=now
+        )
+    return load_mark_file(
+        path,
+        src.format,
+        symbol=src.symbol,
+        timeframe=src.timeframe,
+        timezone=src.timezone,
+        now=now,
+    )
 
 
 def _join_perp_series(
-    bars: pd.DataFrame, fundings: list[tuple[pd.DataFrame, str]], marks: list[tuple[pd.DataFrame, str]]
+    bars: pd.DataFrame,
+    fundings: list[tuple[pd.DataFrame, str]],
+    marks: list[tuple[pd.DataFrame, str]],
 ) -> pd.DataFrame:
     """Join funding events and mark candles onto the bars (``market.perp``); one funding and one
     mark series per symbol (``duplicate_series`` otherwise)."""
@@ -379,7 +483,12 @@ def _join_perp_series(
         for side, label in items:
             keys = side["symbol"].astype(str).unique().tolist()
             if what == "mark":
-                keys = [f"{k} {tf}" for k, tf in side[["symbol", "timeframe"]].drop_duplicates().itertuples(index=False)]
+                keys = [
+                    f"{k} {tf}"
+                    for k, tf in side[["symbol", "timeframe"]]
+                    .drop_duplicates()
+                    .itertuples(index=False)
+                ]
             for key in keys:
                 if (what, key) in seen:
                     raise DataError(
@@ -433,8 +542,6 @@ def load_sources(
     """
     cfg = parse_ingest_config(config)
     if exchange_factory is None:
-        from quant_arena.market.exchange import make_exchange
-
         exchange_factory = make_exchange
     frames: list[pd.DataFrame] = []
     owner: dict[tuple[str, str], str] = {}
@@ -446,21 +553,35 @@ def load_sources(
         label = src.path or src.name
         role = src.role()
         if role in ("funding", "mark"):
-            side = _filter_symbols(_load_side_file(src, role, now), src, f"ingest.sources[{i}]")
+            side = _filter_symbols(
+                _load_side_file(src, role, now), src, f"ingest.sources[{i}]"
+            )
             (fundings if role == "funding" else marks).append((side, label))
             continue
         if src.kind == "exchange":
-            df, ex_funding, ex_mark = _load_exchange_source(src, exchange_factory, sleep)
+            df, ex_funding, ex_mark = _load_exchange_source(
+                src, exchange_factory, sleep
+            )
             for side, bucket in ((ex_funding, fundings), (ex_mark, marks)):
                 if side is not None:
-                    bucket.append((_filter_symbols(side, src, f"ingest.sources[{i}]"), label))
+                    bucket.append(
+                        (_filter_symbols(side, src, f"ingest.sources[{i}]"), label)
+                    )
         else:
-            df = _load_file_source(src, now) if src.kind == "file" else _load_synthetic_source(src)
+            df = (
+                _load_file_source(src, now)
+                if src.kind == "file"
+                else _load_synthetic_source(src)
+            )
         df = _filter_symbols(df, src, f"ingest.sources[{i}]")
         if src.require_funding:
             keys = df[["symbol", "timeframe"]].drop_duplicates()
-            required.append(([(str(a), str(b)) for a, b in keys.itertuples(index=False)], label))
-        for key in df[["symbol", "timeframe"]].drop_duplicates().itertuples(index=False):
+            required.append(
+                ([(str(a), str(b)) for a, b in keys.itertuples(index=False)], label)
+            )
+        for key in (
+            df[["symbol", "timeframe"]].drop_duplicates().itertuples(index=False)
+        ):
             series = (str(key.symbol), str(key.timeframe))
             if series in owner:
                 raise DataError(
@@ -486,4 +607,13 @@ def load_sources(
     return _validate(out, f"sources {names}")
 
 
-__all__ = ["IngestConfig", "IngestConfigError", "SourceConfig", "load_sources", "parse_ingest_config"]
+__all__ = [
+    "IngestConfig",
+    "IngestConfigError",
+    "SourceConfig",
+    "SyntheticSource",
+    "load_sources",
+    "parse_ingest_config",
+    "register_synthetic_source",
+    "synthetic_source",
+]

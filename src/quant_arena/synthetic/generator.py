@@ -50,8 +50,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from quant_arena.market.ingest import SyntheticSource, register_synthetic_source
 from quant_arena.market.schema import timeframe_seconds
 
 SECONDS_PER_YEAR: float = 365.25 * 86400.0
@@ -745,3 +746,35 @@ def generate_market(
     return simulate(
         cfg, n_bars=n_bars, timeframe=timeframe, start=start, symbol=symbol, seed=seed
     )
+
+
+def check_market_kwargs(kwargs: dict[str, Any]) -> None:
+    """Check the keyword arguments of :func:`generate_market` (a ``kind: synthetic`` ingest
+    source's ``synthetic`` block) before a run: an unknown key or a bad model value fails
+    naming it.
+
+    Raises:
+        ValueError: ``synthetic.<key>: ...``.
+    """
+    own = {"n_bars", "timeframe", "start", "symbol", "seed"}
+    model = {k: v for k, v in kwargs.items() if k not in own}
+    unknown = sorted(set(model) - set(SyntheticConfig.model_fields))
+    if unknown:
+        raise ValueError(
+            f"synthetic.{unknown[0]}: generate_market takes no {unknown[0]!r}; "
+            f"valid: {sorted(own | set(SyntheticConfig.model_fields))}"
+        )
+    try:
+        SyntheticConfig.model_validate(model)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValueError(
+            f"synthetic.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        ) from None
+
+
+# ``kind: synthetic`` ingest sources run this generator: market (the floor below) does not
+# import synthetic, it is told here.
+register_synthetic_source(
+    SyntheticSource(check=check_market_kwargs, generate=generate_market)
+)
