@@ -23,7 +23,7 @@ from quant_arena.evaluation.backtest import (
 from quant_arena.evaluation.metrics import METRIC_NAMES
 from quant_arena.market.errors import DataError
 from quant_arena.sim import Account, ExecutionConfig, MarketData
-from quant_arena.sim import _jit as J
+from quant_arena.sim import compiled as J
 from quant_arena.sim.kernel import LEDGER_FIELDS
 from tests.evaluation._reference_backtest import (
     reference_run_targets,

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quant_arena.sim import Account, BatchAccounts, ExecutionConfig
-from quant_arena.sim import _jit as J
+from quant_arena.sim import compiled as J
 from tests.sim._helpers import bars, random_market
 from tests.sim._reference import RefAccount, RefBatchAccounts
 from tests.sim.test_ledger import configs

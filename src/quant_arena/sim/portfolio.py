@@ -232,27 +232,28 @@ class PortfolioAccount:
     def configure(self, config: ExecutionConfig) -> None:
         """Switch to another execution config (takes effect from the next step)."""
         self.config = config
+        k = config.kernel_params()
         self._delay = config.fill_delay
-        self._fee = config.fee_rate
-        self._spm = (5e-5 * config.spread_scale) if config.liquidity == "taker" else 0.0
-        self._spc = config.spread_bps
-        sp = self.data.spread_matrix(config.spread_bps, config.use_spread_series)
+        self._fee = k.fee
+        self._spm = k.spm
+        self._spc = k.spc
+        sp = self.data.spread_matrix(k.spc, k.use_spread_series)
         self._sp = None if sp is None else memoryview(sp.reshape(-1))
-        self._slip = config.slippage_bps * 1e-4
-        self._impact = config.impact_coef
-        self._cap = INF if config.participation_cap is None else config.participation_cap
-        self._cap_reject = config.cap_mode == "reject"
-        self._frc = config.funding_rate
-        fr = self.data.funding_matrix(config.funding_rate, config.use_funding_series)
+        self._slip = k.slip
+        self._impact = k.impact
+        self._cap = k.cap
+        self._cap_reject = k.cap_reject
+        self._frc = k.frc
+        fr = self.data.funding_matrix(k.frc, k.use_funding_series)
         self._fr = None if fr is None else memoryview(fr.reshape(-1))
-        self._bshort = config.borrow_rate_short
-        self._blev = config.borrow_rate_leverage
-        self._swl = config.swap_long
-        self._sws = config.swap_short
-        self._mm = config.effective_maintenance_margin
-        self._lfee = config.liquidation_fee
-        self._allow_gap = config.allow_fill_across_gap
-        self.max_exposure = config.max_exposure
+        self._bshort = k.bshort
+        self._blev = k.blev
+        self._swl = k.swl
+        self._sws = k.sws
+        self._mm = k.mm
+        self._lfee = k.lfee
+        self._allow_gap = k.allow_gap
+        self.max_exposure = k.max_exposure
 
     def reset(self, t: int, equity: float | None = None) -> None:
         """Start flat (all cash) with ``equity`` (default ``initial_equity``) after bar ``t``'s close."""
