@@ -15,9 +15,9 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from quant_arena.envs.arena_env import ARENA_ENV_ID, ArenaEnv, ArenaSingleAgentEnv
 from quant_arena.envs.trading_env import TradingEnv
 from quant_arena.sim import MarketData
-from tests.envs._data import COSTLY, make_market
+from tests._markets import COSTLY, env_market
 
-DATA = make_market()
+DATA = env_market()
 
 
 def _flatten(obs) -> np.ndarray:
@@ -37,7 +37,7 @@ def _random_actions(arena: ArenaEnv, rng: np.random.Generator) -> dict:
 @pytest.mark.parametrize("seed", range(2))
 def test_rewards_sum_to_zero_every_step(scheme: str, seed: int) -> None:
     """Also while agents are liquidated and leave (20x leverage on a jumpy market)."""
-    data = make_market(n=400, seed=seed, extreme=True)
+    data = env_market(n=400, seed=seed, extreme=True)
     arena = ArenaEnv(data, n_agents=4, window=10, action_scheme=scheme, target_exposures=(-20, -5, 0, 5, 20),
                      execution={**COSTLY, "max_leverage": 20.0}, position_size=10.0)
     rng = np.random.default_rng(seed)
@@ -319,7 +319,7 @@ def test_bad_wrapper_arguments_name_them() -> None:
 
 @pytest.mark.parametrize("seed", range(2))
 def test_fuzz_observations_and_rewards_are_always_finite(seed: int) -> None:
-    data = make_market(n=300, seed=seed, extreme=True, nan_warmup=20)
+    data = env_market(n=300, seed=seed, extreme=True, nan_warmup=20)
     env = ArenaSingleAgentEnv(data, opponents=["random", "random"], window=15, action_scheme="continuous",
                               observation="flat", execution={**COSTLY, "max_leverage": 20.0, "allow_fill_across_gap": True})
     env.action_space.seed(seed)

@@ -17,9 +17,9 @@ from quant_arena.envs.portfolio_env import PORTFOLIO_ENV_ID, PortfolioEnv
 from quant_arena.market.errors import DataError
 from quant_arena.sim import MarketData
 from quant_arena.sim.portfolio import PortfolioData
-from tests.envs._data import ALL_REWARDS, COSTLY, make_market
+from tests._markets import ALL_REWARDS, COSTLY, env_market
 
-ASSETS = [make_market(seed=s) for s in range(3)]
+ASSETS = [env_market(seed=s) for s in range(3)]
 DATA = PortfolioData.from_assets(ASSETS)
 LEDGER = ("pnl", "fee", "spread", "impact", "funding", "swap", "liquidation_fee")
 
@@ -140,7 +140,7 @@ def test_observations_are_causal(k: int) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_fuzz_observations_and_rewards_are_always_finite(seed: int) -> None:
     """Zero volume, huge jumps, gaps, inf/huge features, 20x leverage: nothing non-finite comes out."""
-    data = [make_market(n=300, seed=10 * seed + i, extreme=True, nan_warmup=15) for i in range(2)]
+    data = [env_market(n=300, seed=10 * seed + i, extreme=True, nan_warmup=15) for i in range(2)]
     rng = np.random.default_rng(seed)
     for scheme in ("continuous", "multi_discrete"):
         env = PortfolioEnv(data, window=int(rng.integers(1, 30)), action_scheme=scheme, reward=ALL_REWARDS,
@@ -256,7 +256,7 @@ def test_window_longer_than_data_and_misaligned_assets_fail_naming_the_problem()
     with pytest.raises(ValueError, match="start_index"):
         PortfolioEnv(DATA, window=10, start="fixed", start_index=2)
     with pytest.raises(DataError, match="aligned_timeline"):
-        PortfolioEnv([ASSETS[0], make_market(n=500)], window=10)
+        PortfolioEnv([ASSETS[0], env_market(n=500)], window=10)
 
 
 def _doc_blocks(section: str) -> list[str]:

@@ -15,9 +15,9 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import quant_arena.envs  # noqa: F401 - registers the env
 from quant_arena.envs import REWARD_COMPONENTS, TRADING_ENV_ID, TradingEnv
 from quant_arena.sim import MarketData
-from tests.envs._data import ALL_REWARDS, COSTLY, make_market
+from tests._markets import ALL_REWARDS, COSTLY, env_market
 
-DATA = make_market()
+DATA = env_market()
 
 
 def _flatten(obs) -> np.ndarray:
@@ -127,7 +127,7 @@ def test_observations_are_causal(k: int) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_fuzz_observations_and_rewards_are_always_finite(seed: int) -> None:
-    data = make_market(n=400, seed=seed, extreme=True, nan_warmup=20)
+    data = env_market(n=400, seed=seed, extreme=True, nan_warmup=20)
     rng = np.random.default_rng(seed)
     for scheme in ("discrete", "discrete_targets", "continuous"):
         env = TradingEnv(data, window=int(rng.integers(1, 40)), action_scheme=scheme, reward=ALL_REWARDS,
