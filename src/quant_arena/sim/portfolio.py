@@ -233,26 +233,13 @@ class PortfolioAccount:
         """Switch to another execution config (takes effect from the next step)."""
         self.config = config
         k = config.kernel_params()
+        for name, value in zip(k._fields, k, strict=True):  # _fee, _spm, ... _allow_gap: read by the step
+            setattr(self, "_" + name, value)
         self._delay = config.fill_delay
-        self._fee = k.fee
-        self._spm = k.spm
-        self._spc = k.spc
         sp = self.data.spread_matrix(k.spc, k.use_spread_series)
         self._sp = None if sp is None else memoryview(sp.reshape(-1))
-        self._slip = k.slip
-        self._impact = k.impact
-        self._cap = k.cap
-        self._cap_reject = k.cap_reject
-        self._frc = k.frc
         fr = self.data.funding_matrix(k.frc, k.use_funding_series)
         self._fr = None if fr is None else memoryview(fr.reshape(-1))
-        self._bshort = k.bshort
-        self._blev = k.blev
-        self._swl = k.swl
-        self._sws = k.sws
-        self._mm = k.mm
-        self._lfee = k.lfee
-        self._allow_gap = k.allow_gap
         self.max_exposure = k.max_exposure
 
     def reset(self, t: int, equity: float | None = None) -> None:
