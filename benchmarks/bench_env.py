@@ -109,7 +109,7 @@ def _vec_env(quick: bool) -> list[Result]:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from quant_arena.envs import TradingEnv, TradingVecEnv
-    from quant_arena.sim import _jit
+    from quant_arena.sim import compiled
 
     n_bars = 20_000 if quick else 1_000_000
     data, _ = _market(n_bars)
@@ -137,12 +137,12 @@ def _vec_env(quick: bool) -> list[Result]:
             def _loop(ctx, acts, buf):  # the compiled step alone, no Python in between
                 for k in range(acts.shape[0]):
                     buf[:] = acts[k]
-                    _jit.vec_step(ctx, 0)
+                    compiled.vec_step(ctx, 0)
 
             @njit
             def _gather(ctx, k):  # observation writes alone (market windows + account rows)
                 for _ in range(k):
-                    _jit.vec_observe(ctx, 0, -1)
+                    compiled.vec_observe(ctx, 0, -1)
 
             _loop(vec._addr, acts[:2], vec._act_i)
             _gather(vec._addr, 2)

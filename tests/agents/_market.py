@@ -9,6 +9,9 @@ so a position taken at bar t+1's open earns the whole of bar t+1's return.
 
 ``random_walk_market``: the same bars with ``drift = 0`` and no signal: the features are the last
 two log returns (legitimate, causal) and noise. There is nothing to learn.
+
+Both plant their return path and features, then build the bars with :func:`tests._markets.market`
+(opens at the previous close, random wicks of 0.2%, constant volume).
 """
 
 from __future__ import annotations
@@ -16,16 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from quant_arena.sim import MarketData
+from tests._markets import market
 
-
-def _bars(lr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    c = 100.0 * np.exp(np.cumsum(lr))
-    o = np.r_[100.0, c[:-1]]
-    wick = np.abs(rng.normal(0.0, 0.002, (2, len(lr))))
-    h = np.maximum(o, c) * np.exp(wick[0])
-    lo = np.minimum(o, c) * np.exp(-wick[1])
-    v = np.full(len(lr), 1e6)
-    return o, h, lo, c, v
+_BARS = dict(open_jitter=0.0, wick=0.002, volume=1e6, timeframe="1h")
 
 
 def planted_signal_market(
@@ -40,7 +36,7 @@ def planted_signal_market(
     lr[0] = 0.0
     nxt = np.r_[s[1:], s[-1]]
     feats = np.c_[nxt + noise_sd * rng.standard_normal(n), rng.standard_normal((n, 2))]
-    return MarketData.from_arrays(*_bars(lr, rng), features=feats, feature_names=["signal", "noise_a", "noise_b"], timeframe="1h")
+    return market(rng=rng, log_returns=lr, features=feats, feature_names=["signal", "noise_a", "noise_b"], **_BARS)
 
 
 def random_walk_market(n: int, seed: int, *, vol: float = 0.01) -> MarketData:
@@ -49,4 +45,4 @@ def random_walk_market(n: int, seed: int, *, vol: float = 0.01) -> MarketData:
     lr[0] = 0.0
     lag1 = np.r_[0.0, lr[:-1]] / vol
     feats = np.c_[lr / vol, lag1, rng.standard_normal(n)]
-    return MarketData.from_arrays(*_bars(lr, rng), features=feats, feature_names=["ret_0", "ret_1", "noise"], timeframe="1h")
+    return market(rng=rng, log_returns=lr, features=feats, feature_names=["ret_0", "ret_1", "noise"], **_BARS)

@@ -23,6 +23,7 @@ from quant_arena.agents.baselines import (
 from quant_arena.evaluation.backtest import evaluate_strategies, lookahead_check
 from quant_arena.market.errors import DataError
 from quant_arena.sim import ExecutionConfig
+from tests._markets import market
 
 FEATURES = ["f_signal", "f_ret1", "f_noise"]
 PROJECT = Path(__file__).resolve().parents[2]
@@ -48,17 +49,12 @@ def make_frame(n: int = 1500, seed: int = 0, edge: float = 0.004) -> pd.DataFram
     """
     rng = np.random.default_rng(seed)
     signal = rng.choice([-1.0, 1.0], n)
-    lr = rng.normal(0.0, 0.004, n)
-    lr[1:] += edge * signal[:-1]
-    c = 100.0 * np.exp(np.cumsum(lr))
-    o = np.r_[100.0, c[:-1]]
-    ret1 = np.r_[np.nan, np.diff(np.log(c))]
-    return pd.DataFrame({
-        "symbol": "BTC/USD", "timeframe": "1h",
-        "timestamp": pd.date_range("2023-01-01", periods=n, freq="1h", tz="UTC"),
-        "open": o, "high": np.maximum(o, c) * 1.001, "low": np.minimum(o, c) * 0.999, "close": c, "volume": 1e6,
-        "f_signal": signal, "f_ret1": ret1, "f_noise": rng.normal(size=n),
-    })
+    frame = market(n, rng=rng, vol=0.004, drift=np.r_[0.0, edge * signal[:-1]], open_jitter=0.0, wick=0.001,
+                   random_wicks=False, volume=1e6, n_features=0, frame=True, start="2023-01-01")
+    frame["f_signal"] = signal
+    frame["f_ret1"] = np.r_[np.nan, np.diff(np.log(frame["close"].to_numpy()))]
+    frame["f_noise"] = rng.normal(size=n)
+    return frame
 
 
 def fitted(label: str, train: pd.DataFrame) -> Baseline:

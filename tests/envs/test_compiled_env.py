@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from quant_arena.envs import TradingEnv
-from tests.envs._data import ALL_REWARDS, COSTLY, make_market
+from tests._markets import ALL_REWARDS, COSTLY, env_market
 from tests.envs._reference_env import RefTradingEnv
 
-CALM = make_market(n=700, seed=3)
-EXTREME = make_market(n=700, seed=4, extreme=True)
-PERP = make_market(n=700, seed=5, extreme=True, perp=True)  # mark prices, funding every 8 bars
+CALM = env_market(n=700, seed=3)
+EXTREME = env_market(n=700, seed=4, extreme=True)
+PERP = env_market(n=700, seed=5, extreme=True, perp=True)  # mark prices, funding every 8 bars
 
 CASES = [
     dict(action_scheme="discrete", observation="dict"),

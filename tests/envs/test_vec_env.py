@@ -7,10 +7,10 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from quant_arena.envs import TradingEnv, TradingVecEnv
-from tests.envs._data import ALL_REWARDS, COSTLY, make_market
+from tests._markets import ALL_REWARDS, COSTLY, env_market
 
-DATA = make_market(n=800)
-PERP = make_market(n=800, seed=2, extreme=True, perp=True)  # mark prices, funding every 8 bars
+DATA = env_market(n=800)
+PERP = env_market(n=800, seed=2, extreme=True, perp=True)  # mark prices, funding every 8 bars
 
 
 def _assert_obs_equal(a, b) -> None:

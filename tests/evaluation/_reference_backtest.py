@@ -1,7 +1,7 @@
 """Reference backtest loops: ``run_targets`` and ``run_targets_batch`` as they were before their
-per-bar Python loops moved into one compiled call (``quant_arena.sim._jit.backtest_run``), and the
+per-bar Python loops moved into one compiled call (``quant_arena.sim.compiled.backtest_run``), and the
 numpy ``trades_from_ledger`` (the trades table) as it was before its attribution was compiled
-(``quant_arena.sim._jit.trades_attribution``), kept verbatim (only renamed) as test oracles.
+(``quant_arena.sim.compiled.trades_attribution``), kept verbatim (only renamed) as test oracles.
 
 The compiled runners in :mod:`quant_arena.evaluation.backtest` must reproduce these results bit
 for bit (tested in ``test_backtest.py``); this file is the readable specification of the order

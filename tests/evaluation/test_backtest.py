@@ -23,13 +23,13 @@ from quant_arena.evaluation.backtest import (
 from quant_arena.evaluation.metrics import METRIC_NAMES
 from quant_arena.market.errors import DataError
 from quant_arena.sim import Account, ExecutionConfig, MarketData
-from quant_arena.sim import _jit as J
+from quant_arena.sim import compiled as J
 from quant_arena.sim.kernel import LEDGER_FIELDS
+from tests._markets import bars, market, sim_market
 from tests.evaluation._reference_backtest import (
     reference_run_targets,
     reference_run_targets_batch,
 )
-from tests.sim._helpers import bars, random_market
 
 COSTLY = ExecutionConfig(
     taker_fee=0.001, spread_bps=3.0, slippage_bps=1.0, impact_coef=0.1, participation_cap=0.5,
@@ -55,7 +55,7 @@ def _same(a, b) -> None:
 
 def test_run_targets_is_the_account_kernel_stepped_by_hand():
     rng = np.random.default_rng(3)
-    data = random_market(rng, 800, jumps=False)
+    data = sim_market(rng, 800, jumps=False)
     cfg = ExecutionConfig(taker_fee=0.001, spread_bps=2.0, max_leverage=2.0)
     tg = _targets(rng, len(data), 1, levels=(-2.0, -1.0, 0.0, 0.5, 2.0))[:, 0]
     res = run_targets(data, tg, cfg, start=5, end=700)
@@ -111,7 +111,7 @@ def test_fill_delay_two_fills_two_bars_later():
 
 def test_constant_target_is_bought_once_unless_every_bar():
     rng = np.random.default_rng(0)
-    data = random_market(rng, 300, jumps=False)
+    data = sim_market(rng, 300, jumps=False)
     cfg = ExecutionConfig(taker_fee=0.001)
     tg = np.full(len(data), 0.5)
     once = run_targets(data, tg, cfg)
@@ -129,7 +129,7 @@ def test_targets_are_clipped_to_the_exposure_cap():
 
 def test_trades_flip_split_and_pnl_sums_to_equity_change():
     rng = np.random.default_rng(11)
-    data = random_market(rng, 2000)
+    data = sim_market(rng, 2000)
     tg = _targets(rng, len(data), 1, levels=(-1.0, 0.0, 1.0, 2.0))[:, 0]
     res = run_targets(data, tg, COSTLY, stop_on_liquidation=False)
     tr = res.trades
@@ -187,7 +187,7 @@ def test_bad_inputs_raise():
 @pytest.mark.parametrize("perp", [False, True])
 def test_batch_is_bit_identical_to_one_by_one(fill_delay, stop, rebalance, perp):
     rng = np.random.default_rng(fill_delay * 10 + stop)
-    data = random_market(rng, 1200, perp=perp)
+    data = sim_market(rng, 1200, perp=perp)
     cfg = COSTLY.model_copy(update={"fill_delay": fill_delay})
     tg = _targets(rng, len(data), 6)
     tg[:, 0] = 1.0  # buy and hold
@@ -201,7 +201,7 @@ def test_batch_is_bit_identical_to_one_by_one(fill_delay, stop, rebalance, perp)
 
 def test_batch_with_one_config_per_strategy():
     rng = np.random.default_rng(5)
-    data = random_market(rng, 500)
+    data = sim_market(rng, 500)
     cfgs = [ExecutionConfig(taker_fee=f, max_leverage=2.0) for f in (0.0, 0.001, 0.01)]
     tg = _targets(rng, len(data), 3, levels=(-2.0, 0.0, 1.0, 2.0))
     batch = run_targets_batch(data, tg, cfgs, names=["a", "b", "c"])
@@ -244,7 +244,7 @@ def _runs(draw, k: int):
     seed = draw(st.integers(0, 2**32 - 1))
     n = draw(st.integers(3, 250))
     rng = np.random.default_rng(seed)
-    data = random_market(rng, n, vol=draw(st.sampled_from([0.005, 0.03, 0.1])), jumps=draw(st.booleans()), perp=draw(st.booleans()))
+    data = sim_market(rng, n, vol=draw(st.sampled_from([0.005, 0.03, 0.1])), jumps=draw(st.booleans()), perp=draw(st.booleans()))
     p = draw(st.sampled_from([0.05, 0.3, 1.0]))
     tg = _targets(rng, n, k, p=p, levels=(-25.0, -3.0, -1.0, -0.45, 0.0, 0.5, 0.55, 1.0, 3.0, 25.0))
     if draw(st.booleans()):  # held targets: equal consecutive values (on_change sends nothing)
@@ -288,7 +288,7 @@ def test_the_random_runs_reach_every_stop_and_drop():
     seen = set()
     rng = np.random.default_rng(11)
     for i in range(40):
-        data = random_market(rng, 200, vol=0.1)
+        data = sim_market(rng, 200, vol=0.1)
         tg = _targets(rng, 200, 1, p=0.3, levels=(-25.0, -3.0, 0.0, 3.0, 25.0))[:, 0]
         cfg = ExecutionConfig(max_leverage=20.0, participation_cap=0.5, fill_delay=1 + i % 2, liquidation_fee=0.01)
         res = run_targets(data, tg, cfg, stop_on_liquidation=bool(i % 3))
@@ -305,7 +305,7 @@ def test_the_random_runs_reach_every_stop_and_drop():
 @pytest.mark.parametrize("perp", [False, True])
 def test_targets_and_trading_env_give_identical_equity_and_ledger(perp):
     rng = np.random.default_rng(7)
-    data = random_market(rng, 900, jumps=False, perp=perp)
+    data = sim_market(rng, 900, jumps=False, perp=perp)
     cfg = ExecutionConfig(taker_fee=0.001, spread_bps=3.0, impact_coef=0.05, participation_cap=0.8, max_leverage=2.0, borrow_rate_short=1e-5)
     levels = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
     # a target series that changes on random bars (the env has no "no order" action in the
@@ -338,7 +338,7 @@ def test_run_policy_with_sb3_models():
     from stable_baselines3 import PPO
 
     rng = np.random.default_rng(1)
-    data = random_market(rng, 120, jumps=False)
+    data = sim_market(rng, 120, jumps=False)
     kw = {"policy_kwargs": {"net_arch": [8]}, "seed": 0, "device": "cpu", "n_steps": 16, "batch_size": 16}
     for algo, extra in ((PPO, {}), (MaskablePPO, {}), (RecurrentPPO, {"policy_kwargs": {"lstm_hidden_size": 8, "net_arch": [8]}})):
         env = TradingEnv(data, window=5, action_scheme="discrete", observation="flat", execution=ExecutionConfig(taker_fee=0.001))
@@ -351,7 +351,7 @@ def test_run_policy_with_sb3_models():
 
 
 def test_run_policy_refuses_a_start_inside_the_first_window():
-    data = random_market(np.random.default_rng(0), 100)
+    data = sim_market(np.random.default_rng(0), 100)
     env = TradingEnv(data, window=30)
     with pytest.raises(ValueError, match="earliest start"):
         run_policy(env, lambda obs: 0, 10, 50)
@@ -380,14 +380,8 @@ class _SeesRows:
 
 
 def _frame(n: int, freq: str = "1h", seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    o = np.r_[100.0, c[:-1]]
-    return pd.DataFrame({
-        "symbol": "BTC/USD", "timeframe": freq,
-        "timestamp": pd.date_range("2024-01-01", periods=n, freq=freq.replace("m", "min"), tz="UTC"),
-        "open": o, "high": np.maximum(o, c) * 1.001, "low": np.minimum(o, c) * 0.999, "close": c, "volume": 1e6,
-    })
+    return market(n, seed, vol=0.01, open_jitter=0.0, wick=0.001, random_wicks=False, volume=1e6, n_features=0,
+                  frame=True, timeframe=freq, start="2024-01-01")
 
 
 def test_evaluate_strategies_returns_results_and_a_metrics_table():

@@ -344,7 +344,7 @@ def _sac_like_run():
     is below -100 %."""
     from quant_arena.evaluation.backtest import run_targets
     from quant_arena.sim import ExecutionConfig
-    from tests.sim._helpers import bars
+    from tests._markets import bars
 
     n = 1_500
     rng = np.random.default_rng(0)

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quant_arena.sim import Account, BatchAccounts, ExecutionConfig
-from quant_arena.sim import _jit as J
-from tests.sim._helpers import bars, random_market
+from quant_arena.sim import compiled as J
+from tests._markets import bars, sim_market
 from tests.sim._reference import RefAccount, RefBatchAccounts
 from tests.sim.test_ledger import configs
 
@@ -48,7 +48,7 @@ def _same(a, b) -> bool:
 def test_compiled_account_matches_the_reference_bit_for_bit(seed: int, config: ExecutionConfig, record: bool, perp: bool) -> None:
     rng = np.random.default_rng(seed)
     n = 160
-    data = random_market(rng, n, perp=perp)  # perp: mark prices and funding every 8 bars
+    data = sim_market(rng, n, perp=perp)  # perp: mark prices and funding every 8 bars
     acc = Account(data, config, 1000.0, record=record)
     ref = RefAccount(data, config, 1000.0, record=record)
     start = int(rng.integers(0, 40))
@@ -78,7 +78,7 @@ def test_compiled_account_matches_the_reference_bit_for_bit(seed: int, config: E
 def test_compiled_batch_matches_the_numpy_reference(seed: int, config: ExecutionConfig, perp: bool) -> None:
     rng = np.random.default_rng(seed)
     n_bars, n_acc = 160, 5
-    data = random_market(rng, n_bars, perp=perp)
+    data = sim_market(rng, n_bars, perp=perp)
     levels = [config, config.scaled(fee_mult=2.0, slippage_mult=0.5, max_leverage=config.max_leverage * 2)]
     cfgs = [levels[i % 2] for i in range(n_acc)]
     batch = BatchAccounts(data, n_acc, cfgs, 100.0)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from quant_arena.sim import Account, ExecutionConfig
-from tests.sim._helpers import bars
+from tests._markets import bars
 
 NAN = math.nan
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quant_arena.sim import LEDGER_FIELDS, Account, BatchAccounts, ExecutionConfig
-from tests.sim._helpers import random_market
+from tests._markets import sim_market
 
 configs = st.builds(
     ExecutionConfig,
@@ -47,7 +47,7 @@ TARGETS = [math.nan, math.nan, 0.0, 0.3, -0.3, 1.0, -1.0, 2.0, -2.0, 5.0, -5.0, 
 @given(seed=st.integers(0, 2**32 - 1), config=configs, n=st.integers(5, 200), perp=st.booleans())
 def test_ledger_sums_to_equity_change_every_step(seed: int, config: ExecutionConfig, n: int, perp: bool) -> None:
     rng = np.random.default_rng(seed)
-    data = random_market(rng, n, perp=perp)  # perp: funding at the mark close, mark-price liquidation
+    data = sim_market(rng, n, perp=perp)  # perp: funding at the mark close, mark-price liquidation
     acc = Account(data, config, initial_equity=1000.0)
     acc.reset(int(rng.integers(0, n - 1)))
     cap = config.max_exposure
@@ -75,7 +75,7 @@ def test_ledger_sums_to_equity_change_every_step(seed: int, config: ExecutionCon
 def test_batch_kernel_is_bit_identical_to_scalar_accounts(seed: int, config: ExecutionConfig, perp: bool) -> None:
     rng = np.random.default_rng(seed)
     n_bars, n_acc = 200, 4
-    data = random_market(rng, n_bars, perp=perp)
+    data = sim_market(rng, n_bars, perp=perp)
     accounts = [Account(data, config) for _ in range(n_acc)]
     batch = BatchAccounts(data, n_acc, config)
     starts = rng.integers(0, 50, n_acc)

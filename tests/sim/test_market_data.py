@@ -8,7 +8,7 @@ import pytest
 
 from quant_arena.market.errors import DataError
 from quant_arena.sim import MarketData
-from tests.sim._helpers import bars
+from tests._markets import bars
 
 
 def _frame(n: int = 50) -> pd.DataFrame:

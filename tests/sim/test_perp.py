@@ -15,7 +15,7 @@ from quant_arena.evaluation.backtest import run_targets
 from quant_arena.market.errors import DataError
 from quant_arena.market.schema import MARK_COLUMNS, OPTIONAL_COLUMNS
 from quant_arena.sim import Account, ExecutionConfig, MarketData
-from tests.sim._helpers import bars
+from tests._markets import bars
 
 NAN = math.nan
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from quant_arena.market.errors import DataError
 from quant_arena.sim import LEDGER_FIELDS, Account, ExecutionConfig, MarketData
 from quant_arena.sim.portfolio import PortfolioAccount, PortfolioData
-from tests.sim._helpers import bars, random_market
+from tests._markets import bars, sim_market
 from tests.sim.test_ledger import configs
 
 TARGETS = [math.nan, math.nan, 0.0, 0.3, -0.3, 1.0, -1.0, 2.0, -2.0, 5.0, -5.0]
@@ -33,7 +33,7 @@ def _random_weights(rng: np.random.Generator, a: int, cap: float) -> np.ndarray:
 @given(seed=st.integers(0, 2**32 - 1), config=configs, n=st.integers(5, 150), n_assets=st.integers(1, 4))
 def test_ledger_sums_to_equity_change_every_step(seed: int, config: ExecutionConfig, n: int, n_assets: int) -> None:
     rng = np.random.default_rng(seed)
-    data = PortfolioData.from_assets([random_market(rng, n) for _ in range(n_assets)])
+    data = PortfolioData.from_assets([sim_market(rng, n) for _ in range(n_assets)])
     acc = PortfolioAccount(data, config, initial_equity=1000.0)
     acc.reset(int(rng.integers(0, n - 1)))
     cap = config.max_exposure
@@ -64,7 +64,7 @@ def test_one_asset_portfolio_is_the_scalar_kernel(seed: int, config: ExecutionCo
     """Same rules, same cost expressions: one asset gives Account's numbers (1e-9 relative)."""
     rng = np.random.default_rng(seed)
     n = 150
-    data = random_market(rng, n)
+    data = sim_market(rng, n)
     acc = Account(data, config, initial_equity=1000.0)
     pf = PortfolioAccount(PortfolioData.from_assets([data]), config, initial_equity=1000.0)
     start = int(rng.integers(0, 50))
@@ -187,14 +187,14 @@ def test_fill_delay_queues_weight_vectors() -> None:
 
 def test_portfolio_data_stacks_and_checks_the_timeline() -> None:
     rng = np.random.default_rng(0)
-    m1, m2 = random_market(rng, 50), random_market(rng, 50)
+    m1, m2 = sim_market(rng, 50), sim_market(rng, 50)
     pd_ = PortfolioData.from_assets([m1, m2])
     assert pd_.close.shape == (50, 2) and pd_.features.shape == (50, m1.n_features + m2.n_features)
     np.testing.assert_array_equal(pd_.close[:, 1], m2.close)
     assert not pd_.close.flags.writeable and not pd_.features.flags.writeable
     assert pd_.feature_names[0] == "asset0:f0"
     with pytest.raises(DataError, match="aligned_timeline"):
-        PortfolioData.from_assets([m1, random_market(rng, 40)])
+        PortfolioData.from_assets([m1, sim_market(rng, 40)])
     ts = np.arange(50).astype("datetime64[h]").astype("datetime64[ns]")
     t1 = MarketData.from_arrays(m1.open, m1.high, m1.low, m1.close, m1.volume, timestamps=ts, symbol="A")
     t2 = MarketData.from_arrays(m2.open, m2.high, m2.low, m2.close, m2.volume, timestamps=ts + np.timedelta64(1, "h"), symbol="B")
@@ -207,7 +207,7 @@ def test_portfolio_data_stacks_and_checks_the_timeline() -> None:
 
 def test_record_history() -> None:
     rng = np.random.default_rng(3)
-    data = PortfolioData.from_assets([random_market(rng, 30), random_market(rng, 30)])
+    data = PortfolioData.from_assets([sim_market(rng, 30), sim_market(rng, 30)])
     pf = PortfolioAccount(data, ExecutionConfig(taker_fee=0.001), initial_equity=10.0, record=True)
     pf.reset(0)
     for _ in range(10):

@@ -7,19 +7,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tests._markets import HOURLY_TABLE, market
+
 
 def features(n: int = 1400, seed: int = 0) -> pd.DataFrame:
     """1h bars plus f_* columns (two causal, two noise) with a NaN warm-up."""
     rng = np.random.default_rng(seed)
-    lr = rng.normal(0.0, 0.01, n)
-    close = 100.0 * np.exp(np.cumsum(lr))
-    open_ = np.r_[100.0, close[:-1]]
-    frame = pd.DataFrame({
-        "symbol": "BTC/USD", "timeframe": "1h",
-        "timestamp": pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC"),
-        "open": open_, "high": np.maximum(open_, close) * 1.002, "low": np.minimum(open_, close) * 0.998,
-        "close": close, "volume": rng.gamma(2.0, 50.0, n),
-    })
+    frame = market(n, rng=rng, **HOURLY_TABLE)
     frame["f_ret_1"] = frame["close"].pct_change()
     frame["f_ret_4"] = frame["close"].pct_change(4)
     frame["f_noise"] = rng.normal(size=n)

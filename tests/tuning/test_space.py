@@ -118,12 +118,12 @@ def test_network_size_takes_each_algorithms_net_arch_shape(algo: str, arch) -> N
     """SB3 builds SAC/TD3 critics from net_arch["qf"] and DQN from a plain list: the tuned width must reach them."""
     from quant_arena.agents.factory import make_agent
     from quant_arena.envs import TradingEnv
-    from tests.envs._data import make_market
+    from tests._markets import env_market
 
     out = apply_agent_params({"algo": algo}, {"net_width": 16, "net_depth": 2})
     assert out["policy_kwargs"]["net_arch"] == arch
     scheme = "discrete_targets" if algo == "dqn" else "continuous"
-    env = TradingEnv(make_market(300), TradingEnvConfig(window=4, action_scheme=scheme, observation="flat"))
+    env = TradingEnv(env_market(300), TradingEnvConfig(window=4, action_scheme=scheme, observation="flat"))
     model = make_agent(AgentConfig.model_validate(out), env)
     critic = model.policy.q_net if algo == "dqn" else (model.policy.critic if algo != "ppo" else model.policy.mlp_extractor.value_net)
     widths = [m.out_features for m in critic.modules() if isinstance(m, torch.nn.Linear)]

@@ -8,20 +8,27 @@ Importing this package registers ``quant_arena/Trading-v0`` (:class:`TradingEnv`
     import quant_arena.envs
 
     env = gym.make("quant_arena/Trading-v0", data=market_data, window=30)
+
+The public face of ``envs/`` (other packages import these names from ``quant_arena.envs``): the
+env classes, their validated configs (:class:`EnvConfig` is the base the three share),
+:data:`REWARD_COMPONENTS` and the registered ids.
 """
 
 import gymnasium
 
 from quant_arena.envs.config import (
     REWARD_COMPONENTS,
+    ArenaEnvConfig,
     CurriculumConfig,
     CurriculumLevel,
+    EnvConfig,
+    PortfolioEnvConfig,
     TradingEnvConfig,
 )
 from quant_arena.envs.trading_env import TradingEnv
 from quant_arena.envs.vec_env import TradingVecEnv
-from quant_arena.envs.portfolio_env import PORTFOLIO_ENV_ID, PortfolioEnv, PortfolioEnvConfig  # noqa: E402, I001
-from quant_arena.envs.arena_env import ARENA_ENV_ID, ArenaEnv, ArenaEnvConfig, ArenaSingleAgentEnv  # noqa: E402
+from quant_arena.envs.portfolio_env import PORTFOLIO_ENV_ID, PortfolioEnv  # noqa: E402, I001
+from quant_arena.envs.arena_env import ARENA_ENV_ID, ArenaEnv, ArenaSingleAgentEnv  # noqa: E402
 
 TRADING_ENV_ID = "quant_arena/Trading-v0"
 
@@ -40,6 +47,7 @@ __all__ = [
     "TRADING_ENV_ID",
     "CurriculumConfig",
     "CurriculumLevel",
+    "EnvConfig",
     "TradingEnv",
     "TradingEnvConfig",
     "TradingVecEnv",

@@ -1,12 +1,11 @@
-"""Episode starts and lengths, shared by TradingEnv and the vector env (so both draw alike)."""
+"""Episode starts and lengths, shared by every env (TradingEnv, the vector env, PortfolioEnv, ArenaEnv: all draw alike)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from quant_arena.envs.config import TradingEnvConfig
-from quant_arena.sim.config import ExecutionConfig
-from quant_arena.sim.market_data import MarketData
+from quant_arena.envs.config import EnvConfig
+from quant_arena.sim import ExecutionConfig, MarketData, PortfolioData
 
 
 class EpisodePlan:
@@ -14,9 +13,10 @@ class EpisodePlan:
 
     The earliest start is ``warmup + window - 1`` so the first observation window holds no
     warm-up rows; an episode needs at least one step, so the latest start is ``T - 2``.
+    Curriculum levels come from ``cfg.curriculum`` when the config has one (TradingEnv's).
     """
 
-    def __init__(self, data: MarketData, cfg: TradingEnvConfig) -> None:
+    def __init__(self, data: MarketData | PortfolioData, cfg: EnvConfig) -> None:
         n = len(data)
         self.n_bars = n
         self.earliest = data.warmup + cfg.window - 1
@@ -34,7 +34,7 @@ class EpisodePlan:
                     f"start_index={cfg.start_index} must lie in [{self.earliest}, {n - 2}] "
                     f"(window {cfg.window}, warm-up {data.warmup}, {n} bars)"
                 )
-        cur = cfg.curriculum
+        cur = getattr(cfg, "curriculum", None)
         self.levels = list(cur.levels) if cur is not None else [None]
         self._cands: dict[int, np.ndarray | None] = {}
         self._bounds: dict[int, tuple[int, int]] = {}

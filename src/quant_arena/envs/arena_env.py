@@ -46,22 +46,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
 from gymnasium import spaces
 from gymnasium.utils import seeding
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from quant_arena.envs._episodes import EpisodePlan
-from quant_arena.envs.config import TradingEnvConfig
+from quant_arena.envs.config import ArenaEnvConfig
 from quant_arena.envs.trading_env import TradingEnv, as_market_data
-from quant_arena.sim.batch import BatchAccounts
-from quant_arena.sim.config import ExecutionConfig
-from quant_arena.sim.kernel import Account
-from quant_arena.sim.market_data import MarketData
+from quant_arena.sim import Account, BatchAccounts, ExecutionConfig, MarketData
 
 ARENA_ENV_ID = "quant_arena/Arena-v0"
 NAN = math.nan
@@ -70,74 +66,6 @@ _BIG = float(np.finfo(np.float32).max)
 #: Built-in opponent policies of :class:`ArenaSingleAgentEnv`.
 OPPONENT_POLICIES: tuple[str, ...] = ("random", "flat", "long", "short")
 
-
-class ArenaEnvConfig(BaseModel):
-    """Parameters of :class:`ArenaEnv` (a bad value fails naming the parameter).
-
-    The trading fields mean what they mean for :class:`TradingEnv` and apply to every agent.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    n_agents: int = Field(2, ge=2, description="number of agents (ignored when agent_ids is given)")
-    agent_ids: tuple[str, ...] | None = None
-    volume_sharing: Literal["independent", "pro_rata"] = "independent"
-    window: int = Field(30, ge=1)
-    action_scheme: Literal["discrete", "discrete_targets", "continuous"] = "discrete"
-    position_size: float = Field(1.0, gt=0.0)
-    target_exposures: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
-    rebalance_tolerance: float = Field(0.0, ge=0.0)
-    observation: Literal["dict", "dict_1d", "flat"] = "dict"
-    start: Literal["random", "fixed"] = "random"
-    start_index: int | None = Field(None, ge=0)
-    max_episode_steps: int | None = Field(None, ge=1)
-    max_drawdown: float | None = Field(None, gt=0.0, le=1.0)
-    initial_equity: float = Field(1.0, gt=0.0)
-    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
-    time_scale: float = Field(100.0, gt=0.0)
-
-    @field_validator("agent_ids")
-    @classmethod
-    def _ids(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is None:
-            return value
-        if len(value) < 2:
-            raise ValueError(f"agent_ids needs at least 2 agents, got {list(value)}")
-        if len(set(value)) != len(value):
-            raise ValueError(f"agent_ids must be unique, got {list(value)}")
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> ArenaEnvConfig:
-        if self.volume_sharing == "pro_rata" and self.execution.participation_cap is None:
-            raise ValueError("volume_sharing='pro_rata' needs execution.participation_cap (the share of the bar's volume to split)")
-        self.trading_config()  # the per-agent TradingEnv parameters must be valid too
-        return self
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        return self.agent_ids if self.agent_ids is not None else tuple(f"agent_{i}" for i in range(self.n_agents))
-
-    def trading_config(self) -> TradingEnvConfig:
-        """The :class:`TradingEnvConfig` every agent's spaces and orders follow."""
-        return TradingEnvConfig(
-            window=self.window, action_scheme=self.action_scheme, position_size=self.position_size,
-            target_exposures=self.target_exposures, rebalance_tolerance=self.rebalance_tolerance,
-            observation=self.observation, start=self.start, start_index=self.start_index,
-            max_episode_steps=self.max_episode_steps, max_drawdown=self.max_drawdown,
-            initial_equity=self.initial_equity, execution=self.execution, time_scale=self.time_scale,
-        )
-
-
-def make_arena_config(config: ArenaEnvConfig | Mapping[str, Any] | None = None, **overrides: Any) -> ArenaEnvConfig:
-    """A validated config from a model, a mapping and/or keyword overrides."""
-    if isinstance(config, ArenaEnvConfig):
-        base = config.model_dump()
-        base["execution"] = config.execution
-    else:
-        base = dict(config or {})
-    base.update(overrides)
-    return ArenaEnvConfig.model_validate(base)
 
 _READ = ("equity", "units", "mark", "entry", "bars", "liquidated", "dropped", "bankrupt", "filled", "unfilled")
 
@@ -204,7 +132,7 @@ class ArenaEnv:
         render_mode: str | None = None,
         **overrides: Any,
     ) -> None:
-        cfg = make_arena_config(config, **overrides)
+        cfg = ArenaEnvConfig.make(config, **overrides)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} not in {self.metadata['render_modes']}")
         self.render_mode = render_mode
@@ -548,7 +476,7 @@ class ArenaSingleAgentEnv(gym.Env):
             given |= set(config)
         if given & {"n_agents", "agent_ids"}:
             raise ValueError("n_agents / agent_ids: the single-agent arena has the learner plus one agent per entry of opponents")
-        base = make_arena_config(config, **overrides).model_dump()
+        base = ArenaEnvConfig.make(config, **overrides).model_dump()
         base["n_agents"] = 1 + len(opponents)
         base["agent_ids"] = ("learner", *(f"opponent_{i}" for i in range(len(opponents))))
         self.arena = ArenaEnv(data, ArenaEnvConfig.model_validate(base), render_mode=render_mode)

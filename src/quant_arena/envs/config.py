@@ -1,13 +1,22 @@
-"""Validated parameters of the trading environments (a bad value fails naming the parameter)."""
+"""Validated parameters of the trading environments (a bad value fails naming the parameter).
+
+One base, :class:`EnvConfig`, holds the fields every env shares (window, start, episode length,
+drawdown stop, equity, execution costs ...) and builds a validated config from a model, a mapping
+and keyword overrides (:meth:`EnvConfig.make`). Two mixins add what two of the three envs share:
+:class:`RewardFields` (the named reward components and the info detail: TradingEnv and
+PortfolioEnv) and :class:`SingleAssetActions` (the single-asset action schemes: TradingEnv and
+ArenaEnv). Every model forbids unknown fields, so a misspelt parameter fails naming it.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from quant_arena.sim.config import ExecutionConfig
+from quant_arena.sim import ExecutionConfig
 
 #: Reward components, in the order they are summed. Each one's value is in ``info`` as
 #: ``reward_<name>`` when its weight is non-zero (all of them with ``info_detail=True``).
@@ -66,17 +75,13 @@ class CurriculumConfig(BaseModel):
         return self
 
 
-class TradingEnvConfig(BaseModel):
-    """Parameters of :class:`~quant_arena.envs.trading_env.TradingEnv`."""
+class EnvConfig(BaseModel):
+    """The fields every environment shares (the base of the three env configs)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     window: int = Field(30, ge=1, description="bars of features in the observation")
-    action_scheme: Literal["discrete", "discrete_targets", "continuous"] = "discrete"
-    position_size: float = Field(1.0, gt=0.0, description="exposure of 'long'/'short' in the discrete scheme")
-    target_exposures: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
     rebalance_tolerance: float = Field(0.0, ge=0.0, description="send an order only when the target moves by more than this")
-    reward: dict[str, float] = Field(default_factory=lambda: {"log_return": 1.0})
     observation: Literal["dict", "dict_1d", "flat"] = "dict"
     start: Literal["random", "fixed"] = "random"
     start_index: int | None = Field(None, ge=0)
@@ -84,33 +89,73 @@ class TradingEnvConfig(BaseModel):
     max_drawdown: float | None = Field(None, gt=0.0, le=1.0)
     initial_equity: float = Field(1.0, gt=0.0)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
-    curriculum: CurriculumConfig | None = None
+
+    @classmethod
+    def make(cls, config: Self | Mapping[str, Any] | None = None, **overrides: Any) -> Self:
+        """A validated config from a model, a mapping and/or keyword overrides (nested models,
+        ``execution`` and ``curriculum``, are kept as they are)."""
+        if isinstance(config, cls):
+            base = config.model_dump()
+            for name in type(config).model_fields:
+                value = getattr(config, name)
+                if isinstance(value, BaseModel):
+                    base[name] = value
+        else:
+            base = dict(config or {})
+        base.update(overrides)
+        return cls.model_validate(base)
+
+
+def _check_reward(value: dict[str, float]) -> dict[str, float]:
+    unknown = sorted(set(value) - set(REWARD_COMPONENTS))
+    if unknown:
+        raise ValueError(f"reward weight for unknown component(s) {unknown}; known: {list(REWARD_COMPONENTS)}")
+    for name, w in value.items():
+        if not math.isfinite(w):
+            raise ValueError(f"reward weight {name}={w!r} must be finite")
+    return value
+
+
+def _check_levels(name: str, value: tuple[float, ...]) -> tuple[float, ...]:
+    if len(value) < 2:
+        raise ValueError(f"{name} needs at least 2 values")
+    if any(not math.isfinite(x) for x in value):
+        raise ValueError(f"{name} {value} must be finite")
+    return value
+
+
+class RewardFields(EnvConfig):
+    """The reward (weights of :data:`REWARD_COMPONENTS`) and what goes into ``info``."""
+
+    reward: dict[str, float] = Field(default_factory=lambda: {"log_return": 1.0})
     info_detail: bool = False
-    time_scale: float = Field(100.0, gt=0.0, description="time in position is reported as bars / time_scale")
     dsr_eta: float = Field(0.01, gt=0.0, lt=1.0)
     record_ledger: bool = False
 
     @field_validator("reward")
     @classmethod
     def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(REWARD_COMPONENTS))
-        if unknown:
-            raise ValueError(
-                f"reward weight for unknown component(s) {unknown}; known: {list(REWARD_COMPONENTS)}"
-            )
-        for name, w in value.items():
-            if not math.isfinite(w):
-                raise ValueError(f"reward weight {name}={w!r} must be finite")
-        return value
+        return _check_reward(value)
+
+
+class SingleAssetActions(EnvConfig):
+    """The action schemes of one account on one asset (TradingEnv's, also every arena agent's)."""
+
+    action_scheme: Literal["discrete", "discrete_targets", "continuous"] = "discrete"
+    position_size: float = Field(1.0, gt=0.0, description="exposure of 'long'/'short' in the discrete scheme")
+    target_exposures: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    time_scale: float = Field(100.0, gt=0.0, description="time in position is reported as bars / time_scale")
+
+
+class TradingEnvConfig(SingleAssetActions, RewardFields):
+    """Parameters of :class:`~quant_arena.envs.trading_env.TradingEnv`."""
+
+    curriculum: CurriculumConfig | None = None
 
     @field_validator("target_exposures")
     @classmethod
     def _targets(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if len(value) < 2:
-            raise ValueError("target_exposures needs at least 2 values")
-        if any(not math.isfinite(x) for x in value):
-            raise ValueError(f"target_exposures {value} must be finite")
-        return value
+        return _check_levels("target_exposures", value)
 
     @model_validator(mode="after")
     def _check(self) -> TradingEnvConfig:
@@ -124,3 +169,77 @@ class TradingEnvConfig(BaseModel):
         if not any(w != 0.0 for w in self.reward.values()):
             raise ValueError("reward: every weight is zero")
         return self
+
+
+class PortfolioEnvConfig(RewardFields):
+    """Parameters of :class:`~quant_arena.envs.portfolio_env.PortfolioEnv`."""
+
+    action_scheme: Literal["continuous", "multi_discrete"] = "continuous"
+    weights: Literal["long_short", "long_only"] = "long_short"
+    size_levels: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+
+    @field_validator("reward")
+    @classmethod
+    def _some_weight(cls, value: dict[str, float]) -> dict[str, float]:
+        if not any(w != 0.0 for w in value.values()):
+            raise ValueError("reward: every weight is zero")
+        return value
+
+    @field_validator("size_levels")
+    @classmethod
+    def _levels(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        return _check_levels("size_levels", value)
+
+    @model_validator(mode="after")
+    def _check(self) -> PortfolioEnvConfig:
+        cap = self.execution.max_exposure
+        if self.action_scheme == "multi_discrete":
+            over = [x for x in self.size_levels if abs(x) > cap + 1e-12]
+            if over:
+                raise ValueError(f"size_levels {over} exceed the maximum exposure {cap} (execution.max_leverage / margin)")
+        return self
+
+
+#: The fields of an arena agent's :class:`TradingEnvConfig`: all of :class:`SingleAssetActions`
+#: (in the order an error message shows them).
+_PER_AGENT = (
+    "window", "action_scheme", "position_size", "target_exposures", "rebalance_tolerance", "observation", "start",
+    "start_index", "max_episode_steps", "max_drawdown", "initial_equity", "execution", "time_scale",
+)
+
+
+class ArenaEnvConfig(SingleAssetActions):
+    """Parameters of :class:`~quant_arena.envs.arena_env.ArenaEnv`.
+
+    The trading fields mean what they mean for :class:`TradingEnvConfig` and apply to every agent.
+    """
+
+    n_agents: int = Field(2, ge=2, description="number of agents (ignored when agent_ids is given)")
+    agent_ids: tuple[str, ...] | None = None
+    volume_sharing: Literal["independent", "pro_rata"] = "independent"
+
+    @field_validator("agent_ids")
+    @classmethod
+    def _ids(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return value
+        if len(value) < 2:
+            raise ValueError(f"agent_ids needs at least 2 agents, got {list(value)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"agent_ids must be unique, got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ArenaEnvConfig:
+        if self.volume_sharing == "pro_rata" and self.execution.participation_cap is None:
+            raise ValueError("volume_sharing='pro_rata' needs execution.participation_cap (the share of the bar's volume to split)")
+        self.trading_config()  # the per-agent TradingEnv parameters must be valid too
+        return self
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self.agent_ids if self.agent_ids is not None else tuple(f"agent_{i}" for i in range(self.n_agents))
+
+    def trading_config(self) -> TradingEnvConfig:
+        """The :class:`TradingEnvConfig` every agent's spaces and orders follow (the shared fields)."""
+        return TradingEnvConfig(**{name: getattr(self, name) for name in _PER_AGENT})

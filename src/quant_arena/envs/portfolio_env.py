@@ -59,18 +59,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
 from gymnasium import spaces
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from quant_arena.envs.config import REWARD_COMPONENTS
-from quant_arena.sim.config import ExecutionConfig
-from quant_arena.sim.market_data import MarketData
-from quant_arena.sim.portfolio import PortfolioAccount, PortfolioData
+from quant_arena.envs._episodes import EpisodePlan
+from quant_arena.envs.config import REWARD_COMPONENTS, PortfolioEnvConfig
+from quant_arena.sim import MarketData, PortfolioAccount, PortfolioData
 
 PORTFOLIO_ENV_ID = "quant_arena/Portfolio-v0"
 NAN = math.nan
@@ -83,73 +81,6 @@ def _frozen_copy(a: np.ndarray) -> np.ndarray:
     out = np.array(a, dtype=np.float64, order="C")
     out.flags.writeable = False
     return out
-
-
-class PortfolioEnvConfig(BaseModel):
-    """Parameters of :class:`PortfolioEnv` (a bad value fails naming the parameter)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    window: int = Field(30, ge=1, description="bars of features in the observation")
-    action_scheme: Literal["continuous", "multi_discrete"] = "continuous"
-    weights: Literal["long_short", "long_only"] = "long_short"
-    size_levels: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
-    rebalance_tolerance: float = Field(0.0, ge=0.0, description="trade an asset only when |target - weight| exceeds this")
-    reward: dict[str, float] = Field(default_factory=lambda: {"log_return": 1.0})
-    observation: Literal["dict", "dict_1d", "flat"] = "dict"
-    start: Literal["random", "fixed"] = "random"
-    start_index: int | None = Field(None, ge=0)
-    max_episode_steps: int | None = Field(None, ge=1)
-    max_drawdown: float | None = Field(None, gt=0.0, le=1.0)
-    initial_equity: float = Field(1.0, gt=0.0)
-    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
-    info_detail: bool = False
-    dsr_eta: float = Field(0.01, gt=0.0, lt=1.0)
-    record_ledger: bool = False
-
-    @field_validator("reward")
-    @classmethod
-    def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(REWARD_COMPONENTS))
-        if unknown:
-            raise ValueError(f"reward weight for unknown component(s) {unknown}; known: {list(REWARD_COMPONENTS)}")
-        for name, w in value.items():
-            if not math.isfinite(w):
-                raise ValueError(f"reward weight {name}={w!r} must be finite")
-        if not any(w != 0.0 for w in value.values()):
-            raise ValueError("reward: every weight is zero")
-        return value
-
-    @field_validator("size_levels")
-    @classmethod
-    def _levels(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if len(value) < 2:
-            raise ValueError("size_levels needs at least 2 values")
-        if any(not math.isfinite(x) for x in value):
-            raise ValueError(f"size_levels {value} must be finite")
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> PortfolioEnvConfig:
-        cap = self.execution.max_exposure
-        if self.action_scheme == "multi_discrete":
-            over = [x for x in self.size_levels if abs(x) > cap + 1e-12]
-            if over:
-                raise ValueError(f"size_levels {over} exceed the maximum exposure {cap} (execution.max_leverage / margin)")
-        return self
-
-
-def make_portfolio_config(
-    config: PortfolioEnvConfig | Mapping[str, Any] | None = None, **overrides: Any
-) -> PortfolioEnvConfig:
-    """A validated config from a model, a mapping and/or keyword overrides."""
-    if isinstance(config, PortfolioEnvConfig):
-        base = config.model_dump()
-        base["execution"] = config.execution
-    else:
-        base = dict(config or {})
-    base.update(overrides)
-    return PortfolioEnvConfig.model_validate(base)
 
 
 def as_portfolio_data(data: PortfolioData | Sequence[MarketData] | pd.DataFrame) -> PortfolioData:
@@ -185,7 +116,7 @@ class PortfolioEnv(gym.Env):
         **overrides: Any,
     ) -> None:
         super().__init__()
-        cfg = make_portfolio_config(config, **overrides)
+        cfg = PortfolioEnvConfig.make(config, **overrides)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} not in {self.metadata['render_modes']}")
         self.render_mode = render_mode
@@ -194,19 +125,9 @@ class PortfolioEnv(gym.Env):
         n = len(data)
         self.n_assets = a = data.n_assets
         self.window = w = cfg.window
-        self._earliest = data.warmup + w - 1
-        if self._earliest > n - 2:
-            raise ValueError(
-                f"window={w} is too long for the data: {n} bars"
-                + (f" ({data.warmup} warm-up bars with non-finite features)" if data.warmup else "")
-                + f" leave no room for one step (need window <= {n - 1 - data.warmup})"
-            )
-        if cfg.start == "fixed" and cfg.start_index is not None and not self._earliest <= cfg.start_index <= n - 2:
-            raise ValueError(f"start_index={cfg.start_index} must lie in [{self._earliest}, {n - 2}] "
-                             f"(window {w}, warm-up {data.warmup}, {n} bars)")
+        self.plan = EpisodePlan(data, cfg)
+        self._earliest = self.plan.earliest
         self._last_bar = n - 1
-        hi = n - 1 - cfg.max_episode_steps if cfg.max_episode_steps is not None else n - 2
-        self._latest = hi if hi >= self._earliest else n - 2
         self._max_len = cfg.max_episode_steps or (1 << 62)
         nf = data.n_features
         self._windows = np.lib.stride_tricks.sliding_window_view(data.features, (w, nf))[:, 0]
@@ -271,10 +192,7 @@ class PortfolioEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         cfg = self.cfg
-        if cfg.start == "fixed":
-            start = cfg.start_index if cfg.start_index is not None else self._earliest
-        else:
-            start = int(self.np_random.integers(self._earliest, self._latest + 1))
+        start = self.plan.start(0, self.np_random)
         if options and "start" in options:
             start = int(options["start"])
             if not self._earliest <= start <= self._last_bar - 1:

@@ -47,9 +47,8 @@ from gymnasium import spaces
 
 from quant_arena.envs._episodes import EpisodePlan
 from quant_arena.envs.config import REWARD_COMPONENTS, TradingEnvConfig
-from quant_arena.sim import _jit as J
-from quant_arena.sim.kernel import LEDGER_FIELDS, Account
-from quant_arena.sim.market_data import MarketData
+from quant_arena.sim import LEDGER_FIELDS, Account, MarketData
+from quant_arena.sim import compiled as J
 
 NAN = math.nan
 LOG_FLOOR = J.LOG_FLOOR
@@ -66,19 +65,8 @@ _CHUNK = 1024  # rows of account observations allocated at once
 _TERMINATION = (None, "bankruptcy", "liquidation", "max_drawdown")
 
 
-def make_config(config: TradingEnvConfig | Mapping[str, Any] | None = None, **overrides: Any) -> TradingEnvConfig:
-    """A validated config from a model, a mapping and/or keyword overrides."""
-    if isinstance(config, TradingEnvConfig):
-        base = config.model_dump()
-        base["execution"] = config.execution
-        base["curriculum"] = config.curriculum
-    else:
-        base = dict(config or {})
-    base.update(overrides)
-    return TradingEnvConfig.model_validate(base)
-
-
 def as_market_data(data: MarketData | pd.DataFrame) -> MarketData:
+    """``data`` itself, or a :class:`MarketData` built from a tidy feature table."""
     if isinstance(data, MarketData):
         return data
     if isinstance(data, pd.DataFrame):
@@ -105,7 +93,7 @@ class TradingEnv(gym.Env):
         **overrides: Any,
     ) -> None:
         super().__init__()
-        cfg = make_config(config, **overrides)
+        cfg = TradingEnvConfig.make(config, **overrides)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} not in {self.metadata['render_modes']}")
         self.render_mode = render_mode
@@ -165,7 +153,7 @@ class TradingEnv(gym.Env):
         self._G[J.G_INV_TS] = self._inv_ts
         self._G[J.G_ETA] = self._eta
         self._G[J.G_TOL] = self._tol
-        x = self.account._arrays.ctx
+        x = self.account.arrays.ctx
         x[J.X_E] = J.address(self._E)
         x[J.X_EI] = J.address(self._EI)
         x[J.X_G] = J.address(self._G)

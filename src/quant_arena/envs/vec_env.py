@@ -2,7 +2,7 @@
 
 Every copy shares the one :class:`MarketData` (no per-env copy of prices or features) and the
 accounts are a :class:`~quant_arena.sim.batch.BatchAccounts`. One step is one compiled call
-(:func:`quant_arena.sim._jit.vec_step`) that, per env, turns the action into an order, steps the
+(:func:`quant_arena.sim.compiled.vec_step`) that, per env, turns the action into an order, steps the
 account, computes the reward and the termination flags, and writes the observation (market
 window gathered from the shared features, account row), the float32 reward and the done flag
 straight into preallocated output blocks. The trajectories are exactly those of N separate
@@ -39,10 +39,9 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from quant_arena.envs._episodes import EpisodePlan
 from quant_arena.envs.config import REWARD_COMPONENTS, TradingEnvConfig
-from quant_arena.envs.trading_env import TradingEnv, as_market_data, make_config
-from quant_arena.sim import _jit as J
-from quant_arena.sim.batch import BatchAccounts
-from quant_arena.sim.market_data import MarketData
+from quant_arena.envs.trading_env import TradingEnv, as_market_data
+from quant_arena.sim import BatchAccounts, MarketData
+from quant_arena.sim import compiled as J
 
 _LEDGER_ROWS = (
     ("pnl", J.F_PNL), ("fee", J.F_FEE), ("spread", J.F_SPREAD), ("impact", J.F_IMPACT),
@@ -99,7 +98,7 @@ class TradingVecEnv(VecEnv):
             raise ValueError(f"num_envs={num_envs} must be at least 1")
         if info not in ("full", "lean"):
             raise ValueError(f"info={info!r} must be 'full' or 'lean'")
-        cfg = make_config(config, **overrides)
+        cfg = TradingEnvConfig.make(config, **overrides)
         self.cfg = cfg
         self.data = data = as_market_data(data)
         self.render_mode = None

@@ -7,7 +7,7 @@ series of target exposures to :class:`~quant_arena.sim.kernel.Account`, :func:`r
 :class:`~quant_arena.sim.batch.BatchAccounts` (bit-identical to running them one by one). A test
 runs the same target series through ``run_targets`` and through ``TradingEnv`` and gets identical
 equity and ledgers. ``run_targets`` and ``run_targets_batch`` run their whole slice in one
-compiled call (:func:`quant_arena.sim._jit.backtest_run`: the order logic below around the same
+compiled call (:func:`quant_arena.sim.compiled.backtest_run`: the order logic below around the same
 compiled account step); the Python loop they replaced is kept as the tests' oracle and the two
 agree bit for bit.
 
@@ -67,12 +67,15 @@ import pandas as pd
 from quant_arena.evaluation.calendars import Calendar, periods_per_year
 from quant_arena.evaluation.metrics import compute_metrics, compute_metrics_table
 from quant_arena.market.errors import DataError
-from quant_arena.sim._jit import LB_DROPPED, LB_LIQ, address, trades_attribution
-from quant_arena.sim._state import AccountArrays
-from quant_arena.sim.batch import BatchAccounts
-from quant_arena.sim.config import ExecutionConfig
-from quant_arena.sim.kernel import LEDGER_FIELDS, Account
-from quant_arena.sim.market_data import MarketData
+from quant_arena.sim import (
+    LEDGER_FIELDS,
+    Account,
+    AccountArrays,
+    BatchAccounts,
+    ExecutionConfig,
+    MarketData,
+    compiled,
+)
 
 __all__ = [
     "LEDGER_COLUMNS",
@@ -228,7 +231,7 @@ def run_targets(
     """Run one target-exposure series through the scalar kernel (:class:`Account`).
 
     The whole run is one compiled call (the order logic below and the account steps, see
-    :func:`~quant_arena.sim._jit.backtest_run`); it gives bit for bit the numbers of stepping the
+    :func:`~quant_arena.sim.compiled.backtest_run`); it gives bit for bit the numbers of stepping the
     account from Python bar by bar (tested against that loop, kept in the tests).
 
     Args:
@@ -252,7 +255,7 @@ def run_targets(
     acc = Account(data, cfg, initial_equity)
     acc.reset(start)
     tl = np.clip(tg[start : end - 1], -mx, mx)[None, :]
-    return _run_compiled(acc._arrays, tl, data, start, end, initial_equity, every, tolerance, stop_on_liquidation, [name])[0]
+    return _run_compiled(acc.arrays, tl, data, start, end, initial_equity, every, tolerance, stop_on_liquidation, [name])[0]
 
 
 # --------------------------------------------------------------------------- run_targets_batch
@@ -321,8 +324,8 @@ def _run_compiled(
     results = []
     for j, name in enumerate(names):
         cols = {k: out[j, r] for r, k in enumerate(_FLOAT_FIELDS)}  # the kernel's L_* rows, in this order
-        cols["liquidated"] = outb[j, LB_LIQ]
-        cols["dropped"] = outb[j, LB_DROPPED]
+        cols["liquidated"] = outb[j, compiled.LB_LIQ]
+        cols["dropped"] = outb[j, compiled.LB_DROPPED]
         cols["open_liquidation"] = np.zeros(m, dtype=bool)
         cols["stopped"] = np.zeros(m, dtype=bool)
         live, code = (int(v) for v in res[j])
@@ -518,7 +521,7 @@ def trades_from_ledger(  # noqa: PLR0915 - the documented attribution, in order
     swap + liquidation fees paid (positive = paid). ``return`` = pnl / entry notional
     (``|units| x entry open``). Extra columns: side (+1/-1), entry_bar/exit_bar (same as the
     indices), entry_price, notional, bars, liquidated, open (still open at the end). The
-    attribution runs compiled (:func:`quant_arena.sim._jit.trades_attribution`; bit for bit the
+    attribution runs compiled (:func:`quant_arena.sim.compiled.trades_attribution`; bit for bit the
     numpy version it replaced, kept in the tests).
     """
     n = int(live)
@@ -531,8 +534,8 @@ def trades_from_ledger(  # noqa: PLR0915 - the documented attribution, in order
     pnl, cost = np.empty(n), np.empty(n)
     is_open, liq_flag = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
     outs = [entry, exit_, pnl, cost, is_open, liq_flag]
-    args = np.array([address(a) for a in ins + outs], dtype=np.int64)
-    k = trades_attribution(address(args), n)
+    args = np.array([compiled.address(a) for a in ins + outs], dtype=np.int64)
+    k = compiled.trades_attribution(compiled.address(args), n)
     entry, exit_, pnl, cost, is_open, liq_flag = (a[:k] for a in outs)
     if k == 0:  # (the account starts flat: every trade opens inside the slice)
         return pd.DataFrame({c: np.zeros(0) for c in TRADE_TABLE_COLUMNS})

@@ -1,7 +1,7 @@
 """The arrays behind :class:`Account` / :class:`BatchAccounts` and the context the kernels read.
 
 :class:`AccountArrays` owns the state and parameter arrays of N accounts (one column each, see the
-layout in :mod:`quant_arena.sim._jit`), keeps a reference to the market arrays, and fills the
+layout in :mod:`quant_arena.sim.compiled`), keeps a reference to the market arrays, and fills the
 int64 context array with their addresses. It never rebinds an array it has published in the
 context (everything is written in place), so the addresses stay valid while the object lives.
 """
@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from quant_arena.sim import _jit as J
+from quant_arena.sim import compiled as J
 from quant_arena.sim.config import ExecutionConfig
 from quant_arena.sim.market_data import MarketData
 
@@ -76,29 +76,30 @@ class AccountArrays:
 
     def configure(self, j: int | slice, config: ExecutionConfig) -> None:
         """Write ``config``'s parameters into column(s) ``j``."""
+        k = config.kernel_params()
         P, PB = self.P, self.PB
-        P[J.P_FEE, j] = config.fee_rate
-        P[J.P_SPM, j] = (5e-5 * config.spread_scale) if config.liquidity == "taker" else 0.0
-        P[J.P_SPC, j] = config.spread_bps
-        P[J.P_SLIP, j] = config.slippage_bps * 1e-4
-        P[J.P_IMPACT, j] = config.impact_coef
-        P[J.P_CAP, j] = math.inf if config.participation_cap is None else config.participation_cap
-        P[J.P_FRC, j] = config.funding_rate
-        P[J.P_BSHORT, j] = config.borrow_rate_short
-        P[J.P_BLEV, j] = config.borrow_rate_leverage
-        P[J.P_SWL, j] = config.swap_long
-        P[J.P_SWS, j] = config.swap_short
-        P[J.P_MM, j] = config.effective_maintenance_margin
-        P[J.P_LFEE, j] = config.liquidation_fee
-        P[J.P_MAXEXP, j] = config.max_exposure
-        PB[J.Q_USE_SP, j] = config.use_spread_series and self.has_sp
-        PB[J.Q_CAP_REJECT, j] = config.cap_mode == "reject"
-        PB[J.Q_USE_FR, j] = config.use_funding_series and self.has_fr
-        PB[J.Q_ALLOW_GAP, j] = config.allow_fill_across_gap
+        P[J.P_FEE, j] = k.fee
+        P[J.P_SPM, j] = k.spm
+        P[J.P_SPC, j] = k.spc
+        P[J.P_SLIP, j] = k.slip
+        P[J.P_IMPACT, j] = k.impact
+        P[J.P_CAP, j] = k.cap
+        P[J.P_FRC, j] = k.frc
+        P[J.P_BSHORT, j] = k.bshort
+        P[J.P_BLEV, j] = k.blev
+        P[J.P_SWL, j] = k.swl
+        P[J.P_SWS, j] = k.sws
+        P[J.P_MM, j] = k.mm
+        P[J.P_LFEE, j] = k.lfee
+        P[J.P_MAXEXP, j] = k.max_exposure
+        PB[J.Q_USE_SP, j] = k.use_spread_series and self.has_sp
+        PB[J.Q_CAP_REJECT, j] = k.cap_reject
+        PB[J.Q_USE_FR, j] = k.use_funding_series and self.has_fr
+        PB[J.Q_ALLOW_GAP, j] = k.allow_gap
 
     def run_targets(self, targets: np.ndarray, every: bool, tol: float, stop_on_liquidation: bool):
         """Run every account over its row of ``targets`` (n, m) in one compiled call
-        (:func:`~quant_arena.sim._jit.backtest_run`: the order logic of ``run_targets``).
+        (:func:`~quant_arena.sim.compiled.backtest_run`: the order logic of ``run_targets``).
 
         Returns the ledger blocks ``(out, outb, res)``: float64 ``(n, NL, m)`` (rows ``J.L_*``),
         bool ``(n, NLB, m)`` (rows ``J.LB_*``; zeros after a stop) and int64 ``(n, 2)`` (bars

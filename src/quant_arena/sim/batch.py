@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from quant_arena.sim import _jit as J
+from quant_arena.sim import compiled as J
 from quant_arena.sim._state import AccountArrays
 from quant_arena.sim.config import ExecutionConfig
 from quant_arena.sim.market_data import MarketData

@@ -33,9 +33,37 @@ All rates are **per bar** and all costs are fractions of traded notional unless 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class KernelParams(NamedTuple):
+    """An :class:`ExecutionConfig` as the numbers the kernels read (:meth:`ExecutionConfig.kernel_params`).
+
+    The one translation of the config into kernel parameters, shared by the account kernels
+    (:class:`~quant_arena.sim.kernel.Account`, :class:`~quant_arena.sim.batch.BatchAccounts`) and
+    :class:`~quant_arena.sim.portfolio.PortfolioAccount`.
+    """
+
+    fee: float  #: fee rate of the configured liquidity side
+    spm: float  #: multiplier of the quoted spread in bps (half spread, scaled; 0 for maker fills)
+    spc: float  #: constant quoted spread in bps (when the data has no series)
+    slip: float  #: slippage as a fraction of notional
+    impact: float  #: square-root impact coefficient
+    cap: float  #: participation cap (inf: none)
+    cap_reject: bool  #: reject (not cut) an order above the cap
+    frc: float  #: constant per-bar funding rate
+    bshort: float  #: per-bar borrow rate of shorts
+    blev: float  #: per-bar borrow rate of negative cash
+    swl: float  #: per-bar swap credit of longs
+    sws: float  #: per-bar swap credit of shorts
+    mm: float  #: maintenance margin
+    lfee: float  #: liquidation fee
+    allow_gap: bool  #: fill an order across a data gap
+    max_exposure: float  #: largest |position value / equity|
+    use_spread_series: bool  #: read the data's spread series when it has one
+    use_funding_series: bool  #: read the data's funding series when it has one
 
 
 class ExecutionConfig(BaseModel):
@@ -101,6 +129,29 @@ class ExecutionConfig(BaseModel):
     def fee_rate(self) -> float:
         """The fee that applies to the configured liquidity side."""
         return self.taker_fee if self.liquidity == "taker" else self.maker_fee
+
+    def kernel_params(self) -> KernelParams:
+        """The parameters the kernels read (every kernel translates the config through this)."""
+        return KernelParams(
+            fee=self.fee_rate,
+            spm=(5e-5 * self.spread_scale) if self.liquidity == "taker" else 0.0,
+            spc=self.spread_bps,
+            slip=self.slippage_bps * 1e-4,
+            impact=self.impact_coef,
+            cap=math.inf if self.participation_cap is None else self.participation_cap,
+            cap_reject=self.cap_mode == "reject",
+            frc=self.funding_rate,
+            bshort=self.borrow_rate_short,
+            blev=self.borrow_rate_leverage,
+            swl=self.swap_long,
+            sws=self.swap_short,
+            mm=self.effective_maintenance_margin,
+            lfee=self.liquidation_fee,
+            allow_gap=self.allow_fill_across_gap,
+            max_exposure=self.max_exposure,
+            use_spread_series=self.use_spread_series,
+            use_funding_series=self.use_funding_series,
+        )
 
     def scaled(
         self,

@@ -28,7 +28,7 @@ with ``pnl = u_open_before*(open - prev_close) + u_after_open*(x - open) + u_clo
 is its fill price) and ``equity = cash + units * close``. The ``funding`` line holds the
 perpetual funding plus the borrow charges.
 
-The step itself is compiled (:mod:`quant_arena.sim._jit`, numba): :class:`Account` is a thin
+The step itself is compiled (:mod:`quant_arena.sim.compiled`, numba): :class:`Account` is a thin
 Python shell around one column of state arrays, and its attributes read that state.
 :class:`~quant_arena.sim.batch.BatchAccounts` runs the same compiled function over N columns, so
 the two give bit-identical numbers by construction. The pure-Python kernel these were compiled
@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import math
 
-from quant_arena.sim import _jit as J
+import pandas as pd
+
+from quant_arena.sim import compiled as J
 from quant_arena.sim._state import AccountArrays
 from quant_arena.sim.config import ExecutionConfig
 from quant_arena.sim.market_data import MarketData
@@ -113,6 +115,11 @@ class Account:
         self.configure(config)
         self.reset(0)
 
+    @property
+    def arrays(self) -> AccountArrays:
+        """The state, parameter and context arrays the compiled kernels read (one column)."""
+        return self._arrays
+
     def configure(self, config: ExecutionConfig) -> None:
         """Switch to another execution config (takes effect from the next step; a new
         ``fill_delay`` empties the order queue)."""
@@ -157,10 +164,8 @@ class Account:
         """The last step's ledger components (they sum to the equity change)."""
         return {name: getattr(self, name) for name in LEDGER_FIELDS}
 
-    def history_frame(self):  # -> pandas.DataFrame (imported lazily: not on the hot path)
+    def history_frame(self) -> pd.DataFrame:
         """The recorded per-step ledger as a DataFrame (``record=True``)."""
-        import pandas as pd
-
         cols = ["t", *LEDGER_FIELDS, "equity", "cash", "units", "filled", "unfilled", "liquidated"]
         return pd.DataFrame(self.history or [], columns=cols)
 

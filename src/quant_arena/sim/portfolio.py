@@ -232,27 +232,15 @@ class PortfolioAccount:
     def configure(self, config: ExecutionConfig) -> None:
         """Switch to another execution config (takes effect from the next step)."""
         self.config = config
+        k = config.kernel_params()
+        for name, value in zip(k._fields, k, strict=True):  # _fee, _spm, ... _allow_gap: read by the step
+            setattr(self, "_" + name, value)
         self._delay = config.fill_delay
-        self._fee = config.fee_rate
-        self._spm = (5e-5 * config.spread_scale) if config.liquidity == "taker" else 0.0
-        self._spc = config.spread_bps
-        sp = self.data.spread_matrix(config.spread_bps, config.use_spread_series)
+        sp = self.data.spread_matrix(k.spc, k.use_spread_series)
         self._sp = None if sp is None else memoryview(sp.reshape(-1))
-        self._slip = config.slippage_bps * 1e-4
-        self._impact = config.impact_coef
-        self._cap = INF if config.participation_cap is None else config.participation_cap
-        self._cap_reject = config.cap_mode == "reject"
-        self._frc = config.funding_rate
-        fr = self.data.funding_matrix(config.funding_rate, config.use_funding_series)
+        fr = self.data.funding_matrix(k.frc, k.use_funding_series)
         self._fr = None if fr is None else memoryview(fr.reshape(-1))
-        self._bshort = config.borrow_rate_short
-        self._blev = config.borrow_rate_leverage
-        self._swl = config.swap_long
-        self._sws = config.swap_short
-        self._mm = config.effective_maintenance_margin
-        self._lfee = config.liquidation_fee
-        self._allow_gap = config.allow_fill_across_gap
-        self.max_exposure = config.max_exposure
+        self.max_exposure = k.max_exposure
 
     def reset(self, t: int, equity: float | None = None) -> None:
         """Start flat (all cash) with ``equity`` (default ``initial_equity``) after bar ``t``'s close."""

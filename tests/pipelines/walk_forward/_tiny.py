@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from quant_arena.features import FeatureConfig, build_features
+from tests._markets import HOURLY_TABLE, market
 
 FEATURE_PARAMS: dict = {
     "returns": [1, 4], "log_returns": [], "sma": [10], "ema": [], "rsi": [7], "macd": [], "bbands": [], "atr": [],
@@ -17,16 +18,7 @@ BASELINES: dict = {"buy_and_hold": {}, "do_nothing": {}, "ma_crossover": {"fast"
 
 
 def ohlcv(n: int = 1400, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    lr = rng.normal(0.0, 0.01, n) + 0.002 * np.sin(np.arange(n) / 30.0)
-    close = 100.0 * np.exp(np.cumsum(lr))
-    open_ = np.r_[100.0, close[:-1]]
-    return pd.DataFrame({
-        "symbol": "BTC/USD", "timeframe": "1h",
-        "timestamp": pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC"),
-        "open": open_, "high": np.maximum(open_, close) * 1.002, "low": np.minimum(open_, close) * 0.998,
-        "close": close, "volume": rng.gamma(2.0, 50.0, n),
-    })
+    return market(n, seed, drift=0.002 * np.sin(np.arange(n) / 30.0), **HOURLY_TABLE)
 
 
 def market_features(n: int = 1400, seed: int = 0) -> pd.DataFrame:

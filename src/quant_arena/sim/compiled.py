@@ -1,5 +1,11 @@
 """Compiled (numba) kernels behind :class:`Account`, :class:`BatchAccounts` and the trading envs.
 
+A public module of ``sim/`` (exported as ``quant_arena.sim.compiled``): its memory layout (the
+``F_*``, ``E_*``, ``X_*`` ... row and slot numbers below) and its entry points (``env_step``,
+``vec_step``, ``backtest_run``, ``trades_attribution`` ...) are the contract that ``envs/`` (the
+compiled env steps) and ``evaluation/backtest.py`` build on. The env steps live here, not in
+``envs/``, because of numba's cache (see the end of "Exactness").
+
 Why compiled, and why this calling convention
 ---------------------------------------------
 The account step is ~150 lines of scalar float logic run once per bar and account. In CPython it
