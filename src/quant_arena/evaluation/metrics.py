@@ -5,7 +5,7 @@ Public API: :func:`compute_metrics` (one strategy -> dict), :func:`compute_metri
 :func:`cagr`, :func:`max_drawdown`, the series helpers :func:`equity_from_returns` and
 :func:`drawdown_series`, and the block bootstrap: :func:`bootstrap_sharpe_ci` and
 :func:`block_bootstrap_indices` (resampled paths for Monte Carlo). Bars per year come from
-:func:`quant_arena.evaluation.calendars.periods_per_year`.
+:func:`quant_arena.market.calendars.periods_per_year`.
 
 Inputs
 ======
@@ -22,7 +22,7 @@ Inputs
 
 ``periods_per_year``
     Bars per year of the market's calendar, from
-    :func:`quant_arena.evaluation.calendars.periods_per_year` (crypto 1h = 8760, equities
+    :func:`quant_arena.market.calendars.periods_per_year` (crypto 1h = 8760, equities
     1d = 252, ...). Everything annualised uses it; nothing here looks at timestamps.
 
 ``positions`` (optional)
@@ -145,7 +145,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from quant_arena.evaluation.calendars import bar_days
+from quant_arena.market.calendars import bar_days
 from quant_arena.market.errors import DataError
 
 METRIC_NAMES: tuple[str, ...] = (
