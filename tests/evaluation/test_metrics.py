@@ -17,8 +17,8 @@ from hypothesis.extra.numpy import arrays
 from quant_arena.evaluation.metrics import (
     METRIC_NAMES,
     SharpeCI,
-    _bootstrap_sharpes,
     block_bootstrap_indices,
+    bootstrap_sharpe_draws,
     bootstrap_sharpe_ci,
     cagr,
     compute_metrics,
@@ -619,7 +619,7 @@ def test_block_bootstrap_indices(method: str, block: float) -> None:
     x = _random_returns(4, n)
     sample = x[idx]
     explicit = sample.mean(axis=1) / sample.std(axis=1, ddof=1)
-    fast = _bootstrap_sharpes(x, 400, block, method, np.random.default_rng(3))
+    fast = bootstrap_sharpe_draws(x, 400, block, method, np.random.default_rng(3))
     np.testing.assert_allclose(fast, explicit, rtol=1e-9, atol=1e-12)
 
 

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 def _config(params: dict[str, Any] | None) -> ReportConfig:
-    from quant_arena.hooks import validate_parameters
+    from quant_arena.pipelines.parameters import validate_parameters
 
     validate_parameters({"report": params or {}}, {"report"}, models={"report": ReportConfig})
     return ReportConfig.model_validate(params or {})
