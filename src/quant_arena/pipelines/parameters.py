@@ -75,7 +75,9 @@ def default_file(key: str) -> str:
     return f"conf/base/parameters_{key}.yml"
 
 
-def parameter_files(conf_source: str | Path, env: str | None, base_env: str = "base") -> dict[str, str]:
+def parameter_files(
+    conf_source: str | Path, env: str | None, base_env: str = "base"
+) -> dict[str, str]:
     """Top-level parameter key -> the file it is read from (``conf/<env>/...`` when the run
     environment defines the key, else ``conf/base/...``), as a path relative to the project.
 
@@ -90,7 +92,13 @@ def parameter_files(conf_source: str | Path, env: str | None, base_env: str = "b
         root = conf / folder
         if not root.is_dir():
             continue
-        files = sorted({*root.glob("parameters*"), *root.glob("parameters*/**/*"), *root.glob("**/parameters*")})
+        files = sorted(
+            {
+                *root.glob("parameters*"),
+                *root.glob("parameters*/**/*"),
+                *root.glob("**/parameters*"),
+            }
+        )
         for path in files:
             if not path.is_file() or path.suffix not in (".yml", ".yaml"):
                 continue
@@ -99,7 +107,12 @@ def parameter_files(conf_source: str | Path, env: str | None, base_env: str = "b
             except (OSError, yaml.YAMLError):
                 continue
             for key in data if isinstance(data, dict) else ():
-                out.setdefault(str(key), str(path.relative_to(conf.parent)) if conf.is_absolute() else str(path))
+                out.setdefault(
+                    str(key),
+                    str(path.relative_to(conf.parent))
+                    if conf.is_absolute()
+                    else str(path),
+                )
     return out
 
 
@@ -133,9 +146,13 @@ def validate_parameters(
             model.model_validate(params[key])
         except ValidationError as exc:
             for err in exc.errors():
-                problems.append(f"{_location(key, err['loc'])}: {err['msg']} ({parameter_file(files, key)})")
+                problems.append(
+                    f"{_location(key, err['loc'])}: {err['msg']} ({parameter_file(files, key)})"
+                )
     if not problems:
-        problems = cross_check_parameters({k: v for k, v in params.items() if keys is None or k in keys}, files)
+        problems = cross_check_parameters(
+            {k: v for k, v in params.items() if keys is None or k in keys}, files
+        )
     if problems:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
 
@@ -156,7 +173,9 @@ def set_run_environment(env: str | None) -> None:
     _RUN_ENV = env
 
 
-def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] | None = None) -> list[str]:
+def cross_check_parameters(
+    params: Mapping[str, Any], files: Mapping[str, str] | None = None
+) -> list[str]:
     """Problems between blocks that are each valid: the baselines a single-asset pipeline lists
     must exist and be single-asset; a train_rl agent cannot share a baseline's name.
 
@@ -172,19 +191,30 @@ def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] |
     if isinstance(params.get("walk_forward"), Mapping):
         selections["walk_forward"] = params["walk_forward"].get("baselines")
     if "train_rl" in params:
-        selections["train_rl"] = TrainRLConfig.model_validate(params["train_rl"] or {}).baseline_selection()
+        selections["train_rl"] = TrainRLConfig.model_validate(
+            params["train_rl"] or {}
+        ).baseline_selection()
     for key, names in selections.items():
         try:
-            used, left_out = select_baselines(params["baselines"], names, "single", f"{key}.baselines")
+            used, left_out = select_baselines(
+                params["baselines"], names, "single", f"{key}.baselines"
+            )
         except ValueError as exc:
             problems.append(f"{exc} ({parameter_file(files, key)})")
             continue
         logger.info(
-            "%s runs baselines %s%s", key, list(used),
-            f"; left out: {left_out} (portfolio baselines need several assets; {key} runs one series)" if left_out else "",
+            "%s runs baselines %s%s",
+            key,
+            list(used),
+            f"; left out: {left_out} (portfolio baselines need several assets; {key} runs one series)"
+            if left_out
+            else "",
         )
         if key == "train_rl":
-            clash = sorted(set(TrainRLConfig.model_validate(params["train_rl"] or {}).agents) & set(used))
+            clash = sorted(
+                set(TrainRLConfig.model_validate(params["train_rl"] or {}).agents)
+                & set(used)
+            )
             if clash:
                 problems.append(
                     f"train_rl.agents: {clash} are also baseline names (parameters_baselines.yml); strategies in the "
