@@ -13,9 +13,9 @@ from kedro.pipeline import Node, Pipeline
 from quant_arena.hooks import (
     ParameterError,
     ParameterValidationHooks,
-    _models,
     validate_parameters,
 )
+from quant_arena.pipelines.parameters import parameter_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def params() -> dict:
 
 
 def test_every_pipeline_parameter_block_is_checked_and_valid(params: dict) -> None:
-    assert set(_models()) <= set(params), "a validated block has no parameters file"
+    assert set(parameter_models()) <= set(params), "a validated block has no parameters file"
     validate_parameters(params)  # raises on the first invalid shipped value
 
 
@@ -203,7 +203,7 @@ def _set(block: dict, path: tuple, value: object) -> dict:
 
 
 def test_every_parameter_block_is_validated_including_baselines() -> None:
-    assert {"ingest", "clean", "features", "selection", "synthetic", "train_rl", "walk_forward", "tune", "report", "baselines"} <= set(_models())
+    assert {"ingest", "clean", "features", "selection", "synthetic", "train_rl", "walk_forward", "tune", "report", "baselines"} <= set(parameter_models())
 
 
 @pytest.mark.parametrize(

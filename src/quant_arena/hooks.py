@@ -10,128 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from pydantic import BaseModel, ValidationError
 
+from quant_arena.pipelines.parameters import (  # noqa: F401 - re-exported: the hooks' public names
+    ParameterError,
+    cross_check_parameters,
+    default_file,
+    parameter_file,
+    parameter_files,
+    run_environment,
+    set_run_environment,
+    validate_parameters,
+)
 from quant_arena.reporting.learning import learning_curve_metrics
 
 logger = logging.getLogger(__name__)
-
-
-def _models() -> dict[str, type[BaseModel]]:
-    """Top-level parameter key -> the pydantic model that validates it (imported lazily)."""
-    from quant_arena.agents.baselines import BaselinesConfig
-    from quant_arena.agents.experiment import TrainRLConfig
-    from quant_arena.evaluation.walk_forward import WalkForwardConfig
-    from quant_arena.features.builder import FeatureConfig
-    from quant_arena.features.selection import SelectionConfig
-    from quant_arena.market.cleaning import CleanConfig
-    from quant_arena.market.ingest import IngestConfig
-    from quant_arena.reporting.config import ReportConfig
-    from quant_arena.synthetic.params import SyntheticParams
-    from quant_arena.tuning.config import TuneConfig
-
-    return {
-        "ingest": IngestConfig,
-        "clean": CleanConfig,
-        "features": FeatureConfig,
-        "selection": SelectionConfig,
-        "synthetic": SyntheticParams,
-        "train_rl": TrainRLConfig,
-        "walk_forward": WalkForwardConfig,
-        "tune": TuneConfig,
-        "report": ReportConfig,
-        "baselines": BaselinesConfig,
-    }
-
-
-class ParameterError(ValueError):
-    """A parameter in conf/ is invalid; the message names it as ``<key>.<path>``."""
-
-
-def _location(key: str, loc: tuple[Any, ...]) -> str:
-    out = key
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def default_file(key: str) -> str:
-    """Where a parameter block lives by convention: ``conf/base/parameters_<key>.yml``."""
-    return f"conf/base/parameters_{key}.yml"
-
-
-def parameter_files(conf_source: str | Path, env: str | None, base_env: str = "base") -> dict[str, str]:
-    """Top-level parameter key -> the file it is read from (``conf/<env>/...`` when the run
-    environment defines the key, else ``conf/base/...``), as a path relative to the project.
-
-    Mirrors how Kedro's config loader merges parameters (a key in the run environment replaces
-    the base one); files that do not parse are skipped (the loader reports them).
-    """
-    import yaml
-
-    conf = Path(conf_source)
-    out: dict[str, str] = {}
-    for folder in [f for f in (env, base_env) if f]:
-        root = conf / folder
-        if not root.is_dir():
-            continue
-        files = sorted({*root.glob("parameters*"), *root.glob("parameters*/**/*"), *root.glob("**/parameters*")})
-        for path in files:
-            if not path.is_file() or path.suffix not in (".yml", ".yaml"):
-                continue
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError):
-                continue
-            for key in data if isinstance(data, dict) else ():
-                out.setdefault(str(key), str(path.relative_to(conf.parent)) if conf.is_absolute() else str(path))
-    return out
-
-
-def _file(files: Mapping[str, str] | None, key: str) -> str:
-    return (files or {}).get(key) or default_file(key)
-
-
-def validate_parameters(
-    params: dict[str, Any],
-    keys: set[str] | None = None,
-    models: dict[str, type[BaseModel]] | None = None,
-    files: Mapping[str, str] | None = None,
-) -> None:
-    """Validate the parameter blocks ``keys`` (default: all known) against their models, then
-    what one block says about another (:func:`cross_check_parameters`).
-
-    Args:
-        files: key -> the file the block was read from (default ``conf/base/parameters_<key>.yml``).
-
-    Raises:
-        ParameterError: listing every invalid parameter by its full name and the file it
-            lives in.
-    """
-    models = _models() if models is None else models
-    problems: list[str] = []
-    for key, model in models.items():
-        if (keys is not None and key not in keys) or key not in params:
-            continue
-        try:
-            model.model_validate(params[key])
-        except ValidationError as exc:
-            for err in exc.errors():
-                problems.append(f"{_location(key, err['loc'])}: {err['msg']} ({_file(files, key)})")
-    if not problems:
-        problems = cross_check_parameters({k: v for k, v in params.items() if keys is None or k in keys}, files)
-    if problems:
-        raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
-
-
-_RUN_ENV: str | None = None
-
-
-def run_environment() -> str | None:
-    """The configuration environment of the current Kedro session (``kedro run --env X`` or
-    ``KEDRO_ENV``), recorded by :class:`RunEnvironmentHooks`; None outside a session or when the
-    session has none (Kedro then uses ``local``)."""
-    return _RUN_ENV
 
 
 class RunEnvironmentHooks:
@@ -143,45 +35,7 @@ class RunEnvironmentHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         """Remember ``context.env`` (None resets it: a later session in the same process)."""
-        global _RUN_ENV  # noqa: PLW0603 - one session per run; the pipelines are built in the same process
-        _RUN_ENV = context.env
-
-
-def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] | None = None) -> list[str]:
-    """Problems between blocks that are each valid: the baselines a single-asset pipeline lists
-    must exist and be single-asset; a train_rl agent cannot share a baseline's name.
-
-    Also logs which baselines each pipeline runs and which (portfolio) entries it leaves out.
-    """
-    from quant_arena.agents.baselines import select_baselines
-    from quant_arena.agents.experiment import TrainRLConfig
-
-    problems: list[str] = []
-    if "baselines" not in params:
-        return problems
-    selections: dict[str, Any] = {}
-    if isinstance(params.get("walk_forward"), Mapping):
-        selections["walk_forward"] = params["walk_forward"].get("baselines")
-    if "train_rl" in params:
-        selections["train_rl"] = TrainRLConfig.model_validate(params["train_rl"] or {}).baseline_selection()
-    for key, names in selections.items():
-        try:
-            used, left_out = select_baselines(params["baselines"], names, "single", f"{key}.baselines")
-        except ValueError as exc:
-            problems.append(f"{exc} ({_file(files, key)})")
-            continue
-        logger.info(
-            "%s runs baselines %s%s", key, list(used),
-            f"; left out: {left_out} (portfolio baselines need several assets; {key} runs one series)" if left_out else "",
-        )
-        if key == "train_rl":
-            clash = sorted(set(TrainRLConfig.model_validate(params["train_rl"] or {}).agents) & set(used))
-            if clash:
-                problems.append(
-                    f"train_rl.agents: {clash} are also baseline names (parameters_baselines.yml); strategies in the "
-                    f"report must have distinct names ({_file(files, key)})"
-                )
-    return problems
+        set_run_environment(context.env)
 
 
 class ParameterValidationHooks:
@@ -215,7 +69,7 @@ class ParameterValidationHooks:
         params = {key: catalog.load(f"params:{key}") for key in keys}
         if self._validate is None:
             overridden = {str(name).split(".", 1)[0] for name in (run_params or {}).get("runtime_params") or {}}
-            files = {key: f"{_file(self._files, key)} or --params" if key in overridden else _file(self._files, key) for key in keys}
+            files = {key: f"{parameter_file(self._files, key)} or --params" if key in overridden else parameter_file(self._files, key) for key in keys}
             validate_parameters(params, keys, files=files)
         else:
             self._validate(params, keys)
@@ -362,7 +216,6 @@ class MlflowReportHooks:
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
         """Log report tables and figures as artifacts of the active MLflow run."""
         import tempfile
-        from pathlib import Path
 
         import mlflow
 

@@ -14,7 +14,6 @@ from quant_arena.envs import TradingEnv
 from quant_arena.evaluation.backtest import (
     LEDGER_COLUMNS,
     evaluate_strategies,
-    infer_calendar,
     lookahead_check,
     run_policy,
     run_targets,
@@ -396,17 +395,6 @@ def test_evaluate_strategies_returns_results_and_a_metrics_table():
     assert table.loc["long", "n_bars"] == 399
     assert table.loc["long", "years"] == pytest.approx(399 / 8760)  # crypto 1h calendar
     np.testing.assert_array_equal(results["long"].returns, run_targets(MarketData.from_frame(frame, feature_columns=[]), np.ones(600), ExecutionConfig(taker_fee=0.001), 100, 500).returns)
-
-
-def test_infer_calendar():
-    crypto = _frame(24 * 30)["timestamp"]
-    assert infer_calendar(crypto) == "crypto"
-    days = pd.bdate_range("2024-01-01", periods=300, tz="UTC")
-    assert infer_calendar(days) == "equities"
-    fx = pd.date_range("2024-01-01", periods=24 * 60, freq="1h", tz="UTC")
-    assert infer_calendar(fx[fx.day_of_week < 5]) == "forex"
-    session = pd.date_range("2024-01-01", periods=24 * 60, freq="1h", tz="UTC")
-    assert infer_calendar(session[(session.day_of_week < 5) & (session.hour >= 14) & (session.hour < 21)]) == "equities"
 
 
 # --------------------------------------------------------------------------- look-ahead check

@@ -1,5 +1,5 @@
-"""The metrics module: hand-computed examples, QuantStats parity, the calendar table, edge cases,
-properties and the bootstrap Sharpe interval."""
+"""The metrics module: hand-computed examples, QuantStats parity, edge cases, properties and the
+bootstrap Sharpe interval (the calendar table is tested in tests/market/test_calendars.py)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from quant_arena.evaluation.calendars import (
-    MARKET_CALENDARS,
-    bar_days,
-    get_calendar,
-    periods_per_year,
-)
 from quant_arena.evaluation.metrics import (
     METRIC_NAMES,
     SharpeCI,
-    _bootstrap_sharpes,
     block_bootstrap_indices,
     bootstrap_sharpe_ci,
+    bootstrap_sharpe_draws,
     cagr,
     compute_metrics,
     compute_metrics_table,
@@ -47,69 +41,6 @@ def _random_returns(
     rng = np.random.default_rng(seed)
     # fat-ish tails and a little skew, like real returns
     return mu + sigma * rng.standard_t(5, n) / math.sqrt(5 / 3)
-
-
-# --------------------------------------------------------------------------- calendars
-
-
-@pytest.mark.parametrize(
-    ("timeframe", "calendar", "expected"),
-    [
-        ("1m", "crypto", 525_600.0),
-        ("5m", "crypto", 105_120.0),
-        ("1h", "crypto", 8_760.0),
-        ("4h", "crypto", 2_190.0),
-        ("1d", "crypto", 365.0),
-        ("2d", "crypto", 182.5),
-        ("1w", "crypto", 365.0 / 7.0),
-        ("36h", "crypto", 365.0 / 1.5),
-        ("1m", "forex", 260 * 1440.0),
-        ("5m", "forex", 74_880.0),
-        ("1h", "forex", 6_240.0),
-        ("4h", "forex", 1_560.0),
-        ("1d", "forex", 260.0),
-        ("1w", "forex", 52.0),
-        ("1m", "equities", 252 * 390.0),
-        ("5m", "equities", 252 * 78.0),
-        ("30m", "equities", 252 * 13.0),
-        (
-            "1h",
-            "equities",
-            252 * 7.0,
-        ),  # 6.5 h session prints 7 hourly bars (last one partial)
-        ("2h", "equities", 252 * 4.0),
-        ("4h", "equities", 252 * 2.0),
-        ("8h", "equities", 252.0),
-        ("1d", "equities", 252.0),
-        ("2d", "equities", 126.0),
-        ("1w", "equities", 52.0),
-    ],
-)
-def test_periods_per_year_table(timeframe: str, calendar: str, expected: float) -> None:
-    assert periods_per_year(timeframe, calendar) == pytest.approx(expected, rel=1e-12)
-
-
-def test_calendar_facts() -> None:
-    assert get_calendar("crypto").trading_days_per_year == 365
-    assert get_calendar("forex").trading_days_per_year == 260
-    assert get_calendar("equities").session_hours == 6.5
-    assert set(MARKET_CALENDARS) == {"crypto", "forex", "equities"}
-    assert bar_days(8760) == pytest.approx(1 / 24)
-    assert bar_days(252) == pytest.approx(365 / 252)
-
-
-@pytest.mark.parametrize(
-    ("timeframe", "calendar", "match"),
-    [
-        ("1h", "stocks", "calendar 'stocks' is not known"),
-        ("1x", "crypto", "timeframe '1x' is not understood"),
-        ("0h", "crypto", "timeframe '0h'"),
-        ("36h", "forex", "not a whole number of days"),
-    ],
-)
-def test_periods_per_year_rejects(timeframe: str, calendar: str, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        periods_per_year(timeframe, calendar)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- hand-computed
@@ -688,7 +619,7 @@ def test_block_bootstrap_indices(method: str, block: float) -> None:
     x = _random_returns(4, n)
     sample = x[idx]
     explicit = sample.mean(axis=1) / sample.std(axis=1, ddof=1)
-    fast = _bootstrap_sharpes(x, 400, block, method, np.random.default_rng(3))
+    fast = bootstrap_sharpe_draws(x, 400, block, method, np.random.default_rng(3))
     np.testing.assert_allclose(fast, explicit, rtol=1e-9, atol=1e-12)
 
 

@@ -1,4 +1,4 @@
-"""The out-of-sample table contract: validation, seed matrices, the median seed, annualisation."""
+"""The out-of-sample table contract: validation, seed matrices, the median seed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import pytest
 from quant_arena.market.errors import DataError
 from quant_arena.reporting.results import (
     central_seed,
-    infer_periods_per_year,
-    infer_timeframe,
     seed_matrix,
     validate_oos_returns,
 )
@@ -64,13 +62,3 @@ def test_central_seed_is_the_median_sharpe_seed():
     assert central_seed(pd.Series({0: 1.0, 1: 3.0, 2: 2.0, 3: 4.0})) == 2  # lower middle
     assert central_seed(pd.Series({5: np.nan, 6: 0.5})) == 6  # NaN sorts last
     assert central_seed(pd.Series({9: 0.1})) == 9
-
-
-def test_annualisation_is_read_off_the_timestamps():
-    hourly = pd.date_range("2022-01-01", periods=24 * 30, freq="1h", tz="UTC")
-    assert infer_timeframe(hourly) == "1h"
-    assert infer_periods_per_year(hourly) == (8760.0, "1h", "crypto")
-    weekdays = pd.bdate_range("2022-01-03", periods=300, tz="UTC")
-    assert infer_periods_per_year(weekdays) == (252.0, "1d", "equities")
-    assert infer_periods_per_year(hourly, calendar="forex")[0] == 6240.0
-    assert infer_timeframe(pd.date_range("2022-01-01", periods=10, freq="15min")) == "15m"

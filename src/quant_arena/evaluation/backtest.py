@@ -64,8 +64,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from quant_arena.evaluation.calendars import Calendar, periods_per_year
 from quant_arena.evaluation.metrics import compute_metrics, compute_metrics_table
+from quant_arena.market.calendars import (
+    Calendar,
+    infer_calendar,
+    infer_periods_per_year,
+)
 from quant_arena.market.errors import DataError
 from quant_arena.sim import (
     LEDGER_FIELDS,
@@ -565,33 +569,9 @@ def trades_from_ledger(  # noqa: PLR0915 - the documented attribution, in order
 # --------------------------------------------------------------------------- calendars
 
 
-def infer_calendar(timestamps: Any, timeframe: str | None = None) -> Calendar:
-    """The market calendar a series trades on, from its bar times.
-
-    Bars on Saturdays (more than 0.1% of bars, or any series shorter than two weeks) mean a
-    24/7 market (``"crypto"``); otherwise daily-or-longer bars mean ``"equities"`` and intraday
-    bars ``"forex"`` when bars cover more than a 6.5-hour session per day, else ``"equities"``.
-    """
-    ts = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
-    if len(ts) < 2 or (ts[-1] - ts[0]) < pd.Timedelta(days=14):
-        return "crypto"
-    sat = int(np.count_nonzero(ts.day_of_week == 5))
-    if sat > 0.001 * len(ts):
-        return "crypto"
-    step = pd.Series(ts).diff().median()
-    if step >= pd.Timedelta(days=1):
-        return "equities"
-    days = ts.normalize()
-    per_day = pd.Series(1, index=days).groupby(level=0).size().median()
-    hours = float(per_day) * step / pd.Timedelta(hours=1)
-    return "forex" if hours > 8.0 else "equities"
-
-
 def _periods_per_year(data: MarketData, calendar: str | None) -> float:
-    if calendar is None and data.timestamps is not None and data.timeframe:
-        calendar = infer_calendar(data.timestamps)
-    if calendar is not None and data.timeframe:
-        return periods_per_year(data.timeframe, calendar)  # type: ignore[arg-type]
+    if data.timeframe and (calendar is not None or data.timestamps is not None):
+        return infer_periods_per_year(data.timestamps, data.timeframe, calendar)[0]
     return float(data.bars_per_year)
 
 

@@ -1,129 +1,16 @@
-"""Trading calendars: how many bars of a given size a market produces in one year.
+"""Moved: the trading calendars and annualisation live in :mod:`quant_arena.market.calendars`.
 
-Annualised figures (volatility, Sharpe, Sortino, CAGR, turnover) scale a per-bar statistic by
-the number of bars in a year, so that number must follow the market's calendar and the bar size.
-``periods_per_year(timeframe, calendar)`` is that number; every metric in
-:mod:`quant_arena.evaluation.metrics` takes it as ``periods_per_year``.
-
-The three calendars, precisely:
-
-``"crypto"`` -- trades 24 hours a day, 7 days a week, 365 days a year (leap days ignored).
-    Any bar size: ``365 * 86400 / bar_seconds``. ``1h`` -> 8760, ``1d`` -> 365,
-    ``1w`` -> 365 / 7 = 52.142857...
-
-``"forex"`` -- trades 24 hours a day, 5 days a week (Sunday ~22:00 UTC to Friday ~22:00 UTC,
-    120 hours), 52 weeks a year = 260 trading days of 24 hours; holidays ignored.
-    Bars shorter than a day: ``260 * 86400 / bar_seconds`` (``1h`` -> 6240, ``5m`` -> 74880).
-    Day bars: ``260 / n`` for ``"<n>d"`` (one bar per trading day, ``1d`` -> 260).
-    Week bars: ``52 / n`` for ``"<n>w"``.
-
-``"equities"`` -- 252 trading days a year (US exchanges net of holidays), regular session of
-    6.5 hours (09:30-16:00 New York); pre- and post-market are not counted.
-    Bars shorter than a day: ``252 * ceil(6.5 h / bar)`` -- the number of bars one session
-    actually prints, because a session that is not a whole number of bars still prints its
-    last, partial bar (``1h`` -> 7 bars a day -> 1764 a year; ``30m`` -> 13 -> 3276;
-    ``4h`` -> 2 -> 504; any bar of 6.5 hours or more but under a day -> 1 -> 252).
-    Day bars: ``252 / n`` for ``"<n>d"`` (``1d`` -> 252). Week bars: ``52 / n``.
-
-Day bars count trading days (a ``"1d"`` forex or equities series has no weekend rows); week
-bars count calendar weeks (every week prints one bar). Crypto has no closed days, so its
-multi-day bars are plain calendar time.
+This module only re-exports them for the experiment files the study branch is moving
+(``evaluation/walk_forward.py``, ``tuning/objective.py``, ``pipelines/train_rl/nodes.py``); delete it
+once they import :mod:`quant_arena.market.calendars`.
 """
 
-from __future__ import annotations
-
-import math
-from dataclasses import dataclass
-from typing import Literal, get_args
-
-from quant_arena.market.schema import parse_timeframe
-
-Calendar = Literal["crypto", "forex", "equities"]
-CALENDARS: tuple[str, ...] = get_args(Calendar)
-
-_DAY = 86_400
-_WEEK = 7 * _DAY
-
-
-@dataclass(frozen=True)
-class MarketCalendar:
-    """When a market trades.
-
-    Attributes:
-        name: ``"crypto"``, ``"forex"`` or ``"equities"``.
-        trading_days_per_year: days with a session (365, 260, 252).
-        session_hours: trading hours in one such day (24, 24, 6.5).
-        weeks_per_year: week bars per year (365/7 for crypto, 52 otherwise).
-        partial_last_bar: whether a session that is not a whole number of bars prints a last,
-            partial bar (true for equities' 6.5-hour session; irrelevant for 24-hour days).
-    """
-
-    name: str
-    trading_days_per_year: float
-    session_hours: float
-    weeks_per_year: float
-    partial_last_bar: bool
-
-
-MARKET_CALENDARS: dict[str, MarketCalendar] = {
-    "crypto": MarketCalendar("crypto", 365.0, 24.0, 365.0 / 7.0, False),
-    "forex": MarketCalendar("forex", 260.0, 24.0, 52.0, False),
-    "equities": MarketCalendar("equities", 252.0, 6.5, 52.0, True),
-}
-
-
-def get_calendar(calendar: str) -> MarketCalendar:
-    """The :class:`MarketCalendar` called ``calendar``; ValueError naming the choices otherwise."""
-    try:
-        return MARKET_CALENDARS[calendar]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"calendar {calendar!r} is not known: use one of {', '.join(CALENDARS)}"
-        ) from None
-
-
-def periods_per_year(timeframe: str, calendar: Calendar) -> float:
-    """Number of ``timeframe`` bars one year of ``calendar`` produces (see the module docstring).
-
-    Args:
-        timeframe: ccxt-style bar size such as ``"5m"``, ``"1h"``, ``"1d"``, ``"1w"``
-            (parsed by :func:`quant_arena.market.schema.parse_timeframe`).
-        calendar: ``"crypto"`` (24/7, 365 days), ``"forex"`` (24/5, 260 days) or
-            ``"equities"`` (252 days of 6.5 hours).
-
-    Returns:
-        Bars per year as a float (not always a whole number, e.g. crypto weeks: 52.142857).
-
-    Raises:
-        ValueError: for an unknown calendar or a timeframe ``parse_timeframe`` rejects.
-    """
-    cal = get_calendar(calendar)
-    seconds = parse_timeframe(timeframe).total_seconds()
-    if cal.name == "crypto":
-        return 365.0 * _DAY / seconds
-    if seconds >= _WEEK and seconds % _WEEK == 0:
-        return cal.weeks_per_year * _WEEK / seconds
-    if seconds >= _DAY and seconds % _DAY == 0:
-        return cal.trading_days_per_year * _DAY / seconds
-    if seconds >= _DAY:
-        raise ValueError(
-            f"timeframe {timeframe!r} is longer than a day but not a whole number of days or "
-            f"weeks; the {cal.name} calendar cannot count such bars"
-        )
-    session_seconds = cal.session_hours * 3600.0
-    if cal.partial_last_bar:
-        bars_per_day = float(math.ceil(session_seconds / seconds - 1e-12))
-    else:
-        bars_per_day = session_seconds / seconds
-    return cal.trading_days_per_year * bars_per_day
-
-
-def bar_days(periods: float) -> float:
-    """Calendar days one bar stands for on average, given ``periods`` bars per year.
-
-    Uses a 365-day year: 24 hourly crypto bars are exactly one day, 5 daily equity bars
-    are 5 * 365 / 252 = 7.24 days (about a week).
-    """
-    if not periods > 0:
-        raise ValueError(f"periods_per_year must be > 0, got {periods!r}")
-    return 365.0 / float(periods)
+from quant_arena.market.calendars import (  # noqa: F401
+    CALENDARS,
+    MARKET_CALENDARS,
+    Calendar,
+    MarketCalendar,
+    bar_days,
+    get_calendar,
+    periods_per_year,
+)

@@ -3,9 +3,11 @@
 Public API: :func:`compute_metrics` (one strategy -> dict), :func:`compute_metrics_table`
 (several -> DataFrame), the building blocks :func:`sharpe_ratio`, :func:`sortino_ratio`,
 :func:`cagr`, :func:`max_drawdown`, the series helpers :func:`equity_from_returns` and
-:func:`drawdown_series`, and the block bootstrap: :func:`bootstrap_sharpe_ci` and
-:func:`block_bootstrap_indices` (resampled paths for Monte Carlo). Bars per year come from
-:func:`quant_arena.evaluation.calendars.periods_per_year`.
+:func:`drawdown_series`, and the block bootstrap: :func:`bootstrap_sharpe_ci`,
+:func:`block_bootstrap_indices` (resampled paths for Monte Carlo), and its parts
+:func:`bootstrap_block_length` and :func:`bootstrap_sharpe_draws` (the leaderboard's paired
+bootstrap draws the same way). Bars per year come from
+:func:`quant_arena.market.calendars.periods_per_year`.
 
 Inputs
 ======
@@ -22,7 +24,7 @@ Inputs
 
 ``periods_per_year``
     Bars per year of the market's calendar, from
-    :func:`quant_arena.evaluation.calendars.periods_per_year` (crypto 1h = 8760, equities
+    :func:`quant_arena.market.calendars.periods_per_year` (crypto 1h = 8760, equities
     1d = 252, ...). Everything annualised uses it; nothing here looks at timestamps.
 
 ``positions`` (optional)
@@ -145,7 +147,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from quant_arena.evaluation.calendars import bar_days
+from quant_arena.market.calendars import bar_days
 from quant_arena.market.errors import DataError
 
 METRIC_NAMES: tuple[str, ...] = (
@@ -755,8 +757,11 @@ def _block_plan(
     return starts, lengths
 
 
-def _check_block(block: float | None, n_bars: int, method: str) -> float:
-    """The block length to use (validated; the default is round(n_bars ** (1/3)))."""
+def bootstrap_block_length(block: float | None, n_bars: int, method: str) -> float:
+    """The block length of a block bootstrap (validated; the default is round(n_bars ** (1/3))).
+
+    ``method`` is ``"stationary"`` (random block lengths of this mean) or ``"moving"`` (fixed
+    blocks: rounded down to whole bars)."""
     if method not in ("stationary", "moving"):
         raise ValueError(f"method must be 'stationary' or 'moving', got {method!r}")
     if block is None:
@@ -787,7 +792,7 @@ def block_bootstrap_indices(
     n_bars, n_paths = int(n_bars), int(n_paths)
     if n_bars < 1 or n_paths < 1:
         raise ValueError(f"n_bars and n_paths must be >= 1, got {n_bars}, {n_paths}")
-    blk = _check_block(block, n_bars, method)
+    blk = bootstrap_block_length(block, n_bars, method)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     starts, lengths = _block_plan(rng, n_paths, n_bars, blk, method)
     flat_len = lengths.ravel()
@@ -797,7 +802,7 @@ def block_bootstrap_indices(
     return idx.reshape(n_paths, n_bars)
 
 
-def _bootstrap_sharpes(
+def bootstrap_sharpe_draws(
     ex: np.ndarray, n_boot: int, block: float, method: str, rng: np.random.Generator
 ) -> np.ndarray:
     """Per-bar Sharpe ratios of ``n_boot`` block-bootstrap resamples of ``ex``.
@@ -872,9 +877,9 @@ def bootstrap_sharpe_ci(
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if int(n) < 1:
         raise ValueError(f"n (resamples) must be >= 1, got {n!r}")
-    blk = _check_block(block, r.size, method)
+    blk = bootstrap_block_length(block, r.size, method)
     n = int(n)
-    stats = _bootstrap_sharpes(r - rf_bar, n, blk, method, np.random.default_rng(seed))
+    stats = bootstrap_sharpe_draws(r - rf_bar, n, blk, method, np.random.default_rng(seed))
     stats *= np.sqrt(ppy)
     low, high = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
     finite = stats[np.isfinite(stats)]

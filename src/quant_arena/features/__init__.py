@@ -10,10 +10,12 @@ from quant_arena.features.builder import (
     feature_columns,
     feature_summary,
 )
+from quant_arena.features.indicators import ema, rolling_mean, rolling_std
 from quant_arena.features.scalers import (
     FeatureScaler,
     MinMaxScaler,
     RobustScaler,
+    ScalerKind,
     ZScoreScaler,
     make_scaler,
 )
@@ -33,16 +35,20 @@ __all__ = [
     "FeatureScaler",
     "MinMaxScaler",
     "RobustScaler",
+    "ScalerKind",
     "SelectionConfig",
     "SelectionResult",
     "ZScoreScaler",
     "build_features",
     "check_windowed_selection",
+    "ema",
     "feature_columns",
     "feature_summary",
     "forward_return",
     "make_scaler",
     "plot_importance",
     "resolve_train_end",
+    "rolling_mean",
+    "rolling_std",
     "select_features",
 ]

@@ -36,7 +36,7 @@ def run_env(env: str | None = None) -> str:
     else ``KEDRO_ENV``, else the settings' default run env, else ``local``."""
     from kedro.framework.project import settings
 
-    from quant_arena.hooks import run_environment
+    from quant_arena.pipelines.parameters import run_environment
 
     return (
         env
@@ -91,7 +91,7 @@ def built_block(
             was read from, as the validation hook does before a run (a pipeline cannot be built
             from an invalid block, so this fails first).
     """
-    from quant_arena.hooks import parameter_files, validate_parameters
+    from quant_arena.pipelines.parameters import parameter_files, validate_parameters
 
     root = root or project_root()
     params = built_parameters(root, env)

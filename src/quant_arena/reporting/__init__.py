@@ -23,6 +23,10 @@ from quant_arena.reporting.leaderboard import (
     leaderboard_html,
     leaderboard_markdown,
 )
+from quant_arena.reporting.learning import (
+    learning_curve_metrics,
+    learning_curve_summary,
+)
 from quant_arena.reporting.plots import (
     plot_drawdowns,
     plot_equity_curves,
@@ -43,6 +47,8 @@ __all__ = [
     "build_tearsheets",
     "leaderboard_html",
     "leaderboard_markdown",
+    "learning_curve_metrics",
+    "learning_curve_summary",
     "plot_drawdowns",
     "plot_equity_curves",
     "plot_learning_curves",

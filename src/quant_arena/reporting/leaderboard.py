@@ -57,11 +57,9 @@ import pandas as pd
 
 from quant_arena.evaluation.metrics import (
     TRADE_COLUMNS,
-    _check_block,
+    bootstrap_block_length,
+    bootstrap_sharpe_draws,  # the block bootstrap of bootstrap_sharpe_ci, one series
     compute_metrics,
-)
-from quant_arena.evaluation.metrics import (
-    _bootstrap_sharpes as _engine,  # the block bootstrap of bootstrap_sharpe_ci, one series
 )
 from quant_arena.market.errors import DataError
 from quant_arena.reporting.learning import (
@@ -189,10 +187,10 @@ def _bootstrap_sharpes(
     bars, k = x.shape
     if bars < 2:
         raise DataError("a Sharpe confidence interval needs at least 2 bars", rule="min_bars")
-    blk = _check_block(None if block is None else min(float(block), float(bars)), bars, "stationary")
+    blk = bootstrap_block_length(None if block is None else min(float(block), float(bars)), bars, "stationary")
     out = np.empty((n, k))
     for j in range(k):
-        out[:, j] = _engine(x[:, j], n, blk, "stationary", np.random.default_rng(seed))
+        out[:, j] = bootstrap_sharpe_draws(x[:, j], n, blk, "stationary", np.random.default_rng(seed))
     return out * math.sqrt(periods_per_year)
 
 

@@ -18,8 +18,8 @@ equity     float, account equity after the bar
 positions, duplicated bars: a :class:`~quant_arena.market.errors.DataError` naming the rule
 and the row) and returns the table sorted by strategy, seed and time.
 :func:`seed_matrix` pivots one strategy to ``timestamps x seeds``; :func:`central_seed` picks
-the seed whose overall Sharpe ratio is the median across seeds; :func:`infer_periods_per_year`
-reads the bar size and market calendar off the timestamps.
+the seed whose overall Sharpe ratio is the median across seeds. The bar size and market calendar
+are read off the timestamps by :func:`quant_arena.market.calendars.infer_periods_per_year`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ from quant_arena.market.errors import DataError
 __all__ = [
     "OOS_COLUMNS",
     "central_seed",
-    "infer_periods_per_year",
-    "infer_timeframe",
     "seed_matrix",
     "strategy_kinds",
     "strategy_order",
@@ -169,44 +167,3 @@ def central_seed(sharpes: pd.Series) -> Any:
     frame = pd.DataFrame({"seed": sharpes.index, "sharpe": sharpes.to_numpy(dtype=float)})
     frame = frame.sort_values(["sharpe", "seed"], na_position="last", kind="stable")
     return frame["seed"].iloc[(len(frame) - 1) // 2]
-
-
-def infer_timeframe(timestamps: Any) -> str:
-    """The bar size of a series as a ccxt-style string (``"1h"``, ``"15m"``, ``"1d"``, ``"1w"``).
-
-    Uses the most common step between consecutive distinct timestamps (gaps between folds
-    and weekends do not change it).
-    """
-    ts = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True)).unique().sort_values()
-    if len(ts) < 2:
-        raise DataError("at least two distinct timestamps are needed to infer the bar size", rule="timeframe")
-    steps = pd.Series(ts[1:] - ts[:-1])
-    step = steps.mode().iloc[0]
-    seconds = int(step.total_seconds())
-    if seconds <= 0:
-        raise DataError("timestamps do not increase", rule="timeframe")
-    for unit, size in (("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    raise DataError(f"cannot express a bar of {seconds} s as a timeframe", rule="timeframe")  # pragma: no cover
-
-
-def infer_periods_per_year(
-    timestamps: Any, timeframe: str | None = None, calendar: str | None = None
-) -> tuple[float, str, str]:
-    """Bars per year of the record, with the timeframe and calendar used.
-
-    ``timeframe`` / ``calendar`` override what is read off the timestamps
-    (:func:`infer_timeframe` and :func:`quant_arena.evaluation.backtest.infer_calendar`).
-
-    Returns:
-        ``(periods_per_year, timeframe, calendar)``.
-    """
-    from quant_arena.evaluation.calendars import periods_per_year
-
-    tf = timeframe or infer_timeframe(timestamps)
-    if calendar is None:
-        from quant_arena.evaluation.backtest import infer_calendar
-
-        calendar = infer_calendar(np.asarray(pd.to_datetime(np.asarray(timestamps), utc=True).unique()), tf)
-    return float(periods_per_year(tf, calendar)), tf, str(calendar)  # type: ignore[arg-type]

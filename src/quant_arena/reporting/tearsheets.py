@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from quant_arena.evaluation.metrics import sharpe_ratio
+from quant_arena.market.calendars import periods_per_year
 from quant_arena.market.errors import DataError
 from quant_arena.reporting.results import (
     central_seed,
@@ -246,8 +247,6 @@ def build_tearsheets(
         without the benchmark, which QuantStats cannot regress on; a page QuantStats failed
         to draw is replaced by one that says so, and a warning is logged).
     """
-    from quant_arena.evaluation.calendars import periods_per_year
-
     render = render_tearsheet if render is None else render
     table = validate_oos_returns(oos_returns)
     kinds = strategy_kinds(table)

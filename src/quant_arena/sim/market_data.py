@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from quant_arena.market.calendars import bars_per_calendar_year
 from quant_arena.market.errors import DataError
 from quant_arena.market.schema import (
     KEY_COLUMNS,
     MARK_COLUMNS,
     OHLCV_COLUMNS,
     OPTIONAL_COLUMNS,
-    timeframe_seconds,
 )
 
 _SECONDS_PER_YEAR = 365.0 * 86400.0
@@ -235,7 +235,7 @@ class MarketData:
         if tf is None and "timeframe" in frame.columns and len(frame):
             tf = str(frame["timeframe"].iloc[0])
         if bars_per_year is None:
-            bars_per_year = 365.0 * 24.0 if not tf else 365.0 * 86400.0 / timeframe_seconds(tf)
+            bars_per_year = 365.0 * 24.0 if not tf else bars_per_calendar_year(tf)
         if feature_columns is None:
             reserved = set(KEY_COLUMNS) | set(OHLCV_COLUMNS) | set(OPTIONAL_COLUMNS)
             feature_columns = [

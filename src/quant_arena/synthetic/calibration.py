@@ -34,11 +34,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from quant_arena.market.calendars import bars_per_calendar_year
 from quant_arena.market.schema import timeframe_seconds
 from quant_arena.synthetic.generator import (
     REGIME_NAMES,
-    SECONDS_PER_YEAR,
     VOLUME_IMPACT_CAP,
+    YEAR_DAYS,
     GarchConfig,
     RegimeConfig,
     SyntheticConfig,
@@ -153,7 +154,7 @@ def series_log_returns(df: pd.DataFrame) -> np.ndarray:
 
 
 def _bars_per_year(df: pd.DataFrame) -> float:
-    return SECONDS_PER_YEAR / timeframe_seconds(str(df["timeframe"].iloc[0]))
+    return bars_per_calendar_year(str(df["timeframe"].iloc[0]), YEAR_DAYS)
 
 
 def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

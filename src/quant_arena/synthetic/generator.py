@@ -52,10 +52,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from quant_arena.market.calendars import bars_per_calendar_year
 from quant_arena.market.ingest import SyntheticSource, register_synthetic_source
 from quant_arena.market.schema import timeframe_seconds
 
-SECONDS_PER_YEAR: float = 365.25 * 86400.0
+#: the generator's year in days (calendar time: annual drift and volatility scale by the bars in it)
+YEAR_DAYS: float = 365.25
 #: volume reacts to shocks up to this many standard deviations
 VOLUME_IMPACT_CAP: float = 4.0
 
@@ -651,7 +653,7 @@ def simulate(  # noqa: PLR0913 - the generator's documented keyword API
     ).spawn(5)
     names = config.regime_names
     regs = [config.regimes[k] for k in names]
-    bars_per_year = SECONDS_PER_YEAR / timeframe_seconds(timeframe)
+    bars_per_year = bars_per_calendar_year(timeframe, YEAR_DAYS)
 
     seg_reg, seg_len = _regime_path(config, n_bars, path_seq)
     kept = seg_len.copy()

@@ -11,14 +11,13 @@
 - :mod:`quant_arena.tuning.study`: :func:`run_study`, the trials table, best-parameter
   artifact, plots and :func:`apply_tuned_params` for walk_forward's ``agent_params: tuned``.
 
-Names are imported lazily (PEP 562), so ``from quant_arena.tuning import mask_url`` does not
+Names are imported lazily (PEP 562, :func:`quant_arena.lazy.lazy_face`), so ``from quant_arena.tuning import mask_url`` does not
 pull in torch.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from quant_arena.lazy import lazy_face
 
 _EXPORTS: dict[str, str] = {
     "DEFAULT_STORAGE_URL": "storage",
@@ -52,47 +51,5 @@ _EXPORTS: dict[str, str] = {
     "tuned_feature_columns": "study",
 }
 
-__all__ = [
-    "DEFAULT_STORAGE_URL",
-    "ParamSpec",
-    "ProgressLogger",
-    "SearchSpace",
-    "StorageConfig",
-    "TuneConfig",
-    "TuneFeatures",
-    "TuningData",
-    "apply_agent_params",
-    "apply_env_params",
-    "apply_tuned_params",
-    "best_params_artifact",
-    "make_storage",
-    "mask_url",
-    "objective_value",
-    "plot_history",
-    "plot_importance",
-    "plot_parallel",
-    "prepare_tuning_data",
-    "redact",
-    "resolve_trial",
-    "resolve_tune_end",
-    "run_study",
-    "score_setup",
-    "suggest",
-    "trials_table",
-    "tuned_env_params",
-    "tuned_feature_columns",
-    "validate_space",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'quant_arena.tuning' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"quant_arena.tuning.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__ = [*_EXPORTS]  # noqa: PLE0604 - the face is the keys of _EXPORTS
+__getattr__, __dir__ = lazy_face(__name__, _EXPORTS, globals())

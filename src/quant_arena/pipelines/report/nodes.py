@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from quant_arena.market.calendars import infer_periods_per_year
 from quant_arena.reporting.config import ReportConfig
 from quant_arena.reporting.leaderboard import (
     build_leaderboard,
@@ -31,13 +32,12 @@ from quant_arena.reporting.plots import (
     plot_return_distributions,
     plot_sharpe_heatmap,
 )
-from quant_arena.reporting.results import infer_periods_per_year
 
 logger = logging.getLogger(__name__)
 
 
 def _config(params: dict[str, Any] | None) -> ReportConfig:
-    from quant_arena.hooks import validate_parameters
+    from quant_arena.pipelines.parameters import validate_parameters
 
     validate_parameters({"report": params or {}}, {"report"}, models={"report": ReportConfig})
     return ReportConfig.model_validate(params or {})
