@@ -6,9 +6,9 @@ from __future__ import annotations
 import yaml
 from omegaconf import OmegaConf
 
-from quant_arena.evaluation.walk_forward import WalkForwardConfig
 from quant_arena.market.cleaning import clean_ohlcv, parse_clean_config
 from quant_arena.market.ingest import load_sources
+from quant_arena.study.walk_forward import WalkForwardConfig
 from quant_arena.synthetic.perp import write_freqtrade_perp
 
 # what conf/perp/parameters_walk_forward.yml may change from conf/base's (its header lists them)

@@ -18,17 +18,16 @@ logger = logging.getLogger(__name__)
 
 
 def _models() -> dict[str, type[BaseModel]]:
-    """Top-level parameter key -> the pydantic model that validates it (imported lazily)."""
+    """Top-level parameter key -> the pydantic model that validates it (imported lazily: settings.py
+    imports this module for every ``kedro`` command, and the models pull in torch)."""
     from quant_arena.agents.baselines import BaselinesConfig
-    from quant_arena.agents.experiment import TrainRLConfig
-    from quant_arena.evaluation.walk_forward import WalkForwardConfig
     from quant_arena.features.builder import FeatureConfig
     from quant_arena.features.selection import SelectionConfig
     from quant_arena.market.cleaning import CleanConfig
     from quant_arena.market.ingest import IngestConfig
     from quant_arena.reporting.config import ReportConfig
+    from quant_arena.study import TrainRLConfig, TuneConfig, WalkForwardConfig
     from quant_arena.synthetic.params import SyntheticParams
-    from quant_arena.tuning.config import TuneConfig
 
     return {
         "ingest": IngestConfig,
@@ -154,7 +153,7 @@ def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] |
     Also logs which baselines each pipeline runs and which (portfolio) entries it leaves out.
     """
     from quant_arena.agents.baselines import select_baselines
-    from quant_arena.agents.experiment import TrainRLConfig
+    from quant_arena.study import TrainRLConfig
 
     problems: list[str] = []
     if "baselines" not in params:
@@ -162,8 +161,9 @@ def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] |
     selections: dict[str, Any] = {}
     if isinstance(params.get("walk_forward"), Mapping):
         selections["walk_forward"] = params["walk_forward"].get("baselines")
-    if "train_rl" in params:
-        selections["train_rl"] = TrainRLConfig.model_validate(params["train_rl"] or {}).baseline_selection()
+    train_rl = TrainRLConfig.model_validate(params["train_rl"] or {}) if "train_rl" in params else None
+    if train_rl is not None:
+        selections["train_rl"] = train_rl.baseline_selection()
     for key, names in selections.items():
         try:
             used, left_out = select_baselines(params["baselines"], names, "single", f"{key}.baselines")
@@ -174,8 +174,8 @@ def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] |
             "%s runs baselines %s%s", key, list(used),
             f"; left out: {left_out} (portfolio baselines need several assets; {key} runs one series)" if left_out else "",
         )
-        if key == "train_rl":
-            clash = sorted(set(TrainRLConfig.model_validate(params["train_rl"] or {}).agents) & set(used))
+        if train_rl is not None and key == "train_rl":
+            clash = sorted(set(train_rl.agents) & set(used))
             if clash:
                 problems.append(
                     f"train_rl.agents: {clash} are also baseline names (parameters_baselines.yml); strategies in the "

@@ -9,14 +9,13 @@ from pydantic import ValidationError
 
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
+from quant_arena.study import TuneConfig
+from quant_arena.study.walk_forward import apply_tuned_params, tuned_env_params
 from quant_arena.tuning import (
-    TuneConfig,
     apply_agent_params,
-    apply_tuned_params,
     mask_url,
     resolve_trial,
     suggest,
-    tuned_env_params,
 )
 from quant_arena.tuning.space import check_space_fits
 

@@ -11,12 +11,18 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from quant_arena.agents.experiment import SplitConfig, TrainRLConfig, time_split
 from quant_arena.agents.training import get_normalization, policy_returns
 from quant_arena.evaluation.metrics import METRIC_NAMES
 from quant_arena.pipelines.train_rl import create_pipeline
 from quant_arena.pipelines.train_rl.nodes import evaluate_baselines, split_series
 from quant_arena.pipelines.train_rl.pipeline import read_built_agents
+from quant_arena.study import (
+    SplitConfig,
+    TrainRLConfig,
+    make_eval_env,
+    market_data,
+    time_split,
+)
 
 torch.set_num_threads(1)
 
@@ -178,7 +184,6 @@ def test_equity_plot_draws_every_agent_and_baseline(run):
 
 def test_validation_callback_and_run_policy_agree(run):
     """The Sharpe the trainer selected on is the one the report shows for validation."""
-    from quant_arena.agents.experiment import make_eval_env, market_data
     from quant_arena.evaluation.backtest import run_policy
 
     catalog, _, params = run

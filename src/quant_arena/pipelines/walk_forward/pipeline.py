@@ -41,7 +41,6 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-from quant_arena.evaluation.walk_forward import WalkForwardConfig, run_name
 from quant_arena.pipelines import clean, features, ingest
 from quant_arena.pipelines.build_conf import built_block
 from quant_arena.pipelines.walk_forward.nodes import (
@@ -57,6 +56,7 @@ from quant_arena.pipelines.walk_forward.nodes import (
     summarise_walk_forward,
     train_agent_node,
 )
+from quant_arena.study import WalkForwardConfig, run_name
 
 logger = logging.getLogger(__name__)
 
