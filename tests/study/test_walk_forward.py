@@ -24,6 +24,7 @@ from quant_arena.study.walk_forward import (
     stress_fold_frame,
     training_n_envs,
 )
+from tests._project import conf_parameters
 from tests.pipelines.walk_forward import _tiny
 
 torch.set_num_threads(1)
@@ -189,12 +190,8 @@ def test_bad_parameters_name_the_field():
 
 
 def test_default_budget_lets_agents_learn_and_n_envs_resolves_per_agent():
-    from pathlib import Path
-
-    import yaml
-
     default = WalkForwardConfig()
-    shipped = WalkForwardConfig.model_validate(yaml.safe_load((Path(__file__).parents[2] / "conf/base/parameters_walk_forward.yml").read_text())["walk_forward"])
+    shipped = WalkForwardConfig.model_validate(conf_parameters()["walk_forward"])
     for cfg in (default, shipped):
         tc = cfg.training
         assert tc.total_timesteps >= 250_000 and tc.patience >= 4 and tc.eval_freq <= tc.total_timesteps // 8

@@ -19,6 +19,8 @@ from quant_arena.tuning import (
 )
 from quant_arena.tuning.space import check_space_fits
 
+from tests._project import conf_parameters
+
 from . import _data
 
 
@@ -47,10 +49,8 @@ def test_window_beyond_the_purge_is_refused() -> None:
         TuneConfig.model_validate({"search_space": {"window": {"type": "int", "low": 8, "high": 64}}})
 
 
-def test_the_shipped_parameters_validate(project_root) -> None:
-    import yaml
-
-    block = yaml.safe_load((project_root / "conf" / "base" / "parameters_tune.yml").read_text())["tune"]
+def test_the_shipped_parameters_validate() -> None:
+    block = conf_parameters()["tune"]
     cfg = TuneConfig.model_validate(block)
     assert {"learning_rate", "batch_size", "n_steps", "gamma", "ent_coef", "net_width", "extractor", "window",
             "n_features", "reward.drawdown_penalty"} <= set(cfg.search_space.root)

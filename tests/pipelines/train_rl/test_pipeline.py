@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import matplotlib.figure
 import numpy as np
 import pandas as pd
@@ -23,6 +25,7 @@ from quant_arena.study import (
     market_data,
     time_split,
 )
+from tests._project import conf_parameters
 
 torch.set_num_threads(1)
 
@@ -54,7 +57,7 @@ def _features(n: int = 900, seed: int = 0) -> pd.DataFrame:
 
 
 def _params(project_root) -> dict:
-    params = yaml.safe_load((project_root / "conf" / "base" / "parameters_train_rl.yml").read_text())["train_rl"]
+    params = copy.deepcopy(conf_parameters()["train_rl"])
     params["split"] = {"train_fraction": 0.5, "val_fraction": 0.25, "purge_bars": 10}
     params["features"]["selection"].update(n_estimators=10, n_features=2, min_samples_leaf=20, label_horizon=4)
     params["env"]["window"] = 8
