@@ -12,6 +12,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from pydantic import BaseModel, ValidationError
 
+from quant_arena.pipelines.params import validated
 from quant_arena.reporting.learning import learning_curve_metrics
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def validate_parameters(
         if (keys is not None and key not in keys) or key not in params:
             continue
         try:
-            model.model_validate(params[key])
+            validated(model, params[key])  # the nodes get this very model: validated once per run
         except ValidationError as exc:
             for err in exc.errors():
                 problems.append(f"{_location(key, err['loc'])}: {err['msg']} ({_file(files, key)})")
@@ -161,7 +162,7 @@ def cross_check_parameters(params: Mapping[str, Any], files: Mapping[str, str] |
     selections: dict[str, Any] = {}
     if isinstance(params.get("walk_forward"), Mapping):
         selections["walk_forward"] = params["walk_forward"].get("baselines")
-    train_rl = TrainRLConfig.model_validate(params["train_rl"] or {}) if "train_rl" in params else None
+    train_rl = validated(TrainRLConfig, params["train_rl"]) if "train_rl" in params else None
     if train_rl is not None:
         selections["train_rl"] = train_rl.baseline_selection()
     for key, names in selections.items():

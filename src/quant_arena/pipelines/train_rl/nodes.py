@@ -16,6 +16,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 
+from quant_arena.pipelines.params import validated
 from quant_arena.study import (
     SplitIndices,
     TrainRLConfig,
@@ -41,7 +42,7 @@ def split_series(
         The series (sorted, index 0..n-1), the split as a dict (row ranges ``[start, end)``) and a
         report table (one row per window with its rows and timestamps).
     """
-    config = TrainRLConfig.model_validate(params)
+    config = validated(TrainRLConfig, params)
     if built_agents is not None:
         check_built_agents(config, built_agents)
     frame, split = study.split_series(market_features, config)
@@ -57,7 +58,7 @@ def fit_features(train_rl_series: pd.DataFrame, train_rl_split: dict[str, Any], 
         The selected feature names, the fitted scaler and the selection report (an empty table
         when selection is off).
     """
-    config = TrainRLConfig.model_validate(params)
+    config = validated(TrainRLConfig, params)
     fs = fit_feature_set(train_rl_series, SplitIndices.from_dict(train_rl_split).train, config.features)
     logger.info("train_rl features (%d): %s", len(fs.columns), fs.columns)
     report = fs.report if fs.report is not None else pd.DataFrame({"feature": fs.columns, "selected": True})
@@ -87,7 +88,7 @@ def train_agent_node(
     Returns:
         The model (best weights on validation, scaler statistics attached) and its learning curve.
     """
-    config = TrainRLConfig.model_validate(params)
+    config = validated(TrainRLConfig, params)
     unit = study.train_rl_unit(train_rl_model_input, train_rl_feature_list, SplitIndices.from_dict(train_rl_split), config)
     return study.train_run(unit, config, agent_name, train_rl_scaler, log_fn=_mlflow_log_fn())
 
@@ -105,7 +106,7 @@ def evaluate_agent(
     Returns:
         ``{"kind": "agent", "results": {"<agent>": {"validation": BacktestResult, "test": BacktestResult}}}``.
     """
-    config = TrainRLConfig.model_validate(params)
+    config = validated(TrainRLConfig, params)
     split = SplitIndices.from_dict(train_rl_split)
     unit = study.train_rl_unit(train_rl_model_input, train_rl_feature_list, split, config)
     return study.evaluate_run(model, unit, split, agent_name)
@@ -124,7 +125,7 @@ def evaluate_baselines(
     portfolio ones are left out, and the log says so), a list = those entries (a portfolio one
     listed is an error), false = none. Same windows, bars and execution config as the agents.
     """
-    config = TrainRLConfig.model_validate(params)
+    config = validated(TrainRLConfig, params)
     return study.evaluate_baselines(train_rl_model_input, train_rl_feature_list, SplitIndices.from_dict(train_rl_split), config,
                                     baselines_params)
 
@@ -147,7 +148,7 @@ def build_reports(
         and the ``train_rl_metrics`` dict for MLflow (:func:`quant_arena.study.train_rl.build_reports`).
     """
     del train_rl_split  # orders the node after the split (the windows are in the evaluations)
-    config = TrainRLConfig.model_validate(params)
+    config = validated(TrainRLConfig, params)
     evaluations = [x for x in evaluations_and_curves if isinstance(x, dict)]
     curves = [x for x in evaluations_and_curves if isinstance(x, pd.DataFrame)]
     return study.build_reports(train_rl_model_input, config, evaluations, curves)

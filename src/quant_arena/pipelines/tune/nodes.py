@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from quant_arena.pipelines.params import validated
 from quant_arena.study import (
     TuneConfig,
     WalkForwardConfig,
@@ -49,8 +50,8 @@ def run_tuning(
         ``tune_trials_report`` (one row per trial), ``tune_best_params`` (see
         :func:`quant_arena.study.tune.best_params_artifact`) and ``tune_metrics`` for MLflow.
     """
-    config = TuneConfig.model_validate(params)
-    walk_forward = WalkForwardConfig.model_validate(walk_forward_params) if config.tune_end == "walk_forward" and walk_forward_params is not None else None
+    config = validated(TuneConfig, params)
+    walk_forward = validated(WalkForwardConfig, walk_forward_params) if config.tune_end == "walk_forward" and walk_forward_params is not None else None
     config = resolve_tune_end(config, market_features, walk_forward)
     study = run_tune(config, market_features, storage_url=tune_storage)
     table = trials_table(study)
@@ -66,5 +67,5 @@ def run_tuning(
 def plot_study(tune_storage: str, tune_trials_report: pd.DataFrame, params: dict[str, Any]):
     """Optuna's optimisation history, parameter importance and parallel-coordinate figures."""
     del tune_trials_report  # only orders the node after the study ran
-    study = _load_study(tune_storage, TuneConfig.model_validate(params))
+    study = _load_study(tune_storage, validated(TuneConfig, params))
     return plot_history(study), plot_importance(study), plot_parallel(study)

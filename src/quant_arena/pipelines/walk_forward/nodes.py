@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from quant_arena.features import FeatureConfig
+from quant_arena.pipelines.params import validated
 from quant_arena.study import WalkForwardConfig, run_name
 from quant_arena.study import walk_forward as study
 
@@ -95,15 +96,15 @@ def prepare_fold(
     Returns:
         ``fold_artifact``, ``model_input_table`` and ``feature_selection_report``.
     """
-    config = _check_built(WalkForwardConfig.model_validate(params), built)
+    config = _check_built(validated(WalkForwardConfig, params), built)
     return study.prepare_fold(market_features, fold_index, config, tune_best_params)
 
 
 def stress_fold(market_features: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], features_params: dict[str, Any] | None) -> pd.DataFrame:
     """The fold's model input with the stress scenarios injected into its test window (features
     rebuilt from the stressed bars with ``params:features``, scaled with the fold's scaler)."""
-    config = WalkForwardConfig.model_validate(params)
-    return study.stress_fold(market_features, fold_artifact, config, FeatureConfig.model_validate(features_params or {}))
+    config = validated(WalkForwardConfig, params)
+    return study.stress_fold(market_features, fold_artifact, config, validated(FeatureConfig, features_params or {}))
 
 
 def evaluate_baselines(
@@ -116,7 +117,7 @@ def evaluate_baselines(
     """Fit the configured baselines on the training window, look-ahead check them on the test
     window (the run fails on a mismatch unless ``lookahead.on_failure: flag``) and run them on
     the validation, test and stressed test windows."""
-    config = WalkForwardConfig.model_validate(params)
+    config = validated(WalkForwardConfig, params)
     strategies = study.fold_baselines(config, baselines_params, fold_artifact["index"])
     data = study.fold_data(fold_artifact, model_input_table)
     return study.evaluate_fold_baselines(data, fold_artifact["features"], model_input_table, stressed_model_input_table, strategies, config)
@@ -129,7 +130,7 @@ def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, A
         The model (best validation weights) and ``{"learning_curve": DataFrame, "meta": {...}}``
         (rows and last timestamps the training and validation envs held, timings).
     """
-    config = _check_built(WalkForwardConfig.model_validate(params), built)
+    config = _check_built(validated(WalkForwardConfig, params), built)
     data = study.fold_data(fold_artifact, model_input_table)
     tuned = (fold_artifact.get("tuned") or {}).get(agent)
     result = study.train_fold_agent(data, fold_artifact["features"], model_input_table, agent, seed, config, tuned=tuned)
@@ -150,7 +151,7 @@ def evaluate_agent_node(
     seed: int,
 ) -> dict[str, Any]:
     """The agent's deterministic policy on the fold's test and stressed test windows."""
-    config = WalkForwardConfig.model_validate(params)
+    config = validated(WalkForwardConfig, params)
     data = study.fold_data(fold_artifact, model_input_table)
     return study.evaluate_fold_agent(model, training_artifact["meta"], data, fold_artifact["features"], model_input_table,
                                      stressed_model_input_table, agent, seed, config, tuned=(fold_artifact.get("tuned") or {}).get(agent))
@@ -183,7 +184,7 @@ def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int,
         object saw, per fold), ``walk_forward_reference_returns_table`` (every agent's untrained
         network and constant exposures on its test windows, for "did it learn?").
     """
-    config = WalkForwardConfig.model_validate(params)
+    config = validated(WalkForwardConfig, params)
     per = 2 + 2 * n_agent_runs
     if len(fold_inputs) != n_folds * per:
         raise ValueError(f"stitch_walk_forward: expected {n_folds * per} inputs, got {len(fold_inputs)}")
@@ -243,7 +244,7 @@ def judge_learning(
         ``walk_forward_did_it_learn_report`` (one row per agent, mean and spread over seeds) and
         ``walk_forward_did_it_learn_runs_report`` (one row per agent x seed).
     """
-    config = WalkForwardConfig.model_validate(params)
+    config = validated(WalkForwardConfig, params)
     summary, runs = study.judge_learning(walk_forward_oos_returns_table, walk_forward_reference_returns_table, market_features, config)
     if len(summary):
         logger.info("did it learn? (out of sample, vs the best constant chosen on train and the untrained network):\n%s",
@@ -268,7 +269,7 @@ def summarise_walk_forward(
 ) -> tuple[pd.DataFrame, ...]:
     """Overall statistics: summary (leaderboard), per-run metrics, overfitting (PBO, DSR trials),
     Monte Carlo, stress and per-regime reports; logs the headline numbers to MLflow."""
-    config = WalkForwardConfig.model_validate(params)
+    config = validated(WalkForwardConfig, params)
     t0 = time.perf_counter()
     stitched = {"oos_returns": walk_forward_oos_returns_table, "trades": walk_forward_trades_table,
                 "stress_episodes": walk_forward_stress_episodes_table, "fold_metrics": walk_forward_fold_metrics_report}
@@ -303,7 +304,7 @@ def _log_summary(out: dict[str, pd.DataFrame], fold_table: pd.DataFrame) -> None
 def fold_schedule(market_features: pd.DataFrame, params: dict[str, Any], built: dict[str, Any] | None = None) -> tuple[pd.DataFrame, Any]:
     """The fold schedule: a table of every fold the data gives (``used`` marks the pipeline's)
     and a picture of the used folds; the used folds' windows are logged as MLflow parameters."""
-    config = _check_built(WalkForwardConfig.model_validate(params), built)
+    config = _check_built(validated(WalkForwardConfig, params), built)
     table, fig = study.schedule(market_features, config)
     mlflow = _mlflow()
     if mlflow is not None:
