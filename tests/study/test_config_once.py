@@ -49,18 +49,25 @@ def _unique_params(seed: int) -> dict:
 def test_an_agent_env_cannot_change_the_costs_the_baselines_pay() -> None:
     p = _tiny.params()
     p["agents"][0] = {**p["agents"][0], "env": {"execution": {"taker_fee": 0.0}}}
-    with pytest.raises(ValidationError, match=r"agents\[ppo_mlp\]\.env\.execution: an agent cannot change the execution costs"):
+    with pytest.raises(
+        ValidationError,
+        match=r"agents\[ppo_mlp\]\.env\.execution: an agent cannot change the execution costs",
+    ):
         WalkForwardConfig.model_validate(p)
 
 
 def test_every_agent_env_holds_the_baselines_execution_config_itself() -> None:
     config = WalkForwardConfig.model_validate(_tiny.params())
     envs = {spec.name: config.agent_env(spec) for spec in config.agents}
-    assert "sac_mlp" in envs and envs["sac_mlp"] is not config.env  # sac overrides the action scheme
+    assert (
+        "sac_mlp" in envs and envs["sac_mlp"] is not config.env
+    )  # sac overrides the action scheme
     assert all(env.execution is config.env.execution for env in envs.values())
 
 
-def test_equal_blocks_are_validated_once_and_share_the_model(counted: _Counting) -> None:
+def test_equal_blocks_are_validated_once_and_share_the_model(
+    counted: _Counting,
+) -> None:
     p = _unique_params(91_001)
     first = validated(WalkForwardConfig, p)
     again = validated(WalkForwardConfig, copy.deepcopy(p))

@@ -18,7 +18,6 @@ from quant_arena.tuning import (
     suggest,
 )
 from quant_arena.tuning.space import check_space_fits
-
 from tests._project import conf_parameters
 
 from . import _data

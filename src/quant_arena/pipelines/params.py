@@ -47,7 +47,9 @@ def validated(model: type[T], params: Mapping[str, Any] | T | None) -> T:
     if isinstance(params, model):
         return params
     if params is not None and not isinstance(params, Mapping):
-        return model.model_validate(params)  # not a parameter block: validated as it is, not kept
+        return model.model_validate(
+            params
+        )  # not a parameter block: validated as it is, not kept
     block = dict(params or {})
     key = (model, _key(block))
     with _lock:

@@ -47,7 +47,14 @@ from quant_arena.evaluation.metrics import sharpe_ratio
 from quant_arena.sim.market_data import MarketData
 from quant_arena.study.data import market_data
 
-__all__ = ["FoldUnit", "TrainingBudget", "TrainingConfig", "deterministic_policy", "make_eval_env", "make_train_env"]
+__all__ = [
+    "FoldUnit",
+    "TrainingBudget",
+    "TrainingConfig",
+    "deterministic_policy",
+    "make_eval_env",
+    "make_train_env",
+]
 
 
 class TrainingConfig(BaseModel):
@@ -56,14 +63,26 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     total_timesteps: int = Field(50_000, ge=1)
-    eval_freq: int = Field(10_000, ge=1, description="env steps between validation evaluations")
-    patience: int = Field(3, ge=1, description="evaluations without improvement before stopping")
+    eval_freq: int = Field(
+        10_000, ge=1, description="env steps between validation evaluations"
+    )
+    patience: int = Field(
+        3, ge=1, description="evaluations without improvement before stopping"
+    )
     min_delta: float = Field(0.0, ge=0.0)
-    n_envs: int = Field(4, ge=1, description="environment copies in the training TradingVecEnv")
-    episode_length: int | None = Field(512, ge=1, description="bars per training episode (random starts); null = to the end")
+    n_envs: int = Field(
+        4, ge=1, description="environment copies in the training TradingVecEnv"
+    )
+    episode_length: int | None = Field(
+        512,
+        ge=1,
+        description="bars per training episode (random starts); null = to the end",
+    )
     normalize_observations: bool = False
     seed: int = Field(0, ge=0)
-    checkpoint_dir: str | None = Field(None, description="write latest/best checkpoints under <dir>/<agent>")
+    checkpoint_dir: str | None = Field(
+        None, description="write latest/best checkpoints under <dir>/<agent>"
+    )
 
 
 class TrainingBudget(Protocol):
@@ -78,7 +97,9 @@ class TrainingBudget(Protocol):
     normalize_observations: bool
 
 
-def make_train_env(data: MarketData, env: TradingEnvConfig, n_envs: int, episode_length: int | None) -> TradingVecEnv:
+def make_train_env(
+    data: MarketData, env: TradingEnvConfig, n_envs: int, episode_length: int | None
+) -> TradingVecEnv:
     """The training env: ``n_envs`` copies with random starts and ``episode_length``-bar episodes."""
     overrides: dict[str, Any] = {"start": "random"}
     if episode_length is not None:
@@ -92,7 +113,15 @@ def make_eval_env(data: MarketData, env: TradingEnvConfig, start: int) -> Tradin
     Training devices are switched off (no random start, no episode cut, no drawdown stop, no
     curriculum), so the episode is exactly the evaluation window, as ``run_policy`` runs it.
     """
-    return TradingEnv(data, env, start="fixed", start_index=int(start), max_episode_steps=None, max_drawdown=None, curriculum=None)
+    return TradingEnv(
+        data,
+        env,
+        start="fixed",
+        start_index=int(start),
+        max_episode_steps=None,
+        max_drawdown=None,
+        curriculum=None,
+    )
 
 
 def deterministic_policy(model: Any) -> Any:
@@ -125,7 +154,12 @@ class FoldUnit:
 
     def data(self, end: int, frame: pd.DataFrame | None = None) -> MarketData:
         """:class:`MarketData` of rows ``[0, end)`` of the model input (or of ``frame``, e.g. the stressed one)."""
-        return market_data(self.frame if frame is None else frame, self.columns, end=end, periods_per_year=self.periods_per_year)
+        return market_data(
+            self.frame if frame is None else frame,
+            self.columns,
+            end=end,
+            periods_per_year=self.periods_per_year,
+        )
 
     @property
     def train_rows(self) -> int:
@@ -179,27 +213,49 @@ class FoldUnit:
             progress_label=progress_label,
         )
 
-    def score(self, model: Any, start: int, end: int, *, frame: pd.DataFrame | None = None, name: str = "",
-              normalized: bool = True) -> BacktestResult:
+    def score(
+        self,
+        model: Any,
+        start: int,
+        end: int,
+        *,
+        frame: pd.DataFrame | None = None,
+        name: str = "",
+        normalized: bool = True,
+    ) -> BacktestResult:
         """``model``'s deterministic policy run over ``[start, end)`` of the model input (or of
         ``frame``) by :func:`~quant_arena.evaluation.backtest.run_policy`, with the model's saved
         observation normalisation unless ``normalized`` is False (an untrained network has none)."""
         env = make_eval_env(self.data(end, frame), self.env, start)
         normalizer = observation_normalizer(model) if normalized else None
         try:
-            return run_policy(env, deterministic_policy(model), start, end, obs_normalizer=normalizer, name=name)
+            return run_policy(
+                env,
+                deterministic_policy(model),
+                start,
+                end,
+                obs_normalizer=normalizer,
+                name=name,
+            )
         finally:
             env.close()
 
     def sharpe(self, model: Any, start: int, end: int) -> float:
         """The annualised Sharpe ratio of :meth:`score` (NaN under two bars)."""
         returns = self.score(model, start, end).returns
-        return sharpe_ratio(returns, self.periods_per_year) if returns.size >= 2 else float("nan")
+        return (
+            sharpe_ratio(returns, self.periods_per_year)
+            if returns.size >= 2
+            else float("nan")
+        )
 
-    def initial_model(self, agent: AgentConfig, seed: int, n_envs: int, episode_length: int | None) -> Any:
+    def initial_model(
+        self, agent: AgentConfig, seed: int, n_envs: int, episode_length: int | None
+    ) -> Any:
         """The agent's UNTRAINED network: the model :meth:`train` builds for ``seed``, before
         ``learn()``, on a training env of ``n_envs`` copies. SB3 seeds torch before it creates the
         policy, so the weights are the ones training starts from. The caller closes ``model.get_env()``."""
-        venv = make_train_env(self.data(self.train_stop), self.env, n_envs, episode_length)
+        venv = make_train_env(
+            self.data(self.train_stop), self.env, n_envs, episode_length
+        )
         return make_agent(agent.model_copy(update={"seed": int(seed)}), venv)
-

@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 
 
 def split_series(
-    market_features: pd.DataFrame, params: dict[str, Any], built_agents: Sequence[str] | None = None
+    market_features: pd.DataFrame,
+    params: dict[str, Any],
+    built_agents: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """One series of the feature table and its time-ordered, purged train/validation/test windows.
 
@@ -46,12 +48,18 @@ def split_series(
     if built_agents is not None:
         check_built_agents(config, built_agents)
     frame, split = study.split_series(market_features, config)
-    report = split.report(frame["timestamp"].to_numpy() if "timestamp" in frame.columns else None)
+    report = split.report(
+        frame["timestamp"].to_numpy() if "timestamp" in frame.columns else None
+    )
     logger.info("train_rl split of %d bars: %s", len(frame), split.to_dict())
     return frame, split.to_dict(), report
 
 
-def fit_features(train_rl_series: pd.DataFrame, train_rl_split: dict[str, Any], params: dict[str, Any]):
+def fit_features(
+    train_rl_series: pd.DataFrame,
+    train_rl_split: dict[str, Any],
+    params: dict[str, Any],
+):
     """Feature selection and scaler fitted on the training window only.
 
     Returns:
@@ -59,13 +67,23 @@ def fit_features(train_rl_series: pd.DataFrame, train_rl_split: dict[str, Any], 
         when selection is off).
     """
     config = validated(TrainRLConfig, params)
-    fs = fit_feature_set(train_rl_series, SplitIndices.from_dict(train_rl_split).train, config.features)
+    fs = fit_feature_set(
+        train_rl_series, SplitIndices.from_dict(train_rl_split).train, config.features
+    )
     logger.info("train_rl features (%d): %s", len(fs.columns), fs.columns)
-    report = fs.report if fs.report is not None else pd.DataFrame({"feature": fs.columns, "selected": True})
+    report = (
+        fs.report
+        if fs.report is not None
+        else pd.DataFrame({"feature": fs.columns, "selected": True})
+    )
     return fs.columns, fs.scaler, report
 
 
-def build_model_input(train_rl_series: pd.DataFrame, train_rl_feature_list: list[str], train_rl_scaler: Any) -> pd.DataFrame:
+def build_model_input(
+    train_rl_series: pd.DataFrame,
+    train_rl_feature_list: list[str],
+    train_rl_scaler: Any,
+) -> pd.DataFrame:
     """Keys, OHLCV and optional bar columns plus the scaled selected features, every row."""
     return model_input(train_rl_series, train_rl_feature_list, train_rl_scaler)
 
@@ -89,8 +107,15 @@ def train_agent_node(
         The model (best weights on validation, scaler statistics attached) and its learning curve.
     """
     config = validated(TrainRLConfig, params)
-    unit = study.train_rl_unit(train_rl_model_input, train_rl_feature_list, SplitIndices.from_dict(train_rl_split), config)
-    return study.train_run(unit, config, agent_name, train_rl_scaler, log_fn=_mlflow_log_fn())
+    unit = study.train_rl_unit(
+        train_rl_model_input,
+        train_rl_feature_list,
+        SplitIndices.from_dict(train_rl_split),
+        config,
+    )
+    return study.train_run(
+        unit, config, agent_name, train_rl_scaler, log_fn=_mlflow_log_fn()
+    )
 
 
 def evaluate_agent(
@@ -108,7 +133,9 @@ def evaluate_agent(
     """
     config = validated(TrainRLConfig, params)
     split = SplitIndices.from_dict(train_rl_split)
-    unit = study.train_rl_unit(train_rl_model_input, train_rl_feature_list, split, config)
+    unit = study.train_rl_unit(
+        train_rl_model_input, train_rl_feature_list, split, config
+    )
     return study.evaluate_run(model, unit, split, agent_name)
 
 
@@ -126,8 +153,13 @@ def evaluate_baselines(
     listed is an error), false = none. Same windows, bars and execution config as the agents.
     """
     config = validated(TrainRLConfig, params)
-    return study.evaluate_baselines(train_rl_model_input, train_rl_feature_list, SplitIndices.from_dict(train_rl_split), config,
-                                    baselines_params)
+    return study.evaluate_baselines(
+        train_rl_model_input,
+        train_rl_feature_list,
+        SplitIndices.from_dict(train_rl_split),
+        config,
+        baselines_params,
+    )
 
 
 def build_reports(
@@ -147,7 +179,9 @@ def build_reports(
         ``train_rl_metrics_report``, ``train_rl_equity_report``, ``train_rl_learning_curve_report``
         and the ``train_rl_metrics`` dict for MLflow (:func:`quant_arena.study.train_rl.build_reports`).
     """
-    del train_rl_split  # orders the node after the split (the windows are in the evaluations)
+    del (
+        train_rl_split
+    )  # orders the node after the split (the windows are in the evaluations)
     config = validated(TrainRLConfig, params)
     evaluations = [x for x in evaluations_and_curves if isinstance(x, dict)]
     curves = [x for x in evaluations_and_curves if isinstance(x, pd.DataFrame)]

@@ -38,25 +38,51 @@ def run_tune(
     trial records the span it saw (``span_end``); the study records the feature ranking, the span
     and the series (every worker computes the same). Returns the ``optuna.Study``.
     """
-    data = prepare_tuning_data(features, config)  # validates the space against the data: before any trial
-    logger.info("tune: %d tuning rows (series %d), span ends %s, %d inner folds, seeds %s",
-                len(data.frame), data.n_series_rows, data.span_end, len(data.folds), config.seed_list())
+    data = prepare_tuning_data(
+        features, config
+    )  # validates the space against the data: before any trial
+    logger.info(
+        "tune: %d tuning rows (series %d), span ends %s, %d inner folds, seeds %s",
+        len(data.frame),
+        data.n_series_rows,
+        data.span_end,
+        len(data.folds),
+        config.seed_list(),
+    )
 
     def objective(trial: Any) -> float:
-        trial.set_user_attr("span_end", str(data.span_end))  # what THIS trial may have seen
+        trial.set_user_attr(
+            "span_end", str(data.span_end)
+        )  # what THIS trial may have seen
         return objective_value(trial, data, config)
 
     attrs = {
         "ranking": list(data.ranking),
         "span_end": str(data.span_end),
-        "series": {k: str(data.frame[k].iloc[0]) for k in ("symbol", "timeframe") if k in data.frame.columns},
+        "series": {
+            k: str(data.frame[k].iloc[0])
+            for k in ("symbol", "timeframe")
+            if k in data.frame.columns
+        },
     }
-    return run_study(config, objective, storage_url=storage_url, study_name=study_name, n_trials=n_trials, timeout=timeout,
-                     n_jobs=n_jobs, progress_fn=progress_fn, show_progress_bar=show_progress_bar, user_attrs=attrs,
-                     max_resource=config.max_resource())
+    return run_study(
+        config,
+        objective,
+        storage_url=storage_url,
+        study_name=study_name,
+        n_trials=n_trials,
+        timeout=timeout,
+        n_jobs=n_jobs,
+        progress_fn=progress_fn,
+        show_progress_bar=show_progress_bar,
+        user_attrs=attrs,
+        max_resource=config.max_resource(),
+    )
 
 
-def best_params_artifact(study: Any, config: TuneConfig, ranking: list[str] | None = None) -> dict[str, Any]:
+def best_params_artifact(
+    study: Any, config: TuneConfig, ranking: list[str] | None = None
+) -> dict[str, Any]:
     """JSON-ready best result: the raw parameters and the agent/env/features they resolve to.
 
     ``agent`` is the full AgentConfig mapping (base agent + tuned values), ``env`` the tuned env
@@ -69,11 +95,24 @@ def best_params_artifact(study: Any, config: TuneConfig, ranking: list[str] | No
     cfg = config
     done = completed_trials(study)
     ranking = ranking or list(study.user_attrs.get("ranking") or [])
-    source = {"span_end": latest_span_end(study), "series": dict(study.user_attrs.get("series") or {})}
+    source = {
+        "span_end": latest_span_end(study),
+        "series": dict(study.user_attrs.get("series") or {}),
+    }
     if not done:
-        return {"study_name": study.study_name, "best_value": None, "best_trial": None, "params": {}, "n_complete": 0,
-                "n_trials": len(study.trials), "agent": cfg.agent.model_dump(), "env": {}, "env_config": cfg.env.model_dump(mode="json"),
-                "feature_columns": None, **source}
+        return {
+            "study_name": study.study_name,
+            "best_value": None,
+            "best_trial": None,
+            "params": {},
+            "n_complete": 0,
+            "n_trials": len(study.trials),
+            "agent": cfg.agent.model_dump(),
+            "env": {},
+            "env_config": cfg.env.model_dump(mode="json"),
+            "feature_columns": None,
+            **source,
+        }
     best = study.best_trial
     params = dict(best.params)
     env = apply_env_params(cfg.env.model_dump(mode="json"), params)
@@ -81,7 +120,9 @@ def best_params_artifact(study: Any, config: TuneConfig, ranking: list[str] | No
     if "feature_set" in params:
         columns = list(cfg.features.feature_sets.get(params["feature_set"], []))
     elif ranking:
-        columns = list(ranking[: int(params.get("n_features", cfg.features.n_features))])
+        columns = list(
+            ranking[: int(params.get("n_features", cfg.features.n_features))]
+        )
     return {
         "study_name": study.study_name,
         "best_value": float(best.value),

@@ -46,7 +46,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def agent_setup(config: WalkForwardConfig, agent: str, features: FoldFeatures, tuned: TunedAgent | None = None) -> tuple[AgentConfig, TradingEnvConfig, list[str]]:
+def agent_setup(
+    config: WalkForwardConfig,
+    agent: str,
+    features: FoldFeatures,
+    tuned: TunedAgent | None = None,
+) -> tuple[AgentConfig, TradingEnvConfig, list[str]]:
     """(agent config, env config, feature columns) of one agent in one fold: as configured, or
     the tuned setup when ``tuned`` is given (which must be this agent's)."""
     spec = config.agent(agent)
@@ -58,7 +63,9 @@ def agent_setup(config: WalkForwardConfig, agent: str, features: FoldFeatures, t
     if tuned is None:
         return spec.agent, config.agent_env(spec), features.columns_for(agent)
     if tuned.name != agent:
-        raise ValueError(f"agent_setup: the tuned setup of {tuned.name!r} was given for agent {agent!r}")
+        raise ValueError(
+            f"agent_setup: the tuned setup of {tuned.name!r} was given for agent {agent!r}"
+        )
     return tuned.agent, tuned.env, features.columns_for(agent)
 
 
@@ -73,15 +80,31 @@ def training_n_envs(config: WalkForwardConfig, agent: str, algo: str) -> int:
     return int(vec_training_defaults(algo).n_envs)
 
 
-def agent_unit(data: FoldData, model_input_frame: pd.DataFrame, env: TradingEnvConfig, columns: Sequence[str]) -> FoldUnit:
+def agent_unit(
+    data: FoldData,
+    model_input_frame: pd.DataFrame,
+    env: TradingEnvConfig,
+    columns: Sequence[str],
+) -> FoldUnit:
     """The fold as a fold unit for one agent's env and columns. Without a validation window (two
     bars at least) the validation env runs over the last quarter of the training window (at most
     500 bars, after one observation window)."""
     _, train_stop = data.window("train")
     v0, v1 = data.window("validation")
     has_val = v1 - v0 >= 2
-    validation = (v0, v1) if has_val else (max(env.window, train_stop - min(500, train_stop // 4)), train_stop)
-    return FoldUnit(model_input_frame, list(columns), env, train_stop, validation, data.periods_per_year)
+    validation = (
+        (v0, v1)
+        if has_val
+        else (max(env.window, train_stop - min(500, train_stop // 4)), train_stop)
+    )
+    return FoldUnit(
+        model_input_frame,
+        list(columns),
+        env,
+        train_stop,
+        validation,
+        data.periods_per_year,
+    )
 
 
 @dataclass
@@ -147,19 +170,37 @@ def train_fold_agent(
         "stopped_early": bool(result.stopped_early),
         "n_envs": int(n_envs),
         "seconds": float(elapsed),
-        "cpu_seconds": float(time.process_time() - cpu_start),  # on a shared machine: what the training cost, not what it waited
+        "cpu_seconds": float(
+            time.process_time() - cpu_start
+        ),  # on a shared machine: what the training cost, not what it waited
         "learn_seconds": float(result.seconds),
         "rollout_seconds": float(result.rollout_seconds),
         "update_seconds": float(result.update_seconds),
         "eval_seconds": float(result.eval_seconds),
-        "env_steps_per_second": float(result.timesteps / result.seconds) if result.seconds > 0 else float("nan"),
+        "env_steps_per_second": float(result.timesteps / result.seconds)
+        if result.seconds > 0
+        else float("nan"),
     }
     logger.info(
         "fold %d %s seed %d: trained %d steps in %.1f s (%.0f env-steps/s; rollout %.0f%%, update %.0f%%, validation %.0f%%), "
         "best validation Sharpe %.3f at %d steps%s",
-        data.index, agent, seed, result.timesteps, elapsed, meta["env_steps_per_second"],
-        *(100.0 * x / max(result.seconds, 1e-9) for x in (result.rollout_seconds, result.update_seconds, result.eval_seconds)),
-        result.best_val_sharpe, result.best_timesteps, " (stopped early)" if result.stopped_early else "",
+        data.index,
+        agent,
+        seed,
+        result.timesteps,
+        elapsed,
+        meta["env_steps_per_second"],
+        *(
+            100.0 * x / max(result.seconds, 1e-9)
+            for x in (
+                result.rollout_seconds,
+                result.update_seconds,
+                result.eval_seconds,
+            )
+        ),
+        result.best_val_sharpe,
+        result.best_timesteps,
+        " (stopped early)" if result.stopped_early else "",
     )
     curve = result.learning_curve.copy()
     curve.insert(0, "seed", int(seed))
@@ -200,35 +241,63 @@ def evaluate_fold_agent(
         out[window] = unit.score(model, start, end, frame=frame, name=name)
     # "did it learn?": the untrained initial network and the constant exposures on the same test
     # bars, same simulator and costs; the best constant is chosen on the TRAINING window only
-    untrained = initial_agent(data, model_input_frame, agent_config, env, columns, seed, config, agent)
+    untrained = initial_agent(
+        data, model_input_frame, agent_config, env, columns, seed, config, agent
+    )
     try:
-        out_untrained = unit.score(untrained, start, end, name=f"{name}_untrained", normalized=False)
+        out_untrained = unit.score(
+            untrained, start, end, name=f"{name}_untrained", normalized=False
+        )
     finally:
         untrained.get_env().close()
     choice, constants = fold_constants(data, model_input_frame, env)
-    logger.info("fold %d %s seed %d: evaluated on %d test bars (+ stressed, untrained, constants) in %.1f s; test Sharpe %.3f "
-                "(untrained %.3f, best constant on train %+g: %.3f)",
-                data.index, agent, seed, end - start - 1, time.perf_counter() - t_start, out["test"].metrics(ppy)["sharpe"],
-                out_untrained.metrics(ppy)["sharpe"], choice.exposure, constants[choice.exposure].metrics(ppy)["sharpe"])
+    logger.info(
+        "fold %d %s seed %d: evaluated on %d test bars (+ stressed, untrained, constants) in %.1f s; test Sharpe %.3f "
+        "(untrained %.3f, best constant on train %+g: %.3f)",
+        data.index,
+        agent,
+        seed,
+        end - start - 1,
+        time.perf_counter() - t_start,
+        out["test"].metrics(ppy)["sharpe"],
+        out_untrained.metrics(ppy)["sharpe"],
+        choice.exposure,
+        constants[choice.exposure].metrics(ppy)["sharpe"],
+    )
     return {
-        "kind": "agent", "strategy": agent, "seed": int(seed), "results": out,
+        "kind": "agent",
+        "strategy": agent,
+        "seed": int(seed),
+        "results": out,
         "validation": dict(training_meta or {}),
         "untrained": out_untrained,
         "constants": {"choice": choice.as_dict(), "test": constants},
     }
 
 
-def fold_constants(data: FoldData, model_input_frame: pd.DataFrame, env: TradingEnvConfig) -> tuple[Any, dict[float, BacktestResult]]:
+def fold_constants(
+    data: FoldData, model_input_frame: pd.DataFrame, env: TradingEnvConfig
+) -> tuple[Any, dict[float, BacktestResult]]:
     """The constant exposures (-1, 0, +1) of one fold with ``env``'s execution costs: the best one
     CHOSEN on the training window (:func:`~quant_arena.evaluation.did_it_learn.choose_constant`
     is handed the rows before the training end only) and every one run on the test window."""
     ppy = data.periods_per_year
     t0, train_stop = data.window("train")
     start, end = data.window("test")
-    choice = choose_constant(market_data(model_input_frame, [], end=train_stop, periods_per_year=ppy), env.execution, ppy, t0,
-                             initial_equity=env.initial_equity)
-    constants = run_constants(market_data(model_input_frame, [], end=end, periods_per_year=ppy), env.execution, start, end,
-                              initial_equity=env.initial_equity)
+    choice = choose_constant(
+        market_data(model_input_frame, [], end=train_stop, periods_per_year=ppy),
+        env.execution,
+        ppy,
+        t0,
+        initial_equity=env.initial_equity,
+    )
+    constants = run_constants(
+        market_data(model_input_frame, [], end=end, periods_per_year=ppy),
+        env.execution,
+        start,
+        end,
+        initial_equity=env.initial_equity,
+    )
     return choice, constants
 
 
@@ -254,6 +323,10 @@ def initial_agent(
     if agent is not None:
         n_envs = training_n_envs(config, agent, agent_config.algo)
     else:
-        n_envs = tc.n_envs if tc.n_envs is not None else vec_training_defaults(agent_config.algo).n_envs
+        n_envs = (
+            tc.n_envs
+            if tc.n_envs is not None
+            else vec_training_defaults(agent_config.algo).n_envs
+        )
     unit = agent_unit(data, model_input_frame, env, columns)
     return unit.initial_model(agent_config, seed, n_envs, tc.episode_length)
