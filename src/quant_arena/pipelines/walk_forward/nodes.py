@@ -29,7 +29,7 @@ import pandas as pd
 
 from quant_arena.features import FeatureConfig
 from quant_arena.pipelines.params import validated
-from quant_arena.study import WalkForwardConfig, run_name
+from quant_arena.study import WalkForwardConfig
 from quant_arena.study import walk_forward as study
 
 logger = logging.getLogger(__name__)
@@ -188,46 +188,9 @@ def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int,
     per = 2 + 2 * n_agent_runs
     if len(fold_inputs) != n_folds * per:
         raise ValueError(f"stitch_walk_forward: expected {n_folds * per} inputs, got {len(fold_inputs)}")
-    folds, evaluations, look_rows, curves, fitted = [], [], [], [], []
-    for i in range(n_folds):
-        chunk = fold_inputs[i * per : (i + 1) * per]
-        artifact, baselines = chunk[0], chunk[1]
-        agent_evals, trainings = chunk[2 : 2 + n_agent_runs], chunk[2 + n_agent_runs :]
-        folds.append({"index": artifact["index"], "periods_per_year": artifact["periods_per_year"]})
-        evaluations.append([baselines, *agent_evals])
-        for name, rep in baselines.get("lookahead", {}).items():
-            look_rows.append({"fold": artifact["index"], "strategy": name, **rep})
-        fit_meta = artifact["features"].meta
-        fitted.append({"fold": artifact["index"], "object": "features", "train_end": fit_meta["train_end"],
-                       "last_timestamp_seen": fit_meta["last_timestamp_visible"], "rows_seen": fit_meta["rows_visible"]})
-        for name, meta in baselines.get("fit", {}).items():
-            fitted.append({"fold": artifact["index"], "object": f"baseline:{name}", "train_end": fit_meta["train_end"],
-                           "last_timestamp_seen": meta["last_timestamp_given"], "rows_seen": meta["rows_given"]})
-        for tr in trainings:
-            m = tr["meta"]
-            curves.append(tr["learning_curve"])
-            fitted.append({"fold": artifact["index"], "object": f"agent:{run_name(m['agent'], m['seed'])}", "train_end": fit_meta["train_end"],
-                           "last_timestamp_seen": m["train_last_timestamp"], "rows_seen": m["train_rows"],
-                           "agent_params": m.get("agent_params", "config"),
-                           "tuned_from": f"{m['tuned_study']}#{m['tuned_trial']}" if m.get("agent_params") == "tuned" else None,
-                           "tuning_span_end": m.get("tuned_span_end"), "tuning_overlap": bool(m.get("tuning_overlap"))})
-    out = study.stitch_oos(folds, evaluations, config)
-    look = pd.DataFrame(look_rows, columns=["fold", "strategy", "passed", "n_points", "n_mismatches", "message"])
-    curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    fitted_table = pd.DataFrame(fitted)
-    fitted_table["tuning_overlap"] = fitted_table["tuning_overlap"].fillna(False).astype(bool) if "tuning_overlap" in fitted_table else False
-    if fitted_table["tuning_overlap"].any():
-        bad = sorted(set(fitted_table.loc[fitted_table["tuning_overlap"], "object"]))
-        logger.warning("walk-forward: %s were tuned on bars some of their test windows hold (walk_forward.tuned.on_overlap: warn); "
-                       "their out-of-sample numbers are optimistic", bad)
-    fitted_table["honest"] = pd.to_datetime(fitted_table["last_timestamp_seen"], utc=True) <= pd.to_datetime(fitted_table["train_end"], utc=True)
-    if not fitted_table["honest"].all():  # guards the library's contract (a planted leak is tested)
-        bad = fitted_table.loc[~fitted_table["honest"], ["fold", "object"]].to_dict("records")
-        raise RuntimeError(f"fitted objects saw bars after their fold's training end: {bad}")
-    eps = out["stress_episodes"]
-    logger.info("walk-forward: stitched %d folds, %d strategy x seed records of %d out-of-sample bars",
-                n_folds, out["oos_returns"].groupby(["kind", "strategy", "seed"]).ngroups, out["oos_returns"]["timestamp"].nunique())
-    return out["oos_returns"], out["trades"], out["fold_metrics"], out["validation"], eps, look, curve, fitted_table, out["references"]
+    chunks = [fold_inputs[i * per : (i + 1) * per] for i in range(n_folds)]
+    out = study.stitch_folds([(c[0], c[1], c[2 : 2 + n_agent_runs], c[2 + n_agent_runs :]) for c in chunks], config)
+    return tuple(out[k] for k in study.STITCH_KEYS)
 
 
 def judge_learning(

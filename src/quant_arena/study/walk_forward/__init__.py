@@ -101,7 +101,13 @@ from quant_arena.study.walk_forward.fold import (
     stress_fold,
     stress_fold_frame,
 )
-from quant_arena.study.walk_forward.stitch import OOS_COLUMNS, fold_metrics, stitch_oos
+from quant_arena.study.walk_forward.stitch import (
+    OOS_COLUMNS,
+    STITCH_KEYS,
+    fold_metrics,
+    stitch_folds,
+    stitch_oos,
+)
 from quant_arena.study.walk_forward.summary import (
     judge_learning,
     summarise,
@@ -119,6 +125,7 @@ from quant_arena.study.walk_forward.tuned import (
 
 __all__ = [
     "OOS_COLUMNS",
+    "STITCH_KEYS",
     "AgentSpec",
     "AgentTraining",
     "FoldData",
@@ -155,6 +162,7 @@ __all__ = [
     "run_name",
     "schedule",
     "select_folds",
+    "stitch_folds",
     "stitch_oos",
     "stress_fold",
     "stress_fold_frame",

@@ -4,6 +4,7 @@ episodes, the agents' "did it learn?" references)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,10 +15,12 @@ from quant_arena.evaluation.backtest import BacktestResult
 from quant_arena.evaluation.did_it_learn import stitch_references
 from quant_arena.evaluation.metrics import METRIC_NAMES
 from quant_arena.evaluation.stress_eval import stress_episodes
-from quant_arena.study.walk_forward.config import WalkForwardConfig
+from quant_arena.study.walk_forward.config import WalkForwardConfig, run_name
 from quant_arena.study.walk_forward.fold import FoldData
 
-__all__ = ["OOS_COLUMNS", "fold_metrics", "stitch_oos"]
+__all__ = ["OOS_COLUMNS", "STITCH_KEYS", "fold_metrics", "stitch_folds", "stitch_oos"]
+
+logger = logging.getLogger(__name__)
 
 
 def _iter_runs(evaluations: Sequence[Mapping[str, Any]]):
@@ -154,3 +157,67 @@ def stitch_oos(  # noqa: PLR0912, PLR0915 - one pass over folds and runs
         "stress_episodes": eps,
         "references": references,
     }
+
+
+#: What :func:`stitch_folds` returns, in the order of the stitch node's outputs.
+STITCH_KEYS: tuple[str, ...] = (
+    "oos_returns", "trades", "fold_metrics", "validation", "stress_episodes", "lookahead", "learning_curve", "fitted", "references",
+)
+
+
+def stitch_folds(
+    fold_outputs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any], Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]],
+    config: WalkForwardConfig,
+) -> dict[str, pd.DataFrame]:
+    """Fan-in of the folds' outputs: :func:`stitch_oos`, the look-ahead report, the learning curves
+    and what every fitted object saw (checked: nothing after its fold's training end).
+
+    Args:
+        fold_outputs: per fold, in order: its fold artifact, its baseline evaluation, its agent
+            evaluations and their training artifacts.
+
+    Returns:
+        :data:`STITCH_KEYS`: ``stitch_oos``'s tables, ``lookahead`` (one row per fold x
+        baseline), ``learning_curve`` and ``fitted`` (per fold: the features, every baseline and
+        agent run, the last timestamp and rows they saw, ``honest``; tuned agents' study, trial,
+        span end and overlap).
+
+    Raises:
+        RuntimeError: a fitted object saw bars after its fold's training end.
+    """
+    folds, evaluations, look_rows, curves, fitted = [], [], [], [], []
+    for artifact, baselines, agent_evals, trainings in fold_outputs:
+        folds.append({"index": artifact["index"], "periods_per_year": artifact["periods_per_year"]})
+        evaluations.append([baselines, *agent_evals])
+        for name, rep in baselines.get("lookahead", {}).items():
+            look_rows.append({"fold": artifact["index"], "strategy": name, **rep})
+        fit_meta = artifact["features"].meta
+        fitted.append({"fold": artifact["index"], "object": "features", "train_end": fit_meta["train_end"],
+                       "last_timestamp_seen": fit_meta["last_timestamp_visible"], "rows_seen": fit_meta["rows_visible"]})
+        for name, meta in baselines.get("fit", {}).items():
+            fitted.append({"fold": artifact["index"], "object": f"baseline:{name}", "train_end": fit_meta["train_end"],
+                           "last_timestamp_seen": meta["last_timestamp_given"], "rows_seen": meta["rows_given"]})
+        for tr in trainings:
+            m = tr["meta"]
+            curves.append(tr["learning_curve"])
+            fitted.append({"fold": artifact["index"], "object": f"agent:{run_name(m['agent'], m['seed'])}", "train_end": fit_meta["train_end"],
+                           "last_timestamp_seen": m["train_last_timestamp"], "rows_seen": m["train_rows"],
+                           "agent_params": m.get("agent_params", "config"),
+                           "tuned_from": f"{m['tuned_study']}#{m['tuned_trial']}" if m.get("agent_params") == "tuned" else None,
+                           "tuning_span_end": m.get("tuned_span_end"), "tuning_overlap": bool(m.get("tuning_overlap"))})
+    out = stitch_oos(folds, evaluations, config)
+    look = pd.DataFrame(look_rows, columns=["fold", "strategy", "passed", "n_points", "n_mismatches", "message"])
+    curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    fitted_table = pd.DataFrame(fitted)
+    fitted_table["tuning_overlap"] = fitted_table["tuning_overlap"].fillna(False).astype(bool) if "tuning_overlap" in fitted_table else False
+    if fitted_table["tuning_overlap"].any():
+        bad = sorted(set(fitted_table.loc[fitted_table["tuning_overlap"], "object"]))
+        logger.warning("walk-forward: %s were tuned on bars some of their test windows hold (walk_forward.tuned.on_overlap: warn); "
+                       "their out-of-sample numbers are optimistic", bad)
+    fitted_table["honest"] = pd.to_datetime(fitted_table["last_timestamp_seen"], utc=True) <= pd.to_datetime(fitted_table["train_end"], utc=True)
+    if not fitted_table["honest"].all():  # guards the library's contract (a planted leak is tested)
+        bad = fitted_table.loc[~fitted_table["honest"], ["fold", "object"]].to_dict("records")
+        raise RuntimeError(f"fitted objects saw bars after their fold's training end: {bad}")
+    logger.info("walk-forward: stitched %d folds, %d strategy x seed records of %d out-of-sample bars",
+                len(fold_outputs), out["oos_returns"].groupby(["kind", "strategy", "seed"]).ngroups, out["oos_returns"]["timestamp"].nunique())
+    return {**out, "lookahead": look, "learning_curve": curve, "fitted": fitted_table}
