@@ -72,7 +72,7 @@ def _ours(algo: str, data):
     """The project's way: TradingVecEnv + the algorithm's vec-env defaults (walk_forward's agents for PPO/SAC)."""
     from quant_arena.agents.factory import make_agent, vec_training_defaults
     from quant_arena.envs import TradingVecEnv
-    from quant_arena.evaluation.walk_forward import WalkForwardConfig
+    from quant_arena.study import WalkForwardConfig
 
     wf = {spec.agent.algo: spec for spec in WalkForwardConfig().agents}
     if algo in wf:

@@ -24,3 +24,14 @@ def copy_project(dst: Path, raw: bool = True) -> Path:
             if f.is_file() and not f.name.startswith("."):
                 shutil.copy(f, dst / "data" / "01_raw" / f.name)
     return dst
+
+
+def conf_parameters(env: str = "base") -> dict:
+    """The project's parameters as a run sees them: ``conf/base`` merged with ``env`` through
+    Kedro's config loader and the project's settings (``${...}`` interpolations resolved)."""
+    from kedro.config import OmegaConfigLoader
+
+    from quant_arena.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
+    return dict(loader["parameters"])

@@ -59,49 +59,29 @@ KEDRO_FREE = [
     "reporting",
     "tuning",
     "study",
-    "ops",
 ]
 KEDRO_PACKAGES = {"kedro", "kedro_datasets", "kedro_mlflow", "kedro_viz"}
 
 #: Packages whose ``__init__.__all__`` is their public face: other packages import only those names.
-#: (market/, sim/, envs/ and study/ join when their faces land in their branches.)
-FACE_PACKAGES = ["features", "synthetic", "agents", "evaluation", "reporting", "tuning"]
-#: Modules moving to ``study/`` (their names are not part of any face); removed by the study branch.
-MOVING_TO_STUDY = {
-    "quant_arena.agents.experiment",
-    "quant_arena.evaluation.walk_forward",
-    "quant_arena.evaluation.tuned",
-    "quant_arena.tuning.objective",
-    "quant_arena.tuning.config",
-}
-
-# Removed by the study/market/sim branches: what today's code still breaks, exactly. The lead
-# deletes this list at merge; until then a new violation or a stale entry fails the tests.
+FACE_PACKAGES = [
+    "market",
+    "sim",
+    "features",
+    "synthetic",
+    "envs",
+    "agents",
+    "evaluation",
+    "reporting",
+    "tuning",
+    "study",
+]
+# What the code still breaks, exactly (a violation not listed fails, and so does an entry that no
+# longer occurs). Empty: keep it so.
 KNOWN_VIOLATIONS: dict[str, set[str]] = {
-    "floor": {
-        "agents/training.py -> quant_arena.evaluation.metrics",  # study branch
-        "evaluation/tuned.py -> quant_arena.tuning.study",  # study branch
-        "market/ingest.py -> quant_arena.synthetic.generator",  # market branch
-    },
-    "cycle": {
-        # study branch: agents/training -> evaluation/metrics, evaluation/tuned -> tuning/study,
-        # tuning/objective -> agents and evaluation (one strongly connected component)
-        "agents <-> evaluation <-> tuning",
-        "market <-> synthetic",  # market branch (market/ingest -> synthetic/generator)
-    },
-    "private": {
-        "envs/trading_env.py -> quant_arena.sim._jit",  # sim branch
-        "envs/vec_env.py -> quant_arena.sim._jit",  # sim branch
-        "evaluation/backtest.py -> quant_arena.sim._jit",  # sim branch
-        "evaluation/backtest.py -> quant_arena.sim._state",  # sim branch
-    },
-    "face": {
-        # study branch: the experiment calls quant_arena.market.calendars.infer_periods_per_year
-        "pipelines/train_rl/nodes.py -> quant_arena.evaluation.backtest.infer_calendar",
-        "pipelines/train_rl/nodes.py -> quant_arena.evaluation.calendars.periods_per_year",
-        "tuning/objective.py -> quant_arena.evaluation.backtest.infer_calendar",
-        "tuning/objective.py -> quant_arena.evaluation.calendars.periods_per_year",
-    },
+    "floor": set(),
+    "cycle": set(),
+    "private": set(),
+    "face": set(),
 }
 
 
@@ -242,12 +222,11 @@ def private_imports(src: Path) -> set[str]:
 
 def face_violations(src: Path, faces: dict[str, set[str]]) -> set[str]:
     """``file -> module.name`` for every name another package takes from a face package that its
-    ``__all__`` does not export (modules moving to study/ excepted)."""
+    ``__all__`` does not export."""
     found = set()
     for imp, _, other in _across(project_imports(src)):
         if (
             other not in faces
-            or imp.module in MOVING_TO_STUDY
             or _target(imp) == f"quant_arena.{other}"
             and imp.name is None
         ):
@@ -325,19 +304,11 @@ def test_other_packages_use_only_the_public_faces() -> None:
     _exactly_the_known("face", face_violations(SRC, faces))
 
 
-def test_the_study_exemption_is_not_stale() -> None:
-    gone = sorted(
-        m
-        for m in MOVING_TO_STUDY
-        if not (SRC.parent / (m.replace(".", "/") + ".py")).is_file()
-    )
-    assert gone == [], "moved to study/: delete them from MOVING_TO_STUDY"
-
-
 @pytest.mark.parametrize("package", KEDRO_FREE)
 def test_library_package_does_not_import_kedro(package: str) -> None:
-    if not (SRC / package).is_dir():
-        pytest.skip(f"{package}/ does not exist in this tree yet")
+    assert (SRC / package).is_dir(), (
+        f"{package}/ is listed in KEDRO_FREE but does not exist"
+    )
     offenders = [
         hit for f in sorted((SRC / package).rglob("*.py")) for hit in _kedro_imports(f)
     ]
@@ -418,7 +389,6 @@ def test_the_face_check_sees_a_name_the_face_does_not_export(tmp_path: Path) -> 
         {
             "evaluation/a.py": "from quant_arena.agents.training import train_agent, lean_helper\n",
             "pipelines/p/nodes.py": "from quant_arena.agents import train_agent\nimport quant_arena.agents.training\n",
-            "tuning/b.py": "from quant_arena.agents.experiment import TrainRLConfig\n",  # moving to study/: exempt
         },
     )
     assert face_violations(src, {"agents": {"train_agent"}}) == {

@@ -4,12 +4,12 @@ runs on data the project makes in freqtrade's futures layout."""
 from __future__ import annotations
 
 import yaml
-from omegaconf import OmegaConf
 
-from quant_arena.evaluation.walk_forward import WalkForwardConfig
 from quant_arena.market.cleaning import clean_ohlcv, parse_clean_config
 from quant_arena.market.ingest import load_sources
+from quant_arena.study.walk_forward import WalkForwardConfig
 from quant_arena.synthetic.perp import write_freqtrade_perp
+from tests._project import conf_parameters
 
 # what conf/perp/parameters_walk_forward.yml may change from conf/base's (its header lists them)
 ALLOWED = {
@@ -38,11 +38,10 @@ def _yaml(project_root, env, name):
 
 
 def test_perp_walk_forward_is_base_with_leverage_and_funding(project_root):
-    base = _yaml(project_root, "base", "walk_forward")["walk_forward"]
-    # as Kedro merges it (settings.py: parameters merge key by key, lists replaced whole)
-    perp = OmegaConf.to_container(
-        OmegaConf.merge(base, _yaml(project_root, "perp", "walk_forward")["walk_forward"])
-    )
+    # as Kedro merges it (settings.py: parameters merge key by key, lists replaced whole;
+    # ${globals:...} resolved)
+    base = conf_parameters("base")["walk_forward"]
+    perp = conf_parameters("perp")["walk_forward"]
     assert _diff(base, perp) <= ALLOWED
     cfg = WalkForwardConfig.model_validate(perp)
     ex = perp["env"]["execution"]

@@ -73,6 +73,7 @@ def _train_and_test(make_market, n_test: int):
         eval_freq=4_096,
         patience=2,
         seed=0,
+        score_fn=sharpe_ratio,
         periods_per_year=PPY,
         progress_bar=False,
     )
@@ -140,6 +141,7 @@ def _train_and_test_off_policy(algo: str, make_market, n_test: int):
         eval_freq=steps // 4,
         patience=3,
         seed=0,
+        score_fn=sharpe_ratio,
         periods_per_year=PPY,
         progress_bar=False,
     )

@@ -39,7 +39,7 @@ VAL = planted_signal_market(300, seed=2)
 
 
 def _train(seed: int = 0, **kwargs):
-    args = {"total_timesteps": 512, "eval_freq": 128, "patience": 100, "seed": seed, "progress_bar": False}
+    args = {"total_timesteps": 512, "eval_freq": 128, "patience": 100, "seed": seed, "progress_bar": False, "score_fn": sharpe_ratio}
     args.update(kwargs)
     return train_agent(
         AGENT,
@@ -110,7 +110,7 @@ def test_curriculum_hook_promotes_the_training_env():
         return holder["env"]
 
     res = train_agent(AGENT, make_train, lambda: TradingEnv(VAL, ENV, start="fixed"),
-                      total_timesteps=256, eval_freq=128, patience=5, seed=0, progress_bar=False)
+                      total_timesteps=256, eval_freq=128, patience=5, seed=0, score_fn=sharpe_ratio, progress_bar=False)
     assert res.learning_curve["curriculum_level"].tolist() == [1.0, 1.0]
     assert list(holder["env"].level) == [1, 1]
 
@@ -148,7 +148,7 @@ def test_bad_arguments_are_refused():
         _train(eval_freq=0)
     with pytest.raises(TypeError, match="single gymnasium.Env"):
         train_agent(AGENT, lambda: TradingEnv(TRAIN, ENV), lambda: TradingVecEnv(VAL, 2, ENV),
-                    total_timesteps=64, eval_freq=64, patience=1, seed=0)
+                    total_timesteps=64, eval_freq=64, patience=1, seed=0, score_fn=sharpe_ratio)
 
 
 def test_final_evaluation_at_the_budget_is_not_an_early_stop():

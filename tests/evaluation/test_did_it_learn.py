@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from quant_arena.evaluation.did_it_learn import constant_policy_share, did_it_learn
-from quant_arena.evaluation.walk_forward import (
+from quant_arena.study.walk_forward import (
     WalkForwardConfig,
     agent_setup,
     fit_fold_features,
     fold_constants,
+    fold_model_input,
     fold_split,
     initial_agent,
-    model_input,
     train_fold_agent,
 )
 from tests.pipelines.walk_forward import _tiny
@@ -132,7 +132,7 @@ def fold():
     config = WalkForwardConfig.model_validate(_tiny.params())
     data = fold_split(_tiny.market_features(), 0, config)
     fs = fit_fold_features(data, config)
-    return config, data, fs, model_input(data.frame, fs)
+    return config, data, fs, fold_model_input(data.frame, fs)
 
 
 def _trend(frame: pd.DataFrame, lo: int, hi: int, slope: float) -> pd.DataFrame:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from quant_arena.evaluation.metrics import compute_metrics
-from quant_arena.evaluation.walk_forward import summarise
 from quant_arena.market.errors import DataError
+from quant_arena.study.walk_forward import WalkForwardConfig, summarise
 
 
 def test_compute_metrics_passes_funding_paid_through_and_refuses_non_finite() -> None:
@@ -53,12 +53,12 @@ def test_walk_forward_summary_reports_funding_paid_of_the_stitched_run() -> None
     )
     trades = pd.DataFrame(columns=["strategy", "kind", "seed", "fold"])
     out = summarise(
-        {"oos_returns": oos, "trades": trades, "fold_metrics": fm}, None, 8760.0, {}
+        {"oos_returns": oos, "trades": trades, "fold_metrics": fm}, None, 8760.0, WalkForwardConfig()
     )
     assert out["runs"]["funding_paid"].tolist() == [pytest.approx(0.032, abs=1e-15)]
     assert out["summary"]["funding_paid_mean"].tolist() == [
         pytest.approx(0.032, abs=1e-15)
     ]
     # without per-fold figures (no perp data): not known, NaN
-    out = summarise({"oos_returns": oos, "trades": trades}, None, 8760.0, {})
+    out = summarise({"oos_returns": oos, "trades": trades}, None, 8760.0, WalkForwardConfig())
     assert math.isnan(out["runs"]["funding_paid"].iloc[0])

@@ -356,7 +356,7 @@ def _sac_like_run():
 
 
 def test_a_small_loss_with_resized_positions_cannot_show_ruin():
-    from quant_arena.evaluation.walk_forward import summarise
+    from quant_arena.study.walk_forward import WalkForwardConfig, summarise
 
     res = _sac_like_run()
     realised = float(np.prod(1 + res.returns) - 1)
@@ -384,7 +384,7 @@ def test_a_small_loss_with_resized_positions_cannot_show_ruin():
         oos_entry_index=res.trades["entry_index"],
         oos_exit_index=res.trades["exit_index"],
     )
-    out = summarise({"oos_returns": oos, "trades": trades}, None, 8760.0, {})
+    out = summarise({"oos_returns": oos, "trades": trades}, None, 8760.0, WalkForwardConfig())
     mc = out["montecarlo"].set_index("method")
     row = mc.loc["trade_reshuffle"]
     # the row's own "actual" is the realised record, and a reshuffle keeps the final return

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from quant_arena.evaluation.overfitting import deflated_sharpe_ratio
-from quant_arena.evaluation.walk_forward import WalkForwardConfig, summarise
+from quant_arena.study.walk_forward import WalkForwardConfig, summarise
 from tests.pipelines.walk_forward import _tiny
 
 RETURNS = {

@@ -2,7 +2,7 @@
 
 ``make_walk_forward_results()`` returns ``{dataset name: DataFrame}`` for the datasets the
 walk-forward pipeline stores and the report pipeline reads, in the layouts of
-``quant_arena.evaluation.walk_forward`` (``stitch_oos`` / ``summarise``):
+``quant_arena.study.walk_forward`` (``stitch_oos`` / ``summarise``):
 
 * ``walk_forward_oos_returns_table``: long format, columns strategy, kind, seed (-1 for
   baselines), fold, timestamp (UTC), return (simple, net of costs), position, equity

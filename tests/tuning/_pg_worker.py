@@ -62,12 +62,12 @@ def main() -> None:
     )
     storage_url = catalog.load("tune_storage")
 
-    import quant_arena.tuning.objective as objective_module
+    import quant_arena.study.tune.run as objective_module
     from quant_arena.pipelines.tune.nodes import run_tuning
 
     project_objective = objective_module.objective_value
 
-    def objective_value(trial, data, config):  # run_study looks it up at call time
+    def objective_value(trial, data, config):  # run_tune's objective looks it up at call time
         logging.getLogger("worker").info("start %d", trial.number)
         return project_objective(trial, data, config)
 

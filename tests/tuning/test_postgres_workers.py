@@ -281,17 +281,16 @@ def test_a_killed_tune_worker_trial_fails_and_the_study_carries_on(
 
 
 def test_run_study_logs_the_server_url_masked(postgres_url, caplog) -> None:
-    import pandas as pd
-
+    from quant_arena.study import TuneConfig
     from quant_arena.tuning import run_study
 
     from . import _data
 
     caplog.set_level(logging.DEBUG)
     study = run_study(
-        _data.params(storage={"heartbeat_interval": 1}), pd.DataFrame(),
+        TuneConfig.model_validate(_data.params(storage={"heartbeat_interval": 1})),
+        lambda trial: trial.suggest_float("learning_rate", 1e-4, 1e-3),
         storage_url=postgres_url, study_name="masked", n_trials=2,
-        objective=lambda trial: trial.suggest_float("learning_rate", 1e-4, 1e-3),
     )  # fmt: skip
     assert len(study.trials) == 2
     assert "in postgresql+psycopg2://postgres:***@127.0.0.1:" in caplog.text

@@ -9,16 +9,16 @@ from pydantic import ValidationError
 
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
+from quant_arena.study import TuneConfig
+from quant_arena.study.walk_forward import apply_tuned_params, tuned_env_params
 from quant_arena.tuning import (
-    TuneConfig,
     apply_agent_params,
-    apply_tuned_params,
     mask_url,
     resolve_trial,
     suggest,
-    tuned_env_params,
 )
 from quant_arena.tuning.space import check_space_fits
+from tests._project import conf_parameters
 
 from . import _data
 
@@ -48,10 +48,8 @@ def test_window_beyond_the_purge_is_refused() -> None:
         TuneConfig.model_validate({"search_space": {"window": {"type": "int", "low": 8, "high": 64}}})
 
 
-def test_the_shipped_parameters_validate(project_root) -> None:
-    import yaml
-
-    block = yaml.safe_load((project_root / "conf" / "base" / "parameters_tune.yml").read_text())["tune"]
+def test_the_shipped_parameters_validate() -> None:
+    block = conf_parameters()["tune"]
     cfg = TuneConfig.model_validate(block)
     assert {"learning_rate", "batch_size", "n_steps", "gamma", "ent_coef", "net_width", "extractor", "window",
             "n_features", "reward.drawdown_penalty"} <= set(cfg.search_space.root)

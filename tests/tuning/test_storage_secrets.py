@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import traceback
 
-import pandas as pd
 import pytest
 
+from quant_arena.study import TuneConfig
 from quant_arena.tuning import make_storage, mask_url, redact, run_study
 
 from . import _data
@@ -68,11 +68,10 @@ def test_connection_refused_says_so_without_the_password(caplog) -> None:
     caplog.set_level(logging.DEBUG)
     with pytest.raises(RuntimeError, match="Connection refused") as info:
         run_study(
-            _data.params(),
-            pd.DataFrame(),
+            TuneConfig.model_validate(_data.params()),
+            lambda t: 0.0,
             storage_url=REFUSED,
             n_trials=1,
-            objective=lambda t: 0.0,
         )
     assert SECRET not in _everything(info.value, caplog)
 

@@ -75,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "with_vec_defaults": "factory",
     # training
     "NORMALIZATION_ATTR": "training",
+    "LogFn": "training",
     "CURVE_COLUMNS": "training",
     "NormalizedPolicy": "training",
     "ObservationNormalizer": "training",

@@ -3,8 +3,9 @@
 :func:`train_agent` builds the configured model (:func:`~quant_arena.agents.factory.make_agent`)
 on a training environment and calls ``learn`` with a :class:`ValidationCallback` that, every
 ``eval_freq`` environment steps, runs the current deterministic policy once through the
-validation environment, computes the validation Sharpe ratio with
-:func:`quant_arena.evaluation.metrics.sharpe_ratio` and:
+validation environment, scores its per-step returns with the injected ``score_fn(returns,
+periods_per_year)`` (the experiment passes :func:`quant_arena.evaluation.metrics.sharpe_ratio`:
+the "validation Sharpe" below) and:
 
 - keeps the best weights seen so far (restored into the model at the end, so the returned model
   is the best-on-validation one, not the last one);
@@ -23,12 +24,13 @@ Example::
 
     from quant_arena.agents import AgentConfig, train_agent
     from quant_arena.envs import TradingEnv, TradingVecEnv
+    from quant_arena.evaluation.metrics import sharpe_ratio
 
     result = train_agent(
         AgentConfig(algo="ppo", extractor="mlp"),
         lambda: TradingVecEnv(train_data, 4, env_cfg, info="lean"),
         lambda: TradingEnv(val_data, env_cfg, start="fixed", max_episode_steps=None),
-        total_timesteps=50_000, eval_freq=5_000, patience=5, seed=0,
+        total_timesteps=50_000, eval_freq=5_000, patience=5, seed=0, score_fn=sharpe_ratio,
     )
     result.model.save("ppo.zip")          # normalisation statistics travel inside the zip
     result.learning_curve                 # one row per evaluation
@@ -75,14 +77,15 @@ from stable_baselines3.common.vec_env import (
 )
 
 from quant_arena.agents.factory import AgentConfig, make_agent
-from quant_arena.evaluation.metrics import sharpe_ratio
 
 __all__ = [
     "NORMALIZATION_ATTR",
     "CURVE_COLUMNS",
+    "LogFn",
     "NormalizedPolicy",
     "ObservationNormalizer",
     "ProgressCallback",
+    "ScoreFn",
     "TrainingResult",
     "ValidationCallback",
     "attach_normalization",
@@ -114,6 +117,8 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )
 
 LogFn = Callable[..., Any]
+#: ``score_fn(returns, periods_per_year) -> float``: the validation score of per-step simple returns.
+ScoreFn = Callable[[np.ndarray, float], float]
 
 logger = logging.getLogger(__name__)
 
@@ -367,6 +372,7 @@ class ValidationCallback(BaseCallback):
         self,
         evaluate: Callable[[], np.ndarray],
         *,
+        score_fn: ScoreFn,
         eval_freq: int,
         patience: int,
         periods_per_year: float,
@@ -382,6 +388,7 @@ class ValidationCallback(BaseCallback):
         if patience < 1:
             raise ValueError(f"patience={patience} must be >= 1 evaluation")
         self.evaluate = evaluate
+        self.score_fn = score_fn
         self.eval_freq = int(eval_freq)
         self.patience = int(patience)
         self.periods_per_year = float(periods_per_year)
@@ -445,7 +452,7 @@ class ValidationCallback(BaseCallback):
             self._rollout_t0 += spent
         self._last_eval_step = self.num_timesteps
         if returns.size >= 2:
-            sharpe = sharpe_ratio(returns, self.periods_per_year)
+            sharpe = self.score_fn(returns, self.periods_per_year)
         else:
             sharpe = float("nan")
         log_eq = np.cumsum(np.log1p(np.maximum(returns, -1.0 + 1e-12))) if returns.size else np.zeros(1)
@@ -624,6 +631,7 @@ def train_agent(
     eval_freq: int,
     patience: int,
     seed: int,
+    score_fn: ScoreFn,
     checkpoint_dir: str | Path | None = None,
     progress_bar: bool | None = None,
     progress_every: int | None = None,
@@ -650,6 +658,8 @@ def train_agent(
         eval_freq: env steps between evaluations (summed over the vector env's copies).
         patience: evaluations without improvement before stopping.
         seed: seeds the model, torch, numpy, the envs and the validation rollouts.
+        score_fn: ``score_fn(returns, periods_per_year)``, the validation score of the policy's
+            per-step returns (e.g. :func:`quant_arena.evaluation.metrics.sharpe_ratio`); higher is better.
         checkpoint_dir: write ``latest.zip`` / ``best_model.zip`` there at each evaluation.
         progress_bar: SB3's progress bar; None = only when stderr is a terminal.
         progress_every: log a :class:`ProgressCallback` line (steps, env-steps/s, ETA) every
@@ -689,6 +699,7 @@ def train_agent(
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     callback = ValidationCallback(
         evaluate,
+        score_fn=score_fn,
         eval_freq=eval_freq,
         patience=patience,
         periods_per_year=ppy,

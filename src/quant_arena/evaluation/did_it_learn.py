@@ -8,7 +8,7 @@ Two references, run through the same simulator with the same costs as the agent 
   window (:func:`choose_constant` is handed market data that ends at the training end, so it
   cannot see a later bar) by the training-window Sharpe ratio, then held over the test window;
 * the agent's own **untrained initial policy**: the network its seed gives before ``learn()``
-  (``quant_arena.evaluation.walk_forward.initial_agent``).
+  (``quant_arena.study.walk_forward.initial_agent``).
 
 And a flag: an agent whose positions equal a constant policy's positions on at least
 ``threshold`` (95 %) of its out-of-sample bars is flagged as that constant
@@ -17,7 +17,7 @@ it (a short's exposure drifts with the price), so an agent that always says "sho
 constant -1 bar for bar; ``tolerance`` absorbs a continuous agent's 0.99 for 1.
 
 :func:`stitch_references` collects the per-fold references of :func:`walk_forward.stitch_oos
-<quant_arena.evaluation.walk_forward.stitch_oos>`'s agent evaluations into one long table;
+<quant_arena.study.walk_forward.stitch_oos>`'s agent evaluations into one long table;
 :func:`did_it_learn` stitches them over folds like the other out-of-sample records and returns one
 row per agent x seed and one per agent (mean and spread over seeds).
 """

@@ -16,6 +16,7 @@ module                 what it holds
 ``ingest``             :class:`IngestConfig` and :func:`load_sources` (files, exchanges, synthetic)
 ``perp``               funding events and mark candles joined onto the bars
 ``cleaning``           :func:`clean_ohlcv`: the rules, the quarantine and the data-quality report
+``calendars``          trading calendars, bars per year (:func:`infer_periods_per_year`), :func:`infer_calendar`
 =====================  ============================================================================
 """
 
@@ -109,6 +110,23 @@ _FACE: dict[str, str] = {
             "report_to_markdown",
         ),
         "cleaning",
+    ),
+    **dict.fromkeys(
+        (
+            "CALENDARS",
+            "CALENDAR_ALIASES",
+            "Calendar",
+            "MARKET_CALENDARS",
+            "MarketCalendar",
+            "bar_days",
+            "get_calendar",
+            "bars_per_calendar_year",
+            "canonical_calendar",
+            "infer_calendar",
+            "infer_periods_per_year",
+            "periods_per_year",
+        ),
+        "calendars",
     ),
 }
 

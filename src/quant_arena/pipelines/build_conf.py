@@ -14,7 +14,16 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kedro.config import OmegaConfigLoader
+from kedro.framework.project import settings
 from pydantic import BaseModel, ValidationError
+
+from quant_arena.pipelines.boundary import validated
+from quant_arena.pipelines.parameters import (
+    parameter_files,
+    run_environment,
+    validate_parameters,
+)
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -34,10 +43,6 @@ def project_root(start: Path | None = None) -> Path | None:
 def run_env(env: str | None = None) -> str:
     """The environment a pipeline is built from: ``env``, else the current session's ``--env``,
     else ``KEDRO_ENV``, else the settings' default run env, else ``local``."""
-    from kedro.framework.project import settings
-
-    from quant_arena.pipelines.parameters import run_environment
-
     return (
         env
         or run_environment()
@@ -58,9 +63,6 @@ def built_parameters(
         The merged parameters, or None when there is no project or no conf folder (callers then
         use their defaults).
     """
-    from kedro.config import OmegaConfigLoader
-    from kedro.framework.project import settings
-
     root = root or project_root()
     if root is None:
         return None
@@ -91,16 +93,12 @@ def built_block(
             was read from, as the validation hook does before a run (a pipeline cannot be built
             from an invalid block, so this fails first).
     """
-    from quant_arena.pipelines.parameters import parameter_files, validate_parameters
-
     root = root or project_root()
     params = built_parameters(root, env)
     block = (params or {}).get(key) or {}
     try:
-        return model.model_validate(block)
+        return validated(model, block)
     except ValidationError:
-        from kedro.framework.project import settings
-
         files = (
             parameter_files(root / settings.CONF_SOURCE, run_env(env))
             if root is not None

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from quant_arena.pipelines.boundary import validated
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -33,17 +35,16 @@ __all__ = [
 
 
 def parameter_models() -> dict[str, type[BaseModel]]:
-    """Top-level parameter key -> the pydantic model that validates it (imported lazily)."""
+    """Top-level parameter key -> the pydantic model that validates it (imported lazily: settings.py
+    imports the hooks, and so this module, for every ``kedro`` command; the models pull in torch)."""
     from quant_arena.agents.baselines import BaselinesConfig
-    from quant_arena.agents.experiment import TrainRLConfig
-    from quant_arena.evaluation.walk_forward import WalkForwardConfig
     from quant_arena.features.builder import FeatureConfig
     from quant_arena.features.selection import SelectionConfig
     from quant_arena.market.cleaning import CleanConfig
     from quant_arena.market.ingest import IngestConfig
     from quant_arena.reporting.config import ReportConfig
+    from quant_arena.study import TrainRLConfig, TuneConfig, WalkForwardConfig
     from quant_arena.synthetic.params import SyntheticParams
-    from quant_arena.tuning.config import TuneConfig
 
     return {
         "ingest": IngestConfig,
@@ -143,7 +144,9 @@ def validate_parameters(
         if (keys is not None and key not in keys) or key not in params:
             continue
         try:
-            model.model_validate(params[key])
+            validated(
+                model, params[key]
+            )  # the nodes get this very model: validated once per run
         except ValidationError as exc:
             for err in exc.errors():
                 problems.append(
@@ -182,7 +185,7 @@ def cross_check_parameters(
     Also logs which baselines each pipeline runs and which (portfolio) entries it leaves out.
     """
     from quant_arena.agents.baselines import select_baselines
-    from quant_arena.agents.experiment import TrainRLConfig
+    from quant_arena.study import TrainRLConfig
 
     problems: list[str] = []
     if "baselines" not in params:
@@ -190,10 +193,11 @@ def cross_check_parameters(
     selections: dict[str, Any] = {}
     if isinstance(params.get("walk_forward"), Mapping):
         selections["walk_forward"] = params["walk_forward"].get("baselines")
-    if "train_rl" in params:
-        selections["train_rl"] = TrainRLConfig.model_validate(
-            params["train_rl"] or {}
-        ).baseline_selection()
+    train_rl = (
+        validated(TrainRLConfig, params["train_rl"]) if "train_rl" in params else None
+    )
+    if train_rl is not None:
+        selections["train_rl"] = train_rl.baseline_selection()
     for key, names in selections.items():
         try:
             used, left_out = select_baselines(
@@ -210,11 +214,8 @@ def cross_check_parameters(
             if left_out
             else "",
         )
-        if key == "train_rl":
-            clash = sorted(
-                set(TrainRLConfig.model_validate(params["train_rl"] or {}).agents)
-                & set(used)
-            )
+        if train_rl is not None and key == "train_rl":
+            clash = sorted(set(train_rl.agents) & set(used))
             if clash:
                 problems.append(
                     f"train_rl.agents: {clash} are also baseline names (parameters_baselines.yml); strategies in the "

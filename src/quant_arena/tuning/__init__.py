@@ -1,15 +1,16 @@
-"""Hyperparameter tuning with Optuna (library code: no Kedro here).
+"""Hyperparameter tuning with Optuna, and Optuna alone (library code: no Kedro, no experiment).
 
 - :mod:`quant_arena.tuning.space`: search spaces (:class:`SearchSpace` of :class:`ParamSpec`),
   how a trial's values become agent/env configs and feature columns, pre-flight checks naming a
   bad parameter.
-- :mod:`quant_arena.tuning.config`: :class:`TuneConfig`, the ``tune:`` parameter block.
-- :mod:`quant_arena.tuning.objective`: the tuning span, inner walk-forward folds and the
-  objective (mean validation Sharpe over folds and seeds, minus a penalty on the seed spread).
 - :mod:`quant_arena.tuning.storage`: storage (SQLite by default, any SQLAlchemy URL,
   heartbeat), :func:`mask_url` and :func:`redact`; light (no torch), for workers and tests.
-- :mod:`quant_arena.tuning.study`: :func:`run_study`, the trials table, best-parameter
-  artifact, plots and :func:`apply_tuned_params` for walk_forward's ``agent_params: tuned``.
+- :mod:`quant_arena.tuning.study`: sampler, pruner, :func:`run_study` (create or resume a study
+  and run an objective callable on it), the trials table and plots.
+
+The experiment a study tunes (the ``tune:`` parameters, the tuning span, inner folds, the
+objective and the best-parameters artifact) is :mod:`quant_arena.study.tune`; this package never
+imports :mod:`quant_arena.study`.
 
 Names are imported lazily (PEP 562, :func:`quant_arena.lazy.lazy_face`), so ``from quant_arena.tuning import mask_url`` does not
 pull in torch.
@@ -25,8 +26,6 @@ _EXPORTS: dict[str, str] = {
     "make_storage": "storage",
     "mask_url": "storage",
     "redact": "storage",
-    "TuneConfig": "config",
-    "TuneFeatures": "config",
     "ParamSpec": "space",
     "SearchSpace": "space",
     "apply_agent_params": "space",
@@ -34,21 +33,19 @@ _EXPORTS: dict[str, str] = {
     "resolve_trial": "space",
     "suggest": "space",
     "validate_space": "space",
-    "TuningData": "objective",
-    "objective_value": "objective",
-    "prepare_tuning_data": "objective",
-    "resolve_tune_end": "objective",
-    "score_setup": "objective",
+    "TrialSetup": "space",
+    "check_space_fits": "space",
     "ProgressLogger": "study",
-    "apply_tuned_params": "study",
-    "best_params_artifact": "study",
+    "StudySettings": "study",
+    "completed_trials": "study",
+    "make_pruner": "study",
+    "make_sampler": "study",
     "plot_history": "study",
     "plot_importance": "study",
     "plot_parallel": "study",
     "run_study": "study",
     "trials_table": "study",
-    "tuned_env_params": "study",
-    "tuned_feature_columns": "study",
+    "latest_span_end": "study",
 }
 
 __all__ = [*_EXPORTS]  # noqa: PLE0604 - the face is the keys of _EXPORTS

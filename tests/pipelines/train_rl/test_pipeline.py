@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import matplotlib.figure
 import numpy as np
 import pandas as pd
@@ -11,12 +13,19 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from quant_arena.agents.experiment import SplitConfig, TrainRLConfig, time_split
 from quant_arena.agents.training import get_normalization, policy_returns
 from quant_arena.evaluation.metrics import METRIC_NAMES
 from quant_arena.pipelines.train_rl import create_pipeline
 from quant_arena.pipelines.train_rl.nodes import evaluate_baselines, split_series
 from quant_arena.pipelines.train_rl.pipeline import read_built_agents
+from quant_arena.study import (
+    SplitConfig,
+    TrainRLConfig,
+    make_eval_env,
+    market_data,
+    time_split,
+)
+from tests._project import conf_parameters
 
 torch.set_num_threads(1)
 
@@ -48,7 +57,7 @@ def _features(n: int = 900, seed: int = 0) -> pd.DataFrame:
 
 
 def _params(project_root) -> dict:
-    params = yaml.safe_load((project_root / "conf" / "base" / "parameters_train_rl.yml").read_text())["train_rl"]
+    params = copy.deepcopy(conf_parameters()["train_rl"])
     params["split"] = {"train_fraction": 0.5, "val_fraction": 0.25, "purge_bars": 10}
     params["features"]["selection"].update(n_estimators=10, n_features=2, min_samples_leaf=20, label_horizon=4)
     params["env"]["window"] = 8
@@ -178,7 +187,6 @@ def test_equity_plot_draws_every_agent_and_baseline(run):
 
 def test_validation_callback_and_run_policy_agree(run):
     """The Sharpe the trainer selected on is the one the report shows for validation."""
-    from quant_arena.agents.experiment import make_eval_env, market_data
     from quant_arena.evaluation.backtest import run_policy
 
     catalog, _, params = run

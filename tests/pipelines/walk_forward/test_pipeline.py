@@ -13,11 +13,11 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from quant_arena.evaluation.metrics import METRIC_NAMES
-from quant_arena.evaluation.walk_forward import WalkForwardConfig
 from quant_arena.pipelines.walk_forward.pipeline import (
     create_pipeline,
     read_built_config,
 )
+from quant_arena.study.walk_forward import WalkForwardConfig
 
 from . import _tiny
 

@@ -17,18 +17,19 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from quant_arena.agents.training import get_normalization
-from quant_arena.evaluation.tuned import TuningArtifactError, resolve_tuned_agents
-from quant_arena.evaluation.walk_forward import (
-    WalkForwardConfig,
-    first_test_start,
-    fit_fold_features,
-    fold_split,
-    model_input,
-)
 from quant_arena.pipelines.tune.pipeline import tuning_pipeline
 from quant_arena.pipelines.walk_forward.nodes import prepare_fold
 from quant_arena.pipelines.walk_forward.pipeline import create_pipeline
-from quant_arena.tuning import prepare_tuning_data, resolve_tune_end
+from quant_arena.study import TuneConfig, prepare_tuning_data, resolve_tune_end
+from quant_arena.study.walk_forward import (
+    TuningArtifactError,
+    WalkForwardConfig,
+    first_test_start,
+    fit_fold_features,
+    fold_model_input,
+    fold_split,
+    resolve_tuned_agents,
+)
 
 from . import _tiny
 from .test_pipeline import Kept, run_tiny
@@ -84,13 +85,14 @@ def test_tune_end_walk_forward_ends_the_study_where_the_out_of_sample_record_beg
     fold0 = fold_split(features, 0, config)
     assert start == fold0.frame["timestamp"].iloc[fold0.window("test")[0]]
     assert pd.Timestamp(best["span_end"]) == start  # the study saw every bar before it and none after
-    resolved = resolve_tune_end(tune_params(), features, wf_params(TUNED))
+    tune = TuneConfig.model_validate(tune_params())
+    resolved = resolve_tune_end(tune, features, config)
     assert pd.Timestamp(resolved.tune_end) == start
-    assert resolve_tune_end({**tune_params(), "tune_end": None}, features, None).tune_end is None  # others unchanged
+    assert resolve_tune_end(TuneConfig.model_validate({**tune_params(), "tune_end": None}), features, None).tune_end is None  # others unchanged
     with pytest.raises(ValueError, match="tune_end = walk_forward needs the walk_forward parameters"):
-        resolve_tune_end(tune_params(), features, None)
+        resolve_tune_end(tune, features, None)
     with pytest.raises(ValueError, match="must be resolved to a time first"):
-        prepare_tuning_data(features, tune_params())
+        prepare_tuning_data(features, tune)
 
 
 def wf_params(*agents: dict, **overrides) -> dict:
@@ -151,7 +153,7 @@ def test_tuned_columns_do_not_change_the_other_agents_inputs(best):
     both = fit_fold_features(data, config, {"ppo_tuned": best["feature_columns"]})
     assert both.columns == alone.columns and both.columns_for("ppo_tuned") == best["feature_columns"]
     assert both.columns_for("ppo_mlp") == alone.columns
-    a, b = model_input(data.frame, alone), model_input(data.frame, both)
+    a, b = fold_model_input(data.frame, alone), fold_model_input(data.frame, both)
     assert set(b.columns) == set(a.columns) | set(best["feature_columns"])
     assert b[a.columns].equals(a)
 

@@ -6,10 +6,13 @@ from typing import Any
 
 import pandas as pd
 
+from quant_arena.market.ingest import load_sources, parse_ingest_config
+
 # kind: synthetic sources run quant_arena.synthetic's generator, which registers itself with
 # market.ingest when imported (market, the floor below, never imports synthetic)
-import quant_arena.synthetic.generator  # noqa: F401
-from quant_arena.market.ingest import load_sources, parse_ingest_config
+from quant_arena.synthetic import (
+    simulate,  # noqa: F401 - importing the generator registers the synthetic source
+)
 
 
 def ingest_ohlcv(

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from kedro.pipeline import Node, Pipeline
 
-from quant_arena.agents.experiment import TrainRLConfig
 from quant_arena.pipelines.build_conf import built_parameters
 from quant_arena.pipelines.train_rl.nodes import (
     build_model_input,
@@ -33,6 +32,7 @@ from quant_arena.pipelines.train_rl.nodes import (
     split_series,
     train_agent_node,
 )
+from quant_arena.study import TrainRLConfig
 
 #: The agents of :class:`TrainRLConfig`'s defaults (when there is no project conf to read).
 DEFAULT_AGENTS: tuple[str, ...] = tuple(TrainRLConfig().agents)

@@ -1,4 +1,5 @@
-"""Nodes of the ``tune`` pipeline: thin wrappers over :mod:`quant_arena.tuning`.
+"""Nodes of the ``tune`` pipeline: thin wiring over :mod:`quant_arena.study.tune` (the objective)
+and :mod:`quant_arena.tuning` (Optuna). ``params:tune`` is validated once per node, on its first line.
 
 The study is the one side effect: its trials are written to the storage (``tune_storage``), so
 several ``kedro run --pipeline=tune`` processes (on one machine or many) add trials to the same
@@ -11,28 +12,29 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import optuna
 import pandas as pd
 
-from quant_arena.tuning.config import TuneConfig
-from quant_arena.tuning.objective import resolve_tune_end
-from quant_arena.tuning.study import (
+from quant_arena.pipelines.boundary import validated
+from quant_arena.study import (
+    TuneConfig,
+    WalkForwardConfig,
     best_params_artifact,
+    resolve_tune_end,
+    run_tune,
+)
+from quant_arena.tuning import (
+    make_storage,
     plot_history,
     plot_importance,
     plot_parallel,
-    run_study,
     trials_table,
 )
 
 logger = logging.getLogger(__name__)
 
 
-def _load_study(storage_url: str, params: dict[str, Any]):
-    import optuna
-
-    from quant_arena.tuning.storage import make_storage
-
-    config = TuneConfig.parse(params)
+def _load_study(storage_url: str, config: TuneConfig):
     return optuna.load_study(study_name=config.study_name, storage=make_storage(storage_url, config.storage))
 
 
@@ -46,10 +48,12 @@ def run_tuning(
 
     Returns:
         ``tune_trials_report`` (one row per trial), ``tune_best_params`` (see
-        :func:`quant_arena.tuning.best_params_artifact`) and ``tune_metrics`` for MLflow.
+        :func:`quant_arena.study.tune.best_params_artifact`) and ``tune_metrics`` for MLflow.
     """
-    config = resolve_tune_end(params, market_features, walk_forward_params)
-    study = run_study(config, market_features, storage_url=tune_storage)
+    config = validated(TuneConfig, params)
+    walk_forward = validated(WalkForwardConfig, walk_forward_params) if config.tune_end == "walk_forward" and walk_forward_params is not None else None
+    config = resolve_tune_end(config, market_features, walk_forward)
+    study = run_tune(config, market_features, storage_url=tune_storage)
     table = trials_table(study)
     best = best_params_artifact(study, config)
     counts = table["state"].value_counts().to_dict() if len(table) else {}
@@ -63,5 +67,5 @@ def run_tuning(
 def plot_study(tune_storage: str, tune_trials_report: pd.DataFrame, params: dict[str, Any]):
     """Optuna's optimisation history, parameter importance and parallel-coordinate figures."""
     del tune_trials_report  # only orders the node after the study ran
-    study = _load_study(tune_storage, params)
+    study = _load_study(tune_storage, validated(TuneConfig, params))
     return plot_history(study), plot_importance(study), plot_parallel(study)

@@ -1,9 +1,10 @@
-"""Nodes of the ``walk_forward`` pipeline: thin wrappers over :mod:`quant_arena.evaluation.walk_forward`.
+"""Nodes of the ``walk_forward`` pipeline: thin wiring over :mod:`quant_arena.study.walk_forward`.
 
-Every node validates ``params:walk_forward`` with
-:class:`~quant_arena.evaluation.walk_forward.WalkForwardConfig` (the hook validates it before the
-run too) and checks it against the shape the pipeline was BUILT with (folds, agents, seeds): those
-decide which nodes exist, so a run-time override that changes them fails naming the parameter.
+Every node that reads ``params:walk_forward`` validates it once, on its first line, with
+:class:`~quant_arena.study.WalkForwardConfig` (the hook validated it before the run too) and hands
+the typed model to the library; the nodes that decide the shape check it against the shape the
+pipeline was BUILT with (folds, agents, seeds): those decide which nodes exist, so a run-time
+override that changes them fails naming the parameter.
 
 Per-fold outputs are persisted through the catalog's ``{namespace}.*`` factories, so a finished
 fold is skipped by ``kedro run --only-missing-outputs`` and one fold runs alone with
@@ -22,26 +23,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 
-from quant_arena.evaluation.walk_forward import (
-    FoldData,
-    WalkForwardConfig,
-    as_config,
-    evaluate_fold_agent,
-    evaluate_fold_baselines,
-    fit_fold_features,
-    fold_metrics,
-    fold_split,
-    model_input,
-    run_name,
-    schedule,
-    stitch_oos,
-    stress_fold_frame,
-    summarise,
-    train_fold_agent,
-)
+from quant_arena.features import FeatureConfig
+from quant_arena.pipelines.boundary import validated
+from quant_arena.study import WalkForwardConfig
+from quant_arena.study import walk_forward as study
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +48,8 @@ _BUILT_FROM = (
 )
 
 
-def _config(params: dict[str, Any], built: dict[str, Any] | None = None) -> WalkForwardConfig:
-    """Validated parameters, checked against the pipeline's built shape (n_folds, agents, seeds,
-    tuned agents)."""
-    config = as_config(params)
+def _check_built(config: WalkForwardConfig, built: dict[str, Any] | None) -> WalkForwardConfig:
+    """``config`` checked against the pipeline's built shape (n_folds, agents, seeds, tuned agents)."""
     if not built:
         return config
     run_time = {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
@@ -77,16 +64,8 @@ def _config(params: dict[str, Any], built: dict[str, Any] | None = None) -> Walk
     return config
 
 
-def _fold(artifact: dict[str, Any], frame: pd.DataFrame) -> FoldData:
-    return FoldData(artifact["index"], artifact["source_index"], artifact["fold"], frame, artifact["periods_per_year"])
-
-
 def _mlflow():
     """The mlflow module when a run is active, else None (no run is ever started here)."""
-    try:
-        import mlflow
-    except ImportError:  # pragma: no cover - mlflow is a dependency
-        return None
     return mlflow if mlflow.active_run() is not None else None
 
 
@@ -110,54 +89,22 @@ def prepare_fold(
     fold_index: int,
     built: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """The fold's windows and its feature set fitted on its training window.
-
-    With agents of ``agent_params: tuned`` the pipeline passes ``tune_best_params`` (the tune
-    pipeline's artifact): their setups are resolved and checked here, once per fold, before
-    anything is fitted; a test window that starts inside the tuning span fails the run (see
-    :mod:`quant_arena.evaluation.tuned`).
+    """The fold's windows and its feature set fitted on its training window; with agents of
+    ``agent_params: tuned``, their setups from ``tune_best_params`` (checked against the tuning
+    span). See :func:`quant_arena.study.walk_forward.prepare_fold`.
 
     Returns:
-        ``fold_artifact`` (index, source fold, windows, periods per year, the fitted
-        :class:`~quant_arena.evaluation.walk_forward.FoldFeatures` with what they saw, the
-        tuned agents' setups), ``model_input_table`` (keys, OHLCV and the scaled features of rows
-        up to the fold's test end) and ``feature_selection_report``.
+        ``fold_artifact``, ``model_input_table`` and ``feature_selection_report``.
     """
-    from quant_arena.evaluation.tuned import check_tuning_span, resolve_tuned_agents
-
-    config = _config(params, built)
-    t0 = time.perf_counter()
-    data = fold_split(market_features, fold_index, config)
-    tuned, overlap = {}, None
-    if config.tuned_agents():
-        series = {k: str(data.frame[k].iloc[0]) for k in ("symbol", "timeframe") if k in data.frame.columns}
-        tuned = resolve_tuned_agents(config, tune_best_params, list(market_features.columns), series)
-        test_first = data.frame["timestamp"].iloc[data.window("test")[0]]
-        overlap = check_tuning_span(tune_best_params, test_first, fold_index, config.tuned.on_overlap)
-    features = fit_fold_features(data, config, {name: t.columns for name, t in tuned.items() if t.columns})
-    frame = model_input(data.frame, features)
-    f = data.fold
-    logger.info(
-        "fold %d (data fold %d): train %s..%s (%d bars), validation %d bars, test %s..%s (%d bars); %d features fitted in %.1f s",
-        fold_index, data.source_index, f.train.first, f.train.last, f.train.n_bars, f.validation.n_bars, f.test.first, f.test.last,
-        f.test.n_bars, len(features.columns), time.perf_counter() - t0,
-    )
-    artifact = {"index": data.index, "source_index": data.source_index, "fold": data.fold, "periods_per_year": data.periods_per_year,
-                "n_rows": len(data.frame), "features": features, "tuned": tuned, "tuning_overlap": overlap}
-    return artifact, frame, features.selection_report
+    config = _check_built(validated(WalkForwardConfig, params), built)
+    return study.prepare_fold(market_features, fold_index, config, tune_best_params)
 
 
 def stress_fold(market_features: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], features_params: dict[str, Any] | None) -> pd.DataFrame:
     """The fold's model input with the stress scenarios injected into its test window (features
     rebuilt from the stressed bars with ``params:features``, scaled with the fold's scaler)."""
-    config = _config(params)
-    t0 = time.perf_counter()
-    data = fold_split(market_features, fold_artifact["index"], config)
-    features = fold_artifact["features"]
-    stressed = stress_fold_frame(data, features, config, features_params)
-    out = model_input(stressed, features)
-    logger.info("fold %d: stress scenarios injected into the test window in %.1f s", fold_artifact["index"], time.perf_counter() - t0)
-    return out
+    config = validated(WalkForwardConfig, params)
+    return study.stress_fold(market_features, fold_artifact, config, validated(FeatureConfig, features_params or {}))
 
 
 def evaluate_baselines(
@@ -170,16 +117,10 @@ def evaluate_baselines(
     """Fit the configured baselines on the training window, look-ahead check them on the test
     window (the run fails on a mismatch unless ``lookahead.on_failure: flag``) and run them on
     the validation, test and stressed test windows."""
-    from quant_arena.agents.baselines import select_baselines
-
-    config = _config(params)
-    strategies, left_out = select_baselines(baselines_params, config.baselines, "single", "walk_forward.baselines")
-    logger.info(
-        "fold %d: baselines %s%s", fold_artifact["index"], list(strategies),
-        f" (left out, portfolio baselines need several assets: {left_out})" if left_out else "",
-    )
-    data = _fold(fold_artifact, model_input_table)
-    return evaluate_fold_baselines(data, fold_artifact["features"], model_input_table, stressed_model_input_table, strategies, config)
+    config = validated(WalkForwardConfig, params)
+    strategies = study.fold_baselines(config, baselines_params, fold_artifact["index"])
+    data = study.fold_data(fold_artifact, model_input_table)
+    return study.evaluate_fold_baselines(data, fold_artifact["features"], model_input_table, stressed_model_input_table, strategies, config)
 
 
 def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], agent: str, seed: int, built: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
@@ -189,10 +130,10 @@ def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, A
         The model (best validation weights) and ``{"learning_curve": DataFrame, "meta": {...}}``
         (rows and last timestamps the training and validation envs held, timings).
     """
-    config = _config(params, built)
-    data = _fold(fold_artifact, model_input_table)
+    config = _check_built(validated(WalkForwardConfig, params), built)
+    data = study.fold_data(fold_artifact, model_input_table)
     tuned = (fold_artifact.get("tuned") or {}).get(agent)
-    result = train_fold_agent(data, fold_artifact["features"], model_input_table, agent, seed, config, tuned=tuned)
+    result = study.train_fold_agent(data, fold_artifact["features"], model_input_table, agent, seed, config, tuned=tuned)
     meta = dict(result.meta)
     if tuned is not None and fold_artifact.get("tuning_overlap"):
         meta["tuning_overlap"] = fold_artifact["tuning_overlap"]
@@ -210,15 +151,15 @@ def evaluate_agent_node(
     seed: int,
 ) -> dict[str, Any]:
     """The agent's deterministic policy on the fold's test and stressed test windows."""
-    config = _config(params)
-    data = _fold(fold_artifact, model_input_table)
-    return evaluate_fold_agent(model, training_artifact["meta"], data, fold_artifact["features"], model_input_table,
-                               stressed_model_input_table, agent, seed, config, tuned=(fold_artifact.get("tuned") or {}).get(agent))
+    config = validated(WalkForwardConfig, params)
+    data = study.fold_data(fold_artifact, model_input_table)
+    return study.evaluate_fold_agent(model, training_artifact["meta"], data, fold_artifact["features"], model_input_table,
+                                     stressed_model_input_table, agent, seed, config, tuned=(fold_artifact.get("tuned") or {}).get(agent))
 
 
 def summarise_fold(fold_artifact: dict[str, Any], *evaluations: dict[str, Any]) -> pd.DataFrame:
     """The fold's test-window metrics: one row per strategy x seed (the fold's own report)."""
-    table = fold_metrics({"index": fold_artifact["index"], "periods_per_year": fold_artifact["periods_per_year"]}, evaluations, "test")
+    table = study.fold_metrics({"index": fold_artifact["index"], "periods_per_year": fold_artifact["periods_per_year"]}, evaluations, "test")
     best = table.loc[table["sharpe"].idxmax()] if len(table) else None
     if best is not None:
         logger.info("fold %d done: best test Sharpe %.3f (%s, seed %d)", fold_artifact["index"], best["sharpe"], best["strategy"], best["seed"])
@@ -243,50 +184,13 @@ def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int,
         object saw, per fold), ``walk_forward_reference_returns_table`` (every agent's untrained
         network and constant exposures on its test windows, for "did it learn?").
     """
-    config = _config(params)
+    config = validated(WalkForwardConfig, params)
     per = 2 + 2 * n_agent_runs
     if len(fold_inputs) != n_folds * per:
         raise ValueError(f"stitch_walk_forward: expected {n_folds * per} inputs, got {len(fold_inputs)}")
-    folds, evaluations, look_rows, curves, fitted = [], [], [], [], []
-    for i in range(n_folds):
-        chunk = fold_inputs[i * per : (i + 1) * per]
-        artifact, baselines = chunk[0], chunk[1]
-        agent_evals, trainings = chunk[2 : 2 + n_agent_runs], chunk[2 + n_agent_runs :]
-        folds.append({"index": artifact["index"], "periods_per_year": artifact["periods_per_year"]})
-        evaluations.append([baselines, *agent_evals])
-        for name, rep in baselines.get("lookahead", {}).items():
-            look_rows.append({"fold": artifact["index"], "strategy": name, **rep})
-        fit_meta = artifact["features"].meta
-        fitted.append({"fold": artifact["index"], "object": "features", "train_end": fit_meta["train_end"],
-                       "last_timestamp_seen": fit_meta["last_timestamp_visible"], "rows_seen": fit_meta["rows_visible"]})
-        for name, meta in baselines.get("fit", {}).items():
-            fitted.append({"fold": artifact["index"], "object": f"baseline:{name}", "train_end": fit_meta["train_end"],
-                           "last_timestamp_seen": meta["last_timestamp_given"], "rows_seen": meta["rows_given"]})
-        for tr in trainings:
-            m = tr["meta"]
-            curves.append(tr["learning_curve"])
-            fitted.append({"fold": artifact["index"], "object": f"agent:{run_name(m['agent'], m['seed'])}", "train_end": fit_meta["train_end"],
-                           "last_timestamp_seen": m["train_last_timestamp"], "rows_seen": m["train_rows"],
-                           "agent_params": m.get("agent_params", "config"),
-                           "tuned_from": f"{m['tuned_study']}#{m['tuned_trial']}" if m.get("agent_params") == "tuned" else None,
-                           "tuning_span_end": m.get("tuned_span_end"), "tuning_overlap": bool(m.get("tuning_overlap"))})
-    out = stitch_oos(folds, evaluations, config)
-    look = pd.DataFrame(look_rows, columns=["fold", "strategy", "passed", "n_points", "n_mismatches", "message"])
-    curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    fitted_table = pd.DataFrame(fitted)
-    fitted_table["tuning_overlap"] = fitted_table["tuning_overlap"].fillna(False).astype(bool) if "tuning_overlap" in fitted_table else False
-    if fitted_table["tuning_overlap"].any():
-        bad = sorted(set(fitted_table.loc[fitted_table["tuning_overlap"], "object"]))
-        logger.warning("walk-forward: %s were tuned on bars some of their test windows hold (walk_forward.tuned.on_overlap: warn); "
-                       "their out-of-sample numbers are optimistic", bad)
-    fitted_table["honest"] = pd.to_datetime(fitted_table["last_timestamp_seen"], utc=True) <= pd.to_datetime(fitted_table["train_end"], utc=True)
-    if not fitted_table["honest"].all():  # guards the library's contract (a planted leak is tested)
-        bad = fitted_table.loc[~fitted_table["honest"], ["fold", "object"]].to_dict("records")
-        raise RuntimeError(f"fitted objects saw bars after their fold's training end: {bad}")
-    eps = out["stress_episodes"]
-    logger.info("walk-forward: stitched %d folds, %d strategy x seed records of %d out-of-sample bars",
-                n_folds, out["oos_returns"].groupby(["kind", "strategy", "seed"]).ngroups, out["oos_returns"]["timestamp"].nunique())
-    return out["oos_returns"], out["trades"], out["fold_metrics"], out["validation"], eps, look, curve, fitted_table, out["references"]
+    chunks = [fold_inputs[i * per : (i + 1) * per] for i in range(n_folds)]
+    out = study.stitch_folds([(c[0], c[1], c[2 : 2 + n_agent_runs], c[2 + n_agent_runs :]) for c in chunks], config)
+    return tuple(out[k] for k in study.STITCH_KEYS)
 
 
 def judge_learning(
@@ -303,13 +207,8 @@ def judge_learning(
         ``walk_forward_did_it_learn_report`` (one row per agent, mean and spread over seeds) and
         ``walk_forward_did_it_learn_runs_report`` (one row per agent x seed).
     """
-    from quant_arena.agents.experiment import series_frame
-    from quant_arena.evaluation.did_it_learn import did_it_learn
-    from quant_arena.evaluation.walk_forward import periods_per_year_of
-
-    config = _config(params)
-    frame = series_frame(market_features, config.symbol, config.timeframe)
-    summary, runs = did_it_learn(walk_forward_oos_returns_table, walk_forward_reference_returns_table, periods_per_year_of(frame, config))
+    config = validated(WalkForwardConfig, params)
+    summary, runs = study.judge_learning(walk_forward_oos_returns_table, walk_forward_reference_returns_table, market_features, config)
     if len(summary):
         logger.info("did it learn? (out of sample, vs the best constant chosen on train and the untrained network):\n%s",
                     summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
@@ -333,18 +232,11 @@ def summarise_walk_forward(
 ) -> tuple[pd.DataFrame, ...]:
     """Overall statistics: summary (leaderboard), per-run metrics, overfitting (PBO, DSR trials),
     Monte Carlo, stress and per-regime reports; logs the headline numbers to MLflow."""
-    from quant_arena.agents.experiment import series_frame
-    from quant_arena.evaluation.walk_forward import periods_per_year_of
-
-    config = _config(params)
+    config = validated(WalkForwardConfig, params)
     t0 = time.perf_counter()
-    frame = series_frame(market_features, config.symbol, config.timeframe)
-    closes = pd.Series(frame["close"].to_numpy(dtype=float), index=pd.to_datetime(frame["timestamp"], utc=True))
-    ppy = periods_per_year_of(frame, config)
-    look = walk_forward_lookahead_report.groupby("strategy")["passed"].all().to_dict() if len(walk_forward_lookahead_report) else {}
     stitched = {"oos_returns": walk_forward_oos_returns_table, "trades": walk_forward_trades_table,
                 "stress_episodes": walk_forward_stress_episodes_table, "fold_metrics": walk_forward_fold_metrics_report}
-    out = summarise(stitched, closes, ppy, config, lookahead=look)
+    out = study.summarise_walk_forward(stitched, walk_forward_lookahead_report, market_features, config)
     _log_summary(out, walk_forward_fold_metrics_report)
     board = out["summary"][["rank", "strategy", "kind", "sharpe_mean", "sharpe_std", "sharpe_ci_low", "sharpe_ci_high", "dsr"]]
     logger.info("walk-forward leaderboard (out of sample, %d configurations) in %.1f s:\n%s", int(out["runs"].shape[0]),
@@ -375,8 +267,8 @@ def _log_summary(out: dict[str, pd.DataFrame], fold_table: pd.DataFrame) -> None
 def fold_schedule(market_features: pd.DataFrame, params: dict[str, Any], built: dict[str, Any] | None = None) -> tuple[pd.DataFrame, Any]:
     """The fold schedule: a table of every fold the data gives (``used`` marks the pipeline's)
     and a picture of the used folds; the used folds' windows are logged as MLflow parameters."""
-    config = _config(params, built)
-    table, fig = schedule(market_features, config)
+    config = _check_built(validated(WalkForwardConfig, params), built)
+    table, fig = study.schedule(market_features, config)
     mlflow = _mlflow()
     if mlflow is not None:
         used = table[table["used"]]

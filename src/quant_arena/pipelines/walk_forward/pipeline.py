@@ -41,8 +41,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-from quant_arena.evaluation.walk_forward import WalkForwardConfig, run_name
-from quant_arena.pipelines import clean, features, ingest
+from quant_arena.pipelines import clean, features, ingest, report
 from quant_arena.pipelines.build_conf import built_block
 from quant_arena.pipelines.walk_forward.nodes import (
     evaluate_agent_node,
@@ -57,6 +56,7 @@ from quant_arena.pipelines.walk_forward.nodes import (
     summarise_walk_forward,
     train_agent_node,
 )
+from quant_arena.study import WalkForwardConfig, run_name
 
 logger = logging.getLogger(__name__)
 
@@ -238,10 +238,5 @@ def create_pipeline(config: WalkForwardConfig | None = None, with_data: bool = T
     if with_data:
         pipe = ingest.create_pipeline() + clean.create_pipeline() + features.create_pipeline() + pipe
     if with_report:
-        try:
-            from quant_arena.pipelines import report
-        except ImportError:  # pragma: no cover - the report pipeline is optional
-            logger.warning("walk_forward: the report pipeline is not available; the run stops at the summary reports")
-        else:
-            pipe = pipe + report.create_pipeline()
+        pipe = pipe + report.create_pipeline()
     return pipe

@@ -9,11 +9,14 @@ scored on data its ranking saw after its own training window).
 
 One trial (:func:`objective_value`), for each inner fold and each seed:
 
-1. fit the scaler on the fold's training rows, for the trial's feature columns;
+1. fit the scaler on the fold's training rows, for the trial's feature columns
+   (:func:`quant_arena.study.data.fit_feature_set`);
 2. train the trial's agent on the fold's training rows with validation-Sharpe early stopping
-   on the fold's validation window (:func:`quant_arena.agents.training.train_agent`);
+   on the fold's validation window (the fold unit, :meth:`quant_arena.study.unit.FoldUnit.train`);
 3. score the best weights by the Sharpe ratio of their deterministic policy on the fold's
-   held-out last window (the inner "test" window, still inside the tuning span). When the inner
+   held-out last window (the inner "test" window, still inside the tuning span;
+   :meth:`~quant_arena.study.unit.FoldUnit.sharpe`, ``run_policy`` as walk_forward and train_rl
+   score). When the inner
    folds have no validation window (``validation: 0``) early stopping uses that window and its
    best Sharpe is the score (optimistic; documented choice).
 
@@ -31,17 +34,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 
-from quant_arena.agents.experiment import (
-    make_eval_env,
-    make_train_env,
-    market_data,
-    series_frame,
-)
 from quant_arena.evaluation.folds import Fold, make_folds
+from quant_arena.features.selection import select_features
 from quant_arena.market.errors import DataError
-from quant_arena.tuning.config import TuneConfig
+from quant_arena.study.data import (
+    FeatureSetConfig,
+    candidate_columns,
+    fit_feature_set,
+    series_frame,
+    series_periods_per_year,
+)
+from quant_arena.study.tune.config import TuneConfig
+from quant_arena.study.unit import FoldUnit
+from quant_arena.study.walk_forward.config import WalkForwardConfig
+from quant_arena.study.walk_forward.fold import first_test_start
 from quant_arena.tuning.space import (
     TrialSetup,
     check_space_fits,
@@ -49,7 +58,7 @@ from quant_arena.tuning.space import (
     suggest,
 )
 
-__all__ = ["TuningData", "TrialResult", "objective_value", "prepare_tuning_data", "score_setup"]
+__all__ = ["TrialResult", "TuningData", "objective_value", "prepare_tuning_data", "resolve_tune_end", "score_setup", "tuning_span"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +87,11 @@ class TuningData:
         }
 
 
-def _periods_per_year(frame: pd.DataFrame, config: TuneConfig) -> float:
-    from quant_arena.evaluation.backtest import infer_calendar
-    from quant_arena.evaluation.calendars import periods_per_year
-
-    timeframe = config.timeframe or str(frame["timeframe"].iloc[0])
-    calendar = config.calendar or infer_calendar(frame["timestamp"].to_numpy(), timeframe)
-    return float(periods_per_year(timeframe, calendar))
-
-
 def tuning_span(frame: pd.DataFrame, config: TuneConfig) -> tuple[pd.DataFrame, pd.Timestamp]:
     """Rows strictly before the end of the tuning span, and that end (the first excluded time)."""
     ts = pd.to_datetime(frame["timestamp"], utc=True)
     if config.tune_end == "walk_forward":
-        raise ValueError("tune.tune_end = walk_forward must be resolved to a time first (quant_arena.tuning.resolve_tune_end)")
+        raise ValueError("tune.tune_end = walk_forward must be resolved to a time first (quant_arena.study.tune.resolve_tune_end)")
     if config.tune_end is not None:
         end = pd.Timestamp(config.tune_end)
         end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
@@ -104,29 +104,24 @@ def tuning_span(frame: pd.DataFrame, config: TuneConfig) -> tuple[pd.DataFrame, 
     return frame.iloc[:n].copy().reset_index(drop=True), pd.Timestamp(end)
 
 
-def resolve_tune_end(config: TuneConfig | dict[str, Any], features: pd.DataFrame, walk_forward: Any = None) -> TuneConfig:
+def resolve_tune_end(config: TuneConfig, features: pd.DataFrame, walk_forward: WalkForwardConfig | None = None) -> TuneConfig:
     """``config`` with ``tune_end: walk_forward`` replaced by the first bar of walk_forward's first
     test window (the folds its parameters give on ``features``): the study then sees everything
     before the out-of-sample period and nothing of it, which is what walk_forward's
     ``agent_params: tuned`` agents check. Any other ``tune_end`` is returned unchanged."""
-    cfg = TuneConfig.parse(config)  # type: ignore[arg-type]
+    cfg = config
     if cfg.tune_end != "walk_forward":
         return cfg
     if walk_forward is None:
         raise ValueError("tune.tune_end = walk_forward needs the walk_forward parameters (params:walk_forward)")
-    from quant_arena.evaluation.walk_forward import as_config, first_test_start
-
-    start = first_test_start(features, as_config(walk_forward))
+    start = first_test_start(features, walk_forward)
     logger.info("tune: tune_end = walk_forward -> %s (the first bar of walk_forward's first test window)", start)
     return cfg.model_copy(update={"tune_end": start.to_pydatetime()})
 
 
-def prepare_tuning_data(features: pd.DataFrame, config: TuneConfig | dict[str, Any]) -> TuningData:
+def prepare_tuning_data(features: pd.DataFrame, config: TuneConfig) -> TuningData:
     """Cut the tuning span, place the inner folds, rank the features (see the module docstring)."""
-    from quant_arena.agents.experiment import FeatureSetConfig, candidate_columns
-    from quant_arena.features.selection import select_features
-
-    cfg = TuneConfig.parse(config)  # type: ignore[arg-type]
+    cfg = config
     series = series_frame(features, cfg.symbol, cfg.timeframe)
     n_series = len(series)
     frame, end = tuning_span(series, cfg)
@@ -154,7 +149,7 @@ def prepare_tuning_data(features: pd.DataFrame, config: TuneConfig | dict[str, A
         ranking = list(result.selected)
     else:
         ranking = []
-    ppy = _periods_per_year(frame, cfg)
+    ppy = series_periods_per_year(frame, cfg.timeframe, cfg.calendar)
     data = TuningData(frame, folds, ranking, ppy, end, n_series)
     check_space_fits(cfg.search_space, cfg.agent, cfg.env, ranking, cfg.features.feature_sets, cfg.features.n_features)
     return data
@@ -179,43 +174,21 @@ def _objective(scores: np.ndarray, spread_penalty: float) -> float:
 
 
 def _fold_score(data: TuningData, fold: Fold, setup: TrialSetup, config: TuneConfig, seed: int) -> tuple[float, float, int]:
-    from quant_arena.agents.training import (
-        observation_normalizer,
-        policy_returns,
-        train_agent,
-    )
-    from quant_arena.evaluation.metrics import sharpe_ratio
-    from quant_arena.features.scalers import make_scaler
-
+    """One inner fold x one seed through the fold unit: (score, best validation Sharpe, env steps trained)."""
     a = fold.train.start
     frame = data.frame.iloc[a:fold.test.stop].reset_index(drop=True)
-    train_rows = frame.iloc[: fold.train.stop - a]
-    scaler = make_scaler(config.features.scaler).fit(train_rows, setup.columns)
+    train_stop = fold.train.stop - a
+    fitted = fit_feature_set(frame, (0, train_stop), FeatureSetConfig(columns=setup.columns, selection=None, scaler=config.features.scaler))
     keep = [c for c in frame.columns if not c.startswith("f_") or c in setup.columns]
-    scaled = scaler.transform(frame[keep])
-    ppy = data.periods_per_year
-    train_data = market_data(scaled, setup.columns, end=fold.train.stop - a, periods_per_year=ppy)
+    scaled = fitted.scaler.transform(frame[keep])
     has_val = fold.validation.n_bars > setup.env.window + 1
-    val_end = (fold.validation.stop if has_val else fold.test.stop) - a
-    val_start = (fold.validation.start if has_val else fold.test.start) - a
-    val_data = market_data(scaled, setup.columns, end=val_end, periods_per_year=ppy)
+    validation = (fold.validation.start - a, fold.validation.stop - a) if has_val else (fold.test.start - a, fold.test.stop - a)
+    unit = FoldUnit(scaled, list(setup.columns), setup.env, train_stop, validation, data.periods_per_year)
     tc = config.training
-    result = train_agent(
-        setup.agent,
-        lambda: make_train_env(train_data, setup.env, tc.n_envs, tc.episode_length),
-        lambda: make_eval_env(val_data, setup.env, val_start),
-        total_timesteps=tc.total_timesteps, eval_freq=tc.eval_freq, patience=tc.patience, seed=int(seed),
-        min_delta=tc.min_delta, periods_per_year=ppy, normalize_observations=tc.normalize_observations,
-        progress_bar=False,
-    )
+    result = unit.train(setup.agent, tc, seed=int(seed), n_envs=tc.n_envs, progress_bar=False)
     if not has_val:
         return float(result.best_val_sharpe), float(result.best_val_sharpe), int(result.timesteps)
-    test_data = market_data(scaled, setup.columns, end=fold.test.stop - a, periods_per_year=ppy)
-    env = make_eval_env(test_data, setup.env, fold.test.start - a)
-    normalizer = observation_normalizer(result.model)
-    returns = policy_returns(result.model, env, seed=int(seed), obs_transform=normalizer.normalize_obs if normalizer else None)
-    env.close()
-    score = sharpe_ratio(returns, ppy) if returns.size >= 2 else float("nan")
+    score = unit.sharpe(result.model, fold.test.start - a, fold.test.stop - a)
     return float(score), float(result.best_val_sharpe), int(result.timesteps)
 
 
@@ -245,8 +218,6 @@ def score_setup(
 
 def objective_value(trial: Any, data: TuningData, config: TuneConfig) -> float:
     """The Optuna objective: suggest, resolve, score with pruning. Stores fold scores as user attrs."""
-    import optuna
-
     params = suggest(trial, config.search_space)
     setup = resolve_trial(params, config.agent, config.env, data.ranking, config.features.feature_sets, config.features.n_features)
     trial.set_user_attr("n_features", len(setup.columns))

@@ -1,7 +1,7 @@
 """Walk-forward agents with tuned parameters (``agent_params: tuned``), honestly.
 
 ``kedro run --pipeline=tune`` writes the best trial of an Optuna study as the ``tune_best_params``
-artifact (:func:`quant_arena.tuning.best_params_artifact`). An agent of the walk-forward study
+artifact (:func:`quant_arena.study.tune.best_params_artifact`). An agent of the walk-forward study
 with ``agent_params: tuned`` is trained with it, resolved here once per fold:
 
 * **agent**: the study's agent-level values (learning rate, batch size, n_steps, gamma, entropy,
@@ -32,20 +32,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
-
-if TYPE_CHECKING:  # pragma: no cover
-    from quant_arena.evaluation.walk_forward import AgentSpec, WalkForwardConfig
+from quant_arena.study.walk_forward.config import AgentSpec, WalkForwardConfig
+from quant_arena.tuning.space import apply_agent_params, apply_env_params
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TunedAgent", "TunedConfig", "TuningArtifactError", "check_tuning_span", "resolve_tuned_agents"]
+__all__ = [
+    "TunedAgent",
+    "TuningArtifactError",
+    "apply_tuned_params",
+    "check_tuning_span",
+    "resolve_tuned_agents",
+    "tuned_env_params",
+    "tuned_feature_columns",
+]
 
 #: The name of the best-parameters artifact in the catalog (written by the tune pipeline).
 ARTIFACT = "tune_best_params"
@@ -53,18 +59,6 @@ ARTIFACT = "tune_best_params"
 
 class TuningArtifactError(ValueError):
     """The ``tune_best_params`` artifact cannot be used for an agent (names agent and field)."""
-
-
-class TunedConfig(BaseModel):
-    """``walk_forward.tuned``: what agents with ``agent_params: tuned`` take from the study."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    features: bool = Field(True, description="use the best trial's feature columns (false: the fold's own selection)")
-    env: bool = Field(True, description="use the tuned observation window and reward weights")
-    on_overlap: Literal["raise", "warn"] = Field(
-        "raise", description="a test window starting before the end of the tuning span: raise (the run fails) or warn",
-    )
 
 
 @dataclass(frozen=True)
@@ -152,12 +146,6 @@ def resolve_tuned_agents(
 
 
 def _resolve(config: WalkForwardConfig, spec: AgentSpec, best: Mapping[str, Any], available_columns: Sequence[str] | None) -> TunedAgent:
-    from quant_arena.tuning.study import (
-        apply_tuned_params,
-        tuned_env_params,
-        tuned_feature_columns,
-    )
-
     where = f"walk_forward.agents[{spec.name}]"
     params = _params(best, spec.name)
     if spec.tuned_study is not None and best.get("study_name") != spec.tuned_study:
@@ -172,7 +160,8 @@ def _resolve(config: WalkForwardConfig, spec: AgentSpec, best: Mapping[str, Any]
         raise TuningArtifactError(f"{where}: {exc}") from None
     env = config.agent_env(spec)
     if config.tuned.env:
-        env = TradingEnvConfig.model_validate(tuned_env_params(env.model_dump(), best))
+        # the tuned window and reward; the costs stay walk_forward's (env.execution, validated once)
+        env = TradingEnvConfig.model_validate({**tuned_env_params(env.model_dump(exclude={"execution"}), best), "execution": env.execution})
         if env.window > config.folds.observation_window:
             raise TuningArtifactError(
                 f"{where}: the tuned env.window = {env.window} exceeds walk_forward.folds.observation_window = "
@@ -226,3 +215,37 @@ def check_tuning_span(best: Mapping[str, Any] | None, test_first: Any, fold_inde
         )
     logger.warning("walk_forward: %s", problem)
     return problem
+
+
+def apply_tuned_params(agent_config_dict: Mapping[str, Any], best_params: Mapping[str, Any]) -> dict[str, Any]:
+    """An agent's parameter block with a study's best values applied.
+
+    For walk_forward's ``agent_params: tuned``: pass the agent block of its parameters and the
+    ``tune_best_params`` artifact (the dict :func:`best_params_artifact` wrote, or just its
+    ``params`` mapping). Agent-level values (hyperparameters, ``net_width``/``net_depth``,
+    ``extractor``, ``features_dim``) replace the block's; everything else in the block (algo,
+    seed, device, other hyperparameters) stays. Env and feature values are ignored here: see
+    :func:`tuned_env_params` and :func:`tuned_feature_columns`. The result validates as
+    :class:`~quant_arena.agents.factory.AgentConfig`.
+    """
+    params = best_params.get("params", best_params) if isinstance(best_params, Mapping) else {}
+    if not isinstance(params, Mapping):
+        raise ValueError("best_params: expected the tune_best_params artifact or its params mapping")
+    out = apply_agent_params(agent_config_dict, params)
+    tuned_algo = (best_params.get("agent") or {}).get("algo") if isinstance(best_params.get("agent"), Mapping) else None
+    if tuned_algo and AgentConfig(algo=tuned_algo).algo != AgentConfig(algo=out.get("algo", "ppo")).algo:
+        raise ValueError(f"agent_params: tuned: the study tuned a {tuned_algo!r} agent but this block is {out.get('algo')!r}")
+    AgentConfig.model_validate(out)
+    return out
+
+
+def tuned_env_params(env_config_dict: Mapping[str, Any], best_params: Mapping[str, Any]) -> dict[str, Any]:
+    """An env block (TradingEnvConfig mapping) with the tuned ``window`` and reward weights applied."""
+    params = best_params.get("params", best_params)
+    return apply_env_params(env_config_dict, params)
+
+
+def tuned_feature_columns(best_params: Mapping[str, Any]) -> list[str] | None:
+    """The feature columns the best trial used (None when the features were not searched)."""
+    cols = best_params.get("feature_columns")
+    return list(cols) if cols else None

@@ -1,22 +1,30 @@
-"""Typed parameters of a tuning study: the ``tune:`` block of ``parameters_tune.yml``."""
+"""Typed parameters of a tuning study: the ``tune:`` block of ``parameters_tune.yml``.
+
+The Optuna side of it (study name, sampler, pruner, storage heartbeat, threads) is what
+:func:`quant_arena.tuning.run_study` reads (:class:`quant_arena.tuning.study.StudySettings`); the
+rest is the experiment: the tuning span, the inner folds, the agent, env and features a trial
+varies, and the training budget of the fold unit.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from quant_arena.agents.experiment import TrainingConfig, check_pipeline_env
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.folds import FoldConfig
 from quant_arena.features.scalers import ScalerKind
 from quant_arena.features.selection import SelectionConfig, check_windowed_selection
+from quant_arena.study.data import check_pipeline_env
+from quant_arena.study.unit import TrainingConfig
 from quant_arena.tuning.space import SearchSpace
-from quant_arena.tuning.storage import DEFAULT_STORAGE_URL, StorageConfig
+from quant_arena.tuning.storage import StorageConfig
 
-__all__ = ["DEFAULT_STORAGE_URL", "StorageConfig", "TuneConfig", "TuneFeatures"]
+__all__ = ["TuneConfig", "TuneFeatures"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,7 +66,7 @@ class TuneConfig(_Strict):
     tune_end: datetime | Literal["walk_forward"] | None = Field(
         None,
         description="first bar time the study may NOT see; walk_forward = the first test window of walk_forward's folds "
-        "(resolved by quant_arena.tuning.resolve_tune_end); null = use tune_fraction",
+        "(resolved by quant_arena.study.tune.resolve_tune_end); null = use tune_fraction",
     )
     tune_fraction: float | None = Field(0.5, gt=0.0, lt=1.0, description="share of the series the study may see (used when tune_end is null)")
     folds: FoldConfig = Field(
@@ -99,6 +107,6 @@ class TuneConfig(_Strict):
     def seed_list(self) -> list[int]:
         return list(dict.fromkeys(int(s) for s in self.seeds))
 
-    @classmethod
-    def parse(cls, params: dict[str, Any] | TuneConfig | None) -> TuneConfig:
-        return params if isinstance(params, TuneConfig) else cls.model_validate(params or {})
+    def max_resource(self) -> int:
+        """The intermediate steps a trial reports (one per inner fold used): Hyperband's resource."""
+        return max(1, self.max_folds or 1)

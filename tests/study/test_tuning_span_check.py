@@ -11,7 +11,7 @@ import logging
 import pandas as pd
 import pytest
 
-from quant_arena.evaluation.tuned import TuningArtifactError, check_tuning_span
+from quant_arena.study.walk_forward import TuningArtifactError, check_tuning_span
 
 BEST = {"study_name": "s", "span_end": "2024-03-01 00:00:00+00:00"}
 END = pd.Timestamp("2024-03-01", tz="UTC")

@@ -1,6 +1,7 @@
 """The tuning objective's aggregation over seeds and inner folds, valued by hand.
 
-The per-fold training score (``objective._fold_score``: fit, train, score one fold for one seed)
+The per-fold training score (``quant_arena.study.tune.objective._fold_score``: the fold unit fits, trains and
+scores one fold for one seed)
 is replaced at its seam by a table, so only the aggregation runs. Two seeds, two inner folds,
 one NaN (a flat policy's Sharpe), spread_penalty 0.5::
 
@@ -25,9 +26,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from quant_arena.tuning import objective as objective_module
-from quant_arena.tuning.config import TuneConfig
-from quant_arena.tuning.objective import TuningData, objective_value, score_setup
+from quant_arena.study.tune import TuneConfig, TuningData, objective_value, score_setup
+from quant_arena.study.tune import objective as objective_module
 
 SCORES = {
     (0, 0): 1.0,

@@ -1,71 +1,58 @@
-"""The train-and-evaluate experiment behind ``kedro run --pipeline=train_rl``, as library code.
+"""The experiment's building blocks on one series: what every study (train_rl, walk_forward, tune) shares.
 
-Typed parameters (:class:`TrainRLConfig`, the ``train_rl:`` block of ``parameters_train_rl.yml``)
-and the steps the pipeline's nodes call:
-
-1. :func:`series_frame`: one (symbol, timeframe) series of the feature table, oldest first.
+1. :func:`series_frame`: one (symbol, timeframe) series of the feature table, oldest first, and
+   :func:`series_periods_per_year` its annualisation (calendar given or inferred, timeframe).
 2. :func:`time_split`: time-ordered train / validation / test row ranges with ``purge_bars``
    bars left out between consecutive windows (:class:`SplitIndices`).
 3. :func:`fit_feature_set`: feature selection (:func:`quant_arena.features.select_features`) and
-   a scaler (:func:`quant_arena.features.make_scaler`), both fitted on the TRAINING rows only.
+   a scaler (:func:`quant_arena.features.make_scaler`), both fitted on the TRAINING rows only;
+   :func:`model_input` applies the scaler to a table.
 4. :func:`market_data`: the arrays the simulator steps over, for a prefix of the scaled table.
-   The training env sees rows ``[0, train_end)`` only; the validation env rows
-   ``[0, val_end)`` (the earlier rows are observation history, never traded); the test run
-   uses the whole table. Nothing after a window's end is ever loaded into its env.
-5. :func:`make_train_env` / :func:`make_eval_env`: a ``TradingVecEnv`` with random episode starts
-   for training, a ``TradingEnv`` running once through a window (fixed start, no truncation, no
-   curriculum) for evaluation. Agents are then judged by
-   :func:`quant_arena.evaluation.backtest.run_policy` and baselines by
-   :func:`~quant_arena.evaluation.backtest.evaluate_strategies` over the SAME bars with the SAME
-   execution config.
+   Nothing after a window's end is ever loaded into its env.
 
-Slices follow :mod:`quant_arena.evaluation.backtest`: a window ``[start, end)`` is evaluated on
-bars ``start + 1 .. end - 1`` (the first decision is taken on bar ``start``'s close).
+The fold unit (:mod:`quant_arena.study.unit`) trains and scores on top of these.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from quant_arena.agents.factory import AgentConfig
-from quant_arena.envs.config import TradingEnvConfig
+from quant_arena.features.builder import feature_columns
 from quant_arena.features.scalers import FeatureScaler, ScalerKind, make_scaler
 from quant_arena.features.selection import (
     SelectionConfig,
     check_windowed_selection,
     select_features,
 )
+from quant_arena.market.calendars import infer_periods_per_year
 from quant_arena.market.errors import DataError
+from quant_arena.market.schema import KEY_COLUMNS, OHLCV_COLUMNS, OPTIONAL_COLUMNS
 from quant_arena.sim.market_data import MarketData
 
 __all__ = [
+    "PIPELINE_ENV_FIELDS",
+    "FeatureSet",
     "FeatureSetConfig",
     "SplitConfig",
     "SplitIndices",
-    "TrainRLConfig",
-    "TrainingConfig",
-    "check_built_agents",
+    "candidate_columns",
     "check_pipeline_env",
     "fit_feature_set",
-    "make_eval_env",
-    "make_train_env",
     "market_data",
+    "model_input",
+    "passthrough_columns",
     "series_frame",
+    "series_periods_per_year",
     "time_split",
 ]
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-#: An agent's name: it names datasets (``<name>_model``) and MLflow metrics.
-AGENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-#: Names an agent cannot take: train_rl's own datasets use them (``baselines_evaluation``).
-RESERVED_AGENT_NAMES: tuple[str, ...] = ("baselines",)
 
 
 class _Strict(BaseModel):
@@ -88,6 +75,8 @@ class SplitConfig(_Strict):
         return self
 
 
+
+
 class FeatureSetConfig(_Strict):
     """Which feature columns the agents and the ML baselines see, and how they are scaled."""
 
@@ -105,64 +94,6 @@ class FeatureSetConfig(_Strict):
         return self
 
 
-class TrainingConfig(_Strict):
-    """How long and how each agent is trained (see :func:`quant_arena.agents.training.train_agent`)."""
-
-    total_timesteps: int = Field(50_000, ge=1)
-    eval_freq: int = Field(10_000, ge=1, description="env steps between validation evaluations")
-    patience: int = Field(3, ge=1, description="evaluations without improvement before stopping")
-    min_delta: float = Field(0.0, ge=0.0)
-    n_envs: int = Field(4, ge=1, description="environment copies in the training TradingVecEnv")
-    episode_length: int | None = Field(512, ge=1, description="bars per training episode (random starts); null = to the end")
-    normalize_observations: bool = False
-    seed: int = Field(0, ge=0)
-    checkpoint_dir: str | None = Field(None, description="write latest/best checkpoints under <dir>/<agent>")
-
-
-class TrainRLConfig(_Strict):
-    """The ``train_rl`` parameter block."""
-
-    symbol: str | None = Field(None, description="series to use when the table holds several")
-    timeframe: str | None = None
-    calendar: Literal["crypto", "forex", "equities"] | None = Field(None, description="annualisation calendar; null = inferred from the timestamps")
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    features: FeatureSetConfig = Field(default_factory=FeatureSetConfig)
-    env: TradingEnvConfig = Field(default_factory=TradingEnvConfig)
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
-    agents: dict[str, AgentConfig] = Field(
-        default_factory=lambda: {"ppo": AgentConfig(algo="ppo", extractor="mlp")},
-        description="name -> agent; every one is trained (its own nodes and <name>_model artifact)",
-    )
-    baselines: bool | list[str] = Field(
-        True,
-        description="true: every single-asset baseline of parameters_baselines.yml; a list: those entries; false: none",
-    )
-
-    @model_validator(mode="after")
-    def _agents(self) -> TrainRLConfig:
-        if not self.agents:
-            raise ValueError("agents: at least one agent is needed")
-        for name, agent in self.agents.items():
-            if not AGENT_NAME.match(name) or name in RESERVED_AGENT_NAMES:
-                raise ValueError(
-                    f"agents.{name}: an agent name must be a lower-case identifier ([a-z][a-z0-9_]*) other than "
-                    f"{list(RESERVED_AGENT_NAMES)}: it names the datasets <name>_model and <name>_evaluation"
-                )
-            if "seed" in agent.model_fields_set:
-                raise ValueError(f"agents.{name}.seed: not used (training.seed seeds every agent); remove it")
-        check_pipeline_env(self.env.model_fields_set, "env")
-        if isinstance(self.baselines, list) and len(set(self.baselines)) != len(self.baselines):
-            raise ValueError(f"baselines: names must be distinct, got {self.baselines}")
-        return self
-
-    def baseline_selection(self) -> list[str] | None:
-        """The ``names`` argument of :func:`quant_arena.agents.baselines.select_baselines`:
-        None = every single-asset entry, ``[]`` = none, else the listed entries."""
-        if self.baselines is True:
-            return None
-        return [] if self.baselines is False else list(self.baselines)
-
-
 #: TradingEnvConfig fields the experiment sets itself: training envs start at random bars and run
 #: ``training.episode_length`` bars, evaluation envs start at the window's first bar and run to its end.
 PIPELINE_ENV_FIELDS: tuple[str, ...] = ("start", "start_index", "max_episode_steps")
@@ -176,22 +107,6 @@ def check_pipeline_env(fields: Iterable[str], owner: str) -> None:
         raise ValueError(
             f"{owner}.{unused[0]}: not used (training envs start at random bars and run training.episode_length bars, "
             "evaluation envs run the whole window); remove it"
-        )
-
-
-def check_built_agents(config: TrainRLConfig, built_agents: Sequence[str]) -> None:
-    """Raise ValueError unless ``config.agents`` names exactly the agents the pipeline was built with.
-
-    The agents decide the train_rl pipeline's nodes, so they are read from ``conf/`` when the
-    pipeline is built; a run-time ``--params`` configuring other agents would otherwise be
-    ignored (an added agent) or fail halfway (a removed one).
-    """
-    configured, built = list(config.agents), list(built_agents)
-    if set(configured) != set(built):
-        raise ValueError(
-            f"train_rl.agents: the pipeline was built with agents {built} (parameters_train_rl.yml in conf/) but this "
-            f"run's parameters configure {configured}; the agents decide the pipeline's nodes, so change them in conf/, "
-            "not with --params"
         )
 
 
@@ -218,6 +133,12 @@ def series_frame(features: pd.DataFrame, symbol: str | None = None, timeframe: s
     if "timestamp" in frame.columns:
         frame = frame.sort_values("timestamp", kind="stable")
     return frame.reset_index(drop=True)
+
+
+def series_periods_per_year(frame: pd.DataFrame, timeframe: str | None = None, calendar: str | None = None) -> float:
+    """Bars per year of a series: its calendar (given, or inferred from the timestamps) and its
+    timeframe (given, or the table's ``timeframe`` column)."""
+    return infer_periods_per_year(frame["timestamp"], timeframe or str(frame["timeframe"].iloc[0]), calendar)[0]
 
 
 @dataclass(frozen=True)
@@ -287,8 +208,6 @@ class FeatureSet:
 
 def candidate_columns(frame: pd.DataFrame, config: FeatureSetConfig) -> list[str]:
     """``config.columns`` (checked to exist) or every ``f_*`` column."""
-    from quant_arena.features.builder import feature_columns
-
     if config.columns is not None:
         missing = [c for c in config.columns if c not in frame.columns]
         if missing:
@@ -300,50 +219,41 @@ def candidate_columns(frame: pd.DataFrame, config: FeatureSetConfig) -> list[str
     return cols
 
 
-def fit_feature_set(frame: pd.DataFrame, split: SplitIndices, config: FeatureSetConfig) -> FeatureSet:
-    """Select features and fit the scaler on the training rows ``[0, train_end)`` only.
+def fit_feature_set(frame: pd.DataFrame, train: tuple[int, int], config: FeatureSetConfig) -> FeatureSet:
+    """Select features and fit the scaler on the training rows ``[train[0], train[1])`` only.
 
-    The selection and the scaler are given ``frame`` truncated at the end of the training window,
-    so no later row can influence them (the selection's forward-return label is also purged
-    inside that window).
+    The caller hands ``frame`` truncated at the end of the training window (walk_forward, tune)
+    or the selection and the scaler are given the training rows alone, so no later row can
+    influence them (the selection's forward-return label is also purged inside that window).
     """
-    lo, hi = split.train
-    train = frame.iloc[lo:hi]
+    lo, hi = train
+    rows = frame.iloc[lo:hi]
     candidates = candidate_columns(frame, config)
     report = None
     if config.selection is not None:
-        train_end = pd.Timestamp(train["timestamp"].iloc[-1])
-        result = select_features(train, candidates, train_end, config.selection)
+        train_end = pd.Timestamp(rows["timestamp"].iloc[-1])
+        result = select_features(rows, candidates, train_end, config.selection)
         columns = list(result.selected)
         report = result.report
     else:
         columns = candidates
-    scaler = make_scaler(config.scaler).fit(train, columns)
+    scaler = make_scaler(config.scaler).fit(rows, columns)
     return FeatureSet(columns, scaler, report)
+
+
+def passthrough_columns(frame: pd.DataFrame) -> list[str]:
+    """The key, OHLCV and optional bar columns of ``frame`` (what the simulator reads besides features)."""
+    return [c for c in (*KEY_COLUMNS, *OHLCV_COLUMNS, *OPTIONAL_COLUMNS) if c in frame.columns]
+
+
+def model_input(frame: pd.DataFrame, columns: Sequence[str], scaler: FeatureScaler, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Keys, OHLCV, optional bar columns (then ``extra`` columns present in ``frame``) plus the
+    scaled feature ``columns``, every row, index 0..n-1."""
+    keep = passthrough_columns(frame) + [c for c in extra if c in frame.columns]
+    return scaler.transform(frame[keep + list(columns)]).reset_index(drop=True)
 
 
 def market_data(frame: pd.DataFrame, feature_columns: Sequence[str], end: int | None = None, periods_per_year: float | None = None) -> MarketData:
     """:class:`MarketData` of rows ``[0, end)`` of a (scaled) series table with the given features."""
     part = frame if end is None else frame.iloc[:end]
     return MarketData.from_frame(part, feature_columns=list(feature_columns), bars_per_year=periods_per_year)
-
-
-def make_train_env(data: MarketData, env: TradingEnvConfig, n_envs: int, episode_length: int | None):
-    """The training env: ``n_envs`` copies with random starts and ``episode_length``-bar episodes."""
-    from quant_arena.envs.vec_env import TradingVecEnv
-
-    overrides: dict[str, Any] = {"start": "random"}
-    if episode_length is not None:
-        overrides["max_episode_steps"] = int(episode_length)
-    return TradingVecEnv(data, int(n_envs), env, info="lean", **overrides)
-
-
-def make_eval_env(data: MarketData, env: TradingEnvConfig, start: int):
-    """A ``TradingEnv`` whose one episode runs from bar ``start`` to the last bar of ``data``.
-
-    Training devices are switched off (no random start, no episode cut, no drawdown stop, no
-    curriculum), so the episode is exactly the evaluation window, as ``run_policy`` runs it.
-    """
-    from quant_arena.envs.trading_env import TradingEnv
-
-    return TradingEnv(data, env, start="fixed", start_index=int(start), max_episode_steps=None, max_drawdown=None, curriculum=None)

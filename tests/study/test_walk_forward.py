@@ -9,17 +9,22 @@ import torch
 from pydantic import ValidationError
 
 from quant_arena.agents.baselines import make_baselines
-from quant_arena.evaluation.walk_forward import (
+from quant_arena.agents.factory import make_agent
+from quant_arena.features import FeatureConfig
+from quant_arena.study import deterministic_policy, make_eval_env, market_data
+from quant_arena.study.walk_forward import (
     LookaheadError,
     WalkForwardConfig,
     check_lookahead,
     evaluate_fold_baselines,
     fit_fold_features,
+    fold_model_input,
     fold_split,
-    model_input,
     select_folds,
     stress_fold_frame,
+    training_n_envs,
 )
+from tests._project import conf_parameters
 from tests.pipelines.walk_forward import _tiny
 
 torch.set_num_threads(1)
@@ -54,7 +59,7 @@ def config() -> WalkForwardConfig:
 def fold(features, config):
     data = fold_split(features, 0, config)
     fs = fit_fold_features(data, config)
-    return data, fs, model_input(data.frame, fs)
+    return data, fs, fold_model_input(data.frame, fs)
 
 
 def test_last_n_folds_are_used_and_too_few_folds_name_the_parameter(features, config):
@@ -96,7 +101,7 @@ def test_selection_ignores_bars_after_the_training_end(features, config):
 
 def test_stress_changes_only_the_test_window(fold, config):
     data, fs, frame = fold
-    stressed = model_input(stress_fold_frame(data, fs, config, _tiny.FEATURE_PARAMS), fs)
+    stressed = fold_model_input(stress_fold_frame(data, fs, config, FeatureConfig.model_validate(_tiny.FEATURE_PARAMS)), fs)
     t0, t1 = data.window("test")
     cols = ["open", "high", "low", "close", *fs.columns]
     pd.testing.assert_frame_equal(stressed[cols].iloc[:t0], frame[cols].iloc[:t0])
@@ -114,7 +119,7 @@ def test_stressed_features_equal_a_fresh_build_on_the_stressed_bars(fold, config
     from quant_arena.features import FeatureConfig, build_features
 
     data, fs, _ = fold
-    stressed = stress_fold_frame(data, fs, config, _tiny.FEATURE_PARAMS)
+    stressed = stress_fold_frame(data, fs, config, FeatureConfig.model_validate(_tiny.FEATURE_PARAMS))
     t0, t1 = data.window("test")
     bars = stressed[[c for c in data.frame.columns if c in stressed.columns and not c.startswith("f_") and c not in ("scenario", "spread_bps")]]
     fresh = build_features(bars, FeatureConfig.model_validate(_tiny.FEATURE_PARAMS))
@@ -157,17 +162,13 @@ def test_baselines_fit_on_train_and_share_the_bars(fold, config):
 
 
 def test_deterministic_policy_matches_predict(fold, config):
-    from quant_arena.agents.experiment import make_eval_env, market_data
-    from quant_arena.agents.factory import make_agent
-    from quant_arena.evaluation.walk_forward import _DeterministicPolicy
-
     data, fs, frame = fold
     for spec in config.agents:
         env_cfg = config.agent_env(spec)
         md = market_data(frame, fs.columns, periods_per_year=8760)
         env = make_eval_env(md, env_cfg, data.fold.test.start)
         model = make_agent(spec.agent, env)
-        fast = _DeterministicPolicy(model)
+        fast = deterministic_policy(model)
         obs, _ = env.reset()
         for _ in range(30):
             a_fast = fast(obs)
@@ -189,14 +190,8 @@ def test_bad_parameters_name_the_field():
 
 
 def test_default_budget_lets_agents_learn_and_n_envs_resolves_per_agent():
-    from pathlib import Path
-
-    import yaml
-
-    from quant_arena.evaluation.walk_forward import training_n_envs
-
     default = WalkForwardConfig()
-    shipped = WalkForwardConfig.model_validate(yaml.safe_load((Path(__file__).parents[2] / "conf/base/parameters_walk_forward.yml").read_text())["walk_forward"])
+    shipped = WalkForwardConfig.model_validate(conf_parameters()["walk_forward"])
     for cfg in (default, shipped):
         tc = cfg.training
         assert tc.total_timesteps >= 250_000 and tc.patience >= 4 and tc.eval_freq <= tc.total_timesteps // 8
