@@ -35,7 +35,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tools" / "mutation.toml"
 WORK = ROOT / "mutants"
 KILLED = {1, 3, 36, -24, 24, 152, 255, 37}  # killed, pytest error, timeouts, type check
-STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", None: "not checked"}
+STATUS = {
+    0: "survived",
+    5: "no tests",
+    33: "no tests",
+    34: "skipped",
+    None: "not checked",
+}
+
+
+def say(*parts: object, flush: bool = True) -> None:
+    print(*parts, flush=flush)  # noqa: T201 - a command-line tool reports on stdout
 
 
 def load_modules() -> dict[str, dict]:
@@ -80,7 +90,10 @@ def prepare(name: str, spec: dict, fresh: bool) -> Path:
         (work / "shared").symlink_to(shared.resolve())
     copy = work / "mutants"
     copy.mkdir(exist_ok=True)
-    for folder in ("conf", "data"):  # read by some tests; copied, so a test cannot write the real one
+    for folder in (
+        "conf",
+        "data",
+    ):  # read by some tests; copied, so a test cannot write the real one
         if (ROOT / folder).exists() and not (copy / folder).exists():
             shutil.copytree(ROOT / folder, copy / folder)
     pyproject = (ROOT / "pyproject.toml").read_text()
@@ -98,15 +111,31 @@ def prepare(name: str, spec: dict, fresh: bool) -> Path:
 def run_module(name: str, spec: dict, children: int, fresh: bool) -> float:
     work = prepare(name, spec, fresh)
     env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # mutmut puts the mutated copy first; nothing else from src
+    env.pop(
+        "PYTHONPATH", None
+    )  # mutmut puts the mutated copy first; nothing else from src
     env.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", MPLBACKEND="Agg")
-    cmd = [shutil.which("mutmut") or "mutmut", "run", "--max-children", str(children), *patterns(spec)]
-    print(f"== {name}: {spec['path']} against {' '.join(spec['tests'])}", flush=True)
+    cmd = [
+        shutil.which("mutmut") or "mutmut",
+        "run",
+        "--max-children",
+        str(children),
+        *patterns(spec),
+    ]
+    say(f"== {name}: {spec['path']} against {' '.join(spec['tests'])}", flush=True)
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        cmd,
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
     took = time.monotonic() - start
     if proc.returncode != 0:
-        print(proc.stdout[-4000:])
+        say(proc.stdout[-4000:])
         sys.exit(f"mutmut failed for {name} (exit {proc.returncode})")
     (work / "seconds.txt").write_text(f"{took:.0f}\n")
     return took
@@ -119,10 +148,23 @@ def results(name: str, spec: dict) -> dict | None:
         return None
     codes = json.loads(meta.read_text())["exit_code_by_key"]
     globs = patterns(spec)
-    codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, g) for g in globs)}
-    survivors = {k: STATUS.get(v, f"exit {v}") for k, v in codes.items() if v not in KILLED}
-    seconds = (work / "seconds.txt").read_text().strip() if (work / "seconds.txt").exists() else "?"
-    return {"total": len(codes), "killed": len(codes) - len(survivors), "survivors": survivors, "seconds": seconds}
+    codes = {
+        k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, g) for g in globs)
+    }
+    survivors = {
+        k: STATUS.get(v, f"exit {v}") for k, v in codes.items() if v not in KILLED
+    }
+    seconds = (
+        (work / "seconds.txt").read_text().strip()
+        if (work / "seconds.txt").exists()
+        else "?"
+    )
+    return {
+        "total": len(codes),
+        "killed": len(codes) - len(survivors),
+        "survivors": survivors,
+        "seconds": seconds,
+    }
 
 
 _DIFFS = """
@@ -154,7 +196,12 @@ def diffs(name: str, spec: dict, mutants: list[str]) -> dict[str, list[str]]:
 
 
 def report(modules: dict[str, dict], names: list[str], with_diffs: bool = True) -> str:
-    out = ["# Mutation testing report", "", "| module | killed | mutants | score | seconds |", "|---|---:|---:|---:|---:|"]
+    out = [
+        "# Mutation testing report",
+        "",
+        "| module | killed | mutants | score | seconds |",
+        "|---|---:|---:|---:|---:|",
+    ]
     details: list[str] = []
     killed = total = 0
     for name in names:
@@ -165,26 +212,44 @@ def report(modules: dict[str, dict], names: list[str], with_diffs: bool = True) 
         killed += res["killed"]
         total += res["total"]
         score = 100.0 * res["killed"] / res["total"] if res["total"] else 100.0
-        out.append(f"| {name} | {res['killed']} | {res['total']} | {score:.1f} % | {res['seconds']} |")
+        out.append(
+            f"| {name} | {res['killed']} | {res['total']} | {score:.1f} % | {res['seconds']} |"
+        )
         if res["survivors"]:
             details += ["", f"## {name}: {len(res['survivors'])} survivors", ""]
-            changed = diffs(name, modules[name], sorted(res["survivors"])) if with_diffs else {}
+            changed = (
+                diffs(name, modules[name], sorted(res["survivors"]))
+                if with_diffs
+                else {}
+            )
             for mutant, status in sorted(res["survivors"].items()):
                 details.append(f"- `{mutant}` ({status})")
                 if with_diffs:
                     details += ["", "```diff", *changed[mutant], "```"]
     if total:
-        out.append(f"| **total** | {killed} | {total} | {100.0 * killed / total:.1f} % | |")
+        out.append(
+            f"| **total** | {killed} | {total} | {100.0 * killed / total:.1f} % | |"
+        )
     return "\n".join(out + details) + "\n"
 
 
 def main() -> None:
     modules = load_modules()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("modules", nargs="*", help=f"module names from {CONFIG.name} (default: all)")
-    parser.add_argument("--children", type=int, default=2, help="parallel mutmut workers (default 2)")
-    parser.add_argument("--fresh", action="store_true", help="delete the module's cached results first")
-    parser.add_argument("--report", action="store_true", help="only print the last results")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "modules", nargs="*", help=f"module names from {CONFIG.name} (default: all)"
+    )
+    parser.add_argument(
+        "--children", type=int, default=2, help="parallel mutmut workers (default 2)"
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="delete the module's cached results first"
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="only print the last results"
+    )
     parser.add_argument("--list", action="store_true", help="list the modules")
     args = parser.parse_args()
     names = args.modules or list(modules)
@@ -193,16 +258,16 @@ def main() -> None:
         sys.exit(f"unknown module(s) {unknown}; known: {list(modules)}")
     if args.list:
         for n in names:
-            print(f"{n}: {modules[n]['path']} <- {' '.join(modules[n]['tests'])}")
+            say(f"{n}: {modules[n]['path']} <- {' '.join(modules[n]['tests'])}")
         return
     if not args.report:
         for n in names:
             took = run_module(n, modules[n], args.children, args.fresh)
-            print(f"   {n}: {took:.0f} s", flush=True)
+            say(f"   {n}: {took:.0f} s", flush=True)
     text = report(modules, names)
     WORK.mkdir(exist_ok=True)
     (WORK / "report.md").write_text(text)
-    print(text)
+    say(text)
 
 
 if __name__ == "__main__":
