@@ -21,6 +21,7 @@ Not part of ``pytest`` or ``.ci/run`` (it takes far longer than CI's budget).
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import json
 import os
@@ -66,9 +67,36 @@ def module_name(path: str) -> str:
     return ".".join(parts)
 
 
+def function_globs(path: Path) -> dict[str, str]:
+    """mutmut's mutant-name glob of each top-level function and method of a source file."""
+    tree = ast.parse(path.read_text())
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            out[node.name] = f"x_{node.name}__mutmut_*"
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    out[f"{node.name}.{item.name}"] = (
+                        f"x\u01c1{node.name}\u01c1{item.name}__mutmut_*"
+                    )
+    return out
+
+
 def patterns(spec: dict) -> list[str]:
+    """The mutant-name globs in scope: ``only``, or every function but those ``skip`` names."""
     mod = module_name(spec["path"])
-    return [f"{mod}.{glob}" for glob in spec.get("only", ["*"])]
+    globs = spec.get("only")
+    if globs is None:
+        skip = set(spec.get("skip", []))
+        funcs = function_globs(ROOT / spec["path"])
+        unknown = skip - set(funcs)
+        if unknown:
+            sys.exit(
+                f"{CONFIG.name}: skip names no function of {spec['path']}: {sorted(unknown)}"
+            )
+        globs = [g for name, g in funcs.items() if name not in skip] if skip else ["*"]
+    return [f"{mod}.{glob}" for glob in globs]
 
 
 def _toml_list(values: list[str]) -> str:
