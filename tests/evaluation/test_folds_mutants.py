@@ -193,12 +193,21 @@ def test_embargo_moves_the_anchor_of_duration_steps():
     ]
 
 
+def test_bar_steps_with_duration_tests():
+    folds = make_folds(hours(130), {**DAILY, "step": 24})
+    assert [(f.test.start, f.test.stop) for f in folds] == [
+        (50, 74),
+        (74, 98),
+        (98, 122),
+    ]
+
+
 def test_an_empty_validation_window_has_no_first_or_last_bar():
     fold = make_folds(hours(74), DAILY)[0]
     assert fold.validation.n_bars == 0
     assert fold.validation.start == fold.validation.stop == 50
-    assert pd.isna(fold.validation.first)
-    assert pd.isna(fold.validation.last)
+    assert fold.validation.first is pd.NaT
+    assert fold.validation.last is pd.NaT
 
 
 def test_a_gap_over_a_test_window_is_an_error():
