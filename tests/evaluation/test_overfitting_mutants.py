@@ -96,13 +96,14 @@ def test_pbo_slope_leaves_out_infinite_performance():
         [
             [0.01, -0.02, 0.03, 0.01, -0.01, 0.02, 0.00, 0.01],
             [-0.01, 0.02, 0.01, -0.03, 0.02, 0.01, 0.01, -0.02],
-            np.where(np.arange(8) < 4, 0.01, -0.01),
+            [0.01, 0.01, 0.01, 0.01, 0.02, -0.01, 0.03, 0.0],
         ]
     )
     res = probability_of_backtest_overfitting(m, n_blocks=4)
     is_p, oos_p, *_ = _reference_pbo(m, 4, "sharpe")
     finite = np.isfinite(is_p) & np.isfinite(oos_p)
     assert 1 < finite.sum() < len(is_p)
+    assert (np.isinf(is_p) & np.isfinite(oos_p)).any()
     assert res.degradation_slope == pytest.approx(
         np.polyfit(is_p[finite], oos_p[finite], 1)[0]
     )
@@ -247,3 +248,18 @@ def test_dsr_of_one_and_of_two_trials():
     assert one.dsr == pytest.approx(one.psr)
     two = deflated_sharpe_ratio(SKEWED, [0.5, 1.5])
     assert two.sr_std == pytest.approx(1 / math.sqrt(2))
+
+
+def test_a_middle_rank_is_a_logit_of_zero_and_counts_as_overfit():
+    # row 0 in sample picks A (3), which ranks 2nd of 3 in row 1; row 1 picks B (3), which
+    # ranks 2nd of 3 in row 0: both logits are log(0.5 / 0.5) = 0
+    m = np.array([[3.0, 1.0, 0.0], [2.0, 3.0, 1.0]])
+    res = probability_of_backtest_overfitting(m, n_blocks=2, metric="mean")
+    assert res.logits.tolist() == [0.0, 0.0]
+    assert res.pbo == 1.0
+
+
+def test_expected_max_sharpe_refuses_a_negative_variance():
+    with pytest.raises(ValueError) as info:
+        expected_max_sharpe(2, -1.0)
+    assert str(info.value) == "sr_variance must be >= 0, got -1.0"
