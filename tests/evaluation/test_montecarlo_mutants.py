@@ -205,3 +205,20 @@ def test_a_path_that_never_falls_has_a_plus_zero_drawdown():
     assert all(math.copysign(1.0, d) == 1.0 for d in res.max_drawdown)
     boot = bootstrap_returns([0.1, 0.2], n_paths=2)
     assert math.copysign(1.0, boot.actual_max_drawdown) == 1.0
+
+
+def test_trade_units_of_a_ruin():
+    units = trade_units([0.1, -1.0, 0.05], [1, 1, 1])
+    assert len(units) == 1
+    assert units.loc[0, "log_high"] == pytest.approx(math.log(1.1))
+    assert units.loc[0, "log_low"] == -math.inf
+    assert units.loc[0, "log_return"] == -math.inf
+    assert units["side"].dtype == np.int64
+
+
+def test_trade_units_want_one_strategy():
+    with pytest.raises(DataError) as info:
+        trade_units([0.1, 0.2], [[1, 0], [0, 1]])
+    assert str(info.value) == (
+        "rule one_dimensional: positions must be one-dimensional (one strategy), got shape (2, 2)"
+    )
