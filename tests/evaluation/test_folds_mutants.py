@@ -286,3 +286,9 @@ def test_no_folds_no_positions():
     out = test_positions([])
     assert out.dtype == np.int64
     assert out.shape == (0,)
+
+
+def test_a_length_without_a_name_is_called_length():
+    with pytest.raises(ValueError) as info:
+        parse_length(-1)
+    assert str(info.value) == "length must be >= 0 bars, got -1"

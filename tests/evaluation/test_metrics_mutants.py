@@ -518,3 +518,13 @@ def test_sharpe_interval_over_several_chunks_matches_the_indices():
     sharpes = paths.mean(axis=1) / paths.std(axis=1, ddof=1) * np.sqrt(PPY)
     assert ci.low == pytest.approx(np.quantile(sharpes, 0.25), rel=1e-6)
     assert ci.high == pytest.approx(np.quantile(sharpes, 0.75), rel=1e-6)
+
+
+def test_metrics_table_uses_the_risk_free_rate():
+    r = {"a": [0.01, -0.02, 0.03, 0.0]}
+    table = compute_metrics_table(r, periods_per_year=PPY, risk_free=0.05)
+    alone = compute_metrics(r["a"], periods_per_year=PPY, risk_free=0.05)
+    assert table.loc["a", "sharpe"] == pytest.approx(alone["sharpe"])
+    assert table.loc["a", "sharpe"] != pytest.approx(
+        compute_metrics(r["a"], periods_per_year=PPY)["sharpe"]
+    )
