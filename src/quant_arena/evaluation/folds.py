@@ -372,7 +372,10 @@ class _Grid:
         self.ts = ts
         self.n = len(ts)
         if self.n > 1:
-            self.bar = pd.Timedelta(int(np.median(np.diff(ts.asi8))), unit="ns")
+            # asi8 counts in the index's own unit (pandas 3 makes microseconds): use ns
+            self.bar = pd.Timedelta(
+                int(np.median(np.diff(ts.as_unit("ns").asi8))), unit="ns"
+            )
         else:
             self.bar = pd.Timedelta(0)
         self.end_time = (
