@@ -623,3 +623,37 @@ def test_a_trial_with_no_finite_objective_is_an_error(monkeypatch) -> None:
         objective_value(trial, data, cfg)
     assert str(err.value) == "objective is not finite (no fold could be scored)"
     assert reported == []  # a NaN running objective is not reported
+
+
+def test_the_configured_timeframe_annualises_a_table_without_a_timeframe_column(
+    frame,
+) -> None:
+    cfg = _cfg(
+        timeframe="1h",
+        max_folds=1,
+        features={"feature_sets": {"pair": ["f_ret_1", "f_ret_4"]}},
+        search_space={"feature_set": {"type": "categorical", "choices": ["pair"]}},
+    )
+    data = prepare_tuning_data(frame.drop(columns=["timeframe"]), cfg)
+    assert data.periods_per_year == 24 * 365
+
+
+def test_the_ranking_reads_up_to_the_last_training_bar_of_the_first_fold_used(
+    frame, monkeypatch
+) -> None:
+    seen = []
+    real = objective_module.select_features
+
+    def spy(train, candidates, train_end, config):
+        seen.append((train["timestamp"].tolist(), candidates, train_end))
+        return real(train, candidates, train_end, config)
+
+    monkeypatch.setattr(objective_module, "select_features", spy)
+    data = prepare_tuning_data(frame, _cfg(max_folds=1))
+    (fold,) = data.folds
+    ((stamps, candidates, train_end),) = seen
+    assert (
+        stamps == frame["timestamp"].iloc[fold.train.start : fold.train.stop].tolist()
+    )
+    assert candidates == ["f_ret_1", "f_ret_4", "f_noise", "f_noise2"]
+    assert train_end == frame["timestamp"].iloc[fold.train.stop - 1]
