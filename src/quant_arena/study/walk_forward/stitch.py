@@ -141,8 +141,11 @@ def stitch_oos(  # noqa: PLR0912, PLR0915 - one pass over folds and runs
     references = stitch_references([(_fold_info(fold)[0], evs) for fold, evs in zip(folds, evaluations, strict=True)])
     oos = pd.concat(parts, ignore_index=True)
     oos = oos.sort_values(["kind", "strategy", "seed", "timestamp"], kind="stable").reset_index(drop=True)
-    growth = np.log1p(np.maximum(oos["return"].to_numpy(), -1.0 + 1e-300))
-    oos["equity"] = np.exp(pd.Series(growth).groupby([oos["kind"], oos["strategy"], oos["seed"]], sort=False).cumsum().to_numpy())
+    with np.errstate(divide="ignore"):  # a return of -100 % is log growth -inf: equity 0 from then on
+        growth = np.log1p(np.maximum(oos["return"].to_numpy(), -1.0))
+    # np.cumsum per run, not groupby().cumsum(): pandas' compensated group sum turns -inf + x into NaN
+    cum = pd.Series(growth).groupby([oos["kind"], oos["strategy"], oos["seed"]], sort=False).transform(lambda g: np.cumsum(g.to_numpy()))
+    oos["equity"] = np.exp(cum.to_numpy())
     oos = oos[list(OOS_COLUMNS)]
     trade_table = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["strategy", "kind", "seed", "fold"])
     eps = pd.concat(episodes, ignore_index=True) if episodes else pd.DataFrame()
