@@ -80,12 +80,13 @@ def _inputs():
     return folds, evs
 
 
-@pytest.fixture(scope="module")
-def out():
+def _out():
+    # called in each test, not a module fixture: mutmut maps a test to the code its body runs
     return stitch_oos(*_inputs(), WalkForwardConfig())
 
 
-def test_the_stitched_record_and_its_equity(out) -> None:
+def test_the_stitched_record_and_its_equity() -> None:
+    out = _out()
     oos = out["oos_returns"]
     assert list(oos.columns) == list(OOS_COLUMNS)
     assert oos[["strategy", "kind", "seed", "fold"]].values.tolist() == [
@@ -115,7 +116,8 @@ def test_a_total_loss_gives_zero_equity_not_nan() -> None:
     assert hold[0] == pytest.approx(0.0, abs=1e-200) and np.isfinite(hold).all()
 
 
-def test_the_trades_carry_their_run_fold_times_and_oos_bars(out) -> None:
+def test_the_trades_carry_their_run_fold_times_and_oos_bars() -> None:
+    out = _out()
     tr = out["trades"]
     assert list(tr.columns[:4]) == ["strategy", "kind", "seed", "fold"]
     assert tr[
@@ -132,7 +134,8 @@ def test_the_trades_carry_their_run_fold_times_and_oos_bars(out) -> None:
     ].tolist() == [1, 2]
 
 
-def test_the_per_fold_metrics_use_each_fold_annualisation(out) -> None:
+def test_the_per_fold_metrics_use_each_fold_annualisation() -> None:
+    out = _out()
     fm = out["fold_metrics"]
     assert fm[["fold", "strategy", "kind", "seed"]].values.tolist() == [
         [0, "hold", "baseline", -1],
@@ -148,7 +151,8 @@ def test_the_per_fold_metrics_use_each_fold_annualisation(out) -> None:
     ]
 
 
-def test_the_validation_rows(out) -> None:
+def test_the_validation_rows() -> None:
+    out = _out()
     val = out["validation"]
     assert list(val.columns) == [
         "fold",
@@ -178,7 +182,8 @@ def test_the_validation_rows(out) -> None:
     ]
 
 
-def test_no_stress_and_no_references_give_empty_tables(out) -> None:
+def test_no_stress_and_no_references_give_empty_tables() -> None:
+    out = _out()
     assert out["stress_episodes"].empty and out["references"].empty
 
 
