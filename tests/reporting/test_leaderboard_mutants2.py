@@ -93,7 +93,14 @@ def _q(values: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(np.quantile(v, alpha / 2)), float(np.quantile(v, 1 - alpha / 2))
 
 
-PPY, RF, N, ALPHA, BLOCK, SEED = 4.0, 0.02, 300, 0.2, 2.0, 7
+PPY, RF, N, ALPHA, BLOCK, SEED = (
+    4.0,
+    0.02,
+    300,
+    0.2,
+    3.0,
+    7,
+)  # the default block of 8 bars is 2
 RF_BAR = (1 + RF) ** (1 / PPY) - 1
 
 
@@ -277,6 +284,28 @@ def test_on_different_bars_the_difference_uses_the_shared_ones_only():
     )
     assert row["n_bars_vs_benchmark"] == 6
     assert row["n_bars"] == 8
+
+
+def test_a_strategy_on_part_of_the_benchmarks_bars_is_judged_on_those():
+    # the benchmark has 8 bars from T0; mom 6 bars from T0 + 1 h: all of mom's bars are shared
+    runs = {("baseline", "mom", 0): B[:6], ("baseline", "bh", 0): BH}
+    board = build_leaderboard(
+        _table(runs, start={"mom": 1}),
+        periods_per_year=PPY,
+        benchmark="bh",
+        n_boot=N,
+        block=BLOCK,
+        seed=SEED,
+    )
+    row = board.set_index("strategy").loc["mom"]
+    boots = _boot_sharpes([B[:6], BH[1:7]], N, BLOCK, SEED, PPY, 0.0)
+    assert (row["sharpe_ci_low"], row["sharpe_ci_high"]) == pytest.approx(
+        _q(boots[:, 0], 0.05), rel=1e-9
+    )
+    assert (row["sharpe_diff_ci_low"], row["sharpe_diff_ci_high"]) == pytest.approx(
+        _q(boots[:, 0] - boots[:, 1], 0.05), rel=1e-9
+    )
+    assert row["n_bars_vs_benchmark"] == 6
 
 
 @pytest.mark.filterwarnings(
