@@ -30,7 +30,7 @@ RETURNS = {
 S0, S1 = math.sqrt(3) / 2, 0.5
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: see tests/reporting/test_leaderboard_mutants2.py (mutmut and module fixtures)
 def ppo() -> pd.Series:
     ts = pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC")
     parts = [
