@@ -24,6 +24,7 @@ import ccxt
 import pytest
 
 from quant_arena.market import exchange as exchange_module
+from quant_arena.market import ingest as ingest_module
 from quant_arena.market.ingest import load_sources
 from tests._project import copy_project
 
@@ -164,7 +165,10 @@ def test_a_kedro_run_with_credentials_leaks_them_nowhere(
 
     project = copy_project(tmp_path, raw=False)
     _set_credentials(monkeypatch)
-    monkeypatch.setattr(exchange_module, "make_exchange", _offline_make_exchange())
+    fake = _offline_make_exchange()
+    # ingest binds make_exchange at import: patch it where the run looks it up, and at its source
+    monkeypatch.setattr(ingest_module, "make_exchange", fake)
+    monkeypatch.setattr(exchange_module, "make_exchange", fake)
     monkeypatch.chdir(project)
     tracking = f"sqlite:///{project / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
