@@ -73,6 +73,7 @@ def main() -> None:
 
     objective_module.objective_value = objective_value
 
+    sys.path.insert(0, str(PROJECT))  # _data builds its market with tests._markets
     sys.path.insert(0, str(HERE))
     import _data
 
