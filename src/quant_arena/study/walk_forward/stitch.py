@@ -141,11 +141,15 @@ def stitch_oos(  # noqa: PLR0912, PLR0915 - one pass over folds and runs
     references = stitch_references([(_fold_info(fold)[0], evs) for fold, evs in zip(folds, evaluations, strict=True)])
     oos = pd.concat(parts, ignore_index=True)
     oos = oos.sort_values(["kind", "strategy", "seed", "timestamp"], kind="stable").reset_index(drop=True)
-    with np.errstate(divide="ignore"):  # a return of -100 % is log growth -inf: equity 0 from then on
-        growth = np.log1p(np.maximum(oos["return"].to_numpy(), -1.0))
-    # np.cumsum per run, not groupby().cumsum(): pandas' compensated group sum turns -inf + x into NaN
-    cum = pd.Series(growth).groupby([oos["kind"], oos["strategy"], oos["seed"]], sort=False).transform(lambda g: np.cumsum(g.to_numpy()))
-    oos["equity"] = np.exp(cum.to_numpy())
+    r = oos["return"].to_numpy()
+    runs = [oos["kind"], oos["strategy"], oos["seed"]]
+    # A return of -100 % ruins the run: equity 0 from that bar on. Its log growth (-inf) is left out
+    # of the sum, because pandas' compensated group cumsum turns -inf + x into NaN; the group
+    # cumsum itself is kept, so every other run's equity is bit for bit what it was.
+    ruined = pd.Series(r <= -1.0).groupby(runs, sort=False).cummax().to_numpy(dtype=bool)
+    growth = np.log1p(np.where(r <= -1.0, 0.0, r))
+    cum = pd.Series(growth).groupby(runs, sort=False).cumsum().to_numpy()
+    oos["equity"] = np.where(ruined, 0.0, np.exp(cum))
     oos = oos[list(OOS_COLUMNS)]
     trade_table = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["strategy", "kind", "seed", "fold"])
     eps = pd.concat(episodes, ignore_index=True) if episodes else pd.DataFrame()
