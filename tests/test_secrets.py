@@ -9,6 +9,11 @@ The places a secret can travel in this project, one test each:
   params, tags and the artifacts ``hooks.MlflowReportHooks`` logs, in a SQLite tracking store in a
   temporary folder) and every file written under the project copy.
 
+- notifier tokens (``quant_arena.ops.notify``): the Telegram bot token and chat id and the
+  webhook URL's secret path, through a notifier that delivers and fails (HTTP 500 and bad answers
+  that echo the URL, a timeout, a refused connection) against a local HTTP server: the log lines,
+  the returned values, the reprs, the config errors and the files written.
+
 The exchange is the real ccxt class built by ``make_exchange`` with its network calls replaced by
 an in-process fake (as in ``tests/market/test_exchange.py``), so the credentials are really set on
 the object that fetches. (The tune storage URL is covered by the tune storage tests.)
@@ -26,7 +31,9 @@ import pytest
 from quant_arena.market import exchange as exchange_module
 from quant_arena.market import ingest as ingest_module
 from quant_arena.market.ingest import load_sources
+from quant_arena.ops import Event, NotifyConfig, make_notifier
 from tests._project import copy_project
+from tests.ops._http import LocalServer, refused_url
 
 H = 3_600_000
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -210,3 +217,94 @@ def test_a_kedro_run_with_credentials_leaks_them_nowhere(
     assert (
         _leaks_in_files(project) == {}
     )  # data/, mlflow.db, the artifact store, session files
+
+
+# --------------------------------------------------------------------------- notifier tokens
+
+BOT_TOKEN = "7654321:canary-bot-token-Zx9Qw"
+CHAT_ID = "-100987654321"
+HOOK_SECRET = "canary-hook-path-T0k3n"
+NOTIFY_SECRETS = (BOT_TOKEN, CHAT_ID, HOOK_SECRET)
+
+
+def _notify_leaked(text: str | bytes) -> list[str]:
+    data = text.encode() if isinstance(text, str) else text
+    return [s for s in NOTIFY_SECRETS if s.encode() in data]
+
+
+def test_notifier_tokens_stay_out_of_logs_errors_reprs_and_files(
+    tmp_path, caplog, capfd
+) -> None:
+    """Deliveries and failures (answers echoing the URL, timeout, refused), then every text."""
+    caplog.set_level(logging.DEBUG)
+    records = _Records()
+    to_file = logging.FileHandler(tmp_path / "notify.log")
+    to_file.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(records)
+    root.addHandler(to_file)
+    server = LocalServer()
+    credentials = {
+        "telegram": {"bot_token": BOT_TOKEN, "chat_id": CHAT_ID},
+        "webhook": {"url": f"{server.url}/hooks/{HOOK_SECRET}"},
+    }
+    config = {
+        "telegram": {"base_url": server.url, "timeout": 0.3},
+        "webhook": {"timeout": 0.3},
+    }
+    event = Event("failure", "retrain failed", "stage: train", {"run": 7})
+    results = []
+    errors = []
+    try:
+        notifier = make_notifier(config, credentials=credentials, environ={})
+        results.append(notifier.send(event))  # delivered
+        server.status, server.answer = 500, b'{"error": "failed at {path}"}'
+        results.append(notifier.send(event))  # HTTP 500 echoing the URL
+        server.status, server.answer = 200, b"not JSON, path {path}"
+        results.append(notifier.send(event))  # telegram: bad answer echoing the URL
+        server.answer = b'{"ok": false, "description": "no chat at {path}"}'
+        results.append(notifier.send(event))
+        server.delay = 1.0
+        results.append(notifier.send(event))  # timeout
+        server.delay = 0.0
+        refused = {"telegram": {"base_url": refused_url()}}
+        results.append(make_notifier(refused, credentials=credentials).send(event))
+        for bad in (
+            {"telegram": {"bot_token": BOT_TOKEN}},  # a token put in parameters
+            {"webhook": {"url": f"ftp://host/{HOOK_SECRET}"}},
+        ):
+            with pytest.raises(ValueError) as err:
+                NotifyConfig.model_validate(bad)
+            errors.append("".join(traceback.format_exception(err.value)))
+        shown = repr(notifier) + repr(make_notifier(refused, credentials=credentials))
+    finally:
+        server.close()
+        root.removeHandler(records)
+        root.removeHandler(to_file)
+        to_file.close()
+    # the secrets really travelled where they must: the request paths and body
+    paths = [r.path for r in server.requests]
+    assert f"/bot{BOT_TOKEN}/sendMessage" in paths and f"/hooks/{HOOK_SECRET}" in paths
+    assert server.requests[0].json()["chat_id"] == CHAT_ID
+    assert results == [
+        {"telegram": True, "webhook": True},
+        {"telegram": False, "webhook": False},
+        {"telegram": False, "webhook": True},
+        {"telegram": False, "webhook": True},
+        {"telegram": False, "webhook": False},
+        {"telegram": False},
+    ]
+    text = "\n".join(records.lines)
+    assert text.count("did not deliver") == 7  # every failure logged
+    (tmp_path / "results.json").write_text(repr(results) + shown)
+    out = capfd.readouterr()
+    assert _notify_leaked(text + caplog.text + out.out + out.err) == []
+    assert _notify_leaked(shown + repr(results)) == []
+    assert _notify_leaked("".join(errors)) == []
+    assert (tmp_path / "notify.log").stat().st_size > 0
+    leaks = {
+        str(p.relative_to(tmp_path)): hit
+        for p in tmp_path.rglob("*")
+        if p.is_file() and (hit := _notify_leaked(p.read_bytes()))
+    }
+    assert leaks == {}

@@ -67,6 +67,7 @@ MASK = "***"
 #: Telegram rejects messages longer than this (characters); longer texts are cut.
 TELEGRAM_MAX_CHARS = 4096
 _ANSWER_CHARS = 200  # how much of an error answer a warning quotes (masked)
+_MIN_MASKED_CHAT = 5  # chat ids shorter than this are not masked in texts (they are not secret)
 
 
 # --------------------------------------------------------------------------- the event
@@ -259,7 +260,9 @@ class _Telegram(_Sender):
     def __init__(
         self, config: TelegramConfig, token: str | None, chat_id: str | None
     ) -> None:
-        super().__init__(config.events, config.timeout, [token, chat_id])
+        # a chat id is masked too, unless too short to be told from other numbers in a text
+        shown_chat = chat_id if chat_id and len(chat_id) >= _MIN_MASKED_CHAT else None
+        super().__init__(config.events, config.timeout, [token, shown_chat])
         self._base_url = config.base_url
         self._token = token
         self._chat_id = chat_id
