@@ -263,3 +263,67 @@ def log_step_metrics(mlflow: Any, triples: list[tuple[str, float, int]], batch: 
     for i in range(0, len(metrics), batch):
         client.log_batch(run.info.run_id, metrics=metrics[i : i + batch])
     return len(metrics)
+
+
+class AlertHooks:
+    """Sends the alert events a ``retrain`` or ``monitor`` run saves (``retrain_alerts``,
+    ``monitor_alerts``: promotion, rejection, drift) through the notifier of ``retrain.notify``
+    (:func:`quant_arena.ops.make_notifier`), and a ``failure`` alert when such a run fails.
+
+    The notifier's secrets (Telegram bot token and chat id, a webhook URL) come from
+    ``conf/<env>/credentials.yml`` (keys ``telegram``, ``webhook``) or the environment
+    (``QUANT_ARENA_TELEGRAM_BOT_TOKEN``, ``QUANT_ARENA_TELEGRAM_CHAT_ID``,
+    ``QUANT_ARENA_WEBHOOK_URL``): never parameters, so kedro-mlflow never logs them. A notifier
+    that fails logs a warning and never fails the run.
+    """
+
+    PIPELINES = frozenset({"retrain", "monitor"})
+    ALERTS = frozenset({"retrain_alerts", "monitor_alerts"})
+
+    def __init__(self) -> None:
+        self._context: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._context = context
+
+    def _notifier(self) -> Any:
+        from quant_arena.ops import make_notifier
+
+        context = self._context
+        if context is None:
+            return None
+        try:
+            notify = (context.params.get("retrain") or {}).get("notify")
+        except Exception:  # noqa: BLE001 - no parameters: nothing configured
+            notify = None
+        try:
+            credentials = dict(context.config_loader["credentials"])
+        except Exception:  # noqa: BLE001 - no credentials file: environment variables only
+            credentials = {}
+        return make_notifier(notify, credentials)
+
+    def _send(self, events: Sequence[Mapping[str, Any]]) -> None:
+        from quant_arena.ops import Event
+
+        notifier = self._notifier()
+        if notifier is None:
+            return
+        for event in events:
+            notifier.send(Event(event["kind"], event["title"], event.get("text", ""), dict(event.get("fields") or {})))
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Send the events of a retrain / monitor report."""
+        if dataset_name in self.ALERTS and data:
+            self._send(data)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """A failed retrain / monitor run sends a ``failure`` alert (the champion is untouched)."""
+        names = set((run_params or {}).get("pipeline_names") or [])
+        if not names & self.PIPELINES:
+            return
+        what = ",".join(sorted(names & self.PIPELINES))
+        self._send([{"kind": "failure", "title": f"{what} failed: {type(error).__name__}",
+                     "text": f"{error}"[:1000] + "\nThe champion was left as it was.", "fields": {"pipeline": what}}])

@@ -4,6 +4,7 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 
 # Instantiated project hooks. Hooks are executed in a Last-In-First-Out (LIFO) order.
 from quant_arena.hooks import (  # noqa: E402
+    AlertHooks,
     MlflowReportHooks,
     ParameterValidationHooks,
     RequiredInputsHooks,
@@ -12,7 +13,8 @@ from quant_arena.hooks import (  # noqa: E402
 
 # after_context_created: the run environment is recorded (walk_forward/train_rl are built from it).
 # before_pipeline_run: parameters are validated first, then the inputs other pipelines write.
-HOOKS = (RunEnvironmentHooks(), RequiredInputsHooks(), ParameterValidationHooks(), MlflowReportHooks())
+# AlertHooks: a retrain/monitor run's alerts, and a failure alert when such a run fails.
+HOOKS = (RunEnvironmentHooks(), RequiredInputsHooks(), ParameterValidationHooks(), MlflowReportHooks(), AlertHooks())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

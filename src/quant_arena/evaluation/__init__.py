@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "Length": "folds",
     "Window": "folds",
     "count_folds": "folds",
+    "latest_fold": "folds",
     "make_folds": "folds",
     "parse_length": "folds",
     "plot_schedule": "folds",

@@ -86,6 +86,7 @@ __all__ = [
     "Length",
     "Window",
     "count_folds",
+    "latest_fold",
     "make_folds",
     "parse_length",
     "plot_schedule",
@@ -531,6 +532,53 @@ def _place_backwards(
     if cfg.scheme == "expanding":
         return 0, train_stop, val_start, val_stop
     return grid.retreat(train_stop, cfg.train_length), train_stop, val_start, val_stop
+
+
+def latest_fold(timestamps: Any, config: FoldConfig | dict | None = None) -> Fold:
+    """The fold whose TEST window ends at the last bar: the most recent ``test`` length of the
+    data (what a scheduled retrain judges on), validation and training placed backwards with the
+    purges, as :func:`make_folds` places every fold after the first.
+
+    Raises:
+        DataError: as :func:`make_folds`, or when the data is too short for one fold (naming
+            the lengths), or when a window holds no bar.
+    """
+    cfg = _as_config(config)
+    grid = _Grid(_as_timestamps(timestamps))
+    if grid.n == 0:
+        raise DataError("latest_fold: no bars", rule="non_empty_window")
+    start = grid.retreat(grid.n, cfg.test_length)
+    train_start, train_stop, val_start, val_stop = _place_backwards(grid, cfg, start)
+    need = (
+        f"train {cfg.train}, validation {cfg.validation}, test {cfg.test} and purges of "
+        f"{cfg.purge_bars} bars"
+    )
+    if train_stop <= 0 or train_start >= train_stop:
+        raise DataError(
+            f"latest_fold: {grid.n} bars ({grid.ts[0]} .. {grid.ts[-1]}) are too few for {need}",
+            rule="non_empty_window",
+        )
+    fold = Fold(
+        index=0,
+        train=grid.window(train_start, train_stop),
+        validation=grid.window(val_start, val_stop),
+        test=grid.window(start, grid.n),
+    )
+    if fold.test.n_bars == 0:
+        raise DataError("latest_fold: the test window holds no bar", row=int(start), rule="non_empty_window")
+    tl = cfg.train_length
+    short = (
+        train_stop - train_start < tl.bars
+        if tl.is_bars
+        else grid.time_at(train_stop) - tl.offset < grid.ts[0]
+    )
+    if cfg.scheme == "rolling" and short:
+        raise DataError(
+            f"latest_fold: the training window would start before the first bar: {grid.n} bars "
+            f"({grid.ts[0]} .. {grid.ts[-1]}) are too few for {need}",
+            rule="non_empty_window",
+        )
+    return fold
 
 
 def _as_config(config: FoldConfig | dict | None) -> FoldConfig:

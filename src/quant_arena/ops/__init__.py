@@ -5,6 +5,9 @@
   a secret.
 - :mod:`quant_arena.ops.drift`: per-feature PSI and KS, return/volatility regime and the
   champion's decay (rolling Sharpe), gathered by :func:`drift_report`.
+- :mod:`quant_arena.ops.promotion`: the promotion rule (guardrails + a statistical criterion).
+- :mod:`quant_arena.ops.retrain`: one retrain: the newest fold, the champion's check (drift,
+  decay), the challenger trained with the study's fold unit, judged, registered and promoted.
 
 Names are imported lazily (PEP 562, :func:`quant_arena.lazy.lazy_face`): sending a failure
 alert does not import scipy or MLflow. Add a name here as ``"Name": "module"``.
@@ -34,6 +37,22 @@ _EXPORTS: dict[str, str] = {
     "psi": "drift",
     "regime_drift": "drift",
     "rolling_sharpe": "drift",
+    # promotion
+    "Candidate": "promotion",
+    "Decision": "promotion",
+    "Guardrails": "promotion",
+    "PromotionConfig": "promotion",
+    "decide": "promotion",
+    "sharpe_difference_ci": "promotion",
+    # retrain
+    "ChampionCheck": "retrain",
+    "RetrainConfig": "retrain",
+    "RetrainOutcome": "retrain",
+    "check_champion": "retrain",
+    "prepare_retrain": "retrain",
+    "retrain_agent": "retrain",
+    "retrain_frame": "retrain",
+    "retrain_tables": "retrain",
 }
 
 __all__ = [*_EXPORTS]
