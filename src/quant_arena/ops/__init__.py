@@ -1,16 +1,27 @@
-"""After the study: scheduled retraining's building blocks (library code: no Kedro).
+"""After the study: scheduled retraining and what runs a model between retrains (library code:
+no Kedro here).
 
-- :mod:`quant_arena.ops.notify`: alerts (Telegram Bot API, generic JSON webhook);
+- :mod:`~quant_arena.ops.notify`: alerts (Telegram Bot API, generic JSON webhook);
   :func:`make_notifier` builds a :class:`Notifier` whose ``send`` never raises and never shows
   a secret.
-- :mod:`quant_arena.ops.drift`: per-feature PSI and KS, return/volatility regime and the
+- :mod:`~quant_arena.ops.drift`: per-feature PSI and KS, return/volatility regime and the
   champion's decay (rolling Sharpe), gathered by :func:`drift_report`.
-- :mod:`quant_arena.ops.promotion`: the promotion rule (guardrails + a statistical criterion).
-- :mod:`quant_arena.ops.retrain`: one retrain: the newest fold, the champion's check (drift,
+- :mod:`~quant_arena.ops.bundle`: :class:`ModelBundle`, everything one trained agent needs to run
+  alone (SB3 zip, ONNX policy, scaler, feature columns, env config, data span, code version,
+  metrics), :func:`save_bundle` / :func:`load_bundle`, and :func:`bundle_actions` (its
+  deterministic policy through the studies' own fold unit);
+- :mod:`~quant_arena.ops.registry`: :class:`ModelRegistry`, MLflow's Model Registry with the
+  ``champion`` / ``challenger`` aliases, promotion by compare-and-set under the lock, history and
+  rollback (``python -m quant_arena.ops.registry rollback --model NAME [--to N]``);
+- :mod:`~quant_arena.ops.lock`: the promotion lock in the registry's database (stale holders
+  taken over).
+- :mod:`~quant_arena.ops.promotion`: the promotion rule (guardrails + a statistical criterion).
+- :mod:`~quant_arena.ops.retrain`: one retrain: the newest fold, the champion's check (drift,
   decay), the challenger trained with the study's fold unit, judged, registered and promoted.
 
-Names are imported lazily (PEP 562, :func:`quant_arena.lazy.lazy_face`): sending a failure
-alert does not import scipy or MLflow. Add a name here as ``"Name": "module"``.
+Names are imported lazily (PEP 562, :func:`quant_arena.lazy.lazy_face`): sending a failure alert
+does not import scipy, MLflow or torch, and ``python -m quant_arena.ops.registry`` does not import
+the registry module twice. Add a name here as ``"Name": "module"``.
 """
 
 from __future__ import annotations
@@ -37,6 +48,31 @@ _EXPORTS: dict[str, str] = {
     "psi": "drift",
     "regime_drift": "drift",
     "rolling_sharpe": "drift",
+    # bundle
+    "BUNDLE_FILES": "bundle",
+    "BundleError": "bundle",
+    "ModelBundle": "bundle",
+    "bundle_actions": "bundle",
+    "code_version": "bundle",
+    "load_bundle": "bundle",
+    "save_bundle": "bundle",
+    # lock
+    "LOCK_TABLE": "lock",
+    "FileLock": "lock",
+    "LockError": "lock",
+    "LockTimeout": "lock",
+    "SqlLock": "lock",
+    "lock_location": "lock",
+    "pid_alive": "lock",
+    "promotion_lock": "lock",
+    # registry
+    "ARTIFACT_PATH": "registry",
+    "CHALLENGER": "registry",
+    "CHAMPION": "registry",
+    "HISTORY_COLUMNS": "registry",
+    "HISTORY_TAG": "registry",
+    "ModelRegistry": "registry",
+    "RegistryError": "registry",
     # promotion
     "Candidate": "promotion",
     "Decision": "promotion",
@@ -55,5 +91,5 @@ _EXPORTS: dict[str, str] = {
     "retrain_tables": "retrain",
 }
 
-__all__ = [*_EXPORTS]
+__all__ = [*_EXPORTS]  # noqa: PLE0604 - the face is the keys of _EXPORTS
 __getattr__, __dir__ = lazy_face(__name__, _EXPORTS, globals())
