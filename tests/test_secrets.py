@@ -31,7 +31,7 @@ import pytest
 from quant_arena.market import exchange as exchange_module
 from quant_arena.market import ingest as ingest_module
 from quant_arena.market.ingest import load_sources
-from quant_arena.ops import Event, NotifyConfig, make_notifier
+from quant_arena.ops import Event, NotifyConfig, TelegramConfig, make_notifier
 from tests._project import copy_project
 from tests.ops._http import LocalServer, refused_url
 
@@ -269,12 +269,13 @@ def test_notifier_tokens_stay_out_of_logs_errors_reprs_and_files(
         server.delay = 0.0
         refused = {"telegram": {"base_url": refused_url()}}
         results.append(make_notifier(refused, credentials=credentials).send(event))
-        for bad in (
-            {"telegram": {"bot_token": BOT_TOKEN}},  # a token put in parameters
-            {"webhook": {"url": f"ftp://host/{HOOK_SECRET}"}},
+        for model, bad in (
+            (NotifyConfig, {"telegram": {"bot_token": BOT_TOKEN}}),  # a token in parameters
+            (NotifyConfig, {"webhook": {"url": f"ftp://host/{HOOK_SECRET}"}}),
+            (TelegramConfig, {"bot_token": BOT_TOKEN}),
         ):
             with pytest.raises(ValueError) as err:
-                NotifyConfig.model_validate(bad)
+                model.model_validate(bad)
             errors.append("".join(traceback.format_exception(err.value)))
         shown = repr(notifier) + repr(make_notifier(refused, credentials=credentials))
     finally:
