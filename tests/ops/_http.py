@@ -38,7 +38,9 @@ class LocalServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
-                server.requests.append(Received(self.command, self.path, dict(self.headers), body))
+                server.requests.append(
+                    Received(self.command, self.path, dict(self.headers), body)
+                )
                 if server.delay:
                     time.sleep(server.delay)
                 answer = server.answer.replace(b"{path}", self.path.encode())

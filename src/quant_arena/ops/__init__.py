@@ -36,5 +36,5 @@ _EXPORTS: dict[str, str] = {
     "rolling_sharpe": "drift",
 }
 
-__all__ = [*_EXPORTS]
+__all__ = [*_EXPORTS]  # noqa: PLE0604 - the face is the keys of _EXPORTS
 __getattr__, __dir__ = lazy_face(__name__, _EXPORTS, globals())
