@@ -31,7 +31,7 @@ import pytest
 from quant_arena.market import exchange as exchange_module
 from quant_arena.market import ingest as ingest_module
 from quant_arena.market.ingest import load_sources
-from quant_arena.ops import Event, NotifyConfig, make_notifier
+from quant_arena.ops import Event, NotifyConfig, TelegramConfig, make_notifier
 from tests._project import copy_project
 from tests.ops._http import LocalServer, refused_url
 
@@ -232,18 +232,9 @@ def _notify_leaked(text: str | bytes) -> list[str]:
     return [s for s in NOTIFY_SECRETS if s.encode() in data]
 
 
-def test_notifier_tokens_stay_out_of_logs_errors_reprs_and_files(
-    tmp_path, caplog, capfd
-) -> None:
-    """Deliveries and failures (answers echoing the URL, timeout, refused), then every text."""
-    caplog.set_level(logging.DEBUG)
-    records = _Records()
-    to_file = logging.FileHandler(tmp_path / "notify.log")
-    to_file.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    root.addHandler(records)
-    root.addHandler(to_file)
-    server = LocalServer()
+def _run_notifier(server: LocalServer) -> tuple[list[dict], list[str], str]:
+    """Deliveries and failures (answers echoing the URL, timeout, refused) and config errors:
+    the results, the error texts, the reprs."""
     credentials = {
         "telegram": {"bot_token": BOT_TOKEN, "chat_id": CHAT_ID},
         "webhook": {"url": f"{server.url}/hooks/{HOOK_SECRET}"},
@@ -253,30 +244,47 @@ def test_notifier_tokens_stay_out_of_logs_errors_reprs_and_files(
         "webhook": {"timeout": 0.3},
     }
     event = Event("failure", "retrain failed", "stage: train", {"run": 7})
-    results = []
+    notifier = make_notifier(config, credentials=credentials, environ={})
+    results = [notifier.send(event)]  # delivered
+    server.status, server.answer = 500, b'{"error": "failed at {path}"}'
+    results.append(notifier.send(event))  # HTTP 500 echoing the URL
+    server.status, server.answer = 200, b"not JSON, path {path}"
+    results.append(notifier.send(event))  # telegram: bad answer echoing the URL
+    server.answer = b'{"ok": false, "description": "no chat at {path}"}'
+    results.append(notifier.send(event))
+    server.delay = 1.0
+    results.append(notifier.send(event))  # timeout
+    server.delay = 0.0
+    refused = make_notifier(
+        {"telegram": {"base_url": refused_url()}}, credentials=credentials
+    )
+    results.append(refused.send(event))
     errors = []
+    for model, bad in (
+        (NotifyConfig, {"telegram": {"bot_token": BOT_TOKEN}}),  # a token in parameters
+        (NotifyConfig, {"webhook": {"url": f"ftp://host/{HOOK_SECRET}"}}),
+        (TelegramConfig, {"bot_token": BOT_TOKEN}),
+    ):
+        with pytest.raises(ValueError) as err:
+            model.model_validate(bad)
+        errors.append("".join(traceback.format_exception(err.value)))
+    return results, errors, repr(notifier) + repr(refused)
+
+
+def test_notifier_tokens_stay_out_of_logs_errors_reprs_and_files(
+    tmp_path, caplog, capfd
+) -> None:
+    """A notifier run through success and every failure path, then every text it left."""
+    caplog.set_level(logging.DEBUG)
+    records = _Records()
+    to_file = logging.FileHandler(tmp_path / "notify.log")
+    to_file.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(records)
+    root.addHandler(to_file)
+    server = LocalServer()
     try:
-        notifier = make_notifier(config, credentials=credentials, environ={})
-        results.append(notifier.send(event))  # delivered
-        server.status, server.answer = 500, b'{"error": "failed at {path}"}'
-        results.append(notifier.send(event))  # HTTP 500 echoing the URL
-        server.status, server.answer = 200, b"not JSON, path {path}"
-        results.append(notifier.send(event))  # telegram: bad answer echoing the URL
-        server.answer = b'{"ok": false, "description": "no chat at {path}"}'
-        results.append(notifier.send(event))
-        server.delay = 1.0
-        results.append(notifier.send(event))  # timeout
-        server.delay = 0.0
-        refused = {"telegram": {"base_url": refused_url()}}
-        results.append(make_notifier(refused, credentials=credentials).send(event))
-        for bad in (
-            {"telegram": {"bot_token": BOT_TOKEN}},  # a token put in parameters
-            {"webhook": {"url": f"ftp://host/{HOOK_SECRET}"}},
-        ):
-            with pytest.raises(ValueError) as err:
-                NotifyConfig.model_validate(bad)
-            errors.append("".join(traceback.format_exception(err.value)))
-        shown = repr(notifier) + repr(make_notifier(refused, credentials=credentials))
+        results, errors, shown = _run_notifier(server)
     finally:
         server.close()
         root.removeHandler(records)
@@ -296,7 +304,7 @@ def test_notifier_tokens_stay_out_of_logs_errors_reprs_and_files(
     ]
     text = "\n".join(records.lines)
     assert text.count("did not deliver") == 7  # every failure logged
-    (tmp_path / "results.json").write_text(repr(results) + shown)
+    (tmp_path / "results.txt").write_text(repr(results) + shown)
     out = capfd.readouterr()
     assert _notify_leaked(text + caplog.text + out.out + out.err) == []
     assert _notify_leaked(shown + repr(results)) == []

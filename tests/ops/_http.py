@@ -1,43 +1,82 @@
-"""A local HTTP server on 127.0.0.1 that records every POST (a stand-in for the Telegram Bot API
-and a webhook receiver in the tests)."""
+"""A real HTTP server on 127.0.0.1 (random port, a thread) standing in for the Telegram Bot API
+and a webhook: it records every request and answers what the test sets."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-@contextmanager
-def recording_server(status: int = 200) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """``(base_url, received)``: every POST as ``{"path", "body"}`` (the body parsed as JSON)."""
-    received: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            size = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(size)
-            try:
-                body = json.loads(raw or b"null")
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            received.append({"path": self.path, "body": body})
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"ok": true}')
+    def json(self) -> Any:
+        return json.loads(self.body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+class LocalServer:
+    """``url`` is ``http://127.0.0.1:<port>``; set ``status``, ``answer`` (bytes; ``{path}`` is
+    replaced by the request path, as a server echoing the URL in its error would) and ``delay``."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.status = 200
+        self.answer = b'{"ok": true, "result": {"message_id": 1}}'
+        self.delay = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                server.requests.append(
+                    Received(self.command, self.path, dict(self.headers), body)
+                )
+                if server.delay:
+                    time.sleep(server.delay)
+                answer = server.answer.replace(b"{path}", self.path.encode())
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                try:
+                    self.wfile.write(answer)
+                except OSError:  # the client gave up (timeout test)
+                    pass
+
+            do_GET = do_POST
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def refused_url() -> str:
+    """A URL on 127.0.0.1 nothing listens on (a port bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

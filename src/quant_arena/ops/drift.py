@@ -8,7 +8,7 @@ Each check is one row of :class:`DriftReport`'s table (``check, name, value, thr
     reference range fall in the extreme bins. ``x`` is in bin ``i`` when ``e[i-1] < x <= e[i]``.
     With ``p_i`` and ``q_i`` the shares of the reference and current values in bin ``i``::
 
-        PSI = sum_i (q_i - p_i) * ln(q_i / p_i)
+        PSI = sum_i(q_i - p_i) * ln(q_i / p_i)
 
     An empty bin's share is replaced by :data:`PSI_EPSILON` ``= 1e-4`` (one value in ten
     thousand), so the logarithm stays finite: a bin empty in one window and holding share ``s`` in
@@ -84,11 +84,10 @@ class DriftConfig(BaseModel):
         "(the champion's), else every f_* column both windows share",
     )
     price_column: str = Field(
-        "close", description="the price column the return/volatility regime is read from"
+        "close",
+        description="the price column the return/volatility regime is read from",
     )
-    psi_bins: int = Field(
-        10, ge=2, description="PSI bins (reference-window quantiles)"
-    )
+    psi_bins: int = Field(10, ge=2, description="PSI bins (reference-window quantiles)")
     psi_threshold: float = Field(
         0.25, gt=0.0, description="a feature drifts when its PSI is above this"
     )
@@ -115,7 +114,9 @@ class DriftConfig(BaseModel):
         description="mean return drifts when it moved more than this many reference per-bar std",
     )
     decay_window: int = Field(
-        720, ge=2, description="bars of each rolling Sharpe window of the champion's returns"
+        720,
+        ge=2,
+        description="bars of each rolling Sharpe window of the champion's returns",
     )
     sharpe_threshold: float = Field(
         1.0,
@@ -142,7 +143,8 @@ def _sample(values: Any, name: str, min_bars: int = 1) -> np.ndarray:
         raise DataError(f"{name} must be numeric: {exc}", rule="numeric") from None
     if arr.ndim != 1:
         raise DataError(
-            f"{name} must be one-dimensional, got shape {arr.shape}", rule="one_dimensional"
+            f"{name} must be one-dimensional, got shape {arr.shape}",
+            rule="one_dimensional",
         )
     if arr.size == 0:
         raise DataError(f"{name} is empty", rule="non_empty")
@@ -155,7 +157,8 @@ def _sample(values: Any, name: str, min_bars: int = 1) -> np.ndarray:
         )
     if arr.size < min_bars:
         raise DataError(
-            f"{name} has {arr.size} values, fewer than min_bars={min_bars}", rule="min_bars"
+            f"{name} has {arr.size} values, fewer than min_bars={min_bars}",
+            rule="min_bars",
         )
     return arr
 
@@ -191,19 +194,29 @@ def psi(reference: Any, current: Any, bins: int = 10) -> float:
 
 def ks(reference: Any, current: Any) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov ``(statistic D, two-sided p-value)`` (scipy's ks_2samp)."""
-    result = stats.ks_2samp(_sample(reference, "reference"), _sample(current, "current"))
+    result = stats.ks_2samp(
+        _sample(reference, "reference"), _sample(current, "current")
+    )
     return float(result.statistic), float(result.pvalue)
 
 
-def _feature_values(frame: pd.DataFrame, column: str, window: str, min_bars: int) -> np.ndarray:
+def _feature_values(
+    frame: pd.DataFrame, column: str, window: str, min_bars: int
+) -> np.ndarray:
     if column not in frame.columns:
-        raise DataError(f"{window}: column {column!r} is missing", rule="missing_columns")
+        raise DataError(
+            f"{window}: column {column!r} is missing", rule="missing_columns"
+        )
     arr = pd.to_numeric(frame[column], errors="raise").to_numpy(dtype=np.float64)
     if np.isinf(arr).any():
-        raise DataError(f"{window}: column {column!r} holds infinite values", rule="finite")
+        raise DataError(
+            f"{window}: column {column!r} holds infinite values", rule="finite"
+        )
     arr = arr[~np.isnan(arr)]
     if arr.size == 0:
-        raise DataError(f"{window}: column {column!r} has no finite value", rule="non_empty")
+        raise DataError(
+            f"{window}: column {column!r} has no finite value", rule="non_empty"
+        )
     if arr.size < min_bars:
         raise DataError(
             f"{window}: column {column!r} has {arr.size} finite values, fewer than min_bars={min_bars}",
@@ -213,7 +226,10 @@ def _feature_values(frame: pd.DataFrame, column: str, window: str, min_bars: int
 
 
 def _resolve_columns(
-    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str] | None, config: DriftConfig
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Sequence[str] | None,
+    config: DriftConfig,
 ) -> list[str]:
     if config.features is not None:
         return list(config.features)
@@ -222,7 +238,8 @@ def _resolve_columns(
     shared = [c for c in feature_columns(reference) if c in set(current.columns)]
     if not shared:
         raise DataError(
-            "reference_features and current_features share no f_* feature column", rule="missing_columns"
+            "reference_features and current_features share no f_* feature column",
+            rule="missing_columns",
         )
     return shared
 
@@ -243,7 +260,9 @@ def feature_drift(
         value = psi(ref, cur, cfg.psi_bins)
         stat, pvalue = ks(ref, cur)
         psi_drifted = value > cfg.psi_threshold
-        ks_drifted = stat > cfg.ks_threshold and (cfg.ks_alpha is None or pvalue < cfg.ks_alpha)
+        ks_drifted = stat > cfg.ks_threshold and (
+            cfg.ks_alpha is None or pvalue < cfg.ks_alpha
+        )
         rows.append(
             {
                 "feature": col,
@@ -264,7 +283,9 @@ def _returns(close: Any, name: str, min_bars: int) -> np.ndarray:
     prices = _sample(close, name, max(min_bars + 1, 3))
     if (prices <= 0).any():
         pos = int(np.argmax(prices <= 0))
-        raise DataError(f"{name} has a non-positive price at position {pos}", rule="positive_prices")
+        raise DataError(
+            f"{name} has a non-positive price at position {pos}", rule="positive_prices"
+        )
     return prices[1:] / prices[:-1] - 1.0
 
 
@@ -282,7 +303,9 @@ def regime_drift(
     cur = _returns(current_close, "current_close", cfg.min_bars)
     ref_std, cur_std = float(ref.std(ddof=1)), float(cur.std(ddof=1))
     if ref_std <= 0:
-        raise DataError("reference_close has constant returns (zero volatility)", rule="volatility")
+        raise DataError(
+            "reference_close has constant returns (zero volatility)", rule="volatility"
+        )
     ref_vol, cur_vol = ref_std * np.sqrt(ppy), cur_std * np.sqrt(ppy)
     ratio = cur_vol / ref_vol
     shift = (float(cur.mean()) - float(ref.mean())) / ref_std
@@ -311,7 +334,9 @@ def rolling_sharpe(returns: Any, window: int, periods_per_year: float) -> np.nda
 
 
 def decay(
-    returns: Any, periods_per_year: float, config: DriftConfig | Mapping[str, Any] | None = None
+    returns: Any,
+    periods_per_year: float,
+    config: DriftConfig | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The champion's decay on the latest window: ``window`` (bars per rolling Sharpe),
     ``last`` and ``min`` rolling Sharpe, ``threshold``, ``below_threshold`` (``last < threshold``)."""
@@ -368,11 +393,17 @@ def drift_report(
     ``champion_returns`` is given, decay. ``columns``: the features to compare when
     ``config.features`` is None (e.g. the champion's); None = every shared f_* column."""
     cfg = _config(config)
-    for name, frame in (("reference_features", reference_features), ("current_features", current_features)):
+    for name, frame in (
+        ("reference_features", reference_features),
+        ("current_features", current_features),
+    ):
         if not isinstance(frame, pd.DataFrame) or frame.empty:
             raise DataError(f"{name} must be a non-empty DataFrame", rule="non_empty")
         if cfg.price_column not in frame.columns:
-            raise DataError(f"{name}: column {cfg.price_column!r} (price_column) is missing", rule="missing_columns")
+            raise DataError(
+                f"{name}: column {cfg.price_column!r} (price_column) is missing",
+                rule="missing_columns",
+            )
     feats = feature_drift(reference_features, current_features, cfg, columns)
     regime = regime_drift(
         reference_features[cfg.price_column].to_numpy(dtype=np.float64),
@@ -383,16 +414,46 @@ def drift_report(
     rows: list[dict[str, Any]] = []
     reasons: list[str] = []
     for f in feats.itertuples():
-        rows.append({"check": "psi", "name": f.feature, "value": f.psi, "threshold": cfg.psi_threshold, "drifted": f.psi_drifted})
-        rows.append({"check": "ks", "name": f.feature, "value": f.ks_stat, "threshold": cfg.ks_threshold, "drifted": f.ks_drifted})
+        rows.append(
+            {
+                "check": "psi",
+                "name": f.feature,
+                "value": f.psi,
+                "threshold": cfg.psi_threshold,
+                "drifted": f.psi_drifted,
+            }
+        )
+        rows.append(
+            {
+                "check": "ks",
+                "name": f.feature,
+                "value": f.ks_stat,
+                "threshold": cfg.ks_threshold,
+                "drifted": f.ks_drifted,
+            }
+        )
         if f.psi_drifted:
             reasons.append(f"psi {f.feature}: {_g(f.psi)} > {_g(cfg.psi_threshold)}")
         if f.ks_drifted:
-            alpha = "" if cfg.ks_alpha is None else f" (p={_g(f.ks_pvalue)} < {_g(cfg.ks_alpha)})"
-            reasons.append(f"ks {f.feature}: D={_g(f.ks_stat)} > {_g(cfg.ks_threshold)}{alpha}")
+            alpha = (
+                ""
+                if cfg.ks_alpha is None
+                else f" (p={_g(f.ks_pvalue)} < {_g(cfg.ks_alpha)})"
+            )
+            reasons.append(
+                f"ks {f.feature}: D={_g(f.ks_stat)} > {_g(cfg.ks_threshold)}{alpha}"
+            )
     price = cfg.price_column
     for g in regime.itertuples():
-        rows.append({"check": g.check, "name": price, "value": g.value, "threshold": g.threshold, "drifted": g.drifted})
+        rows.append(
+            {
+                "check": g.check,
+                "name": price,
+                "value": g.value,
+                "threshold": g.threshold,
+                "drifted": g.drifted,
+            }
+        )
         if g.drifted and g.check == "volatility":
             reasons.append(
                 f"volatility {price}: current/reference annualised vol {_g(g.value)} "
@@ -405,8 +466,15 @@ def drift_report(
     dec = None
     if champion_returns is not None:
         dec = decay(champion_returns, periods_per_year, cfg)
-        rows.append({"check": "rolling_sharpe", "name": "champion", "value": dec["last"],
-                     "threshold": dec["threshold"], "drifted": dec["below_threshold"]})
+        rows.append(
+            {
+                "check": "rolling_sharpe",
+                "name": "champion",
+                "value": dec["last"],
+                "threshold": dec["threshold"],
+                "drifted": dec["below_threshold"],
+            }
+        )
         if dec["below_threshold"]:
             reasons.append(
                 f"rolling_sharpe champion: {_g(dec['last'])} < {_g(dec['threshold'])} "

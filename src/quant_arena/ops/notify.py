@@ -67,7 +67,9 @@ MASK = "***"
 #: Telegram rejects messages longer than this (characters); longer texts are cut.
 TELEGRAM_MAX_CHARS = 4096
 _ANSWER_CHARS = 200  # how much of an error answer a warning quotes (masked)
-_MIN_MASKED_CHAT = 5  # chat ids shorter than this are not masked in texts (they are not secret)
+_MIN_MASKED_CHAT = (
+    5  # chat ids shorter than this are not masked in texts (they are not secret)
+)
 
 
 # --------------------------------------------------------------------------- the event
@@ -314,15 +316,15 @@ class _Webhook(_Sender):
 
     def __init__(self, config: WebhookConfig, url: str | None) -> None:
         parts = urllib.parse.urlsplit(url) if url else None
-        path = (parts.path + ("?" + parts.query if parts.query else "")) if parts else ""
+        path = (
+            (parts.path + ("?" + parts.query if parts.query else "")) if parts else ""
+        )
         super().__init__(
             config.events, config.timeout, [url, path if len(path) > 1 else None]
         )
         self._url = url
         if not url:
-            self.problem = (
-                f"no URL (webhook.url in the config, credentials webhook.url or {ENV_WEBHOOK_URL})"
-            )
+            self.problem = f"no URL (webhook.url in the config, credentials webhook.url or {ENV_WEBHOOK_URL})"
         elif parts.scheme not in ("http", "https") or not parts.netloc:
             self.problem = "the URL is not an http(s) URL with a host"
 
