@@ -59,6 +59,7 @@ CONVENTION: dict[str, type] = {
     "_html": TextDataset,
     "_params": JSONDataset,
     "_artifact": PickleDataset,
+    "_alerts": JSONDataset,
 }
 
 #: dataset class -> what a node may return into it (PickleDataset: anything).

@@ -64,7 +64,7 @@ def _report(project: Path) -> pd.DataFrame:
 def _champion(project: Path) -> str | None:
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     try:
-        return client.get_model_version_by_alias(MODEL, "champion").version
+        return str(client.get_model_version_by_alias(MODEL, "champion").version)
     except Exception:  # noqa: BLE001 - no registered model / alias yet
         return None
 

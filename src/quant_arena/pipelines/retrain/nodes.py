@@ -18,19 +18,28 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-from quant_arena import ops
+from quant_arena.ops import (
+    ChampionCheck,
+    ModelRegistry,
+    RetrainConfig,
+    RetrainOutcome,
+    retrain_tables,
+)
+from quant_arena.ops import check_champion as check_agent_champion
+from quant_arena.ops import prepare_retrain as prepare_newest_fold
+from quant_arena.ops import retrain_agent as retrain_one_agent
 from quant_arena.pipelines.boundary import validated
 from quant_arena.study import walk_forward as wf
 
 logger = logging.getLogger(__name__)
 
 
-def _config(params: Mapping[str, Any]) -> ops.RetrainConfig:
-    return validated(ops.RetrainConfig, params, "retrain")
+def _config(params: Mapping[str, Any]) -> RetrainConfig:
+    return validated(RetrainConfig, params)
 
 
-def _registry(config: ops.RetrainConfig, agent: str) -> ops.ModelRegistry:
-    return ops.ModelRegistry(config.model_name(agent))
+def _registry(config: RetrainConfig, agent: str) -> ModelRegistry:
+    return ModelRegistry(config.model_name(agent))
 
 
 def _run_id() -> str | None:
@@ -40,7 +49,7 @@ def _run_id() -> str | None:
 
 def prepare_retrain(features: pd.DataFrame, params: Mapping[str, Any], tune_best_params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     """The newest fold (train | validation | evaluation up to ``as_of``) and its model input."""
-    return ops.prepare_retrain(features, _config(params), tune_best_params)
+    return prepare_newest_fold(features, _config(params), tune_best_params)
 
 
 def evaluate_baselines(model_input: pd.DataFrame, artifact: Mapping[str, Any], params: Mapping[str, Any], baselines_params: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,19 +62,19 @@ def evaluate_baselines(model_input: pd.DataFrame, artifact: Mapping[str, Any], p
     return {name: runs["test"] for name, runs in out["results"].items() if "test" in runs}
 
 
-def check_champion(features: pd.DataFrame, artifact: Mapping[str, Any], params: Mapping[str, Any], *, agent: str, trigger: str | None = None) -> ops.ChampionCheck:
+def check_champion(features: pd.DataFrame, artifact: Mapping[str, Any], params: Mapping[str, Any], *, agent: str, trigger: str | None = None) -> ChampionCheck:
     """The agent's champion on the evaluation window, drift and decay, whether to train
     (``trigger`` overrides ``retrain.trigger``: the monitor asks as ``on_drift`` would)."""
     config = _config(params)
     if trigger is not None:
         config = config.model_copy(update={"trigger": trigger})
-    return ops.check_champion(_registry(config, agent), agent, features, artifact, config)
+    return check_agent_champion(_registry(config, agent), agent, features, artifact, config)
 
 
-def retrain_agent(model_input: pd.DataFrame, artifact: Mapping[str, Any], check: ops.ChampionCheck, params: Mapping[str, Any], *, agent: str) -> ops.RetrainOutcome:
+def retrain_agent(model_input: pd.DataFrame, artifact: Mapping[str, Any], check: ChampionCheck, params: Mapping[str, Any], *, agent: str) -> RetrainOutcome:
     """Train, judge, register and maybe promote the agent's challenger."""
     config = _config(params)
-    return ops.retrain_agent(_registry(config, agent), agent, model_input, artifact, check, config, run_id=_run_id())
+    return retrain_one_agent(_registry(config, agent), agent, model_input, artifact, check, config, run_id=_run_id())
 
 
 def _log_mlflow(report: pd.DataFrame, drift: pd.DataFrame) -> None:
@@ -129,7 +138,7 @@ def retrain_report(artifact: Mapping[str, Any], baselines: Mapping[str, Any], pa
     _config(params)
     half = len(checks_outcomes) // 2
     checks, outcomes = checks_outcomes[:half], checks_outcomes[half:]
-    report, evaluation, drift = ops.retrain_tables(artifact, checks, outcomes, baselines)
+    report, evaluation, drift = retrain_tables(artifact, checks, outcomes, baselines)
     _log_mlflow(report, drift)
     return report, evaluation, drift, _markdown(report, evaluation, drift, "Retrain report"), _events(report)
 
@@ -138,9 +147,9 @@ def monitor_report(artifact: Mapping[str, Any], params: Mapping[str, Any], *chec
     """Drift and decay of every champion, without training: the monitor's table, drift table,
     Markdown page and alert events (a drift event per drifted champion)."""
     _config(params)
-    skipped = [ops.RetrainOutcome(c.agent, c.model_name, False, None, None, c.version, c.version, False, None, c.result, {},
+    skipped = [RetrainOutcome(c.agent, c.model_name, False, None, None, c.version, c.version, False, None, c.result, {},
                                   "monitor: no training") for c in checks]
-    report, evaluation, drift = ops.retrain_tables(artifact, checks, skipped, {})
+    report, evaluation, drift = retrain_tables(artifact, checks, skipped, {})
     report["retrain_needed"] = [c.train for c in checks]
     _log_mlflow(report, drift)
     events = [e for e in _events(report) if e["kind"] == "drift"]
