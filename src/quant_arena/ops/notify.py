@@ -66,7 +66,9 @@ ENV_WEBHOOK_URL = "QUANT_ARENA_WEBHOOK_URL"
 MASK = "***"
 #: Telegram rejects messages longer than this (characters); longer texts are cut.
 TELEGRAM_MAX_CHARS = 4096
-_ANSWER_CHARS = 200  # how much of an error answer a warning quotes (masked)
+_REASON_CHARS = (
+    300  # a warning quotes this much of a failure's reason, cut AFTER masking
+)
 _MIN_MASKED_CHAT = (
     5  # chat ids shorter than this are not masked in texts (they are not secret)
 )
@@ -218,7 +220,7 @@ def _post_json(url: str, body: Mapping[str, Any], timeout: float) -> bytes:
             return answer.read()
     except urllib.error.HTTPError as exc:
         try:
-            detail = exc.read()[:_ANSWER_CHARS].decode("utf-8", "replace")
+            detail = exc.read().decode("utf-8", "replace")
         finally:
             exc.close()
         # ``from None``: the HTTPError carries the URL (``exc.url``); it must not travel on
@@ -270,10 +272,7 @@ class _Telegram(_Sender):
         self._chat_id = chat_id
         missing = [
             what
-            for what, value, env in (
-                ("bot token", token, ENV_TELEGRAM_TOKEN),
-                ("chat id", chat_id, ENV_TELEGRAM_CHAT_ID),
-            )
+            for what, value in (("bot token", token), ("chat id", chat_id))
             if not value
         ]
         if missing:
@@ -304,9 +303,7 @@ class _Telegram(_Sender):
         try:
             answer = json.loads(raw)
         except ValueError:
-            raise _Undelivered(
-                f"the answer is not JSON: {raw[:_ANSWER_CHARS]!r}"
-            ) from None
+            raise _Undelivered(f"the answer is not JSON: {raw!r}") from None
         if not isinstance(answer, dict) or answer.get("ok") is not True:
             raise _Undelivered(f"Telegram did not accept the message: {answer!r}")
 
@@ -378,12 +375,16 @@ class Notifier:
                     if isinstance(exc, _Undelivered)
                     else f"{type(exc).__name__}: {exc}"
                 )
+                # mask first, then cut: a cut could leave part of a secret unmasked
+                reason = channel.mask(reason)
+                if len(reason) > _REASON_CHARS:
+                    reason = reason[:_REASON_CHARS] + "..."
                 logger.warning(
                     "notify: %s did not deliver the %s event %r: %s",
                     channel.name,
                     kind,
                     channel.mask(str(getattr(event, "title", ""))),
-                    channel.mask(reason),
+                    reason,
                 )
                 results[channel.name] = False
             else:
