@@ -313,25 +313,28 @@ class _Webhook(_Sender):
 
     def __init__(self, config: WebhookConfig, url: str | None) -> None:
         parts = urllib.parse.urlsplit(url) if url else None
-        path = (
-            (parts.path + ("?" + parts.query if parts.query else "")) if parts else ""
-        )
-        super().__init__(
-            config.events, config.timeout, [url, path if len(path) > 1 else None]
-        )
+        secrets: list[str | None] = [url]
+        if parts is not None:
+            # the path and query (Slack-style secret paths) and any user:password@
+            tail = parts.path + ("?" + parts.query if parts.query else "")
+            secrets.append(tail if len(tail) > 1 else None)
+            if "@" in parts.netloc:
+                secrets += [parts.netloc.rsplit("@", 1)[0], parts.password]
+        super().__init__(config.events, config.timeout, secrets)
         self._url = url
         if not url:
             self.problem = f"no URL (webhook.url in the config, credentials webhook.url or {ENV_WEBHOOK_URL})"
-        elif parts.scheme not in ("http", "https") or not parts.netloc:
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
             self.problem = "the URL is not an http(s) URL with a host"
 
     @property
     def url(self) -> str | None:
-        """Scheme and host only: the path and query may hold a secret."""
+        """Scheme, host and port only: the rest may hold a secret."""
         if not self._url:
             return None
         parts = urllib.parse.urlsplit(self._url)
-        return f"{parts.scheme}://{parts.netloc}/{MASK}"
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return f"{parts.scheme}://{host}/{MASK}"
 
     def __repr__(self) -> str:
         return f"WebhookChannel(url={self.url!r}, events={list(self.events)})"
