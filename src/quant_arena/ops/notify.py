@@ -14,10 +14,11 @@ Secrets. The bot token and chat id come from the credentials mapping (Kedro's
 ``QUANT_ARENA_TELEGRAM_BOT_TOKEN`` / ``QUANT_ARENA_TELEGRAM_CHAT_ID``. The webhook URL (which
 often embeds a secret, e.g. Slack's) comes from the config's ``url``, credentials
 ``webhook: {url}`` or ``QUANT_ARENA_WEBHOOK_URL``; prefer the last two, since parameters are
-logged to MLflow. Neither the token, the chat id nor the webhook URL's path ever appear in a log
-line, an error message, a repr or a returned value: every text a channel produces goes through
-its mask (the Telegram URL is shown as ``.../bot***/sendMessage``), and the config models hide
-input values in their validation errors.
+logged to MLflow. Neither the token, the chat id (unless shorter than 5 characters) nor the
+webhook URL beyond its host ever appear in a log line, an error message, a repr or a returned
+value: every text a channel produces goes through its mask, then is cut to 300 characters (the
+Telegram URL is shown as ``.../bot***/sendMessage``, the webhook as ``https://host/***``), and
+the config models hide input values in their validation errors.
 
 Never fails the caller. :meth:`Notifier.send` catches everything a channel raises (connection
 refused, timeout, HTTP error, an answer that is not the expected JSON, a channel without its
