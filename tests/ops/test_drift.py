@@ -143,6 +143,7 @@ def test_which_columns_are_compared() -> None:
     ]  # the champion's
     chosen = feature_drift(ref, ref, {"features": ["f_b"]}, columns=["f_a"])
     assert list(chosen["feature"]) == ["f_b"]  # the parameter wins
+    assert list(feature_drift(ref, ref, columns=[]).columns)[:2] == ["feature", "psi"]
 
 
 # --------------------------------------------------------------------------- regime
@@ -187,9 +188,11 @@ def test_regime_mean_shift_in_reference_std() -> None:
     row = regime_drift(ref, cur, 252).set_index("check").loc["mean_return"]
     assert row["value"] == pytest.approx(0.002 / (0.01 * math.sqrt(200 / 199)))
     assert row["drifted"]  # 0.199 > 0.1
-    assert not regime_drift(ref, cur, 252, {"return_shift_threshold": 0.25})[
-        "drifted"
-    ].any()
+    loose = regime_drift(ref, cur, 252, {"return_shift_threshold": 0.25})
+    assert not loose["drifted"].any()
+    wilder = _prices(_alternating(0.03, 200, mean=0.002))  # in REFERENCE std units
+    row = regime_drift(ref, wilder, 252).set_index("check").loc["mean_return"]
+    assert row["value"] == pytest.approx(0.002 / (0.01 * math.sqrt(200 / 199)))
 
 
 # --------------------------------------------------------------------------- decay
@@ -346,6 +349,14 @@ def test_bad_input_raises_naming_the_parameter_or_column() -> None:
         match=r"champion_returns has 20 non-finite value\(s\), first at position 1",
     ):
         decay([0.01, np.nan] * 20, 252)
+    with pytest.raises(
+        ValueError, match="current_features: column 'f_a' holds infinite"
+    ):
+        feature_drift(ref, cur.assign(f_a=np.r_[np.inf, np.zeros(499)]))
+    with pytest.raises(
+        ValueError, match="reference_close has a non-positive price at position 2"
+    ):
+        regime_drift(np.r_[1.0, 2.0, 0.0, np.ones(40)], cur["close"], 8760)
     with pytest.raises(ValueError, match="periods_per_year must be a positive number"):
         regime_drift(ref["close"], cur["close"], 0)
     with pytest.raises(ValueError, match="bins must be an integer >= 2"):

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from quant_arena.ops import Event, NotifyConfig, make_notifier
+from quant_arena.ops import EVENT_KINDS, Event, NotifyConfig, make_notifier
 from tests.ops._http import refused_url
 
 TOKEN = "123456:test-token-ABC"
@@ -224,3 +224,17 @@ def test_event_kind_is_checked_and_payload_is_strict_json() -> None:
     assert data["fields"] == {"a": 2, "b": ["inf"], "c": "<class 'object'>"}
     long = Event("info", "x" * 5000).message()
     assert len(long) == 4096 and long.endswith("...")
+
+
+def test_reprs_show_no_secret() -> None:
+    config = {"telegram": {}, "webhook": {}}
+    creds = {
+        **CREDS,
+        "webhook": {"url": "https://user:pw-secret@hooks.example/T0/B1?k=s3"},
+    }
+    shown = repr(make_notifier(config, credentials=creds, environ={}))
+    assert shown == (
+        "Notifier(channels=[TelegramChannel(url='https://api.telegram.org/bot***/sendMessage', "
+        f"chat_id='***', events={list(EVENT_KINDS)}), "
+        f"WebhookChannel(url='https://hooks.example/***', events={list(EVENT_KINDS)})])"
+    )

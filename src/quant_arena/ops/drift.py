@@ -71,6 +71,8 @@ __all__ = [
 PSI_EPSILON = 1e-4
 _ZERO_TOL = 1e-10  # evaluation.metrics' zero-denominator tolerance
 TABLE_COLUMNS = ["check", "name", "value", "threshold", "drifted"]
+FEATURE_COLUMNS = ["feature", "psi", "ks_stat", "ks_pvalue", "n_reference", "n_current",
+                   "psi_drifted", "ks_drifted", "drifted"]  # fmt: skip
 
 
 class DriftConfig(BaseModel):
@@ -276,7 +278,7 @@ def feature_drift(
                 "drifted": bool(psi_drifted or ks_drifted),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=FEATURE_COLUMNS)
 
 
 def _returns(close: Any, name: str, min_bars: int) -> np.ndarray:
@@ -381,6 +383,13 @@ def _g(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _row(
+    check: str, name: str, value: float, threshold: float, drifted: bool
+) -> dict[str, Any]:
+    return {"check": check, "name": name, "value": float(value),
+            "threshold": float(threshold), "drifted": bool(drifted)}  # fmt: skip
+
+
 def drift_report(
     reference_features: pd.DataFrame,
     current_features: pd.DataFrame,
@@ -414,46 +423,22 @@ def drift_report(
     rows: list[dict[str, Any]] = []
     reasons: list[str] = []
     for f in feats.itertuples():
-        rows.append(
-            {
-                "check": "psi",
-                "name": f.feature,
-                "value": f.psi,
-                "threshold": cfg.psi_threshold,
-                "drifted": f.psi_drifted,
-            }
-        )
-        rows.append(
-            {
-                "check": "ks",
-                "name": f.feature,
-                "value": f.ks_stat,
-                "threshold": cfg.ks_threshold,
-                "drifted": f.ks_drifted,
-            }
-        )
+        rows.append(_row("psi", f.feature, f.psi, cfg.psi_threshold, f.psi_drifted))
+        rows.append(_row("ks", f.feature, f.ks_stat, cfg.ks_threshold, f.ks_drifted))
         if f.psi_drifted:
             reasons.append(f"psi {f.feature}: {_g(f.psi)} > {_g(cfg.psi_threshold)}")
         if f.ks_drifted:
-            alpha = (
+            p = (
                 ""
                 if cfg.ks_alpha is None
                 else f" (p={_g(f.ks_pvalue)} < {_g(cfg.ks_alpha)})"
             )
             reasons.append(
-                f"ks {f.feature}: D={_g(f.ks_stat)} > {_g(cfg.ks_threshold)}{alpha}"
+                f"ks {f.feature}: D={_g(f.ks_stat)} > {_g(cfg.ks_threshold)}{p}"
             )
     price = cfg.price_column
     for g in regime.itertuples():
-        rows.append(
-            {
-                "check": g.check,
-                "name": price,
-                "value": g.value,
-                "threshold": g.threshold,
-                "drifted": g.drifted,
-            }
-        )
+        rows.append(_row(g.check, price, g.value, g.threshold, g.drifted))
         if g.drifted and g.check == "volatility":
             reasons.append(
                 f"volatility {price}: current/reference annualised vol {_g(g.value)} "
@@ -466,22 +451,15 @@ def drift_report(
     dec = None
     if champion_returns is not None:
         dec = decay(champion_returns, periods_per_year, cfg)
+        last, thr = dec["last"], dec["threshold"]
         rows.append(
-            {
-                "check": "rolling_sharpe",
-                "name": "champion",
-                "value": dec["last"],
-                "threshold": dec["threshold"],
-                "drifted": dec["below_threshold"],
-            }
+            _row("rolling_sharpe", "champion", last, thr, dec["below_threshold"])
         )
         if dec["below_threshold"]:
             reasons.append(
-                f"rolling_sharpe champion: {_g(dec['last'])} < {_g(dec['threshold'])} "
-                f"over the last {dec['window']} bars"
+                f"rolling_sharpe champion: {_g(last)} < {_g(thr)} over the last {dec['window']} bars"
             )
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    table["drifted"] = table["drifted"].astype(bool)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({"drifted": bool})
     return DriftReport(
         table=table, drifted=bool(table["drifted"].any()), reasons=reasons,
         features=feats, regime=regime, decay=dec,

@@ -14,10 +14,11 @@ Secrets. The bot token and chat id come from the credentials mapping (Kedro's
 ``QUANT_ARENA_TELEGRAM_BOT_TOKEN`` / ``QUANT_ARENA_TELEGRAM_CHAT_ID``. The webhook URL (which
 often embeds a secret, e.g. Slack's) comes from the config's ``url``, credentials
 ``webhook: {url}`` or ``QUANT_ARENA_WEBHOOK_URL``; prefer the last two, since parameters are
-logged to MLflow. Neither the token, the chat id nor the webhook URL's path ever appear in a log
-line, an error message, a repr or a returned value: every text a channel produces goes through
-its mask (the Telegram URL is shown as ``.../bot***/sendMessage``), and the config models hide
-input values in their validation errors.
+logged to MLflow. Neither the token, the chat id (unless shorter than 5 characters) nor the
+webhook URL beyond its host ever appear in a log line, an error message, a repr or a returned
+value: every text a channel produces goes through its mask, then is cut to 300 characters (the
+Telegram URL is shown as ``.../bot***/sendMessage``, the webhook as ``https://host/***``), and
+the config models hide input values in their validation errors.
 
 Never fails the caller. :meth:`Notifier.send` catches everything a channel raises (connection
 refused, timeout, HTTP error, an answer that is not the expected JSON, a channel without its
@@ -66,7 +67,9 @@ ENV_WEBHOOK_URL = "QUANT_ARENA_WEBHOOK_URL"
 MASK = "***"
 #: Telegram rejects messages longer than this (characters); longer texts are cut.
 TELEGRAM_MAX_CHARS = 4096
-_ANSWER_CHARS = 200  # how much of an error answer a warning quotes (masked)
+_REASON_CHARS = (
+    300  # a warning quotes this much of a failure's reason, cut AFTER masking
+)
 _MIN_MASKED_CHAT = (
     5  # chat ids shorter than this are not masked in texts (they are not secret)
 )
@@ -218,7 +221,7 @@ def _post_json(url: str, body: Mapping[str, Any], timeout: float) -> bytes:
             return answer.read()
     except urllib.error.HTTPError as exc:
         try:
-            detail = exc.read()[:_ANSWER_CHARS].decode("utf-8", "replace")
+            detail = exc.read().decode("utf-8", "replace")
         finally:
             exc.close()
         # ``from None``: the HTTPError carries the URL (``exc.url``); it must not travel on
@@ -270,10 +273,7 @@ class _Telegram(_Sender):
         self._chat_id = chat_id
         missing = [
             what
-            for what, value, env in (
-                ("bot token", token, ENV_TELEGRAM_TOKEN),
-                ("chat id", chat_id, ENV_TELEGRAM_CHAT_ID),
-            )
+            for what, value in (("bot token", token), ("chat id", chat_id))
             if not value
         ]
         if missing:
@@ -304,9 +304,7 @@ class _Telegram(_Sender):
         try:
             answer = json.loads(raw)
         except ValueError:
-            raise _Undelivered(
-                f"the answer is not JSON: {raw[:_ANSWER_CHARS]!r}"
-            ) from None
+            raise _Undelivered(f"the answer is not JSON: {raw!r}") from None
         if not isinstance(answer, dict) or answer.get("ok") is not True:
             raise _Undelivered(f"Telegram did not accept the message: {answer!r}")
 
@@ -316,25 +314,28 @@ class _Webhook(_Sender):
 
     def __init__(self, config: WebhookConfig, url: str | None) -> None:
         parts = urllib.parse.urlsplit(url) if url else None
-        path = (
-            (parts.path + ("?" + parts.query if parts.query else "")) if parts else ""
-        )
-        super().__init__(
-            config.events, config.timeout, [url, path if len(path) > 1 else None]
-        )
+        secrets: list[str | None] = [url]
+        if parts is not None:
+            # the path and query (Slack-style secret paths) and any user:password@
+            tail = parts.path + ("?" + parts.query if parts.query else "")
+            secrets.append(tail if len(tail) > 1 else None)
+            if "@" in parts.netloc:
+                secrets += [parts.netloc.rsplit("@", 1)[0], parts.password]
+        super().__init__(config.events, config.timeout, secrets)
         self._url = url
         if not url:
             self.problem = f"no URL (webhook.url in the config, credentials webhook.url or {ENV_WEBHOOK_URL})"
-        elif parts.scheme not in ("http", "https") or not parts.netloc:
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
             self.problem = "the URL is not an http(s) URL with a host"
 
     @property
     def url(self) -> str | None:
-        """Scheme and host only: the path and query may hold a secret."""
+        """Scheme, host and port only: the rest may hold a secret."""
         if not self._url:
             return None
         parts = urllib.parse.urlsplit(self._url)
-        return f"{parts.scheme}://{parts.netloc}/{MASK}"
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return f"{parts.scheme}://{host}/{MASK}"
 
     def __repr__(self) -> str:
         return f"WebhookChannel(url={self.url!r}, events={list(self.events)})"
@@ -378,12 +379,16 @@ class Notifier:
                     if isinstance(exc, _Undelivered)
                     else f"{type(exc).__name__}: {exc}"
                 )
+                # mask first, then cut: a cut could leave part of a secret unmasked
+                reason = channel.mask(reason)
+                if len(reason) > _REASON_CHARS:
+                    reason = reason[:_REASON_CHARS] + "..."
                 logger.warning(
                     "notify: %s did not deliver the %s event %r: %s",
                     channel.name,
                     kind,
                     channel.mask(str(getattr(event, "title", ""))),
-                    channel.mask(reason),
+                    reason,
                 )
                 results[channel.name] = False
             else:
