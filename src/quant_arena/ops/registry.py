@@ -48,12 +48,14 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from quant_arena.ops.bundle import ModelBundle, load_bundle, save_bundle
 from quant_arena.ops.lock import FileLock, SqlLock, promotion_lock
+
+if TYPE_CHECKING:  # the bundle module imports torch and the studies: only register/load need it
+    from quant_arena.ops.bundle import ModelBundle
 
 __all__ = [
     "ARTIFACT_PATH",
@@ -241,6 +243,8 @@ class ModelRegistry:
         """
         from mlflow.entities import Metric, Param, RunTag
 
+        from quant_arena.ops.bundle import save_bundle
+
         own_run = run_id is None
         if own_run:
             run = self.client.create_run(
@@ -339,6 +343,8 @@ class ModelRegistry:
         the caller: the loaded bundle's ``directory`` points there, e.g. for its ONNX policy).
         """
         import mlflow
+
+        from quant_arena.ops.bundle import load_bundle
 
         version = self.resolve(alias_or_version)
         source = self.client.get_model_version(self.name, version).source
@@ -479,10 +485,9 @@ class ModelRegistry:
         """Every champion change in order (:data:`HISTORY_COLUMNS`); ``applied`` is False for a
         change recorded by a process killed before it moved the alias."""
         events = self._events(self.version_of(CHAMPION))
-        return pd.DataFrame(
-            [{c: e.get(c) for c in HISTORY_COLUMNS} for e in events],
-            columns=list(HISTORY_COLUMNS),
-        )
+        table = pd.DataFrame([{c: e.get(c) for c in HISTORY_COLUMNS} for e in events], columns=list(HISTORY_COLUMNS))
+        table["previous"] = pd.Series([e.get("previous") for e in events], dtype=object)  # None stays None (no champion before)
+        return table
 
     def describe(self) -> dict[str, Any]:
         """Champion, challenger and the history, for people (the ``show`` command)."""
