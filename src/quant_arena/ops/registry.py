@@ -54,7 +54,9 @@ import pandas as pd
 
 from quant_arena.ops.lock import FileLock, SqlLock, promotion_lock
 
-if TYPE_CHECKING:  # the bundle module imports torch and the studies: only register/load need it
+if (
+    TYPE_CHECKING
+):  # the bundle module imports torch and the studies: only register/load need it
     from quant_arena.ops.bundle import ModelBundle
 
 __all__ = [
@@ -485,8 +487,13 @@ class ModelRegistry:
         """Every champion change in order (:data:`HISTORY_COLUMNS`); ``applied`` is False for a
         change recorded by a process killed before it moved the alias."""
         events = self._events(self.version_of(CHAMPION))
-        table = pd.DataFrame([{c: e.get(c) for c in HISTORY_COLUMNS} for e in events], columns=list(HISTORY_COLUMNS))
-        table["previous"] = pd.Series([e.get("previous") for e in events], dtype=object)  # None stays None (no champion before)
+        table = pd.DataFrame(
+            [{c: e.get(c) for c in HISTORY_COLUMNS} for e in events],
+            columns=list(HISTORY_COLUMNS),
+        )
+        table["previous"] = pd.Series(
+            [e.get("previous") for e in events], dtype=object
+        )  # None stays None (no champion before)
         return table
 
     def describe(self) -> dict[str, Any]:
