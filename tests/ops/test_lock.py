@@ -23,8 +23,16 @@ from quant_arena.ops import (
     lock_location,
     promotion_lock,
 )
-from tests.ops._registry_env import empty_store, start_worker, store_copy, wait_for
+from tests.ops._registry_env import (
+    empty_store,
+    project_root_untouched,  # noqa: F401 - a fixture
+    start_worker,
+    store_copy,
+    wait_for,
+)
 from tests.ops._tiny_model import train_tiny
+
+pytestmark = pytest.mark.usefixtures("project_root_untouched")
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from quant_arena.ops.registry import main
 from quant_arena.study import FeatureSetConfig, fit_feature_set
 from tests.ops._registry_env import (
     empty_store,
+    project_root_untouched,  # noqa: F401 - a fixture
     start_worker,
     store_copy,
     worker_env,
@@ -32,6 +33,9 @@ from tests.ops._registry_env import (
 from tests.ops._tiny_model import COLUMNS, OOS, train_tiny
 
 torch.set_num_threads(1)
+
+
+pytestmark = pytest.mark.usefixtures("project_root_untouched")
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +119,15 @@ def test_register_logs_the_bundle_and_tags_the_version(registry, tiny, tmp_path)
         and back.data_span == tiny.bundle.data_span
     )
     # into the caller's run instead of a new one
-    with mlflow.start_run() as active:
+    callers = registry.client.create_experiment(
+        "callers", artifact_location=(tmp_path / "callers").as_uri()
+    )
+    with mlflow.start_run(experiment_id=callers) as active:
         v2 = registry.register(tiny.bundle, run_id=active.info.run_id)
-    assert registry.client.get_model_version("m", v2).run_id == active.info.run_id
+    mv2 = registry.client.get_model_version("m", v2)
+    assert mv2.run_id == active.info.run_id and mv2.source.startswith(
+        (tmp_path / "callers").as_uri()
+    )
     assert (
         registry.version_of("champion") is None
         and registry.version_of("challenger") is None
