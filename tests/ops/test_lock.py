@@ -31,8 +31,11 @@ from tests.ops._registry_env import (
     wait_for,
 )
 from tests.ops._tiny_model import train_tiny
+from tests.tuning import test_postgres_workers as _pg
 
 pytestmark = pytest.mark.usefixtures("project_root_untouched")
+#: the throw-away PostgreSQL server of the tuning tests (skips without it, fails under .ci/run)
+postgres_url = _pg.postgres_url
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +263,31 @@ def test_the_file_lock_is_exclusive(tmp_path):
     a.release()
     with FileLock(tmp_path / "l" / "m.lock", timeout=0.2) as b:
         assert b.held()
+
+
+def test_the_same_lock_works_on_postgresql(postgres_url, tmp_path, caplog):
+    """The same SQL on PostgreSQL (the server of tests/tuning): exclusive, the password kept out
+    of the message, a SIGKILLed holder taken over."""
+    a = SqlLock(postgres_url, "pg").acquire()
+    with pytest.raises(LockTimeout, match=f"pid {os.getpid()}") as info:
+        SqlLock(postgres_url, "pg", timeout=0.3).acquire()
+    assert _pg.SECRET not in str(info.value) and ":***@" in str(info.value)
+    a.release()
+    held = tmp_path / "held"
+    proc = start_worker(
+        ["hold", "--uri", postgres_url, "--model", "pg", "--ready", str(held)], tmp_path
+    )
+    try:
+        wait_for(held, proc)
+        with pytest.raises(LockTimeout, match=f"pid {proc.pid}"):
+            SqlLock(postgres_url, "pg", timeout=0.3).acquire()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with caplog.at_level(logging.WARNING, logger="quant_arena.ops.lock"):
+        lock = SqlLock(postgres_url, "pg", timeout=10).acquire()
+    assert f"its holder (pid {proc.pid}) is no longer alive on this host" in caplog.text
+    lock.release()
