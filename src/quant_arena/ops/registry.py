@@ -371,6 +371,9 @@ class ModelRegistry:
 
         Returns False, changing nothing, when the champion moved since the caller read it
         (another retrain promoted meanwhile). The change is recorded in :meth:`history`.
+        Raises :class:`RegistryError` for an unknown version and
+        :class:`~quant_arena.ops.lock.LockTimeout` when the lock stays held by a live holder
+        for ``lock_timeout`` seconds (nothing changed then either).
         """
         version = self._check_version(version)
         expected = None if expected_champion is None else str(expected_champion).strip()
