@@ -7,12 +7,15 @@ artifacts under ``tmp_path/artifacts``. Nothing is written in the project.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +26,9 @@ def empty_store(template_dir: Path) -> Path:
 
     db = template_dir / "mlflow.db"
     if not db.exists():
-        MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+        # the Default experiment's artifact location is ./mlruns of the CURRENT directory: the template's
+        with contextlib.chdir(template_dir):
+            MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
     return db
 
 
@@ -78,3 +83,19 @@ def wait_for(
 
 def _logs(folder: Path) -> str:
     return "\n".join(p.read_text()[-3000:] for p in sorted(folder.glob("worker-*.log")))
+
+
+@pytest.fixture(scope="module", autouse=False)
+def project_root_untouched():
+    """Fails the module when its tests left a new file or folder in the project root (an
+    ``mlruns/`` or ``mlflow.db`` of a store that resolved a relative path against the project)."""
+    before = {p.name for p in PROJECT_ROOT.iterdir()}
+    yield
+    new = (
+        {p.name for p in PROJECT_ROOT.iterdir()}
+        - before
+        - {".pytest_cache", "__pycache__"}
+    )
+    assert not new, (
+        f"the tests wrote {sorted(new)} into the project root {PROJECT_ROOT}"
+    )

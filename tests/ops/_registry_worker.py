@@ -44,20 +44,20 @@ def main() -> None:
     p.add_argument("--bundle")
     args = p.parse_args()
 
-    from quant_arena.ops import (
-        ModelRegistry,
-        bundle_actions,
-        load_bundle,
-        promotion_lock,
-    )
-
+    # each command imports only what it needs (the bundle module brings torch and the studies)
     if args.command == "hold":
+        from quant_arena.ops.lock import promotion_lock
+
         lock = promotion_lock(args.uri, args.model, lease=600.0).acquire()
         Path(args.ready).write_text(str(lock))
         time.sleep(600)
         return
+    from quant_arena.ops.registry import ModelRegistry
+
     registry = ModelRegistry(args.model, args.uri)
     if args.command == "actions":
+        from quant_arena.ops.bundle import bundle_actions
+
         bundle = registry.load(args.alias)
         with open(args.table, "rb") as handle:
             table = pickle.load(handle)
@@ -71,6 +71,8 @@ def main() -> None:
         )
         return
     if args.command == "register":
+        from quant_arena.ops.bundle import load_bundle
+
         version = registry.register(load_bundle(args.bundle))
         Path(args.ready).write_text(version)
         time.sleep(600)

@@ -7,6 +7,7 @@ by :meth:`quant_arena.study.FoldUnit.train` (256 steps, a 16-unit net): a few se
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +72,11 @@ class Tiny:
     result: Any
 
 
-def train_tiny(seed: int = 0, scaler_columns: list[str] | None = None) -> Tiny:
-    """Train the tiny agent; ``scaler_columns``: fit the scaler on more columns than the agent sees."""
+@functools.cache
+def train_tiny(seed: int = 0, scaler_columns: tuple[str, ...] | None = None) -> Tiny:
+    """Train the tiny agent (once per test session; do not mutate the result);
+    ``scaler_columns``: fit the scaler on more columns than the agent sees."""
+    scaler_columns = list(scaler_columns) if scaler_columns is not None else None
     frame = table(columns=scaler_columns)
     fitted = scaler_columns or COLUMNS
     features = fit_feature_set(

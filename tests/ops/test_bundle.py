@@ -138,7 +138,7 @@ def test_bundle_actions_scales_with_the_bundles_scaler(tiny):
 def test_a_scaler_fitted_on_more_columns_is_used_on_the_agents_columns():
     """walk_forward fits one scaler on every agent's columns; the bundle keeps it whole and
     bundle_actions scales only the agent's columns, as the study's model input did."""
-    tiny = train_tiny(scaler_columns=[*COLUMNS, "f_extra"])
+    tiny = train_tiny(scaler_columns=(*COLUMNS, "f_extra"))
     assert tiny.bundle.scaler.columns == [*COLUMNS, "f_extra"]
     study = tiny.unit.score(tiny.bundle.model, *OOS)
     assert _same_run(

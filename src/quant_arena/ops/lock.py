@@ -151,6 +151,8 @@ def _stale_reason(row: Any, now: float) -> str | None:
 
 
 _ENGINES: dict[str, Any] = {}
+# a forked child must not reuse its parent's pooled connections: it opens its own
+os.register_at_fork(after_in_child=_ENGINES.clear)
 
 
 def _engine(url: str) -> Any:

@@ -48,12 +48,16 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from quant_arena.ops.bundle import ModelBundle, load_bundle, save_bundle
 from quant_arena.ops.lock import FileLock, SqlLock, promotion_lock
+
+if (
+    TYPE_CHECKING
+):  # the bundle module imports torch and the studies: only register/load need it
+    from quant_arena.ops.bundle import ModelBundle
 
 __all__ = [
     "ARTIFACT_PATH",
@@ -241,6 +245,8 @@ class ModelRegistry:
         """
         from mlflow.entities import Metric, Param, RunTag
 
+        from quant_arena.ops.bundle import save_bundle
+
         own_run = run_id is None
         if own_run:
             run = self.client.create_run(
@@ -340,6 +346,8 @@ class ModelRegistry:
         """
         import mlflow
 
+        from quant_arena.ops.bundle import load_bundle
+
         version = self.resolve(alias_or_version)
         source = self.client.get_model_version(self.name, version).source
         target = (
@@ -363,6 +371,9 @@ class ModelRegistry:
 
         Returns False, changing nothing, when the champion moved since the caller read it
         (another retrain promoted meanwhile). The change is recorded in :meth:`history`.
+        Raises :class:`RegistryError` for an unknown version and
+        :class:`~quant_arena.ops.lock.LockTimeout` when the lock stays held by a live holder
+        for ``lock_timeout`` seconds (nothing changed then either).
         """
         version = self._check_version(version)
         expected = None if expected_champion is None else str(expected_champion).strip()
@@ -479,10 +490,14 @@ class ModelRegistry:
         """Every champion change in order (:data:`HISTORY_COLUMNS`); ``applied`` is False for a
         change recorded by a process killed before it moved the alias."""
         events = self._events(self.version_of(CHAMPION))
-        return pd.DataFrame(
+        table = pd.DataFrame(
             [{c: e.get(c) for c in HISTORY_COLUMNS} for e in events],
             columns=list(HISTORY_COLUMNS),
         )
+        table["previous"] = pd.Series(
+            [e.get("previous") for e in events], dtype=object
+        )  # None stays None (no champion before)
+        return table
 
     def describe(self) -> dict[str, Any]:
         """Champion, challenger and the history, for people (the ``show`` command)."""

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from quant_arena.ops import (
@@ -88,11 +89,11 @@ def _log_mlflow(report: pd.DataFrame, drift: pd.DataFrame) -> None:
         for who in ("challenger", "champion"):
             for k in ("sharpe", "total_return", "max_drawdown"):
                 v = row.get(f"{who}_{k}")
-                if v is not None and pd.notna(v):
+                if v is not None and np.isfinite(v):
                     metrics[f"retrain.{a}.{who}.{k}"] = float(v)
     for row in drift.to_dict("records"):
         v = row.get("value")
-        if v is not None and pd.notna(v):
+        if v is not None and np.isfinite(v):
             metrics[f"drift.{row['agent']}.{row['check']}.{row['name']}"[:250]] = float(v)
     if metrics:
         mlflow.log_metrics(metrics)
