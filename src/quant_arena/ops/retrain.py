@@ -284,7 +284,7 @@ def check_champion(
             note = f"champion v{version}"
     reference = _window_rows(frame, span["train_first"], span["train_last"]) if span.get("train_first") else frame.iloc[fold.train.start : fold.train.stop]
     current = frame.iloc[start:end]
-    cols = columns or list(artifact["features"].columns)
+    cols = [c for c in (columns or list(artifact["features"].columns)) if c in frame.columns]
     report = drift_report(reference, current, cols, ppy, config.drift, champion_returns=returns)
     if config.trigger == "always":
         train, why = True, "trigger: always"
