@@ -234,3 +234,30 @@ def test_a_tuned_window_wider_than_the_purge_fails_naming_both(best):
 def test_tuned_study_needs_agent_params_tuned():
     with pytest.raises(ValueError, match=r"tuned_study is set but agent_params is 'config'"):
         _config({"name": "x", "tuned_study": "s"})
+
+
+def test_a_retrain_trains_the_tuned_agent_with_the_studys_best_trial(best):
+    """``retrain.agents`` with ``agent_params: tuned`` read the same artifact, resolved and checked
+    as walk_forward's folds do (quant_arena.ops.retrain)."""
+    from quant_arena.ops import RetrainConfig, check_champion, prepare_retrain, retrain_agent
+    from tests.ops._registry import Registry
+
+    wf = wf_params(TUNED)
+    config = RetrainConfig.model_validate({
+        "windows": wf["folds"], "features": wf["features"], "env": wf["env"], "training": wf["training"],
+        "agents": [TUNED], "baselines": [], "drift": {"min_bars": 5, "decay_window": 50},
+    })
+    features = _tiny.market_features()
+    with pytest.raises(TuningArtifactError):
+        prepare_retrain(features, config, None)
+    artifact, model_input = prepare_retrain(features, config, best)
+    assert set(artifact["tuned"]) == {"ppo_tuned"}
+    registry = Registry()
+    check = check_champion(registry, "ppo_tuned", features, artifact, config)
+    outcome = retrain_agent(registry, "ppo_tuned", model_input, artifact, check, config)
+    bundle = registry.bundles[outcome.challenger_version]
+    p = best["params"]
+    assert bundle.feature_columns == best["feature_columns"]
+    assert bundle.model.learning_rate == pytest.approx(p["learning_rate"]) and bundle.model.gamma == pytest.approx(p["gamma"])
+    assert bundle.model.observation_space["market"].shape[0] == p["window"]
+    assert outcome.training_meta["agent_params"] == "tuned" and outcome.training_meta["tuned_trial"] == best["best_trial"]
