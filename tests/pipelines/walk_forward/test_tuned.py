@@ -239,7 +239,12 @@ def test_tuned_study_needs_agent_params_tuned():
 def test_a_retrain_trains_the_tuned_agent_with_the_studys_best_trial(best):
     """``retrain.agents`` with ``agent_params: tuned`` read the same artifact, resolved and checked
     as walk_forward's folds do (quant_arena.ops.retrain)."""
-    from quant_arena.ops import RetrainConfig, check_champion, prepare_retrain, retrain_agent
+    from quant_arena.ops import (
+        RetrainConfig,
+        check_champion,
+        prepare_retrain,
+        retrain_agent,
+    )
     from tests.ops._registry import Registry
 
     wf = wf_params(TUNED)
