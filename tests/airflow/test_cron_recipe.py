@@ -96,6 +96,18 @@ def test_the_recipe_is_a_weekly_crontab_line_running_the_script() -> None:
     )
 
 
+def test_the_readme_shows_the_same_crontab() -> None:
+    readme = (
+        (ROOT / "README.md")
+        .read_text()
+        .split("### With cron or systemd", 1)[1]
+        .split("\n## ", 1)[0]
+    )
+    env, schedule, command = crontab()
+    lines = re.findall(r"^    (\S.*)$", readme, flags=re.M)
+    assert lines == [*(f"{k}={v}" for k, v in env.items()), f"{schedule} {command}"]
+
+
 def test_the_systemd_unit_runs_the_crontab_command() -> None:
     systemd = _section("With cron or systemd").split("**systemd**")[1]
     exec_start = re.findall(r"^    ExecStart=(.*)$", systemd, flags=re.M)

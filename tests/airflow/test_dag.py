@@ -122,6 +122,7 @@ def dag_run(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     env.update(
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__USAGE_DATA_COLLECTION__ENABLED="False",
         QUANT_ARENA_PROJECT_PATH=str(project),
         KEDRO_ENV=TINY_ENV,
         MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}",
