@@ -35,7 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tools" / "mutation.toml"
 WORK = ROOT / "mutants"
-KILLED = {1, 3, 36, -24, 24, 152, 255, 37}  # killed, pytest error, timeouts, type check
+# killed, pytest error, timeouts, type check; -6 / -11: the test process crashed (SIGABRT,
+# SIGSEGV; e.g. a mutant that makes the compiled step write outside its buffer): the run fails
+KILLED = {1, 3, 36, -24, 24, 152, 255, 37, -6, -11}
 STATUS = {
     0: "survived",
     5: "no tests",
@@ -121,6 +123,7 @@ def prepare(name: str, spec: dict, fresh: bool) -> Path:
     for folder in (
         "conf",
         "data",
+        "docs",  # tests/envs run the documented examples of docs/environments.md
     ):  # read by some tests; copied, so a test cannot write the real one
         if (ROOT / folder).exists() and not (copy / folder).exists():
             shutil.copytree(ROOT / folder, copy / folder)
