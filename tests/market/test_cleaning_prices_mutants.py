@@ -74,6 +74,7 @@ def test_one_ask_column_value_in_any_case_converts_every_bar_to_mid():
     )
     np.testing.assert_array_equal(res.clean["volume"], raw["volume"])
     assert list(res.clean["quote_side"]) == ["mid"] * 4
+    assert str(res.clean["quote_side"].dtype) == "str"
     assert rep(res, "quote_side") == counts(changed=4, detail=msg)
     assert quar(res, "quote_side") == [
         ("X", t, "changed", msg) for t in raw["timestamp"]
@@ -531,9 +532,8 @@ def test_splits_skip_other_calendars_and_windows_stop_at_the_series_edges():
 # ------------------------------------------------------------------------------------ bad_ticks and outliers
 
 MAD = 1.0 / 0.6744897501960817
-SCALE = (
-    np.log(101.0 / 100.0) * MAD
-)  # every quiet bar moves by log(101/100) one way or the other
+# every quiet bar moves by log(101) - log(100) one way or the other (the code's own arithmetic)
+SCALE = (np.log(101.0) - np.log(100.0)) * MAD
 
 
 def quiet(n: int = 16, **extra) -> pd.DataFrame:
@@ -792,3 +792,153 @@ def test_bad_ticks_and_outliers_off_or_under_three_bars_change_nothing():
     short = quiet(2)
     short.loc[1, ["close", "high"]] = 200.0
     assert clean_ohlcv(short, tick_cfg()).quarantine.empty
+
+
+def test_a_repaired_spike_takes_each_neighbour_on_its_own_side():
+    raw = spiked()  # close 125 at bar 10, high 125
+    raw.loc[[8, 9, 11, 12], "high"] = [104.0, 102.5, 103.0, 102.0]
+    raw.loc[[8, 9, 11, 12], "low"] = [97.5, 98.5, 98.0, 99.0]
+    raw.loc[10, "low"] = 90.0
+    raw.loc[11, "close"] = 100.5
+    raw.loc[10, "open"] = (
+        110.5  # above pc = 101 by less than half the jump: not a jumped open
+    )
+    res = clean_ohlcv(raw, tick_cfg())
+    c = np.sqrt(101.0 * 100.5)
+    np.testing.assert_allclose(
+        res.clean.loc[10, PRICES].to_numpy(dtype=float),
+        [110.5, 110.5, 98.0, c],
+        rtol=1e-15,
+    )
+    raw.loc[10, "high"] = 130.0
+    raw.loc[10, "open"] = 101.0 * np.exp(
+        0.5 * np.log(125.0 / 101.0) * 1.01
+    )  # just over half: jumped
+    res = clean_ohlcv(raw, tick_cfg())
+    np.testing.assert_allclose(
+        res.clean.loc[10, PRICES].to_numpy(dtype=float),
+        [101.0, 103.0, 98.0, c],
+        rtol=1e-15,
+    )
+
+
+def _exact(x: float, y: float, target: float) -> float:
+    """The float k nearest x / y with k * y == target (or x / y when none is)."""
+    k = x / y
+    for _ in range(4):
+        if k * y < target:
+            k = np.nextafter(k, np.inf)
+        elif k * y > target:
+            k = np.nextafter(k, -np.inf)
+    return float(k)
+
+
+def test_the_spike_z_and_the_reversal_are_inclusive_thresholds():
+    raw = spiked()
+    raw.loc[11, "close"] = 100.0  # gives back more than the jump: the jump's z decides
+    z = z_of(raw, 10)
+    both = {"outliers": {"z_threshold": 1e6}}
+    assert (
+        rep(clean_ohlcv(raw, {**tick_cfg(z_threshold=z), **both}), "bad_ticks")[
+            "changed"
+        ]
+        == 1
+    )
+    assert (
+        rep(
+            clean_ohlcv(raw, {**tick_cfg(z_threshold=z * 1.0001), **both}), "bad_ticks"
+        )["changed"]
+        == 0
+    )
+    raw.loc[11, "close"] = 102.0  # gives back less: the reversal's size decides
+    back = abs(np.log(raw["close"][11]) - np.log(raw["close"][10]))
+    thr = _exact(back, SCALE, back)
+    assert thr * SCALE == back
+    assert (
+        rep(clean_ohlcv(raw, {**tick_cfg(z_threshold=thr), **both}), "bad_ticks")[
+            "changed"
+        ]
+        == 1
+    )
+    assert (
+        rep(
+            clean_ohlcv(raw, {**tick_cfg(z_threshold=thr * 1.0001), **both}),
+            "bad_ticks",
+        )["changed"]
+        == 0
+    )
+
+
+def test_a_spike_on_the_bar_before_the_last_and_a_jump_on_the_last():
+    raw = spiked(t=14)  # reverts on bar 15, the last
+    raw.loc[15, "close"] = 100.5
+    res = clean_ohlcv(raw, tick_cfg())
+    assert [(t, a) for _, t, a, _ in quar(res, "bad_ticks")] == [
+        (raw["timestamp"][14], "changed")
+    ]
+    assert res.clean.loc[14, "close"] == pytest.approx(
+        np.sqrt(101.0 * 100.5), rel=1e-15
+    )
+    last = quiet()
+    last.loc[15, ["close", "high"]] = 130.0  # no next bar: an outlier, not a spike
+    res = clean_ohlcv(last, tick_cfg())
+    assert [(t, a) for _, t, a, _ in quar(res, "outliers")] == [
+        (last["timestamp"][15], "flagged")
+    ]
+    assert rep(res, "bad_ticks") == counts()
+
+
+def test_two_sides_in_the_column_without_configuration_are_applied_per_row():
+    raw = pd.concat(
+        [
+            bars(calm(3), symbol="A", quote_side="bid"),
+            bars(calm(3), symbol="B", quote_side="ask"),
+        ],
+        ignore_index=True,
+    )
+    res = clean_ohlcv(raw, {"quote_side": {"target": "keep"}})
+    assert rep(res, "quote_side", "A") == counts(
+        flagged=3, detail="side=bid: kept as quoted"
+    )
+    assert rep(res, "quote_side", "B") == counts(
+        flagged=3, detail="side=ask: kept as quoted"
+    )
+
+
+def test_a_spike_without_enough_volume_history_stays_a_bad_tick():
+    raw = spiked(t=2)
+    raw.loc[2, "volume"] = 1000.0  # only two volumes before it: fewer than min_periods
+    res = clean_ohlcv(
+        raw, tick_cfg(window=10)
+    )  # a block of 10: the spike does not lift its median
+    assert [(t, a) for _, t, a, _ in quar(res, "bad_ticks")] == [
+        (raw["timestamp"][2], "changed")
+    ]
+    assert rep(res, "outliers") == counts()
+
+
+def test_the_local_scale_needs_min_periods_bars_else_the_series_median():
+    # calm bars 0-9 (|return| about 0.001), then 20 bars as usual (about 0.01)
+    rows = [(100.02, 100.3, 99.8, 100.0 + 0.1 * (i % 2), 10.0 + i) for i in range(10)]
+    rows += [
+        (100.4 + 0.01 * i, 102.0, 99.0, 100.0 + (i % 2), 30.0 + i) for i in range(20)
+    ]
+    raw = bars(rows)
+    raw.loc[1, "close"] = 100.01  # the first two returns are tiny
+    raw.loc[2, "close"] = 100.0
+    raw.loc[3:, ["open", "high", "low", "close"]] *= (
+        1.12  # bar 3 jumps 12 %: 8 series sd
+    )
+    raw.loc[8:, ["open", "high", "low", "close"]] *= (
+        1.02  # bar 8 jumps 2 %: 13 local sd
+    )
+    res = clean_ohlcv(raw, {**tick_cfg(), "gaps": {"max_fill_bars": 0}})
+    lc = np.log(raw["close"].to_numpy())
+    local = (
+        np.median(np.abs(np.diff(lc))[2:7]) * MAD
+    )  # the 5 returns before bar 8: bars 3..7
+    r8 = lc[8] - lc[7]
+    msg = f"log return {r8:+.4f} = {r8 / local:+.1f} robust sd"
+    assert [(t, d) for _, t, _, d in quar(res, "outliers")] == [
+        (raw["timestamp"][8], msg)
+    ]
