@@ -794,32 +794,39 @@ def test_bad_ticks_and_outliers_off_or_under_three_bars_change_nothing():
     assert clean_ohlcv(short, tick_cfg()).quarantine.empty
 
 
-def test_a_repaired_spike_takes_each_neighbour_on_its_own_side():
+@pytest.mark.parametrize(("h9", "h11", "l9", "l11"), [(102.5, 103.0, 98.5, 98.0), (103.0, 102.5, 98.0, 98.5)])
+def test_a_repaired_spike_takes_each_neighbour_on_its_own_side(h9, h11, l9, l11):
     raw = spiked()  # close 125 at bar 10, high 125
-    raw.loc[[8, 9, 11, 12], "high"] = [104.0, 102.5, 103.0, 102.0]
-    raw.loc[[8, 9, 11, 12], "low"] = [97.5, 98.5, 98.0, 99.0]
+    raw.loc[[8, 9, 11, 12], "high"] = [104.0, h9, h11, 102.0]
+    raw.loc[[8, 9, 11, 12], "low"] = [97.5, l9, l11, 99.0]
     raw.loc[10, "low"] = 90.0
     raw.loc[11, "close"] = 100.5
-    raw.loc[10, "open"] = (
-        110.5  # above pc = 101 by less than half the jump: not a jumped open
-    )
+    raw.loc[10, "open"] = 110.5  # above pc = 101 by less than half the jump: not a jumped open
     res = clean_ohlcv(raw, tick_cfg())
     c = np.sqrt(101.0 * 100.5)
-    np.testing.assert_allclose(
-        res.clean.loc[10, PRICES].to_numpy(dtype=float),
-        [110.5, 110.5, 98.0, c],
-        rtol=1e-15,
-    )
+    np.testing.assert_allclose(res.clean.loc[10, PRICES].to_numpy(dtype=float), [110.5, 110.5, 98.0, c], rtol=1e-15)
     raw.loc[10, "high"] = 130.0
-    raw.loc[10, "open"] = 101.0 * np.exp(
-        0.5 * np.log(125.0 / 101.0) * 1.01
-    )  # just over half: jumped
+    raw.loc[10, "open"] = 101.0 * np.exp(0.5 * np.log(125.0 / 101.0) * 1.01)  # just over half: jumped
     res = clean_ohlcv(raw, tick_cfg())
-    np.testing.assert_allclose(
-        res.clean.loc[10, PRICES].to_numpy(dtype=float),
-        [101.0, 103.0, 98.0, c],
-        rtol=1e-15,
-    )
+    np.testing.assert_allclose(res.clean.loc[10, PRICES].to_numpy(dtype=float), [101.0, 103.0, 98.0, c], rtol=1e-15)
+
+
+def test_a_reversal_of_exactly_revert_fraction_counts():
+    raw = spiked()
+    for c11 in 101.5 + 0.01 * np.arange(100):  # a close whose reversal share is a float exactly
+        lc = np.log(np.array([101.0, 125.0, c11]))
+        r, r_next = lc[1] - lc[0], lc[2] - lc[1]
+        d, rf = abs(r + r_next), 1.0 - abs(r + r_next) / abs(r)
+        for _ in range(6):
+            if (1 - rf) * abs(r) == d:
+                break
+            rf = np.nextafter(rf, -np.inf if (1 - rf) * abs(r) < d else np.inf)
+        if (1 - rf) * abs(r) == d:
+            break
+    assert (1 - rf) * abs(r) == d
+    raw.loc[11, "close"] = c11
+    assert rep(clean_ohlcv(raw, tick_cfg(revert_fraction=float(rf))), "bad_ticks")["changed"] == 1
+    assert rep(clean_ohlcv(raw, tick_cfg(revert_fraction=float(rf) * 1.0001)), "bad_ticks")["changed"] == 0
 
 
 def _exact(x: float, y: float, target: float) -> float:
@@ -942,3 +949,61 @@ def test_the_local_scale_needs_min_periods_bars_else_the_series_median():
     assert [(t, d) for _, t, _, d in quar(res, "outliers")] == [
         (raw["timestamp"][8], msg)
     ]
+
+
+def test_wicks_at_both_edges_of_two_series_use_the_neighbour_inside_their_series():
+    a = quiet(8, symbol="A")
+    b = quiet(8, symbol="B")
+    b["high"], b["low"] = 103.0, 98.0
+    a.loc[0, "high"], a.loc[1, "high"] = 500.0, 102.5  # first bar of A: only a next bar
+    a.loc[7, "low"], a.loc[6, "low"] = 20.0, 98.5  # last bar of A: only a previous bar
+    b.loc[0, "low"], b.loc[1, "low"] = 20.0, 97.0  # first bar of B (A ends lower: 20 -> 98.5)
+    b.loc[7, "high"], b.loc[6, "high"] = 500.0, 103.5  # last bar of B
+    res = clean_ohlcv(pd.concat([a, b], ignore_index=True), tick_cfg())
+    assert [(s, t) for s, t, *_ in quar(res, "bad_ticks")] == [
+        ("A", a["timestamp"][0]),
+        ("A", a["timestamp"][7]),
+        ("B", b["timestamp"][0]),
+        ("B", b["timestamp"][7]),
+    ]
+    got = res.clean[["high", "low"]].to_numpy()
+    np.testing.assert_array_equal(got[[0, 7, 8, 15]], [[102.5, 99.0], [102.0, 98.5], [103.0, 97.0], [103.5, 98.0]])
+
+
+def test_a_lone_wick_on_the_bar_before_the_last_uses_both_neighbours():
+    raw = quiet(10)
+    raw.loc[8, "low"] = 20.0
+    raw.loc[7, "low"], raw.loc[9, "low"] = 98.5, 97.5
+    res = clean_ohlcv(raw, tick_cfg())
+    assert [(t, a) for _, t, a, _ in quar(res, "bad_ticks")] == [(raw["timestamp"][8], "changed")]
+    assert res.clean.loc[8, "low"] == 97.5
+
+
+def test_equal_wicks_on_both_sides_are_read_as_a_low_wick():
+    raw = quiet()
+    raw.loc[6, ["open", "high", "low", "close"]] = [100.0, 500.0, 20.0, 100.0]
+    res = clean_ohlcv(raw, tick_cfg())
+    assert [d.split(" is ")[0] for *_, d in quar(res, "bad_ticks")] == ["low 20"]
+    assert (res.clean.loc[6, "low"], res.clean.loc[6, "high"]) == (99.0, 500.0)
+
+
+def test_flat_bars_are_left_out_of_the_typical_range():
+    rows = [(100.0, 100.0, 100.0, 100.0, 10.0 + i) if i % 2 == 0 else (100.4, 102.0, 99.0, 101.0, 10.0 + i) for i in range(16)]
+    raw = bars(rows)
+    raw.loc[10, "low"] = 100.0 / np.exp(0.06)  # a wick of 0.06: twice the typical range, above min_wick
+    raw.loc[10, ["open", "close", "high"]] = [100.0, 100.0, 100.0]
+    res = clean_ohlcv(raw, tick_cfg())
+    assert rep(res, "bad_ticks") == counts()
+
+
+def test_a_wick_of_exactly_min_wick_counts():
+    raw = quiet()
+    for low in 20.0 + 0.01 * np.arange(200):  # a low whose log distance survives exp(log(x)) < x
+        x = 100.0 / low
+        if np.exp(np.log(x)) < x:
+            break
+    assert np.exp(np.log(x)) < x
+    raw.loc[6, "low"] = low
+    wick = float(np.log(np.minimum(raw["open"][6], raw["close"][6]) / low))
+    at = clean_ohlcv(raw, tick_cfg(min_wick=wick))
+    assert [(t, a) for _, t, a, _ in quar(at, "bad_ticks")] == [(raw["timestamp"][6], "changed")]
