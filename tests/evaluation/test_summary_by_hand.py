@@ -34,7 +34,7 @@ S0, S1 = math.sqrt(3) / 2, 0.5
 TRIAL_VAR = float(np.var([S0, S1, 0.0], ddof=1))  # = 0.188996...
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test (cheap), so mutmut links every test to summarise
 def summary() -> dict[str, pd.DataFrame]:
     ts = pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC")
     parts = [

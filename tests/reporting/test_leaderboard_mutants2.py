@@ -505,6 +505,13 @@ def test_seed_metrics_without_positions_computes_none():
         assert got[k] == pytest.approx(v, rel=1e-12, nan_ok=True), k
 
 
+def test_seed_metrics_of_a_one_bar_seed_reads_its_kind_from_that_bar():
+    got = seed_metrics(_table({("agent", "ppo", 3): [0.01]}), PPY)
+    assert got[["strategy", "kind", "seed", "n_bars"]].to_dict("records") == [
+        {"strategy": "ppo", "kind": "agent", "seed": 3, "n_bars": 1.0}
+    ]
+
+
 def _full_trades() -> pd.DataFrame:
     return pd.DataFrame(
         {
