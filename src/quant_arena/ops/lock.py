@@ -172,7 +172,28 @@ def _engine(url: str) -> Any:
     return engine
 
 
-class SqlLock:
+class _Held:
+    """``with lock:`` acquires on entry and releases on exit (the subclasses' ``acquire`` / ``release``)."""
+
+    def acquire(self) -> Any:  # pragma: no cover - every lock defines it
+        raise NotImplementedError
+
+    def release(self) -> None:  # pragma: no cover - every lock defines it
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class SqlLock(_Held):
     """A named lock held as a row of :data:`LOCK_TABLE` in a SQL database (see the module docstring).
 
     Args:
@@ -341,22 +362,12 @@ class SqlLock:
             )
         self.holder = None
 
-    def __enter__(self) -> SqlLock:
-        return self.acquire()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 # --------------------------------------------------------------------------- the file lock
 
 
-class FileLock:
+class FileLock(_Held):
     """An exclusive ``fcntl.flock`` on ``path`` (POSIX; local filesystems: flock over NFS is not
     reliable). The kernel drops it when the holder process dies, so there is nothing stale to take
     over; a HUNG holder is not taken over (use a SQL lock for leases). The file holds the current
@@ -424,16 +435,6 @@ class FileLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> FileLock:
-        return self.acquire()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 # --------------------------------------------------------------------------- choosing one

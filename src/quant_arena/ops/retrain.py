@@ -41,7 +41,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from quant_arena.agents import AgentConfig
 from quant_arena.envs import TradingEnvConfig
 from quant_arena.evaluation import BacktestResult, FoldConfig, latest_fold
 from quant_arena.market import DataError
@@ -73,19 +72,8 @@ logger = logging.getLogger(__name__)
 
 
 def _default_agents() -> list[AgentSpec]:
-    return [
-        AgentSpec(
-            name="ppo_mlp",
-            n_envs=64,
-            agent=AgentConfig(
-                algo="ppo",
-                hyperparameters={"n_steps": 128, "batch_size": 2048, "n_epochs": 4, "learning_rate": 3.0e-4, "ent_coef": 0.01},
-                policy_kwargs={"net_arch": {"pi": [64], "vf": [64]}},
-                extractor="mlp",
-                extractor_kwargs={"features_dim": 32, "hidden": [64]},
-            ),
-        )
-    ]
+    """walk_forward's default PPO agent (one agent: a retrain trains one challenger per agent)."""
+    return [a for a in WalkForwardConfig().agents if a.name == "ppo_mlp"]
 
 
 class RetrainConfig(BaseModel):
