@@ -131,6 +131,11 @@ def _where(catalog: Any, name: str) -> str:
     return f" ({path})"
 
 
+#: Pipelines with effects beyond the catalog (model registry versions, alerts): suggested to make a
+#: missing dataset only when nothing else writes it.
+_SIDE_EFFECT_PIPELINES = frozenset({"retrain", "monitor"})
+
+
 def check_free_inputs(pipeline: Any, catalog: Any, running: Sequence[str] = (),
                       registry: Callable[[], Mapping[str, Any]] = _registered_pipelines) -> None:
     """Fail before the first node when the pipeline reads a dataset that another registered
@@ -158,7 +163,8 @@ def check_free_inputs(pipeline: Any, catalog: Any, running: Sequence[str] = (),
     written = set().union(*(p.all_outputs() for p in everything.values()))
     problems = []
     for name in missing:
-        writers = sorted((p for p in pipes if name in pipes[p].all_outputs()), key=lambda p: (len(pipes[p].nodes), p))
+        writers = sorted((p for p in pipes if name in pipes[p].all_outputs()),
+                         key=lambda p: (p in _SIDE_EFFECT_PIPELINES, len(pipes[p].nodes), p))
         if name not in catalog:
             problems.append(f"{name} is not in the catalog: it is kept in memory between the nodes of one run, "
                             "so start the run at (or before) the node that makes it")
