@@ -1100,12 +1100,13 @@ def test_a_configured_side_longer_than_the_default_is_not_cut():
 
 
 def test_one_adj_close_value_makes_a_series_eligible():
-    raw = equity(12, {6: 2.0}, symbol="X")  # a 24/7 series
+    raw = equity(12, {6: 2.0}, symbol="X")
     raw["adj_close"] = np.nan
     raw.loc[0, "adj_close"] = raw.loc[0, "close"]
     res = clean_ohlcv(
         raw,
         {
+            "calendar": {"per_symbol": {"X": "24/7"}},
             "unadjusted_splits": {"volume_window": 3},
             "bad_ticks": {"enabled": False},
             "outliers": {"enabled": False},
