@@ -280,6 +280,7 @@ def _inconsistent() -> pd.DataFrame:
     rows[2] = (101.0, 102.0, 100.5, 100.0, 12.0)  # low above the close
     rows[3] = (100.0, 99.0, 102.0, 101.0, 13.0)  # high and low swapped
     rows[4] = (100.0, 101.0, 100.0, 101.0, 14.0)  # high = close, low = open: consistent
+    rows[5] = (100.0, 100.0, 100.0, 100.0, 15.0)  # flat, traded: consistent
     return bars(rows)
 
 
@@ -794,26 +795,42 @@ def test_bad_ticks_and_outliers_off_or_under_three_bars_change_nothing():
     assert clean_ohlcv(short, tick_cfg()).quarantine.empty
 
 
-@pytest.mark.parametrize(("h9", "h11", "l9", "l11"), [(102.5, 103.0, 98.5, 98.0), (103.0, 102.5, 98.0, 98.5)])
+@pytest.mark.parametrize(
+    ("h9", "h11", "l9", "l11"), [(102.5, 103.0, 98.5, 98.0), (103.0, 102.5, 98.0, 98.5)]
+)
 def test_a_repaired_spike_takes_each_neighbour_on_its_own_side(h9, h11, l9, l11):
     raw = spiked()  # close 125 at bar 10, high 125
     raw.loc[[8, 9, 11, 12], "high"] = [104.0, h9, h11, 102.0]
     raw.loc[[8, 9, 11, 12], "low"] = [97.5, l9, l11, 99.0]
     raw.loc[10, "low"] = 90.0
     raw.loc[11, "close"] = 100.5
-    raw.loc[10, "open"] = 110.5  # above pc = 101 by less than half the jump: not a jumped open
+    raw.loc[10, "open"] = (
+        110.5  # above pc = 101 by less than half the jump: not a jumped open
+    )
     res = clean_ohlcv(raw, tick_cfg())
     c = np.sqrt(101.0 * 100.5)
-    np.testing.assert_allclose(res.clean.loc[10, PRICES].to_numpy(dtype=float), [110.5, 110.5, 98.0, c], rtol=1e-15)
+    np.testing.assert_allclose(
+        res.clean.loc[10, PRICES].to_numpy(dtype=float),
+        [110.5, 110.5, 98.0, c],
+        rtol=1e-15,
+    )
     raw.loc[10, "high"] = 130.0
-    raw.loc[10, "open"] = 101.0 * np.exp(0.5 * np.log(125.0 / 101.0) * 1.01)  # just over half: jumped
+    raw.loc[10, "open"] = 101.0 * np.exp(
+        0.5 * np.log(125.0 / 101.0) * 1.01
+    )  # just over half: jumped
     res = clean_ohlcv(raw, tick_cfg())
-    np.testing.assert_allclose(res.clean.loc[10, PRICES].to_numpy(dtype=float), [101.0, 103.0, 98.0, c], rtol=1e-15)
+    np.testing.assert_allclose(
+        res.clean.loc[10, PRICES].to_numpy(dtype=float),
+        [101.0, 103.0, 98.0, c],
+        rtol=1e-15,
+    )
 
 
 def test_a_reversal_of_exactly_revert_fraction_counts():
     raw = spiked()
-    for c11 in 101.5 + 0.01 * np.arange(100):  # a close whose reversal share is a float exactly
+    for c11 in 101.5 + 0.01 * np.arange(
+        100
+    ):  # a close whose reversal share is a float exactly
         lc = np.log(np.array([101.0, 125.0, c11]))
         r, r_next = lc[1] - lc[0], lc[2] - lc[1]
         d, rf = abs(r + r_next), 1.0 - abs(r + r_next) / abs(r)
@@ -825,8 +842,18 @@ def test_a_reversal_of_exactly_revert_fraction_counts():
             break
     assert (1 - rf) * abs(r) == d
     raw.loc[11, "close"] = c11
-    assert rep(clean_ohlcv(raw, tick_cfg(revert_fraction=float(rf))), "bad_ticks")["changed"] == 1
-    assert rep(clean_ohlcv(raw, tick_cfg(revert_fraction=float(rf) * 1.0001)), "bad_ticks")["changed"] == 0
+    assert (
+        rep(clean_ohlcv(raw, tick_cfg(revert_fraction=float(rf))), "bad_ticks")[
+            "changed"
+        ]
+        == 1
+    )
+    assert (
+        rep(
+            clean_ohlcv(raw, tick_cfg(revert_fraction=float(rf) * 1.0001)), "bad_ticks"
+        )["changed"]
+        == 0
+    )
 
 
 def _exact(x: float, y: float, target: float) -> float:
@@ -957,7 +984,10 @@ def test_wicks_at_both_edges_of_two_series_use_the_neighbour_inside_their_series
     b["high"], b["low"] = 103.0, 98.0
     a.loc[0, "high"], a.loc[1, "high"] = 500.0, 102.5  # first bar of A: only a next bar
     a.loc[7, "low"], a.loc[6, "low"] = 20.0, 98.5  # last bar of A: only a previous bar
-    b.loc[0, "low"], b.loc[1, "low"] = 20.0, 97.0  # first bar of B (A ends lower: 20 -> 98.5)
+    b.loc[0, "low"], b.loc[1, "low"] = (
+        20.0,
+        97.0,
+    )  # first bar of B (A ends lower: 20 -> 98.5)
     b.loc[7, "high"], b.loc[6, "high"] = 500.0, 103.5  # last bar of B
     res = clean_ohlcv(pd.concat([a, b], ignore_index=True), tick_cfg())
     assert [(s, t) for s, t, *_ in quar(res, "bad_ticks")] == [
@@ -967,7 +997,9 @@ def test_wicks_at_both_edges_of_two_series_use_the_neighbour_inside_their_series
         ("B", b["timestamp"][7]),
     ]
     got = res.clean[["high", "low"]].to_numpy()
-    np.testing.assert_array_equal(got[[0, 7, 8, 15]], [[102.5, 99.0], [102.0, 98.5], [103.0, 97.0], [103.5, 98.0]])
+    np.testing.assert_array_equal(
+        got[[0, 7, 8, 15]], [[102.5, 99.0], [102.0, 98.5], [103.0, 97.0], [103.5, 98.0]]
+    )
 
 
 def test_a_lone_wick_on_the_bar_before_the_last_uses_both_neighbours():
@@ -975,7 +1007,9 @@ def test_a_lone_wick_on_the_bar_before_the_last_uses_both_neighbours():
     raw.loc[8, "low"] = 20.0
     raw.loc[7, "low"], raw.loc[9, "low"] = 98.5, 97.5
     res = clean_ohlcv(raw, tick_cfg())
-    assert [(t, a) for _, t, a, _ in quar(res, "bad_ticks")] == [(raw["timestamp"][8], "changed")]
+    assert [(t, a) for _, t, a, _ in quar(res, "bad_ticks")] == [
+        (raw["timestamp"][8], "changed")
+    ]
     assert res.clean.loc[8, "low"] == 97.5
 
 
@@ -988,9 +1022,16 @@ def test_equal_wicks_on_both_sides_are_read_as_a_low_wick():
 
 
 def test_flat_bars_are_left_out_of_the_typical_range():
-    rows = [(100.0, 100.0, 100.0, 100.0, 10.0 + i) if i % 2 == 0 else (100.4, 102.0, 99.0, 101.0, 10.0 + i) for i in range(16)]
+    rows = [
+        (100.0, 100.0, 100.0, 100.0, 10.0 + i)
+        if i % 3
+        else (100.4, 102.0, 99.0, 101.0, 10.0 + i)
+        for i in range(16)
+    ]
     raw = bars(rows)
-    raw.loc[10, "low"] = 100.0 / np.exp(0.06)  # a wick of 0.06: twice the typical range, above min_wick
+    raw.loc[10, "low"] = 100.0 / np.exp(
+        0.06
+    )  # a wick of 0.06: twice the typical range, above min_wick
     raw.loc[10, ["open", "close", "high"]] = [100.0, 100.0, 100.0]
     res = clean_ohlcv(raw, tick_cfg())
     assert rep(res, "bad_ticks") == counts()
@@ -998,7 +1039,9 @@ def test_flat_bars_are_left_out_of_the_typical_range():
 
 def test_a_wick_of_exactly_min_wick_counts():
     raw = quiet()
-    for low in 20.0 + 0.01 * np.arange(200):  # a low whose log distance survives exp(log(x)) < x
+    for low in 20.0 + 0.01 * np.arange(
+        200
+    ):  # a low whose log distance survives exp(log(x)) < x
         x = 100.0 / low
         if np.exp(np.log(x)) < x:
             break
@@ -1006,4 +1049,131 @@ def test_a_wick_of_exactly_min_wick_counts():
     raw.loc[6, "low"] = low
     wick = float(np.log(np.minimum(raw["open"][6], raw["close"][6]) / low))
     at = clean_ohlcv(raw, tick_cfg(min_wick=wick))
-    assert [(t, a) for _, t, a, _ in quar(at, "bad_ticks")] == [(raw["timestamp"][6], "changed")]
+    assert [(t, a) for _, t, a, _ in quar(at, "bad_ticks")] == [
+        (raw["timestamp"][6], "changed")
+    ]
+
+
+def test_each_price_alone_at_zero_or_in_the_unit_interval():
+    rows = calm(9)
+    rows[1] = (100.5, 0.0, 99.0, 101.0, 11.0)  # only the high at 0
+    rows[2] = (100.5, 102.0, 99.0, 0.0, 12.0)  # only the close at 0
+    rows[3] = (0.5, 102.0, 0.5, 101.0, 13.0)  # open (and low) below 1: positive
+    rows[4] = (100.5, 102.0, 0.5, 0.5, 14.0)  # close (and low) below 1
+    rows[5] = (0.5, 0.5, 0.5, 0.5, 15.0)  # all below 1
+    raw = bars(rows)
+    res = clean_ohlcv(
+        raw,
+        {
+            "gaps": {"max_fill_bars": 0},
+            "bad_ticks": {"enabled": False},
+            "outliers": {"enabled": False},
+        },
+    )
+    ts = raw["timestamp"]
+    assert quar(res, "non_positive_prices") == [
+        ("X", ts[i], "dropped", "price <= 0") for i in (1, 2)
+    ]
+    assert list(res.clean["timestamp"]) == [ts[i] for i in (0, 3, 4, 5, 6, 7, 8)]
+
+
+def test_a_configured_side_longer_than_the_default_is_not_cut():
+    raw = pd.concat(
+        [bars(calm(3), symbol="A"), bars(calm(3), symbol="B")], ignore_index=True
+    )
+    res = clean_ohlcv(
+        raw,
+        {
+            "quote_side": {
+                "default_side": "bid",
+                "sides": {"A": "unknown"},
+                "target": "keep",
+            }
+        },
+    )
+    assert rep(res, "quote_side", "A") == counts(
+        flagged=3, detail="side=unknown: kept as quoted (the source does not say)"
+    )
+    assert rep(res, "quote_side", "B") == counts(
+        flagged=3, detail="side=bid: kept as quoted"
+    )
+
+
+def test_one_adj_close_value_makes_a_series_eligible():
+    raw = equity(12, {6: 2.0}, symbol="X")
+    raw["adj_close"] = np.nan
+    raw.loc[0, "adj_close"] = raw.loc[0, "close"]
+    res = clean_ohlcv(
+        raw,
+        {
+            "calendar": {"per_symbol": {"X": "24/7"}},
+            "unadjusted_splits": {"volume_window": 3},
+            "bad_ticks": {"enabled": False},
+            "outliers": {"enabled": False},
+            "gaps": {"max_fill_bars": 0},
+        },
+    )
+    assert rep(res, "unadjusted_splits") == counts(
+        count=1, changed=6, detail="2-for-1 split on 2021-01-12 (confirmed by volume)"
+    )
+
+
+def test_a_split_in_a_two_bar_series():
+    raw = equity(2, {1: 2.0})
+    res = clean_ohlcv(raw, split_cfg())
+    assert rep(res, "unadjusted_splits", "S") == counts(
+        count=1, changed=1, detail="2-for-1 split on 2021-01-05 (confirmed by volume)"
+    )
+    np.testing.assert_array_equal(
+        res.clean["close"], raw["close"] / np.array([2.0, 1.0])
+    )
+
+
+def test_three_bars_are_enough_and_two_are_not():
+    three = bars(
+        [
+            (100.0, 100.5, 99.5, 100.0, 10.0),
+            (100.0, 100.5, 99.5, 100.1, 11.0),
+            (100.1, 110.5, 100.0, 110.0, 12.0),
+        ]
+    )
+    res = clean_ohlcv(three, {"outliers": {"z_threshold": 1.0}})
+    assert [t for _, t, *_ in quar(res, "outliers")] == [three["timestamp"][2]]
+    two = three.iloc[1:].reset_index(drop=True)
+    assert clean_ohlcv(two, {"outliers": {"z_threshold": 0.5}}).quarantine.empty
+
+
+def test_bars_without_a_price_change_are_left_out_of_the_scale():
+    raw = bars(
+        [(100.4, 102.0, 99.0, 100.0 + ((i // 3) % 2), 10.0 + i) for i in range(16)]
+    )  # 2 of 3 returns are 0
+    res = clean_ohlcv(raw, tick_cfg())
+    assert rep(res, "outliers") == counts() and rep(res, "bad_ticks") == counts()
+
+
+def test_the_new_level_must_stay_within_half_the_split():
+    raw = equity(12, {6: 2.0})
+    raw.loc[6:, "close"] = raw.loc[6:, "open"] * np.exp(
+        0.28
+    )  # 0.28 < log(2) / 2, > log(2) / 3
+    raw.loc[6:, "high"] = raw.loc[6:, "close"]
+    res = clean_ohlcv(raw, split_cfg())
+    assert rep(res, "unadjusted_splits", "S")["count"] == 1
+
+
+def test_adj_close_factors_are_compared_as_a_quotient():
+    raw = equity(12, {6: 2.0}, volume=False, symbol="X")
+    adj = (
+        raw["close"].to_numpy() / 2.0
+    )  # adjusted for a later split too: both factors 2x
+    adj[:6] = adj[:6] / 2.0
+    raw["adj_close"] = adj
+    cfg = {
+        "unadjusted_splits": {},
+        "bad_ticks": {"enabled": False},
+        "outliers": {"enabled": False},
+    }
+    assert (
+        rep(clean_ohlcv(raw, cfg), "unadjusted_splits")["detail"]
+        == "2-for-1 split on 2021-01-12 (confirmed by adj_close)"
+    )
