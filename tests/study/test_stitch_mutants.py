@@ -225,24 +225,26 @@ STRESS = {"reference": "level", "ruin_level": 0.3, "horizon": 1}
 
 
 def _stress_inputs():
-    """Fold 5 (3 bars): hold's stress curve has 6 bars, ppo#2's 5, the scenario 5 labels: 5 are
+    """Fold 5 (3 bars): hold's stress curve has 6 bars, ppo#2's 5, the scenario 4 labels: 4 are
     read. Fold 7: the scenario has 4 labels, the curves 3. The agent's own ``scenario`` is a
-    decoy (only a baseline evaluation carries the fold's)."""
+    decoy (only a baseline evaluation carries the fold's). Fold 5's crash starts below hold's
+    peak (``level`` and ``peak`` references differ) and takes ppo#2 to 0.45 of its level
+    (survived at ruin level 0.3, not at the default 0.5)."""
     folds = [
         {"index": 5, "periods_per_year": 10.0},
         {"index": 7, "periods_per_year": 10.0},
     ]
     hold0 = _Stress(
-        [1.0, 0.9, 0.5, 0.95, 1.1, 9.0], [False, False, True, False, False, False]
+        [1.2, 1.0, 0.5, 0.95, 1.3, 9.0], [False, False, False, True, False, False]
     )
-    ppo0 = _Stress([1.0, 0.8, 0.7, 0.75, 1.01], [False] * 5)
+    ppo0 = _Stress([1.0, 1.0, 0.45, 0.6, 1.01], [False] * 5)
     hold1 = _Stress([1.0, 0.6, 1.2], [False] * 3)
     ppo1 = _Stress([1.0, 0.95, 0.9], [False] * 3)
     evs = [
         [
             {
                 "kind": "baseline",
-                "scenario": ["", "crash", "crash", "", ""],
+                "scenario": ["", "", "crash", "crash"],
                 "results": {
                     "hold": {
                         "test": _Res(T, [0.1, 0.0, 0.0], [1, 1, 1]),
@@ -313,7 +315,7 @@ def test_stress_episodes_per_fold_on_the_common_bars_with_the_configured_rules()
         [
             _expected_episodes(
                 {"baseline|hold|-1": hold0, "agent|ppo|2": ppo0},
-                ["", "crash", "crash", "", ""],
+                ["", "", "crash", "crash"],
                 5,
             ),
             _expected_episodes(
@@ -353,6 +355,15 @@ def test_stress_episodes_per_fold_on_the_common_bars_with_the_configured_rules()
     ]
     # hold was liquidated inside the crash: not survived; the rules are the configured ones
     assert eps["survived"].tolist() == [False, True, True, True]
+    for other in ({"reference": "peak"}, {"ruin_level": 0.5}):  # each setting shows
+        changed = stitch_oos(
+            folds,
+            evs,
+            WalkForwardConfig.model_validate({"stress": {**STRESS, **other}}),
+        )
+        assert not changed["stress_episodes"][["survived", "drawdown"]].equals(
+            eps[["survived", "drawdown"]]
+        ), other
     default = stitch_oos(folds, evs, WalkForwardConfig())["stress_episodes"]
     assert not default[["drawdown", "recovery_bars"]].equals(
         eps[["drawdown", "recovery_bars"]]
@@ -491,4 +502,72 @@ def test_fold_data_and_mappings_give_the_same_fold_and_annualisation() -> None:
     assert out["oos_returns"]["fold"].tolist() == [3, 3, 3, 3, 4]
     assert fold_metrics(data[1], evs[1])[["fold", METRIC_NAMES[0]]].values.tolist() == [
         [4, 400.0]
+    ]
+
+
+def test_naive_timestamps_are_read_as_utc_and_float_bar_indices_as_bars() -> None:
+    naive = T.tz_localize(None).to_numpy()
+    folds = [{"index": i, "periods_per_year": 10.0} for i in range(3)]
+    evs = [
+        [
+            {
+                "kind": "agent",
+                "strategy": "ppo",
+                "seed": 1,
+                "results": {
+                    "test": _Res(naive[i : i + 1], [0.1], [1], [(0.0, 0.0, float(i))]),
+                    "validation": _Res(naive[i : i + 1], [0.0], [0]),
+                },
+            }
+        ]
+        for i in range(3)
+    ]
+    out = stitch_oos(folds, evs, WalkForwardConfig())
+    assert out["oos_returns"]["timestamp"].tolist() == list(T)
+    tr = out["trades"]
+    assert tr["entry_timestamp"].tolist() == list(T) and tr[
+        "exit_timestamp"
+    ].tolist() == list(T)
+    # the third fold's trade sits after the first two folds' bars
+    assert tr["oos_entry_index"].tolist() == [0, 1, 2] and tr[
+        "oos_exit_index"
+    ].tolist() == [0, 1, 2]
+    assert [str(tr[c].dtype) for c in ("oos_entry_index", "oos_exit_index")] == [
+        "int64",
+        "int64",
+    ]
+    fm = out["fold_metrics"]
+    assert fm["first_timestamp"].tolist() == list(T) and fm[
+        "last_timestamp"
+    ].tolist() == list(T)
+
+
+def test_fold_metrics_skips_a_run_without_the_window_and_keeps_the_columns() -> None:
+    fold = {"index": 2, "periods_per_year": 10.0}
+    evs = [
+        {
+            "kind": "agent",
+            "strategy": "a",
+            "seed": 0,
+            "results": {"test": _Res(T[:1], [0.1], [1])},
+        },
+        {
+            "kind": "agent",
+            "strategy": "b",
+            "seed": 0,
+            "results": {"validation": _Res(T[:2], [0.1, 0.0], [1, 1])},
+        },
+    ]
+    got = fold_metrics(fold, evs, "validation")
+    assert got[["fold", "strategy", "seed"]].values.tolist() == [[2, "b", 0]]
+    empty = fold_metrics(fold, evs[:1], "validation")
+    assert empty.empty
+    assert empty.columns.tolist() == [
+        "fold",
+        "strategy",
+        "kind",
+        "seed",
+        "first_timestamp",
+        "last_timestamp",
+        *METRIC_NAMES,
     ]

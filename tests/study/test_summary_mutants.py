@@ -5,12 +5,12 @@ Four runs on the same 14 out-of-sample bars (two folds of 7), ``periods_per_year
 
     agent    ppo  seed 0   positions flip between long, flat and short
     agent    ppo  seed 1   always long
-    baseline bh   seed -1  always long
+    baseline bh   seed -1  long and short in turn (14 trade units: their reshuffle depends on the seed)
     baseline flat seed -1  all returns 0, never in the market (no trade units: no reshuffle)
 
 The settings are not the defaults (bootstrap 150 resamples, seed 3, alpha 0.1; PBO on the
-``mean`` with 16 blocks asked, 6 possible; Monte Carlo ``moving`` blocks of 2, seed 5, alpha
-0.1), so a figure computed with a default instead of the setting shows. The library figures
+``mean`` with 16 blocks asked, 6 possible; Monte Carlo 1200 paths of ``moving`` blocks of 4, seed 5,
+alpha 0.1), so a figure computed with a default instead of the setting shows. The library figures
 (``compute_metrics``, the DSR, PBO, Monte Carlo, regimes) are recomputed here from the same
 records; what ``summarise`` itself decides (which trades and funding belong to which run, the
 mean over seeds, the number of trials, the paired bootstrap, the column order, the errors) is
@@ -57,13 +57,13 @@ R = {
 P = {
     ("agent", "ppo", 0): [1, 1, 0, -1, -1, 0, 1, 1, 1, 0, 0, 1, 1, 0],
     ("agent", "ppo", 1): [1] * 14,
-    ("baseline", "bh", -1): [1] * 14,
+    ("baseline", "bh", -1): [1, -1] * 7,
     ("baseline", "flat", -1): [0] * 14,
 }
 KEYS = sorted(R)  # the runs' order: (kind, strategy, seed)
 SETTINGS = {
     "regimes": {"trend_window": 5, "vol_window": 3, "min_history": 6},
-    "monte_carlo": {"n_paths": 1000, "block": 2.0, "method": "moving", "alpha": 0.1, "seed": 5},
+    "monte_carlo": {"n_paths": 1200, "block": 4.0, "method": "moving", "alpha": 0.1, "seed": 5},
     "overfitting": {"pbo_blocks": 16, "pbo_metric": "mean", "bootstrap_n": 150, "alpha": 0.1, "seed": 3},
 }
 SUMMARY_COLUMNS = [
@@ -226,9 +226,12 @@ def test_the_trial_variance_leaves_out_non_finite_sharpes() -> None:
     assert (row["value"], row["sharpe_std_across_trials"]) == (2.0, 0.0)
 
 
+@pytest.mark.filterwarnings("error:Mean of empty slice")  # no mean taken over no PSR at all
 def test_without_three_bars_psr_and_dsr_are_nan_for_runs_and_strategies() -> None:
-    out = _summarise(_oos({k: R[k][:2] for k in KEYS}, T[:2]), _config(overfitting={"bootstrap_n": 100}))
+    config = _config(overfitting={"bootstrap_n": 100}, monte_carlo={"block": None})
+    out = _summarise(_oos({k: R[k][:2] for k in KEYS}, T[:2]), config)
     assert out["runs"]["psr"].isna().all() and out["runs"]["dsr"].isna().all()
+    assert (out["runs"]["psr"].dtype, out["runs"]["dsr"].dtype) == (np.float64, np.float64)
     assert out["summary"]["psr"].isna().all() and out["summary"]["dsr"].isna().all()
     assert out["summary"]["dsr_n_trials"].tolist() == [4, 4, 4]
     # two bars: no PBO (fewer than 2 blocks of 2 bars)
@@ -336,7 +339,7 @@ def test_overfitting_table_pbo_then_the_dsr_trials() -> None:
 @pytest.mark.parametrize(("n_bars", "blocks", "expected"), [(14, 4, 4), (12, 16, 6), (8, 16, 4), (5, 16, 2), (4, 16, 2), (3, 16, None)])
 def test_pbo_blocks_are_the_setting_capped_by_an_even_half_of_the_bars(n_bars, blocks, expected) -> None:
     ts = T[:n_bars]
-    out = _summarise(_oos({k: R[k][:n_bars] for k in KEYS}, ts), _config(overfitting={"pbo_blocks": blocks}))
+    out = _summarise(_oos({k: R[k][:n_bars] for k in KEYS}, ts), _config(overfitting={"pbo_blocks": blocks}, monte_carlo={"block": None}))
     table = out["overfitting"].set_index("statistic")
     if expected is None:
         assert table.index.tolist() == ["dsr_trials"]
@@ -347,6 +350,8 @@ def test_pbo_blocks_are_the_setting_capped_by_an_even_half_of_the_bars(n_bars, b
 
 def test_one_run_has_no_pbo_and_no_trial_spread() -> None:
     out = _summarise(_oos({KEYS[2]: R[KEYS[2]]}))
+    d = deflated_sharpe_ratio(np.asarray(R[KEYS[2]]), n_trials=1, sr_variance=0.0, periods_per_year=PPY)
+    assert (out["runs"]["psr"].iloc[0], out["runs"]["dsr"].iloc[0]) == (pytest.approx(d.psr, rel=1e-12), pytest.approx(d.dsr, rel=1e-12))
     expected = pd.DataFrame(
         [{"statistic": "dsr_trials", "value": 1.0, "n_configurations": 1, "sharpe_std_across_trials": 0.0, "metric": "sharpe"}]
     )
@@ -362,10 +367,10 @@ def test_monte_carlo_rows_per_run_block_bootstrap_then_trade_reshuffle() -> None
     for key in KEYS:
         kind, strategy, seed = key
         r = np.asarray(R[key])
-        results = [bootstrap_returns(r, n_paths=1000, block=2.0, seed=5, method="moving")]
+        results = [bootstrap_returns(r, n_paths=1200, block=4.0, seed=5, method="moving")]
         units = trade_units(r, np.asarray(P[key], dtype=float))
         if (units["side"] != 0).any():
-            results.append(reshuffle_trades(units, n_paths=1000, seed=5))
+            results.append(reshuffle_trades(units, n_paths=1200, seed=5))
         table = monte_carlo_table({strategy: results}, alpha=0.1)
         table.insert(1, "kind", kind)
         table.insert(2, "seed", seed)
@@ -521,3 +526,27 @@ def test_without_per_fold_funding_it_is_not_known(table) -> None:
     fold_metrics = {"none": None, "empty": rows.iloc[:0], "no_column": rows.drop(columns="funding_paid")}[table]
     runs = _summarise(fold_metrics=fold_metrics)["runs"]
     assert runs["funding_paid"].isna().all()
+
+
+def test_two_runs_deflate_with_the_variance_of_their_two_sharpes() -> None:
+    keys = KEYS[:2]
+    out = _summarise(_oos({k: R[k] for k in keys}))
+    s0, s1 = (compute_metrics(np.asarray(R[k]), periods_per_year=PPY)["sharpe"] for k in keys)
+    var = (s0 - s1) ** 2 / 2
+    table = out["overfitting"].set_index("statistic")
+    assert table.index.tolist() == ["pbo", "dsr_trials"]  # two configurations are enough for the PBO
+    assert table.loc["pbo", "n_configurations"] == 2
+    row = table.loc["dsr_trials"]
+    assert row["sharpe_std_across_trials"] == pytest.approx(math.sqrt(var), rel=1e-12)
+    d = deflated_sharpe_ratio(np.asarray(R[keys[0]]), n_trials=2, sr_variance=var, periods_per_year=PPY)
+    assert out["runs"]["dsr"].iloc[0] == pytest.approx(d.dsr, rel=1e-12)
+
+
+def test_tied_strategies_keep_their_order_among_many() -> None:
+    # 17 baselines, three distinct records by i % 3: a sort that is not stable reorders the ties
+    patterns = [R[("baseline", "flat", -1)], R[("baseline", "bh", -1)], R[("agent", "ppo", 1)]]
+    returns = {("baseline", f"b{i:02d}", -1): patterns[i % 3] for i in range(17)}
+    summary = _summarise(_oos(returns))["summary"]
+    expected = [f"b{i:02d}" for g in (2, 1, 0) for i in range(17) if i % 3 == g]
+    assert summary["strategy"].tolist() == expected
+    assert summary["rank"].tolist() == list(range(1, 18))
