@@ -540,6 +540,8 @@ def test_naive_timestamps_are_read_as_utc_and_float_bar_indices_as_bars() -> Non
     assert fm["first_timestamp"].tolist() == list(T) and fm[
         "last_timestamp"
     ].tolist() == list(T)
+    # one row per fold and trade, numbered afresh
+    assert (tr.index.tolist(), fm.index.tolist()) == ([0, 1, 2], [0, 1, 2])
 
 
 def test_fold_metrics_skips_a_run_without_the_window_and_keeps_the_columns() -> None:

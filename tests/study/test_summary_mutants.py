@@ -49,9 +49,54 @@ from quant_arena.study.walk_forward.summary import _run_trades, _sharpe_paths
 PPY = 4.0
 T = pd.date_range("2024-01-01", periods=14, freq="h", tz="UTC")
 R = {
-    ("agent", "ppo", 0): [0.02, 0.0, 0.02, 0.0, 0.01, -0.01, 0.03, 0.0, -0.02, 0.01, 0.0, 0.02, -0.01, 0.01],
-    ("agent", "ppo", 1): [0.01, 0.01, 0.01, -0.01, 0.0, 0.02, -0.01, 0.01, 0.0, 0.0, 0.01, -0.02, 0.02, 0.0],
-    ("baseline", "bh", -1): [0.01, -0.02, 0.01, 0.0, 0.02, -0.01, 0.0, 0.01, -0.03, 0.02, 0.01, 0.0, -0.01, 0.0],
+    ("agent", "ppo", 0): [
+        0.02,
+        0.0,
+        0.02,
+        0.0,
+        0.01,
+        -0.01,
+        0.03,
+        0.0,
+        -0.02,
+        0.01,
+        0.0,
+        0.02,
+        -0.01,
+        0.01,
+    ],
+    ("agent", "ppo", 1): [
+        0.01,
+        0.01,
+        0.01,
+        -0.01,
+        0.0,
+        0.02,
+        -0.01,
+        0.01,
+        0.0,
+        0.0,
+        0.01,
+        -0.02,
+        0.02,
+        0.0,
+    ],
+    ("baseline", "bh", -1): [
+        0.01,
+        -0.02,
+        0.01,
+        0.0,
+        0.02,
+        -0.01,
+        0.0,
+        0.01,
+        -0.03,
+        0.02,
+        0.01,
+        0.0,
+        -0.01,
+        0.0,
+    ],
     ("baseline", "flat", -1): [0.0] * 14,
 }
 P = {
@@ -63,15 +108,45 @@ P = {
 KEYS = sorted(R)  # the runs' order: (kind, strategy, seed)
 SETTINGS = {
     "regimes": {"trend_window": 5, "vol_window": 3, "min_history": 6},
-    "monte_carlo": {"n_paths": 1200, "block": 4.0, "method": "moving", "alpha": 0.1, "seed": 5},
-    "overfitting": {"pbo_blocks": 16, "pbo_metric": "mean", "bootstrap_n": 150, "alpha": 0.1, "seed": 3},
+    "monte_carlo": {
+        "n_paths": 1200,
+        "block": 4.0,
+        "method": "moving",
+        "alpha": 0.1,
+        "seed": 5,
+    },
+    "overfitting": {
+        "pbo_blocks": 16,
+        "pbo_metric": "mean",
+        "bootstrap_n": 150,
+        "alpha": 0.1,
+        "seed": 3,
+    },
 }
 SUMMARY_COLUMNS = [
-    "rank", "strategy", "kind", "n_seeds",
+    "rank",
+    "strategy",
+    "kind",
+    "n_seeds",
     *[f"{k}_{s}" for k in METRIC_NAMES for s in ("mean", "std")],
-    "sharpe_ci_low", "sharpe_ci_high", "psr", "dsr", "dsr_n_trials", "lookahead_passed",
+    "sharpe_ci_low",
+    "sharpe_ci_high",
+    "psr",
+    "dsr",
+    "dsr_n_trials",
+    "lookahead_passed",
 ]
-RUN_COLUMNS = ["strategy", "kind", "seed", *METRIC_NAMES, "sharpe_ci_low", "sharpe_ci_high", "psr", "dsr", "dsr_n_trials"]
+RUN_COLUMNS = [
+    "strategy",
+    "kind",
+    "seed",
+    *METRIC_NAMES,
+    "sharpe_ci_low",
+    "sharpe_ci_high",
+    "psr",
+    "dsr",
+    "dsr_n_trials",
+]
 
 
 def _config(**over: dict) -> WalkForwardConfig:
@@ -89,7 +164,9 @@ def _oos(returns: dict = R, ts: pd.DatetimeIndex = T) -> pd.DataFrame:
                 "strategy": s,
                 "kind": k,
                 "seed": np.int64(seed),
-                "fold": np.repeat(np.array([0, 1], dtype=np.int64), [n // 2, n - n // 2]),
+                "fold": np.repeat(
+                    np.array([0, 1], dtype=np.int64), [n // 2, n - n // 2]
+                ),
                 "timestamp": ts,
                 "return": np.asarray(r, dtype=float),
                 "position": np.asarray(P.get((k, s, seed), [1] * n)[:n], dtype=float),
@@ -111,14 +188,30 @@ def _trades() -> pd.DataFrame:
         ("bh", "agent", -1, 0, 1, 50.0, 0.5, 7.0),
     ]
     return pd.DataFrame(
-        rows, columns=["strategy", "kind", "seed", "oos_entry_index", "oos_exit_index", "pnl", "return", "costs"]
+        rows,
+        columns=[
+            "strategy",
+            "kind",
+            "seed",
+            "oos_entry_index",
+            "oos_exit_index",
+            "pnl",
+            "return",
+            "costs",
+        ],
     )
 
 
-def _summarise(oos: pd.DataFrame | None = None, config: WalkForwardConfig | None = None, **stitched) -> dict:
+def _summarise(
+    oos: pd.DataFrame | None = None, config: WalkForwardConfig | None = None, **stitched
+) -> dict:
     closes = stitched.pop("closes", None)
     lookahead = stitched.pop("lookahead", None)
-    records = {"oos_returns": _oos() if oos is None else oos, "trades": None, **stitched}
+    records = {
+        "oos_returns": _oos() if oos is None else oos,
+        "trades": None,
+        **stitched,
+    }
     return summarise(records, closes, PPY, config or _config(), lookahead=lookahead)
 
 
@@ -129,12 +222,17 @@ def _boot(keys=KEYS, n: int = 14, n_paths: int = 150, seed: int = 3) -> np.ndarr
     for key in keys:
         x = np.asarray(R[key])[idx]
         sd = x.std(axis=1, ddof=1)
-        out.append(np.where(sd > 0, x.mean(axis=1) / np.where(sd > 0, sd, 1.0), 0.0) * math.sqrt(PPY))
+        out.append(
+            np.where(sd > 0, x.mean(axis=1) / np.where(sd > 0, sd, 1.0), 0.0)
+            * math.sqrt(PPY)
+        )
     return np.column_stack(out)
 
 
 def _trial_variance() -> float:
-    sharpes = [compute_metrics(np.asarray(R[k]), periods_per_year=PPY)["sharpe"] for k in KEYS]
+    sharpes = [
+        compute_metrics(np.asarray(R[k]), periods_per_year=PPY)["sharpe"] for k in KEYS
+    ]
     return float(np.var(sharpes, ddof=1))
 
 
@@ -151,18 +249,32 @@ def test_every_run_is_compute_metrics_of_its_record_positions_and_trades() -> No
     }
     for i, key in enumerate(KEYS):
         rows = trades.get(key, [])
-        contract = pd.DataFrame(rows, columns=["entry_index", "exit_index", "pnl", "return", "costs"])
+        contract = pd.DataFrame(
+            rows, columns=["entry_index", "exit_index", "pnl", "return", "costs"]
+        )
         expected = compute_metrics(
-            np.asarray(R[key]), periods_per_year=PPY, positions=np.asarray(P[key], dtype=float), trades=contract
+            np.asarray(R[key]),
+            periods_per_year=PPY,
+            positions=np.asarray(P[key], dtype=float),
+            trades=contract,
         )
         row = runs.iloc[i]
         assert (row["kind"], row["strategy"], row["seed"]) == key
         got = {k: row[k] for k in METRIC_NAMES}
         assert got == pytest.approx(expected, rel=1e-12, abs=1e-15, nan_ok=True), key
     assert runs["n_trades"].tolist() == [2.0, 1.0, 0.0, 0.0]
-    assert runs["avg_trade_pnl"].iloc[:2].tolist() == [pytest.approx(1.5), pytest.approx(4.0)]
-    assert runs["avg_trade_return"].iloc[:2].tolist() == [pytest.approx(0.01), pytest.approx(0.05)]
-    assert runs["avg_trade_costs"].iloc[:2].tolist() == [pytest.approx(0.2), pytest.approx(0.2)]
+    assert runs["avg_trade_pnl"].iloc[:2].tolist() == [
+        pytest.approx(1.5),
+        pytest.approx(4.0),
+    ]
+    assert runs["avg_trade_return"].iloc[:2].tolist() == [
+        pytest.approx(0.01),
+        pytest.approx(0.05),
+    ]
+    assert runs["avg_trade_costs"].iloc[:2].tolist() == [
+        pytest.approx(0.2),
+        pytest.approx(0.2),
+    ]
     assert runs["seed"].dtype == np.int64
 
 
@@ -176,19 +288,27 @@ def test_an_empty_trades_table_is_no_trades() -> None:
 def test_run_sharpe_interval_is_the_quantiles_of_paired_bootstrap_sharpes() -> None:
     runs = _summarise()["runs"]
     boot = _boot()
-    assert runs["sharpe_ci_low"].to_numpy() == pytest.approx(np.quantile(boot, 0.05, axis=0), rel=1e-12, abs=1e-15)
-    assert runs["sharpe_ci_high"].to_numpy() == pytest.approx(np.quantile(boot, 0.95, axis=0), rel=1e-12, abs=1e-15)
+    assert runs["sharpe_ci_low"].to_numpy() == pytest.approx(
+        np.quantile(boot, 0.05, axis=0), rel=1e-12, abs=1e-15
+    )
+    assert runs["sharpe_ci_high"].to_numpy() == pytest.approx(
+        np.quantile(boot, 0.95, axis=0), rel=1e-12, abs=1e-15
+    )
     # the flat run has no spread on any path: its interval is 0, not NaN
     assert (runs["sharpe_ci_low"].iloc[3], runs["sharpe_ci_high"].iloc[3]) == (0.0, 0.0)
 
 
-@pytest.mark.filterwarnings("error")  # a path without spread is 0, silently (no 0/0 or x/0 warning)
+@pytest.mark.filterwarnings(
+    "error"
+)  # a path without spread is 0, silently (no 0/0 or x/0 warning)
 def test_sharpe_paths_by_hand() -> None:
     r = np.array([0.01, 0.03, -0.01, 0.0])
     idx = np.array([[0, 1, 0, 1], [2, 2, 2, 2], [1, 2, 3, 0], [3, 3, 3, 3]])
     got = _sharpe_paths(r, idx, 9.0)
     sd = np.std([0.03, -0.01, 0.0, 0.01], ddof=1)
-    assert got.tolist() == pytest.approx([0.02 / math.sqrt(0.0004 / 3) * 3, 0.0, 0.0075 / sd * 3, 0.0])
+    assert got.tolist() == pytest.approx(
+        [0.02 / math.sqrt(0.0004 / 3) * 3, 0.0, 0.0075 / sd * 3, 0.0]
+    )
 
 
 def test_a_run_without_trades_gets_an_empty_table_with_the_trade_columns() -> None:
@@ -204,13 +324,24 @@ def test_run_psr_and_dsr_count_every_run_as_a_trial() -> None:
     runs = _summarise()["runs"]
     var = _trial_variance()
     for i, key in enumerate(KEYS):
-        d = deflated_sharpe_ratio(np.asarray(R[key]), n_trials=4, sr_variance=var, periods_per_year=PPY)
-        assert (runs["psr"].iloc[i], runs["dsr"].iloc[i]) == (pytest.approx(d.psr, rel=1e-12), pytest.approx(d.dsr, rel=1e-12))
+        d = deflated_sharpe_ratio(
+            np.asarray(R[key]), n_trials=4, sr_variance=var, periods_per_year=PPY
+        )
+        assert (runs["psr"].iloc[i], runs["dsr"].iloc[i]) == (
+            pytest.approx(d.psr, rel=1e-12),
+            pytest.approx(d.dsr, rel=1e-12),
+        )
     assert runs["dsr_n_trials"].tolist() == [4, 4, 4, 4]
     # the count and the variance matter on these numbers
-    d3 = deflated_sharpe_ratio(np.asarray(R[KEYS[0]]), n_trials=3, sr_variance=var, periods_per_year=PPY)
-    d0 = deflated_sharpe_ratio(np.asarray(R[KEYS[0]]), n_trials=4, sr_variance=0.0, periods_per_year=PPY)
-    d1 = deflated_sharpe_ratio(np.asarray(R[KEYS[0]]), n_trials=4, sr_variance=var, periods_per_year=1.0)
+    d3 = deflated_sharpe_ratio(
+        np.asarray(R[KEYS[0]]), n_trials=3, sr_variance=var, periods_per_year=PPY
+    )
+    d0 = deflated_sharpe_ratio(
+        np.asarray(R[KEYS[0]]), n_trials=4, sr_variance=0.0, periods_per_year=PPY
+    )
+    d1 = deflated_sharpe_ratio(
+        np.asarray(R[KEYS[0]]), n_trials=4, sr_variance=var, periods_per_year=1.0
+    )
     for other in (d3, d0, d1):
         assert other.dsr != pytest.approx(runs["dsr"].iloc[0], rel=1e-6)
 
@@ -218,7 +349,10 @@ def test_run_psr_and_dsr_count_every_run_as_a_trial() -> None:
 def test_the_trial_variance_leaves_out_non_finite_sharpes() -> None:
     # one bar: the bar's Sharpe is NaN; no PSR below 3 bars
     ts = T[:1]
-    out = _summarise(_oos({k: R[k][:1] for k in KEYS[:2]}, ts), _config(overfitting={"bootstrap_n": 100}, monte_carlo={"block": None}))
+    out = _summarise(
+        _oos({k: R[k][:1] for k in KEYS[:2]}, ts),
+        _config(overfitting={"bootstrap_n": 100}, monte_carlo={"block": None}),
+    )
     runs = out["runs"]
     assert runs["sharpe"].isna().all()
     assert runs["psr"].isna().all() and runs["dsr"].isna().all()
@@ -226,12 +360,17 @@ def test_the_trial_variance_leaves_out_non_finite_sharpes() -> None:
     assert (row["value"], row["sharpe_std_across_trials"]) == (2.0, 0.0)
 
 
-@pytest.mark.filterwarnings("error:Mean of empty slice")  # no mean taken over no PSR at all
+@pytest.mark.filterwarnings(
+    "error:Mean of empty slice"
+)  # no mean taken over no PSR at all
 def test_without_three_bars_psr_and_dsr_are_nan_for_runs_and_strategies() -> None:
     config = _config(overfitting={"bootstrap_n": 100}, monte_carlo={"block": None})
     out = _summarise(_oos({k: R[k][:2] for k in KEYS}, T[:2]), config)
     assert out["runs"]["psr"].isna().all() and out["runs"]["dsr"].isna().all()
-    assert (out["runs"]["psr"].dtype, out["runs"]["dsr"].dtype) == (np.float64, np.float64)
+    assert (out["runs"]["psr"].dtype, out["runs"]["dsr"].dtype) == (
+        np.float64,
+        np.float64,
+    )
     assert out["summary"]["psr"].isna().all() and out["summary"]["dsr"].isna().all()
     assert out["summary"]["dsr_n_trials"].tolist() == [4, 4, 4]
     # two bars: no PBO (fewer than 2 blocks of 2 bars)
@@ -259,10 +398,16 @@ def test_summary_is_the_mean_and_sample_spread_over_seeds_of_every_metric() -> N
         ), k
         for name in ("bh", "flat"):
             own = runs.loc[runs["strategy"] == name, k].iloc[0]
-            assert by.loc[name, f"{k}_mean"] == pytest.approx(own, nan_ok=True, rel=1e-15), (name, k)
+            assert by.loc[name, f"{k}_mean"] == pytest.approx(
+                own, nan_ok=True, rel=1e-15
+            ), (name, k)
             assert by.loc[name, f"{k}_std"] == 0.0, (name, k)
     assert by["n_seeds"].to_dict() == {"ppo": 2, "bh": 1, "flat": 1}
-    assert by["kind"].to_dict() == {"ppo": "agent", "bh": "baseline", "flat": "baseline"}
+    assert by["kind"].to_dict() == {
+        "ppo": "agent",
+        "bh": "baseline",
+        "flat": "baseline",
+    }
     # the mean, not the best seed
     assert by.loc["ppo", "sharpe_mean"] < ppo["sharpe"].max()
 
@@ -276,8 +421,11 @@ def test_summary_ranks_by_the_seed_mean_sharpe() -> None:
 
 
 def test_summary_ties_keep_the_run_order() -> None:
-    returns = {("baseline", "b", -1): R[("baseline", "flat", -1)], ("baseline", "a", -1): R[("baseline", "flat", -1)],
-               ("agent", "z", 0): R[("baseline", "flat", -1)]}
+    returns = {
+        ("baseline", "b", -1): R[("baseline", "flat", -1)],
+        ("baseline", "a", -1): R[("baseline", "flat", -1)],
+        ("agent", "z", 0): R[("baseline", "flat", -1)],
+    }
     summary = _summarise(_oos(returns))["summary"]
     assert summary["strategy"].tolist() == ["z", "a", "b"]
 
@@ -286,11 +434,17 @@ def test_summary_interval_is_the_quantiles_of_the_seed_mean_bootstrap_sharpe() -
     summary = _summarise()["summary"].set_index("strategy")
     boot = _boot()
     ppo = boot[:, :2].mean(axis=1)
-    assert (summary.loc["ppo", "sharpe_ci_low"], summary.loc["ppo", "sharpe_ci_high"]) == (
+    assert (
+        summary.loc["ppo", "sharpe_ci_low"],
+        summary.loc["ppo", "sharpe_ci_high"],
+    ) == (
         pytest.approx(np.quantile(ppo, 0.05), rel=1e-12),
         pytest.approx(np.quantile(ppo, 0.95), rel=1e-12),
     )
-    assert (summary.loc["bh", "sharpe_ci_low"], summary.loc["bh", "sharpe_ci_high"]) == (
+    assert (
+        summary.loc["bh", "sharpe_ci_low"],
+        summary.loc["bh", "sharpe_ci_high"],
+    ) == (
         pytest.approx(np.quantile(boot[:, 2], 0.05), rel=1e-12),
         pytest.approx(np.quantile(boot[:, 2], 0.95), rel=1e-12),
     )
@@ -307,11 +461,23 @@ def test_summary_psr_dsr_are_means_over_seeds_and_trials_count_every_run() -> No
 
 
 def test_lookahead_flags_only_baselines() -> None:
-    summary = _summarise(lookahead={"bh": False, "ppo": False})["summary"].set_index("strategy")
-    assert summary["lookahead_passed"].to_dict() == {"ppo": True, "bh": False, "flat": True}
+    summary = _summarise(lookahead={"bh": False, "ppo": False})["summary"].set_index(
+        "strategy"
+    )
+    assert summary["lookahead_passed"].to_dict() == {
+        "ppo": True,
+        "bh": False,
+        "flat": True,
+    }
     assert summary["lookahead_passed"].dtype == bool
-    summary = _summarise(lookahead={"bh": True, "flat": 0})["summary"].set_index("strategy")
-    assert summary["lookahead_passed"].to_dict() == {"ppo": True, "bh": True, "flat": False}
+    summary = _summarise(lookahead={"bh": True, "flat": 0})["summary"].set_index(
+        "strategy"
+    )
+    assert summary["lookahead_passed"].to_dict() == {
+        "ppo": True,
+        "bh": True,
+        "flat": False,
+    }
 
 
 # --------------------------------------------------------------------------- overfitting
@@ -321,25 +487,48 @@ def test_overfitting_table_pbo_then_the_dsr_trials() -> None:
     out = _summarise()
     names = [f"{k}|{s}|{d}" for k, s, d in KEYS]
     mat = np.column_stack([R[k] for k in KEYS])
-    pbo = probability_of_backtest_overfitting(pd.DataFrame(mat, columns=names), n_blocks=6, metric="mean")
+    pbo = probability_of_backtest_overfitting(
+        pd.DataFrame(mat, columns=names), n_blocks=6, metric="mean"
+    )
     top = names[Counter(np.asarray(pbo.is_best).tolist()).most_common(1)[0][0]]
     expected = pd.DataFrame(
         [
-            {"statistic": "pbo", "value": pbo.pbo, "n_blocks": pbo.n_blocks, "n_combinations": pbo.n_combinations,
-             "n_configurations": 4, "prob_oos_loss": pbo.prob_oos_loss, "degradation_slope": pbo.degradation_slope,
-             "most_chosen": top, "metric": "mean"},
-            {"statistic": "dsr_trials", "value": 4.0, "n_configurations": 4,
-             "sharpe_std_across_trials": math.sqrt(_trial_variance()), "metric": "sharpe"},
+            {
+                "statistic": "pbo",
+                "value": pbo.pbo,
+                "n_blocks": pbo.n_blocks,
+                "n_combinations": pbo.n_combinations,
+                "n_configurations": 4,
+                "prob_oos_loss": pbo.prob_oos_loss,
+                "degradation_slope": pbo.degradation_slope,
+                "most_chosen": top,
+                "metric": "mean",
+            },
+            {
+                "statistic": "dsr_trials",
+                "value": 4.0,
+                "n_configurations": 4,
+                "sharpe_std_across_trials": math.sqrt(_trial_variance()),
+                "metric": "sharpe",
+            },
         ]
     )
     pd.testing.assert_frame_equal(out["overfitting"], expected, rtol=1e-12)
     assert (pbo.n_blocks, top) == (6, "agent|ppo|0")
 
 
-@pytest.mark.parametrize(("n_bars", "blocks", "expected"), [(14, 4, 4), (12, 16, 6), (8, 16, 4), (5, 16, 2), (4, 16, 2), (3, 16, None)])
-def test_pbo_blocks_are_the_setting_capped_by_an_even_half_of_the_bars(n_bars, blocks, expected) -> None:
+@pytest.mark.parametrize(
+    ("n_bars", "blocks", "expected"),
+    [(14, 4, 4), (12, 16, 6), (8, 16, 4), (5, 16, 2), (4, 16, 2), (3, 16, None)],
+)
+def test_pbo_blocks_are_the_setting_capped_by_an_even_half_of_the_bars(
+    n_bars, blocks, expected
+) -> None:
     ts = T[:n_bars]
-    out = _summarise(_oos({k: R[k][:n_bars] for k in KEYS}, ts), _config(overfitting={"pbo_blocks": blocks}, monte_carlo={"block": None}))
+    out = _summarise(
+        _oos({k: R[k][:n_bars] for k in KEYS}, ts),
+        _config(overfitting={"pbo_blocks": blocks}, monte_carlo={"block": None}),
+    )
     table = out["overfitting"].set_index("statistic")
     if expected is None:
         assert table.index.tolist() == ["dsr_trials"]
@@ -350,10 +539,23 @@ def test_pbo_blocks_are_the_setting_capped_by_an_even_half_of_the_bars(n_bars, b
 
 def test_one_run_has_no_pbo_and_no_trial_spread() -> None:
     out = _summarise(_oos({KEYS[2]: R[KEYS[2]]}))
-    d = deflated_sharpe_ratio(np.asarray(R[KEYS[2]]), n_trials=1, sr_variance=0.0, periods_per_year=PPY)
-    assert (out["runs"]["psr"].iloc[0], out["runs"]["dsr"].iloc[0]) == (pytest.approx(d.psr, rel=1e-12), pytest.approx(d.dsr, rel=1e-12))
+    d = deflated_sharpe_ratio(
+        np.asarray(R[KEYS[2]]), n_trials=1, sr_variance=0.0, periods_per_year=PPY
+    )
+    assert (out["runs"]["psr"].iloc[0], out["runs"]["dsr"].iloc[0]) == (
+        pytest.approx(d.psr, rel=1e-12),
+        pytest.approx(d.dsr, rel=1e-12),
+    )
     expected = pd.DataFrame(
-        [{"statistic": "dsr_trials", "value": 1.0, "n_configurations": 1, "sharpe_std_across_trials": 0.0, "metric": "sharpe"}]
+        [
+            {
+                "statistic": "dsr_trials",
+                "value": 1.0,
+                "n_configurations": 1,
+                "sharpe_std_across_trials": 0.0,
+                "metric": "sharpe",
+            }
+        ]
     )
     pd.testing.assert_frame_equal(out["overfitting"], expected)
 
@@ -367,7 +569,9 @@ def test_monte_carlo_rows_per_run_block_bootstrap_then_trade_reshuffle() -> None
     for key in KEYS:
         kind, strategy, seed = key
         r = np.asarray(R[key])
-        results = [bootstrap_returns(r, n_paths=1200, block=4.0, seed=5, method="moving")]
+        results = [
+            bootstrap_returns(r, n_paths=1200, block=4.0, seed=5, method="moving")
+        ]
         units = trade_units(r, np.asarray(P[key], dtype=float))
         if (units["side"] != 0).any():
             results.append(reshuffle_trades(units, n_paths=1200, seed=5))
@@ -378,7 +582,10 @@ def test_monte_carlo_rows_per_run_block_bootstrap_then_trade_reshuffle() -> None
     expected = pd.concat(parts, ignore_index=True)
     expected["alpha"] = 0.1
     pd.testing.assert_frame_equal(out["montecarlo"], expected)
-    assert out["montecarlo"]["method"].tolist() == ["block_bootstrap_moving", "trade_reshuffle"] * 3 + ["block_bootstrap_moving"]
+    assert out["montecarlo"]["method"].tolist() == [
+        "block_bootstrap_moving",
+        "trade_reshuffle",
+    ] * 3 + ["block_bootstrap_moving"]
     assert out["montecarlo"]["seed"].tolist() == [0, 0, 1, 1, -1, -1, -1]
 
 
@@ -394,7 +601,19 @@ def _episodes() -> pd.DataFrame:
     ]
     return pd.DataFrame(
         rows,
-        columns=["strategy", "kind", "seed", "scenario", "start", "end", "n_bars", "reference", "survived", "drawdown", "recovery_bars"],
+        columns=[
+            "strategy",
+            "kind",
+            "seed",
+            "scenario",
+            "start",
+            "end",
+            "n_bars",
+            "reference",
+            "survived",
+            "drawdown",
+            "recovery_bars",
+        ],
     )
 
 
@@ -422,8 +641,19 @@ def test_stress_summary_per_run_and_scenario_by_hand() -> None:
 
 
 def test_no_stress_episodes_give_an_empty_table_with_the_columns() -> None:
-    columns = ["strategy", "kind", "seed", "scenario", "n_episodes", "survival_rate", "drawdown_mean",
-               "drawdown_worst", "recovered_share", "recovery_bars_median", "recovery_bars_worst"]
+    columns = [
+        "strategy",
+        "kind",
+        "seed",
+        "scenario",
+        "n_episodes",
+        "survival_rate",
+        "drawdown_mean",
+        "drawdown_worst",
+        "recovered_share",
+        "recovery_bars_median",
+        "recovery_bars_worst",
+    ]
     for eps in (None, _episodes().iloc[:0]):
         stress = _summarise(stress_episodes=eps)["stress"]
         assert stress.columns.tolist() == columns
@@ -456,7 +686,7 @@ def test_regimes_are_metrics_by_causal_label_read_at_the_test_bars() -> None:
     pd.testing.assert_frame_equal(out["regimes"], expected)
     assert out["regimes"].columns.tolist()[:4] == ["strategy", "kind", "seed", "regime"]
     # the labels come from the full history: on the test bars alone (all warm-up) they differ
-    short = _summarise(closes=closes.loc[T[0]:])["regimes"]
+    short = _summarise(closes=closes.loc[T[0] :])["regimes"]
     assert not short["n_bars"].equals(out["regimes"]["n_bars"])
 
 
@@ -469,7 +699,10 @@ def test_a_test_bar_without_a_close_is_an_error_naming_the_rule() -> None:
     closes = _closes().drop(T[5])
     with pytest.raises(DataError) as err:
         _summarise(closes=closes)
-    assert str(err.value) == "rule aligned_regimes: walk_forward: some out-of-sample bars have no close price for the regime labels"
+    assert (
+        str(err.value)
+        == "rule aligned_regimes: walk_forward: some out-of-sample bars have no close price for the regime labels"
+    )
     assert err.value.rule == "aligned_regimes"
 
 
@@ -484,19 +717,31 @@ def test_runs_missing_bars_are_an_error_naming_the_first_five() -> None:
     with pytest.raises(DataError) as err:
         _summarise(oos)
     bad = [("baseline", f"s{i}", -1) for i in range(5)]
-    assert str(err.value) == f"rule aligned_runs: walk_forward: runs {bad} miss some out-of-sample bars the others have"
+    assert (
+        str(err.value)
+        == f"rule aligned_runs: walk_forward: runs {bad} miss some out-of-sample bars the others have"
+    )
     assert err.value.rule == "aligned_runs"
 
 
 def test_the_tables_summarise_returns() -> None:
-    assert list(_summarise()) == ["summary", "runs", "overfitting", "montecarlo", "stress", "regimes"]
+    assert list(_summarise()) == [
+        "summary",
+        "runs",
+        "overfitting",
+        "montecarlo",
+        "stress",
+        "regimes",
+    ]
 
 
 # --------------------------------------------------------------------------- funding
 
 
 def _fold_table(rows) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["fold", "strategy", "kind", "seed", "funding_paid"])
+    return pd.DataFrame(
+        rows, columns=["fold", "strategy", "kind", "seed", "funding_paid"]
+    )
 
 
 def test_funding_of_each_run_sums_its_folds_at_the_stitched_start_equity() -> None:
@@ -513,7 +758,9 @@ def test_funding_of_each_run_sums_its_folds_at_the_stitched_start_equity() -> No
         ]
     )
     runs = _summarise(fold_metrics=table)["runs"]
-    assert runs["funding_paid"].iloc[0] == pytest.approx(0.01 + 0.02 * e1[KEYS[0]], rel=1e-12)
+    assert runs["funding_paid"].iloc[0] == pytest.approx(
+        0.01 + 0.02 * e1[KEYS[0]], rel=1e-12
+    )
     assert runs["funding_paid"].iloc[1] == pytest.approx(0.03 * e1[KEYS[1]], rel=1e-12)
     assert runs["funding_paid"].iloc[2] == pytest.approx(0.04 * e1[KEYS[2]], rel=1e-12)
     assert math.isnan(runs["funding_paid"].iloc[3])
@@ -523,7 +770,11 @@ def test_funding_of_each_run_sums_its_folds_at_the_stitched_start_equity() -> No
 @pytest.mark.parametrize("table", ["none", "empty", "no_column"])
 def test_without_per_fold_funding_it_is_not_known(table) -> None:
     rows = _fold_table([(0, "ppo", "agent", 0, 0.01)])
-    fold_metrics = {"none": None, "empty": rows.iloc[:0], "no_column": rows.drop(columns="funding_paid")}[table]
+    fold_metrics = {
+        "none": None,
+        "empty": rows.iloc[:0],
+        "no_column": rows.drop(columns="funding_paid"),
+    }[table]
     runs = _summarise(fold_metrics=fold_metrics)["runs"]
     assert runs["funding_paid"].isna().all()
 
@@ -531,20 +782,31 @@ def test_without_per_fold_funding_it_is_not_known(table) -> None:
 def test_two_runs_deflate_with_the_variance_of_their_two_sharpes() -> None:
     keys = KEYS[:2]
     out = _summarise(_oos({k: R[k] for k in keys}))
-    s0, s1 = (compute_metrics(np.asarray(R[k]), periods_per_year=PPY)["sharpe"] for k in keys)
+    s0, s1 = (
+        compute_metrics(np.asarray(R[k]), periods_per_year=PPY)["sharpe"] for k in keys
+    )
     var = (s0 - s1) ** 2 / 2
     table = out["overfitting"].set_index("statistic")
-    assert table.index.tolist() == ["pbo", "dsr_trials"]  # two configurations are enough for the PBO
+    assert table.index.tolist() == [
+        "pbo",
+        "dsr_trials",
+    ]  # two configurations are enough for the PBO
     assert table.loc["pbo", "n_configurations"] == 2
     row = table.loc["dsr_trials"]
     assert row["sharpe_std_across_trials"] == pytest.approx(math.sqrt(var), rel=1e-12)
-    d = deflated_sharpe_ratio(np.asarray(R[keys[0]]), n_trials=2, sr_variance=var, periods_per_year=PPY)
+    d = deflated_sharpe_ratio(
+        np.asarray(R[keys[0]]), n_trials=2, sr_variance=var, periods_per_year=PPY
+    )
     assert out["runs"]["dsr"].iloc[0] == pytest.approx(d.dsr, rel=1e-12)
 
 
 def test_tied_strategies_keep_their_order_among_many() -> None:
     # 17 baselines, three distinct records by i % 3: a sort that is not stable reorders the ties
-    patterns = [R[("baseline", "flat", -1)], R[("baseline", "bh", -1)], R[("agent", "ppo", 1)]]
+    patterns = [
+        R[("baseline", "flat", -1)],
+        R[("baseline", "bh", -1)],
+        R[("agent", "ppo", 1)],
+    ]
     returns = {("baseline", f"b{i:02d}", -1): patterns[i % 3] for i in range(17)}
     summary = _summarise(_oos(returns))["summary"]
     expected = [f"b{i:02d}" for g in (2, 1, 0) for i in range(17) if i % 3 == g]
