@@ -4,6 +4,7 @@
     python tools/mutation.py metrics folds      # only these
     python tools/mutation.py --list             # the modules and their tests
     python tools/mutation.py --report           # re-print the last results, run nothing
+    python tools/mutation.py --resume metrics   # only the mutants a cut-short run left unchecked
 
 Each module runs mutmut in its own work folder ``mutants/<module>/`` (git-ignored): the
 source and tests are copied there by mutmut, only the module's file (or the functions its
@@ -139,8 +140,30 @@ def prepare(name: str, spec: dict, fresh: bool) -> Path:
     return work
 
 
-def run_module(name: str, spec: dict, children: int, fresh: bool) -> float:
+def unchecked(name: str, spec: dict) -> list[str] | None:
+    """The in-scope mutants without a result yet (None before a first run has listed them)."""
+    meta = WORK / name / "mutants" / (spec["path"] + ".meta")
+    if not meta.is_file():
+        return None
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    globs = patterns(spec)
+    return sorted(
+        k
+        for k, v in codes.items()
+        if v is None and any(fnmatch.fnmatch(k, g) for g in globs)
+    )
+
+
+def run_module(
+    name: str, spec: dict, children: int, fresh: bool, resume: bool = False
+) -> float:
     work = prepare(name, spec, fresh)
+    # mutmut re-tests EVERY mutant its arguments name, cached or not: a glob re-runs the whole
+    # module; --resume names only the mutants a cut-short run left unchecked
+    todo = unchecked(name, spec) if resume else None
+    if todo == []:
+        say(f"== {name}: every mutant has a result (nothing to resume)")
+        return 0.0
     env = dict(os.environ)
     env.pop(
         "PYTHONPATH", None
@@ -151,7 +174,7 @@ def run_module(name: str, spec: dict, children: int, fresh: bool) -> float:
         "run",
         "--max-children",
         str(children),
-        *patterns(spec),
+        *(todo if todo else patterns(spec)),
     ]
     say(f"== {name}: {spec['path']} against {' '.join(spec['tests'])}", flush=True)
     start = time.monotonic()
@@ -168,7 +191,12 @@ def run_module(name: str, spec: dict, children: int, fresh: bool) -> float:
     if proc.returncode != 0:
         say(proc.stdout[-4000:])
         sys.exit(f"mutmut failed for {name} (exit {proc.returncode})")
-    (work / "seconds.txt").write_text(f"{took:.0f}\n")
+    done = (
+        float((work / "seconds.txt").read_text())
+        if resume and (work / "seconds.txt").exists()
+        else 0.0
+    )
+    (work / "seconds.txt").write_text(f"{took + done:.0f}\n")
     return took
 
 
@@ -281,6 +309,11 @@ def main() -> None:
     parser.add_argument(
         "--report", action="store_true", help="only print the last results"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="test only the mutants without a result (after a run was cut short); adds to seconds",
+    )
     parser.add_argument("--list", action="store_true", help="list the modules")
     args = parser.parse_args()
     names = args.modules or list(modules)
@@ -293,7 +326,7 @@ def main() -> None:
         return
     if not args.report:
         for n in names:
-            took = run_module(n, modules[n], args.children, args.fresh)
+            took = run_module(n, modules[n], args.children, args.fresh, args.resume)
             say(f"   {n}: {took:.0f} s", flush=True)
     text = report(modules, names)
     WORK.mkdir(exist_ok=True)
