@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from quant_arena.market.cleaning import clean_ohlcv
+from tests.market._cleaning_report import counts, quar, rep
 
 PRICES = ["open", "high", "low", "close"]
 OHLCV = [*PRICES, "volume"]
@@ -38,28 +39,6 @@ def calm(
 ) -> list[tuple[float, float, float, float, float]]:
     """n quiet bars: closes alternate 100 / 101, every bar distinct (volume grows)."""
     return [(100.5, 102.0, 99.0, 100.0 + (i % 2), vol0 + i) for i in range(n)]
-
-
-def rep(res, rule: str, symbol: str = "X") -> dict:
-    r = res.report[(res.report["rule"] == rule) & (res.report["symbol"] == symbol)]
-    assert len(r) == 1
-    r = r.iloc[0]
-    return {k: r[k] for k in ("count", "dropped", "changed", "flagged", "detail")}
-
-
-def quar(res, rule: str) -> list[tuple]:
-    q = res.quarantine[res.quarantine["rule"] == rule]
-    return [(r.symbol, r.timestamp, r.action, r.detail) for r in q.itertuples()]
-
-
-def counts(dropped=0, changed=0, flagged=0, count=None, detail="") -> dict:
-    return {
-        "count": dropped + changed + flagged if count is None else count,
-        "dropped": dropped,
-        "changed": changed,
-        "flagged": flagged,
-        "detail": detail,
-    }
 
 
 # ------------------------------------------------------------------------------------ quote_side

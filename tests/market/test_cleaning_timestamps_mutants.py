@@ -13,6 +13,7 @@ import pytest
 
 from quant_arena.market.cleaning import clean_ohlcv
 from quant_arena.market.errors import DataError
+from tests.market._cleaning_report import counts, quar, rep
 
 OHLCV = ["open", "high", "low", "close", "volume"]
 H = pd.Timedelta(hours=1)
@@ -32,28 +33,6 @@ def bars(
     out.insert(0, "timeframe", pd.Series([timeframe] * n, dtype="str"))
     out.insert(0, "symbol", pd.Series([symbol] * n, dtype="str"))
     return out
-
-
-def rep(res, rule: str, symbol: str = "X") -> dict:
-    r = res.report[(res.report["rule"] == rule) & (res.report["symbol"] == symbol)]
-    assert len(r) == 1
-    r = r.iloc[0]
-    return {k: r[k] for k in ("count", "dropped", "changed", "flagged", "detail")}
-
-
-def counts(dropped=0, changed=0, flagged=0, count=None, detail="") -> dict:
-    return {
-        "count": dropped + changed + flagged if count is None else count,
-        "dropped": dropped,
-        "changed": changed,
-        "flagged": flagged,
-        "detail": detail,
-    }
-
-
-def quar(res, rule: str) -> list[tuple]:
-    q = res.quarantine[res.quarantine["rule"] == rule]
-    return [(r.symbol, r.timestamp, r.action, r.detail) for r in q.itertuples()]
 
 
 def stamps(res) -> list[pd.Timestamp]:
