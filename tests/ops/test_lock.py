@@ -93,23 +93,30 @@ def test_an_expired_lease_is_taken_over_and_logged(store, caplog):
     b.release()
 
 
-def test_a_holder_killed_with_sigkill_does_not_block_the_next_one(
-    store, tmp_path, caplog
-):
+def _holder_killed_while_holding(uri: str, model: str, tmp_path):
+    """A worker process takes the lock (``model`` in ``uri``), blocks another taker, and is SIGKILLed
+    while holding it; returns the dead process."""
     held = tmp_path / "held"
     proc = start_worker(
-        ["hold", "--uri", store, "--model", "m", "--ready", str(held)], tmp_path
+        ["hold", "--uri", uri, "--model", model, "--ready", str(held)], tmp_path
     )
     try:
         wait_for(held, proc)
         with pytest.raises(LockTimeout, match=f"pid {proc.pid}"):
-            SqlLock(store, "m", timeout=0.3).acquire()
+            SqlLock(uri, model, timeout=0.3).acquire()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return proc
+
+
+def test_a_holder_killed_with_sigkill_does_not_block_the_next_one(
+    store, tmp_path, caplog
+):
+    proc = _holder_killed_while_holding(store, "m", tmp_path)
     with caplog.at_level(logging.WARNING, logger="quant_arena.ops.lock"):
         lock = SqlLock(
             store, "m", timeout=10
@@ -273,20 +280,7 @@ def test_the_same_lock_works_on_postgresql(postgres_url, tmp_path, caplog):
         SqlLock(postgres_url, "pg", timeout=0.3).acquire()
     assert _pg.SECRET not in str(info.value) and ":***@" in str(info.value)
     a.release()
-    held = tmp_path / "held"
-    proc = start_worker(
-        ["hold", "--uri", postgres_url, "--model", "pg", "--ready", str(held)], tmp_path
-    )
-    try:
-        wait_for(held, proc)
-        with pytest.raises(LockTimeout, match=f"pid {proc.pid}"):
-            SqlLock(postgres_url, "pg", timeout=0.3).acquire()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    proc = _holder_killed_while_holding(postgres_url, "pg", tmp_path)
     with caplog.at_level(logging.WARNING, logger="quant_arena.ops.lock"):
         lock = SqlLock(postgres_url, "pg", timeout=10).acquire()
     assert f"its holder (pid {proc.pid}) is no longer alive on this host" in caplog.text
