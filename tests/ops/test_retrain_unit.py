@@ -4,6 +4,7 @@ what is registered, and that a lost promotion race is reported, not hidden."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -139,3 +140,17 @@ def test_a_lost_promotion_race_is_reported_and_the_report_says_so(features) -> N
     assert row["reason"] == outcome.note
     assert list(evaluation["strategy"]) == [f"{AGENT_NAME}_challenger"]
     assert set(drift["agent"]) == {AGENT_NAME}
+
+
+def test_drift_falls_back_to_this_folds_training_window_when_the_champions_is_not_in_the_data(features) -> None:
+    tiny = train_tiny()
+    old = dataclasses.replace(tiny.bundle, data_span={**tiny.bundle.data_span, "train_first": "1990-01-01T00:00:00+00:00",
+                                                      "train_last": "1990-02-01T00:00:00+00:00"})
+    config = _config()
+    artifact, _ = prepare_retrain(features, config)
+    check = check_champion(Registry(old), AGENT_NAME, features, artifact, config)
+    fold = artifact["fold"]
+    want = check_champion(Registry(), AGENT_NAME, features, artifact, config)  # no champion: the fold's training window
+    psi = check.drift.table[check.drift.table["check"] == "psi"].reset_index(drop=True)
+    assert psi.equals(want.drift.table[want.drift.table["check"] == "psi"].reset_index(drop=True))
+    assert check.result is not None and fold.train.n_bars == 300

@@ -270,7 +270,9 @@ def check_champion(
             result = bundle_actions(bundle, frame, start, end)
             returns = result.returns
             note = f"champion v{version}"
-    reference = _window_rows(frame, span["train_first"], span["train_last"]) if span.get("train_first") else frame.iloc[fold.train.start : fold.train.stop]
+    reference = _window_rows(frame, span["train_first"], span["train_last"]) if span.get("train_first") else frame.iloc[:0]
+    if reference.empty:  # no champion, or its training bars are not in today's data: this fold's training window
+        reference = frame.iloc[fold.train.start : fold.train.stop]
     current = frame.iloc[start:end]
     cols = [c for c in (columns or list(artifact["features"].columns)) if c in frame.columns]
     report = drift_report(reference, current, cols, ppy, config.drift, champion_returns=returns)
