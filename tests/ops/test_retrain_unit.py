@@ -154,3 +154,19 @@ def test_drift_falls_back_to_this_folds_training_window_when_the_champions_is_no
     psi = check.drift.table[check.drift.table["check"] == "psi"].reset_index(drop=True)
     assert psi.equals(want.drift.table[want.drift.table["check"] == "psi"].reset_index(drop=True))
     assert check.result is not None and fold.train.n_bars == 300
+
+
+def test_the_markdown_page_shows_the_decision_and_both_tables(features) -> None:
+    from quant_arena.pipelines.retrain.nodes import retrain_report
+
+    config = _config()
+    artifact, model_input = prepare_retrain(features, config)
+    registry = Registry()
+    check = check_champion(registry, AGENT_NAME, features, artifact, config)
+    outcome = retrain_agent(registry, AGENT_NAME, model_input, artifact, check, config)
+    report, evaluation, drift, page, events = retrain_report(artifact, {}, config.model_dump(mode="json", exclude_unset=True), check, outcome)
+    assert f"- decision: **{report['decision'].iloc[0]}**: {outcome.note}" in page
+    sharpe = evaluation["sharpe"].iloc[0]
+    assert f"| {AGENT_NAME}_challenger | challenger | {sharpe:.4f} |" in page
+    assert "| agent | check | name | value | threshold | drifted |" in page
+    assert [e["kind"] for e in events if e["kind"] != "drift"] == ["promotion" if outcome.promoted else "rejection"]

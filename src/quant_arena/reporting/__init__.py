@@ -22,6 +22,7 @@ from quant_arena.reporting.leaderboard import (
     build_leaderboard,
     leaderboard_html,
     leaderboard_markdown,
+    markdown_table,
 )
 from quant_arena.reporting.learning import (
     learning_curve_metrics,
@@ -47,6 +48,7 @@ __all__ = [
     "build_tearsheets",
     "leaderboard_html",
     "leaderboard_markdown",
+    "markdown_table",
     "learning_curve_metrics",
     "learning_curve_summary",
     "plot_drawdowns",

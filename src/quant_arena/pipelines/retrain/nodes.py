@@ -30,6 +30,7 @@ from quant_arena.ops import check_champion as check_agent_champion
 from quant_arena.ops import prepare_retrain as prepare_newest_fold
 from quant_arena.ops import retrain_agent as retrain_one_agent
 from quant_arena.pipelines.boundary import validated
+from quant_arena.reporting import markdown_table
 from quant_arena.study import walk_forward as wf
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,11 @@ def _events(report: pd.DataFrame) -> list[dict[str, Any]]:
     return events
 
 
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Float columns as 4-decimal text, for the Markdown page."""
+    return frame.apply(lambda col: col.map(lambda v: f"{v:.4f}") if col.dtype.kind == "f" else col)
+
+
 def _markdown(report: pd.DataFrame, evaluation: pd.DataFrame, drift: pd.DataFrame, title: str) -> str:
     lines = [f"# {title}", ""]
     for row in report.to_dict("records"):
@@ -127,9 +133,9 @@ def _markdown(report: pd.DataFrame, evaluation: pd.DataFrame, drift: pd.DataFram
                   f"- drift: {row['drift_reasons'] or 'none'}", ""]
     if not evaluation.empty:
         cols = [c for c in ("strategy", "kind", "sharpe", "total_return", "max_drawdown", "turnover_annual", "n_trades") if c in evaluation.columns]
-        lines += ["## The evaluation window (same bars, simulator and costs)", "", evaluation[cols].to_markdown(index=False, floatfmt=".4f"), ""]
+        lines += ["## The evaluation window (same bars, simulator and costs)", "", markdown_table(_rounded(evaluation[cols])), ""]
     if not drift.empty:
-        lines += ["## Drift", "", drift.to_markdown(index=False, floatfmt=".4f"), ""]
+        lines += ["## Drift", "", markdown_table(_rounded(drift)), ""]
     return "\n".join(lines)
 
 
