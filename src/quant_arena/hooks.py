@@ -133,7 +133,7 @@ def _where(catalog: Any, name: str) -> str:
 
 #: Pipelines with effects beyond the catalog (model registry versions, alerts): suggested to make a
 #: missing dataset only when nothing else writes it.
-_SIDE_EFFECT_PIPELINES = frozenset({"retrain", "monitor"})
+_SIDE_EFFECT_PIPELINES = frozenset({"retrain", "monitor", "paper"})
 
 
 def check_free_inputs(pipeline: Any, catalog: Any, running: Sequence[str] = (),
@@ -272,9 +272,10 @@ def log_step_metrics(mlflow: Any, triples: list[tuple[str, float, int]], batch: 
 
 
 class AlertHooks:
-    """Sends the alert events a ``retrain`` or ``monitor`` run saves (``retrain_alerts``,
-    ``monitor_alerts``: promotion, rejection, drift) through the notifier of ``retrain.notify``
-    (:func:`quant_arena.ops.make_notifier`), and a ``failure`` alert when such a run fails.
+    """Sends the alert events a ``retrain``, ``monitor`` or ``paper`` run saves (``retrain_alerts``,
+    ``monitor_alerts``: promotion, rejection, drift, through the notifier of ``retrain.notify``;
+    ``paper_alerts``: circuit-breaker breaches, through ``paper.notify``; each as soon as its node
+    has finished) (:func:`quant_arena.ops.make_notifier`), and a ``failure`` alert when such a run fails.
 
     The notifier's secrets (Telegram bot token and chat id, a webhook URL) come from
     ``conf/<env>/credentials.yml`` (keys ``telegram``, ``webhook``) or the environment
@@ -283,8 +284,8 @@ class AlertHooks:
     that fails logs a warning and never fails the run.
     """
 
-    PIPELINES = frozenset({"retrain", "monitor"})
-    ALERTS = frozenset({"retrain_alerts", "monitor_alerts"})
+    PIPELINES = frozenset({"retrain", "monitor", "paper"})
+    ALERTS = frozenset({"retrain_alerts", "monitor_alerts", "paper_alerts"})
 
     def __init__(self) -> None:
         self._context: Any = None
@@ -293,14 +294,14 @@ class AlertHooks:
     def after_context_created(self, context: Any) -> None:
         self._context = context
 
-    def _notifier(self) -> Any:
+    def _notifier(self, block: str = "retrain") -> Any:
         from quant_arena.ops import make_notifier
 
         context = self._context
         if context is None:
             return None
         try:
-            notify = (context.params.get("retrain") or {}).get("notify")
+            notify = (context.params.get(block) or {}).get("notify")
         except Exception:  # noqa: BLE001 - no parameters: nothing configured
             notify = None
         try:
@@ -309,10 +310,10 @@ class AlertHooks:
             credentials = {}
         return make_notifier(notify, credentials)
 
-    def _send(self, events: Sequence[Mapping[str, Any]]) -> None:
+    def _send(self, events: Sequence[Mapping[str, Any]], block: str = "retrain") -> None:
         from quant_arena.ops import Event
 
-        notifier = self._notifier()
+        notifier = self._notifier(block)
         if notifier is None:
             return
         for event in events:
@@ -322,7 +323,7 @@ class AlertHooks:
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
         """Send the events of a retrain / monitor report."""
         if dataset_name in self.ALERTS and data:
-            self._send(data)
+            self._send(data, "paper" if dataset_name == "paper_alerts" else "retrain")
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -331,5 +332,7 @@ class AlertHooks:
         if not names & self.PIPELINES:
             return
         what = ",".join(sorted(names & self.PIPELINES))
+        tail = "\nThe champion was left as it was." if names & {"retrain", "monitor"} else "\nThe paper account keeps its last recorded bar."
         self._send([{"kind": "failure", "title": f"{what} failed: {type(error).__name__}",
-                     "text": f"{error}"[:1000] + "\nThe champion was left as it was.", "fields": {"pipeline": what}}])
+                     "text": f"{error}"[:1000] + tail, "fields": {"pipeline": what}}],
+                   "paper" if names & self.PIPELINES == {"paper"} else "retrain")

@@ -340,6 +340,87 @@ class TradingEnv(gym.Env):
             return f"t={a.t} close={a.mark:.6g} units={a.units:.6g} equity={a.equity:.6g} level={self.level}"
         return None
 
+    # ------------------------------------------------------------------ carry-over
+    def target_of(self, action: Any) -> float:
+        """The target exposure :meth:`step` orders for ``action`` (NaN: no order, e.g. ``hold``)."""
+        if self._scheme == 2:
+            a = float(np.asarray(action).reshape(-1)[0])
+            return (a if -1.0 <= a <= 1.0 else (1.0 if a > 0.0 else -1.0)) * self._max_exp
+        return self._clipped[int(np.asarray(action).reshape(-1)[0])]
+
+    def step_target(self, target: float) -> Any:
+        """:meth:`step` with the order given as a target exposure (NaN: none) instead of an
+        action; ``step(a)`` is ``step_target(target_of(a))`` (the same compiled call). Returns the
+        observation only (the reward and episode flags are training devices).
+        Paper trading uses it: its pending order is a target, so it survives a change of model."""
+        row = self._acc_row
+        if row == _CHUNK:
+            self._new_acc_buf()
+            row = 0
+        self._acc_row = row + 1
+        J.env_step(self._addr, float(target), row)
+        t = self.account.t
+        if self._flat:
+            return self._flat_obs(t, row)
+        i = t - self._mk_base
+        if not 0 <= i < self._mk_len:
+            i = self._refill_market(t)
+        return {"market": self._mk_rows_out[i], "account": self._acc_rows[row]}
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of everything the next :meth:`step` reads besides the market data: the
+        account's state and order queue, the episode's state (peak, last target, DSR moments,
+        steps) and the curriculum level.
+
+        :meth:`restore` writes it into another env with the same config built on data that
+        holds the same rows up to the account's bar (and possibly more): its next step is then
+        bit for bit the step this env would take. Paper trading builds a new env each time a
+        bar arrives and carries the state over this way (``quant_arena.ops.paper``).
+        """
+        arr = self.account.arrays
+        return {
+            "F": arr.F[:, 0].copy(),
+            "I": arr.IS[:, 0].copy(),
+            "B": arr.B[:, 0].copy(),
+            "Q": arr.Q[0].copy(),
+            "E": self._E[:, 0].copy(),
+            "EI": self._EI[:, 0].copy(),
+            "level": int(self.level),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> Any:
+        """Continue from a :meth:`snapshot` (see there); returns the observation at the
+        snapshot's bar (the one the env would have returned there)."""
+        arr = self.account.arrays
+        parts = {"F": (arr.F, J.NF), "I": (arr.IS, J.NI), "B": (arr.B, J.NB), "E": (self._E, J.NE), "EI": (self._EI, J.NEI)}
+        missing = [k for k in (*parts, "Q", "level") if k not in state]
+        if missing:
+            raise ValueError(f"TradingEnv.restore: the snapshot lacks {missing}")
+        for key, (target, n) in parts.items():
+            value = np.asarray(state[key])
+            if value.shape != (n,):
+                raise ValueError(f"TradingEnv.restore: snapshot {key!r} has shape {value.shape}, expected ({n},)")
+        q = np.asarray(state["Q"], dtype=np.float64)
+        if q.shape != (arr.delay,):
+            raise ValueError(
+                f"TradingEnv.restore: the snapshot's order queue holds {q.shape[0] if q.ndim else 0} bars, "
+                f"this env's fill_delay is {arr.delay}"
+            )
+        t = int(state["I"][J.I_T])
+        if not 0 <= t <= self._last_bar:
+            raise ValueError(f"TradingEnv.restore: the snapshot sits on bar {t}, outside this env's data (0..{self._last_bar})")
+        level = int(state["level"])
+        if not 0 <= level < len(self.plan.exec_configs):
+            raise ValueError(f"TradingEnv.restore: curriculum level {level} does not exist in this env")
+        self.level = level
+        for key, (target, _) in parts.items():
+            target[:, 0] = np.asarray(state[key], dtype=target.dtype)
+        arr.Q[0] = q
+        self._apply_level()  # this env's limits (exposure cap, margin, episode length) stand
+        self._new_acc_buf()
+        self._mk_len = 0
+        return self._observe()
+
     # ------------------------------------------------------------------ helpers
     @property
     def account_features(self) -> tuple[str, ...]:

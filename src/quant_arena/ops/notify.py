@@ -1,6 +1,6 @@
 """Alerts for scheduled retraining: Telegram (Bot API over HTTPS) and a generic JSON webhook.
 
-An :class:`Event` (``promotion``, ``rejection``, ``drift``, ``failure`` or ``info``) goes to every
+An :class:`Event` (``promotion``, ``rejection``, ``drift``, ``failure``, ``breach`` (a paper account's circuit breaker) or ``info``) goes to every
 configured channel whose ``events`` list holds its kind:
 
 - **Telegram**: ``POST {base_url}/bot<token>/sendMessage`` with the JSON body
@@ -56,9 +56,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-EventKind = Literal["promotion", "rejection", "drift", "failure", "info"]
+EventKind = Literal["promotion", "rejection", "drift", "failure", "breach", "info"]
 #: Every event kind, in the order a channel's default ``events`` list holds them.
-EVENT_KINDS: tuple[str, ...] = ("promotion", "rejection", "drift", "failure", "info")
+EVENT_KINDS: tuple[str, ...] = ("promotion", "rejection", "drift", "failure", "breach", "info")
 
 ENV_TELEGRAM_TOKEN = "QUANT_ARENA_TELEGRAM_BOT_TOKEN"
 ENV_TELEGRAM_CHAT_ID = "QUANT_ARENA_TELEGRAM_CHAT_ID"
@@ -99,7 +99,7 @@ def _json_safe(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Event:
-    """One thing worth telling a human: a promotion, a rejection, drift, a failure, or info."""
+    """One thing worth telling a human: a promotion, a rejection, drift, a failure, a circuit-breaker breach, or info."""
 
     kind: str
     title: str

@@ -1,0 +1,628 @@
+"""Paper trading: the registry's champion on bars as they close, with the backtest's own code.
+
+One **paper account** trades one series (symbol, timeframe) with one registered model's current
+``champion`` (or another alias). For every new bar, :class:`PaperTrader`:
+
+1. appends the bar to the account's bar history (kept in the database) and rebuilds the feature
+   table from that history with the study's :func:`~quant_arena.features.build_features` (the
+   features are causal, so the rows before the new bar come out as before);
+2. scales the model's feature columns with the model's own scaler and builds the backtest's env
+   (:func:`quant_arena.study.make_eval_env`: the same :class:`~quant_arena.envs.TradingEnv`, the
+   same compiled kernel, the model's execution costs);
+3. restores the simulator's state at the previous close (:meth:`TradingEnv.restore
+   <quant_arena.envs.TradingEnv.restore>`) and steps it with the order pending from that close:
+   the order fills at this bar's open, the account is marked at its close (fees, spread,
+   slippage, impact, funding, liquidation: the kernel's rules);
+4. checks the circuit breakers (:mod:`quant_arena.ops.breakers`): a breach orders the position
+   flat at this close, halts the account (it stays flat, no model decisions) until an operator
+   resumes it (``python -m quant_arena.ops.paper resume``), records why and sends a ``breach``
+   alert through :mod:`quant_arena.ops.notify`; a liquidation or bankruptcy halts it too;
+5. otherwise asks the model's **ONNX** policy (:class:`quant_arena.agents.OnnxPolicy`, with the
+   observation normalisation inside the graph) for the action at this close, and turns it into
+   the target exposure ordered for the next open;
+6. writes the bar, its ledger row and the new state in ONE transaction
+   (:class:`~quant_arena.ops.paper_store.PaperStore`): each bar is processed exactly once; a
+   process killed at any point restarts from the last recorded bar and gives the same ledger.
+
+The first decision is made when the account is created, at the close of the last history bar,
+as the backtest's run starts with a decision at its start bar. Therefore the paper ledger of a
+replayed window is, bit for bit, the ledger :func:`quant_arena.ops.bundle_actions` (the studies'
+backtest) gives for the same model over the same bars (tested), as long as no breaker fires.
+
+**Model changes.** Before each bar the model source is asked for the alias's version (the
+registry's ``champion``): a promotion is picked up at the next bar; the account's cash,
+position, pending order and episode state carry over (the new model's own features, scaler,
+window and costs apply from that bar); each ledger row names the version that decided it.
+
+**Feeds.** :func:`replay_feed` hands over the bars of a table one at a time (as fast as possible or
+``speed`` times real time); :class:`PollingFeed` asks an exchange (ccxt, or anything with
+``fetch_ohlcv`` and ``milliseconds``) for newly CLOSED bars every ``interval`` seconds
+(:func:`quant_arena.market.fetch_ohlcv_incremental`).
+
+Cost per bar: one feature build over the history (a few ms for a few thousand bars), one env
+build, one ONNX call and one database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from quant_arena.ops.breakers import BreakerConfig, CircuitBreakers
+from quant_arena.ops.notify import Event, NotifyConfig
+from quant_arena.ops.paper_store import AccountState, PaperStore
+
+__all__ = [
+    "PaperConfig",
+    "PaperError",
+    "PaperRun",
+    "PaperTrader",
+    "PollConfig",
+    "PollingFeed",
+    "ReplayConfig",
+    "RegistrySource",
+    "StaticSource",
+    "expected_backtest",
+    "fetch_history",
+    "replay_feed",
+    "split_history",
+]
+
+logger = logging.getLogger(__name__)
+
+NAN = math.nan
+
+
+class PaperError(ValueError):
+    """Paper trading cannot go on: bad bar, bad settings, a model that cannot be run."""
+
+
+class ReplayConfig(BaseModel):
+    """Replay mode: the bars of a table (the cleaned OHLCV of the data pipeline) one at a time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    start: str | None = Field(None, description="first replayed bar (ISO time, UTC); null: `last_bars` before the end")
+    last_bars: int | None = Field(2160, ge=1, description="replay the last N bars when `start` is null (2160 = 90 days of 1h bars)")
+    speed: float = Field(0.0, ge=0.0, description="0: as fast as possible; k: k times real time (1h bar every 3600/k s)")
+
+
+class PollConfig(BaseModel):
+    """Polling mode: newly closed bars from an exchange through ccxt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    exchange: str = Field("binance", description="ccxt exchange id")
+    sandbox: bool = False
+    interval: float = Field(60.0, gt=0.0, description="seconds between polls")
+    max_polls: int | None = Field(1, ge=1, description="polls in this run (1: catch up once and exit, for cron); null: forever")
+    limit: int = Field(1000, ge=1, description="bars per request")
+
+
+class PaperConfig(BaseModel):
+    """The ``paper`` block of the parameters (see the README's "Paper trading")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    account: str = Field("paper", min_length=1, description="the paper account's name (several share one database)")
+    model: str = Field(..., min_length=1, description="registered model, e.g. quant_arena_ppo_mlp")
+    alias: str = Field("champion", min_length=1, description="the alias (or version number) traded; re-read every bar")
+    symbol: str | None = None
+    timeframe: str | None = None
+    store: str = Field("sqlite:///data/07_model_output/paper.db", description="SQLAlchemy URL of the state database")
+    mode: Literal["replay", "poll"] = "replay"
+    history_bars: int = Field(1000, ge=2, description="bars before the first decision (feature warm-up and observation window)")
+    initial_equity: float | None = Field(None, gt=0.0, description="null: the model env's initial_equity")
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
+    poll: PollConfig = Field(default_factory=PollConfig)
+    breakers: BreakerConfig = Field(default_factory=BreakerConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    model_cache: str = Field("data/06_models/paper", description="where registry versions are downloaded")
+
+    @field_validator("store")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(f"paper.store={value!r}: give a SQLAlchemy URL, e.g. sqlite:///data/07_model_output/paper.db")
+        return value
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class _Runner:
+    """One model version, ready to decide: its ONNX policy and everything around it."""
+
+    version: str
+    bundle: Any
+    policy: Any
+    columns: list[str]
+    scaler: Any
+    env: Any  # TradingEnvConfig
+    periods_per_year: float
+    masked: bool
+
+
+def _runner(version: str, bundle: Any, frame: pd.DataFrame) -> _Runner:
+    from quant_arena.agents import OnnxPolicy
+    from quant_arena.envs import TradingEnvConfig
+    from quant_arena.ops.bundle import _periods_per_year, _scaler_for
+
+    path = bundle.onnx_path
+    if path is None:
+        raise PaperError(
+            f"model version {version} ({bundle.agent or bundle.algo}) has no ONNX policy: paper trading runs the "
+            "exported policy (RecurrentPPO cannot be exported as a stateless function)"
+        )
+    policy = OnnxPolicy(path)
+    columns = list(bundle.feature_columns)
+    return _Runner(
+        version=str(version),
+        bundle=bundle,
+        policy=policy,
+        columns=columns,
+        scaler=_scaler_for(bundle.scaler, columns),
+        env=TradingEnvConfig.model_validate(bundle.env_config),
+        periods_per_year=_periods_per_year(bundle, frame),
+        masked=bool(getattr(policy, "masked", False)),
+    )
+
+
+class StaticSource:
+    """A fixed model (a loaded :class:`~quant_arena.ops.ModelBundle`) under a version label."""
+
+    def __init__(self, bundle: Any, version: str = "1") -> None:
+        self.bundle = bundle
+        self.version = str(version)
+
+    def current(self) -> tuple[str, Any]:
+        return self.version, self.bundle
+
+
+class RegistrySource:
+    """The version an alias of a registered model points to now (re-read at every call);
+    versions are downloaded once into ``cache``."""
+
+    def __init__(self, registry: Any, alias: str = "champion", cache: str | Path | None = None) -> None:
+        self.registry = registry
+        self.alias = str(alias)
+        self.cache = Path(cache) if cache is not None else None
+        self._loaded: dict[str, Any] = {}
+
+    def current(self) -> tuple[str, Any]:
+        version = self.registry.resolve(self.alias)
+        if version is None:
+            raise PaperError(f"registered model {self.registry.name!r} has no version {self.alias!r}: run the retrain pipeline first")
+        version = str(version)
+        if version not in self._loaded:
+            dst = None if self.cache is None else self.cache / self.registry.name / f"v{version}"
+            self._loaded[version] = self.registry.load(version, dst=dst)
+        return version, self._loaded[version]
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+def _utc(ts: Any) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def split_history(bars: pd.DataFrame, *, history_bars: int, start: str | None = None, last_bars: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(history, to_replay)`` of one series: the replayed bars from ``start`` (or the last
+    ``last_bars``) and the ``history_bars`` bars before them."""
+    frame = bars.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    ts = pd.to_datetime(frame["timestamp"], utc=True)
+    if start is not None:
+        first = int((ts < _utc(start)).sum())
+    elif last_bars is not None:
+        first = max(len(frame) - int(last_bars), 0)
+    else:
+        raise PaperError("paper.replay: give `start` or `last_bars`")
+    if first >= len(frame):
+        raise PaperError(f"paper.replay: no bar at or after start={start!r} (the table ends at {ts.iloc[-1].isoformat()})")
+    if first < history_bars:
+        raise PaperError(
+            f"paper.replay: {first} bars before the first replayed bar {ts.iloc[first].isoformat()}, "
+            f"history_bars={history_bars} needed (start later or lower paper.history_bars)"
+        )
+    return frame.iloc[first - history_bars : first].reset_index(drop=True), frame.iloc[first:].reset_index(drop=True)
+
+
+def replay_feed(bars: pd.DataFrame, speed: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
+    """The rows of ``bars`` one at a time (dicts), ``speed`` times real time (0: no waiting)."""
+    from quant_arena.market import timeframe_seconds
+
+    for i, row in enumerate(bars.to_dict("records")):
+        if i and speed > 0:
+            sleep(timeframe_seconds(str(row["timeframe"])) / speed)
+        yield row
+
+
+class PollingFeed:
+    """Newly closed bars of ``symbol``/``timeframe`` from ``exchange``, every ``interval`` seconds,
+    after ``after`` (the last processed bar), for ``max_polls`` polls (None: forever)."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        symbol: str,
+        timeframe: str,
+        after: pd.Timestamp,
+        *,
+        interval: float = 60.0,
+        max_polls: int | None = 1,
+        limit: int = 1000,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.after = _utc(after)
+        self.interval = float(interval)
+        self.max_polls = max_polls
+        self.limit = int(limit)
+        self.sleep = sleep
+        self.polls = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        from quant_arena.market import fetch_ohlcv_incremental, timeframe_seconds
+
+        step_ms = timeframe_seconds(self.timeframe) * 1000
+        while self.max_polls is None or self.polls < self.max_polls:
+            if self.polls:
+                self.sleep(self.interval)
+            self.polls += 1
+            since = int(self.after.value // 1_000_000) + step_ms
+            new = fetch_ohlcv_incremental(self.exchange, self.symbol, self.timeframe, since_ms=since, limit=self.limit, sleep=self.sleep)
+            for row in new.to_dict("records"):
+                if _utc(row["timestamp"]) > self.after:
+                    self.after = _utc(row["timestamp"])
+                    yield row
+
+
+def fetch_history(exchange: Any, symbol: str, timeframe: str, history_bars: int, limit: int = 1000, sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+    """The last ``history_bars`` closed bars from the exchange (to create a polling account)."""
+    from quant_arena.market import fetch_ohlcv_incremental, timeframe_seconds
+
+    step_ms = timeframe_seconds(timeframe) * 1000
+    since = int(exchange.milliseconds()) - (history_bars + 2) * step_ms
+    bars = fetch_ohlcv_incremental(exchange, symbol, timeframe, since_ms=since, limit=limit, sleep=sleep)
+    if len(bars) < history_bars:
+        raise PaperError(f"{symbol} {timeframe}: the exchange gave {len(bars)} closed bars, history_bars={history_bars} needed")
+    return bars.iloc[-history_bars:].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the trader
+
+
+@dataclass
+class PaperRun:
+    """What one :meth:`PaperTrader.run` did."""
+
+    account: str
+    bars_processed: int = 0
+    bars_skipped: int = 0
+    breaches: list[str] = field(default_factory=list)
+    model_changes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "bars_processed": self.bars_processed,
+            "bars_skipped": self.bars_skipped,
+            "breaches": list(self.breaches),
+            "model_changes": list(self.model_changes),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+_BAR_FIELDS = ("open", "high", "low", "close")
+
+
+class PaperTrader:
+    """One paper account (see the module docstring).
+
+    Args:
+        config: the ``paper`` parameters.
+        store: the state database.
+        source: where the model comes from (:class:`RegistrySource`, :class:`StaticSource`).
+        features: the feature builder's config (:class:`quant_arena.features.FeatureConfig`), the
+            one the model was trained with (the pipeline's ``features`` parameters).
+        notifier: alerts (:func:`quant_arena.ops.make_notifier`); None: log only.
+    """
+
+    def __init__(self, config: PaperConfig, store: PaperStore, source: Any, features: Any, notifier: Any = None) -> None:
+        self.config = config
+        self.store = store
+        self.source = source
+        self.features = features
+        self.notifier = notifier
+        self.state: AccountState | None = None
+        self.history: pd.DataFrame | None = None
+        self._runners: dict[str, _Runner] = {}
+        self.breakers: CircuitBreakers | None = None
+        #: the breach alerts of this object's bars (``{"kind", "title", "text", "fields"}``;
+        #: the pipeline saves them as ``paper_alerts``, which AlertHooks sends)
+        self.alerts: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ set-up
+
+    def _feature_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
+        from quant_arena.features import build_features
+        from quant_arena.study import series_frame
+
+        return series_frame(build_features(bars, self.features))
+
+    def _runner_for(self, version: str, bundle: Any, frame: pd.DataFrame) -> _Runner:
+        if version not in self._runners:
+            self._runners[version] = _runner(version, bundle, frame)
+        return self._runners[version]
+
+    def _env(self, runner: _Runner, frame: pd.DataFrame, start: int) -> Any:
+        from quant_arena.study import make_eval_env, market_data, model_input
+
+        missing = [c for c in runner.columns if c not in frame.columns]
+        if missing:
+            raise PaperError(
+                f"model version {runner.version} observes feature columns {missing} that the features "
+                "parameters do not build: paper trading needs the features the model was trained with"
+            )
+        data = market_data(model_input(frame, runner.columns, runner.scaler), runner.columns, periods_per_year=runner.periods_per_year)
+        return make_eval_env(data, runner.env, start)
+
+    def _decide(self, runner: _Runner, env: Any, obs: Any) -> float:
+        if runner.masked:
+            action, _ = runner.policy.predict(obs, action_masks=env.action_masks())
+        else:
+            action, _ = runner.policy.predict(obs)
+        return float(env.target_of(action))
+
+    def open(self, history: pd.DataFrame | None = None) -> AccountState:
+        """Load the account, or create it on ``history`` (its bars up to the first decision)."""
+        cfg = self.config
+        state = self.store.state(cfg.account)
+        if state is None:
+            if history is None or history.empty:
+                raise PaperError(f"paper account {cfg.account!r} does not exist yet: give its history bars")
+            state = self._create(history)
+        else:
+            for key, want in (("symbol", cfg.symbol), ("timeframe", cfg.timeframe), ("model", cfg.model)):
+                have = getattr(state, key)
+                if want is not None and want != have:
+                    raise PaperError(f"paper account {cfg.account!r} trades {key}={have!r}, the parameters say {want!r}: use another account name")
+        self.state = state
+        self.history = self.store.bars_frame(cfg.account)
+        self.breakers = CircuitBreakers(cfg.breakers, start_equity=state.initial_equity)
+        ledger = self.store.ledger(cfg.account)
+        if len(ledger):
+            self.breakers.rebuild(ledger["timestamp"], ledger["equity"].to_numpy(), ledger["exposure"].to_numpy())
+        return state
+
+    def _create(self, history: pd.DataFrame) -> AccountState:
+        cfg = self.config
+        bars = history.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        symbols = bars["symbol"].astype(str).unique() if "symbol" in bars else np.array([cfg.symbol or ""])
+        tfs = bars["timeframe"].astype(str).unique() if "timeframe" in bars else np.array([cfg.timeframe or ""])
+        if len(symbols) != 1 or len(tfs) != 1:
+            raise PaperError(f"paper history holds {len(symbols)} symbols and {len(tfs)} timeframes: one series only (set paper.symbol / paper.timeframe)")
+        frame = self._feature_frame(bars)
+        version, bundle = self.source.current()
+        runner = self._runner_for(version, bundle, frame)
+        # The first decision is at the last history bar's close. An env needs one bar after
+        # its start, so a copy of the last row stands in for the next bar: the observation at
+        # the start reads rows <= start only, and nobody steps into the stand-in.
+        last = len(frame) - 1
+        padded = pd.concat([frame, frame.iloc[[last]]], ignore_index=True)
+        env = self._env(runner, padded, last)
+        equity = cfg.initial_equity
+        obs, _ = env.reset(options={"start": last})
+        if equity is not None and equity != runner.env.initial_equity:
+            raise PaperError(
+                f"paper.initial_equity={equity} differs from the model env's initial_equity={runner.env.initial_equity}: "
+                "the observation's equity ratio depends on it; leave paper.initial_equity null"
+            )
+        target = self._decide(runner, env, obs)
+        self.store.create(
+            account=cfg.account,
+            symbol=str(symbols[0]),
+            timeframe=str(tfs[0]),
+            model=cfg.model,
+            model_version=version,
+            history=bars,
+            last_t=last,
+            pending_target=target,
+            snapshot=env.snapshot(),
+            initial_equity=float(runner.env.initial_equity),
+        )
+        env.close()
+        state = self.store.state(cfg.account)
+        assert state is not None
+        logger.info("paper account %r created on %d bars; model v%s; first target %s", cfg.account, len(bars), version, target)
+        return state
+
+    # ------------------------------------------------------------------ one bar
+
+    def _conform(self, bar: Mapping[str, Any]) -> dict[str, Any]:
+        """The bar as a row of the history table (its columns; gap flag from the bar times)."""
+        from quant_arena.market import timeframe_seconds
+
+        state, hist = self.state, self.history
+        assert state is not None and hist is not None
+        row = dict(bar)
+        if "timestamp" not in row:
+            raise PaperError(f"paper account {state.account!r}: a bar without a timestamp: {sorted(row)}")
+        ts = _utc(row["timestamp"])
+        row["timestamp"] = ts
+        for key, want in (("symbol", state.symbol), ("timeframe", state.timeframe)):
+            if key in row and str(row[key]) != want:
+                raise PaperError(f"paper account {state.account!r} trades {key}={want!r}; got a bar with {key}={row[key]!r} at {ts.isoformat()}")
+            row[key] = want
+        vals = {}
+        for key in (*_BAR_FIELDS, "volume"):
+            try:
+                vals[key] = float(row[key])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PaperError(f"paper account {state.account!r}: bar {ts.isoformat()} has no usable {key!r} ({row.get(key)!r})") from exc
+        o, h, lo, c = (vals[k] for k in _BAR_FIELDS)
+        if not all(math.isfinite(v) and v > 0 for v in (o, h, lo, c)) or not (lo <= min(o, c) and h >= max(o, c)):
+            raise PaperError(
+                f"paper account {state.account!r}: bar {ts.isoformat()} is not a valid candle "
+                f"(open={o}, high={h}, low={lo}, close={c}); nothing was recorded for it"
+            )
+        if not (math.isfinite(vals["volume"]) and vals["volume"] >= 0):
+            raise PaperError(f"paper account {state.account!r}: bar {ts.isoformat()} has volume={vals['volume']}; nothing was recorded for it")
+        step = pd.Timedelta(seconds=timeframe_seconds(state.timeframe))
+        if "gap_before" in hist.columns:
+            row["gap_before"] = bool(ts - state.last_ts > step)
+        out = {}
+        for col in hist.columns:
+            if col in row:
+                out[col] = row[col]
+            elif col in ("is_filled", "out_of_order"):
+                out[col] = False
+            else:
+                out[col] = NAN
+        return out
+
+    def process(self, bar: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Process one closed bar; None when it was recorded before (exactly once)."""
+        state, hist = self.state, self.history
+        if state is None or hist is None or self.breakers is None:
+            raise PaperError("PaperTrader.process: call open() first")
+        ts = _utc(bar["timestamp"]) if "timestamp" in bar else None
+        if ts is not None and ts <= state.last_ts:
+            return None
+        row = self._conform(bar)
+        history = pd.concat([hist, pd.DataFrame([row], columns=hist.columns)], ignore_index=True)
+        frame = self._feature_frame(history)
+        version, bundle = self.source.current()
+        runner = self._runner_for(version, bundle, frame)
+        events: list[tuple[str, str]] = []
+        labels: list[str] = []
+        if version != state.model_version:
+            events.append(("model", f"model version {state.model_version} -> {version}"))
+            labels.append(f"model:{version}")
+        env = self._env(runner, frame, state.last_t)
+        env.restore(state.snapshot)
+        obs = env.step_target(state.pending_target)
+        acc = env.account
+        equity = float(acc.equity)
+        exposure = float(acc.exposure)
+        status, reason = state.status, state.halt_reason
+        breaches = self.breakers.update(row["timestamp"], equity, exposure)
+        stop = "bankruptcy" if equity <= 0.0 else ("liquidation" if acc.liquidated else None)
+        if status == "trading" and (breaches or stop):
+            details = [b.detail for b in breaches] + ([f"{stop} at {row['timestamp'].isoformat()}"] if stop else [])
+            status, reason = "halted", "; ".join(details)
+            target = 0.0 if equity > 0.0 else NAN
+            names = [b.name for b in breaches] + ([stop] if stop else [])
+            labels.append("breach:" + ",".join(names))
+            events.append(("breach", reason))
+            self._alert(row["timestamp"], names, reason, equity)
+        elif status == "halted":
+            target = NAN
+        else:
+            target = self._decide(runner, env, obs)
+        ledger = {
+            "t": int(acc.t),
+            "model_version": version,
+            **{k: float(getattr(acc, k)) for k in ("pnl", "fee", "spread", "impact", "funding", "swap", "liquidation_fee",
+                                                    "equity", "cash", "units", "filled", "unfilled")},
+            "close": float(acc.mark),
+            "exposure": exposure,
+            "target": target,
+            "liquidated": bool(acc.liquidated),
+            "dropped": bool(acc.dropped),
+            "event": " ".join(labels),
+        }
+        self.store.commit_bar(
+            state, row, ledger, snapshot=env.snapshot(), pending_target=target, model_version=version,
+            status=status, halt_reason=reason, events=events,
+        )
+        env.close()
+        self.history = history
+        return {"timestamp": row["timestamp"], **ledger, "status": status}
+
+    def _alert(self, ts: pd.Timestamp, names: list[str], reason: str, equity: float) -> None:
+        cfg = self.config
+        logger.warning("paper account %r halted at %s: %s", cfg.account, ts.isoformat(), reason)
+        event = {
+            "kind": "breach",
+            "title": f"Paper account {cfg.account} halted: {', '.join(names)}",
+            "text": f"{reason}. The position is ordered flat at this close; resume with "
+            f"`python -m quant_arena.ops.paper resume --account {cfg.account} --store <url>`.",
+            "fields": {"account": cfg.account, "bar": ts.isoformat(), "equity": equity, "model": cfg.model},
+        }
+        self.alerts.append(event)
+        if self.notifier is not None:
+            self.notifier.send(Event(event["kind"], event["title"], event["text"], event["fields"]))
+
+    def run(self, feed: Iterable[Mapping[str, Any]]) -> PaperRun:
+        """Process every bar of ``feed`` (already recorded bars are skipped)."""
+        if self.state is None:
+            raise PaperError("PaperTrader.run: call open() first")
+        out = PaperRun(self.config.account)
+        t0 = time.perf_counter()
+        for bar in feed:
+            res = self.process(bar)
+            if res is None:
+                out.bars_skipped += 1
+                continue
+            out.bars_processed += 1
+            ev = res["event"]
+            for label in ev.split():
+                if label.startswith("breach:"):
+                    out.breaches.append(f"{res['timestamp'].isoformat()} {label[7:]}")
+                elif label.startswith("model:"):
+                    out.model_changes.append(f"{res['timestamp'].isoformat()} v{label[6:]}")
+        out.seconds = time.perf_counter() - t0
+        return out
+
+    # ------------------------------------------------------------------ operator commands
+
+    def resume(self, note: str = "") -> None:
+        """Lift a halt (the next bar is decided by the model again; its drawdown peak restarts)."""
+        state = self.state
+        if state is None:
+            raise PaperError("PaperTrader.resume: call open() first")
+        if state.status != "halted":
+            raise PaperError(f"paper account {state.account!r} is not halted")
+        self.store.set_status(state.account, "trading", "", "resume", note or f"resumed after: {state.halt_reason}")
+        state.status, state.halt_reason = "trading", ""
+
+
+# --------------------------------------------------------------------------- the expectation
+
+
+def expected_backtest(trader: PaperTrader) -> pd.DataFrame:
+    """The backtest of the model the account trades NOW over the account's bars since its first
+    decision (:func:`quant_arena.ops.bundle_actions`: the studies' out-of-sample run, torch policy):
+    what the paper record is compared with. One row per bar (``timestamp``, the ledger columns,
+    ``model_version``, ``periods_per_year``). Without a breaker, a halt or a model change
+    it equals the paper ledger bit for bit."""
+    from quant_arena.ops.bundle import bundle_actions
+
+    state, bars = trader.state, trader.history
+    if state is None or bars is None:
+        raise PaperError("expected_backtest: open the trader first")
+    frame = trader._feature_frame(bars)
+    version, bundle = trader.source.current()
+    runner = trader._runner_for(version, bundle, frame)
+    ts = pd.to_datetime(frame["timestamp"], utc=True)
+    start = int((ts < state.start_ts).sum())
+    if start >= len(frame) - 1:
+        out = pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "equity": pd.Series([], dtype=float)})
+    else:
+        out = bundle_actions(bundle, frame, start, len(frame), name=f"v{version}").ledger
+    out["model_version"] = str(version)
+    out["periods_per_year"] = float(runner.periods_per_year)
+    return out.reset_index(drop=True)
