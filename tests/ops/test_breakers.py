@@ -408,6 +408,13 @@ def test_check_breakers_is_the_whole_record_replayed() -> None:
     assert [(b.timestamp.hour, b.value) for b in out if b.name == "max_leverage"] == [
         (5, 2.5)
     ]
+    # VaR (window 4, from 3 returns): at 22:00 the returns are 0.01, 99/101 - 1, 93/99 - 1;
+    # h = 0.05 * 2 = 0.1 between the two lowest. It stays above 0.05 while the losses are in
+    # the window; the resume at 03:00 clears them and 3 calm returns later it is 0.0198.
+    var = [b for b in out if b.name == "var_95"]
+    assert [b.timestamp.hour for b in var] == [22, 23, 0, 1, 2]
+    x0, x1 = 93 / 99 - 1, 99 / 101 - 1
+    assert var[0].value == pytest.approx(-(x0 + 0.1 * (x1 - x0)), abs=1e-15)
 
 
 def test_from_ledger_names_a_missing_column() -> None:
