@@ -18,6 +18,12 @@ no Kedro here).
 - :mod:`~quant_arena.ops.promotion`: the promotion rule (guardrails + a statistical criterion).
 - :mod:`~quant_arena.ops.retrain`: one retrain: the newest fold, the champion's check (drift,
   decay), the challenger trained with the study's fold unit, judged, registered and promoted.
+- :mod:`~quant_arena.ops.breakers`: circuit breakers (maximum drawdown, daily loss, VaR(95),
+  maximum leverage): :class:`CircuitBreakers` checks one bar at a time and is rebuilt from the
+  paper ledger after a restart; :func:`check_breakers` replays a whole record.
+- :mod:`~quant_arena.ops.paper_report`: the daily paper-trading report and summary, against the
+  backtest of the same model on the same bars (:func:`paper_daily_report`,
+  :func:`paper_summary`, :func:`paper_report_markdown`).
 
 Names are imported lazily (PEP 562, :func:`quant_arena.lazy.lazy_face`): sending a failure alert
 does not import scipy, MLflow or torch, and ``python -m quant_arena.ops.registry`` does not import
@@ -89,6 +95,22 @@ _EXPORTS: dict[str, str] = {
     "retrain_agent": "retrain",
     "retrain_frame": "retrain",
     "retrain_tables": "retrain",
+    # breakers
+    "BREAKER_NAMES": "breakers",
+    "Breach": "breakers",
+    "BreakerConfig": "breakers",
+    "BreakerState": "breakers",
+    "CircuitBreakers": "breakers",
+    "check_breakers": "breakers",
+    "is_resume": "breakers",
+    # paper_report
+    "BACKTEST_COLUMNS": "paper_report",
+    "DAILY_COLUMNS": "paper_report",
+    "REPORT_COLUMNS": "paper_report",
+    "SUMMARY_KEYS": "paper_report",
+    "paper_daily_report": "paper_report",
+    "paper_report_markdown": "paper_report",
+    "paper_summary": "paper_report",
 }
 
 __all__ = [*_EXPORTS]  # noqa: PLE0604 - the face is the keys of _EXPORTS
