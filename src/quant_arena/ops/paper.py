@@ -74,6 +74,7 @@ __all__ = [
     "expected_backtest",
     "fetch_history",
     "replay_feed",
+    "resume_account",
     "split_history",
 ]
 
@@ -401,10 +402,8 @@ class PaperTrader:
                     raise PaperError(f"paper account {cfg.account!r} trades {key}={have!r}, the parameters say {want!r}: use another account name")
         self.state = state
         self.history = self.store.bars_frame(cfg.account)
-        self.breakers = CircuitBreakers(cfg.breakers, start_equity=state.initial_equity)
-        ledger = self.store.ledger(cfg.account)
-        if len(ledger):
-            self.breakers.rebuild(ledger["timestamp"], ledger["equity"].to_numpy(), ledger["exposure"].to_numpy())
+        # the breakers' state is a function of the processed bars: replayed from the ledger
+        self.breakers = CircuitBreakers.from_ledger(self.store.ledger(cfg.account), cfg.breakers, state.initial_equity)
         return state
 
     def _create(self, history: pd.DataFrame) -> AccountState:
@@ -421,7 +420,9 @@ class PaperTrader:
         # its start, so a copy of the last row stands in for the next bar: the observation at
         # the start reads rows <= start only, and nobody steps into the stand-in.
         last = len(frame) - 1
-        padded = pd.concat([frame, frame.iloc[[last]]], ignore_index=True)
+        standin = frame.iloc[[last]].copy()
+        standin["timestamp"] = standin["timestamp"] + (standin["timestamp"].iloc[0] - frame["timestamp"].iloc[last - 1])
+        padded = pd.concat([frame, standin], ignore_index=True)
         env = self._env(runner, padded, last)
         equity = cfg.initial_equity
         obs, _ = env.reset(options={"start": last})
@@ -518,6 +519,10 @@ class PaperTrader:
         equity = float(acc.equity)
         exposure = float(acc.exposure)
         status, reason = state.status, state.halt_reason
+        if status == "resume":  # an operator lifted the halt: the limits start afresh from here
+            self.breakers.resume()
+            labels.append("resume")
+            status, reason = "trading", ""
         breaches = self.breakers.update(row["timestamp"], equity, exposure)
         stop = "bankruptcy" if equity <= 0.0 else ("liquidation" if acc.liquidated else None)
         if status == "trading" and (breaches or stop):
@@ -590,14 +595,26 @@ class PaperTrader:
     # ------------------------------------------------------------------ operator commands
 
     def resume(self, note: str = "") -> None:
-        """Lift a halt (the next bar is decided by the model again; its drawdown peak restarts)."""
+        """Lift a halt: at the next bar the limits start afresh from the equity then
+        (:meth:`CircuitBreakers.resume`: peak, day reference, VaR history) and the model decides
+        again at its close; that bar's ledger event says ``resume``."""
         state = self.state
         if state is None:
             raise PaperError("PaperTrader.resume: call open() first")
-        if state.status != "halted":
-            raise PaperError(f"paper account {state.account!r} is not halted")
-        self.store.set_status(state.account, "trading", "", "resume", note or f"resumed after: {state.halt_reason}")
-        state.status, state.halt_reason = "trading", ""
+        resume_account(self.store, state.account, note)
+        state.status, state.halt_reason = "resume", ""
+
+
+def resume_account(store: PaperStore, account: str, note: str = "") -> str:
+    """The operator's ``resume`` of a halted account (the next bar applies it); returns the
+    halt's reason. Raises :class:`PaperError` when the account does not exist or is not halted."""
+    state = store.state(account)
+    if state is None:
+        raise PaperError(f"no paper account {account!r} in {store!r}")
+    if state.status != "halted":
+        raise PaperError(f"paper account {account!r} is not halted (status {state.status!r})")
+    store.set_status(account, "resume", "", "resume", note or f"resume requested after: {state.halt_reason}")
+    return state.halt_reason
 
 
 # --------------------------------------------------------------------------- the expectation
