@@ -93,4 +93,9 @@ def paper_bundle(directory: str, seed: int = 0) -> ModelBundle:
         env_config=env.model_dump(mode="json"), data_span={"symbol": "BTC/USD", "timeframe": "1h"},
         metrics={"best_val_sharpe": float(result.best_val_sharpe)}, extra={"periods_per_year": PPY, "seed": seed},
     )
-    return load_bundle(save_bundle(bundle, Path(directory) / f"seed{seed}"))
+    return load_bundle(save_bundle(bundle, bundle_dir(directory, seed)))
+
+
+def bundle_dir(directory: str, seed: int = 0) -> Path:
+    """Where :func:`paper_bundle` saved the model of ``seed``."""
+    return Path(directory) / f"seed{seed}"

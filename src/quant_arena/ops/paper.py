@@ -125,6 +125,9 @@ class PaperConfig(BaseModel):
     breakers: BreakerConfig = Field(default_factory=BreakerConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     model_cache: str = Field("data/06_models/paper", description="where registry versions are downloaded")
+    model_check_seconds: float = Field(
+        1.0, ge=0.0, description="re-read the alias at most this often (wall-clock seconds; 0: before every bar)"
+    )
 
     @field_validator("store")
     @classmethod
@@ -188,20 +191,32 @@ class StaticSource:
 
 
 class RegistrySource:
-    """The version an alias of a registered model points to now (re-read at every call);
-    versions are downloaded once into ``cache``."""
+    """The version an alias of a registered model points to now (re-read when ``check_seconds``
+    have passed since the last read; 0: at every call); versions are downloaded once into ``cache``."""
 
-    def __init__(self, registry: Any, alias: str = "champion", cache: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        registry: Any,
+        alias: str = "champion",
+        cache: str | Path | None = None,
+        check_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = registry
         self.alias = str(alias)
         self.cache = Path(cache) if cache is not None else None
+        self.check_seconds = float(check_seconds)
+        self.clock = clock
         self._loaded: dict[str, Any] = {}
+        self._version: str | None = None
+        self._checked = -math.inf
 
     def current(self) -> tuple[str, Any]:
-        version = self.registry.resolve(self.alias)
-        if version is None:
-            raise PaperError(f"registered model {self.registry.name!r} has no version {self.alias!r}: run the retrain pipeline first")
-        version = str(version)
+        now = self.clock()
+        if self._version is None or now - self._checked >= self.check_seconds:
+            self._version = str(self.registry.resolve(self.alias))
+            self._checked = now
+        version = self._version
         if version not in self._loaded:
             dst = None if self.cache is None else self.cache / self.registry.name / f"v{version}"
             self._loaded[version] = self.registry.load(version, dst=dst)
@@ -643,3 +658,75 @@ def expected_backtest(trader: PaperTrader) -> pd.DataFrame:
     out["model_version"] = str(version)
     out["periods_per_year"] = float(runner.periods_per_year)
     return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- operator CLI
+
+DEFAULT_STORE = "sqlite:///data/07_model_output/paper.db"
+
+
+def _parser() -> Any:
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="python -m quant_arena.ops.paper",
+        description="Paper accounts: status, ledger, halt and resume (trading itself: kedro run --pipeline=paper).",
+    )
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"the paper database (SQLAlchemy URL; default {DEFAULT_STORE})")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("status", help="every account, or one (--account)").add_argument("--account")
+    led = sub.add_parser("ledger", help="an account's last ledger rows")
+    led.add_argument("--account", required=True)
+    led.add_argument("--tail", type=int, default=24)
+    halt = sub.add_parser("halt", help="halt an account by hand: the position is ordered flat at the next bar")
+    halt.add_argument("--account", required=True)
+    halt.add_argument("--reason", required=True)
+    res = sub.add_parser("resume", help="lift a halt (applied at the next bar)")
+    res.add_argument("--account", required=True)
+    res.add_argument("--note", default="")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m quant_arena.ops.paper status|ledger|halt|resume``; 0 on success, 2 on a refused command."""
+    args = _parser().parse_args(argv)
+    store = PaperStore(args.store)
+    try:
+        if args.command == "status":
+            frame = store.accounts_frame()
+            if args.account:
+                frame = frame[frame["account"] == args.account]
+                if frame.empty:
+                    print(f"no paper account {args.account!r} in {store!r}")
+                    return 2
+            print(frame.to_string(index=False) if len(frame) else f"no paper accounts in {store!r}")
+        elif args.command == "ledger":
+            if store.state(args.account) is None:
+                print(f"no paper account {args.account!r} in {store!r}")
+                return 2
+            cols = ["timestamp", "model_version", "target", "filled", "equity", "units", "exposure", "status", "event"]
+            print(store.ledger(args.account)[cols].tail(args.tail).to_string(index=False))
+        elif args.command == "halt":
+            state = store.state(args.account)
+            if state is None:
+                print(f"no paper account {args.account!r} in {store!r}")
+                return 2
+            if state.status == "halted":
+                print(f"paper account {args.account!r} is already halted: {state.halt_reason}")
+                return 2
+            store.set_status(args.account, "halted", f"halted by hand: {args.reason}", "halt", args.reason, flatten=True)
+            print(f"paper account {args.account!r} halted; its position is ordered flat at the next bar")
+        else:
+            try:
+                reason = resume_account(store, args.account, args.note)
+            except PaperError as exc:
+                print(str(exc))
+                return 2
+            print(f"paper account {args.account!r} resumes at the next bar (it was halted: {reason})")
+        return 0
+    finally:
+        store.dispose()
+
+
+if __name__ == "__main__":  # pragma: no cover - the module as a program
+    raise SystemExit(main())

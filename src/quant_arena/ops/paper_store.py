@@ -2,8 +2,9 @@
 
 Four tables, keyed by the account's name, so several accounts share one database:
 
-``paper_accounts``  one row per account: symbol, timeframe, model, status (``trading`` /
-                    ``halted`` and why), the last processed bar, the order pending at its close
+``paper_accounts``  one row per account: symbol, timeframe, model, status (``trading``,
+                    ``halted`` and why, or ``resume``: an operator lifted the halt, applied at
+                    the next bar), the last processed bar, the order pending at its close
                     (the target exposure), the model version that decided it, and the simulator
                     snapshot (:meth:`quant_arena.envs.TradingEnv.snapshot`, JSON; floats written
                     with ``repr`` so they read back bit for bit).
@@ -404,14 +405,16 @@ class PaperStore:
         state.status = status
         state.halt_reason = halt_reason
 
-    def set_status(self, account: str, status: str, reason: str, kind: str, detail: str) -> None:
-        """Halt or resume an account outside a bar (an operator's command), with an event."""
+    def set_status(self, account: str, status: str, reason: str, kind: str, detail: str, *, flatten: bool = False) -> None:
+        """Halt or resume an account outside a bar (an operator's command), with an event;
+        ``flatten``: replace the pending order by a flat target (filled at the next bar's open)."""
         sa = self._sa
         acc = self.accounts
+        values: dict[str, Any] = {"status": status, "halt_reason": reason, "updated_at": time.time()}
+        if flatten:
+            values["pending_target"] = 0.0
         with self.engine.begin() as conn:
-            res = conn.execute(
-                sa.update(acc).where(acc.c.account == account).values(status=status, halt_reason=reason, updated_at=time.time())
-            )
+            res = conn.execute(sa.update(acc).where(acc.c.account == account).values(**values))
             if res.rowcount != 1:
                 raise PaperStoreError(f"no paper account {account!r} in {self!r}")
             conn.execute(sa.insert(self.events).values(account=account, ts=None, kind=kind, detail=detail, created_at=time.time()))

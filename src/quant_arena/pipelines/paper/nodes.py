@@ -45,7 +45,7 @@ def paper_trade(
     features = validated(FeatureConfig, features_params)
     store = PaperStore(config.store)
     try:
-        source = RegistrySource(ModelRegistry(config.model), config.alias, config.model_cache)
+        source = RegistrySource(ModelRegistry(config.model), config.alias, config.model_cache, config.model_check_seconds)
         trader = PaperTrader(config, store, source, features)
         exists = store.state(config.account) is not None
         if config.mode == "replay":
