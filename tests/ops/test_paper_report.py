@@ -153,6 +153,8 @@ def test_backtest_with_earlier_bars_is_rebased_to_the_paper_start() -> None:
     )
     summary = paper_summary(ledger(), early, periods_per_year=365)
     assert summary["backtest_total_return"] == pytest.approx(0.04, abs=1e-15)
+    assert summary["final_equity_gap"] == pytest.approx(102 / 104 - 1, abs=1e-15)
+    assert summary["max_abs_equity_gap"] == pytest.approx(2 / 102, abs=1e-15)
 
 
 def test_a_backtest_equal_to_the_paper_record_has_no_gap() -> None:

@@ -291,9 +291,8 @@ class CircuitBreakers:
             )
         day = ts.date()
         if day != self._day:
-            self._day_ref = (
-                self._equity
-            )  # the last close before this day began (or the start)
+            # the last close before this day began (or the start equity)
+            self._day_ref = self._equity
             self._day = day
         if self._equity > 0.0:
             self._returns.append(eq / self._equity - 1.0)
