@@ -100,6 +100,13 @@ def test_daily_report_by_hand() -> None:
     assert list(daily["events"]) == ["", "model:2; breach:max_drawdown", "resume"]
 
 
+def test_drawdown_counts_from_the_start_equity() -> None:
+    """One bar losing 5 from the start (100 -> 95): the record's peak is the start."""
+    one = ledger().iloc[:1].assign(pnl=-4.0, equity=95.0)
+    assert paper_daily_report(one)["max_drawdown"].tolist() == [0.05]
+    assert paper_summary(one, periods_per_year=365)["max_drawdown"] == 0.05
+
+
 def test_model_versions_are_joined_in_order_of_first_use() -> None:
     frame = ledger().assign(model_version=["3", "4", "4", "3", "5"])
     assert list(paper_daily_report(frame)["model_versions"]) == ["3,4", "4,3", "5"]
