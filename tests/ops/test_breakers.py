@@ -260,6 +260,23 @@ def test_limits_that_are_off_are_not_checked() -> None:
     assert cb.update("2024-03-01 00:00", 1.0, 50.0) == []
 
 
+def test_a_wiped_out_account_records_no_return_from_zero_equity() -> None:
+    """Equity 0: drawdown 1 (a breach), the next day's loss is not evaluated (reference 0) and
+    the return out of 0 is not recorded (no division by zero)."""
+    cfg = BreakerConfig(
+        max_drawdown=0.5, daily_loss=0.5, var_95=0.5, var_window=3, var_min_bars=2
+    )
+    cb = CircuitBreakers(cfg, start_equity=100.0)
+    assert [(b.name, b.value) for b in cb.update("2024-03-01 23:00", 0.0, 0.0)] == [
+        ("max_drawdown", 1.0),
+        ("daily_loss", 1.0),
+    ]
+    out = cb.update("2024-03-02 00:00", 0.0, 0.0)
+    assert names(out) == ["max_drawdown"]
+    assert cb.state().returns == (-1.0,)
+    assert math.isnan(cb.var())
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -27,7 +27,8 @@ equity before its first bar):
     ascending ``x_0 <= ... <= x_{n-1}``, ``h = 0.05 * (n - 1)``,
     ``VaR = -(x_floor(h) + (h - floor(h)) * (x_floor(h)+1 - x_floor(h)))``. A positive fraction
     of equity (0.03 = a 5 % worst bar loses about 3 %); negative when even the 5 % quantile is a
-    gain. Not evaluated until ``var_min_bars`` returns are recorded.
+    gain. Not evaluated until ``var_min_bars`` returns are recorded. Every processed bar adds
+    its return, flat and halted bars too (a 0 return), so a long flat spell lowers the VaR.
 ``max_leverage``
     ``|exposure_t|``. A non-finite exposure (equity 0, or an engine bug) is a breach.
 
@@ -291,9 +292,8 @@ class CircuitBreakers:
             )
         day = ts.date()
         if day != self._day:
-            self._day_ref = (
-                self._equity
-            )  # the last close before this day began (or the start)
+            # the last close before this day began (or the start equity)
+            self._day_ref = self._equity
             self._day = day
         if self._equity > 0.0:
             self._returns.append(eq / self._equity - 1.0)

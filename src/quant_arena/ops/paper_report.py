@@ -207,11 +207,7 @@ def _backtest_equity(
 
 def _texts(values: pd.Series) -> list[str]:
     """The non-empty, non-missing values as text, in order."""
-    return [
-        str(v)
-        for v in values
-        if not (v is None or v == "" or (isinstance(v, float) and np.isnan(v)))
-    ]
+    return [str(v) for v in values if not (pd.isna(v) or v == "")]
 
 
 def _empty_daily(backtest: bool) -> pd.DataFrame:
@@ -272,7 +268,9 @@ def paper_daily_report(
     ]
     daily["halted"] = groups["is_halted"].any().to_numpy(dtype=bool)
     daily["events"] = ["; ".join(_texts(g)) for _, g in groups["event"]]
-    daily["date"] = pd.to_datetime(daily["date"], utc=True)
+    daily["date"] = pd.to_datetime(daily["date"], utc=True).astype(
+        "datetime64[ns, UTC]"
+    )
     if backtest is not None:
         bt, bt_start = _backtest_equity(backtest, frame["timestamp"], start)
         last = groups.cumcount(ascending=False).to_numpy() == 0  # the day's last bar
