@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One scheduled run on this machine, for cron or a systemd timer (README "Scheduled retraining"):
 #
-#   scripts/retrain.sh [PIPELINE] [kedro run options...]     # PIPELINE: retrain (default) or monitor
+#   scripts/retrain.sh [PIPELINE] [kedro run options...]     # PIPELINE: retrain (default), monitor or paper
 #
 # Runs `kedro run --pipeline=PIPELINE` from the project folder (the parent of this script, wherever
 # it is called from), with the kedro of $QUANT_ARENA_VENV (the project's venv) or else the one on

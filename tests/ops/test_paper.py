@@ -117,7 +117,7 @@ def test_a_killed_run_restarts_to_the_same_ledger(models, uninterrupted, tmp_pat
     kills = 0
     for _ in range(12):
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        target, seen, done = rng.randint(3, 30), 0, False
+        target, seen, done = rng.randint(10, 45), 0, False
         for line in proc.stdout:
             if line.startswith("done"):
                 done = True

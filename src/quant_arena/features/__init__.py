@@ -7,6 +7,7 @@ from quant_arena.features.builder import (
     FEATURE_PREFIX,
     FeatureConfig,
     build_features,
+    config_for_columns,
     feature_columns,
     feature_summary,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "ZScoreScaler",
     "build_features",
     "check_windowed_selection",
+    "config_for_columns",
     "ema",
     "feature_columns",
     "feature_summary",

@@ -152,11 +152,13 @@ class _Runner:
     env: Any  # TradingEnvConfig
     periods_per_year: float
     masked: bool
+    features: Any  # the FeatureConfig that builds exactly the model's columns
 
 
-def _runner(version: str, bundle: Any, frame: pd.DataFrame) -> _Runner:
+def _runner(version: str, bundle: Any, bars: pd.DataFrame, features: Any) -> _Runner:
     from quant_arena.agents import OnnxPolicy
     from quant_arena.envs import TradingEnvConfig
+    from quant_arena.features import config_for_columns
     from quant_arena.ops.bundle import _periods_per_year, _scaler_for
 
     path = bundle.onnx_path
@@ -167,6 +169,13 @@ def _runner(version: str, bundle: Any, frame: pd.DataFrame) -> _Runner:
         )
     policy = OnnxPolicy(path)
     columns = list(bundle.feature_columns)
+    try:
+        own = config_for_columns(features, columns, bars.iloc[-min(len(bars), 300) :])
+    except ValueError as exc:
+        raise PaperError(
+            f"model version {version} observes feature columns the features parameters do not build ({exc}): "
+            "paper trading needs the features the model was trained with"
+        ) from exc
     return _Runner(
         version=str(version),
         bundle=bundle,
@@ -174,8 +183,9 @@ def _runner(version: str, bundle: Any, frame: pd.DataFrame) -> _Runner:
         columns=columns,
         scaler=_scaler_for(bundle.scaler, columns),
         env=TradingEnvConfig.model_validate(bundle.env_config),
-        periods_per_year=_periods_per_year(bundle, frame),
+        periods_per_year=_periods_per_year(bundle, bars),
         masked=bool(getattr(policy, "masked", False)),
+        features=own,
     )
 
 
@@ -342,6 +352,23 @@ class PaperRun:
 
 
 _BAR_FIELDS = ("open", "high", "low", "close")
+#: the bar columns the feature builder and the simulator read (funding, spread and mark prices
+#: too): the account keeps these of every bar
+_BAR_COLUMNS = (
+    "symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "gap_before", "is_filled",
+    "funding_rate", "spread_bps", "mark_open", "mark_high", "mark_low", "mark_close",
+)
+
+
+def _slim(bars: pd.DataFrame) -> pd.DataFrame:
+    """The columns of :data:`_BAR_COLUMNS` that ``bars`` has; the series keys as categoricals
+    (a history grown one bar at a time would otherwise hold its strings in thousands of chunks)."""
+    out = bars[[c for c in _BAR_COLUMNS if c in bars.columns]].copy()
+    for key in ("symbol", "timeframe"):
+        if key in out:
+            out[key] = out[key].astype(str).astype("category")
+    out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).dt.as_unit("ns")
+    return out.reset_index(drop=True)
 
 
 class PaperTrader:
@@ -372,15 +399,16 @@ class PaperTrader:
 
     # ------------------------------------------------------------------ set-up
 
-    def _feature_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
+    def _feature_frame(self, bars: pd.DataFrame, runner: _Runner) -> pd.DataFrame:
+        """The model's feature columns over ``bars`` (only the families that make them)."""
         from quant_arena.features import build_features
         from quant_arena.study import series_frame
 
-        return series_frame(build_features(bars, self.features))
+        return series_frame(build_features(bars, runner.features))
 
-    def _runner_for(self, version: str, bundle: Any, frame: pd.DataFrame) -> _Runner:
+    def _runner_for(self, version: str, bundle: Any, bars: pd.DataFrame) -> _Runner:
         if version not in self._runners:
-            self._runners[version] = _runner(version, bundle, frame)
+            self._runners[version] = _runner(version, bundle, bars, self.features)
         return self._runners[version]
 
     def _env(self, runner: _Runner, frame: pd.DataFrame, start: int) -> Any:
@@ -416,21 +444,21 @@ class PaperTrader:
                 if want is not None and want != have:
                     raise PaperError(f"paper account {cfg.account!r} trades {key}={have!r}, the parameters say {want!r}: use another account name")
         self.state = state
-        self.history = self.store.bars_frame(cfg.account)
+        self.history = _slim(self.store.bars_frame(cfg.account))
         # the breakers' state is a function of the processed bars: replayed from the ledger
         self.breakers = CircuitBreakers.from_ledger(self.store.ledger(cfg.account), cfg.breakers, state.initial_equity)
         return state
 
     def _create(self, history: pd.DataFrame) -> AccountState:
         cfg = self.config
-        bars = history.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        bars = _slim(history.sort_values("timestamp", kind="stable"))
         symbols = bars["symbol"].astype(str).unique() if "symbol" in bars else np.array([cfg.symbol or ""])
         tfs = bars["timeframe"].astype(str).unique() if "timeframe" in bars else np.array([cfg.timeframe or ""])
         if len(symbols) != 1 or len(tfs) != 1:
             raise PaperError(f"paper history holds {len(symbols)} symbols and {len(tfs)} timeframes: one series only (set paper.symbol / paper.timeframe)")
-        frame = self._feature_frame(bars)
         version, bundle = self.source.current()
-        runner = self._runner_for(version, bundle, frame)
+        runner = self._runner_for(version, bundle, bars)
+        frame = self._feature_frame(bars, runner)
         # The first decision is at the last history bar's close. An env needs one bar after
         # its start, so a copy of the last row stands in for the next bar: the observation at
         # the start reads rows <= start only, and nobody steps into the stand-in.
@@ -518,10 +546,11 @@ class PaperTrader:
         if ts is not None and ts <= state.last_ts:
             return None
         row = self._conform(bar)
-        history = pd.concat([hist, pd.DataFrame([row], columns=hist.columns)], ignore_index=True)
-        frame = self._feature_frame(history)
+        new = pd.DataFrame([row], columns=hist.columns).astype(hist.dtypes.to_dict())
+        history = pd.concat([hist, new], ignore_index=True)
         version, bundle = self.source.current()
-        runner = self._runner_for(version, bundle, frame)
+        runner = self._runner_for(version, bundle, history)
+        frame = self._feature_frame(history, runner)
         events: list[tuple[str, str]] = []
         labels: list[str] = []
         if version != state.model_version:
@@ -646,9 +675,9 @@ def expected_backtest(trader: PaperTrader) -> pd.DataFrame:
     state, bars = trader.state, trader.history
     if state is None or bars is None:
         raise PaperError("expected_backtest: open the trader first")
-    frame = trader._feature_frame(bars)
     version, bundle = trader.source.current()
-    runner = trader._runner_for(version, bundle, frame)
+    runner = trader._runner_for(version, bundle, bars)
+    frame = trader._feature_frame(bars, runner)
     ts = pd.to_datetime(frame["timestamp"], utc=True)
     start = int((ts < state.start_ts).sum())
     if start >= len(frame) - 1:

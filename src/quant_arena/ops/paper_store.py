@@ -148,6 +148,16 @@ def _bar_payload(row: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- the store
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Write-ahead log, synced at checkpoints: a commit is on disk before ``commit`` returns as
+    far as a killed process is concerned (SIGKILL loses nothing committed; a power cut may lose
+    the last commits but never leaves half a bar), and costs no fsync per bar."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
 class PaperStore:
     """The paper-trading tables in the database at ``url`` (created on first use).
 
@@ -164,13 +174,16 @@ class PaperStore:
         self._sa = sa
         kwargs: dict[str, Any] = {"poolclass": NullPool}
         if self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
+            # one connection kept open (closing the last one checkpoints the WAL, with an fsync)
+            kwargs = {"connect_args": {"timeout": 30}}
             path = self.url.split(":///", 1)[-1]
             if path and path != ":memory:":
                 from pathlib import Path
 
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(self.url, **kwargs)
+        if self.url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         md = sa.MetaData()
         self.accounts = sa.Table(
             "paper_accounts", md,

@@ -10,7 +10,7 @@
 Each run continues the account from its last recorded bar (``paper.account`` in
 ``paper.store``): in replay mode it processes the replay window's bars not yet recorded; in poll
 mode (``paper.mode: poll``) the bars the exchange closed since, ``paper.poll.max_polls`` times
-(one catch-up per run suits cron / systemd timers: ``scripts/paper.sh``).
+(one catch-up per run suits cron / systemd timers: ``scripts/retrain.sh paper``).
 """
 
 from __future__ import annotations
