@@ -12,7 +12,13 @@ import sys
 import torch
 
 from quant_arena.ops import load_bundle
-from quant_arena.ops.paper import PaperConfig, PaperTrader, StaticSource, replay_feed, split_history
+from quant_arena.ops.paper import (
+    PaperConfig,
+    PaperTrader,
+    StaticSource,
+    replay_feed,
+    split_history,
+)
 from quant_arena.ops.paper_store import PaperStore
 from tests.ops._paper_model import FEATURES, bars
 
@@ -26,8 +32,10 @@ def main(argv: list[str]) -> None:
     trader.open(hist)
     for bar in replay_feed(window):
         if trader.process(bar) is not None:
-            print(f"bar {bar['timestamp']}", flush=True)
-    print("done", flush=True)
+            sys.stdout.write(f"bar {bar['timestamp']}\n")
+            sys.stdout.flush()
+    sys.stdout.write("done\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ def test_the_paper_pipeline_replays_reports_and_continues(tmp_path):
 
     _run(project, 48)
     reporting = project / "data" / "08_reporting"
-    ledger = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_ledger_table.parquet"))
-    backtest = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_backtest_table.parquet"))
+    ledger = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_ledger.parquet"))
+    backtest = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_backtest.parquet"))
     run = pd.read_parquet(_latest(reporting / "paper_run_report.parquet"))
     daily = pd.read_parquet(_latest(reporting / "paper_daily_report.parquet"))
     summary = pd.read_parquet(_latest(reporting / "paper_summary_report.parquet"))
@@ -84,5 +84,16 @@ def test_the_paper_pipeline_replays_reports_and_continues(tmp_path):
     _run(project, 48)
     run2 = pd.read_parquet(_latest(reporting / "paper_run_report.parquet"))
     assert run2["bars_processed"].iloc[0] == 0 and run2["bars_skipped"].iloc[0] == 0
-    ledger2 = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_ledger_table.parquet"))
+    ledger2 = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_ledger.parquet"))
     pd.testing.assert_frame_equal(ledger2, ledger)
+
+
+def test_a_polling_pipeline_has_no_data_stages():
+    from quant_arena.ops.paper import PaperConfig
+    from quant_arena.pipelines.paper import create_pipeline
+
+    replay = create_pipeline(PaperConfig())
+    poll = create_pipeline(PaperConfig(mode="poll", symbol="BTC/USDT", timeframe="1h"))
+    assert {"clean_bars", "paper_trade", "paper_report"} <= {n.name for n in replay.nodes}
+    assert [n.name for n in poll.nodes] == ["paper_trade", "paper_report"]
+    assert "clean_ohlcv" not in poll.inputs() and "clean_ohlcv" in {i for n in replay.nodes for i in n.inputs}

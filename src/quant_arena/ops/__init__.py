@@ -21,6 +21,10 @@ no Kedro here).
 - :mod:`~quant_arena.ops.breakers`: circuit breakers (maximum drawdown, daily loss, VaR(95),
   maximum leverage): :class:`CircuitBreakers` checks one bar at a time and is rebuilt from the
   paper ledger after a restart; :func:`check_breakers` replays a whole record.
+- :mod:`~quant_arena.ops.paper`: paper trading: :class:`PaperTrader` runs a registered model on
+  bars as they close (replayed or polled) with the backtest's env and kernel, its ONNX policy and
+  the breakers; :mod:`~quant_arena.ops.paper_store`: its state database (:class:`PaperStore`,
+  one transaction per bar).
 - :mod:`~quant_arena.ops.paper_report`: the daily paper-trading report and summary, against the
   backtest of the same model on the same bars (:func:`paper_daily_report`,
   :func:`paper_summary`, :func:`paper_report_markdown`).
@@ -111,6 +115,27 @@ _EXPORTS: dict[str, str] = {
     "paper_daily_report": "paper_report",
     "paper_report_markdown": "paper_report",
     "paper_summary": "paper_report",
+    # paper
+    "PaperConfig": "paper",
+    "PaperError": "paper",
+    "PaperRun": "paper",
+    "PaperTrader": "paper",
+    "PollConfig": "paper",
+    "PollingFeed": "paper",
+    "RegistrySource": "paper",
+    "ReplayConfig": "paper",
+    "StaticSource": "paper",
+    "expected_backtest": "paper",
+    "fetch_history": "paper",
+    "replay_feed": "paper",
+    "resume_account": "paper",
+    "split_history": "paper",
+    # paper_store
+    "AccountState": "paper_store",
+    "PAPER_LEDGER_COLUMNS": "paper_store",
+    "PaperConflict": "paper_store",
+    "PaperStore": "paper_store",
+    "PaperStoreError": "paper_store",
 }
 
 __all__ = [*_EXPORTS]  # noqa: PLE0604 - the face is the keys of _EXPORTS

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ class PaperConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     account: str = Field("paper", min_length=1, description="the paper account's name (several share one database)")
-    model: str = Field(..., min_length=1, description="registered model, e.g. quant_arena_ppo_mlp")
+    model: str = Field("quant_arena_ppo_mlp", min_length=1, description="registered model (retrain: <model_prefix>_<agent>)")
     alias: str = Field("champion", min_length=1, description="the alias (or version number) traded; re-read every bar")
     symbol: str | None = None
     timeframe: str | None = None
@@ -716,6 +717,10 @@ def _parser() -> Any:
     return p
 
 
+def _say(line: str) -> None:
+    sys.stdout.write(f"{line}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m quant_arena.ops.paper status|ledger|halt|resume``; 0 on success, 2 on a refused command."""
     args = _parser().parse_args(argv)
@@ -726,32 +731,32 @@ def main(argv: list[str] | None = None) -> int:
             if args.account:
                 frame = frame[frame["account"] == args.account]
                 if frame.empty:
-                    print(f"no paper account {args.account!r} in {store!r}")
+                    _say(f"no paper account {args.account!r} in {store!r}")
                     return 2
-            print(frame.to_string(index=False) if len(frame) else f"no paper accounts in {store!r}")
+            _say(frame.to_string(index=False) if len(frame) else f"no paper accounts in {store!r}")
         elif args.command == "ledger":
             if store.state(args.account) is None:
-                print(f"no paper account {args.account!r} in {store!r}")
+                _say(f"no paper account {args.account!r} in {store!r}")
                 return 2
             cols = ["timestamp", "model_version", "target", "filled", "equity", "units", "exposure", "status", "event"]
-            print(store.ledger(args.account)[cols].tail(args.tail).to_string(index=False))
+            _say(store.ledger(args.account)[cols].tail(args.tail).to_string(index=False))
         elif args.command == "halt":
             state = store.state(args.account)
             if state is None:
-                print(f"no paper account {args.account!r} in {store!r}")
+                _say(f"no paper account {args.account!r} in {store!r}")
                 return 2
             if state.status == "halted":
-                print(f"paper account {args.account!r} is already halted: {state.halt_reason}")
+                _say(f"paper account {args.account!r} is already halted: {state.halt_reason}")
                 return 2
             store.set_status(args.account, "halted", f"halted by hand: {args.reason}", "halt", args.reason, flatten=True)
-            print(f"paper account {args.account!r} halted; its position is ordered flat at the next bar")
+            _say(f"paper account {args.account!r} halted; its position is ordered flat at the next bar")
         else:
             try:
                 reason = resume_account(store, args.account, args.note)
             except PaperError as exc:
-                print(str(exc))
+                _say(str(exc))
                 return 2
-            print(f"paper account {args.account!r} resumes at the next bar (it was halted: {reason})")
+            _say(f"paper account {args.account!r} resumes at the next bar (it was halted: {reason})")
         return 0
     finally:
         store.dispose()

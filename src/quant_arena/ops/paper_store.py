@@ -39,6 +39,7 @@ import pandas as pd
 
 __all__ = [
     "LEDGER_COLUMNS",
+    "PAPER_LEDGER_COLUMNS",
     "AccountState",
     "PaperConflict",
     "PaperStore",
@@ -56,6 +57,7 @@ _FLOATS: tuple[str, ...] = (
 LEDGER_COLUMNS: tuple[str, ...] = (
     "timestamp", "t", "model_version", *_FLOATS, "liquidated", "dropped", "status", "event",
 )
+PAPER_LEDGER_COLUMNS = LEDGER_COLUMNS  # the name on the ops face
 
 
 class PaperStoreError(RuntimeError):
@@ -132,11 +134,11 @@ def _bar_payload(row: Mapping[str, Any]) -> str:
     for key, value in row.items():
         if key == "timestamp":
             continue
-        if isinstance(value, (np.bool_, bool)):
+        if isinstance(value, np.bool_ | bool):
             clean[key] = bool(value)
-        elif isinstance(value, (np.integer, int)):
+        elif isinstance(value, np.integer | int):
             clean[key] = int(value)
-        elif isinstance(value, (np.floating, float)):
+        elif isinstance(value, np.floating | float):
             clean[key] = float(value)
         elif value is None or (isinstance(value, float) and math.isnan(value)):
             clean[key] = None

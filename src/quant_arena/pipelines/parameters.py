@@ -42,7 +42,7 @@ def parameter_models() -> dict[str, type[BaseModel]]:
     from quant_arena.features.selection import SelectionConfig
     from quant_arena.market.cleaning import CleanConfig
     from quant_arena.market.ingest import IngestConfig
-    from quant_arena.ops.paper import PaperConfig
+    from quant_arena.ops import PaperConfig
     from quant_arena.ops.retrain import RetrainConfig
     from quant_arena.reporting.config import ReportConfig
     from quant_arena.study import TrainRLConfig, TuneConfig, WalkForwardConfig

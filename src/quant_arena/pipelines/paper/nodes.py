@@ -16,27 +16,36 @@ import numpy as np
 import pandas as pd
 
 from quant_arena.features import FeatureConfig
-from quant_arena.ops import ModelRegistry
-from quant_arena.ops.paper import (
+from quant_arena.ops import (
+    ModelRegistry,
     PaperConfig,
+    PaperStore,
     PaperTrader,
     PollingFeed,
     RegistrySource,
     expected_backtest,
     fetch_history,
+    paper_daily_report,
+    paper_report_markdown,
+    paper_summary,
     replay_feed,
     split_history,
 )
-from quant_arena.ops.paper_report import paper_daily_report, paper_report_markdown, paper_summary
-from quant_arena.ops.paper_store import PaperStore
 from quant_arena.pipelines.boundary import validated
 from quant_arena.study import series_frame
 
 logger = logging.getLogger(__name__)
 
 
+def paper_poll(
+    params: Mapping[str, Any], features_params: Mapping[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+    """:func:`paper_trade` of a pipeline built for ``paper.mode: poll`` (no cleaned table)."""
+    return paper_trade(None, params, features_params)
+
+
 def paper_trade(
-    clean_ohlcv: pd.DataFrame, params: Mapping[str, Any], features_params: Mapping[str, Any]
+    clean_ohlcv: pd.DataFrame | None, params: Mapping[str, Any], features_params: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
     """Bring the paper account up to date: replay the window's unrecorded bars (or poll the
     exchange), then return its whole ledger, the backtest of the current model on the same
@@ -49,6 +58,8 @@ def paper_trade(
         trader = PaperTrader(config, store, source, features)
         exists = store.state(config.account) is not None
         if config.mode == "replay":
+            if clean_ohlcv is None:
+                raise ValueError("paper.mode=replay, but the paper pipeline was built for poll mode: set paper.mode in conf, not with --params")
             bars = series_frame(clean_ohlcv, config.symbol, config.timeframe)
             history, window = split_history(
                 bars, history_bars=config.history_bars, start=config.replay.start, last_bars=config.replay.last_bars
@@ -89,7 +100,7 @@ def paper_report(
     summary = paper_summary(ledger, backtest if len(backtest) else None, periods_per_year=_periods_per_year(backtest))
     page = paper_report_markdown(daily, summary, title=f"Paper account {config.account} ({config.model}, {config.alias})")
     if mlflow.active_run() is not None:
-        mlflow.log_metrics({f"paper.{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float)) and np.isfinite(v)})
+        mlflow.log_metrics({f"paper.{k}": float(v) for k, v in summary.items() if isinstance(v, int | float) and np.isfinite(v)})
     return daily, pd.DataFrame([summary]), page
 
 
