@@ -344,3 +344,21 @@ def test_breakers_rebuilt_from_a_ledger_equal_the_running_ones(uninterrupted):
     led = uninterrupted[3]
     running = uninterrupted[1].breakers
     assert CircuitBreakers.from_ledger(led, running.config, 1.0).state() == running.state()
+
+
+def test_a_store_password_stays_out_of_the_parameters(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="holds a password") as err:
+        PaperConfig(store="postgresql://paper:s3cr3t-pw@db.example/paper")
+    assert "s3cr3t-pw" not in str(err.value) and "QUANT_ARENA_PAPER_STORE" in str(err.value)
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("QUANT_ARENA_PAPER_STORE", url)
+    assert PaperConfig().store_url() == url
+    with pytest.raises(Exception) as down:  # nothing listens there: the error must not show the password
+        PaperStore("postgresql://paper:s3cr3t-pw@127.0.0.1:1/paper")
+    assert "127.0.0.1" in str(down.value) and "s3cr3t-pw" not in str(down.value)
+
+
+def test_a_store_repr_masks_its_password(postgres_url):
+    secret = postgres_url.split("postgres:", 2)[-1].split("@")[0]
+    store = PaperStore(postgres_url.replace("postgresql+psycopg2://", "postgresql://"))  # the driver is added
+    assert secret and secret not in repr(store) and "postgres:***@127.0.0.1" in repr(store)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -82,6 +83,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 NAN = math.nan
+#: The environment variable that overrides ``paper.store`` (and the CLI's default ``--store``).
+ENV_STORE = "QUANT_ARENA_PAPER_STORE"
 
 
 class PaperError(ValueError):
@@ -111,7 +114,7 @@ class PollConfig(BaseModel):
 class PaperConfig(BaseModel):
     """The ``paper`` block of the parameters (see the README's "Paper trading")."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # a URL may hold a password
     account: str = Field("paper", min_length=1, description="the paper account's name (several share one database)")
     model: str = Field("quant_arena_ppo_mlp", min_length=1, description="registered model (retrain: <model_prefix>_<agent>)")
     alias: str = Field("champion", min_length=1, description="the alias (or version number) traded; re-read every bar")
@@ -133,9 +136,21 @@ class PaperConfig(BaseModel):
     @field_validator("store")
     @classmethod
     def _url(cls, value: str) -> str:
+        from quant_arena.tuning import mask_url
+
+        if mask_url(value) != value:  # kedro-mlflow logs parameters: no password here
+            raise ValueError(
+                f"paper.store={mask_url(value)!r} holds a password: parameters are logged (MLflow); "
+                f"give the URL in the environment variable {ENV_STORE} instead"
+            )
         if "://" not in value:
             raise ValueError(f"paper.store={value!r}: give a SQLAlchemy URL, e.g. sqlite:///data/07_model_output/paper.db")
         return value
+
+    def store_url(self) -> str:
+        """The state database: the environment variable :data:`ENV_STORE` when set (a URL with a
+        password goes there), else ``store``."""
+        return os.environ.get(ENV_STORE) or self.store
 
 
 # --------------------------------------------------------------------------- models
@@ -702,7 +717,8 @@ def _parser() -> Any:
         prog="python -m quant_arena.ops.paper",
         description="Paper accounts: status, ledger, halt and resume (trading itself: kedro run --pipeline=paper).",
     )
-    p.add_argument("--store", default=DEFAULT_STORE, help=f"the paper database (SQLAlchemy URL; default {DEFAULT_STORE})")
+    p.add_argument("--store", default=os.environ.get(ENV_STORE) or DEFAULT_STORE,
+                   help=f"the paper database (SQLAlchemy URL; default ${ENV_STORE}, else {DEFAULT_STORE})")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("status", help="every account, or one (--account)").add_argument("--account")
     led = sub.add_parser("ledger", help="an account's last ledger rows")

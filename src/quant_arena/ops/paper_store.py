@@ -172,7 +172,10 @@ class PaperStore:
         import sqlalchemy as sa
         from sqlalchemy.pool import NullPool
 
-        self.url = str(url)
+        url = str(url)
+        if url.startswith(("postgresql://", "postgres://")):  # the declared driver (psycopg2-binary)
+            url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+        self.url = url
         self._sa = sa
         kwargs: dict[str, Any] = {"poolclass": NullPool}
         if self.url.startswith("sqlite"):

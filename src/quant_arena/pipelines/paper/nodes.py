@@ -52,7 +52,7 @@ def paper_trade(
     bars, the audit trail, this run's counts and the breach alerts it raised."""
     config = validated(PaperConfig, params)
     features = validated(FeatureConfig, features_params)
-    store = PaperStore(config.store)
+    store = PaperStore(config.store_url())
     try:
         source = RegistrySource(ModelRegistry(config.model), config.alias, config.model_cache, config.model_check_seconds)
         trader = PaperTrader(config, store, source, features)
