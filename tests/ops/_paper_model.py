@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from quant_arena.agents import AgentConfig, scaler_normalization
+from quant_arena.agents import scaler_normalization
 from quant_arena.envs import TradingEnvConfig
 from quant_arena.features import FeatureConfig, build_features
 from quant_arena.ops import ModelBundle, load_bundle, save_bundle
 from quant_arena.study import (
     FeatureSetConfig,
     FoldUnit,
-    TrainingConfig,
     fit_feature_set,
     model_input,
     series_frame,
 )
 from tests._markets import market
+from tests.ops._tiny_model import AGENT, BUDGET  # the tiny agent and its budget
 
 #: A small feature set with long memory (EMA, Wilder RSI, ATR) and a higher timeframe: the paper
 #: trader's bar-by-bar rebuild must give the very rows the one-shot build gives.
@@ -58,14 +58,6 @@ ENV = {
     "target_exposures": (-1.0, 0.0, 0.5, 1.0),
     "execution": {"taker_fee": 0.001, "slippage_bps": 2.0},
 }
-AGENT = AgentConfig(
-    algo="ppo",
-    extractor="mlp",
-    extractor_kwargs={"features_dim": 16, "hidden": [16]},
-    policy_kwargs={"net_arch": [16]},
-    hyperparameters={"n_steps": 64, "batch_size": 64, "n_epochs": 2, "learning_rate": 1e-3},
-)
-BUDGET = TrainingConfig(total_timesteps=256, eval_freq=128, patience=5, n_envs=1, episode_length=100)
 
 
 def bars(n: int = N_BARS, seed: int = 11) -> pd.DataFrame:

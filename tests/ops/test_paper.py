@@ -51,7 +51,7 @@ def models(tmp_path_factory):
 
 
 def _trader(url, bundle, account="a", version="1", breakers=None, notifier=None, source=None):
-    config = PaperConfig(account=account, model="m", store=url, history_bars=HISTORY,
+    config = PaperConfig(account=account, model="m", history_bars=HISTORY,  # the store is given below
                          breakers=breakers or {"max_drawdown": None, "daily_loss": None, "var_95": None, "max_leverage": None})
     return PaperTrader(config, PaperStore(url), source or StaticSource(bundle, version), FEATURES, notifier=notifier)
 
@@ -362,3 +362,15 @@ def test_a_store_repr_masks_its_password(postgres_url):
     secret = postgres_url.split("postgres:", 2)[-1].split("@")[0]
     store = PaperStore(postgres_url.replace("postgresql+psycopg2://", "postgresql://"))  # the driver is added
     assert secret and secret not in repr(store) and "postgres:***@127.0.0.1" in repr(store)
+
+
+def test_replay_speed_and_poll_interval_wait_between_bars():
+    waits = []
+    rows = list(replay_feed(bars().iloc[:4], speed=3600.0, sleep=waits.append))
+    assert len(rows) == 4 and waits == [1.0, 1.0, 1.0]  # 1h bars at 3600x: one second apart, none before the first
+    assert list(replay_feed(bars().iloc[:3], speed=0.0, sleep=waits.append)) and len(waits) == 3  # as fast as possible
+    exchange = FakeExchange([], 0)
+    exchange.load_markets = lambda: {"BTC/USD": {"symbol": "BTC/USD"}}
+    naps = []
+    feed = PollingFeed(exchange, "BTC/USD", "1h", pd.Timestamp("2024-01-01", tz="UTC"), interval=30, max_polls=3, sleep=naps.append)
+    assert list(feed) == [] and feed.polls == 3 and naps.count(30) == 2  # nothing new; a pause between polls

@@ -291,6 +291,10 @@ class TradingEnv(gym.Env):
             row = 0
         self._acc_row = row + 1
         J.env_observe(self._addr, row)
+        return self._obs_at(row)
+
+    def _obs_at(self, row: int):
+        """The observation at the account's bar, with account row ``row`` (just written)."""
         t = self.account.t
         if self._flat:
             return self._flat_obs(t, row)
@@ -359,13 +363,7 @@ class TradingEnv(gym.Env):
             row = 0
         self._acc_row = row + 1
         J.env_step(self._addr, float(target), row)
-        t = self.account.t
-        if self._flat:
-            return self._flat_obs(t, row)
-        i = t - self._mk_base
-        if not 0 <= i < self._mk_len:
-            i = self._refill_market(t)
-        return {"market": self._mk_rows_out[i], "account": self._acc_rows[row]}
+        return self._obs_at(row)
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of everything the next :meth:`step` reads besides the market data: the

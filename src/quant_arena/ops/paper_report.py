@@ -72,6 +72,7 @@ import pandas as pd
 from quant_arena.evaluation import sharpe_ratio
 from quant_arena.market import DataError
 from quant_arena.reporting import markdown_table
+from quant_arena.sim import LEDGER_FIELDS
 
 __all__ = [
     "BACKTEST_COLUMNS",
@@ -83,16 +84,8 @@ __all__ = [
     "paper_summary",
 ]
 
-#: The ledger's columns whose sum is the equity change of a bar.
-CHANGE_COLUMNS = (
-    "pnl",
-    "fee",
-    "spread",
-    "impact",
-    "funding",
-    "swap",
-    "liquidation_fee",
-)
+#: The ledger's columns whose sum is the equity change of a bar (the simulator's ledger fields).
+CHANGE_COLUMNS = LEDGER_FIELDS
 #: The trading costs (each <= 0).
 COST_COLUMNS = ("fee", "spread", "impact", "liquidation_fee")
 #: The ledger columns the report reads.
