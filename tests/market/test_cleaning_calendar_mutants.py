@@ -381,14 +381,14 @@ def test_exchange_days_gaps_and_closures():
 def test_intraday_bars_on_an_exchange_calendar_only_miss_whole_days():
     cfg = {"calendar": {"default": "exchange_days"}, "gaps": {"max_fill_bars": 0}}
     day = [14, 15, 16, 17, 18, 19, 20]  # 7 hourly bars a day
-    ts = [pd.Timestamp(d, tz="UTC") + h * H for d in ("2021-01-11", "2021-01-12", "2021-01-14") for h in day]  # fmt: skip
+    ts = [pd.Timestamp(d, tz="UTC") + h * H for d in ("2021-01-11", "2021-01-12", "2021-01-14", "2021-01-15") for h in day]  # fmt: skip
     res = clean_ohlcv(bars(ts), cfg)
-    # overnight: a closure; Tuesday 20:00 -> Thursday 14:00 (a whole day missing): 41 bars
+    # overnight (twice): a closure; Tuesday 20:00 -> Thursday 14:00 (a whole day missing): 41 bars
     assert quar(res, "gaps") == [
         ("X", ts[14], "flagged", "41 missing bar(s) after 2021-01-12T20:00:00Z")
     ]
     assert rep(res, "closed_market_gaps") == counts(
-        flagged=1, detail="1 closures (17 bars) the exchange_days calendar expects"
+        flagged=2, detail="2 closures (34 bars) the exchange_days calendar expects"
     )
     # a missing hour within a day is not a gap on a daily clock
     res = clean_ohlcv(bars([t for t in ts if t != ts[3]]), cfg)
@@ -467,3 +467,64 @@ def test_week_open_check_skips_other_calendars_daily_bars_and_single_bars():
         "the week opens +4 h from 17:00 America/New_York in 100% of 1 weeks: "
         "timestamps look shifted by +4 h from UTC"
     )
+
+
+# ------------------------------------------------------------------------------------ survivors
+
+
+def test_a_series_without_gaps_after_one_with_a_filled_gap():
+    a = bars(hours(MON, 4, skip=(1,)), symbol="A")
+    b = bars(hours(MON, 3), symbol="B")
+    res = clean_ohlcv(pd.concat([a, b], ignore_index=True))
+    filled = res.report[res.report["rule"] == "gaps"].set_index("symbol")["filled"]
+    assert filled.to_dict() == {"A": 1, "B": 0}
+    assert list(res.clean["is_filled"]) == [False, True, False, False] + [False] * 3
+    assert rep(res, "gaps", "B") == counts()
+
+
+def test_a_one_bar_closure_after_a_saturday_bar():
+    days = [
+        pd.Timestamp(d, tz="UTC") for d in ("2021-01-08", "2021-01-09", "2021-01-11")
+    ]
+    res = clean_ohlcv(
+        bars(days, timeframe="1d"), {"calendar": {"default": "exchange_days"}}
+    )
+    assert [t for _, t, *_ in quar(res, "session_mismatch")] == [days[1]]
+    # Saturday -> Monday: the Sunday is closed (one bar), nothing open is missing
+    assert rep(res, "closed_market_gaps") == counts(
+        flagged=1, detail="1 closures (1 bars) the exchange_days calendar expects"
+    )
+    assert rep(res, "gaps") == counts()
+
+
+def test_a_series_whose_every_bar_is_dropped():
+    b = bars(hours(MON, 3), symbol="B")
+    b["close"] = -1.0
+    res = clean_ohlcv(
+        pd.concat([bars(hours(MON, 3), symbol="A"), b], ignore_index=True)
+    )
+    assert list(res.clean["symbol"]) == ["A"] * 3
+    assert rep(res, "non_positive_prices", "B")["dropped"] == 3
+    assert calendar(res, "A") == "calendar 24/7"
+    assert rep(res, "session_mismatch", "B") == counts()
+
+
+def test_a_closed_bar_in_the_second_series_after_an_open_first_series():
+    a = bars(hours(MON, 3), symbol="A")
+    b = bars([MON + 4 * D, MON + 5 * D, MON + 7 * D], symbol="B", timeframe="1d")
+    cfg = {
+        "calendar": {"per_symbol": {"B": "exchange_days"}},
+        "session_mismatch": {"action": "drop"},
+        "gaps": {"max_fill_bars": 0},
+    }
+    res = clean_ohlcv(pd.concat([a, b], ignore_index=True), cfg)
+    assert quar(res, "session_mismatch") == [
+        (
+            "B",
+            MON + 5 * D,
+            "dropped",
+            "bar stamped while the exchange_days market is closed",
+        )
+    ]
+    assert calendar(res, "B") == "calendar exchange_days"
+    assert list(res.clean["timestamp"]) == [*hours(MON, 3), MON + 4 * D, MON + 7 * D]
