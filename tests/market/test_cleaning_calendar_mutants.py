@@ -418,7 +418,7 @@ def test_week_opens_at_the_expected_hour_mean_utc_stamps():
     assert rep(res, "session_mismatch") == counts(detail="calendar 24/5")
 
 
-@pytest.mark.parametrize(("shift", "text"), [(2, "+2"), (-3, "-3")])
+@pytest.mark.parametrize(("shift", "text"), [(2, "+2"), (-3, "-3"), (7, "+7")])
 def test_week_opens_at_another_hour_flag_every_bar(shift, text):
     ts = _fx_weeks(4, shift * H)
     res = clean_ohlcv(
@@ -510,7 +510,7 @@ def test_a_series_whose_every_bar_is_dropped():
 
 
 def test_a_closed_bar_in_the_second_series_after_an_open_first_series():
-    a = bars(hours(MON, 3), symbol="A")
+    a = bars(hours(MON, 4), symbol="A")
     b = bars([MON + 4 * D, MON + 5 * D, MON + 7 * D], symbol="B", timeframe="1d")
     cfg = {
         "calendar": {"per_symbol": {"B": "exchange_days"}},
@@ -527,4 +527,65 @@ def test_a_closed_bar_in_the_second_series_after_an_open_first_series():
         )
     ]
     assert calendar(res, "B") == "calendar exchange_days"
-    assert list(res.clean["timestamp"]) == [*hours(MON, 3), MON + 4 * D, MON + 7 * D]
+    assert list(res.clean["timestamp"]) == [*hours(MON, 4), MON + 4 * D, MON + 7 * D]
+    # the rule off: every series still says its calendar
+    off = clean_ohlcv(
+        pd.concat([a, b], ignore_index=True),
+        {**cfg, "session_mismatch": {"enabled": False}},
+    )
+    assert calendar(off, "A") == "calendar 24/7"
+    assert calendar(off, "B") == "calendar exchange_days"
+
+
+def test_a_closure_at_the_start_of_the_second_series_is_counted_there():
+    a = bars(
+        pd.bdate_range("2021-01-04", periods=5, tz="UTC"), symbol="A", timeframe="1d"
+    )
+    b = bars(
+        [pd.Timestamp(d, tz="UTC") for d in ("2021-01-08", "2021-01-11", "2021-01-12")],
+        symbol="B",
+        timeframe="1d",
+    )
+    res = clean_ohlcv(
+        pd.concat([a, b], ignore_index=True), {"calendar": {"default": "exchange_days"}}
+    )
+    assert rep(res, "closed_market_gaps", "A") == counts()
+    assert rep(res, "closed_market_gaps", "B") == counts(
+        flagged=1, detail="1 closures (2 bars) the exchange_days calendar expects"
+    )
+
+
+def test_week_opens_of_a_later_series_after_others_are_checked():
+    shifted = _fx_weeks(4, 2 * H)
+    raw = pd.concat(
+        [
+            bars(hours(MON, 3), symbol="A"),  # 24/7: not checked
+            bars(hours(MON, 3), symbol="B"),  # 24/5 but no week open in 3 bars
+            bars(shifted, symbol="C"),
+        ],
+        ignore_index=True,
+    )
+    cfg = {
+        "calendar": {"default": "24/5", "per_symbol": {"A": "24/7"}},
+        "session_mismatch": {"enabled": False},
+    }
+    res = clean_ohlcv(raw, cfg)
+    assert rep(res, "timezone", "A") == counts()
+    assert rep(res, "timezone", "B") == counts()
+    assert rep(res, "timezone", "C") == counts(
+        flagged=len(shifted),
+        detail="the week opens +2 h from 17:00 America/New_York in 100% of 4 weeks: "
+        "timestamps look shifted by +2 h from UTC",
+    )
+
+
+def test_week_open_mode_is_the_most_common_hour_not_the_smallest():
+    # one week opens an hour early (a bar at 16:00 New York on Sunday 21 March)
+    early = pd.Timestamp("2021-03-21 20:00", tz="UTC")
+    res = clean_ohlcv(
+        bars(sorted([*_fx_weeks(4), early])),
+        {"calendar": {"default": "24/5"}, "session_mismatch": {"enabled": False}},
+    )
+    assert rep(res, "timezone")["detail"] == (
+        "the week opens at 17:00 America/New_York in 75% of 4 weeks: timestamps are UTC"
+    )
