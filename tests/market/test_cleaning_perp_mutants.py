@@ -338,3 +338,135 @@ def test_filled_bars_and_series_without_any_mark():
     )
     bare = clean_ohlcv(perp([NAN] * 3, marks=[(NAN,) * 4] * 3))
     assert rep(bare, "mark_deviation") == counts()
+
+
+# ------------------------------------------------------------------------------------ survivors
+
+
+def test_a_dropped_bar_without_funding_carries_nothing():
+    raw = perp([NAN, NAN, 7e-4, NAN])
+    raw.loc[1, "close"] = 0.0  # dropped, no funding
+    res = clean_ohlcv(raw)
+    assert same(rates(res), [NAN, NAN, 7e-4, NAN])
+    assert quar(res, "funding_carried") == []
+
+
+def test_every_lost_funding_is_counted_and_later_series_still_carry():
+    a = perp([1e-4, 2e-4, 3e-4], symbol="A")
+    a.loc[[1, 2], "close"] = -1.0  # A's last two bars: both events lost
+    b = perp([NAN, NAN, NAN, 6e-4, NAN], symbol="B")
+    b.loc[3, "close"] = -1.0  # after A's lost ones in time: carried to B's bar 4
+    res = clean_ohlcv(pd.concat([a, b], ignore_index=True))
+    assert rep(res, "funding_carried", "A") == counts(
+        detail="2 funding events of dropped last bars lost"
+    )
+    assert same(rates(res, "B"), [NAN, NAN, NAN, NAN, 6e-4])
+    assert [(s, t) for s, t, *_ in quar(res, "funding_carried")] == [("B", T0 + 4 * H)]
+
+
+def test_a_snapped_bar_keeps_its_own_funding():
+    raw = perp([1e-4, 2e-4, NAN, NAN])
+    raw.loc[1, "timestamp"] = T0 + H + pd.Timedelta(minutes=13)  # snapped down to 01:00
+    res = clean_ohlcv(raw)
+    assert same(rates(res), [1e-4, 2e-4, NAN, NAN])
+    assert quar(res, "funding_carried") == []
+
+
+def test_a_dropped_duplicate_does_not_stop_the_next_dropped_bar():
+    raw = perp([1e-4, NAN, 2e-4, NAN, 3e-4, NAN])
+    raw.loc[4, "close"] = -1.0
+    res = clean_ohlcv(pd.concat([raw, raw.iloc[[2]]], ignore_index=True))
+    assert same(rates(res), [1e-4, NAN, 2e-4, NAN, NAN, 3e-4])
+    assert [t for _, t, *_ in quar(res, "funding_carried")] == [T0 + 5 * H]
+
+
+def test_funding_checked_in_every_series_after_short_or_clean_ones():
+    raw = pd.concat(
+        [
+            perp([NAN, 1e-4, NAN, NAN], symbol="A"),  # one event: not checked
+            perp(every_other(6), symbol="B"),  # two-hourly, no hole
+            perp([1e-4, NAN, 1e-4, NAN], symbol="C"),  # exactly two events
+            perp(every_other(10, missing=(4,)), symbol="D"),  # a hole
+            perp(every_other(10, missing=(2,)), symbol="E"),  # another hole
+        ],
+        ignore_index=True,
+    )
+    res = clean_ohlcv(raw)
+    assert rep(res, "funding_missing", "A") == counts()
+    assert rep(res, "funding_missing", "B") == counts(detail="interval 2h")
+    assert rep(res, "funding_missing", "C") == counts(detail="interval 2h")
+    one = "interval 2h; 1 holes, 1 events missing"
+    assert rep(res, "funding_missing", "D") == counts(flagged=1, detail=one)
+    assert rep(res, "funding_missing", "E") == counts(flagged=1, detail=one)
+    assert quar(res, "funding_missing") == [
+        (
+            "D",
+            T0 + 6 * H,
+            "flagged",
+            "1 funding event(s) missing before 2021-01-04T07:00:00Z",
+        ),
+        (
+            "E",
+            T0 + 4 * H,
+            "flagged",
+            "1 funding event(s) missing before 2021-01-04T05:00:00Z",
+        ),
+    ]
+
+
+def test_a_series_with_too_short_an_interval_does_not_stop_the_next():
+    a = perp(every_other(6), symbol="A")  # 1h bars: 30m is shorter, not checked
+    b = perp(every_other(10, missing=(4,)), symbol="B")
+    b["timeframe"] = pd.Series(["15m"] * 10, dtype="str")
+    b["timestamp"] = [T0 + i * pd.Timedelta(minutes=15) for i in range(10)]
+    res = clean_ohlcv(
+        pd.concat([a, b], ignore_index=True), {"funding_missing": {"interval": "30m"}}
+    )
+    assert rep(res, "funding_missing", "A") == counts(
+        detail="funding interval shorter than a bar: not checked"
+    )
+    assert rep(res, "funding_missing", "B") == counts(
+        flagged=1, detail="interval 30m; 1 holes, 1 events missing"
+    )
+
+
+def test_partial_mark_candles_are_wiped_and_low_prices_are_valid():
+    raw = perp(
+        [NAN] * 3,
+        marks=[(NAN, NAN, 99.0, 100.5), (NAN, 101.0, 99.0, 100.5), (NAN,) * 4],
+    )
+    res = clean_ohlcv(raw)
+    assert [(t, a) for _, t, a, _ in quar(res, "mark_deviation")] == [
+        (T0, "changed"),
+        (T0 + H, "changed"),
+    ]
+    cheap = perp([NAN] * 2, marks=[(0.5, 0.6, 0.4, 0.55), (0.5, 0.6, 0.4, 0.55)])
+    cheap[["open", "high", "low", "close"]] = [[0.5, 0.6, 0.4, 0.55]] * 2
+    res = clean_ohlcv(cheap)
+    assert quar(res, "mark_deviation") == []
+    assert res.clean["mark_close"].tolist() == [0.55, 0.55]
+
+
+def test_a_later_series_without_any_mark_has_no_detail():
+    raw = pd.concat(
+        [
+            perp([NAN] * 3, symbol="A", marks=[GOOD, GOOD, (NAN,) * 4]),
+            perp([NAN] * 3, symbol="B", marks=[(NAN,) * 4] * 3),
+        ],
+        ignore_index=True,
+    )
+    res = clean_ohlcv(raw)
+    assert rep(res, "mark_deviation", "A") == counts(
+        detail="1 traded bars without a mark candle (NaN)"
+    )
+    assert rep(res, "mark_deviation", "B") == counts()
+
+
+def test_text_in_the_funding_and_mark_columns_reads_as_missing():
+    raw = perp([NAN] * 3, marks=[GOOD] * 3)
+    raw["funding_rate"] = pd.Series(["0.0001", "n/a", "0.0002"], dtype=object)
+    raw["mark_close"] = pd.Series([100.5, "n/a", 100.5], dtype=object)
+    res = clean_ohlcv(raw)
+    assert same(rates(res), [1e-4, NAN, 2e-4])
+    assert np.isnan(res.clean[MARKS].to_numpy()[1]).all()
+    assert [t for _, t, *_ in quar(res, "mark_deviation")] == [T0 + H]
