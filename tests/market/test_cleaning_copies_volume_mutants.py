@@ -394,3 +394,163 @@ def test_series_apart_in_time_or_timeframe_or_flat_are_not_compared():
         {**QUIET, "copy_series": {"min_overlap": 10}},
     )
     assert rep(res, "copy_series", "B") == counts()
+
+
+# ------------------------------------------------------------------------------------ survivors
+
+
+def test_a_lone_pair_of_traded_bars_repeated_at_the_next_bar_or_with_little_volume():
+    # only two traded bars (the others have no volume): the pair itself is the whole candidate list
+    rows = [(100.0, 101.0, 99.0, 100.5, 0.0)] * 6
+    rows[2] = rows[3] = (100.0, 102.0, 99.0, 101.0, 0.5)  # 1 bar apart, volume below 1
+    res = clean_ohlcv(bars(rows), QUIET)
+    assert quar(res, "repeated_bars") == [
+        (
+            "X",
+            T0 + 3 * H,
+            "dropped",
+            "identical OHLCV to the bar 1 bar(s) earlier at 2021-01-04T02:00:00Z",
+        )
+    ]
+    assert list(res.clean["timestamp"]) == [T0 + i * H for i in (0, 1, 2, 4, 5)]
+
+
+def test_a_duplicate_timestamp_is_not_a_repeated_bar():
+    from quant_arena.market.errors import DataError
+
+    rows = calm(4)
+    raw = bars(rows)
+    raw = pd.concat(
+        [raw, raw.iloc[[1]]], ignore_index=True
+    )  # the same bar twice at 01:00
+    with pytest.raises(DataError) as err:
+        clean_ohlcv(raw, {**QUIET, "duplicates": {"enabled": False}})
+    assert err.value.rule == "duplicates"
+
+
+def test_series_of_other_timeframes_are_not_compared():
+    c = walk(24)
+    hourly = series(c, "A")
+    two = series(c[::2], "B")  # the same closes every 2 hours
+    two["timeframe"] = pd.Series(["2h"] * 12, dtype="str")
+    two["timestamp"] = [T0 + 2 * i * H for i in range(12)]
+    res = clean_ohlcv(
+        pd.concat([hourly, two], ignore_index=True),
+        {**QUIET, "copy_series": {"min_overlap": 10}},
+    )
+    assert quar(res, "copy_series") == []
+    assert rep(res, "copy_series", "A") == counts()
+
+
+def _walks(spec, *, min_overlap=10):
+    """Series (name, walk seed, factor, first hour, bars); the result of cleaning them."""
+    frames = [
+        series(walk(40, seed)[s : s + n] * f, name, start=s)
+        for name, seed, f, s, n in spec
+    ]
+    return clean_ohlcv(
+        pd.concat(frames, ignore_index=True),
+        {**QUIET, "copy_series": {"min_overlap": min_overlap}},
+    )
+
+
+def test_pairs_after_an_unrelated_pair_and_after_a_copy_are_still_compared():
+    # A and B unrelated; C a copy of A, D a copy of B (each shorter than its original)
+    res = _walks(
+        [
+            ("A", 1, 1.0, 0, 20),
+            ("B", 2, 1.0, 0, 20),
+            ("C", 1, 1.0, 0, 14),
+            ("D", 2, 1.0, 0, 14),
+        ]
+    )
+    assert [s for s, *_ in quar(res, "copy_series")] == ["C", "D"]
+    assert rep(res, "copy_series", "A")["detail"] == "original of C (a copy)"
+    assert rep(res, "copy_series", "B")["detail"] == "original of D (a copy)"
+    assert rep(res, "copy_series", "C")["count"] == 14
+    assert rep(res, "copy_series", "D")["count"] == 14
+
+
+def test_a_series_found_to_be_a_copy_is_not_compared_again():
+    # three copies of one walk: B (14 bars) is A's copy; then A (16) is C's (20) copy;
+    # B is not compared with C
+    res = _walks([("A", 1, 1.0, 0, 16), ("B", 1, 1.0, 0, 14), ("C", 1, 1.0, 0, 20)])
+    assert [s for s, *_ in quar(res, "copy_series")] == ["A", "B"]
+    assert rep(res, "copy_series", "C")["detail"] == "original of A (a copy)"
+    b = rep(res, "copy_series", "B")
+    assert b["detail"].startswith("returns match A (1h)") and ";" not in b["detail"]
+    assert rep(res, "copy_series", "A")["detail"].startswith(
+        "original of B (a copy); returns match C (1h)"
+    )
+
+
+def test_the_longer_series_is_the_original_when_the_first_starts_later_in_the_rows():
+    # A (unrelated) comes first; B (12 bars) and C (14 bars, the same walk): B is the copy
+    res = _walks([("A", 3, 1.0, 0, 30), ("B", 1, 1.0, 2, 12), ("C", 1, 1.0, 0, 14)])
+    assert [s for s, *_ in quar(res, "copy_series")] == ["B"]
+    assert rep(res, "copy_series", "C")["detail"] == "original of B (a copy)"
+
+
+def test_a_copy_starting_before_its_original_is_flagged_at_its_first_shared_bar():
+    c = walk(40)
+    # B: the copy (14 bars from hour 0, 50 % up); A: the original (16 bars from hour 2)
+    a, b = series(c[2:18], "A", start=2), series(c[:14] * 1.5, "B")
+    res = clean_ohlcv(
+        pd.concat([a, b], ignore_index=True),
+        {**QUIET, "copy_series": {"min_overlap": 10}},
+    )
+    ca, cb = c[2:14], c[2:14] * 1.5
+    ra, rb = np.diff(np.log(ca)), np.diff(np.log(cb))
+    level = np.median(np.log(cb / ca)) * 1e4
+    assert f"{level:+.2f}" == "+4054.65"
+    text = copy_text("A", np.corrcoef(ra, rb)[0, 1], 12, "100%", level)
+    assert quar(res, "copy_series") == [("B", T0 + 2 * H, "flagged", text)]
+
+
+def test_a_first_series_copy_starting_before_its_original_is_flagged_at_its_first_shared_bar():
+    c = walk(40)
+    # A (sid 0): the copy, hours 0-13 and 25 (15 bars); Z: the original, hours 2-17 (16 bars)
+    hours = [*range(14), 25]
+    a = series(c[hours] * 0.5, "A")
+    a["timestamp"] = [T0 + h * H for h in hours]
+    z = series(c[2:18], "Z", start=2)
+    res = clean_ohlcv(
+        pd.concat([a, z], ignore_index=True),
+        {**QUIET, "copy_series": {"min_overlap": 10}},
+    )
+    ca, cz = c[2:14] * 0.5, c[2:14]
+    text = copy_text(
+        "Z",
+        np.corrcoef(np.diff(np.log(cz)), np.diff(np.log(ca)))[0, 1],
+        12,
+        "100%",
+        np.median(np.log(ca / cz)) * 1e4,
+    )
+    assert text.endswith("-6931.47 bps vs Z")
+    assert quar(res, "copy_series") == [("A", T0 + 2 * H, "flagged", text)]
+    assert rep(res, "copy_series", "A") == counts(count=12, flagged=1, detail=text)
+
+
+def test_the_copy_is_flagged_at_its_first_bar_the_original_also_has():
+    c = walk(40)
+    hours = [h for h in range(16) if h != 2]  # the original lacks hour 2
+    a = series(c[hours], "A")
+    a["timestamp"] = [T0 + h * H for h in hours]
+    b = series(c[2:14], "B", start=2)  # the copy: hours 2-13
+    res = clean_ohlcv(
+        pd.concat([a, b], ignore_index=True),
+        {**QUIET, "copy_series": {"min_overlap": 10}},
+    )
+    assert [(s, t) for s, t, *_ in quar(res, "copy_series")] == [("B", T0 + 2 * H)]
+    assert rep(res, "copy_series", "B")["count"] == 11
+
+
+def test_returns_differing_by_a_hundred_millionth_are_not_identical():
+    c = 100.0 * np.exp(np.cumsum(np.r_[0.0, np.tile([0.01, -0.01], 6)[:11]]))  # +-1 %
+    near = c.copy()
+    near[[4, 8]] *= 1.0 + 1e-8  # 4 returns off by 1e-8: above 1e-12 + 1e-9 * 0.01
+    res = clean_ohlcv(
+        pd.concat([series(c, "A"), series(near, "B")], ignore_index=True),
+        {**QUIET, "copy_series": {"min_overlap": 10, "min_corr": 0.5}},
+    )
+    assert ", 64% identical returns," in rep(res, "copy_series", "B")["detail"]

@@ -418,3 +418,124 @@ def test_the_same_stamp_in_two_series_is_no_duplicate():
         and rep(res, "duplicates", "A") == counts()
         and rep(res, "duplicates", "B") == counts()
     )
+
+
+# ------------------------------------------------------------------------------------ survivors
+
+
+def test_an_ambiguous_local_time_names_its_row_and_zone():
+    raw = bars(3)
+    # 7 November 2021: New York's 01:00-01:59 happens twice
+    raw["timestamp"] = pd.DatetimeIndex(
+        ["2021-11-07 00:00", "2021-11-07 01:00", "2021-11-07 02:00"]
+    )
+    raw.index = [10, 11, 12]
+    want = (
+        "row 11, rule timezone: local time 2021-11-07 01:00:00 does not exist or is ambiguous in "
+        "America/New_York (DST change)"
+    )
+    with pytest.raises(DataError, match=f"^{re.escape(want)}$"):
+        clean_ohlcv(raw, {"timezone": {"source_timezone": "America/New_York"}})
+
+
+def test_a_zone_with_no_naive_stamp_does_not_stop_the_next_zone():
+    a, b = bars(2, symbol="A"), bars(2, symbol="B")
+    a["timestamp"] = ["2021-07-01T09:00:00+09:00", "2021-07-01T10:00:00+09:00"]
+    b["timestamp"] = ["2021-07-01 01:00", "2021-07-01 02:00"]  # London summer time
+    zones = {"per_symbol": {"A": "Asia/Tokyo", "B": "Europe/London"}}
+    res = clean_ohlcv(
+        pd.concat([a, b], ignore_index=True), {**QUIET, "timezone": zones}
+    )
+    t = pd.Timestamp("2021-07-01", tz="UTC")
+    assert stamps(res) == [t, t + H, t, t + H]
+    london = "naive timestamps read in Europe/London and converted to UTC"
+    assert rep(res, "timezone", "B") == counts(changed=2, detail=london)
+    assert rep(res, "timezone", "A") == counts()
+
+
+def test_strings_in_mixed_formats_are_parsed():
+    raw = bars(3)
+    raw["timestamp"] = ["2021-01-04 00:00:00", "2021-01-04T01:00", "2021/01/04 02:00"]
+    assert stamps(clean_ohlcv(raw, QUIET)) == [T0, T0 + H, T0 + 2 * H]
+    raw["timestamp"] = [
+        "2021-01-04T00:00:00+00:00",
+        "2021-01-04 01:00Z",
+        "2021/01/04 11:00+09:00",
+    ]
+    assert stamps(clean_ohlcv(raw, QUIET)) == [T0, T0 + H, T0 + 2 * H]
+
+
+def test_an_unparseable_string_ending_in_an_offset_names_its_row():
+    raw = bars(2)
+    raw["timestamp"] = ["2021-01-04T00:00:00Z", "yesterday+09:00"]
+    want = "row 1, rule unparseable_timestamps: timestamp 'yesterday+09:00' cannot be parsed"
+    with pytest.raises(DataError, match=f"^{re.escape(want)}$"):
+        clean_ohlcv(raw)
+
+
+def test_strictly_alternating_series_newest_first_are_found():
+    a, b = bars(3, symbol="A").iloc[::-1], bars(3, symbol="B").iloc[::-1]
+    rows = [a.iloc[[i]] for i in range(3)] + [b.iloc[[i]] for i in range(3)]
+    raw = pd.concat(
+        [rows[0], rows[3], rows[1], rows[4], rows[2], rows[5]], ignore_index=True
+    )
+    res = clean_ohlcv(raw, QUIET)
+    newest = counts(detail="the input runs newest first: read in reverse")
+    assert rep(res, "out_of_order", "A") == newest
+    assert rep(res, "out_of_order", "B") == newest
+
+
+def test_ties_count_neither_up_nor_down_and_a_one_bar_series_is_not_newest_first():
+    up = bars(4, symbol="A", ts=pd.DatetimeIndex([T0, T0, T0, T0 + H]))
+    up.iloc[1] = up.iloc[0]
+    up.iloc[2] = up.iloc[0]  # exact copies: dropped
+    down = bars(4, symbol="B", ts=pd.DatetimeIndex([T0 + H, T0, T0, T0]))
+    down.iloc[2] = down.iloc[1]
+    down.iloc[3] = down.iloc[1]
+    one = bars(1, symbol="C")
+    res = clean_ohlcv(pd.concat([up, down, one], ignore_index=True), QUIET)
+    assert rep(res, "out_of_order", "A") == counts()
+    assert rep(res, "out_of_order", "B") == counts(
+        detail="the input runs newest first: read in reverse"
+    )
+    assert rep(res, "out_of_order", "C") == counts()
+    assert rep(res, "duplicates", "A")["dropped"] == 2
+    assert rep(res, "duplicates", "B")["dropped"] == 2
+
+
+def test_rows_differing_only_in_close_are_a_conflict_not_a_copy():
+    raw = bars(3)
+    other = raw.iloc[[1]].assign(close=100.5)  # same open, high, low and volume
+    res = clean_ohlcv(
+        pd.concat([raw.iloc[:2], other, raw.iloc[2:]], ignore_index=True), QUIET
+    )
+    assert quar(res, "duplicates") == [
+        (
+            "X",
+            T0 + H,
+            "dropped",
+            "conflicting row for the same timestamp (kept the last)",
+        )
+    ]
+    assert list(res.clean["close"]) == [100.0, 100.5, 100.0]
+
+
+def test_a_stamp_25_minutes_past_snaps_down_to_the_nearest():
+    raw = bars(2, ts=pd.DatetimeIndex([T0, T0 + H + pd.Timedelta(minutes=25)]))
+    res = clean_ohlcv(raw, {**QUIET, "off_grid": {"snap_to": "nearest"}})
+    assert stamps(res) == [T0, T0 + H]
+    assert [d for *_, d in quar(res, "off_grid")] == [
+        "snapped -1500.000 s to the bar grid"
+    ]
+
+
+def test_series_given_out_of_symbol_order_are_sorted_by_series():
+    one = [bars(1, symbol=s) for s in "ACB"]
+    res = clean_ohlcv(pd.concat(one, ignore_index=True), QUIET)
+    assert list(res.clean["symbol"]) == ["A", "B", "C"]
+    a = bars(2, symbol="A")
+    raw = pd.concat([a.iloc[[0]], bars(1, symbol="B"), a.iloc[[1]]], ignore_index=True)
+    res = clean_ohlcv(raw, QUIET)
+    assert list(res.clean["symbol"]) == ["A", "A", "B"]
+    assert stamps(res) == [T0, T0 + H, T0]
+    assert rep(res, "out_of_order", "A") == counts()

@@ -63,7 +63,9 @@ gaps                 other missing bars: up to ``max_fill_bars`` are filled with
                      next real bar
 funding_carried      perpetuals: the funding rate of a bar another rule dropped is charged
                      at the next kept bar of the series (never earlier: causal), flagged
-                     there; a filled bar never carries funding or mark prices
+                     there (a dropped duplicate of a kept bar that has its own rate is the
+                     same event: not charged twice); a filled bar never carries funding or
+                     mark prices
 funding_missing      funding events missing from the series: a spacing between events of
                      more than 1.5 ``interval`` (configured, e.g. ``8h``, or the most common
                      spacing); the event after each hole is flagged, the detail says how

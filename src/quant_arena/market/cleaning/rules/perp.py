@@ -68,6 +68,8 @@ class PerpRules:
                 gone_for_good[k] += 1
                 continue
             i = int(rows[j])
+            if self.ts[i] == t and not np.isnan(fr[i]):
+                continue  # a duplicate of the kept bar: the same funding event, paid once
             fr[i] = raw_fr[r] if np.isnan(fr[i]) else fr[i] + raw_fr[r]
             took.append(i)
             details.append(
