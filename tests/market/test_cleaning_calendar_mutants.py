@@ -589,3 +589,18 @@ def test_week_open_mode_is_the_most_common_hour_not_the_smallest():
     assert rep(res, "timezone")["detail"] == (
         "the week opens at 17:00 America/New_York in 75% of 4 weeks: timestamps are UTC"
     )
+
+
+def test_weekly_bars_on_an_exchange_calendar_count_trading_weeks():
+    """A week of bars holds 5 trading days: a missing weekly bar is a gap, not a closure
+    (counting trading days against a 7-day bar once saw every missing week as a closure)."""
+    weeks = [MON + w * 7 * D for w in range(6) if w != 3]
+    res = clean_ohlcv(bars(weeks, timeframe="1w"), {"calendar": {"default": "exchange_days", "holidays": "none"}})
+    assert quar(res, "gaps") == [
+        ("X", weeks[3], "flagged", "1 missing bar(s) after 2021-01-18T00:00:00Z (filled)")
+    ]
+    assert rep(res, "closed_market_gaps")["flagged"] == 0
+    assert res.clean["is_filled"].sum() == 1
+    full = clean_ohlcv(bars([MON + w * 7 * D for w in range(6)], timeframe="1w"),
+                       {"calendar": {"default": "exchange_days", "holidays": "none"}})
+    assert quar(full, "gaps") == [] and rep(full, "closed_market_gaps")["flagged"] == 0

@@ -139,11 +139,11 @@ class CalendarRules:
                 np.datetime64("1970-01-01"), days, holidays=hol
             ).astype(np.int64)
             if self.step_by_sid[k] >= _DAY_NS:
-                return (
-                    elapsed * _DAY_NS,
-                    is_open,
-                    _DAY_NS * (self.step_by_sid[k] // _DAY_NS),
-                )
+                # the bar's length in trading days: a week of bars opens on 5 of its 7 days
+                days_per_bar = int(self.step_by_sid[k] // _DAY_NS)
+                if days_per_bar >= 7:
+                    days_per_bar = days_per_bar // 7 * 5 + days_per_bar % 7
+                return elapsed * _DAY_NS, is_open, _DAY_NS * days_per_bar
             # intraday bars on an exchange calendar: only whole missing trading days are gaps
             return elapsed * _DAY_NS, is_open, _DAY_NS
         return ts, np.ones(ts.size, dtype=bool), self.step_by_sid[k]
