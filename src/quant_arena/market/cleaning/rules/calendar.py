@@ -188,9 +188,10 @@ class CalendarRules:
         elapsed, _, unit = self._open_clock(k, ts)
         if unit == step:
             open_missing = (elapsed[1:] - elapsed[:-1]) // step - 1
-        else:  # clocks in whole days for intraday exchange calendars
+        else:  # clocks in trading days (intraday or weekly bars on exchange calendars):
+            # more open time than one bar's between two bars = the missing wall-clock bars
             open_missing = np.where(
-                (elapsed[1:] - elapsed[:-1]) // unit > 1, wall_missing, 0
+                (elapsed[1:] - elapsed[:-1]) > unit, wall_missing, 0
             )
         open_missing = np.clip(np.minimum(open_missing, wall_missing), 0, None)
         closed = (wall_missing > 0) & (open_missing == 0)
