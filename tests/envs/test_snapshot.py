@@ -10,14 +10,38 @@ from quant_arena.envs import TradingEnv, TradingEnvConfig
 from quant_arena.sim import MarketData
 from tests._markets import market
 
-FIELDS = ("cash", "units", "equity", "pnl", "fee", "spread", "impact", "funding", "filled", "unfilled", "n_trades")
+FIELDS = (
+    "cash",
+    "units",
+    "equity",
+    "pnl",
+    "fee",
+    "spread",
+    "impact",
+    "funding",
+    "filled",
+    "unfilled",
+    "n_trades",
+)
 
 
 def _env(frame, n, **over):
     cfg = TradingEnvConfig.model_validate(
-        {"window": 5, "action_scheme": "discrete_targets", "target_exposures": (-1.0, 0.0, 0.5, 2.0), "start": "fixed",
-         "start_index": 20, "max_episode_steps": None,
-         "execution": {"taker_fee": 0.001, "slippage_bps": 3.0, "fill_delay": 2, "max_leverage": 3.0}, **over}
+        {
+            "window": 5,
+            "action_scheme": "discrete_targets",
+            "target_exposures": (-1.0, 0.0, 0.5, 2.0),
+            "start": "fixed",
+            "start_index": 20,
+            "max_episode_steps": None,
+            "execution": {
+                "taker_fee": 0.001,
+                "slippage_bps": 3.0,
+                "fill_delay": 2,
+                "max_leverage": 3.0,
+            },
+            **over,
+        }
     )
     cols = [c for c in frame.columns if c.startswith("f")]
     return TradingEnv(MarketData.from_frame(frame.iloc[:n], feature_columns=cols), cfg)
@@ -32,7 +56,9 @@ def _same(a, b):
 @pytest.mark.parametrize("observation", ["dict", "flat"])
 def test_a_restored_env_continues_bit_for_bit(observation):
     frame = market(260, 4, n_features=3, frame=True, timeframe="1h", vol=0.02)
-    frame["funding_rate"] = np.where(np.arange(260) % 8 == 0, 1e-4, np.nan)  # funding every 8 bars
+    frame["funding_rate"] = np.where(
+        np.arange(260) % 8 == 0, 1e-4, np.nan
+    )  # funding every 8 bars
     full = _env(frame, 260, observation=observation)
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 4, size=200)
@@ -45,7 +71,9 @@ def test_a_restored_env_continues_bit_for_bit(observation):
         other = _env(frame, length, observation=observation)
         obs = other.restore(snap)
         assert other.account.t == t
-        assert all(getattr(other.account, f) == getattr(full.account, f) for f in FIELDS)
+        assert all(
+            getattr(other.account, f) == getattr(full.account, f) for f in FIELDS
+        )
         ref = _env(frame, 260, observation=observation)
         ref.reset(options={"start": 20})
         for a in actions[:89]:
@@ -56,8 +84,12 @@ def test_a_restored_env_continues_bit_for_bit(observation):
             got = other.step_target(other.target_of(int(a)))
             want, *_ = ref.step(int(a))
             assert _same(got, want)
-            assert all(getattr(other.account, f) == getattr(ref.account, f) for f in FIELDS)
-    assert snap["Q"].shape == (2,)  # fill_delay 2: the order decided one bar ago is in the queue
+            assert all(
+                getattr(other.account, f) == getattr(ref.account, f) for f in FIELDS
+            )
+    assert snap["Q"].shape == (
+        2,
+    )  # fill_delay 2: the order decided one bar ago is in the queue
     assert np.isfinite(snap["Q"]).any()
 
 
@@ -76,13 +108,17 @@ def test_a_bad_snapshot_is_refused():
     env.reset(options={"start": 20})
     snap = env.snapshot()
     short = _env(frame, 30)
-    with pytest.raises(ValueError, match=r"sits on bar 20, outside this env's data|outside"):
+    with pytest.raises(
+        ValueError, match=r"sits on bar 20, outside this env's data|outside"
+    ):
         bad = dict(snap)
         bad["I"] = snap["I"].copy()
         bad["I"][0] = 50
         short.restore(bad)
     one = _env(frame, 100, execution={"fill_delay": 1, "max_leverage": 3.0})
-    with pytest.raises(ValueError, match="order queue holds 2 bars, this env's fill_delay is 1"):
+    with pytest.raises(
+        ValueError, match="order queue holds 2 bars, this env's fill_delay is 1"
+    ):
         one.restore(snap)
     with pytest.raises(ValueError, match=r"lacks \['E'\]"):
         env.restore({k: v for k, v in snap.items() if k != "E"})

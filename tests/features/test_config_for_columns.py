@@ -17,7 +17,9 @@ from tests._markets import market
 
 @pytest.fixture(scope="module")
 def bars():
-    return market(1500, 5, n_features=0, frame=True, timeframe="1h", vol=0.01, jumps=0.02)
+    return market(
+        1500, 5, n_features=0, frame=True, timeframe="1h", vol=0.01, jumps=0.02
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +38,17 @@ def test_the_kept_columns_are_the_full_builds(bars, full, seed):
     assert set(want) <= set(made)
     assert len(made) < len(cols) / 2  # only the families of the wanted columns
     for c in want:
-        assert np.array_equal(built[c].to_numpy(), full[c].to_numpy(), equal_nan=True), c
+        assert np.array_equal(
+            built[c].to_numpy(), full[c].to_numpy(), equal_nan=True
+        ), c
 
 
 def test_one_entry_of_a_family_is_kept(bars):
-    part = config_for_columns(FeatureConfig(), ["f_rsi_14", "f_htf_1d_rsi_14", "f_cdl_engulfing_bull"], bars.iloc[-300:])
+    part = config_for_columns(
+        FeatureConfig(),
+        ["f_rsi_14", "f_htf_1d_rsi_14", "f_cdl_engulfing_bull"],
+        bars.iloc[-300:],
+    )
     assert part.rsi == [14] and part.ema == [] and part.time is False
     assert part.higher_timeframes.timeframes == ["1d"] and part.candles == ["engulfing"]
 

@@ -595,20 +595,42 @@ def test_weekly_bars_on_an_exchange_calendar_count_trading_weeks():
     """A week of bars holds 5 trading days: a missing weekly bar is a gap, not a closure
     (counting trading days against a 7-day bar once saw every missing week as a closure)."""
     weeks = [MON + w * 7 * D for w in range(6) if w != 3]
-    res = clean_ohlcv(bars(weeks, timeframe="1w"), {"calendar": {"default": "exchange_days", "holidays": "none"}})
+    res = clean_ohlcv(
+        bars(weeks, timeframe="1w"),
+        {"calendar": {"default": "exchange_days", "holidays": "none"}},
+    )
     assert quar(res, "gaps") == [
-        ("X", weeks[3], "flagged", "1 missing bar(s) after 2021-01-18T00:00:00Z (filled)")
+        (
+            "X",
+            weeks[3],
+            "flagged",
+            "1 missing bar(s) after 2021-01-18T00:00:00Z (filled)",
+        )
     ]
     assert rep(res, "closed_market_gaps")["flagged"] == 0
     assert res.clean["is_filled"].sum() == 1
-    full = clean_ohlcv(bars([MON + w * 7 * D for w in range(6)], timeframe="1w"),
-                       {"calendar": {"default": "exchange_days", "holidays": "none"}})
+    full = clean_ohlcv(
+        bars([MON + w * 7 * D for w in range(6)], timeframe="1w"),
+        {"calendar": {"default": "exchange_days", "holidays": "none"}},
+    )
     assert quar(full, "gaps") == [] and rep(full, "closed_market_gaps")["flagged"] == 0
 
 
 def test_a_missing_week_with_a_holiday_is_still_a_gap():
-    weeks = [MON + w * 7 * D for w in range(4)]  # 4, 11, [18: MLK day, the week's bar missing], 25 Jan 2021
-    res = clean_ohlcv(bars([weeks[0], weeks[1], weeks[3]], timeframe="1w"), {"calendar": {"default": "exchange_days"}})
+    weeks = [
+        MON + w * 7 * D for w in range(4)
+    ]  # 4, 11, [18: MLK day, the week's bar missing], 25 Jan 2021
+    res = clean_ohlcv(
+        bars([weeks[0], weeks[1], weeks[3]], timeframe="1w"),
+        {"calendar": {"default": "exchange_days"}},
+    )
     # 9 trading days between the bars of the 11th and the 25th: more than one week's 5
-    assert quar(res, "gaps") == [("X", weeks[3], "flagged", "1 missing bar(s) after 2021-01-11T00:00:00Z (filled)")]
+    assert quar(res, "gaps") == [
+        (
+            "X",
+            weeks[3],
+            "flagged",
+            "1 missing bar(s) after 2021-01-11T00:00:00Z (filled)",
+        )
+    ]
     assert rep(res, "closed_market_gaps")["flagged"] == 0

@@ -26,9 +26,17 @@ from tests.ops._paper_model import FEATURES, bars
 def main(argv: list[str]) -> None:
     url, bundle_dir, account, history, replay = argv
     torch.set_num_threads(1)
-    config = PaperConfig(account=account, model="m", store=url, history_bars=int(history))
-    hist, window = split_history(bars().iloc[: int(history) + int(replay)], history_bars=int(history), last_bars=int(replay))
-    trader = PaperTrader(config, PaperStore(url), StaticSource(load_bundle(bundle_dir), "1"), FEATURES)
+    config = PaperConfig(
+        account=account, model="m", store=url, history_bars=int(history)
+    )
+    hist, window = split_history(
+        bars().iloc[: int(history) + int(replay)],
+        history_bars=int(history),
+        last_bars=int(replay),
+    )
+    trader = PaperTrader(
+        config, PaperStore(url), StaticSource(load_bundle(bundle_dir), "1"), FEATURES
+    )
     trader.open(hist)
     for bar in replay_feed(window):
         if trader.process(bar) is not None:

@@ -62,7 +62,9 @@ ENV = {
 
 def bars(n: int = N_BARS, seed: int = 11) -> pd.DataFrame:
     """Hourly OHLCV bars of one series (tidy), with some jumps."""
-    return market(n, seed, n_features=0, frame=True, timeframe="1h", vol=0.01, jumps=0.01)
+    return market(
+        n, seed, n_features=0, frame=True, timeframe="1h", vol=0.01, jumps=0.01
+    )
 
 
 def columns(frame: pd.DataFrame) -> list[str]:
@@ -74,16 +76,30 @@ def paper_bundle(directory: str, seed: int = 0) -> ModelBundle:
     """Train, save to ``directory`` (with the ONNX policy) and load back."""
     frame = series_frame(build_features(bars(), FEATURES))
     cols = columns(frame)
-    fitted = fit_feature_set(frame, TRAIN, FeatureSetConfig(columns=cols, selection=None, scaler="robust"))
+    fitted = fit_feature_set(
+        frame, TRAIN, FeatureSetConfig(columns=cols, selection=None, scaler="robust")
+    )
     scaled = model_input(frame, cols, fitted.scaler)
     env = TradingEnvConfig.model_validate(ENV)
     unit = FoldUnit(scaled, cols, env, TRAIN[1], VALIDATION, PPY)
-    result = unit.train(AGENT, BUDGET, seed=seed, n_envs=1,
-                        normalization=scaler_normalization(fitted.scaler, cols), progress_bar=False)
+    result = unit.train(
+        AGENT,
+        BUDGET,
+        seed=seed,
+        n_envs=1,
+        normalization=scaler_normalization(fitted.scaler, cols),
+        progress_bar=False,
+    )
     bundle = ModelBundle(
-        model=result.model, algo="ppo", agent="ppo_mlp", scaler=fitted.scaler, feature_columns=cols,
-        env_config=env.model_dump(mode="json"), data_span={"symbol": "BTC/USD", "timeframe": "1h"},
-        metrics={"best_val_sharpe": float(result.best_val_sharpe)}, extra={"periods_per_year": PPY, "seed": seed},
+        model=result.model,
+        algo="ppo",
+        agent="ppo_mlp",
+        scaler=fitted.scaler,
+        feature_columns=cols,
+        env_config=env.model_dump(mode="json"),
+        data_span={"symbol": "BTC/USD", "timeframe": "1h"},
+        metrics={"best_val_sharpe": float(result.best_val_sharpe)},
+        extra={"periods_per_year": PPY, "seed": seed},
     )
     return load_bundle(save_bundle(bundle, bundle_dir(directory, seed)))
 

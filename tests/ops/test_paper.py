@@ -41,7 +41,20 @@ postgres_url = _pg.postgres_url
 torch.set_num_threads(1)
 
 HISTORY, REPLAY = 700, 120
-FLOATS = ["pnl", "fee", "spread", "impact", "funding", "swap", "liquidation_fee", "equity", "cash", "units", "filled", "unfilled"]
+FLOATS = [
+    "pnl",
+    "fee",
+    "spread",
+    "impact",
+    "funding",
+    "swap",
+    "liquidation_fee",
+    "equity",
+    "cash",
+    "units",
+    "filled",
+    "unfilled",
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +63,34 @@ def models(tmp_path_factory):
     return str(root), paper_bundle(str(root), 0), paper_bundle(str(root), 1)
 
 
-def _trader(url, bundle, account="a", version="1", breakers=None, notifier=None, source=None):
-    config = PaperConfig(account=account, model="m", history_bars=HISTORY,  # the store is given below
-                         breakers=breakers or {"max_drawdown": None, "daily_loss": None, "var_95": None, "max_leverage": None})
-    return PaperTrader(config, PaperStore(url), source or StaticSource(bundle, version), FEATURES, notifier=notifier)
+def _trader(
+    url, bundle, account="a", version="1", breakers=None, notifier=None, source=None
+):
+    config = PaperConfig(
+        account=account,
+        model="m",
+        history_bars=HISTORY,  # the store is given below
+        breakers=breakers
+        or {
+            "max_drawdown": None,
+            "daily_loss": None,
+            "var_95": None,
+            "max_leverage": None,
+        },
+    )
+    return PaperTrader(
+        config,
+        PaperStore(url),
+        source or StaticSource(bundle, version),
+        FEATURES,
+        notifier=notifier,
+    )
 
 
 def _window(n_replay=REPLAY):
-    return split_history(bars().iloc[: HISTORY + n_replay], history_bars=HISTORY, last_bars=n_replay)
+    return split_history(
+        bars().iloc[: HISTORY + n_replay], history_bars=HISTORY, last_bars=n_replay
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +113,21 @@ def test_the_paper_ledger_is_the_backtest_bit_for_bit(models, uninterrupted):
     _, _, run, ledger = uninterrupted
     back = _backtest(models[1])
     assert run.bars_processed == REPLAY == len(ledger) == len(back)
-    assert list(ledger["timestamp"]) == list(pd.to_datetime(back["timestamp"], utc=True))
+    assert list(ledger["timestamp"]) == list(
+        pd.to_datetime(back["timestamp"], utc=True)
+    )
     for col in FLOATS:
         assert np.array_equal(ledger[col].to_numpy(), back[col].to_numpy()), col
-    assert np.array_equal(ledger["liquidated"].to_numpy(), back["liquidated"].to_numpy())
-    assert (ledger["filled"] != 0).sum() >= 5  # the model trades: fills, fees and slippage are compared
+    assert np.array_equal(
+        ledger["liquidated"].to_numpy(), back["liquidated"].to_numpy()
+    )
+    assert (
+        ledger["filled"] != 0
+    ).sum() >= 5  # the model trades: fills, fees and slippage are compared
     assert (ledger["fee"] < 0).sum() >= 5
-    assert set(ledger["model_version"]) == {"1"} and set(ledger["status"]) == {"trading"}
+    assert set(ledger["model_version"]) == {"1"} and set(ledger["status"]) == {
+        "trading"
+    }
     # the comparison the report makes, through the trader's own expectation
     expected = expected_backtest(uninterrupted[1])
     assert np.array_equal(expected["equity"].to_numpy(), ledger["equity"].to_numpy())
@@ -104,8 +145,12 @@ def test_a_bar_is_recorded_once(models, tmp_path):
     stale.open()
     trader.process(rows[1])
     with pytest.raises(PaperConflict, match="another process moved it past"):
-        stale.process(rows[1])  # a second process with the old state loses the compare-and-set
-    assert list(trader.store.ledger("a")["timestamp"]) == [pd.Timestamp(r["timestamp"]) for r in rows[:2]]
+        stale.process(
+            rows[1]
+        )  # a second process with the old state loses the compare-and-set
+    assert list(trader.store.ledger("a")["timestamp"]) == [
+        pd.Timestamp(r["timestamp"]) for r in rows[:2]
+    ]
 
 
 def test_a_killed_run_restarts_to_the_same_ledger(models, uninterrupted, tmp_path):
@@ -113,7 +158,16 @@ def test_a_killed_run_restarts_to_the_same_ledger(models, uninterrupted, tmp_pat
     equals the uninterrupted run's."""
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     rng = random.Random(7)
-    cmd = [sys.executable, "-m", "tests.ops._paper_driver", url, str(bundle_dir(models[0], 0)), "a", str(HISTORY), str(REPLAY)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.ops._paper_driver",
+        url,
+        str(bundle_dir(models[0], 0)),
+        "a",
+        str(HISTORY),
+        str(REPLAY),
+    ]
     kills = 0
     for _ in range(12):
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -138,7 +192,9 @@ def test_a_killed_run_restarts_to_the_same_ledger(models, uninterrupted, tmp_pat
     reference = uninterrupted[3]
     assert len(ledger) == len(reference) == REPLAY
     for col in [*FLOATS, "target", "exposure"]:
-        assert np.array_equal(ledger[col].to_numpy(), reference[col].to_numpy(), equal_nan=True), col
+        assert np.array_equal(
+            ledger[col].to_numpy(), reference[col].to_numpy(), equal_nan=True
+        ), col
 
 
 def test_the_state_is_exact_on_postgresql(models, uninterrupted, postgres_url):
@@ -147,12 +203,16 @@ def test_the_state_is_exact_on_postgresql(models, uninterrupted, postgres_url):
     hist, window = _window(REPLAY)
     trader.open(hist)
     trader.run(replay_feed(window.iloc[:n]))
-    again = _trader(postgres_url, models[1], account="pg")  # a restart reads the state back
+    again = _trader(
+        postgres_url, models[1], account="pg"
+    )  # a restart reads the state back
     again.open()
     again.run(replay_feed(window))
     ledger = again.store.ledger("pg")
     for col in [*FLOATS, "target"]:
-        assert np.array_equal(ledger[col].to_numpy(), uninterrupted[3][col].to_numpy(), equal_nan=True), col
+        assert np.array_equal(
+            ledger[col].to_numpy(), uninterrupted[3][col].to_numpy(), equal_nan=True
+        ), col
 
 
 def test_a_bad_bar_is_refused_and_nothing_is_recorded(models, tmp_path):
@@ -162,14 +222,20 @@ def test_a_bad_bar_is_refused_and_nothing_is_recorded(models, tmp_path):
     trader.open(hist)
     bad = dict(window.iloc[0])
     bad["high"] = bad["low"] - 1.0
-    with pytest.raises(PaperError, match=r"bar 20\d\d-.* is not a valid candle .*nothing was recorded"):
+    with pytest.raises(
+        PaperError, match=r"bar 20\d\d-.* is not a valid candle .*nothing was recorded"
+    ):
         trader.process(bad)
     other = dict(window.iloc[0], symbol="ETH/USD")
-    with pytest.raises(PaperError, match="trades symbol='BTC/USD'; got a bar with symbol='ETH/USD'"):
+    with pytest.raises(
+        PaperError, match="trades symbol='BTC/USD'; got a bar with symbol='ETH/USD'"
+    ):
         trader.process(other)
     assert trader.store.ledger("a").empty
     assert trader.store.state("a").last_ts == pd.Timestamp(hist["timestamp"].iloc[-1])
-    assert trader.process(dict(window.iloc[0])) is not None  # the good bar still goes through
+    assert (
+        trader.process(dict(window.iloc[0])) is not None
+    )  # the good bar still goes through
 
 
 class _Recorder:
@@ -181,9 +247,13 @@ class _Recorder:
         return {"recorder": True}
 
 
-def test_a_breach_flattens_halts_alerts_and_only_a_command_resumes(models, uninterrupted, tmp_path):
+def test_a_breach_flattens_halts_alerts_and_only_a_command_resumes(
+    models, uninterrupted, tmp_path
+):
     reference = uninterrupted[3]
-    peak = np.maximum.accumulate(np.concatenate(([1.0], reference["equity"].to_numpy())))[1:]
+    peak = np.maximum.accumulate(
+        np.concatenate(([1.0], reference["equity"].to_numpy()))
+    )[1:]
     dd = (peak - reference["equity"].to_numpy()) / peak
     limit = float(np.quantile(dd[dd > 0], 0.5))  # a limit the reference run crosses
     first = int(np.argmax(dd > limit))
@@ -195,12 +265,19 @@ def test_a_breach_flattens_halts_alerts_and_only_a_command_resumes(models, unint
     trader.run(replay_feed(window.iloc[: first + 6]))
     led = trader.store.ledger("a")
     # identical to the reference up to the breach bar
-    assert np.array_equal(led["equity"].to_numpy()[: first + 1], reference["equity"].to_numpy()[: first + 1])
+    assert np.array_equal(
+        led["equity"].to_numpy()[: first + 1],
+        reference["equity"].to_numpy()[: first + 1],
+    )
     assert led["event"].iloc[first] == "breach:max_drawdown"
     assert led["status"].iloc[first] == "halted" and led["target"].iloc[first] == 0.0
     assert led["units"].iloc[first + 1] == 0.0  # flat from the next open
-    assert (led["units"].iloc[first + 1 :] == 0.0).all() and led["target"].iloc[first + 1 :].isna().all()
-    assert [e.kind for e in notes.events] == ["breach"] and "max_drawdown" in notes.events[0].title
+    assert (led["units"].iloc[first + 1 :] == 0.0).all() and led["target"].iloc[
+        first + 1 :
+    ].isna().all()
+    assert [e.kind for e in notes.events] == [
+        "breach"
+    ] and "max_drawdown" in notes.events[0].title
     assert trader.alerts[0]["kind"] == "breach"
     state = trader.store.state("a")
     assert state.halted and "exceeds the limit max_drawdown" in state.halt_reason
@@ -213,11 +290,17 @@ def test_a_breach_flattens_halts_alerts_and_only_a_command_resumes(models, unint
     assert (again.store.ledger("a")["units"].iloc[first + 1 :] == 0.0).all()
     # resume: an explicit command, applied at the next bar
     assert main(["--store", url, "resume", "--account", "a"]) == 0
-    assert main(["--store", url, "resume", "--account", "a"]) == 2  # not halted any more
+    assert (
+        main(["--store", url, "resume", "--account", "a"]) == 2
+    )  # not halted any more
     resumed = _trader(url, models[1], breakers={"max_drawdown": limit})
     resumed.open()
     row = resumed.process(dict(window.iloc[first + 8]))
-    assert row["event"] == "resume" and row["status"] == "trading" and np.isfinite(row["target"])
+    assert (
+        row["event"] == "resume"
+        and row["status"] == "trading"
+        and np.isfinite(row["target"])
+    )
     assert resumed.breakers.peak == row["equity"]
     kinds = list(resumed.store.events_frame("a")["kind"])
     assert kinds == ["create", "breach", "resume"]
@@ -228,15 +311,24 @@ def test_a_liquidation_halts_the_account(models, tmp_path):
     trader = _trader(url, models[1])
     hist, window = _window(40)
     trader.open(hist)
-    trader.state.pending_target = 1.0  # long, then a crash through the liquidation price
+    trader.state.pending_target = (
+        1.0  # long, then a crash through the liquidation price
+    )
     rows = window.to_dict("records")
     trader.process(rows[0])
     crash = dict(rows[1])
-    crash.update(open=crash["open"] * 0.01, low=crash["open"] * 0.005, close=crash["open"] * 0.01, high=crash["open"] * 0.011)
+    crash.update(
+        open=crash["open"] * 0.01,
+        low=crash["open"] * 0.005,
+        close=crash["open"] * 0.01,
+        high=crash["open"] * 0.011,
+    )
     trader.state.pending_target = 8.0
     trader.process(crash)
     state = trader.store.state("a")
-    assert state.halted and ("liquidation" in state.halt_reason or "bankruptcy" in state.halt_reason)
+    assert state.halted and (
+        "liquidation" in state.halt_reason or "bankruptcy" in state.halt_reason
+    )
 
 
 def test_a_promotion_is_picked_up_at_the_next_bar(models, uninterrupted, tmp_path):
@@ -257,7 +349,9 @@ def test_a_promotion_is_picked_up_at_the_next_bar(models, uninterrupted, tmp_pat
 
     registry = Registry()
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    trader = _trader(url, None, source=RegistrySource(registry, "champion", check_seconds=0.0))
+    trader = _trader(
+        url, None, source=RegistrySource(registry, "champion", check_seconds=0.0)
+    )
     hist, window = _window()
     trader.open(hist)
     k = 40
@@ -266,36 +360,66 @@ def test_a_promotion_is_picked_up_at_the_next_bar(models, uninterrupted, tmp_pat
     trader.run(replay_feed(window.iloc[k:]))
     led = trader.store.ledger("a")
     assert list(led["model_version"]) == ["1"] * k + ["2"] * (REPLAY - k)
-    assert led["event"].iloc[k] == "model:2" and (led["event"].iloc[k + 1 :] == "").all()
+    assert (
+        led["event"].iloc[k] == "model:2" and (led["event"].iloc[k + 1 :] == "").all()
+    )
     assert registry.loads == ["1", "2"]
     # the state carried over: the step into the switch bar is the one model 1 ordered
-    assert np.array_equal(led["equity"].to_numpy()[: k + 1], uninterrupted[3]["equity"].to_numpy()[: k + 1])
-    assert not np.array_equal(led["target"].to_numpy()[k:], uninterrupted[3]["target"].to_numpy()[k:])
+    assert np.array_equal(
+        led["equity"].to_numpy()[: k + 1],
+        uninterrupted[3]["equity"].to_numpy()[: k + 1],
+    )
+    assert not np.array_equal(
+        led["target"].to_numpy()[k:], uninterrupted[3]["target"].to_numpy()[k:]
+    )
     change = led.iloc[k]
-    assert change["equity"] - led["equity"].iloc[k - 1] == pytest.approx(sum(change[c] for c in FLOATS[:7]), abs=1e-12)
+    assert change["equity"] - led["equity"].iloc[k - 1] == pytest.approx(
+        sum(change[c] for c in FLOATS[:7]), abs=1e-12
+    )
     assert list(trader.store.events_frame("a")["kind"]) == ["create", "model"]
 
 
-def test_polling_takes_closed_bars_and_equals_the_replay(models, uninterrupted, tmp_path):
+def test_polling_takes_closed_bars_and_equals_the_replay(
+    models, uninterrupted, tmp_path
+):
     raw = bars()
     hour = 3_600_000
-    candles = [[int(pd.Timestamp(t).value // 1_000_000), o, h, lo, c, v]
-               for t, o, h, lo, c, v in raw[["timestamp", "open", "high", "low", "close", "volume"]].itertuples(index=False)]
+    candles = [
+        [int(pd.Timestamp(t).value // 1_000_000), o, h, lo, c, v]
+        for t, o, h, lo, c, v in raw[
+            ["timestamp", "open", "high", "low", "close", "volume"]
+        ].itertuples(index=False)
+    ]
     t_last = candles[HISTORY - 1][0]
-    exchange = FakeExchange(candles, t_last + hour + 30 * 60_000, page_cap=500)  # bar HISTORY is forming
+    exchange = FakeExchange(
+        candles, t_last + hour + 30 * 60_000, page_cap=500
+    )  # bar HISTORY is forming
     exchange.load_markets = lambda: {"BTC/USD": {"symbol": "BTC/USD"}}
     history = fetch_history(exchange, "BTC/USD", "1h", HISTORY, sleep=lambda s: None)
-    assert pd.Timestamp(history["timestamp"].iloc[-1]).value // 1_000_000 == t_last and len(history) == HISTORY
+    assert (
+        pd.Timestamp(history["timestamp"].iloc[-1]).value // 1_000_000 == t_last
+        and len(history) == HISTORY
+    )
     url = f"sqlite:///{tmp_path / 'p.db'}"
     trader = _trader(url, models[1])
     trader.open(history)
     exchange.now += 25 * hour  # 25 more bars closed, the 26th forming
-    feed = PollingFeed(exchange, "BTC/USD", "1h", trader.state.last_ts, max_polls=2, interval=60, sleep=lambda s: None)
+    feed = PollingFeed(
+        exchange,
+        "BTC/USD",
+        "1h",
+        trader.state.last_ts,
+        max_polls=2,
+        interval=60,
+        sleep=lambda s: None,
+    )
     run = trader.run(feed)
     assert run.bars_processed == 25 and feed.polls == 2
     led = trader.store.ledger("a")
     for col in [*FLOATS, "target"]:
-        assert np.array_equal(led[col].to_numpy(), uninterrupted[3][col].to_numpy()[:25], equal_nan=True), col
+        assert np.array_equal(
+            led[col].to_numpy(), uninterrupted[3][col].to_numpy()[:25], equal_nan=True
+        ), col
 
 
 def test_the_operator_commands(models, tmp_path, capsys):
@@ -310,10 +434,16 @@ def test_the_operator_commands(models, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "trading" in out and "BTC/USD" in out
     assert main(["--store", url, "ledger", "--account", "nope"]) == 2
-    assert main(["--store", url, "halt", "--account", "a", "--reason", "maintenance"]) == 0
+    assert (
+        main(["--store", url, "halt", "--account", "a", "--reason", "maintenance"]) == 0
+    )
     assert "ordered flat at the next bar" in capsys.readouterr().out
     state = trader.store.state("a")
-    assert state.halted and state.pending_target == 0.0 and state.halt_reason == "halted by hand: maintenance"
+    assert (
+        state.halted
+        and state.pending_target == 0.0
+        and state.halt_reason == "halted by hand: maintenance"
+    )
     again = _trader(url, models[1])
     again.open()
     row = again.process(dict(window.iloc[2]))
@@ -335,42 +465,76 @@ def test_settings_are_checked(models, tmp_path):
         trader.open()
     hist, _ = _window(3)
     trader.open(hist)
-    other = PaperTrader(PaperConfig(account="a", model="other", store=url), PaperStore(url), StaticSource(models[1]), FEATURES)
-    with pytest.raises(PaperError, match="trades model='m', the parameters say 'other'"):
+    other = PaperTrader(
+        PaperConfig(account="a", model="other", store=url),
+        PaperStore(url),
+        StaticSource(models[1]),
+        FEATURES,
+    )
+    with pytest.raises(
+        PaperError, match="trades model='m', the parameters say 'other'"
+    ):
         other.open()
 
 
 def test_breakers_rebuilt_from_a_ledger_equal_the_running_ones(uninterrupted):
     led = uninterrupted[3]
     running = uninterrupted[1].breakers
-    assert CircuitBreakers.from_ledger(led, running.config, 1.0).state() == running.state()
+    assert (
+        CircuitBreakers.from_ledger(led, running.config, 1.0).state() == running.state()
+    )
 
 
 def test_a_store_password_stays_out_of_the_parameters(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="holds a password") as err:
         PaperConfig(store="postgresql://paper:s3cr3t-pw@db.example/paper")
-    assert "s3cr3t-pw" not in str(err.value) and "QUANT_ARENA_PAPER_STORE" in str(err.value)
+    assert "s3cr3t-pw" not in str(err.value) and "QUANT_ARENA_PAPER_STORE" in str(
+        err.value
+    )
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("QUANT_ARENA_PAPER_STORE", url)
     assert PaperConfig().store_url() == url
-    with pytest.raises(Exception) as down:  # nothing listens there: the error must not show the password
+    with pytest.raises(
+        Exception
+    ) as down:  # nothing listens there: the error must not show the password
         PaperStore("postgresql://paper:s3cr3t-pw@127.0.0.1:1/paper")
     assert "127.0.0.1" in str(down.value) and "s3cr3t-pw" not in str(down.value)
 
 
 def test_a_store_repr_masks_its_password(postgres_url):
     secret = postgres_url.split("postgres:", 2)[-1].split("@")[0]
-    store = PaperStore(postgres_url.replace("postgresql+psycopg2://", "postgresql://"))  # the driver is added
-    assert secret and secret not in repr(store) and "postgres:***@127.0.0.1" in repr(store)
+    store = PaperStore(
+        postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    )  # the driver is added
+    assert (
+        secret and secret not in repr(store) and "postgres:***@127.0.0.1" in repr(store)
+    )
 
 
 def test_replay_speed_and_poll_interval_wait_between_bars():
     waits = []
     rows = list(replay_feed(bars().iloc[:4], speed=3600.0, sleep=waits.append))
-    assert len(rows) == 4 and waits == [1.0, 1.0, 1.0]  # 1h bars at 3600x: one second apart, none before the first
-    assert list(replay_feed(bars().iloc[:3], speed=0.0, sleep=waits.append)) and len(waits) == 3  # as fast as possible
+    assert len(rows) == 4 and waits == [
+        1.0,
+        1.0,
+        1.0,
+    ]  # 1h bars at 3600x: one second apart, none before the first
+    assert (
+        list(replay_feed(bars().iloc[:3], speed=0.0, sleep=waits.append))
+        and len(waits) == 3
+    )  # as fast as possible
     exchange = FakeExchange([], 0)
     exchange.load_markets = lambda: {"BTC/USD": {"symbol": "BTC/USD"}}
     naps = []
-    feed = PollingFeed(exchange, "BTC/USD", "1h", pd.Timestamp("2024-01-01", tz="UTC"), interval=30, max_polls=3, sleep=naps.append)
-    assert list(feed) == [] and feed.polls == 3 and naps.count(30) == 2  # nothing new; a pause between polls
+    feed = PollingFeed(
+        exchange,
+        "BTC/USD",
+        "1h",
+        pd.Timestamp("2024-01-01", tz="UTC"),
+        interval=30,
+        max_polls=3,
+        sleep=naps.append,
+    )
+    assert (
+        list(feed) == [] and feed.polls == 3 and naps.count(30) == 2
+    )  # nothing new; a pause between polls

@@ -33,33 +33,67 @@ def _latest(path: Path) -> Path:
 def _run(project: Path, last_bars: int) -> subprocess.CompletedProcess:
     paper = {
         "paper": {
-            "account": "demo", "model": MODEL, "store": f"sqlite:///{project / 'paper.db'}", "history_bars": 700,
+            "account": "demo",
+            "model": MODEL,
+            "store": f"sqlite:///{project / 'paper.db'}",
+            "history_bars": 700,
             "model_cache": str(project / "data" / "06_models" / "paper"),
             "replay": {"start": None, "last_bars": last_bars, "speed": 0},
-            "breakers": {"max_drawdown": None, "daily_loss": None, "var_95": None, "max_leverage": None},
+            "breakers": {
+                "max_drawdown": None,
+                "daily_loss": None,
+                "var_95": None,
+                "max_leverage": None,
+            },
         }
     }
     (project / "conf" / "ci" / "parameters_paper.yml").write_text(yaml.safe_dump(paper))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_ARENA_TELEGRAM", "QUANT_ARENA_WEBHOOK"))}
-    env.update(KEDRO_ENV="ci", MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}", KEDRO_DISABLE_TELEMETRY="1",
-               DO_NOT_TRACK="1", MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipeline=paper"], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=900, check=False)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("QUANT_ARENA_TELEGRAM", "QUANT_ARENA_WEBHOOK"))
+    }
+    env.update(
+        KEDRO_ENV="ci",
+        MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}",
+        KEDRO_DISABLE_TELEMETRY="1",
+        DO_NOT_TRACK="1",
+        MPLBACKEND="Agg",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--pipeline=paper"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
 
 def test_the_paper_pipeline_replays_reports_and_continues(tmp_path):
     project = copy_project(tmp_path / "project")
-    (project / "conf" / "ci" / "parameters_features.yml").write_text(yaml.safe_dump({"features": FEATURES.model_dump(mode="json")}))
-    registry = ModelRegistry(MODEL, f"sqlite:///{project / 'mlflow.db'}", artifact_location=str(project / "mlruns"))
+    (project / "conf" / "ci" / "parameters_features.yml").write_text(
+        yaml.safe_dump({"features": FEATURES.model_dump(mode="json")})
+    )
+    registry = ModelRegistry(
+        MODEL,
+        f"sqlite:///{project / 'mlflow.db'}",
+        artifact_location=str(project / "mlruns"),
+    )
     version = registry.register(paper_bundle(str(tmp_path / "models"), 0))
     assert registry.promote(version, expected_champion=None, reason="test")
 
     _run(project, 48)
     reporting = project / "data" / "08_reporting"
-    ledger = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_ledger.parquet"))
-    backtest = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_backtest.parquet"))
+    ledger = pd.read_parquet(
+        _latest(project / "data" / "07_model_output" / "paper_ledger.parquet")
+    )
+    backtest = pd.read_parquet(
+        _latest(project / "data" / "07_model_output" / "paper_backtest.parquet")
+    )
     run = pd.read_parquet(_latest(reporting / "paper_run_report.parquet"))
     daily = pd.read_parquet(_latest(reporting / "paper_daily_report.parquet"))
     summary = pd.read_parquet(_latest(reporting / "paper_summary_report.parquet"))
@@ -68,11 +102,19 @@ def test_the_paper_pipeline_replays_reports_and_continues(tmp_path):
     assert set(ledger["model_version"]) == {version}
     # the last 48 bars of the shipped file (its newest bar: 2019-10-17 09:00 UTC), in order
     assert ledger["timestamp"].iloc[-1] == pd.Timestamp("2019-10-17 09:00", tz="UTC")
-    assert ledger["timestamp"].is_monotonic_increasing and ledger["timestamp"].diff().iloc[1:].eq(pd.Timedelta("1h")).all()
+    assert (
+        ledger["timestamp"].is_monotonic_increasing
+        and ledger["timestamp"].diff().iloc[1:].eq(pd.Timedelta("1h")).all()
+    )
     # the paper record is the backtest of the same model on the same bars
     assert np.array_equal(ledger["equity"].to_numpy(), backtest["equity"].to_numpy())
-    assert (daily["equity_gap"] == 0.0).all() and summary["max_abs_equity_gap"].iloc[0] == 0.0
-    assert daily["bars"].sum() == 48 and daily["end_equity"].iloc[-1] == ledger["equity"].iloc[-1]
+    assert (daily["equity_gap"] == 0.0).all() and summary["max_abs_equity_gap"].iloc[
+        0
+    ] == 0.0
+    assert (
+        daily["bars"].sum() == 48
+        and daily["end_equity"].iloc[-1] == ledger["equity"].iloc[-1]
+    )
     assert page.startswith(f"# Paper account demo ({MODEL}, champion)")
     assert str(daily["date"].iloc[-1].date()) in page
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
@@ -84,7 +126,9 @@ def test_the_paper_pipeline_replays_reports_and_continues(tmp_path):
     _run(project, 48)
     run2 = pd.read_parquet(_latest(reporting / "paper_run_report.parquet"))
     assert run2["bars_processed"].iloc[0] == 0 and run2["bars_skipped"].iloc[0] == 0
-    ledger2 = pd.read_parquet(_latest(project / "data" / "07_model_output" / "paper_ledger.parquet"))
+    ledger2 = pd.read_parquet(
+        _latest(project / "data" / "07_model_output" / "paper_ledger.parquet")
+    )
     pd.testing.assert_frame_equal(ledger2, ledger)
 
 
@@ -94,6 +138,10 @@ def test_a_polling_pipeline_has_no_data_stages():
 
     replay = create_pipeline(PaperConfig())
     poll = create_pipeline(PaperConfig(mode="poll", symbol="BTC/USDT", timeframe="1h"))
-    assert {"clean_bars", "paper_trade", "paper_report"} <= {n.name for n in replay.nodes}
+    assert {"clean_bars", "paper_trade", "paper_report"} <= {
+        n.name for n in replay.nodes
+    }
     assert [n.name for n in poll.nodes] == ["paper_trade", "paper_report"]
-    assert "clean_ohlcv" not in poll.inputs() and "clean_ohlcv" in {i for n in replay.nodes for i in n.inputs}
+    assert "clean_ohlcv" not in poll.inputs() and "clean_ohlcv" in {
+        i for n in replay.nodes for i in n.inputs
+    }

@@ -95,9 +95,20 @@ class ReplayConfig(BaseModel):
     """Replay mode: the bars of a table (the cleaned OHLCV of the data pipeline) one at a time."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    start: str | None = Field(None, description="first replayed bar (ISO time, UTC); null: `last_bars` before the end")
-    last_bars: int | None = Field(2160, ge=1, description="replay the last N bars when `start` is null (2160 = 90 days of 1h bars)")
-    speed: float = Field(0.0, ge=0.0, description="0: as fast as possible; k: k times real time (1h bar every 3600/k s)")
+    start: str | None = Field(
+        None,
+        description="first replayed bar (ISO time, UTC); null: `last_bars` before the end",
+    )
+    last_bars: int | None = Field(
+        2160,
+        ge=1,
+        description="replay the last N bars when `start` is null (2160 = 90 days of 1h bars)",
+    )
+    speed: float = Field(
+        0.0,
+        ge=0.0,
+        description="0: as fast as possible; k: k times real time (1h bar every 3600/k s)",
+    )
 
 
 class PollConfig(BaseModel):
@@ -107,30 +118,61 @@ class PollConfig(BaseModel):
     exchange: str = Field("binance", description="ccxt exchange id")
     sandbox: bool = False
     interval: float = Field(60.0, gt=0.0, description="seconds between polls")
-    max_polls: int | None = Field(1, ge=1, description="polls in this run (1: catch up once and exit, for cron); null: forever")
+    max_polls: int | None = Field(
+        1,
+        ge=1,
+        description="polls in this run (1: catch up once and exit, for cron); null: forever",
+    )
     limit: int = Field(1000, ge=1, description="bars per request")
 
 
 class PaperConfig(BaseModel):
     """The ``paper`` block of the parameters (see the README's "Paper trading")."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # a URL may hold a password
-    account: str = Field("paper", min_length=1, description="the paper account's name (several share one database)")
-    model: str = Field("quant_arena_ppo_mlp", min_length=1, description="registered model (retrain: <model_prefix>_<agent>)")
-    alias: str = Field("champion", min_length=1, description="the alias (or version number) traded; re-read every bar")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True
+    )  # a URL may hold a password
+    account: str = Field(
+        "paper",
+        min_length=1,
+        description="the paper account's name (several share one database)",
+    )
+    model: str = Field(
+        "quant_arena_ppo_mlp",
+        min_length=1,
+        description="registered model (retrain: <model_prefix>_<agent>)",
+    )
+    alias: str = Field(
+        "champion",
+        min_length=1,
+        description="the alias (or version number) traded; re-read every bar",
+    )
     symbol: str | None = None
     timeframe: str | None = None
-    store: str = Field("sqlite:///data/07_model_output/paper.db", description="SQLAlchemy URL of the state database")
+    store: str = Field(
+        "sqlite:///data/07_model_output/paper.db",
+        description="SQLAlchemy URL of the state database",
+    )
     mode: Literal["replay", "poll"] = "replay"
-    history_bars: int = Field(1000, ge=2, description="bars before the first decision (feature warm-up and observation window)")
-    initial_equity: float | None = Field(None, gt=0.0, description="null: the model env's initial_equity")
+    history_bars: int = Field(
+        1000,
+        ge=2,
+        description="bars before the first decision (feature warm-up and observation window)",
+    )
+    initial_equity: float | None = Field(
+        None, gt=0.0, description="null: the model env's initial_equity"
+    )
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
     poll: PollConfig = Field(default_factory=PollConfig)
     breakers: BreakerConfig = Field(default_factory=BreakerConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
-    model_cache: str = Field("data/06_models/paper", description="where registry versions are downloaded")
+    model_cache: str = Field(
+        "data/06_models/paper", description="where registry versions are downloaded"
+    )
     model_check_seconds: float = Field(
-        1.0, ge=0.0, description="re-read the alias at most this often (wall-clock seconds; 0: before every bar)"
+        1.0,
+        ge=0.0,
+        description="re-read the alias at most this often (wall-clock seconds; 0: before every bar)",
     )
 
     @field_validator("store")
@@ -144,7 +186,9 @@ class PaperConfig(BaseModel):
                 f"give the URL in the environment variable {ENV_STORE} instead"
             )
         if "://" not in value:
-            raise ValueError(f"paper.store={value!r}: give a SQLAlchemy URL, e.g. sqlite:///data/07_model_output/paper.db")
+            raise ValueError(
+                f"paper.store={value!r}: give a SQLAlchemy URL, e.g. sqlite:///data/07_model_output/paper.db"
+            )
         return value
 
     def store_url(self) -> str:
@@ -244,7 +288,11 @@ class RegistrySource:
             self._checked = now
         version = self._version
         if version not in self._loaded:
-            dst = None if self.cache is None else self.cache / self.registry.name / f"v{version}"
+            dst = (
+                None
+                if self.cache is None
+                else self.cache / self.registry.name / f"v{version}"
+            )
             self._loaded[version] = self.registry.load(version, dst=dst)
         return version, self._loaded[version]
 
@@ -257,7 +305,13 @@ def _utc(ts: Any) -> pd.Timestamp:
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
-def split_history(bars: pd.DataFrame, *, history_bars: int, start: str | None = None, last_bars: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_history(
+    bars: pd.DataFrame,
+    *,
+    history_bars: int,
+    start: str | None = None,
+    last_bars: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(history, to_replay)`` of one series: the replayed bars from ``start`` (or the last
     ``last_bars``) and the ``history_bars`` bars before them."""
     frame = bars.sort_values("timestamp", kind="stable").reset_index(drop=True)
@@ -269,16 +323,22 @@ def split_history(bars: pd.DataFrame, *, history_bars: int, start: str | None = 
     else:
         raise PaperError("paper.replay: give `start` or `last_bars`")
     if first >= len(frame):
-        raise PaperError(f"paper.replay: no bar at or after start={start!r} (the table ends at {ts.iloc[-1].isoformat()})")
+        raise PaperError(
+            f"paper.replay: no bar at or after start={start!r} (the table ends at {ts.iloc[-1].isoformat()})"
+        )
     if first < history_bars:
         raise PaperError(
             f"paper.replay: {first} bars before the first replayed bar {ts.iloc[first].isoformat()}, "
             f"history_bars={history_bars} needed (start later or lower paper.history_bars)"
         )
-    return frame.iloc[first - history_bars : first].reset_index(drop=True), frame.iloc[first:].reset_index(drop=True)
+    return frame.iloc[first - history_bars : first].reset_index(drop=True), frame.iloc[
+        first:
+    ].reset_index(drop=True)
 
 
-def replay_feed(bars: pd.DataFrame, speed: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
+def replay_feed(
+    bars: pd.DataFrame, speed: float = 0.0, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[dict[str, Any]]:
     """The rows of ``bars`` one at a time (dicts), ``speed`` times real time (0: no waiting)."""
     from quant_arena.market import timeframe_seconds
 
@@ -323,22 +383,40 @@ class PollingFeed:
                 self.sleep(self.interval)
             self.polls += 1
             since = int(self.after.value // 1_000_000) + step_ms
-            new = fetch_ohlcv_incremental(self.exchange, self.symbol, self.timeframe, since_ms=since, limit=self.limit, sleep=self.sleep)
+            new = fetch_ohlcv_incremental(
+                self.exchange,
+                self.symbol,
+                self.timeframe,
+                since_ms=since,
+                limit=self.limit,
+                sleep=self.sleep,
+            )
             for row in new.to_dict("records"):
                 if _utc(row["timestamp"]) > self.after:
                     self.after = _utc(row["timestamp"])
                     yield row
 
 
-def fetch_history(exchange: Any, symbol: str, timeframe: str, history_bars: int, limit: int = 1000, sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+def fetch_history(
+    exchange: Any,
+    symbol: str,
+    timeframe: str,
+    history_bars: int,
+    limit: int = 1000,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
     """The last ``history_bars`` closed bars from the exchange (to create a polling account)."""
     from quant_arena.market import fetch_ohlcv_incremental, timeframe_seconds
 
     step_ms = timeframe_seconds(timeframe) * 1000
     since = int(exchange.milliseconds()) - (history_bars + 2) * step_ms
-    bars = fetch_ohlcv_incremental(exchange, symbol, timeframe, since_ms=since, limit=limit, sleep=sleep)
+    bars = fetch_ohlcv_incremental(
+        exchange, symbol, timeframe, since_ms=since, limit=limit, sleep=sleep
+    )
     if len(bars) < history_bars:
-        raise PaperError(f"{symbol} {timeframe}: the exchange gave {len(bars)} closed bars, history_bars={history_bars} needed")
+        raise PaperError(
+            f"{symbol} {timeframe}: the exchange gave {len(bars)} closed bars, history_bars={history_bars} needed"
+        )
     return bars.iloc[-history_bars:].reset_index(drop=True)
 
 
@@ -371,8 +449,22 @@ _BAR_FIELDS = ("open", "high", "low", "close")
 #: the bar columns the feature builder and the simulator read (funding, spread and mark prices
 #: too): the account keeps these of every bar
 _BAR_COLUMNS = (
-    "symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "gap_before", "is_filled",
-    "funding_rate", "spread_bps", "mark_open", "mark_high", "mark_low", "mark_close",
+    "symbol",
+    "timeframe",
+    "timestamp",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "gap_before",
+    "is_filled",
+    "funding_rate",
+    "spread_bps",
+    "mark_open",
+    "mark_high",
+    "mark_low",
+    "mark_close",
 )
 
 
@@ -399,7 +491,14 @@ class PaperTrader:
         notifier: alerts (:func:`quant_arena.ops.make_notifier`); None: log only.
     """
 
-    def __init__(self, config: PaperConfig, store: PaperStore, source: Any, features: Any, notifier: Any = None) -> None:
+    def __init__(
+        self,
+        config: PaperConfig,
+        store: PaperStore,
+        source: Any,
+        features: Any,
+        notifier: Any = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.source = source
@@ -436,7 +535,11 @@ class PaperTrader:
                 f"model version {runner.version} observes feature columns {missing} that the features "
                 "parameters do not build: paper trading needs the features the model was trained with"
             )
-        data = market_data(model_input(frame, runner.columns, runner.scaler), runner.columns, periods_per_year=runner.periods_per_year)
+        data = market_data(
+            model_input(frame, runner.columns, runner.scaler),
+            runner.columns,
+            periods_per_year=runner.periods_per_year,
+        )
         return make_eval_env(data, runner.env, start)
 
     def _decide(self, runner: _Runner, env: Any, obs: Any) -> float:
@@ -452,26 +555,46 @@ class PaperTrader:
         state = self.store.state(cfg.account)
         if state is None:
             if history is None or history.empty:
-                raise PaperError(f"paper account {cfg.account!r} does not exist yet: give its history bars")
+                raise PaperError(
+                    f"paper account {cfg.account!r} does not exist yet: give its history bars"
+                )
             state = self._create(history)
         else:
-            for key, want in (("symbol", cfg.symbol), ("timeframe", cfg.timeframe), ("model", cfg.model)):
+            for key, want in (
+                ("symbol", cfg.symbol),
+                ("timeframe", cfg.timeframe),
+                ("model", cfg.model),
+            ):
                 have = getattr(state, key)
                 if want is not None and want != have:
-                    raise PaperError(f"paper account {cfg.account!r} trades {key}={have!r}, the parameters say {want!r}: use another account name")
+                    raise PaperError(
+                        f"paper account {cfg.account!r} trades {key}={have!r}, the parameters say {want!r}: use another account name"
+                    )
         self.state = state
         self.history = _slim(self.store.bars_frame(cfg.account))
         # the breakers' state is a function of the processed bars: replayed from the ledger
-        self.breakers = CircuitBreakers.from_ledger(self.store.ledger(cfg.account), cfg.breakers, state.initial_equity)
+        self.breakers = CircuitBreakers.from_ledger(
+            self.store.ledger(cfg.account), cfg.breakers, state.initial_equity
+        )
         return state
 
     def _create(self, history: pd.DataFrame) -> AccountState:
         cfg = self.config
         bars = _slim(history.sort_values("timestamp", kind="stable"))
-        symbols = bars["symbol"].astype(str).unique() if "symbol" in bars else np.array([cfg.symbol or ""])
-        tfs = bars["timeframe"].astype(str).unique() if "timeframe" in bars else np.array([cfg.timeframe or ""])
+        symbols = (
+            bars["symbol"].astype(str).unique()
+            if "symbol" in bars
+            else np.array([cfg.symbol or ""])
+        )
+        tfs = (
+            bars["timeframe"].astype(str).unique()
+            if "timeframe" in bars
+            else np.array([cfg.timeframe or ""])
+        )
         if len(symbols) != 1 or len(tfs) != 1:
-            raise PaperError(f"paper history holds {len(symbols)} symbols and {len(tfs)} timeframes: one series only (set paper.symbol / paper.timeframe)")
+            raise PaperError(
+                f"paper history holds {len(symbols)} symbols and {len(tfs)} timeframes: one series only (set paper.symbol / paper.timeframe)"
+            )
         version, bundle = self.source.current()
         runner = self._runner_for(version, bundle, bars)
         frame = self._feature_frame(bars, runner)
@@ -480,7 +603,9 @@ class PaperTrader:
         # the start reads rows <= start only, and nobody steps into the stand-in.
         last = len(frame) - 1
         standin = frame.iloc[[last]].copy()
-        standin["timestamp"] = standin["timestamp"] + (standin["timestamp"].iloc[0] - frame["timestamp"].iloc[last - 1])
+        standin["timestamp"] = standin["timestamp"] + (
+            standin["timestamp"].iloc[0] - frame["timestamp"].iloc[last - 1]
+        )
         padded = pd.concat([frame, standin], ignore_index=True)
         env = self._env(runner, padded, last)
         equity = cfg.initial_equity
@@ -506,7 +631,13 @@ class PaperTrader:
         env.close()
         state = self.store.state(cfg.account)
         assert state is not None
-        logger.info("paper account %r created on %d bars; model v%s; first target %s", cfg.account, len(bars), version, target)
+        logger.info(
+            "paper account %r created on %d bars; model v%s; first target %s",
+            cfg.account,
+            len(bars),
+            version,
+            target,
+        )
         return state
 
     # ------------------------------------------------------------------ one bar
@@ -519,27 +650,37 @@ class PaperTrader:
         assert state is not None and hist is not None
         row = dict(bar)
         if "timestamp" not in row:
-            raise PaperError(f"paper account {state.account!r}: a bar without a timestamp: {sorted(row)}")
+            raise PaperError(
+                f"paper account {state.account!r}: a bar without a timestamp: {sorted(row)}"
+            )
         ts = _utc(row["timestamp"])
         row["timestamp"] = ts
         for key, want in (("symbol", state.symbol), ("timeframe", state.timeframe)):
             if key in row and str(row[key]) != want:
-                raise PaperError(f"paper account {state.account!r} trades {key}={want!r}; got a bar with {key}={row[key]!r} at {ts.isoformat()}")
+                raise PaperError(
+                    f"paper account {state.account!r} trades {key}={want!r}; got a bar with {key}={row[key]!r} at {ts.isoformat()}"
+                )
             row[key] = want
         vals = {}
         for key in (*_BAR_FIELDS, "volume"):
             try:
                 vals[key] = float(row[key])
             except (KeyError, TypeError, ValueError) as exc:
-                raise PaperError(f"paper account {state.account!r}: bar {ts.isoformat()} has no usable {key!r} ({row.get(key)!r})") from exc
+                raise PaperError(
+                    f"paper account {state.account!r}: bar {ts.isoformat()} has no usable {key!r} ({row.get(key)!r})"
+                ) from exc
         o, h, lo, c = (vals[k] for k in _BAR_FIELDS)
-        if not all(math.isfinite(v) and v > 0 for v in (o, h, lo, c)) or not (lo <= min(o, c) and h >= max(o, c)):
+        if not all(math.isfinite(v) and v > 0 for v in (o, h, lo, c)) or not (
+            lo <= min(o, c) and h >= max(o, c)
+        ):
             raise PaperError(
                 f"paper account {state.account!r}: bar {ts.isoformat()} is not a valid candle "
                 f"(open={o}, high={h}, low={lo}, close={c}); nothing was recorded for it"
             )
         if not (math.isfinite(vals["volume"]) and vals["volume"] >= 0):
-            raise PaperError(f"paper account {state.account!r}: bar {ts.isoformat()} has volume={vals['volume']}; nothing was recorded for it")
+            raise PaperError(
+                f"paper account {state.account!r}: bar {ts.isoformat()} has volume={vals['volume']}; nothing was recorded for it"
+            )
         step = pd.Timedelta(seconds=timeframe_seconds(state.timeframe))
         if "gap_before" in hist.columns:
             row["gap_before"] = bool(ts - state.last_ts > step)
@@ -570,7 +711,9 @@ class PaperTrader:
         events: list[tuple[str, str]] = []
         labels: list[str] = []
         if version != state.model_version:
-            events.append(("model", f"model version {state.model_version} -> {version}"))
+            events.append(
+                ("model", f"model version {state.model_version} -> {version}")
+            )
             labels.append(f"model:{version}")
         env = self._env(runner, frame, state.last_t)
         env.restore(state.snapshot)
@@ -579,14 +722,22 @@ class PaperTrader:
         equity = float(acc.equity)
         exposure = float(acc.exposure)
         status, reason = state.status, state.halt_reason
-        if status == "resume":  # an operator lifted the halt: the limits start afresh from here
+        if (
+            status == "resume"
+        ):  # an operator lifted the halt: the limits start afresh from here
             self.breakers.resume()
             labels.append("resume")
             status, reason = "trading", ""
         breaches = self.breakers.update(row["timestamp"], equity, exposure)
-        stop = "bankruptcy" if equity <= 0.0 else ("liquidation" if acc.liquidated else None)
+        stop = (
+            "bankruptcy"
+            if equity <= 0.0
+            else ("liquidation" if acc.liquidated else None)
+        )
         if status == "trading" and (breaches or stop):
-            details = [b.detail for b in breaches] + ([f"{stop} at {row['timestamp'].isoformat()}"] if stop else [])
+            details = [b.detail for b in breaches] + (
+                [f"{stop} at {row['timestamp'].isoformat()}"] if stop else []
+            )
             status, reason = "halted", "; ".join(details)
             target = 0.0 if equity > 0.0 else NAN
             names = [b.name for b in breaches] + ([stop] if stop else [])
@@ -600,8 +751,23 @@ class PaperTrader:
         ledger = {
             "t": int(acc.t),
             "model_version": version,
-            **{k: float(getattr(acc, k)) for k in ("pnl", "fee", "spread", "impact", "funding", "swap", "liquidation_fee",
-                                                    "equity", "cash", "units", "filled", "unfilled")},
+            **{
+                k: float(getattr(acc, k))
+                for k in (
+                    "pnl",
+                    "fee",
+                    "spread",
+                    "impact",
+                    "funding",
+                    "swap",
+                    "liquidation_fee",
+                    "equity",
+                    "cash",
+                    "units",
+                    "filled",
+                    "unfilled",
+                )
+            },
             "close": float(acc.mark),
             "exposure": exposure,
             "target": target,
@@ -610,26 +776,44 @@ class PaperTrader:
             "event": " ".join(labels),
         }
         self.store.commit_bar(
-            state, row, ledger, snapshot=env.snapshot(), pending_target=target, model_version=version,
-            status=status, halt_reason=reason, events=events,
+            state,
+            row,
+            ledger,
+            snapshot=env.snapshot(),
+            pending_target=target,
+            model_version=version,
+            status=status,
+            halt_reason=reason,
+            events=events,
         )
         env.close()
         self.history = history
         return {"timestamp": row["timestamp"], **ledger, "status": status}
 
-    def _alert(self, ts: pd.Timestamp, names: list[str], reason: str, equity: float) -> None:
+    def _alert(
+        self, ts: pd.Timestamp, names: list[str], reason: str, equity: float
+    ) -> None:
         cfg = self.config
-        logger.warning("paper account %r halted at %s: %s", cfg.account, ts.isoformat(), reason)
+        logger.warning(
+            "paper account %r halted at %s: %s", cfg.account, ts.isoformat(), reason
+        )
         event = {
             "kind": "breach",
             "title": f"Paper account {cfg.account} halted: {', '.join(names)}",
             "text": f"{reason}. The position is ordered flat at this close; resume with "
             f"`python -m quant_arena.ops.paper resume --account {cfg.account} --store <url>`.",
-            "fields": {"account": cfg.account, "bar": ts.isoformat(), "equity": equity, "model": cfg.model},
+            "fields": {
+                "account": cfg.account,
+                "bar": ts.isoformat(),
+                "equity": equity,
+                "model": cfg.model,
+            },
         }
         self.alerts.append(event)
         if self.notifier is not None:
-            self.notifier.send(Event(event["kind"], event["title"], event["text"], event["fields"]))
+            self.notifier.send(
+                Event(event["kind"], event["title"], event["text"], event["fields"])
+            )
 
     def run(self, feed: Iterable[Mapping[str, Any]]) -> PaperRun:
         """Process every bar of ``feed`` (already recorded bars are skipped)."""
@@ -648,7 +832,9 @@ class PaperTrader:
                 if label.startswith("breach:"):
                     out.breaches.append(f"{res['timestamp'].isoformat()} {label[7:]}")
                 elif label.startswith("model:"):
-                    out.model_changes.append(f"{res['timestamp'].isoformat()} v{label[6:]}")
+                    out.model_changes.append(
+                        f"{res['timestamp'].isoformat()} v{label[6:]}"
+                    )
         out.seconds = time.perf_counter() - t0
         return out
 
@@ -672,8 +858,16 @@ def resume_account(store: PaperStore, account: str, note: str = "") -> str:
     if state is None:
         raise PaperError(f"no paper account {account!r} in {store!r}")
     if state.status != "halted":
-        raise PaperError(f"paper account {account!r} is not halted (status {state.status!r})")
-    store.set_status(account, "resume", "", "resume", note or f"resume requested after: {state.halt_reason}")
+        raise PaperError(
+            f"paper account {account!r} is not halted (status {state.status!r})"
+        )
+    store.set_status(
+        account,
+        "resume",
+        "",
+        "resume",
+        note or f"resume requested after: {state.halt_reason}",
+    )
     return state.halt_reason
 
 
@@ -697,9 +891,16 @@ def expected_backtest(trader: PaperTrader) -> pd.DataFrame:
     ts = pd.to_datetime(frame["timestamp"], utc=True)
     start = int((ts < state.start_ts).sum())
     if start >= len(frame) - 1:
-        out = pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "equity": pd.Series([], dtype=float)})
+        out = pd.DataFrame(
+            {
+                "timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
+                "equity": pd.Series([], dtype=float),
+            }
+        )
     else:
-        out = bundle_actions(bundle, frame, start, len(frame), name=f"v{version}").ledger
+        out = bundle_actions(
+            bundle, frame, start, len(frame), name=f"v{version}"
+        ).ledger
     out["model_version"] = str(version)
     out["periods_per_year"] = float(runner.periods_per_year)
     return out.reset_index(drop=True)
@@ -717,14 +918,22 @@ def _parser() -> Any:
         prog="python -m quant_arena.ops.paper",
         description="Paper accounts: status, ledger, halt and resume (trading itself: kedro run --pipeline=paper).",
     )
-    p.add_argument("--store", default=os.environ.get(ENV_STORE) or DEFAULT_STORE,
-                   help=f"the paper database (SQLAlchemy URL; default ${ENV_STORE}, else {DEFAULT_STORE})")
+    p.add_argument(
+        "--store",
+        default=os.environ.get(ENV_STORE) or DEFAULT_STORE,
+        help=f"the paper database (SQLAlchemy URL; default ${ENV_STORE}, else {DEFAULT_STORE})",
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("status", help="every account, or one (--account)").add_argument("--account")
+    sub.add_parser("status", help="every account, or one (--account)").add_argument(
+        "--account"
+    )
     led = sub.add_parser("ledger", help="an account's last ledger rows")
     led.add_argument("--account", required=True)
     led.add_argument("--tail", type=int, default=24)
-    halt = sub.add_parser("halt", help="halt an account by hand: the position is ordered flat at the next bar")
+    halt = sub.add_parser(
+        "halt",
+        help="halt an account by hand: the position is ordered flat at the next bar",
+    )
     halt.add_argument("--account", required=True)
     halt.add_argument("--reason", required=True)
     res = sub.add_parser("resume", help="lift a halt (applied at the next bar)")
@@ -749,30 +958,59 @@ def main(argv: list[str] | None = None) -> int:
                 if frame.empty:
                     _say(f"no paper account {args.account!r} in {store!r}")
                     return 2
-            _say(frame.to_string(index=False) if len(frame) else f"no paper accounts in {store!r}")
+            _say(
+                frame.to_string(index=False)
+                if len(frame)
+                else f"no paper accounts in {store!r}"
+            )
         elif args.command == "ledger":
             if store.state(args.account) is None:
                 _say(f"no paper account {args.account!r} in {store!r}")
                 return 2
-            cols = ["timestamp", "model_version", "target", "filled", "equity", "units", "exposure", "status", "event"]
-            _say(store.ledger(args.account)[cols].tail(args.tail).to_string(index=False))
+            cols = [
+                "timestamp",
+                "model_version",
+                "target",
+                "filled",
+                "equity",
+                "units",
+                "exposure",
+                "status",
+                "event",
+            ]
+            _say(
+                store.ledger(args.account)[cols].tail(args.tail).to_string(index=False)
+            )
         elif args.command == "halt":
             state = store.state(args.account)
             if state is None:
                 _say(f"no paper account {args.account!r} in {store!r}")
                 return 2
             if state.status == "halted":
-                _say(f"paper account {args.account!r} is already halted: {state.halt_reason}")
+                _say(
+                    f"paper account {args.account!r} is already halted: {state.halt_reason}"
+                )
                 return 2
-            store.set_status(args.account, "halted", f"halted by hand: {args.reason}", "halt", args.reason, flatten=True)
-            _say(f"paper account {args.account!r} halted; its position is ordered flat at the next bar")
+            store.set_status(
+                args.account,
+                "halted",
+                f"halted by hand: {args.reason}",
+                "halt",
+                args.reason,
+                flatten=True,
+            )
+            _say(
+                f"paper account {args.account!r} halted; its position is ordered flat at the next bar"
+            )
         else:
             try:
                 reason = resume_account(store, args.account, args.note)
             except PaperError as exc:
                 _say(str(exc))
                 return 2
-            _say(f"paper account {args.account!r} resumes at the next bar (it was halted: {reason})")
+            _say(
+                f"paper account {args.account!r} resumes at the next bar (it was halted: {reason})"
+            )
         return 0
     finally:
         store.dispose()

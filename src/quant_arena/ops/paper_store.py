@@ -50,12 +50,32 @@ __all__ = [
 
 #: Float columns of the ledger, in order (the simulator's ledger, then the account after the close).
 _FLOATS: tuple[str, ...] = (
-    "pnl", "fee", "spread", "impact", "funding", "swap", "liquidation_fee",
-    "equity", "cash", "units", "filled", "unfilled", "close", "exposure", "target",
+    "pnl",
+    "fee",
+    "spread",
+    "impact",
+    "funding",
+    "swap",
+    "liquidation_fee",
+    "equity",
+    "cash",
+    "units",
+    "filled",
+    "unfilled",
+    "close",
+    "exposure",
+    "target",
 )
 #: Every ledger column, in the order :meth:`PaperStore.ledger` returns them.
 LEDGER_COLUMNS: tuple[str, ...] = (
-    "timestamp", "t", "model_version", *_FLOATS, "liquidated", "dropped", "status", "event",
+    "timestamp",
+    "t",
+    "model_version",
+    *_FLOATS,
+    "liquidated",
+    "dropped",
+    "status",
+    "event",
 )
 PAPER_LEDGER_COLUMNS = LEDGER_COLUMNS  # the name on the ops face
 
@@ -95,7 +115,11 @@ class AccountState:
 
 
 def _ns(ts: Any) -> int:
-    return int(pd.Timestamp(ts).tz_convert("UTC").value) if pd.Timestamp(ts).tzinfo else int(pd.Timestamp(ts).value)
+    return (
+        int(pd.Timestamp(ts).tz_convert("UTC").value)
+        if pd.Timestamp(ts).tzinfo
+        else int(pd.Timestamp(ts).value)
+    )
 
 
 def _ts(ns: int) -> pd.Timestamp:
@@ -116,7 +140,9 @@ def encode_snapshot(state: Mapping[str, Any]) -> str:
     out: dict[str, Any] = {}
     for key, value in state.items():
         arr = np.asarray(value)
-        out[key] = {"dtype": str(arr.dtype), "values": arr.tolist()} if arr.ndim else value
+        out[key] = (
+            {"dtype": str(arr.dtype), "values": arr.tolist()} if arr.ndim else value
+        )
     return json.dumps(out, allow_nan=True)
 
 
@@ -173,7 +199,9 @@ class PaperStore:
         from sqlalchemy.pool import NullPool
 
         url = str(url)
-        if url.startswith(("postgresql://", "postgres://")):  # the declared driver (psycopg2-binary)
+        if url.startswith(
+            ("postgresql://", "postgres://")
+        ):  # the declared driver (psycopg2-binary)
             url = "postgresql+psycopg2://" + url.split("://", 1)[1]
         self.url = url
         self._sa = sa
@@ -191,7 +219,8 @@ class PaperStore:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         md = sa.MetaData()
         self.accounts = sa.Table(
-            "paper_accounts", md,
+            "paper_accounts",
+            md,
             sa.Column("account", sa.String(200), primary_key=True),
             sa.Column("symbol", sa.String(100), nullable=False),
             sa.Column("timeframe", sa.String(20), nullable=False),
@@ -208,7 +237,8 @@ class PaperStore:
             sa.Column("updated_at", sa.Float(precision=53), nullable=False),
         )
         self.bars = sa.Table(
-            "paper_bars", md,
+            "paper_bars",
+            md,
             sa.Column("account", sa.String(200), primary_key=True),
             sa.Column("ts", sa.BigInteger, primary_key=True),
             sa.Column("payload", sa.Text, nullable=False),
@@ -226,7 +256,8 @@ class PaperStore:
         ]
         self.ledger_table = sa.Table("paper_ledger", md, *ledger_cols)
         self.events = sa.Table(
-            "paper_events", md,
+            "paper_events",
+            md,
             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
             sa.Column("account", sa.String(200), nullable=False, index=True),
             sa.Column("ts", sa.BigInteger),
@@ -248,7 +279,13 @@ class PaperStore:
         """The account's row, or None when it does not exist."""
         sa = self._sa
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(self.accounts).where(self.accounts.c.account == account)).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(self.accounts).where(self.accounts.c.account == account)
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             return None
         return AccountState(
@@ -279,16 +316,31 @@ class PaperStore:
         records = []
         for ts, payload in rows:
             rec = {"timestamp": _ts(ts)}
-            rec.update({k: (math.nan if v is None else v) for k, v in json.loads(payload).items()})
+            rec.update(
+                {
+                    k: (math.nan if v is None else v)
+                    for k, v in json.loads(payload).items()
+                }
+            )
             records.append(rec)
-        return pd.DataFrame.from_records(records) if records else pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]")})
+        return (
+            pd.DataFrame.from_records(records)
+            if records
+            else pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]")})
+        )
 
     def ledger(self, account: str) -> pd.DataFrame:
         """The account's ledger (:data:`LEDGER_COLUMNS`), oldest bar first."""
         sa = self._sa
         t = self.ledger_table
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.account == account).order_by(t.c.ts)).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(t).where(t.c.account == account).order_by(t.c.ts)
+                )
+                .mappings()
+                .all()
+            )
         data: dict[str, Any] = {
             "timestamp": pd.to_datetime([r["ts"] for r in rows], utc=True, unit="ns"),
             "t": np.array([r["t"] for r in rows], dtype=np.int64),
@@ -307,13 +359,23 @@ class PaperStore:
         sa = self._sa
         e = self.events
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(e).where(e.c.account == account).order_by(e.c.id)).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(e).where(e.c.account == account).order_by(e.c.id)
+                )
+                .mappings()
+                .all()
+            )
         return pd.DataFrame(
             {
-                "timestamp": pd.to_datetime([r["ts"] for r in rows], utc=True, unit="ns"),
+                "timestamp": pd.to_datetime(
+                    [r["ts"] for r in rows], utc=True, unit="ns"
+                ),
                 "kind": [r["kind"] for r in rows],
                 "detail": [r["detail"] for r in rows],
-                "recorded_at": pd.to_datetime([r["created_at"] for r in rows], utc=True, unit="s"),
+                "recorded_at": pd.to_datetime(
+                    [r["created_at"] for r in rows], utc=True, unit="s"
+                ),
             }
         )
 
@@ -344,27 +406,46 @@ class PaperStore:
             with self.engine.begin() as conn:
                 conn.execute(
                     sa.insert(self.accounts).values(
-                        account=account, symbol=symbol, timeframe=timeframe, model=model,
-                        status="trading", halt_reason="", start_ts=_ns(last), last_ts=_ns(last),
-                        last_t=int(last_t), pending_target=_float(pending_target),
-                        model_version=str(model_version), snapshot=encode_snapshot(snapshot),
-                        initial_equity=float(initial_equity), updated_at=now,
+                        account=account,
+                        symbol=symbol,
+                        timeframe=timeframe,
+                        model=model,
+                        status="trading",
+                        halt_reason="",
+                        start_ts=_ns(last),
+                        last_ts=_ns(last),
+                        last_t=int(last_t),
+                        pending_target=_float(pending_target),
+                        model_version=str(model_version),
+                        snapshot=encode_snapshot(snapshot),
+                        initial_equity=float(initial_equity),
+                        updated_at=now,
                     )
                 )
-                conn.execute(sa.insert(self.bars), list(self._bar_rows(account, history)))
+                conn.execute(
+                    sa.insert(self.bars), list(self._bar_rows(account, history))
+                )
                 conn.execute(
                     sa.insert(self.events).values(
-                        account=account, ts=_ns(last), kind="create",
+                        account=account,
+                        ts=_ns(last),
+                        kind="create",
                         detail=f"account created on {len(history)} history bars; model {model} v{model_version}",
                         created_at=now,
                     )
                 )
         except IntegrityError as exc:
-            raise PaperConflict(f"paper account {account!r} already exists in {self!r}") from exc
+            raise PaperConflict(
+                f"paper account {account!r} already exists in {self!r}"
+            ) from exc
 
     def _bar_rows(self, account: str, bars: pd.DataFrame) -> Iterable[dict[str, Any]]:
         for row in bars.to_dict("records"):
-            yield {"account": account, "ts": _ns(row["timestamp"]), "payload": _bar_payload(row)}
+            yield {
+                "account": account,
+                "ts": _ns(row["timestamp"]),
+                "payload": _bar_payload(row),
+            }
 
     def commit_bar(
         self,
@@ -390,11 +471,19 @@ class PaperStore:
             with self.engine.begin() as conn:
                 res = conn.execute(
                     sa.update(acc)
-                    .where(acc.c.account == state.account, acc.c.last_ts == _ns(state.last_ts))
+                    .where(
+                        acc.c.account == state.account,
+                        acc.c.last_ts == _ns(state.last_ts),
+                    )
                     .values(
-                        last_ts=ts, last_t=int(ledger["t"]), pending_target=_float(pending_target),
-                        model_version=str(model_version), snapshot=encode_snapshot(snapshot),
-                        status=status, halt_reason=halt_reason, updated_at=now,
+                        last_ts=ts,
+                        last_t=int(ledger["t"]),
+                        pending_target=_float(pending_target),
+                        model_version=str(model_version),
+                        snapshot=encode_snapshot(snapshot),
+                        status=status,
+                        halt_reason=halt_reason,
+                        updated_at=now,
                     )
                 )
                 if res.rowcount != 1:
@@ -402,15 +491,33 @@ class PaperStore:
                         f"paper account {state.account!r}: another process moved it past "
                         f"{state.last_ts.isoformat()} before bar {pd.Timestamp(bar['timestamp']).isoformat()} was recorded"
                     )
-                conn.execute(sa.insert(self.bars).values(account=state.account, ts=ts, payload=_bar_payload(bar)))
-                row = {"account": state.account, "ts": ts, "t": int(ledger["t"]),
-                       "model_version": str(ledger["model_version"]), "status": status,
-                       "event": str(ledger.get("event", "")),
-                       "liquidated": bool(ledger["liquidated"]), "dropped": bool(ledger["dropped"])}
+                conn.execute(
+                    sa.insert(self.bars).values(
+                        account=state.account, ts=ts, payload=_bar_payload(bar)
+                    )
+                )
+                row = {
+                    "account": state.account,
+                    "ts": ts,
+                    "t": int(ledger["t"]),
+                    "model_version": str(ledger["model_version"]),
+                    "status": status,
+                    "event": str(ledger.get("event", "")),
+                    "liquidated": bool(ledger["liquidated"]),
+                    "dropped": bool(ledger["dropped"]),
+                }
                 row.update({c: _float(ledger[c]) for c in _FLOATS})
                 conn.execute(sa.insert(self.ledger_table).values(**row))
                 for kind, detail in events:
-                    conn.execute(sa.insert(self.events).values(account=state.account, ts=ts, kind=kind, detail=detail, created_at=now))
+                    conn.execute(
+                        sa.insert(self.events).values(
+                            account=state.account,
+                            ts=ts,
+                            kind=kind,
+                            detail=detail,
+                            created_at=now,
+                        )
+                    )
         except IntegrityError as exc:
             raise PaperConflict(
                 f"paper account {state.account!r}: bar {pd.Timestamp(bar['timestamp']).isoformat()} is already recorded"
@@ -423,31 +530,74 @@ class PaperStore:
         state.status = status
         state.halt_reason = halt_reason
 
-    def set_status(self, account: str, status: str, reason: str, kind: str, detail: str, *, flatten: bool = False) -> None:
+    def set_status(
+        self,
+        account: str,
+        status: str,
+        reason: str,
+        kind: str,
+        detail: str,
+        *,
+        flatten: bool = False,
+    ) -> None:
         """Halt or resume an account outside a bar (an operator's command), with an event;
         ``flatten``: replace the pending order by a flat target (filled at the next bar's open)."""
         sa = self._sa
         acc = self.accounts
-        values: dict[str, Any] = {"status": status, "halt_reason": reason, "updated_at": time.time()}
+        values: dict[str, Any] = {
+            "status": status,
+            "halt_reason": reason,
+            "updated_at": time.time(),
+        }
         if flatten:
             values["pending_target"] = 0.0
         with self.engine.begin() as conn:
-            res = conn.execute(sa.update(acc).where(acc.c.account == account).values(**values))
+            res = conn.execute(
+                sa.update(acc).where(acc.c.account == account).values(**values)
+            )
             if res.rowcount != 1:
                 raise PaperStoreError(f"no paper account {account!r} in {self!r}")
-            conn.execute(sa.insert(self.events).values(account=account, ts=None, kind=kind, detail=detail, created_at=time.time()))
+            conn.execute(
+                sa.insert(self.events).values(
+                    account=account,
+                    ts=None,
+                    kind=kind,
+                    detail=detail,
+                    created_at=time.time(),
+                )
+            )
 
     def accounts_frame(self) -> pd.DataFrame:
         """Every account: name, symbol, timeframe, model, version, status, last bar."""
         sa = self._sa
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(self.accounts).order_by(self.accounts.c.account)).mappings().all()
+            rows = (
+                conn.execute(sa.select(self.accounts).order_by(self.accounts.c.account))
+                .mappings()
+                .all()
+            )
         return pd.DataFrame(
             [
-                {"account": r["account"], "symbol": r["symbol"], "timeframe": r["timeframe"], "model": r["model"],
-                 "model_version": r["model_version"], "status": r["status"], "halt_reason": r["halt_reason"],
-                 "last_bar": _ts(r["last_ts"])}
+                {
+                    "account": r["account"],
+                    "symbol": r["symbol"],
+                    "timeframe": r["timeframe"],
+                    "model": r["model"],
+                    "model_version": r["model_version"],
+                    "status": r["status"],
+                    "halt_reason": r["halt_reason"],
+                    "last_bar": _ts(r["last_ts"]),
+                }
                 for r in rows
             ],
-            columns=["account", "symbol", "timeframe", "model", "model_version", "status", "halt_reason", "last_bar"],
+            columns=[
+                "account",
+                "symbol",
+                "timeframe",
+                "model",
+                "model_version",
+                "status",
+                "halt_reason",
+                "last_bar",
+            ],
         )

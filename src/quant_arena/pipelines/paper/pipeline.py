@@ -22,28 +22,55 @@ from quant_arena.pipelines import clean, ingest
 from quant_arena.pipelines.build_conf import built_block
 from quant_arena.pipelines.paper.nodes import paper_poll, paper_report, paper_trade
 
-TRADE_OUTPUTS = ["paper_ledger_table", "paper_backtest_table", "paper_events_report", "paper_run_report", "paper_alerts"]
+TRADE_OUTPUTS = [
+    "paper_ledger_table",
+    "paper_backtest_table",
+    "paper_events_report",
+    "paper_run_report",
+    "paper_alerts",
+]
 
 
-def create_pipeline(config: PaperConfig | None = None, with_data: bool = True, **kwargs) -> Pipeline:
+def create_pipeline(
+    config: PaperConfig | None = None, with_data: bool = True, **kwargs
+) -> Pipeline:
     """The mode is read when the pipeline is BUILT (conf/base + the run's env): a ``poll``
     pipeline has no ingest and clean stages (set ``paper.mode`` in conf, not with --params)."""
     config = config or built_block("paper", PaperConfig, None, None)
     poll = config.mode == "poll"
     trade = (
-        Node(paper_poll, ["params:paper", "params:features"], TRADE_OUTPUTS, name="paper_trade")
+        Node(
+            paper_poll,
+            ["params:paper", "params:features"],
+            TRADE_OUTPUTS,
+            name="paper_trade",
+        )
         if poll
-        else Node(paper_trade, ["clean_ohlcv", "params:paper", "params:features"], TRADE_OUTPUTS, name="paper_trade")
+        else Node(
+            paper_trade,
+            ["clean_ohlcv", "params:paper", "params:features"],
+            TRADE_OUTPUTS,
+            name="paper_trade",
+        )
     )
     pipe = Pipeline(
         [
             trade,
             Node(
                 paper_report,
-                ["paper_ledger_table", "paper_backtest_table", "paper_run_report", "params:paper"],
+                [
+                    "paper_ledger_table",
+                    "paper_backtest_table",
+                    "paper_run_report",
+                    "params:paper",
+                ],
                 ["paper_daily_report", "paper_summary_report", "paper_markdown"],
                 name="paper_report",
             ),
         ]
     )
-    return ingest.create_pipeline() + clean.create_pipeline() + pipe if with_data and not poll else pipe
+    return (
+        ingest.create_pipeline() + clean.create_pipeline() + pipe
+        if with_data and not poll
+        else pipe
+    )
