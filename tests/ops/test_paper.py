@@ -29,7 +29,7 @@ from quant_arena.ops.paper import (
     replay_feed,
     split_history,
 )
-from quant_arena.ops.paper_store import PaperConflict, PaperStore
+from quant_arena.ops.paper_store import ACCOUNT_COLUMNS, PaperConflict, PaperStore
 from quant_arena.study import series_frame
 from tests._project import ROOT
 from tests.market.test_exchange import FakeExchange
@@ -41,20 +41,7 @@ postgres_url = _pg.postgres_url
 torch.set_num_threads(1)
 
 HISTORY, REPLAY = 700, 120
-FLOATS = [
-    "pnl",
-    "fee",
-    "spread",
-    "impact",
-    "funding",
-    "swap",
-    "liquidation_fee",
-    "equity",
-    "cash",
-    "units",
-    "filled",
-    "unfilled",
-]
+FLOATS = list(ACCOUNT_COLUMNS)  # the simulator ledger, equity, cash, units, fills
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from quant_arena.ops.breakers import BreakerConfig, CircuitBreakers
 from quant_arena.ops.notify import Event, NotifyConfig
-from quant_arena.ops.paper_store import AccountState, PaperStore
+from quant_arena.ops.paper_store import ACCOUNT_COLUMNS, AccountState, PaperStore
 
 __all__ = [
     "PaperConfig",
@@ -751,23 +751,7 @@ class PaperTrader:
         ledger = {
             "t": int(acc.t),
             "model_version": version,
-            **{
-                k: float(getattr(acc, k))
-                for k in (
-                    "pnl",
-                    "fee",
-                    "spread",
-                    "impact",
-                    "funding",
-                    "swap",
-                    "liquidation_fee",
-                    "equity",
-                    "cash",
-                    "units",
-                    "filled",
-                    "unfilled",
-                )
-            },
+            **{k: float(getattr(acc, k)) for k in ACCOUNT_COLUMNS},
             "close": float(acc.mark),
             "exposure": exposure,
             "target": target,

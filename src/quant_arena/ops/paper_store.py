@@ -37,7 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quant_arena.sim import LEDGER_FIELDS
+
 __all__ = [
+    "ACCOUNT_COLUMNS",
     "LEDGER_COLUMNS",
     "PAPER_LEDGER_COLUMNS",
     "AccountState",
@@ -49,23 +52,16 @@ __all__ = [
 ]
 
 #: Float columns of the ledger, in order (the simulator's ledger, then the account after the close).
-_FLOATS: tuple[str, ...] = (
-    "pnl",
-    "fee",
-    "spread",
-    "impact",
-    "funding",
-    "swap",
-    "liquidation_fee",
+#: the simulator's per-bar ledger and account columns, as the backtest's ledger names them
+ACCOUNT_COLUMNS: tuple[str, ...] = (
+    *LEDGER_FIELDS,
     "equity",
     "cash",
     "units",
     "filled",
     "unfilled",
-    "close",
-    "exposure",
-    "target",
 )
+_FLOATS: tuple[str, ...] = (*ACCOUNT_COLUMNS, "close", "exposure", "target")
 #: Every ledger column, in the order :meth:`PaperStore.ledger` returns them.
 LEDGER_COLUMNS: tuple[str, ...] = (
     "timestamp",
