@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from quant_arena.market import KEY_COLUMNS, MARK_COLUMNS, OHLCV_COLUMNS
 from quant_arena.ops.breakers import BreakerConfig, CircuitBreakers
 from quant_arena.ops.notify import Event, NotifyConfig
 from quant_arena.ops.paper_store import ACCOUNT_COLUMNS, AccountState, PaperStore
@@ -449,22 +450,13 @@ _BAR_FIELDS = ("open", "high", "low", "close")
 #: the bar columns the feature builder and the simulator read (funding, spread and mark prices
 #: too): the account keeps these of every bar
 _BAR_COLUMNS = (
-    "symbol",
-    "timeframe",
-    "timestamp",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
+    *KEY_COLUMNS,
+    *OHLCV_COLUMNS,
     "gap_before",
     "is_filled",
     "funding_rate",
     "spread_bps",
-    "mark_open",
-    "mark_high",
-    "mark_low",
-    "mark_close",
+    *MARK_COLUMNS,
 )
 
 
