@@ -80,3 +80,25 @@ def test_errors():
         RobustScaler().fit(df, ["a"], train_end="2000-01-01")
     with pytest.raises(ValueError, match="scaler kind"):
         make_scaler("log")  # type: ignore[arg-type]
+
+
+def test_transform_array_is_transform_without_a_table():
+    """The paper trader scales one new bar with ``transform_array``: the same numbers as
+    ``transform`` of the whole table, bit for bit; unfitted columns pass through."""
+    df = _frame()
+    scaler = RobustScaler().fit(df, ["a", "b"], train_end=df["timestamp"].iloc[99])
+    cols = ["b", "other", "a"]  # any order, with a column the scaler does not scale
+    got = scaler.transform_array(df[cols].to_numpy(), cols)
+    want = scaler.transform(df)[cols].to_numpy()
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(got[:, 1], df["other"].to_numpy())
+    # one row alone: the same numbers as that row of the whole table
+    assert np.array_equal(scaler.transform_array(df[cols].to_numpy()[-1:], cols), want[-1:])
+    # by hand: (x - median) / IQR of the training rows
+    x = df["b"].iloc[:100].to_numpy()
+    iqr = np.percentile(x, 75) - np.percentile(x, 25)
+    assert got[7, 0] == pytest.approx((df["b"].iloc[7] - np.median(x)) / iqr)
+    with pytest.raises(ValueError, match="3 columns"):
+        scaler.transform_array(df[["a", "b"]].to_numpy(), cols)
+    with pytest.raises(RuntimeError, match="fit"):
+        RobustScaler().transform_array(df[cols].to_numpy(), cols)

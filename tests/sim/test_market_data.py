@@ -71,3 +71,34 @@ def test_arrays_are_copied_once_and_never_alias_the_input() -> None:
     c[:] = 1.0
     assert md.close[0] == 100.0
     assert md.nbytes > 0
+
+
+def test_frame_arrays_of_row_blocks_concatenate_to_the_whole_table():
+    """A paper account grows its simulator input a bar at a time: the arrays of a table's row
+    blocks, concatenated, are the whole table's, so ``from_arrays`` of them is ``from_frame``."""
+    n = 40
+    rng = np.random.default_rng(3)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    df = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"),
+            "symbol": "X",
+            "timeframe": "1h",
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": rng.uniform(1, 2, n),
+            "gap_before": np.arange(n) == 17,
+            "f": np.r_[np.nan, np.nan, rng.normal(size=n - 2)],
+        }
+    )
+    whole = MarketData.frame_arrays(df, ["f"], bars_per_year=8760.0)
+    head = MarketData.frame_arrays(df.iloc[:-1], ["f"], bars_per_year=8760.0)
+    tail = MarketData.frame_arrays(df.iloc[-1:], ["f"], bars_per_year=8760.0)
+    for key in ("open", "high", "low", "close", "volume", "features", "gap_before", "timestamps"):
+        assert np.array_equal(np.concatenate([head[key], tail[key]]), whole[key], equal_nan=True), key
+    a, b = MarketData.from_arrays(**whole), MarketData.from_frame(df, ["f"], bars_per_year=8760.0)
+    assert a.warmup == b.warmup == 2 and a.symbol == b.symbol == "X" and a.timeframe == "1h"
+    for key in ("close", "features", "gap_before", "gap_cum", "log_returns", "timestamps"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key

@@ -81,8 +81,26 @@ class FeatureScaler:
             raise RuntimeError("scaler: call fit() before transform()")
         out = df.copy()
         for col in self.columns:
-            out[col] = (df[col].to_numpy(dtype=np.float64) - self.center[col]) / self.scale[col]
+            out[col] = self._scaled(col, df[col].to_numpy(dtype=np.float64))
         return out
+
+    def transform_array(self, values: np.ndarray, columns: Sequence[str]) -> np.ndarray:
+        """``values`` (rows x ``columns``, float64) with the fitted columns scaled: the numbers
+        :meth:`transform` gives for a table of those columns, without building one."""
+        if not self.columns and not self.center:
+            raise RuntimeError("scaler: call fit() before transform()")
+        x = np.asarray(values, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(columns):
+            raise ValueError(f"scaler: values of shape {x.shape} for {len(columns)} columns")
+        out = x.copy()
+        fitted = set(self.columns)
+        for j, col in enumerate(columns):
+            if col in fitted:
+                out[:, j] = self._scaled(col, x[:, j])
+        return out
+
+    def _scaled(self, col: str, x: np.ndarray) -> np.ndarray:
+        return (x - self.center[col]) / self.scale[col]
 
     def fit_transform(self, df: pd.DataFrame, columns: Sequence[str], train_end=None) -> pd.DataFrame:
         """``fit`` then ``transform`` the whole of ``df``."""

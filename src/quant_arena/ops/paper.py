@@ -250,6 +250,35 @@ def _runner(version: str, bundle: Any, bars: pd.DataFrame, features: Any) -> _Ru
     )
 
 
+_ROW_ARRAYS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "features",
+    "gap_before",
+    "funding_rate",
+    "spread_bps",
+    "timestamps",
+)
+
+
+def _concat_arrays(head: Mapping[str, Any], tail: Mapping[str, Any]) -> dict[str, Any]:
+    """``MarketData.frame_arrays`` of two consecutive row blocks of one table, as of the whole."""
+    out = dict(head)
+    for key in _ROW_ARRAYS:
+        if (head[key] is None) != (tail[key] is None):
+            raise PaperError(f"paper data: column group {key!r} is in one block of bars only")
+        if head[key] is not None:
+            out[key] = np.concatenate([head[key], tail[key]])
+    if (head["mark"] is None) != (tail["mark"] is None):
+        raise PaperError("paper data: mark prices are in one block of bars only")
+    if head["mark"] is not None:
+        out["mark"] = [np.concatenate(p) for p in zip(head["mark"], tail["mark"], strict=True)]
+    return out
+
+
 class StaticSource:
     """A fixed model (a loaded :class:`~quant_arena.ops.ModelBundle`) under a version label."""
 
@@ -499,6 +528,9 @@ class PaperTrader:
         self.state: AccountState | None = None
         self.history: pd.DataFrame | None = None
         self._runners: dict[str, _Runner] = {}
+        #: per model version, ``(n, arrays)``: the simulator's input arrays over the first ``n``
+        #: history bars (the last processed bar's), grown by one row a bar
+        self._books: dict[str, tuple[int, dict[str, Any]]] = {}
         self.breakers: CircuitBreakers | None = None
         #: the breach alerts of this object's bars (``{"kind", "title", "text", "fields"}``;
         #: the pipeline saves them as ``paper_alerts``, which AlertHooks sends)
@@ -518,8 +550,12 @@ class PaperTrader:
             self._runners[version] = _runner(version, bundle, bars, self.features)
         return self._runners[version]
 
-    def _env(self, runner: _Runner, frame: pd.DataFrame, start: int) -> Any:
-        from quant_arena.study import make_eval_env, market_data, model_input
+    def _arrays(self, runner: _Runner, frame: pd.DataFrame) -> dict[str, Any]:
+        """The simulator's input arrays (``MarketData.from_arrays`` arguments) of a feature
+        table's rows: keys, OHLCV and the model's scaled columns, exactly as the backtest's
+        ``market_data(model_input(...))`` reads them."""
+        from quant_arena.sim import MarketData
+        from quant_arena.study import model_input
 
         missing = [c for c in runner.columns if c not in frame.columns]
         if missing:
@@ -527,12 +563,48 @@ class PaperTrader:
                 f"model version {runner.version} observes feature columns {missing} that the features "
                 "parameters do not build: paper trading needs the features the model was trained with"
             )
-        data = market_data(
+        return MarketData.frame_arrays(
             model_input(frame, runner.columns, runner.scaler),
             runner.columns,
-            periods_per_year=runner.periods_per_year,
+            bars_per_year=runner.periods_per_year,
         )
-        return make_eval_env(data, runner.env, start)
+
+    def _env(self, runner: _Runner, arrays: Mapping[str, Any], start: int) -> Any:
+        from quant_arena.sim import MarketData
+        from quant_arena.study import make_eval_env
+
+        return make_eval_env(MarketData.from_arrays(**arrays), runner.env, start)
+
+    def _grown_arrays(
+        self, runner: _Runner, history: pd.DataFrame, ts: pd.Timestamp
+    ) -> dict[str, Any]:
+        """The simulator's input over ``history`` (whose last bar, at ``ts``, is new).
+
+        The features are rebuilt over the whole history (indicators with long memory need it),
+        but only the new bar's row is scaled and appended to the arrays of the bars before it:
+        the features are causal (the look-ahead gate), so the earlier rows are unchanged, and
+        every array is row-wise, so the result is the whole table's, bit for bit (tested).
+        """
+        from quant_arena.features import build_features
+
+        book = self._books.get(runner.version)
+        if book is None or book[0] != len(history) - 1:
+            return self._arrays(runner, self._feature_frame(history, runner))
+        feats = build_features(history, runner.features)
+        last = feats.iloc[[-1]]
+        if len(feats) != len(history) or _utc(last["timestamp"].iloc[0]) != ts:
+            return self._arrays(runner, self._feature_frame(history, runner))
+        from quant_arena.sim import MarketData
+        from quant_arena.study import passthrough_columns
+
+        row = MarketData.frame_arrays(
+            last[passthrough_columns(last) + runner.columns],
+            runner.columns,
+            bars_per_year=runner.periods_per_year,
+        )
+        if row["features"] is not None:
+            row["features"] = runner.scaler.transform_array(row["features"], runner.columns)
+        return _concat_arrays(book[1], row)
 
     def _decide(self, runner: _Runner, env: Any, obs: Any) -> float:
         if runner.masked:
@@ -599,7 +671,7 @@ class PaperTrader:
             standin["timestamp"].iloc[0] - frame["timestamp"].iloc[last - 1]
         )
         padded = pd.concat([frame, standin], ignore_index=True)
-        env = self._env(runner, padded, last)
+        env = self._env(runner, self._arrays(runner, padded), last)
         equity = cfg.initial_equity
         obs, _ = env.reset(options={"start": last})
         if equity is not None and equity != runner.env.initial_equity:
@@ -699,7 +771,7 @@ class PaperTrader:
         history = pd.concat([hist, new], ignore_index=True)
         version, bundle = self.source.current()
         runner = self._runner_for(version, bundle, history)
-        frame = self._feature_frame(history, runner)
+        arrays = self._grown_arrays(runner, history, row["timestamp"])
         events: list[tuple[str, str]] = []
         labels: list[str] = []
         if version != state.model_version:
@@ -707,7 +779,7 @@ class PaperTrader:
                 ("model", f"model version {state.model_version} -> {version}")
             )
             labels.append(f"model:{version}")
-        env = self._env(runner, frame, state.last_t)
+        env = self._env(runner, arrays, state.last_t)
         env.restore(state.snapshot)
         obs = env.step_target(state.pending_target)
         acc = env.account
@@ -764,6 +836,7 @@ class PaperTrader:
         )
         env.close()
         self.history = history
+        self._books = {version: (len(history), arrays)}
         return {"timestamp": row["timestamp"], **ledger, "status": status}
 
     def _alert(

@@ -210,6 +210,23 @@ class MarketData:
         to a 365-day year of the timeframe's bars. A table holding several symbols or
         timeframes needs ``symbol``/``timeframe`` to pick one.
         """
+        return cls.from_arrays(**cls.frame_arrays(df, feature_columns, symbol, timeframe, bars_per_year, source))
+
+    @staticmethod
+    def frame_arrays(  # noqa: PLR0912 - one branch per optional column
+        df: pd.DataFrame,
+        feature_columns: Sequence[str] | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        bars_per_year: float | None = None,
+        source: str | None = None,
+    ) -> dict:
+        """The keyword arguments of :meth:`from_arrays` that :meth:`from_frame` reads off ``df``
+        (checked for columns, series and time order; prices are checked by ``from_arrays``).
+
+        Row-wise: the arrays of a table are those of its row blocks concatenated, which is how a
+        paper account grows its data one bar at a time without rebuilding it.
+        """
         missing = [c for c in OHLCV_COLUMNS if c not in df.columns]
         if missing:
             raise DataError(f"missing columns {missing}", file=source, rule="missing_columns")
@@ -257,12 +274,12 @@ class MarketData:
             )
         mark = [frame[col].to_numpy(dtype=np.float64) for col in MARK_COLUMNS] if present else None
         sym = symbol if symbol is not None else (str(frame["symbol"].iloc[0]) if "symbol" in frame.columns and len(frame) else "")
-        return cls.from_arrays(
-            frame["open"].to_numpy(),
-            frame["high"].to_numpy(),
-            frame["low"].to_numpy(),
-            frame["close"].to_numpy(),
-            frame["volume"].to_numpy(),
+        return dict(
+            open=frame["open"].to_numpy(),
+            high=frame["high"].to_numpy(),
+            low=frame["low"].to_numpy(),
+            close=frame["close"].to_numpy(),
+            volume=frame["volume"].to_numpy(),
             features=features,
             gap_before=frame["gap_before"].to_numpy(dtype=bool) if "gap_before" in frame.columns else None,
             funding_rate=frame["funding_rate"].to_numpy(dtype=np.float64) if "funding_rate" in frame.columns else None,
