@@ -269,13 +269,17 @@ def _concat_arrays(head: Mapping[str, Any], tail: Mapping[str, Any]) -> dict[str
     out = dict(head)
     for key in _ROW_ARRAYS:
         if (head[key] is None) != (tail[key] is None):
-            raise PaperError(f"paper data: column group {key!r} is in one block of bars only")
+            raise PaperError(
+                f"paper data: column group {key!r} is in one block of bars only"
+            )
         if head[key] is not None:
             out[key] = np.concatenate([head[key], tail[key]])
     if (head["mark"] is None) != (tail["mark"] is None):
         raise PaperError("paper data: mark prices are in one block of bars only")
     if head["mark"] is not None:
-        out["mark"] = [np.concatenate(p) for p in zip(head["mark"], tail["mark"], strict=True)]
+        out["mark"] = [
+            np.concatenate(p) for p in zip(head["mark"], tail["mark"], strict=True)
+        ]
     return out
 
 
@@ -603,7 +607,9 @@ class PaperTrader:
             bars_per_year=runner.periods_per_year,
         )
         if row["features"] is not None:
-            row["features"] = runner.scaler.transform_array(row["features"], runner.columns)
+            row["features"] = runner.scaler.transform_array(
+                row["features"], runner.columns
+            )
         return _concat_arrays(book[1], row)
 
     def _decide(self, runner: _Runner, env: Any, obs: Any) -> float:
