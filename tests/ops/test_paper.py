@@ -120,6 +120,47 @@ def test_the_paper_ledger_is_the_backtest_bit_for_bit(models, uninterrupted):
     assert np.array_equal(expected["equity"].to_numpy(), ledger["equity"].to_numpy())
 
 
+def test_the_grown_simulator_input_is_the_whole_histories(models, tmp_path):
+    """Each bar's row is appended to the simulator's arrays instead of rebuilding them from the
+    whole table: with a missing bar (a gap), funding, a spread and mark prices, the arrays after
+    the run are the whole history's, and the ledger is still the backtest's, bit for bit."""
+    n = HISTORY + 40
+    full = bars().iloc[:n].reset_index(drop=True)
+    i = np.arange(n)
+    full["funding_rate"] = np.where(i % 8 == 0, 0.0004 * np.sin(i), np.nan)
+    full["spread_bps"] = 1.0 + (i % 5)
+    for col in ("open", "high", "low", "close"):
+        full[f"mark_{col}"] = full[col] * (1.0 + 0.0005 * np.cos(i))
+    full = full.drop(index=HISTORY + 12).reset_index(
+        drop=True
+    )  # one bar missing: a gap
+    step = full["timestamp"].diff() > pd.Timedelta(hours=1)
+    full["gap_before"] = step.to_numpy()
+    assert full["gap_before"].sum() == 1
+    hist, window = full.iloc[:HISTORY], full.iloc[HISTORY:]
+    trader = _trader(f"sqlite:///{tmp_path / 'p.db'}", models[1])
+    trader.open(hist)
+    trader.run(replay_feed(window))
+    runner = trader._runners["1"]
+    grown = trader._books["1"][1]
+    whole = trader._arrays(runner, trader._feature_frame(trader.history, runner))
+    assert grown["mark"] is not None and grown["funding_rate"] is not None
+    assert grown["gap_before"].sum() == 1
+    for key in ("open", "high", "low", "close", "volume", "features", "gap_before"):
+        assert np.array_equal(grown[key], whole[key], equal_nan=True), key
+    for key in ("funding_rate", "spread_bps", "timestamps"):
+        assert np.array_equal(grown[key], whole[key], equal_nan=True), key
+    for a, b in zip(grown["mark"], whole["mark"], strict=True):
+        assert np.array_equal(a, b)
+    frame = series_frame(build_features(full, FEATURES))
+    back = bundle_actions(models[1], frame, HISTORY - 1, len(frame)).ledger
+    ledger = trader.store.ledger("a")
+    assert len(ledger) == len(window) == len(back)
+    assert (ledger["funding"] != 0).sum() >= 1 or (back["funding"] == 0).all()
+    for col in FLOATS:
+        assert np.array_equal(ledger[col].to_numpy(), back[col].to_numpy()), col
+
+
 def test_a_bar_is_recorded_once(models, tmp_path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     trader = _trader(url, models[1])

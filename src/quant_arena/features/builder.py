@@ -649,10 +649,33 @@ def build_features(ohlcv: pd.DataFrame, config: FeatureConfig | Mapping[str, Any
     bounds = np.r_[np.flatnonzero(starts_seg), size]
     series_id = np.cumsum(new_series) - 1
 
+    names, feats = _segment_features(arrays, ts_ns, bounds, [series_tf[series_id[a]] for a in bounds[:-1].tolist()], cfg, backend)
+
+    overlap = [n for n in names if n in df.columns]
+    if overlap:
+        raise DataError(f"input already has feature columns {overlap}", rule="feature_column_clash")
+    # one block per feature column: no (rows x features) copy
+    feat_df = pd.DataFrame(feats, columns=names, copy=False) if names else pd.DataFrame(index=range(size))
+    out = pd.concat([df, feat_df], axis=1)
+    out.attrs["warmup_bars"] = _warmup_bars([feats[n] for n in names], bounds)
+    return out
+
+
+def _segment_features(
+    arrays: Mapping[str, np.ndarray],
+    ts_ns: np.ndarray,
+    bounds: np.ndarray,
+    timeframes: Sequence[str],
+    cfg: FeatureConfig,
+    backend: str,
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Every feature over rows ``bounds[i]:bounds[i+1]`` of each segment (its timeframe in
+    ``timeframes``), concatenated in row order: ``(names, {name: float64 column})``."""
+    size = len(ts_ns)
     segments = [
         _Series(arrays["open"][a:b], arrays["high"][a:b], arrays["low"][a:b], arrays["close"][a:b],
-                arrays["volume"][a:b], ts_ns[a:b], series_tf[series_id[a]], cfg, backend)
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+                arrays["volume"][a:b], ts_ns[a:b], tf, cfg, backend)
+        for a, b, tf in zip(bounds[:-1].tolist(), bounds[1:].tolist(), timeframes, strict=True)
     ]
     jobs = [(task, seg) for seg in segments for task in _tasks(cfg)]
     workers = min(_MAX_THREADS, os.cpu_count() or 1, len(jobs))
@@ -671,15 +694,46 @@ def build_features(ohlcv: pd.DataFrame, config: FeatureConfig | Mapping[str, Any
     else:
         names = list(_series_features(*(np.zeros(0),) * 5, np.zeros(0, np.int64), "1h", cfg, backend))
         feats = {n: np.zeros(0) for n in names}
+    return names, feats
 
-    overlap = [n for n in names if n in df.columns]
-    if overlap:
-        raise DataError(f"input already has feature columns {overlap}", rule="feature_column_clash")
-    # one block per feature column: no (rows x features) copy
-    feat_df = pd.DataFrame(feats, columns=names, copy=False) if names else pd.DataFrame(index=range(size))
-    out = pd.concat([df, feat_df], axis=1)
-    out.attrs["warmup_bars"] = _warmup_bars([feats[n] for n in names], bounds)
-    return out
+
+def series_feature_arrays(
+    bars: Mapping[str, np.ndarray],
+    timeframe: str,
+    config: FeatureConfig | Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """The feature columns of ONE series given as arrays, without tables.
+
+    ``bars`` holds ``open``, ``high``, ``low``, ``close``, ``volume`` (float64), ``timestamp``
+    (int64 ns since the epoch, UTC, strictly increasing) and optionally ``gap_before`` (bool),
+    oldest bar first. The columns are exactly those :func:`build_features` gives for this
+    series' rows (the same code, segment by segment); used where one series grows a bar at a
+    time (paper trading) and rebuilding a table per bar would cost more than the indicators.
+    """
+    cfg = config if isinstance(config, FeatureConfig) else FeatureConfig.model_validate(dict(config or {}))
+    arrays = {c: np.asarray(bars[c], dtype=np.float64) for c in OHLCV_COLUMNS}
+    ts_ns = np.asarray(bars["timestamp"], dtype=np.int64)
+    size = len(ts_ns)
+    for col, x in arrays.items():
+        if x.shape != (size,):
+            raise DataError(f"{col}: {x.shape[0] if x.ndim else 0} values for {size} timestamps", rule="shape")
+        nan = np.isnan(x)
+        if nan.any():
+            raise DataError(f"column {col!r} is missing or not numeric", row=int(np.argmax(nan)), rule="numeric_ohlcv")
+    bad = np.flatnonzero(np.any([arrays[c] <= 0 for c in ("open", "high", "low", "close")], axis=0))
+    if bad.size:
+        raise DataError("prices must be > 0", row=int(bad[0]), rule="positive_prices")
+    dup = np.flatnonzero(ts_ns[1:] <= ts_ns[:-1])
+    if dup.size:
+        raise DataError("duplicate timestamp within a series", row=int(dup[0] + 1), rule="unique_timestamps")
+    starts = np.zeros(size, dtype=bool)
+    starts[:1] = True
+    gap = bars.get("gap_before")
+    if cfg.reset_on_gap and gap is not None:
+        starts |= np.asarray(gap, dtype=bool)
+    bounds = np.r_[np.flatnonzero(starts), size]
+    _, feats = _segment_features(arrays, ts_ns, bounds, [timeframe] * (len(bounds) - 1), cfg, ind.resolve_backend(cfg.backend))
+    return feats
 
 
 def _warmup_bars(columns: list[np.ndarray], bounds: np.ndarray) -> int:

@@ -530,7 +530,12 @@ class PaperTrader:
         self.features = features
         self.notifier = notifier
         self.state: AccountState | None = None
-        self.history: pd.DataFrame | None = None
+        #: the account's bars as arrays (``timestamp`` in int64 ns, UTC), grown a bar at a time;
+        #: ``history`` is the table of them (built when asked for)
+        self._bars: dict[str, np.ndarray] | None = None
+        self._columns: list[str] = []
+        self._keys: dict[str, str] = {}
+        self._history: pd.DataFrame | None = None
         self._runners: dict[str, _Runner] = {}
         #: per model version, ``(n, arrays)``: the simulator's input arrays over the first ``n``
         #: history bars (the last processed bar's), grown by one row a bar
@@ -539,6 +544,57 @@ class PaperTrader:
         #: the breach alerts of this object's bars (``{"kind", "title", "text", "fields"}``;
         #: the pipeline saves them as ``paper_alerts``, which AlertHooks sends)
         self.alerts: list[dict[str, Any]] = []
+
+    @property
+    def history(self) -> pd.DataFrame | None:
+        """The account's bars, oldest first: the columns of :data:`_BAR_COLUMNS` it has."""
+        if self._history is None and self._bars is not None:
+            self._history = self._frame_of(self._bars)
+        return self._history
+
+    @history.setter
+    def history(self, frame: pd.DataFrame | None) -> None:
+        self._history = frame
+        if frame is None:
+            self._bars, self._columns, self._keys = None, [], {}
+            return
+        self._columns = list(frame.columns)
+        self._keys = {
+            k: str(frame[k].iloc[0]) for k in ("symbol", "timeframe") if k in frame
+        }
+        self._bars = {
+            c: (
+                frame[c].dt.as_unit("ns").astype("int64").to_numpy()
+                if c == "timestamp"
+                else frame[c].to_numpy()
+            )
+            for c in self._columns
+            if c not in self._keys
+        }
+
+    def _frame_of(self, bars: Mapping[str, np.ndarray]) -> pd.DataFrame:
+        """The history table of ``bars`` (the arrays of :attr:`history`'s columns)."""
+        n = len(bars["timestamp"])
+        data: dict[str, Any] = {}
+        for col in self._columns:
+            if col == "timestamp":
+                data[col] = pd.to_datetime(bars[col], unit="ns", utc=True)
+            elif col in self._keys:
+                data[col] = pd.Categorical.from_codes(
+                    np.zeros(n, dtype=np.int8), categories=[self._keys[col]]
+                )
+            else:
+                data[col] = bars[col]
+        return pd.DataFrame(data, columns=self._columns)
+
+    def _grown(self, row: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The history arrays with ``row`` (a conformed bar) appended."""
+        assert self._bars is not None
+        out = {}
+        for col, arr in self._bars.items():
+            value = row[col].value if col == "timestamp" else row[col]
+            out[col] = np.append(arr, np.asarray([value], dtype=arr.dtype))
+        return out
 
     # ------------------------------------------------------------------ set-up
 
@@ -580,37 +636,51 @@ class PaperTrader:
         return make_eval_env(MarketData.from_arrays(**arrays), runner.env, start)
 
     def _grown_arrays(
-        self, runner: _Runner, history: pd.DataFrame, ts: pd.Timestamp
+        self, runner: _Runner, bars: Mapping[str, np.ndarray]
     ) -> dict[str, Any]:
-        """The simulator's input over ``history`` (whose last bar, at ``ts``, is new).
+        """The simulator's input over the history ``bars`` (whose last bar is new).
 
-        The features are rebuilt over the whole history (indicators with long memory need it),
-        but only the new bar's row is scaled and appended to the arrays of the bars before it:
-        the features are causal (the look-ahead gate), so the earlier rows are unchanged, and
-        every array is row-wise, so the result is the whole table's, bit for bit (tested).
+        The features are rebuilt over the whole history (indicators with long memory need it)
+        from the arrays (:func:`~quant_arena.features.series_feature_arrays`, the builder's own
+        code without tables), but only the new bar's row is scaled and appended to the arrays
+        of the bars before it: the features are causal (the look-ahead gate), so the earlier
+        rows are unchanged, and every array is row-wise, so the result is the whole table's
+        ``MarketData.frame_arrays(model_input(...))``, bit for bit (tested).
         """
-        from quant_arena.features import build_features
+        from quant_arena.features import series_feature_arrays
 
+        n = len(bars["timestamp"])
         book = self._books.get(runner.version)
-        if book is None or book[0] != len(history) - 1:
-            return self._arrays(runner, self._feature_frame(history, runner))
-        feats = build_features(history, runner.features)
-        last = feats.iloc[[-1]]
-        if len(feats) != len(history) or _utc(last["timestamp"].iloc[0]) != ts:
-            return self._arrays(runner, self._feature_frame(history, runner))
-        from quant_arena.sim import MarketData
-        from quant_arena.study import passthrough_columns
-
-        row = MarketData.frame_arrays(
-            last[passthrough_columns(last) + runner.columns],
-            runner.columns,
-            bars_per_year=runner.periods_per_year,
-        )
-        if row["features"] is not None:
-            row["features"] = runner.scaler.transform_array(
-                row["features"], runner.columns
+        if book is None or book[0] != n - 1:
+            return self._arrays(
+                runner, self._feature_frame(self._frame_of(bars), runner)
             )
-        return _concat_arrays(book[1], row)
+        assert self.state is not None
+        feats = series_feature_arrays(bars, self.state.timeframe, runner.features)
+        missing = [c for c in runner.columns if c not in feats]
+        if missing:
+            raise PaperError(
+                f"model version {runner.version} observes feature columns {missing} that the features "
+                "parameters do not build: paper trading needs the features the model was trained with"
+            )
+        values = np.array([[feats[c][-1] for c in runner.columns]], dtype=np.float64)
+        head = book[1]
+
+        def last(col: str, dtype: Any) -> np.ndarray | None:
+            return bars[col][-1:].astype(dtype) if col in bars else None
+
+        row: dict[str, Any] = {c: last(c, np.float64) for c in OHLCV_COLUMNS}
+        row.update(
+            features=runner.scaler.transform_array(values, runner.columns),
+            gap_before=last("gap_before", bool),
+            funding_rate=last("funding_rate", np.float64),
+            spread_bps=last("spread_bps", np.float64),
+            timestamps=bars["timestamp"][-1:].view("datetime64[ns]"),
+            mark=None
+            if head["mark"] is None
+            else [last(c, np.float64) for c in MARK_COLUMNS],
+        )
+        return _concat_arrays(head, row)
 
     def _decide(self, runner: _Runner, env: Any, obs: Any) -> float:
         if runner.masked:
@@ -716,8 +786,8 @@ class PaperTrader:
         """The bar as a row of the history table (its columns; gap flag from the bar times)."""
         from quant_arena.market import timeframe_seconds
 
-        state, hist = self.state, self.history
-        assert state is not None and hist is not None
+        state, columns = self.state, self._columns
+        assert state is not None and self._bars is not None
         row = dict(bar)
         if "timestamp" not in row:
             raise PaperError(
@@ -752,10 +822,10 @@ class PaperTrader:
                 f"paper account {state.account!r}: bar {ts.isoformat()} has volume={vals['volume']}; nothing was recorded for it"
             )
         step = pd.Timedelta(seconds=timeframe_seconds(state.timeframe))
-        if "gap_before" in hist.columns:
+        if "gap_before" in columns:
             row["gap_before"] = bool(ts - state.last_ts > step)
         out = {}
-        for col in hist.columns:
+        for col in columns:
             if col in row:
                 out[col] = row[col]
             elif col in ("is_filled", "out_of_order"):
@@ -766,18 +836,19 @@ class PaperTrader:
 
     def process(self, bar: Mapping[str, Any]) -> dict[str, Any] | None:
         """Process one closed bar; None when it was recorded before (exactly once)."""
-        state, hist = self.state, self.history
-        if state is None or hist is None or self.breakers is None:
+        state = self.state
+        if state is None or self._bars is None or self.breakers is None:
             raise PaperError("PaperTrader.process: call open() first")
         ts = _utc(bar["timestamp"]) if "timestamp" in bar else None
         if ts is not None and ts <= state.last_ts:
             return None
         row = self._conform(bar)
-        new = pd.DataFrame([row], columns=hist.columns).astype(hist.dtypes.to_dict())
-        history = pd.concat([hist, new], ignore_index=True)
+        bars = self._grown(row)
         version, bundle = self.source.current()
-        runner = self._runner_for(version, bundle, history)
-        arrays = self._grown_arrays(runner, history, row["timestamp"])
+        if version not in self._runners:
+            self._runner_for(version, bundle, self._frame_of(bars))
+        runner = self._runners[version]
+        arrays = self._grown_arrays(runner, bars)
         events: list[tuple[str, str]] = []
         labels: list[str] = []
         if version != state.model_version:
@@ -841,8 +912,8 @@ class PaperTrader:
             events=events,
         )
         env.close()
-        self.history = history
-        self._books = {version: (len(history), arrays)}
+        self._bars, self._history = bars, None
+        self._books = {version: (len(bars["timestamp"]), arrays)}
         return {"timestamp": row["timestamp"], **ledger, "status": status}
 
     def _alert(
