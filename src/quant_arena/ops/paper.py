@@ -3,12 +3,15 @@
 One **paper account** trades one series (symbol, timeframe) with one registered model's current
 ``champion`` (or another alias). For every new bar, :class:`PaperTrader`:
 
-1. appends the bar to the account's bar history (kept in the database) and rebuilds the feature
-   table from that history with the study's :func:`~quant_arena.features.build_features` (the
-   features are causal, so the rows before the new bar come out as before);
-2. scales the model's feature columns with the model's own scaler and builds the backtest's env
-   (:func:`quant_arena.study.make_eval_env`: the same :class:`~quant_arena.envs.TradingEnv`, the
-   same compiled kernel, the model's execution costs);
+1. appends the bar to the account's bar history (kept in the database) and rebuilds the model's
+   features over that history with the study's feature builder
+   (:func:`~quant_arena.features.series_feature_arrays`: the code of
+   :func:`~quant_arena.features.build_features`, on arrays);
+2. scales the new bar's feature row with the model's own scaler and appends it to the
+   simulator's arrays of the bars before it (the features are causal, so the earlier rows are
+   unchanged; the arrays equal the whole history's, bit for bit, tested), then builds the
+   backtest's env on them (:func:`quant_arena.study.make_eval_env`: the same
+   :class:`~quant_arena.envs.TradingEnv`, the same compiled kernel, the model's execution costs);
 3. restores the simulator's state at the previous close (:meth:`TradingEnv.restore
    <quant_arena.envs.TradingEnv.restore>`) and steps it with the order pending from that close:
    the order fills at this bar's open, the account is marked at its close (fees, spread,
@@ -39,8 +42,8 @@ window and costs apply from that bar); each ledger row names the version that de
 ``fetch_ohlcv`` and ``milliseconds``) for newly CLOSED bars every ``interval`` seconds
 (:func:`quant_arena.market.fetch_ohlcv_incremental`).
 
-Cost per bar: one feature build over the history (a few ms for a few thousand bars), one env
-build, one ONNX call and one database transaction.
+Cost per bar: one feature build over the history's arrays, one env build, one ONNX call and one
+database transaction: about 4 ms of CPU for a few thousand bars of history.
 """
 
 from __future__ import annotations
