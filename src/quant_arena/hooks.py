@@ -274,8 +274,8 @@ def log_step_metrics(mlflow: Any, triples: list[tuple[str, float, int]], batch: 
 class AlertHooks:
     """Sends the alert events a ``retrain``, ``monitor`` or ``paper`` run saves (``retrain_alerts``,
     ``monitor_alerts``: promotion, rejection, drift, through the notifier of ``retrain.notify``;
-    ``paper_alerts``: circuit-breaker breaches, through ``paper.notify``; each as soon as its node
-    has finished) (:func:`quant_arena.ops.make_notifier`), and a ``failure`` alert when such a run fails.
+    ``paper_alerts``: circuit-breaker breaches, through ``paper.notify``, sent by the trader at the
+    bar of the breach, the others as soon as their node has finished) (:func:`quant_arena.ops.make_notifier`), and a ``failure`` alert when such a run fails.
 
     The notifier's secrets (Telegram bot token and chat id, a webhook URL) come from
     ``conf/<env>/credentials.yml`` (keys ``telegram``, ``webhook``) or the environment
@@ -286,9 +286,13 @@ class AlertHooks:
 
     PIPELINES = frozenset({"retrain", "monitor", "paper"})
     ALERTS = frozenset({"retrain_alerts", "monitor_alerts", "paper_alerts"})
+    #: nodes that trade paper: their breach alerts go out at the bar of the breach
+    #: (:func:`quant_arena.ops.live_alerts`), not when the node ends (a polling loop may never end)
+    PAPER_NODES = frozenset({"paper_trade", "paper_poll"})
 
     def __init__(self) -> None:
         self._context: Any = None
+        self._live: dict[str, Any] = {}
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -317,7 +321,34 @@ class AlertHooks:
         if notifier is None:
             return
         for event in events:
+            if event.get("sent"):  # sent live by the paper trader already
+                continue
             notifier.send(Event(event["kind"], event["title"], event.get("text", ""), dict(event.get("fields") or {})))
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        """Around a paper-trading node: its trader sends breach alerts as they happen."""
+        if node.name in self.PAPER_NODES:
+            from quant_arena.ops import live_alerts
+
+            notifier = self._notifier("paper")
+            if notifier is not None:
+                block = live_alerts(notifier)
+                block.__enter__()
+                self._live[node.name] = block
+
+    def _end_live(self, node: Any) -> None:
+        block = self._live.pop(getattr(node, "name", ""), None)
+        if block is not None:
+            block.__exit__(None, None, None)
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        self._end_live(node)
+
+    @hook_impl
+    def on_node_error(self, node: Any) -> None:
+        self._end_live(node)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:

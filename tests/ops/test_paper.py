@@ -3,6 +3,7 @@ model changes, polling, bad bars and the operator's commands."""
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -332,6 +333,54 @@ def test_a_breach_flattens_halts_alerts_and_only_a_command_resumes(
     assert resumed.breakers.peak == row["equity"]
     kinds = list(resumed.store.events_frame("a")["kind"])
     assert kinds == ["create", "breach", "resume"]
+
+
+def test_the_alert_hook_sends_a_breach_at_its_bar_and_once(
+    models, uninterrupted, tmp_path, server
+):
+    """A polling run may never end: around the paper node, AlertHooks hands the trader its
+    notifier, so a breach reaches the webhook at the breach's bar; the node's saved
+    ``paper_alerts`` are then not sent a second time."""
+    from types import SimpleNamespace
+
+    from quant_arena.hooks import AlertHooks
+
+    equity = uninterrupted[3]["equity"].to_numpy()
+    peak = np.maximum.accumulate(np.concatenate(([1.0], equity)))[1:]
+    dd = (peak - equity) / peak
+    limit = float(np.quantile(dd[dd > 0], 0.5))
+    first = int(np.argmax(dd > limit))
+    hooks = AlertHooks()
+    hooks.after_context_created(
+        SimpleNamespace(
+            params={"paper": {"notify": {"webhook": {"enabled": True}}}},
+            config_loader={"credentials": {"webhook": {"url": server.url + "/hook"}}},
+        )
+    )
+    node = SimpleNamespace(name="paper_trade")
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    hooks.before_node_run(node)
+    trader = _trader(url, models[1], breakers={"max_drawdown": limit})
+    hist, window = _window()
+    trader.open(hist)
+    trader.run(replay_feed(window.iloc[:first]))
+    assert server.requests == []  # no breach yet
+    trader.process(dict(window.iloc[first]))
+    assert len(server.requests) == 1  # at the breach's bar, not at the node's end
+    body = server.requests[0].json()
+    assert "breach" in json.dumps(body) and "max_drawdown" in json.dumps(body)
+    trader.run(replay_feed(window.iloc[first + 1 : first + 4]))
+    hooks.after_node_run(node)
+    assert trader.alerts[0]["sent"] is True
+    hooks.after_dataset_saved("paper_alerts", trader.alerts, node)
+    assert len(server.requests) == 1  # not sent twice
+    # outside the node, a trader has no notifier of its own
+    assert _trader(url, models[1]).notifier is None
+    # an alert a trader could not send (no notifier) is sent by the hook at the node's end
+    unsent = dict(trader.alerts[0])
+    unsent.pop("sent")
+    hooks.after_dataset_saved("paper_alerts", [unsent], node)
+    assert len(server.requests) == 2
 
 
 def test_a_liquidation_halts_the_account(models, tmp_path):

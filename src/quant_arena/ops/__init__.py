@@ -127,6 +127,7 @@ _EXPORTS: dict[str, str] = {
     "StaticSource": "paper",
     "expected_backtest": "paper",
     "fetch_history": "paper",
+    "live_alerts": "paper",
     "replay_feed": "paper",
     "resume_account": "paper",
     "split_history": "paper",

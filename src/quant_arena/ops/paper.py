@@ -54,6 +54,8 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -78,6 +80,7 @@ __all__ = [
     "RegistrySource",
     "StaticSource",
     "expected_backtest",
+    "live_alerts",
     "fetch_history",
     "replay_feed",
     "resume_account",
@@ -457,6 +460,30 @@ def fetch_history(
     return bars.iloc[-history_bars:].reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------- live alerts
+
+#: the notifier a :class:`PaperTrader` made without one sends its breach alerts through, at the
+#: bar of the breach (:func:`live_alerts`; ``hooks.AlertHooks`` sets it around the paper node)
+_LIVE_NOTIFIER: ContextVar[Any] = ContextVar("quant_arena_paper_notifier", default=None)
+
+
+@contextmanager
+def live_alerts(notifier: Any) -> Iterator[None]:
+    """Within this block, a :class:`PaperTrader` created without a notifier sends its breach
+    alerts through ``notifier`` as they happen (a polling loop that never ends must not hold
+    them until it ends); each such alert is marked ``sent``."""
+    token = _LIVE_NOTIFIER.set(notifier)
+    try:
+        yield
+    finally:
+        try:
+            _LIVE_NOTIFIER.reset(token)
+        except (
+            ValueError
+        ):  # left from another context (a runner's thread): just clear it
+            _LIVE_NOTIFIER.set(None)
+
+
 # --------------------------------------------------------------------------- the trader
 
 
@@ -516,7 +543,8 @@ class PaperTrader:
         source: where the model comes from (:class:`RegistrySource`, :class:`StaticSource`).
         features: the feature builder's config (:class:`quant_arena.features.FeatureConfig`), the
             one the model was trained with (the pipeline's ``features`` parameters).
-        notifier: alerts (:func:`quant_arena.ops.make_notifier`); None: log only.
+        notifier: alerts (:func:`quant_arena.ops.make_notifier`); None: the one of an enclosing
+            :func:`live_alerts` block, or none (the alerts are only logged and kept in ``alerts``).
     """
 
     def __init__(
@@ -531,7 +559,7 @@ class PaperTrader:
         self.store = store
         self.source = source
         self.features = features
-        self.notifier = notifier
+        self.notifier = notifier if notifier is not None else _LIVE_NOTIFIER.get()
         self.state: AccountState | None = None
         #: the account's bars as arrays (``timestamp`` in int64 ns, UTC), grown a bar at a time;
         #: ``history`` is the table of them (built when asked for)
@@ -938,11 +966,12 @@ class PaperTrader:
                 "model": cfg.model,
             },
         }
-        self.alerts.append(event)
         if self.notifier is not None:
             self.notifier.send(
                 Event(event["kind"], event["title"], event["text"], event["fields"])
             )
+            event["sent"] = True
+        self.alerts.append(event)
 
     def run(self, feed: Iterable[Mapping[str, Any]]) -> PaperRun:
         """Process every bar of ``feed`` (already recorded bars are skipped)."""
