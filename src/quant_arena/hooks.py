@@ -203,6 +203,73 @@ class RequiredInputsHooks:
         check_free_inputs(pipeline, catalog, running=list(names), registry=self._registry)
 
 
+def boundary_schema(dataset_name: str) -> Any:
+    """The pandera schema guarding ``dataset_name`` at the catalog boundary, or None: the
+    ingested bars (``raw_ohlcv``: :data:`~quant_arena.market.RawOHLCVSchema`), every other
+    ``*_ohlcv`` table (clean or synthetic bars: :data:`~quant_arena.market.CleanOHLCVSchema`) and
+    the feature tables (``*_features``, ``*_model_input``, ``*model_input_table``, namespaced
+    or not: :data:`~quant_arena.market.FeatureTableSchema`)."""
+    from quant_arena.market import CleanOHLCVSchema, FeatureTableSchema, RawOHLCVSchema
+
+    base = dataset_name.rsplit(".", 1)[-1]
+    if base == "raw_ohlcv":
+        return RawOHLCVSchema
+    if base.endswith("_ohlcv"):
+        return CleanOHLCVSchema
+    if base.endswith(("_features", "_model_input", "model_input_table")):
+        return FeatureTableSchema
+    return None
+
+
+class CatalogSchemaHooks:
+    """Checks the tidy bars and the feature tables where the catalog loads and saves them
+    (:func:`boundary_schema`, :func:`quant_arena.market.check_frame`): a table that breaks its
+    schema fails the run with a :class:`~quant_arena.market.SchemaViolation` naming the dataset,
+    whether it was loaded or saved, the column, the row (index label and ``symbol timeframe
+    timestamp``) and the check. A bad table is stopped before it is written, and a file changed
+    or written by something else is stopped before a node reads it. The time spent is logged at
+    the end of the run (``seconds``: this process's total)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.checked = 0
+
+    def _check(self, dataset_name: str, data: Any, when: str) -> None:
+        import time
+
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            return
+        schema = boundary_schema(dataset_name)
+        if schema is None:
+            return
+        from quant_arena.market import check_frame
+
+        start = time.perf_counter()
+        try:
+            check_frame(data, schema, dataset_name, when)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.checked += 1
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Check a table a node is about to read."""
+        self._check(dataset_name, data, "loaded")
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Check a table before it is written."""
+        self._check(dataset_name, data, "saved")
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        if self.checked:
+            logger.info("schema checks at the catalog boundary: %d table(s) in %.2f s", self.checked, self.seconds)
+        self.seconds, self.checked = 0.0, 0
+
+
 class MlflowReportHooks:
     """Logs every saved ``*_report`` table (CSV), ``*_plot`` figure (PNG), ``*_markdown`` /
     ``*_html`` text, ``*_model`` (a Stable-Baselines3 zip) and ``*_params`` dict (JSON, e.g.
