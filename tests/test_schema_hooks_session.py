@@ -30,7 +30,9 @@ from tests._project import ROOT, copy_project
 RAW = "data/01_raw/Coinbase_BTCUSD_1h.csv"
 BAD_BAR = "2019-10-17 09-AM"  # the CSV's newest bar: open 8051, high 8056.83, low 8021.23, close 8035.88
 BAD_TIMESTAMP = "2019-10-17 09:00:00+00:00"
-LOOSE_CLEAN = {"clean": {"ohlc_inconsistent": {"enabled": False}, "validate_output": False}}
+LOOSE_CLEAN = {
+    "clean": {"ohlc_inconsistent": {"enabled": False}, "validate_output": False}
+}
 
 
 def _enter(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +68,9 @@ def test_a_bad_bar_is_stopped_before_it_is_saved_naming_dataset_column_and_row(
     project = copy_project(tmp_path)
     _plant_high_below_close(project)
     _enter(project, monkeypatch)
-    with KedroSession.create(project_path=project, runtime_params=LOOSE_CLEAN) as session:
+    with KedroSession.create(
+        project_path=project, runtime_params=LOOSE_CLEAN
+    ) as session:
         with pytest.raises(SchemaViolation) as err:
             session.run(pipeline_names=["ingest", "clean"])
     message = str(err.value)
@@ -83,17 +87,32 @@ def test_a_good_run_passes_and_a_table_changed_on_disk_is_stopped_when_loaded(
     project = copy_project(tmp_path)
     _enter(project, monkeypatch)
     with KedroSession.create(project_path=project) as session:
-        hooks = [h for h in session.load_context()._hook_manager.get_plugins() if type(h).__name__ == "CatalogSchemaHooks"]
+        hooks = [
+            h
+            for h in session.load_context()._hook_manager.get_plugins()
+            if type(h).__name__ == "CatalogSchemaHooks"
+        ]
         assert len(hooks) == 1  # registered by settings.py
         checked: list[str] = []
         original = hooks[0]._check
-        monkeypatch.setattr(hooks[0], "_check", lambda name, data, when: (checked.append(f"{name} {when}"), original(name, data, when)))
+        monkeypatch.setattr(
+            hooks[0],
+            "_check",
+            lambda name, data, when: (
+                checked.append(f"{name} {when}"),
+                original(name, data, when),
+            ),
+        )
         session.run(pipeline_names=["ingest", "clean"])
-    assert {"raw_ohlcv saved", "raw_ohlcv loaded", "clean_ohlcv saved"} <= set(checked), checked
+    assert {"raw_ohlcv saved", "raw_ohlcv loaded", "clean_ohlcv saved"} <= set(
+        checked
+    ), checked
 
     [saved] = _files(project / "data" / "03_primary" / "clean_ohlcv.parquet")
     bars = pd.read_parquet(saved)
-    row = int(bars.index[bars["timestamp"] == pd.Timestamp("2019-10-17 09:00", tz="UTC")][0])
+    row = int(
+        bars.index[bars["timestamp"] == pd.Timestamp("2019-10-17 09:00", tz="UTC")][0]
+    )
     bars.loc[row, "volume"] = -5.0
     bars.to_parquet(saved)
     with KedroSession.create(project_path=project) as session:
@@ -101,5 +120,7 @@ def test_a_good_run_passes_and_a_table_changed_on_disk_is_stopped_when_loaded(
             session.run(pipeline_names=["features"])
     message = str(err.value)
     assert "dataset 'clean_ohlcv' loaded breaks CleanOHLCV" in message, message
-    assert f"column 'volume', row {row} (BTC/USD 1h {BAD_TIMESTAMP})" in message, message
+    assert f"column 'volume', row {row} (BTC/USD 1h {BAD_TIMESTAMP})" in message, (
+        message
+    )
     assert not (project / "data" / "04_feature" / "market_features.parquet").exists()
