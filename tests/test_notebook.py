@@ -26,11 +26,20 @@ def test_there_is_a_notebook() -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_are_committed_without_outputs(path: Path) -> None:
     nb = json.loads(path.read_text())
-    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count") is not None)]
-    assert dirty == [], f"{path.name}: code cells {dirty} carry outputs; clear them before committing (jupyter nbconvert --clear-output --inplace)"
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code"
+        and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
+    assert dirty == [], (
+        f"{path.name}: code cells {dirty} carry outputs; clear them before committing (jupyter nbconvert --clear-output --inplace)"
+    )
 
 
-def test_the_notebook_runs_after_a_tiny_study(tiny_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_notebook_runs_after_a_tiny_study(
+    tiny_study: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import nbclient
     import nbformat
 
@@ -40,12 +49,21 @@ def test_the_notebook_runs_after_a_tiny_study(tiny_study: Path, monkeypatch: pyt
         monkeypatch.setenv(key, value)  # the kernel inherits them
     monkeypatch.delenv("MPLBACKEND")  # %matplotlib inline draws into the outputs
     nb = nbformat.read(ROOT / "notebooks" / "walk_forward_tour.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tiny_study)}}).execute()
+    nbclient.NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tiny_study)}},
+    ).execute()
     code = [c for c in nb.cells if c.cell_type == "code"]
     text = ["".join(o.get("text", "") for o in c.outputs) for c in code]
     images = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in code]
     assert f"ci {tiny_study}" in text[0]  # the project copy, in its environment
-    assert sum(images) >= 4, images  # OOS equity, learning curves, data quality, positions over the price
+    assert sum(images) >= 4, (
+        images
+    )  # OOS equity, learning curves, data quality, positions over the price
     assert images[-1] == 1, "the replay's figure"
     replayed = next(t for t in text if t.startswith("replayed "))
-    assert "499 test bars" in replayed, replayed  # conf/ci: 500-bar test windows, the first bar is not traded
+    assert "499 test bars" in replayed, (
+        replayed
+    )  # conf/ci: 500-bar test windows, the first bar is not traded
