@@ -359,9 +359,15 @@ class MlflowChildRunsHooks:
         logger.info("logged %d MLflow child run(s) under run %s in %.1f s", len(ids), run.info.run_id, time.perf_counter() - start)
 
 
+def _made(catalog: Any, pipeline: Any, name: str) -> bool:
+    """Whether ``name`` was made by this run or is in the catalog from an earlier one (a run
+    resumed with ``--only-missing-outputs`` skips the folds, models and schedule it has)."""
+    return name in pipeline.all_outputs() or (name in catalog and _exists(catalog, name) is True)
+
+
 def _load_if(catalog: Any, pipeline: Any, name: str) -> Any:
-    """``name`` from the catalog when this run made it, else None."""
-    return catalog.load(name) if name in pipeline.all_outputs() else None
+    """``name`` from the catalog (its newest version) when :func:`_made`, else None."""
+    return catalog.load(name) if _made(catalog, pipeline, name) else None
 
 
 def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool = True) -> list[Any]:
@@ -386,7 +392,7 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
         # the agent's seed is each run's (tag and param ``seed``), not the spec's placeholder
         strategy_config[spec.name] = spec.model_dump(mode="json", exclude={"name": True, "agent": {"seed"}})
     sheets = None
-    if "tearsheets" in pipeline.all_outputs():
+    if _made(catalog, pipeline, "tearsheets"):
         sheets = Path(str(getattr(catalog.get("tearsheets"), "_path", "")))
     artifacts: dict[tuple[int, str, int], list[tuple[Path, str]]] = {}
     for row in metrics[["fold", "strategy", "kind", "seed"]].drop_duplicates().itertuples(index=False):
@@ -394,7 +400,7 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
         files: list[tuple[Path, str]] = []
         if row.kind == "agent":
             name = f"walk_forward.fold_{key[0]}.{run_name(key[1], key[2])}_model"
-            if name in pipeline.all_outputs():
+            if _made(catalog, pipeline, name):
                 dataset = catalog.get(name)
                 path = Path(str(dataset._get_load_path()))
                 local = tmp / f"fold_{key[0]}" / run_name(key[1], key[2])
