@@ -52,3 +52,12 @@ def _no_mlflow_run_leaks_between_tests():
     if mlflow is not None:
         while mlflow.active_run() is not None:
             mlflow.end_run()
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy after one tiny ``kedro run --runner=ParallelRunner`` (conf/ci) of the main
+    job: data/ holds every walk_forward output, mlflow.db the run (tests/_tiny_study.py)."""
+    from tests._tiny_study import run_tiny_study
+
+    return run_tiny_study(tmp_path_factory.mktemp("tiny_study"))

@@ -203,6 +203,73 @@ class RequiredInputsHooks:
         check_free_inputs(pipeline, catalog, running=list(names), registry=self._registry)
 
 
+def boundary_schema(dataset_name: str) -> Any:
+    """The pandera schema guarding ``dataset_name`` at the catalog boundary, or None: the
+    ingested bars (``raw_ohlcv``: :data:`~quant_arena.market.RawOHLCVSchema`), every other
+    ``*_ohlcv`` table (clean or synthetic bars: :data:`~quant_arena.market.CleanOHLCVSchema`) and
+    the feature tables (``*_features``, ``*_model_input``, ``*model_input_table``, namespaced
+    or not: :data:`~quant_arena.market.FeatureTableSchema`)."""
+    from quant_arena.market import CleanOHLCVSchema, FeatureTableSchema, RawOHLCVSchema
+
+    base = dataset_name.rsplit(".", 1)[-1]
+    if base == "raw_ohlcv":
+        return RawOHLCVSchema
+    if base.endswith("_ohlcv"):
+        return CleanOHLCVSchema
+    if base.endswith(("_features", "_model_input", "model_input_table")):
+        return FeatureTableSchema
+    return None
+
+
+class CatalogSchemaHooks:
+    """Checks the tidy bars and the feature tables where the catalog loads and saves them
+    (:func:`boundary_schema`, :func:`quant_arena.market.check_frame`): a table that breaks its
+    schema fails the run with a :class:`~quant_arena.market.SchemaViolation` naming the dataset,
+    whether it was loaded or saved, the column, the row (index label and ``symbol timeframe
+    timestamp``) and the check. A bad table is stopped before it is written, and a file changed
+    or written by something else is stopped before a node reads it. The time spent is logged at
+    the end of the run (``seconds``: this process's total)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.checked = 0
+
+    def _check(self, dataset_name: str, data: Any, when: str) -> None:
+        import time
+
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            return
+        schema = boundary_schema(dataset_name)
+        if schema is None:
+            return
+        from quant_arena.market import check_frame
+
+        start = time.perf_counter()
+        try:
+            check_frame(data, schema, dataset_name, when)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.checked += 1
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Check a table a node is about to read."""
+        self._check(dataset_name, data, "loaded")
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Check a table before it is written."""
+        self._check(dataset_name, data, "saved")
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        if self.checked:
+            logger.info("schema checks at the catalog boundary: %d table(s) in %.2f s", self.checked, self.seconds)
+        self.seconds, self.checked = 0.0, 0
+
+
 class MlflowReportHooks:
     """Logs every saved ``*_report`` table (CSV), ``*_plot`` figure (PNG), ``*_markdown`` /
     ``*_html`` text, ``*_model`` (a Stable-Baselines3 zip) and ``*_params`` dict (JSON, e.g.
@@ -251,6 +318,113 @@ class MlflowReportHooks:
                 mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["models", prefix])))
         if name.endswith("learning_curve_report") and hasattr(data, "columns"):
             log_step_metrics(mlflow, learning_curve_metrics(data))
+
+
+class MlflowChildRunsHooks:
+    """After a run that made the walk-forward fold metrics report, one MLflow child run per fold x
+    strategy x seed under the ``kedro run``'s run (kedro-mlflow's, the parent), made by
+    :func:`quant_arena.ops.study_child_runs` / :func:`quant_arena.ops.log_child_runs`: tags
+    ``fold``, ``strategy``, ``seed``, ``kind``; params: the strategy's configuration, the data
+    span, the costs; metrics: the fold's out-of-sample metrics and the agent's learning curve
+    by step; artifacts: the agent's model zip and ONNX policy, the strategy's tear sheet.
+
+    It runs in the main process after the last node (``tryfirst``: before kedro-mlflow closes the
+    parent), from what the catalog saved, so the children land under the parent with any runner
+    (ParallelRunner's nodes run in other processes). Without an active run it does nothing.
+    """
+
+    FOLD_METRICS = "walk_forward_fold_metrics_report"
+
+    def __init__(self, onnx: bool = True) -> None:
+        self._onnx = onnx
+
+    @hook_impl(tryfirst=True)
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Log the child runs of the walk-forward study this run made."""
+        import sys
+
+        mlflow = sys.modules.get("mlflow")
+        run = mlflow.active_run() if mlflow is not None else None
+        if run is None or self.FOLD_METRICS not in pipeline.all_outputs():
+            return
+        import tempfile
+        import time
+
+        from quant_arena.ops import log_child_runs
+
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            children = walk_forward_child_runs(catalog, pipeline, Path(tmp), onnx=self._onnx)
+            ids = log_child_runs(mlflow.MlflowClient(), run.info.run_id, children, run.info.experiment_id)
+        logger.info("logged %d MLflow child run(s) under run %s in %.1f s", len(ids), run.info.run_id, time.perf_counter() - start)
+
+
+def _made(catalog: Any, pipeline: Any, name: str) -> bool:
+    """Whether ``name`` was made by this run or is in the catalog from an earlier one (a run
+    resumed with ``--only-missing-outputs`` skips the folds, models and schedule it has)."""
+    return name in pipeline.all_outputs() or (name in catalog and _exists(catalog, name) is True)
+
+
+def _load_if(catalog: Any, pipeline: Any, name: str) -> Any:
+    """``name`` from the catalog (its newest version) when :func:`_made`, else None."""
+    return catalog.load(name) if _made(catalog, pipeline, name) else None
+
+
+def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool = True) -> list[Any]:
+    """The :class:`quant_arena.ops.ChildRun` list of the walk-forward study a run saved in
+    ``catalog``: the fold metrics, learning curves and fold schedule reports, the walk_forward
+    and baselines parameters, each agent's model (its saved zip; ONNX exported into ``tmp``)
+    and the tear sheets."""
+    import shutil
+
+    from quant_arena.agents import UnsupportedPolicyError, export_onnx
+    from quant_arena.ops import child_key, study_child_runs
+    from quant_arena.study import WalkForwardConfig, run_name
+
+    metrics = catalog.load(MlflowChildRunsHooks.FOLD_METRICS)
+    config = WalkForwardConfig.model_validate(catalog.load("params:walk_forward") or {})
+    try:
+        baselines = dict(catalog.load("params:baselines") or {})
+    except Exception:  # noqa: BLE001 - no baselines block: no baseline config params
+        baselines = {}
+    strategy_config: dict[str, Any] = {name: dict(cfg or {}) for name, cfg in baselines.items()}
+    for spec in config.agents:
+        # the agent's seed is each run's (tag and param ``seed``), not the spec's placeholder
+        strategy_config[spec.name] = spec.model_dump(mode="json", exclude={"name": True, "agent": {"seed"}})
+    sheets = None
+    if _made(catalog, pipeline, "tearsheets"):
+        sheets = Path(str(getattr(catalog.get("tearsheets"), "_path", "")))
+    artifacts: dict[tuple[int, str, int], list[tuple[Path, str]]] = {}
+    for row in metrics[["fold", "strategy", "kind", "seed"]].drop_duplicates().itertuples(index=False):
+        key = child_key(row.fold, row.strategy, row.seed)
+        files: list[tuple[Path, str]] = []
+        if row.kind == "agent":
+            name = f"walk_forward.fold_{key[0]}.{run_name(key[1], key[2])}_model"
+            if _made(catalog, pipeline, name):
+                dataset = catalog.get(name)
+                path = Path(str(dataset._get_load_path()))
+                local = tmp / f"fold_{key[0]}" / run_name(key[1], key[2])
+                local.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, local / "model.zip")
+                files.append((local / "model.zip", "model"))
+                if onnx:
+                    try:
+                        export_onnx(catalog.load(name), local / "policy.onnx")
+                        files.append((local / "policy.onnx", "model"))
+                    except UnsupportedPolicyError as exc:
+                        logger.info("%s: no ONNX policy (%s)", name, exc)
+        if sheets is not None and (sheets / f"{key[1]}.html").is_file():
+            files.append((sheets / f"{key[1]}.html", "reports"))
+        artifacts[key] = files
+    return study_child_runs(
+        metrics,
+        learning_curves=_load_if(catalog, pipeline, "walk_forward_learning_curve_report"),
+        schedule=_load_if(catalog, pipeline, "fold_schedule_report"),
+        strategy_config=strategy_config,
+        costs=config.env.execution.model_dump(mode="json"),
+        training=config.training.model_dump(mode="json"),
+        artifacts=artifacts,
+    )
 
 
 def log_step_metrics(mlflow: Any, triples: list[tuple[str, float, int]], batch: int = 1000) -> int:

@@ -5,6 +5,8 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 # Instantiated project hooks. Hooks are executed in a Last-In-First-Out (LIFO) order.
 from quant_arena.hooks import (  # noqa: E402
     AlertHooks,
+    CatalogSchemaHooks,
+    MlflowChildRunsHooks,
     MlflowReportHooks,
     ParameterValidationHooks,
     RequiredInputsHooks,
@@ -13,8 +15,18 @@ from quant_arena.hooks import (  # noqa: E402
 
 # after_context_created: the run environment is recorded (walk_forward/train_rl are built from it).
 # before_pipeline_run: parameters are validated first, then the inputs other pipelines write.
+# CatalogSchemaHooks: the bars and feature tables checked where they are loaded and saved.
+# MlflowChildRunsHooks: after a walk_forward run, a child run per fold x strategy x seed.
 # AlertHooks: a retrain/monitor run's alerts, and a failure alert when such a run fails.
-HOOKS = (RunEnvironmentHooks(), RequiredInputsHooks(), ParameterValidationHooks(), MlflowReportHooks(), AlertHooks())
+HOOKS = (
+    RunEnvironmentHooks(),
+    RequiredInputsHooks(),
+    ParameterValidationHooks(),
+    CatalogSchemaHooks(),
+    MlflowReportHooks(),
+    MlflowChildRunsHooks(),
+    AlertHooks(),
+)
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

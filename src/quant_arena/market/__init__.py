@@ -32,6 +32,7 @@ _FACE: dict[str, str] = {
         (
             "CleanOHLCVSchema",
             "FLAG_COLUMNS",
+            "FeatureTableSchema",
             "KEY_COLUMNS",
             "MARK_COLUMNS",
             "OHLCV_COLUMNS",
@@ -39,6 +40,8 @@ _FACE: dict[str, str] = {
             "PRICE_COLUMNS",
             "REQUIRED_COLUMNS",
             "RawOHLCVSchema",
+            "SchemaViolation",
+            "check_frame",
             "empty_ohlcv",
             "fill_flag_columns",
             "out_of_order_rows",

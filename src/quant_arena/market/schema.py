@@ -42,7 +42,10 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pandera.errors
 import pandera.pandas as pa
+
+from quant_arena.market.errors import DataError
 
 KEY_COLUMNS: tuple[str, ...] = ("symbol", "timeframe", "timestamp")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -153,6 +156,94 @@ CleanOHLCVSchema = pa.DataFrameSchema(
     strict=False,
     name="CleanOHLCV",
 )
+
+
+def _finite_or_missing(series: pd.Series) -> pd.Series:
+    return ~np.isinf(series)
+
+
+#: A feature table (``market_features``, ``selected_model_input``, a fold's ``model_input_table``):
+#: the tidy keys and bars, and ``f_*`` feature columns that are float and never infinite (NaN is an
+#: indicator's warm-up). Guards the catalog boundary with :func:`check_frame`.
+FeatureTableSchema = pa.DataFrameSchema(
+    {
+        **{k: v for k, v in _columns(extra=True).items() if k in KEY_COLUMNS},
+        **{c: pa.Column(float, pa.Check.gt(0), nullable=False, required=False) for c in PRICE_COLUMNS},
+        "volume": pa.Column(float, pa.Check.ge(0), nullable=False, required=False),
+        "^f_": pa.Column(float, pa.Check(_finite_or_missing, name="finite or missing"), nullable=True, regex=True, required=False),
+    },
+    checks=[
+        pa.Check(lambda df: ~df.duplicated(list(KEY_COLUMNS)), name="unique (symbol,timeframe,timestamp)"),
+        pa.Check(_strictly_increasing, name="timestamps increasing per series"),
+    ],
+    strict=False,
+    name="FeatureTable",
+)
+
+
+#: The column a table-wide check is about (named in the error).
+_CHECK_COLUMNS: dict[str, str] = {
+    "high>=max(open,close)": "high",
+    "low<=min(open,close)": "low",
+    "unique (symbol,timeframe,timestamp)": "timestamp",
+    "timestamps increasing per series": "timestamp",
+    "timestamps on the bar grid": "timestamp",
+}
+
+
+class SchemaViolation(DataError):
+    """A table at the catalog boundary breaks its schema; the message names the dataset, the
+    column, the row (its index label and ``symbol timeframe timestamp``) and the check."""
+
+    def __init__(self, message: str, *, dataset: str, column: str | None, row: object, check: str) -> None:
+        self.dataset, self.column, self.check = dataset, column, check
+        super().__init__(message, row=row, rule=f"schema:{check}")
+
+
+def check_frame(df: pd.DataFrame, schema: pa.DataFrameSchema, dataset: str, when: str = "") -> None:
+    """Validate ``df`` with ``schema`` (nothing is coerced or changed); raise
+    :class:`SchemaViolation` naming ``dataset``, the first failing column and row, the check and
+    how many values fail.
+
+    Args:
+        df: the table.
+        schema: one of :data:`RawOHLCVSchema`, :data:`CleanOHLCVSchema`, :data:`FeatureTableSchema`.
+        dataset: the catalog dataset's name (for the message).
+        when: ``"loaded"`` / ``"saved"`` (for the message).
+    """
+    try:
+        schema.validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        # a column's own check first; a table-wide check (e.g. high >= max(open, close)) lists
+        # every column of the failing row: it is reported as the table's, with that row
+        on_column = cases[cases["schema_context"].astype(str) == "Column"] if "schema_context" in cases else cases
+        first = (on_column if len(on_column) else cases).iloc[0]
+        column = first.get("column") if len(on_column) else None
+        column = None if column is None or pd.isna(column) or column == schema.name else str(column)
+        check = str(first.get("check"))
+        if column is None:
+            column = str(first.get("failure_case")) if check == "column_in_dataframe" else _CHECK_COLUMNS.get(check)
+        label = first.get("index")
+        row: object = None if label is None or pd.isna(label) else label
+        where = ""
+        if row is not None and row in df.index and all(k in df.columns for k in KEY_COLUMNS):
+            r = df.loc[row]
+            if isinstance(r, pd.DataFrame):
+                r = r.iloc[0]
+            where = f" ({r['symbol']} {r['timeframe']} {r['timestamp']})"
+        value = f"value {first.get('failure_case')!r}; " if len(on_column) else ""
+        what = "the table" if column is None else f"column {column!r}" + (" missing" if check == "column_in_dataframe" else "")
+        others = sorted({str(c) for c in on_column["column"].dropna()} - {column or ""})
+        tail = f"; other failing column(s): {', '.join(others)}" if others else ""
+        raise SchemaViolation(
+            f"dataset {dataset!r}{' ' + when if when else ''} breaks {schema.name}: {what}, row {row}{where}: "
+            f"check {check!r} fails ({value}{len(cases)} failure case(s)){tail}",
+            dataset=dataset,
+            column=column,
+            row=row,
+            check=check,
+        ) from None
 
 
 def empty_ohlcv() -> pd.DataFrame:

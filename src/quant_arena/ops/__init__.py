@@ -10,6 +10,8 @@ no Kedro here).
   alone (SB3 zip, ONNX policy, scaler, feature columns, env config, data span, code version,
   metrics), :func:`save_bundle` / :func:`load_bundle`, and :func:`bundle_actions` (its
   deterministic policy through the studies' own fold unit);
+- :mod:`~quant_arena.ops.mlflow_runs`: one MLflow child run per fold x strategy x seed of a
+  walk-forward study under the ``kedro run``'s run (:func:`study_child_runs`, :func:`log_child_runs`);
 - :mod:`~quant_arena.ops.registry`: :class:`ModelRegistry`, MLflow's Model Registry with the
   ``champion`` / ``challenger`` aliases, promotion by compare-and-set under the lock, history and
   rollback (``python -m quant_arena.ops.registry rollback --model NAME [--to N]``);
@@ -66,6 +68,12 @@ _EXPORTS: dict[str, str] = {
     "code_version": "bundle",
     "load_bundle": "bundle",
     "save_bundle": "bundle",
+    # mlflow_runs
+    "CHILD_KEYS": "mlflow_runs",
+    "ChildRun": "mlflow_runs",
+    "child_key": "mlflow_runs",
+    "log_child_runs": "mlflow_runs",
+    "study_child_runs": "mlflow_runs",
     # lock
     "LOCK_TABLE": "lock",
     "FileLock": "lock",

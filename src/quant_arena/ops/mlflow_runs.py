@@ -1,0 +1,278 @@
+"""MLflow child runs: one run per fold x strategy x seed of a walk-forward study, under the run
+of the ``kedro run`` that made it (library code: no Kedro here; plain tables, dicts and an
+``MlflowClient`` in).
+
+kedro-mlflow opens one run per ``kedro run`` (the *parent*); it keeps the flat metrics
+(``fold_0.buy_and_hold.sharpe``, ...) and the reports. :func:`study_child_runs` turns the study's
+tables into one :class:`ChildRun` per row of the fold metrics report, and :func:`log_child_runs`
+writes them under the parent (tag ``mlflow.parentRunId``), so the MLflow UI lists them nested
+under the parent and can filter and compare them:
+
+- **tags**: ``fold``, ``strategy``, ``seed`` (``-1`` for a baseline), ``kind``
+  (``agent`` / ``baseline``), ``study`` = ``walk_forward``;
+  e.g. ``tags.kind = 'agent' and tags.strategy = 'ppo_mlp'`` in the search box;
+- **params**: the strategy's configuration (``config.*``: an agent's algorithm, hyperparameters,
+  network and env overrides; a baseline's parameters), the data span (``span.train_first`` ...
+  ``span.test_last`` and bar counts), the execution costs (``costs.*``) and the training budget
+  (``training.*``, agents only);
+- **metrics**: every numeric out-of-sample metric of the fold's test window (``sharpe``,
+  ``total_return``, ``max_drawdown``, ...) and, for an agent, its learning curve by env step
+  (``train.val_sharpe``, ``train.train_reward_mean``, ... logged with ``step=`` timesteps);
+- **artifacts**: whatever files the caller hands over per run (the model zip, its ONNX policy,
+  a tear sheet), under ``model/`` and ``reports/``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_arena.reporting import learning_curve_metrics
+
+__all__ = ["CHILD_KEYS", "ChildRun", "child_key", "log_child_runs", "study_child_runs"]
+
+#: The columns of the fold metrics report that identify a child run (the rest are its metrics).
+CHILD_KEYS: tuple[str, ...] = ("fold", "strategy", "kind", "seed")
+#: MLflow's limits: params per batch, metrics per batch, characters of a param value.
+_MAX_PARAMS, _MAX_METRICS, _MAX_VALUE = 100, 1000, 6000
+#: Span columns of the fold schedule report logged as ``span.<column>``.
+_SPAN_COLUMNS: tuple[str, ...] = tuple(
+    f"{w}_{e}"
+    for w in ("train", "validation", "test")
+    for e in ("first", "last", "bars")
+)
+
+
+def child_key(fold: int, strategy: str, seed: int | None) -> tuple[int, str, int]:
+    """The key of one child run: ``(fold, strategy, seed)``, seed ``-1`` for a baseline."""
+    return int(fold), str(strategy), -1 if seed is None or pd.isna(seed) else int(seed)
+
+
+@dataclass
+class ChildRun:
+    """What one child run holds; :func:`log_child_runs` writes it."""
+
+    name: str
+    tags: dict[str, str]
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: ``(name, value, step)`` step-indexed metrics (the learning curve).
+    curves: list[tuple[str, float, int]] = field(default_factory=list)
+    #: ``(local file, artifact folder)`` pairs.
+    artifacts: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[int, str, int]:
+        return child_key(
+            int(self.tags["fold"]), self.tags["strategy"], int(self.tags["seed"])
+        )
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif value is None:
+        out[prefix] = "null"
+    else:
+        text = str(list(value)) if isinstance(value, tuple) else str(value)
+        out[prefix] = text[:_MAX_VALUE]
+
+
+def _spans(schedule: pd.DataFrame | None) -> dict[int, dict[str, str]]:
+    """Pipeline fold -> ``span.*`` params, from the fold schedule report's used folds."""
+    if schedule is None or not len(schedule) or "pipeline_fold" not in schedule.columns:
+        return {}
+    used = (
+        schedule[schedule["used"].astype(bool)]
+        if "used" in schedule.columns
+        else schedule
+    )
+    out: dict[int, dict[str, str]] = {}
+    for row in used.to_dict("records"):
+        if row.get("pipeline_fold") is None or pd.isna(row["pipeline_fold"]):
+            continue
+        out[int(row["pipeline_fold"])] = {
+            f"span.{c}": str(row[c]) for c in _SPAN_COLUMNS if c in row
+        }
+    return out
+
+
+def _curves(
+    curves: pd.DataFrame | None, fold: int, agent: str, seed: int
+) -> list[tuple[str, float, int]]:
+    """The learning curve of one agent x seed x fold as ``train.<metric>`` step metrics."""
+    if curves is None or not len(curves):
+        return []
+    mine = curves
+    for col, val in (("fold", fold), ("agent", agent), ("seed", seed)):
+        if col in mine.columns:
+            mine = mine[mine[col] == val]
+    if not len(mine):
+        return []
+    mine = mine.drop(columns=[c for c in ("fold", "seed") if c in mine.columns])
+    prefix = f"{agent}."
+    return [
+        (name[len(prefix) :] if name.startswith(prefix) else name, v, s)
+        for name, v, s in learning_curve_metrics(mine)
+    ]
+
+
+def study_child_runs(
+    fold_metrics: pd.DataFrame,
+    *,
+    learning_curves: pd.DataFrame | None = None,
+    schedule: pd.DataFrame | None = None,
+    strategy_config: Mapping[str, Mapping[str, Any]] | None = None,
+    costs: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    artifacts: Mapping[tuple[int, str, int], Sequence[tuple[Path, str]]] | None = None,
+    study: str = "walk_forward",
+) -> list[ChildRun]:
+    """One :class:`ChildRun` per row of a walk-forward fold metrics report.
+
+    Args:
+        fold_metrics: ``walk_forward_fold_metrics_report`` (``fold``, ``strategy``, ``kind``,
+            ``seed`` and the metrics of each fold's test window).
+        learning_curves: ``walk_forward_learning_curve_report`` (per agent x seed x fold, by
+            ``timesteps``); logged as step metrics of the agents' runs.
+        schedule: ``fold_schedule_report``: the used folds' train / validation / test spans.
+        strategy_config: strategy name -> its configuration (an agent's spec, a baseline's
+            parameters), logged flattened as ``config.*``.
+        costs: the execution costs (``walk_forward.env.execution``), logged as ``costs.*``.
+        training: the agents' training budget, logged as ``training.*`` on agent runs.
+        artifacts: :func:`child_key` -> ``(file, artifact folder)`` pairs to upload.
+        study: the ``study`` tag.
+
+    Raises:
+        ValueError: the report lacks a key column (named).
+    """
+    missing = [c for c in CHILD_KEYS if c not in fold_metrics.columns]
+    if missing:
+        raise ValueError(
+            f"the fold metrics report lacks column(s) {missing} (has {list(fold_metrics.columns)})"
+        )
+    spans = _spans(schedule)
+    numeric = [
+        c
+        for c in fold_metrics.columns
+        if c not in CHILD_KEYS
+        and pd.api.types.is_numeric_dtype(fold_metrics[c])
+        and not pd.api.types.is_bool_dtype(fold_metrics[c])
+    ]
+    extra = [
+        c for c in ("first_timestamp", "last_timestamp") if c in fold_metrics.columns
+    ]
+    runs: list[ChildRun] = []
+    for row in fold_metrics.to_dict("records"):
+        fold, strategy, seed = child_key(row["fold"], row["strategy"], row["seed"])
+        kind = str(row["kind"])
+        agent = kind == "agent"
+        name = f"fold_{fold}/{strategy}" + (f"/seed_{seed}" if agent else "")
+        tags = {
+            "fold": str(fold),
+            "strategy": strategy,
+            "seed": str(seed),
+            "kind": kind,
+            "study": study,
+        }
+        params: dict[str, str] = {
+            "fold": str(fold),
+            "strategy": strategy,
+            "seed": str(seed),
+            "kind": kind,
+        }
+        params.update(spans.get(fold, {}))
+        for c in extra:
+            params[f"span.oos_{c.split('_')[0]}"] = str(row[c])
+        _flatten("config", dict((strategy_config or {}).get(strategy) or {}), params)
+        _flatten("costs", dict(costs or {}), params)
+        if agent:
+            _flatten("training", dict(training or {}), params)
+        metrics = {
+            c: float(row[c])
+            for c in numeric
+            if row[c] is not None and math.isfinite(float(row[c]))
+        }
+        curves = _curves(learning_curves, fold, strategy, seed) if agent else []
+        files = list((artifacts or {}).get((fold, strategy, seed), ()))
+        runs.append(
+            ChildRun(
+                name=name,
+                tags=tags,
+                params=params,
+                metrics=metrics,
+                curves=curves,
+                artifacts=files,
+            )
+        )
+    return runs
+
+
+def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def log_child_runs(
+    client: Any,
+    parent_run_id: str,
+    runs: Sequence[ChildRun],
+    experiment_id: str | None = None,
+) -> list[str]:
+    """Create one finished MLflow run per :class:`ChildRun` under ``parent_run_id`` (same
+    experiment unless ``experiment_id``); returns their run ids, in order.
+
+    ``client`` is an ``mlflow.MlflowClient`` (or anything with its ``create_run`` /
+    ``log_batch`` / ``log_artifact`` / ``set_terminated``). A run that fails half way is marked
+    FAILED and the error raised.
+    """
+    from mlflow.entities import Metric, Param, RunTag
+
+    if experiment_id is None:
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+    ids: list[str] = []
+    for child in runs:
+        tags = {**child.tags, "mlflow.parentRunId": parent_run_id}
+        run = client.create_run(experiment_id, tags=tags, run_name=child.name)
+        run_id = run.info.run_id
+        try:
+            stamp = int(time.time() * 1000)
+            params = [Param(k, v) for k, v in child.params.items()]
+            for batch in _batches(params, _MAX_PARAMS):
+                client.log_batch(run_id, params=batch)
+            metrics = [Metric(k, float(v), stamp, 0) for k, v in child.metrics.items()]
+            metrics += [
+                Metric(k, float(v), stamp, int(s))
+                for k, v, s in child.curves
+                if np.isfinite(v)
+            ]
+            for batch in _batches(metrics, _MAX_METRICS):
+                client.log_batch(run_id, metrics=batch)
+            client.log_batch(run_id, tags=[RunTag("mlflow.note.content", _note(child))])
+            for path, folder in child.artifacts:
+                client.log_artifact(run_id, str(path), folder or None)
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
+        client.set_terminated(run_id, "FINISHED")
+        ids.append(run_id)
+    return ids
+
+
+def _note(child: ChildRun) -> str:
+    """The run's description in the MLflow UI."""
+    t = child.tags
+    what = f"{t['kind']} {t['strategy']}" + (
+        f", seed {t['seed']}" if t["kind"] == "agent" else ""
+    )
+    sharpe = child.metrics.get("sharpe")
+    tail = f"; out-of-sample Sharpe {sharpe:.2f}" if sharpe is not None else ""
+    return f"{what} on walk-forward fold {t['fold']} (test window {child.params.get('span.test_first', '?')} .. {child.params.get('span.test_last', '?')}){tail}"

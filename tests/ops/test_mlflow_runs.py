@@ -1,0 +1,257 @@
+"""MLflow child runs per fold x strategy x seed (quant_arena.ops.mlflow_runs and
+hooks.MlflowChildRunsHooks).
+
+- the library: :func:`study_child_runs` on a small hand-made report, written by
+  :func:`log_child_runs` into a SQLite store under a parent run, read back with
+  ``MlflowClient.search_runs`` (the ``mlflow.parentRunId`` tag);
+- the real thing: after the tiny study (``kedro run --runner=ParallelRunner``, conf/ci; the
+  ``tiny_study`` session fixture), the store holds one parent run and, under it, one finished
+  child run per fold x strategy x seed, with the tags, params, metrics (the learning curve by
+  step), and artifacts (model zip, ONNX policy, tear sheet) the UI filters and compares on,
+  their metrics equal to the parent's flat ones, and no secret of the run's environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from quant_arena.ops import child_key, log_child_runs, study_child_runs
+from tests._tiny_study import CANARIES
+
+
+def _client(path: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}")
+
+
+def _children(client: mlflow.MlflowClient, parent_id: str) -> list:
+    exps = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(
+        exps, filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000
+    )
+
+
+def _report() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    metrics = pd.DataFrame(
+        {
+            "fold": [0, 0, 1],
+            "strategy": ["buy_and_hold", "ppo_mlp", "ppo_mlp"],
+            "kind": ["baseline", "agent", "agent"],
+            "seed": [-1, 3, 3],
+            "sharpe": [0.5, 1.25, float("nan")],
+            "n_trades": [1.0, 7.0, 2.0],
+            "lookahead_passed": [True, True, True],
+        }
+    )
+    curves = pd.DataFrame(
+        {
+            "fold": [0, 0, 1],
+            "agent": ["ppo_mlp"] * 3,
+            "seed": [3, 3, 3],
+            "timesteps": [128, 256, 128],
+            "val_sharpe": [-1.0, 0.5, 2.0],
+            "train_reward_mean": [0.1, 0.2, 0.3],
+        }
+    )
+    schedule = pd.DataFrame(
+        {
+            "used": [False, True, True],
+            "pipeline_fold": [pd.NA, 0, 1],
+            "train_first": ["a", "b", "c"],
+            "test_first": ["x", "2020-01-01", "2020-02-01"],
+            "test_last": ["y", "2020-01-31", "2020-02-28"],
+        }
+    )
+    return metrics, curves, schedule
+
+
+def test_study_child_runs_one_per_row_with_tags_params_metrics_and_curves(
+    tmp_path: Path,
+) -> None:
+    metrics, curves, schedule = _report()
+    model = tmp_path / "model.zip"
+    model.write_bytes(b"zip")
+    runs = study_child_runs(
+        metrics,
+        learning_curves=curves,
+        schedule=schedule,
+        strategy_config={
+            "ppo_mlp": {"agent": {"algo": "ppo", "hyperparameters": {"n_steps": 64}}},
+            "buy_and_hold": {"exposure": 1.0},
+        },
+        costs={"taker_fee": 0.001},
+        training={"total_timesteps": 256},
+        artifacts={child_key(0, "ppo_mlp", 3): [(model, "model")]},
+    )
+    assert [r.name for r in runs] == [
+        "fold_0/buy_and_hold",
+        "fold_0/ppo_mlp/seed_3",
+        "fold_1/ppo_mlp/seed_3",
+    ]
+    base, agent, later = runs
+    assert base.tags == {
+        "fold": "0",
+        "strategy": "buy_and_hold",
+        "seed": "-1",
+        "kind": "baseline",
+        "study": "walk_forward",
+    }
+    assert (
+        base.params["config.exposure"] == "1.0"
+        and "training.total_timesteps" not in base.params
+    )
+    assert agent.params["config.agent.hyperparameters.n_steps"] == "64"
+    assert (
+        agent.params["costs.taker_fee"] == "0.001"
+        and agent.params["training.total_timesteps"] == "256"
+    )
+    assert (
+        agent.params["span.test_first"] == "2020-01-01"
+        and later.params["span.test_last"] == "2020-02-28"
+    )
+    assert agent.metrics == {
+        "sharpe": 1.25,
+        "n_trades": 7.0,
+    }  # booleans are not metrics
+    assert later.metrics == {"n_trades": 2.0}  # a NaN is not logged
+    assert agent.curves == [
+        ("train.val_sharpe", -1.0, 128),
+        ("train.val_sharpe", 0.5, 256),
+        ("train.train_reward_mean", 0.1, 128),
+        ("train.train_reward_mean", 0.2, 256),
+    ]
+    assert later.curves == [
+        ("train.val_sharpe", 2.0, 128),
+        ("train.train_reward_mean", 0.3, 128),
+    ]
+    assert (
+        base.curves == []
+        and agent.artifacts == [(model, "model")]
+        and later.artifacts == []
+    )
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['kind'\]"):
+        study_child_runs(metrics.drop(columns="kind"))
+
+
+def test_log_child_runs_lands_them_under_the_parent(tmp_path: Path) -> None:
+    metrics, curves, schedule = _report()
+    model = tmp_path / "model.zip"
+    model.write_bytes(b"zip")
+    runs = study_child_runs(
+        metrics,
+        learning_curves=curves,
+        schedule=schedule,
+        artifacts={child_key(0, "ppo_mlp", 3): [(model, "model")]},
+    )
+    client = _client(tmp_path / "mlflow.db")
+    exp = client.create_experiment("e")
+    parent = client.create_run(exp, run_name="__default__").info.run_id
+    other = client.create_run(exp, run_name="other").info.run_id
+    ids = log_child_runs(client, parent, runs)
+    log_child_runs(client, other, runs[:1])
+    children = _children(client, parent)
+    assert sorted(r.info.run_id for r in children) == sorted(ids)
+    by_name = {r.info.run_name: r for r in children}
+    assert set(by_name) == {
+        "fold_0/buy_and_hold",
+        "fold_0/ppo_mlp/seed_3",
+        "fold_1/ppo_mlp/seed_3",
+    }
+    assert {r.info.status for r in children} == {"FINISHED"}
+    agent = by_name["fold_0/ppo_mlp/seed_3"]
+    assert agent.data.tags["kind"] == "agent" and agent.data.tags["seed"] == "3"
+    assert agent.data.metrics["sharpe"] == 1.25
+    history = client.get_metric_history(agent.info.run_id, "train.val_sharpe")
+    assert sorted((m.step, m.value) for m in history) == [(128, -1.0), (256, 0.5)]
+    assert [a.path for a in client.list_artifacts(agent.info.run_id, "model")] == [
+        "model/model.zip"
+    ]
+    # the UI's filter: agents only
+    agents = client.search_runs(
+        [exp],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}' and tags.kind = 'agent'",
+    )
+    assert len(agents) == 2
+
+
+# --------------------------------------------------------------------------- the real run
+
+
+@pytest.fixture(scope="module")
+def store(tiny_study: Path) -> tuple[mlflow.MlflowClient, object, list]:
+    client = _client(tiny_study / "mlflow.db")
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], max_results=1000
+    )
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.run_name for r in parents] == ["__default__"]
+    return client, parents[0], _children(client, parents[0].info.run_id)
+
+
+def test_a_parallel_kedro_run_makes_one_child_run_per_fold_strategy_and_seed(
+    tiny_study: Path, store
+) -> None:
+    from tests._project import conf_parameters
+
+    client, parent, children = store
+    params = conf_parameters("ci")["walk_forward"]
+    agents = [a["name"] for a in params["agents"]]
+    expected = {
+        f"fold_{f}/{s}" for f in range(params["n_folds"]) for s in params["baselines"]
+    }
+    expected |= {
+        f"fold_{f}/{a}/seed_{s}"
+        for f in range(params["n_folds"])
+        for a in agents
+        for s in params["seeds"]
+    }
+    assert sorted(r.info.run_name for r in children) == sorted(expected)
+    assert {r.info.status for r in children} == {
+        "FINISHED"
+    } and parent.info.status == "FINISHED"
+    for r in children:
+        tags = r.data.tags
+        assert {"fold", "strategy", "seed", "kind"} <= set(tags), r.info.run_name
+        assert tags["kind"] == ("agent" if tags["strategy"] in agents else "baseline")
+        # the parent keeps its flat metrics; the child's equal them
+        stem = f"fold_{tags['fold']}.{tags['strategy']}" + (
+            f".seed_{tags['seed']}" if tags["kind"] == "agent" else ""
+        )
+        assert r.data.metrics["sharpe"] == pytest.approx(
+            parent.data.metrics[f"{stem}.sharpe"]
+        )
+        assert (
+            r.data.params["span.test_first"]
+            and r.data.params["costs.taker_fee"] == "0.001"
+        )
+        logged = repr(r.data.params) + repr(r.data.tags) + repr(sorted(r.data.metrics))
+        assert not [v for v in CANARIES.values() if v[:10] in logged]
+    ppo = next(
+        r
+        for r in children
+        if r.info.run_name == f"fold_1/{agents[0]}/seed_{params['seeds'][0]}"
+    )
+    assert ppo.data.params["config.agent.algo"] == params["agents"][0]["agent"]["algo"]
+    assert (
+        "config.agent.seed" not in ppo.data.params
+    )  # the run's seed is the seed param / tag
+    files = sorted(a.path for a in client.list_artifacts(ppo.info.run_id, "model"))
+    assert files == ["model/model.zip", "model/policy.onnx"]
+    curve = client.get_metric_history(ppo.info.run_id, "train.val_sharpe")
+    steps = sorted(m.step for m in curve)
+    assert len(steps) >= 1 and steps[0] == params["training"]["eval_freq"]
+    sheets = {
+        p.stem
+        for p in (tiny_study / "data" / "08_reporting" / "tearsheets").glob("*.html")
+    }
+    assert sheets, "the ci report writes a tear sheet"
+    for r in children:
+        reports = [a.path for a in client.list_artifacts(r.info.run_id, "reports")]
+        assert reports == (
+            [f"reports/{r.data.tags['strategy']}.html"]
+            if r.data.tags["strategy"] in sheets
+            else []
+        )
