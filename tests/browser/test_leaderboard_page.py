@@ -16,7 +16,6 @@ from quant_arena.reporting.leaderboard import build_leaderboard, leaderboard_htm
 from tests.reporting.conftest import PPY
 from tests.reporting.synthetic import make_walk_forward_results
 
-
 TABLES_JS = """() => [...document.querySelectorAll('table.data')].map(t => {
     const box = t.parentElement, r = box.getBoundingClientRect();
     let h = box.previousElementSibling;
