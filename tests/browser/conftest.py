@@ -9,7 +9,8 @@ the reason (and under ``QUANT_ARENA_CI=1`` a skip is a failure: tests/_ci_policy
 Fixtures:
 
 - ``browser_context``: ONE headless Chromium per test module (a fresh profile in a temporary
-  folder, 1400 x 900 viewport, no background networking), closed after the module;
+  folder, 1400 x 900 viewport, no background networking, requests to anything but 127.0.0.1 /
+  localhost / files refused), closed after the module;
 - ``page``: a new tab in it per test, closed after the test (default timeout 20 s);
 - ``screenshot``: ``screenshot(page, "name.png")`` saves a PNG (< 500 KB, checked) into the test's
   temporary folder, or into ``docs/`` when ``QUANT_ARENA_SCREENSHOTS=docs`` (how the committed
@@ -22,6 +23,7 @@ Serving what the page shows: ``tests/browser/_serve.py`` (``serve_directory``, `
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +46,7 @@ VIEWPORT = {"width": 1400, "height": 900}
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 MAX_SCREENSHOT_BYTES = 500_000
 TIMEOUT_MS = 20_000
+_EXTERNAL = re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost)[:/])")
 
 
 def chromium_or_skip() -> str:
@@ -78,6 +81,9 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
             timeout=TIMEOUT_MS * 2,
         )
         context.set_default_timeout(TIMEOUT_MS)
+        # the closed network: anything not served from this machine is refused at once (kedro-viz
+        # links web fonts), so a page never waits for the outside world
+        context.route(_EXTERNAL, lambda route: route.abort())
         try:
             yield context
         finally:
