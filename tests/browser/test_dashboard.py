@@ -11,11 +11,13 @@ import pytest
 
 from tests.browser._serve import free_port, running_server
 from tests.browser._tiny_run import tiny_walk_forward_project
+from tests.browser.conftest import chromium_or_skip
 
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory):
     """The dashboard of a tiny run's project copy, served for the module: its URL."""
+    chromium_or_skip()  # before the work, not after it
     project = tiny_walk_forward_project(tmp_path_factory.mktemp("dashboard-project"))
     port = free_port()
     log = Path(tmp_path_factory.mktemp("dashboard-log")) / "streamlit.log"

@@ -20,6 +20,7 @@ import pytest
 
 from tests._project import copy_project
 from tests.browser._serve import serve_directory
+from tests.browser.conftest import chromium_or_skip
 
 N_FOLDS = 2  # conf/ci/parameters_walk_forward.yml
 LAYERS = [
@@ -47,6 +48,7 @@ NO_TOUR = "localStorage.setItem('KedroViz', JSON.stringify({showFeatureHints: fa
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``kedro viz build`` of a copy of the project (conf/ci), once per module: its ``build`` folder."""
+    chromium_or_skip()  # before the work, not after it
     project = copy_project(tmp_path_factory.mktemp("viz-project"), raw=False)
     env = {
         **os.environ,
