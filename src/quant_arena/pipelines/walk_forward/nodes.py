@@ -9,7 +9,9 @@ override that changes them fails naming the parameter.
 Per-fold outputs are persisted through the catalog's ``{namespace}.*`` factories, so a finished
 fold is skipped by ``kedro run --only-missing-outputs`` and one fold runs alone with
 ``kedro run --namespaces=walk_forward.fold_<i>``. Everything passed between nodes is picklable
-(Kedro's ``ParallelRunner``).
+(Kedro's ``ParallelRunner``). The one in-memory hand-off is a fold's ``fold_results``
+(:func:`collect_fold`: the fold's persisted artifacts and reports, bundled for the fan-in), so
+kedro-viz draws a fold as one box with one output.
 
 Side effect: :func:`summarise_walk_forward` and :func:`fold_schedule` log metrics and parameters
 to the active MLflow run when there is one (kedro-mlflow opens one per ``kedro run``); no run is
