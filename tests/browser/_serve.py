@@ -7,6 +7,13 @@ port = free_port()
 with running_server(["kedro", "viz", "run", "--port", str(port)], f"http://127.0.0.1:{port}/",
                     cwd=project) as url:
     page.goto(url)
+
+# e.g. the MLflow UI of a test's tracking store (health endpoint: /health)
+port = free_port()
+with running_server([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                     "--port", str(port)], f"http://127.0.0.1:{port}/health",
+                    log=tmp_path / "mlflow.log") as url:
+    page.goto(f"http://127.0.0.1:{port}/")
 """
 
 from __future__ import annotations
