@@ -71,6 +71,10 @@ def test_at_1400_px_every_table_is_shown_whole_and_the_page_does_not_scroll_side
         assert t["overflowX"] == "auto", t
         assert t["right"] <= 1400, t
         assert t["table"] <= t["box"], f"columns hidden at 1400 px: {t}"
+    spill = page.evaluate(
+        "() => [...document.querySelectorAll('table.data th')].filter(th => th.scrollWidth > th.clientWidth + 1).map(th => th.textContent)"
+    )
+    assert spill == [], f"headers spill out of their cells: {spill}"
     screenshot(page, "leaderboard_1400px.png")
 
 

@@ -831,7 +831,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border
 ul.meta{color:#555;font-size:.9em;padding-left:1.2em}
 table.data{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 table.data th,table.data td{border:1px solid #ddd;padding:.3em .55em;text-align:right;white-space:nowrap}
-table.data th{background:#f3f3f3;white-space:normal;vertical-align:bottom;min-width:3em;max-width:9em}
+table.data th{background:#f3f3f3;white-space:normal;overflow-wrap:anywhere;vertical-align:bottom;min-width:3em;max-width:9em}
 table.data td:nth-child(-n+2),table.data th:nth-child(-n+2){text-align:left}
 table.data tbody tr:nth-child(even){background:#fafafa}
 td.yes{background:#d9f2dc;font-weight:600}td.worse{background:#f8d7d7}td.no{color:#777}td.benchmark{font-style:italic;color:#555}
