@@ -57,9 +57,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "DO_NOT_TRACK": "1",
         "MPLBACKEND": "Agg",
     }
-    kedro = Path(sys.executable).with_name("kedro")
     done = subprocess.run(
-        [str(kedro), "viz", "build"],
+        [sys.executable, "-m", "kedro", "viz", "build"],
         cwd=project,
         env=env,
         capture_output=True,
