@@ -44,6 +44,7 @@ FLOORS: list[set[str]] = [
         "__main__",
         "__init__",
     },  # settings registers the hooks
+    {"dashboard"},  # reads a project's catalog with the project's settings (a Streamlit app on top)
 ]
 FLOOR = {unit: level for level, units in enumerate(FLOORS) for unit in units}
 

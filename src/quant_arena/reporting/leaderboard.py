@@ -555,9 +555,20 @@ def markdown_table(frame: pd.DataFrame, align: Sequence[str] | None = None) -> s
     return "\n".join(lines)
 
 
+#: the column a wide table keeps in view when scrolled sideways (the first of these it has)
+_KEY_COLUMNS = ("Strategy", "Agent")
+
+
 def _html_table(frame: pd.DataFrame, css_class: str = "data", cell_classes: Mapping[str, Mapping[str, str]] | None = None) -> str:
-    """An HTML table of string cells; ``cell_classes[column][value]`` adds a CSS class."""
+    """An HTML table of string cells; ``cell_classes[column][value]`` adds a CSS class.
+
+    The key column (``Strategy`` or ``Agent``, else the first; class ``key-1`` or ``key-2`` on the
+    table) stays in view when a table wider than its box is scrolled sideways (see ``_CSS``)."""
     cell_classes = cell_classes or {}
+    names = [str(c) for c in frame.columns]
+    key = next((names.index(k) for k in _KEY_COLUMNS if k in names), 0) + 1
+    if key <= 2:
+        css_class += f" key-{key}"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
@@ -815,19 +826,22 @@ def leaderboard_markdown(
 
 
 _CSS = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1360px;color:#222;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 ul.meta{color:#555;font-size:.9em;padding-left:1.2em}
 table.data{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 table.data th,table.data td{border:1px solid #ddd;padding:.3em .55em;text-align:right;white-space:nowrap}
-table.data th{background:#f3f3f3}
+table.data th{background:#f3f3f3;white-space:normal;overflow-wrap:anywhere;vertical-align:bottom;min-width:3em;max-width:9em}
 table.data td:nth-child(-n+2),table.data th:nth-child(-n+2){text-align:left}
 table.data tbody tr:nth-child(even){background:#fafafa}
 td.yes{background:#d9f2dc;font-weight:600}td.worse{background:#f8d7d7}td.no{color:#777}td.benchmark{font-style:italic;color:#555}
 .headline{font-size:1.05em;font-weight:600}.warning{background:#fff3cd;padding:.5em .8em;border-left:4px solid #d39e00}
 .howto p{max-width:60em;line-height:1.45}
 figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto;max-width:100%}
+table.key-1 td:nth-child(1),table.key-1 th:nth-child(1),table.key-2 td:nth-child(2),table.key-2 th:nth-child(2){position:sticky;left:0;z-index:1;background:#fff;box-shadow:1px 0 0 #ddd}
+table.key-1 th:nth-child(1),table.key-2 th:nth-child(2){background:#f3f3f3}
+table.data tbody tr:nth-child(even) td:nth-child(-n+2){background:#fafafa}
 """.strip()
 
 

@@ -209,10 +209,15 @@ def test_did_it_learn_and_learning_curves_come_out_of_the_run(run):
     assert np.isfinite(curve["train_reward_mean"]).all()  # defined at every evaluation, even before an episode ends
 
 
-def _stitch_inputs(catalog: DataCatalog, params: dict):
+def _stitch_with(catalog: DataCatalog, params: dict, name: str, planted: dict):
+    """Run the fan-in on the tiny run's datasets with ``planted`` in place of the fold dataset
+    ``name``: the fold's collect node re-bundles it, the stitch node reads every fold's bundle."""
     pipe = create_pipeline(WalkForwardConfig.model_validate(params), with_data=False, with_report=False)
-    node = next(n for n in pipe.nodes if n.name == "stitch_walk_forward")
-    return node, {name: catalog.load(name) for name in node.inputs}
+    nodes = {n.name: n for n in pipe.nodes}
+    collect = nodes[f"{name.rsplit('.', 1)[0]}.collect_fold"]
+    bundle = collect.run({**{i: catalog.load(i) for i in collect.inputs}, name: planted})
+    stitch = nodes["stitch_walk_forward"]
+    return stitch.run({**{i: catalog.load(i) for i in stitch.inputs}, **bundle})
 
 
 def _one_bar_later(ts):
@@ -223,27 +228,56 @@ def _one_bar_later(ts):
 def test_the_fitted_object_guard_stops_a_fold_whose_fitted_object_saw_a_test_bar(run, planted):
     """Plant one fitted object that saw one bar past its fold's training end: the fan-in must refuse it."""
     catalog, params = run
-    node, inputs = _stitch_inputs(catalog, params)
     if planted == "features":
         name = "walk_forward.fold_1.fold_artifact"
-        art = dict(inputs[name])
+        art = dict(catalog.load(name))
         feats = art["features"]
         meta = {**feats.meta, "last_timestamp_visible": _one_bar_later(feats.meta["last_timestamp_visible"])}
         art["features"] = dataclasses.replace(feats, meta=meta)
         expected = "'object': 'features'"
     elif planted == "baseline":
         name = "walk_forward.fold_1.baselines_evaluation_artifact"
-        art = dict(inputs[name])
+        art = dict(catalog.load(name))
         base = next(iter(art["fit"]))
         m = art["fit"][base]
         art["fit"] = {**art["fit"], base: {**m, "last_timestamp_given": _one_bar_later(m["last_timestamp_given"])}}
         expected = f"'object': 'baseline:{base}'"
     else:
         name = "walk_forward.fold_1.sac_mlp_seed_1_training_artifact"
-        art = dict(inputs[name])
+        art = dict(catalog.load(name))
         art["meta"] = {**art["meta"], "train_last_timestamp": _one_bar_later(art["meta"]["train_last_timestamp"])}
         expected = "'object': 'agent:sac_mlp_seed_1'"
-    inputs[name] = art
     with pytest.raises(RuntimeError, match=r"fitted objects saw bars after their fold's training end") as err:
-        node.run(inputs)
+        _stitch_with(catalog, params, name, art)
     assert "'fold': 1" in str(err.value) and expected in str(err.value)
+
+
+def test_each_fold_hands_the_fan_in_one_dataset():
+    """kedro-viz shows a fold as one box with one output: the fan-in reads one bundle per fold."""
+    config = WalkForwardConfig.model_validate(_tiny.params())
+    pipe = create_pipeline(config, with_data=False, with_report=False)
+    for i in range(2):
+        fold = pipe.only_nodes_with_namespaces([f"walk_forward.fold_{i}"])
+        assert fold.outputs() == {f"walk_forward.fold_{i}.fold_results"}
+    stitch = next(n for n in pipe.nodes if n.name == "stitch_walk_forward")
+    assert stitch.inputs == ["params:walk_forward", "walk_forward.fold_0.fold_results", "walk_forward.fold_1.fold_results"]
+
+
+def test_the_fan_in_over_fold_bundles_equals_the_stitch_of_the_fold_artifacts(run):
+    """Bundling changes no number: the stitch over the bundles equals ``stitch_walk_forward`` on
+    every fold's artifacts read one by one."""
+    from quant_arena.pipelines.walk_forward.nodes import (
+        node_inputs_per_fold,
+        stitch_walk_forward,
+    )
+    from quant_arena.pipelines.walk_forward.pipeline import STITCH_OUTPUTS
+
+    catalog, params = run
+    runs = [f"{a}_seed_{s}" for a in ("ppo_mlp", "sac_mlp") for s in (0, 1)]
+    flat = [catalog.load(f"walk_forward.fold_{i}.{name}") for i in range(2) for name in node_inputs_per_fold(runs)]
+    direct = stitch_walk_forward(params, *flat, n_folds=2, n_agent_runs=4)
+    for name, frame in zip(STITCH_OUTPUTS, direct, strict=True):
+        pd.testing.assert_frame_equal(catalog.load(name), frame, obj=name)
+    bundle = catalog.load("walk_forward.fold_1.fold_results")
+    assert bundle["fold_artifact"] is catalog.load("walk_forward.fold_1.fold_artifact")
+    assert bundle["fold_metrics_report"] is catalog.load("walk_forward.fold_1.fold_metrics_report")

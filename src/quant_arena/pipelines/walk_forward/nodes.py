@@ -9,7 +9,9 @@ override that changes them fails naming the parameter.
 Per-fold outputs are persisted through the catalog's ``{namespace}.*`` factories, so a finished
 fold is skipped by ``kedro run --only-missing-outputs`` and one fold runs alone with
 ``kedro run --namespaces=walk_forward.fold_<i>``. Everything passed between nodes is picklable
-(Kedro's ``ParallelRunner``).
+(Kedro's ``ParallelRunner``). The one in-memory hand-off is a fold's ``fold_results``
+(:func:`collect_fold`: the fold's persisted artifacts and reports, bundled for the fan-in), so
+kedro-viz draws a fold as one box with one output.
 
 Side effect: :func:`summarise_walk_forward` and :func:`fold_schedule` log metrics and parameters
 to the active MLflow run when there is one (kedro-mlflow opens one per ``kedro run``); no run is
@@ -166,7 +168,53 @@ def summarise_fold(fold_artifact: dict[str, Any], *evaluations: dict[str, Any]) 
     return table
 
 
+def collect_fold(
+    fold_artifact: dict[str, Any],
+    baselines_evaluation_artifact: dict[str, Any],
+    *runs_and_reports: Any,
+    n_agent_runs: int,
+) -> dict[str, Any]:
+    """The fold's results in one hand-off (``walk_forward.fold_<i>.fold_results``): what the fan-in
+    reads from the fold, so the fold is one box with one output in kedro-viz.
+
+    Args:
+        runs_and_reports: the fold's ``n_agent_runs`` agent evaluations, their ``n_agent_runs``
+            training artifacts (in :func:`node_inputs_per_fold` order), then its
+            ``fold_metrics_report`` and ``feature_selection_report`` (the fold's own reports,
+            carried along; the fan-in recomputes its tables from the artifacts).
+
+    Returns:
+        ``{"fold_artifact", "baselines_evaluation_artifact", "agent_evaluations",
+        "agent_trainings", "fold_metrics_report", "feature_selection_report"}`` (the objects
+        themselves, nothing copied or changed).
+    """
+    if len(runs_and_reports) != 2 * n_agent_runs + 2:
+        raise ValueError(f"collect_fold: expected {2 * n_agent_runs + 2} inputs after the baselines, got {len(runs_and_reports)}")
+    return {
+        "fold_artifact": fold_artifact,
+        "baselines_evaluation_artifact": baselines_evaluation_artifact,
+        "agent_evaluations": list(runs_and_reports[:n_agent_runs]),
+        "agent_trainings": list(runs_and_reports[n_agent_runs : 2 * n_agent_runs]),
+        "fold_metrics_report": runs_and_reports[2 * n_agent_runs],
+        "feature_selection_report": runs_and_reports[2 * n_agent_runs + 1],
+    }
+
+
 # --------------------------------------------------------------------------- fan-in
+
+
+def stitch_fold_results(params: dict[str, Any], *fold_results: dict[str, Any], n_folds: int, n_agent_runs: int) -> tuple[pd.DataFrame, ...]:
+    """Fan-in over the folds' :func:`collect_fold` bundles (one per fold, in fold order):
+    :func:`stitch_walk_forward` on their artifacts (same outputs, same numbers)."""
+    if len(fold_results) != n_folds:
+        raise ValueError(f"stitch_walk_forward: expected {n_folds} fold results, got {len(fold_results)}")
+    flat: list[Any] = []
+    for i, r in enumerate(fold_results):
+        if len(r["agent_evaluations"]) != n_agent_runs or len(r["agent_trainings"]) != n_agent_runs:
+            raise ValueError(f"stitch_walk_forward: fold {i} has {len(r['agent_evaluations'])} agent evaluations and "
+                             f"{len(r['agent_trainings'])} training artifacts, expected {n_agent_runs} each")
+        flat += [r["fold_artifact"], r["baselines_evaluation_artifact"], *r["agent_evaluations"], *r["agent_trainings"]]
+    return stitch_walk_forward(params, *flat, n_folds=n_folds, n_agent_runs=n_agent_runs)
 
 
 def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int, n_agent_runs: int) -> tuple[pd.DataFrame, ...]:

@@ -12,7 +12,9 @@ The whole experiment as a list of named steps::
         train_<agent>_seed_<s>                       one node per agent x seed (parallel under
         evaluate_<agent>_seed_<s>                    ParallelRunner); validation = early stopping
         summarise_fold                               the fold's metrics report
-    stitch_walk_forward                              fan-in: continuous out-of-sample records
+        collect_fold                                 the fold's results in one hand-off (fold_results)
+    stitch_walk_forward                              fan-in of the folds' fold_results: continuous
+                                                     out-of-sample records
     summarise_walk_forward                           leaderboard, PBO/DSR, Monte Carlo, stress, regimes
     did_it_learn                                     each agent vs the best constant (chosen on TRAIN) and
                                                      its untrained network; constant-policy flag
@@ -44,13 +46,14 @@ from kedro.pipeline import Node, Pipeline
 from quant_arena.pipelines import clean, features, ingest, report
 from quant_arena.pipelines.build_conf import built_block
 from quant_arena.pipelines.walk_forward.nodes import (
+    collect_fold,
     evaluate_agent_node,
     evaluate_baselines,
     fold_schedule,
     judge_learning,
     node_inputs_per_fold,
     prepare_fold,
-    stitch_walk_forward,
+    stitch_fold_results,
     stress_fold,
     summarise_fold,
     summarise_walk_forward,
@@ -65,6 +68,9 @@ PARAMS = "params:walk_forward"
 SHARED_PARAMS = {PARAMS, "params:baselines", "params:features"}
 #: The tune pipeline's best-parameters artifact, read by the folds when an agent is tuned.
 TUNED_INPUT = "tune_best_params"
+
+#: The one dataset each fold hands to the fan-in (in memory: the artifacts it bundles are files).
+FOLD_RESULTS = "fold_results"
 
 STITCH_OUTPUTS = [
     "walk_forward_oos_returns_table",
@@ -138,6 +144,7 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
             inputs=["model_input_table", "stressed_model_input_table", "fold_artifact", PARAMS, "params:baselines"],
             outputs="baselines_evaluation_artifact",
             name="evaluate_baselines",
+            tags=["evaluate"],
         ),
     ]
     for agent, seed in agent_runs:
@@ -148,12 +155,14 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
                 inputs=["model_input_table", "fold_artifact", PARAMS],
                 outputs=[f"{run}_model", f"{run}_training_artifact"],
                 name=f"train_{run}",
+                tags=["train"],
             ),
             Node(
                 func=_bind(evaluate_agent_node, agent=agent, seed=seed),
                 inputs=[f"{run}_model", f"{run}_training_artifact", "model_input_table", "stressed_model_input_table", "fold_artifact", PARAMS],
                 outputs=f"{run}_evaluation_artifact",
                 name=f"evaluate_{run}",
+                tags=["evaluate"],
             ),
         ]
     nodes.append(
@@ -164,7 +173,15 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
             name="summarise_fold",
         )
     )
-    return Pipeline(nodes)
+    nodes.append(
+        Node(
+            func=_bind(collect_fold, n_agent_runs=len(agent_runs)),
+            inputs=[*node_inputs_per_fold([run_name(a, s) for a, s in agent_runs]), "fold_metrics_report", "feature_selection_report"],
+            outputs=FOLD_RESULTS,
+            name="collect_fold",
+        )
+    )
+    return Pipeline(nodes, tags=["fold"])
 
 
 def _fan_in(config: WalkForwardConfig, shape: dict[str, Any], stitch_inputs: list[str], n_runs: int) -> Pipeline:
@@ -178,7 +195,7 @@ def _fan_in(config: WalkForwardConfig, shape: dict[str, Any], stitch_inputs: lis
                 name="walk_forward_fold_schedule",
             ),
             Node(
-                func=_bind(stitch_walk_forward, n_folds=config.n_folds, n_agent_runs=n_runs),
+                func=_bind(stitch_fold_results, n_folds=config.n_folds, n_agent_runs=n_runs),
                 inputs=[PARAMS, *stitch_inputs],
                 outputs=STITCH_OUTPUTS,
                 name="stitch_walk_forward",
@@ -203,7 +220,8 @@ def _fan_in(config: WalkForwardConfig, shape: dict[str, Any], stitch_inputs: lis
                 outputs=LEARNING_OUTPUTS,
                 name="did_it_learn",
             ),
-        ]
+        ],
+        tags=["summary"],
     )
 
 
@@ -215,6 +233,10 @@ def create_pipeline(config: WalkForwardConfig | None = None, with_data: bool = T
             project's ``conf``); only ``n_folds``, ``agents`` and ``seeds`` shape the pipeline.
         with_data: prepend the ingest -> clean -> features chain (``market_features``).
         with_report: append the report pipeline (leaderboard, tear sheets, plots).
+
+    Tags (kedro-viz filters, ``kedro run --tags``): ``data`` (ingest -> clean -> features),
+    ``fold`` (every node of a fold; also ``train`` / ``evaluate``), ``summary`` (schedule, stitch,
+    summary, did it learn), ``report``.
     """
     config = config or read_built_config()
     shape = built_shape(config)
@@ -230,13 +252,13 @@ def create_pipeline(config: WalkForwardConfig | None = None, with_data: bool = T
             inputs={"market_features", *([TUNED_INPUT] if shape["tuned_agents"] else [])},
             parameters=SHARED_PARAMS,
         )
-        stitch_inputs += [f"{ns}.{name}" for name in node_inputs_per_fold(runs)]
+        stitch_inputs.append(f"{ns}.{FOLD_RESULTS}")
     with warnings.catch_warnings():  # the fan-in reads the folds' namespaced datasets by their full names
         warnings.filterwarnings("ignore", message="One or more dataset names contain")
         fan_in = _fan_in(config, shape, stitch_inputs, len(runs))
     pipe = folds + fan_in
     if with_data:
-        pipe = ingest.create_pipeline() + clean.create_pipeline() + features.create_pipeline() + pipe
+        pipe = Pipeline(ingest.create_pipeline() + clean.create_pipeline() + features.create_pipeline(), tags=["data"]) + pipe
     if with_report:
         pipe = pipe + report.create_pipeline()
     return pipe
