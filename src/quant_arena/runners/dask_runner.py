@@ -88,7 +88,9 @@ class _RunContext:
 
     package_name: str | None
     logging_config: dict[str, Any] | None
-    mlflow_run: tuple[str, str] | None  # (tracking URI, run id) of the driver's active run
+    mlflow_run: (
+        tuple[str, str] | None
+    )  # (tracking URI, run id) of the driver's active run
     is_async: bool
     run_id: str | None
 
@@ -120,7 +122,9 @@ class DaskRunner(AbstractRunner):
         if n_workers is not None and int(n_workers) < 1:
             raise ValueError(f"DaskRunner: n_workers must be >= 1, got {n_workers}")
         if int(threads_per_worker) < 1:
-            raise ValueError(f"DaskRunner: threads_per_worker must be >= 1, got {threads_per_worker}")
+            raise ValueError(
+                f"DaskRunner: threads_per_worker must be >= 1, got {threads_per_worker}"
+            )
         if int(retries) < 0:
             raise ValueError(f"DaskRunner: retries must be >= 0, got {retries}")
         self._address = str(address) if address else None
@@ -148,7 +152,9 @@ class DaskRunner(AbstractRunner):
             except ValueError:
                 value = 0
             if value < 1:
-                raise ValueError(f"{WORKERS_ENV} must be a whole number >= 1, got {raw!r}")
+                raise ValueError(
+                    f"{WORKERS_ENV} must be a whole number >= 1, got {raw!r}"
+                )
             return value
         return machine_cores()
 
@@ -163,11 +169,20 @@ class DaskRunner(AbstractRunner):
                 yield client
             return
         n = self.local_workers()
-        self._logger.info("DaskRunner: no scheduler address (%s): a LocalCluster of %d worker process(es) x %d thread(s)",
-                          SCHEDULER_ENV, n, self._threads)
+        self._logger.info(
+            "DaskRunner: no scheduler address (%s): a LocalCluster of %d worker process(es) x %d thread(s)",
+            SCHEDULER_ENV,
+            n,
+            self._threads,
+        )
         with (
-            LocalCluster(n_workers=n, threads_per_worker=self._threads, processes=True,
-                         memory_limit=self._memory_limit, dashboard_address=":0") as cluster,
+            LocalCluster(
+                n_workers=n,
+                threads_per_worker=self._threads,
+                processes=True,
+                memory_limit=self._memory_limit,
+                dashboard_address=":0",
+            ) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
             self._logger.info("DaskRunner: dashboard %s", client.dashboard_link)
@@ -187,10 +202,14 @@ class DaskRunner(AbstractRunner):
     ) -> None:
         from distributed import as_completed
 
-        nodes = pipeline.nodes  # topologically sorted: a node's producers are submitted before it
+        nodes = (
+            pipeline.nodes
+        )  # topologically sorted: a node's producers are submitted before it
         producer = {out: node for node in nodes for out in node.outputs}
         in_memory = {name for name in producer if _in_memory(catalog, name)}
-        wanted = {name for name in pipeline.outputs() if name in in_memory}  # back to the driver
+        wanted = {
+            name for name in pipeline.outputs() if name in in_memory
+        }  # back to the driver
         readers: dict[Node, int] = {node: 0 for node in nodes}
         for node in nodes:
             for parent in {producer[i] for i in node.inputs if i in producer}:
@@ -201,7 +220,9 @@ class DaskRunner(AbstractRunner):
         with self._client() as client:
             futures = {}
             for node in nodes:
-                parents = list(dict.fromkeys(producer[i] for i in node.inputs if i in producer))
+                parents = list(
+                    dict.fromkeys(producer[i] for i in node.inputs if i in producer)
+                )
                 futures[node] = client.submit(
                     _run_node,
                     node,
@@ -227,11 +248,15 @@ class DaskRunner(AbstractRunner):
                             catalog.save(name, result[name])
                     done.add(node)
                     self._logger.info("Completed node: %s", node.name)
-                    self._logger.info("Completed %d out of %d tasks", len(done), len(nodes))
+                    self._logger.info(
+                        "Completed %d out of %d tasks", len(done), len(nodes)
+                    )
                     for parent in {producer[i] for i in node.inputs if i in producer}:
                         readers[parent] -= 1
                         if readers[parent] == 0 and parent in done:
-                            futures[parent].release()  # its in-memory outputs are no longer needed
+                            futures[
+                                parent
+                            ].release()  # its in-memory outputs are no longer needed
                     if readers[node] == 0:
                         future.release()
             except BaseException:
@@ -257,8 +282,12 @@ def _node_catalog(catalog: Any, node: Node) -> DataCatalog:
 def _run_context(is_async: bool, run_id: str | None) -> _RunContext:
     from kedro.framework.project import LOGGING, PACKAGE_NAME
 
-    logging_config = dict(LOGGING.data) if PACKAGE_NAME and getattr(LOGGING, "data", None) else None
-    return _RunContext(PACKAGE_NAME, logging_config, _driver_mlflow_run(), is_async, run_id)
+    logging_config = (
+        dict(LOGGING.data) if PACKAGE_NAME and getattr(LOGGING, "data", None) else None
+    )
+    return _RunContext(
+        PACKAGE_NAME, logging_config, _driver_mlflow_run(), is_async, run_id
+    )
 
 
 def _driver_mlflow_run() -> tuple[str, str] | None:
@@ -280,7 +309,11 @@ _WORKER_HOOKS: dict[tuple[str | None, bool], Any] = {}
 def _worker_hook_manager(context: _RunContext) -> Any:
     """The worker process's hook manager: the project's hooks and the plugins' (kedro-mlflow's
     only when the driver has an MLflow run to log into), made once per process."""
-    from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks, _register_hooks_entry_points
+    from kedro.framework.hooks.manager import (
+        _create_hook_manager,
+        _register_hooks,
+        _register_hooks_entry_points,
+    )
 
     key = (context.package_name, context.mlflow_run is not None)
     if key in _WORKER_HOOKS:
@@ -317,14 +350,21 @@ def _mlflow_attached(run: tuple[str, str] | None) -> Iterator[None]:
         active = mlflow.active_run()
         if active is not None and active.info.run_id != run_id:
             # a run of an earlier kedro run on this long-lived worker: detach, keeping its status
-            status = mlflow.tracking.MlflowClient().get_run(active.info.run_id).info.status
+            status = (
+                mlflow.tracking.MlflowClient().get_run(active.info.run_id).info.status
+            )
             mlflow.end_run(status=status)
             active = None
         if active is None:
             mlflow.start_run(run_id=run_id)
     except Exception as exc:  # noqa: BLE001 - the node's results do not depend on MLflow
-        logger.warning("DaskRunner worker: cannot log into the driver's MLflow run %s at %s (%s); "
-                       "reports of this node are not logged to MLflow", run_id, uri, exc)
+        logger.warning(
+            "DaskRunner worker: cannot log into the driver's MLflow run %s at %s (%s); "
+            "reports of this node are not logged to MLflow",
+            run_id,
+            uri,
+            exc,
+        )
     yield
 
 
@@ -350,13 +390,21 @@ def _discard_unfinished_save(dataset: Any) -> None:
 
         fs = fsspec.filesystem("file")
     for path in stale:
-        logger.warning("DaskRunner: %s was saved by an earlier attempt of this node in this run; "
-                       "removing it before the node runs again", path)
+        logger.warning(
+            "DaskRunner: %s was saved by an earlier attempt of this node in this run; "
+            "removing it before the node runs again",
+            path,
+        )
         fs.rm(str(PurePosixPath(str(path)).parent), recursive=True)
 
 
-def _run_node(node: Node, catalog: DataCatalog, upstream: list[dict[str, Any]], hand_off: list[str],
-              context: _RunContext) -> dict[str, Any]:
+def _run_node(
+    node: Node,
+    catalog: DataCatalog,
+    upstream: list[dict[str, Any]],
+    hand_off: list[str],
+    context: _RunContext,
+) -> dict[str, Any]:
     """One node on a worker: its in-memory inputs come from its producers' results, the rest
     through the catalog; returns its in-memory outputs (the readers' inputs)."""
     hook_manager = _worker_hook_manager(context)
@@ -366,10 +414,17 @@ def _run_node(node: Node, catalog: DataCatalog, upstream: list[dict[str, Any]], 
                 catalog.save(name, data)
     for name in node.inputs:
         if not _in_memory(catalog, name):
-            catalog.release(name)  # forget a load version cached in the driver before the producer ran
+            catalog.release(
+                name
+            )  # forget a load version cached in the driver before the producer ran
     for name in node.outputs:
         _discard_unfinished_save(catalog.get(name))
     with _mlflow_attached(context.mlflow_run):
-        Task(node=node, catalog=catalog, hook_manager=hook_manager, is_async=context.is_async,
-             run_id=context.run_id).execute()
+        Task(
+            node=node,
+            catalog=catalog,
+            hook_manager=hook_manager,
+            is_async=context.is_async,
+            run_id=context.run_id,
+        ).execute()
     return {name: catalog.load(name) for name in hand_off}
