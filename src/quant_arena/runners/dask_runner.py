@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -245,9 +246,14 @@ class DaskRunner(AbstractRunner):
                     if outputs:
                         result = future.result()
                         for name in sorted(outputs):
-                            catalog.save(name, result[name])
+                            catalog.save(name, result.outputs[name])
                     done.add(node)
-                    self._logger.info("Completed node: %s", node.name)
+                    seconds, worker = client.submit(
+                        _timing, future, key=f"timing-{future.key}"
+                    ).result()
+                    self._logger.info(
+                        "Completed node: %s (%.1f s on %s)", node.name, seconds, worker
+                    )
                     self._logger.info(
                         "Completed %d out of %d tasks", len(done), len(nodes)
                     )
@@ -398,18 +404,32 @@ def _discard_unfinished_save(dataset: Any) -> None:
         fs.rm(str(PurePosixPath(str(path)).parent), recursive=True)
 
 
+@dataclass(frozen=True)
+class _NodeResult:
+    """A finished node: its in-memory outputs (its readers' inputs), its time and its worker."""
+
+    outputs: dict[str, Any]
+    seconds: float
+    worker: str
+
+
+def _timing(result: _NodeResult) -> tuple[float, str]:
+    return result.seconds, result.worker
+
+
 def _run_node(
     node: Node,
     catalog: DataCatalog,
-    upstream: list[dict[str, Any]],
+    upstream: list[_NodeResult],
     hand_off: list[str],
     context: _RunContext,
-) -> dict[str, Any]:
+) -> _NodeResult:
     """One node on a worker: its in-memory inputs come from its producers' results, the rest
     through the catalog; returns its in-memory outputs (the readers' inputs)."""
+    start = time.perf_counter()
     hook_manager = _worker_hook_manager(context)
-    for outputs in upstream:
-        for name, data in outputs.items():
+    for result in upstream:
+        for name, data in result.outputs.items():
             if name in node.inputs:
                 catalog.save(name, data)
     for name in node.inputs:
@@ -427,4 +447,11 @@ def _run_node(
             is_async=context.is_async,
             run_id=context.run_id,
         ).execute()
-    return {name: catalog.load(name) for name in hand_off}
+    outputs = {name: catalog.load(name) for name in hand_off}
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except ValueError:  # not on a Dask worker (called directly)
+        worker = "this process"
+    return _NodeResult(outputs, time.perf_counter() - start, worker)
