@@ -120,11 +120,12 @@ def runs(dask_cluster, tmp_path_factory):
     from distributed import Client
 
     reference = copy_project(tmp_path_factory.mktemp("sequential"))
-    sequential = _start(reference)  # alongside the Dask runs
-
     project = copy_project(tmp_path_factory.mktemp("dask"))
-    interrupted = _start(project, RUNNER, "--runner-params=n_workers=2")
+    started: list[subprocess.Popen] = []
     try:
+        sequential = _start(reference)  # alongside the Dask runs
+        interrupted = _start(project, RUNNER, "--runner-params=n_workers=2")
+        started += [sequential, interrupted]
         deadline = time.monotonic() + 600
         while (
             time.monotonic() < deadline
@@ -136,22 +137,29 @@ def runs(dask_cluster, tmp_path_factory):
             "the run ended before it could be interrupted:\n"
             + interrupted.log.read_text()[-3000:]
         )
-        os.killpg(interrupted.pid, signal.SIGKILL)
-    finally:
-        if interrupted.poll() is None:
-            os.killpg(interrupted.pid, signal.SIGKILL)
+        os.killpg(
+            interrupted.pid, signal.SIGKILL
+        )  # driver, its LocalCluster's scheduler and workers
         interrupted.wait(timeout=60)
-    before = _trained(project)
+        before = _trained(project)
 
-    address = dask_cluster.scheduler_address
-    resumed = _start(project, RUNNER, "--only-missing-outputs", address=address)
-    with Client(address, set_as_default=False) as client:
-        killed = _kill_a_worker_mid_task(client, resumed, time.monotonic() + 600)
-        log = _finish(resumed)
-        story = client.run_on_scheduler(
-            lambda dask_scheduler: [tuple(t[:3]) for t in dask_scheduler.story(killed)]
-        )
-    _finish(sequential)
+        address = dask_cluster.scheduler_address
+        resumed = _start(project, RUNNER, "--only-missing-outputs", address=address)
+        started.append(resumed)
+        with Client(address, set_as_default=False) as client:
+            killed = _kill_a_worker_mid_task(client, resumed, time.monotonic() + 600)
+            log = _finish(resumed)
+            story = client.run_on_scheduler(
+                lambda dask_scheduler: [
+                    tuple(t[:3]) for t in dask_scheduler.story(killed)
+                ]
+            )
+        _finish(sequential)
+    finally:  # nothing of a failed fixture keeps running
+        for proc in started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=60)
     return {
         "reference": reference,
         "project": project,
