@@ -332,7 +332,8 @@ def _worker_hook_manager(context: _RunContext) -> Any:
             project.configure_project(context.package_name)
             if context.logging_config:
                 project.configure_logging(context.logging_config)
-        disabled = tuple(project.settings.DISABLE_HOOKS_FOR_PLUGINS)
+        # kedro-viz's dataset statistics belong to the driver's session (they warn on a worker)
+        disabled = (*project.settings.DISABLE_HOOKS_FOR_PLUGINS, "kedro-viz")
         if context.mlflow_run is None:
             disabled += ("kedro-mlflow",)  # it would open a stray MLflow run per worker
         _register_hooks(manager, project.settings.HOOKS)
