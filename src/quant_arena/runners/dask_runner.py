@@ -345,8 +345,15 @@ def _worker_hook_manager(context: _RunContext) -> Any:
 @contextmanager
 def _mlflow_attached(run: tuple[str, str] | None) -> Iterator[None]:
     """Make the driver's MLflow run the active run of this worker thread (left active for the
-    next node of the same run; the driver ends it)."""
+    next node of the same run; the driver ends it). Without one, a run an earlier ``kedro run``
+    left active on this long-lived worker is detached, so nothing logs into it."""
+    import sys
+
     if run is None:
+        if (
+            "mlflow" in sys.modules
+        ):  # only a worker that has used MLflow can have a run active
+            _detach_mlflow_run()
         yield
         return
     import mlflow
@@ -356,11 +363,7 @@ def _mlflow_attached(run: tuple[str, str] | None) -> Iterator[None]:
         mlflow.set_tracking_uri(uri)
         active = mlflow.active_run()
         if active is not None and active.info.run_id != run_id:
-            # a run of an earlier kedro run on this long-lived worker: detach, keeping its status
-            status = (
-                mlflow.tracking.MlflowClient().get_run(active.info.run_id).info.status
-            )
-            mlflow.end_run(status=status)
+            _detach_mlflow_run()
             active = None
         if active is None:
             mlflow.start_run(run_id=run_id)
@@ -373,6 +376,27 @@ def _mlflow_attached(run: tuple[str, str] | None) -> Iterator[None]:
             exc,
         )
     yield
+
+
+def _detach_mlflow_run() -> None:
+    """End this thread's active MLflow run on the client side, keeping the status its driver set."""
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is None:
+        return
+    try:
+        status = mlflow.tracking.MlflowClient().get_run(active.info.run_id).info.status
+    except Exception:  # noqa: BLE001 - the tracking store is gone: just forget the run here
+        status = "FINISHED"
+    try:
+        mlflow.end_run(status=status)
+    except Exception as exc:  # noqa: BLE001 - MLflow only
+        logger.warning(
+            "DaskRunner worker: could not detach MLflow run %s (%s)",
+            active.info.run_id,
+            exc,
+        )
 
 
 def _discard_unfinished_save(dataset: Any) -> None:
