@@ -115,14 +115,18 @@ def run_tune_workers(
 def _configured_seed(project: Path, env: str | None, params: Mapping[str, Any]) -> int:
     if "tune.sampler_seed" in params:
         return int(params["tune.sampler_seed"])
-    from kedro.config import OmegaConfigLoader
+    from kedro.framework.project import settings
+    from kedro.framework.startup import bootstrap_project
 
-    from quant_arena.settings import CONFIG_LOADER_ARGS
-
-    args = dict(CONFIG_LOADER_ARGS)
+    bootstrap_project(
+        project
+    )  # the project's settings: its config loader and arguments
+    args = dict(settings.CONFIG_LOADER_ARGS)
     if env:
         args["default_run_env"] = env
-    loader = OmegaConfigLoader(str(project / "conf"), **args)
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(project / settings.CONF_SOURCE), **args
+    )
     return int((loader["parameters"].get("tune") or {}).get("sampler_seed", 0))
 
 
