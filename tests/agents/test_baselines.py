@@ -256,6 +256,7 @@ def test_registry_and_parameter_errors():
     assert set(BASELINES) == {
         "buy_and_hold", "do_nothing", "ma_crossover", "zscore_mean_reversion", "momentum",
         "knn", "random_forest", "logistic_regression", "equal_risk_contribution",
+        "equal_weight", "inverse_volatility", "buy_and_hold_basket",
     }
     with pytest.raises(ValueError, match="unknown baseline 'nope'"):
         make_baseline("nope")
