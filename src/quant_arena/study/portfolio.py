@@ -79,6 +79,7 @@ __all__ = [
     "evaluate_fold_agent",
     "evaluate_fold_baselines",
     "fold_portfolio_data",
+    "oos_periods_per_year",
     "portfolio_features",
     "portfolio_market",
     "prepare_fold",
@@ -444,3 +445,9 @@ def stitch_and_summarise(folds: Sequence[tuple[Mapping[str, Any], Sequence[Mappi
     return {**out, **{k: summary[k] for k in ("summary", "runs", "overfitting", "montecarlo")}, "fitted": fitted.drop(
         columns=[c for c in fitted.columns if c.startswith("weight:")]), "weights": weights,
         "learning_curve": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()}
+
+
+def oos_periods_per_year(oos: pd.DataFrame) -> float:
+    """Bars per year of a stitched out-of-sample table (read off its timestamps)."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(pd.unique(oos["timestamp"]), utc=True)).sort_values()
+    return float(infer_periods_per_year(stamps)[0])
