@@ -265,6 +265,14 @@ def check_meaning(name: str, pipe, catalog, params: dict[str, Any]) -> list[str]
             set(sheets) >= set(params["report"]["tearsheets"]),
             f"tear sheets {sorted(sheets)}",
         )
+    if "portfolio_summary_report" in outputs:
+        pf = params["portfolio"]
+        summary = _latest(catalog, "portfolio_summary_report")
+        want = {a["name"] for a in pf["agents"]} | set(pf["baselines"])
+        need(
+            set(summary["strategy"]) == want,
+            f"portfolio_summary_report has {sorted(summary['strategy'])}, want {sorted(want)}",
+        )
     if "tune_best_params" in outputs:
         best = _latest(catalog, "tune_best_params")
         trials = _latest(catalog, "tune_trials_report")
