@@ -154,3 +154,14 @@ def test_the_agent_and_every_baseline_are_on_the_leaderboard_with_their_seeds(ru
     assert board.loc[board["strategy"] == "ppo_portfolio", "n_seeds"].item() == 2
     text = run.load("portfolio_leaderboard_markdown")
     assert "ppo_portfolio" in text and "buy_and_hold_basket" in text and "Sharpe 95% CI" in text
+
+
+def test_bad_portfolio_parameters_fail_naming_them():
+    with pytest.raises(ValueError, match="single-asset baselines"):
+        PortfolioStudyConfig.model_validate({**PARAMS, "baselines": {"buy_and_hold": {}, "buy_and_hold_basket": {}}})
+    with pytest.raises(ValueError, match="execution"):
+        PortfolioStudyConfig.model_validate({**PARAMS, "agents": [{"name": "x", "env": {"execution": {"taker_fee": 0.0}}}]})
+    with pytest.raises(ValueError, match="benchmark"):
+        PortfolioStudyConfig.model_validate({**PARAMS, "benchmark": "nope"})
+    with pytest.raises(ValueError, match="observation_window"):
+        PortfolioStudyConfig.model_validate({**PARAMS, "env": {**PARAMS["env"], "window": 50}})
