@@ -266,13 +266,7 @@ def check_meaning(name: str, pipe, catalog, params: dict[str, Any]) -> list[str]
             f"tear sheets {sorted(sheets)}",
         )
     if "portfolio_summary_report" in outputs:
-        pf = params["portfolio"]
-        summary = _latest(catalog, "portfolio_summary_report")
-        want = {a["name"] for a in pf["agents"]} | set(pf["baselines"])
-        need(
-            set(summary["strategy"]) == want,
-            f"portfolio_summary_report has {sorted(summary['strategy'])}, want {sorted(want)}",
-        )
+        problems += _portfolio_problems(catalog, params["portfolio"])
     if "tune_best_params" in outputs:
         best = _latest(catalog, "tune_best_params")
         trials = _latest(catalog, "tune_trials_report")
@@ -282,6 +276,17 @@ def check_meaning(name: str, pipe, catalog, params: dict[str, Any]) -> list[str]
             f"tune_trials_report has {len(trials)} trials",
         )
     return problems
+
+
+def _portfolio_problems(catalog, params: dict[str, Any]) -> list[str]:
+    """The portfolio summary holds every agent and every baseline of ``params``."""
+    strategies = set(_latest(catalog, "portfolio_summary_report")["strategy"])
+    want = {a["name"] for a in params["agents"]} | set(params["baselines"])
+    return (
+        []
+        if strategies == want
+        else [f"portfolio_summary_report has {sorted(strategies)}, want {sorted(want)}"]
+    )
 
 
 def _mlflow_runs(project: Path) -> list[Any]:
@@ -319,8 +324,16 @@ def test_run_order_puts_writers_first() -> None:
         "c",
     ]
     paper = Pipeline([Node(f, "params:p", "v_table", name="pp")])
-    retrain = Pipeline([Node(f, "params:r", "u_table", name="r1"), Node(f, "u_table", "t_table", name="r2")])
-    assert run_order({"paper": paper, "retrain": retrain}) == ["retrain", "paper"]  # the champion first
+    retrain = Pipeline(
+        [
+            Node(f, "params:r", "u_table", name="r1"),
+            Node(f, "u_table", "t_table", name="r2"),
+        ]
+    )
+    assert run_order({"paper": paper, "retrain": retrain}) == [
+        "retrain",
+        "paper",
+    ]  # the champion first
     p = Pipeline([Node(f, "x_table", "y_table", name="p")])
     q = Pipeline([Node(f, "y_table", "x_table", name="q")])
     with pytest.raises(AssertionError, match="no order"):

@@ -20,13 +20,19 @@ absolute values over the assets). Trades are not attributed per asset (the trade
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from quant_arena.evaluation.backtest import _BOOL_FIELDS, _FLOAT_FIELDS, TRADE_TABLE_COLUMNS, BacktestResult
+from quant_arena.evaluation.backtest import (
+    _BOOL_FIELDS,
+    _FLOAT_FIELDS,
+    TRADE_TABLE_COLUMNS,
+    BacktestResult,
+)
 from quant_arena.sim import ExecutionConfig, PortfolioAccount, PortfolioData
 from quant_arena.sim.kernel import LEDGER_FIELDS
 
@@ -37,15 +43,24 @@ def _check_slice(n: int, start: int, end: int | None) -> tuple[int, int]:
     end = n if end is None else int(end)
     start = int(start)
     if not (0 <= start and start + 2 <= end <= n):
-        raise ValueError(f"slice [start={start}, end={end}) must satisfy 0 <= start and start + 2 <= end <= {n}")
+        raise ValueError(
+            f"slice [start={start}, end={end}) must satisfy 0 <= start and start + 2 <= end <= {n}"
+        )
     return start, end
 
 
 class _Recorder:
     """Per-bar ledger of a portfolio run, then the :class:`BacktestResult`."""
 
-    def __init__(self, data: PortfolioData, start: int, end: int, initial_equity: float) -> None:
-        self.data, self.start, self.end, self.initial = data, start, end, float(initial_equity)
+    def __init__(
+        self, data: PortfolioData, start: int, end: int, initial_equity: float
+    ) -> None:
+        self.data, self.start, self.end, self.initial = (
+            data,
+            start,
+            end,
+            float(initial_equity),
+        )
         m = end - start - 1
         self.cols = {k: np.zeros(m) for k in _FLOAT_FIELDS}
         for k in _BOOL_FIELDS:
@@ -94,7 +109,9 @@ class _Recorder:
         return BacktestResult(
             name=name,
             bars=np.arange(self.start + 1, self.end, dtype=np.int64),
-            timestamps=None if ts is None else np.asarray(ts)[self.start + 1 : self.end],
+            timestamps=None
+            if ts is None
+            else np.asarray(ts)[self.start + 1 : self.end],
             returns=returns,
             equity=eq,
             positions=self.gross,
@@ -132,7 +149,9 @@ def run_portfolio_targets(
     a = data.n_assets
     w = np.asarray(targets, dtype=np.float64)
     if w.shape != (end - start - 1, a):
-        raise ValueError(f"targets must have shape ({end - start - 1}, {a}) for the slice [{start}, {end}), got {w.shape}")
+        raise ValueError(
+            f"targets must have shape ({end - start - 1}, {a}) for the slice [{start}, {end}), got {w.shape}"
+        )
     acc = PortfolioAccount(data, execution, initial_equity)
     acc.reset(start)
     rec = _Recorder(data, start, end, initial_equity)
@@ -142,7 +161,10 @@ def run_portfolio_targets(
         units, mark, _ = acc.positions()
         row = w[i].tolist()
         if e0 > 0.0:
-            row = [x if x == x and abs(x - ui * mi / e0) > tol else np.nan for x, ui, mi in zip(row, units, mark, strict=True)]  # noqa: PLR0124
+            row = [
+                x if not math.isnan(x) and abs(x - ui * mi / e0) > tol else math.nan
+                for x, ui, mi in zip(row, units, mark, strict=True)
+            ]
         acc.step(row)
         if rec.record(i, acc, e0):
             break
