@@ -282,20 +282,19 @@ def _portfolio_problems(catalog, params: dict[str, Any]) -> list[str]:
     """The portfolio summary holds every agent and every baseline of ``params``."""
     strategies = set(_latest(catalog, "portfolio_summary_report")["strategy"])
     want = {a["name"] for a in params["agents"]} | set(params["baselines"])
-    return (
-        []
-        if strategies == want
-        else [f"portfolio_summary_report has {sorted(strategies)}, want {sorted(want)}"]
-    )
+    return [] if strategies == want else [f"portfolio_summary_report has {sorted(strategies)}, want {sorted(want)}"]
 
 
 def _mlflow_runs(project: Path) -> list[Any]:
     import mlflow
 
+    """The top-level runs, one per ``kedro run`` (the walk-forward child runs excluded)."""
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    return client.search_runs(
-        experiment_ids=[e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(
+        experiment_ids=[e.experiment_id for e in client.search_experiments()],
+        max_results=5000,
     )
+    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
 
 
 def test_run_order_puts_writers_first() -> None:
@@ -324,16 +323,8 @@ def test_run_order_puts_writers_first() -> None:
         "c",
     ]
     paper = Pipeline([Node(f, "params:p", "v_table", name="pp")])
-    retrain = Pipeline(
-        [
-            Node(f, "params:r", "u_table", name="r1"),
-            Node(f, "u_table", "t_table", name="r2"),
-        ]
-    )
-    assert run_order({"paper": paper, "retrain": retrain}) == [
-        "retrain",
-        "paper",
-    ]  # the champion first
+    retrain = Pipeline([Node(f, "params:r", "u_table", name="r1"), Node(f, "u_table", "t_table", name="r2")])
+    assert run_order({"paper": paper, "retrain": retrain}) == ["retrain", "paper"]  # the champion first
     p = Pipeline([Node(f, "x_table", "y_table", name="p")])
     q = Pipeline([Node(f, "y_table", "x_table", name="q")])
     with pytest.raises(AssertionError, match="no order"):
