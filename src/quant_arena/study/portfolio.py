@@ -46,7 +46,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from quant_arena.agents.baselines import make_baselines
 from quant_arena.agents.factory import AgentConfig
-from quant_arena.agents.training import observation_normalizer, train_agent
+from quant_arena.agents.training import observation_normalizer
 from quant_arena.envs.config import PortfolioEnvConfig
 from quant_arena.envs.portfolio_env import PortfolioEnv
 from quant_arena.evaluation.folds import FoldConfig
@@ -59,7 +59,7 @@ from quant_arena.market.errors import DataError
 from quant_arena.market.sources import load_file
 from quant_arena.sim import PortfolioData
 from quant_arena.study.data import market_data
-from quant_arena.study.unit import deterministic_policy
+from quant_arena.study.unit import deterministic_policy, train_with_budget
 from quant_arena.study.walk_forward import (
     MonteCarloConfig,
     OverfittingConfig,
@@ -585,18 +585,13 @@ def evaluate_fold_agent(
     train_data = fold_portfolio_data(artifact, frame, train_stop)
     val_data = fold_portfolio_data(artifact, frame, v1)
     n_envs = tc.n_envs or spec.n_envs
-    result = train_agent(
+    result = train_with_budget(
         spec.agent,
         lambda: _train_env(train_data, env, n_envs, tc.episode_length),
         lambda: _eval_env(val_data, env, v0),
-        total_timesteps=tc.total_timesteps,
-        eval_freq=tc.eval_freq,
-        patience=tc.patience,
-        seed=int(seed),
-        score_fn=sharpe_ratio,
-        min_delta=tc.min_delta,
+        tc,
+        seed=seed,
         periods_per_year=artifact["periods_per_year"],
-        normalize_observations=tc.normalize_observations,
         progress_every=tc.progress_every,
         progress_label=f"portfolio fold {artifact['index']} {agent} seed {seed}",
         curriculum=False,

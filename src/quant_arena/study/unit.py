@@ -54,6 +54,7 @@ __all__ = [
     "deterministic_policy",
     "make_eval_env",
     "make_train_env",
+    "train_with_budget",
 ]
 
 
@@ -132,6 +133,36 @@ def deterministic_policy(model: Any) -> Any:
     return greedy_policy(model) or model
 
 
+def train_with_budget(
+    agent: AgentConfig,
+    train_env_factory: Any,
+    val_env_factory: Any,
+    budget: TrainingBudget,
+    *,
+    seed: int,
+    periods_per_year: float,
+    **kwargs: Any,
+) -> TrainingResult:
+    """:func:`~quant_arena.agents.training.train_agent` with a training block's budget and the
+    validation Sharpe as the early-stopping score: the one training call of every study (the
+    single-asset :class:`FoldUnit` and the multi-asset portfolio study); ``kwargs`` go to
+    ``train_agent`` (normalization, checkpoints, logging, progress)."""
+    return train_agent(
+        agent,
+        train_env_factory,
+        val_env_factory,
+        total_timesteps=budget.total_timesteps,
+        eval_freq=budget.eval_freq,
+        patience=budget.patience,
+        seed=int(seed),
+        score_fn=sharpe_ratio,
+        min_delta=budget.min_delta,
+        periods_per_year=periods_per_year,
+        normalize_observations=budget.normalize_observations,
+        **kwargs,
+    )
+
+
 @dataclass
 class FoldUnit:
     """One fold of one series, ready to train and score agents on (see the module docstring).
@@ -192,18 +223,13 @@ class FoldUnit:
         train_data = self.data(self.train_stop)
         val_data = self.data(self.validation[1])
         env, start = self.env, self.validation[0]
-        return train_agent(
+        return train_with_budget(
             agent,
             lambda: make_train_env(train_data, env, n_envs, budget.episode_length),
             lambda: make_eval_env(val_data, env, start),
-            total_timesteps=budget.total_timesteps,
-            eval_freq=budget.eval_freq,
-            patience=budget.patience,
-            seed=int(seed),
-            score_fn=sharpe_ratio,
-            min_delta=budget.min_delta,
+            budget,
+            seed=seed,
             periods_per_year=self.periods_per_year,
-            normalize_observations=budget.normalize_observations,
             normalization=normalization,
             checkpoint_dir=checkpoint_dir,
             log_fn=log_fn,
