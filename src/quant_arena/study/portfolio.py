@@ -55,6 +55,7 @@ from quant_arena.evaluation.portfolio import run_portfolio_policy, run_portfolio
 from quant_arena.features import FeatureConfig, build_features
 from quant_arena.features.scalers import make_scaler
 from quant_arena.market.calendars import infer_periods_per_year
+from quant_arena.market.cleaning import clean_ohlcv
 from quant_arena.market.errors import DataError
 from quant_arena.market.sources import load_file
 from quant_arena.sim import PortfolioData
@@ -133,6 +134,10 @@ class PortfolioDataConfig(_Strict):
     # file: any format quant_arena.market.sources.load_file reads (long, wide, ...)
     path: str | None = None
     format: str = "auto"
+    clean: dict[str, Any] | None = Field(
+        default_factory=dict,
+        description="file: quant_arena.market.CleanConfig for the file's bars ({} = the defaults; null = no cleaning)",
+    )
     symbols: list[str] | None = Field(
         None, description="the assets to use (default: every symbol of the file)"
     )
@@ -198,7 +203,7 @@ class PortfolioStudyConfig(_Strict):
     scaler: Literal["zscore", "minmax", "robust"] = "robust"
     folds: FoldConfig = Field(
         default_factory=lambda: FoldConfig(
-            train=500, validation=100, test=100, observation_window=20, label_horizon=1
+            train=500, validation=100, test=100, observation_window=30, label_horizon=1
         )
     )
     n_folds: int = Field(
@@ -350,6 +355,10 @@ def portfolio_market(config: PortfolioStudyConfig) -> pd.DataFrame:
             rule="n_assets",
         )
     raw = raw[raw["symbol"].isin(syms)]
+    if d.clean is not None:
+        cleaned = clean_ohlcv(raw, d.clean)
+        logger.info("portfolio: cleaning %s quarantined %d rows", d.path, len(cleaned.quarantine))
+        raw = cleaned.clean
     ok = raw.dropna(subset=list(_OHLCV))
     common = set.intersection(*(set(g["timestamp"]) for _, g in ok.groupby("symbol")))
     bars = ok[ok["timestamp"].isin(common)]
