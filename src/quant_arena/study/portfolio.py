@@ -357,7 +357,11 @@ def portfolio_market(config: PortfolioStudyConfig) -> pd.DataFrame:
     raw = raw[raw["symbol"].isin(syms)]
     if d.clean is not None:
         cleaned = clean_ohlcv(raw, d.clean)
-        logger.info("portfolio: cleaning %s quarantined %d rows", d.path, len(cleaned.quarantine))
+        logger.info(
+            "portfolio: cleaning %s quarantined %d rows",
+            d.path,
+            len(cleaned.quarantine),
+        )
         raw = cleaned.clean
     ok = raw.dropna(subset=list(_OHLCV))
     common = set.intersection(*(set(g["timestamp"]) for _, g in ok.groupby("symbol")))
@@ -426,7 +430,10 @@ def prepare_fold(
     per = _by_symbol(features)
     symbols = list(per)
     stamps = per[symbols[0]]["timestamp"]
-    used, _ = select_folds(stamps, cfg)
+    try:
+        used, _ = select_folds(stamps, cfg)
+    except ValueError as exc:  # the walk-forward helper names its own block
+        raise ValueError(str(exc).replace("walk_forward", "portfolio")) from None
     fold = used[fold_index]
     lo, hi = fold.train.start, fold.train.stop
     columns = _feature_columns(features)

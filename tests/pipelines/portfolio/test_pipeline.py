@@ -277,3 +277,24 @@ def test_bad_portfolio_parameters_fail_naming_them():
         PortfolioStudyConfig.model_validate(
             {**PARAMS, "env": {**PARAMS["env"], "window": 50}}
         )
+
+
+def test_same_seed_same_numbers_and_too_few_folds_named(run):
+    config = PortfolioStudyConfig.model_validate(PARAMS)
+    art, frame = (
+        run.load("portfolio.fold_0.fold_artifact"),
+        run.load("portfolio.fold_0.model_input_table"),
+    )
+    again = study.evaluate_fold_agent(art, frame, "ppo_portfolio", 1, config)[
+        "results"
+    ]["test"]
+    first = run.load("portfolio.fold_0.ppo_portfolio_seed_1_evaluation_artifact")[
+        "results"
+    ]["test"]
+    np.testing.assert_array_equal(again.returns, first.returns)
+    with pytest.raises(
+        ValueError, match=r"portfolio\.n_folds = 9 .*parameters_portfolio\.yml"
+    ):
+        study.prepare_fold(
+            run.load("portfolio_features"), 0, config.model_copy(update={"n_folds": 9})
+        )
