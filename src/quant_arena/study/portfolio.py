@@ -60,7 +60,12 @@ from quant_arena.market.errors import DataError
 from quant_arena.market.sources import load_file
 from quant_arena.sim import PortfolioData
 from quant_arena.study.data import market_data
-from quant_arena.study.unit import deterministic_policy, train_with_budget
+from quant_arena.study.unit import (
+    deterministic_policy,
+    eval_overrides,
+    train_overrides,
+    train_with_budget,
+)
 from quant_arena.study.walk_forward import (
     MonteCarloConfig,
     OverfittingConfig,
@@ -559,23 +564,14 @@ def _train_env(
     n_envs: int,
     episode_length: int | None,
 ) -> DummyVecEnv:
-    over: dict[str, Any] = {"start": "random"}
-    if episode_length is not None:
-        over["max_episode_steps"] = int(episode_length)
+    over = train_overrides(episode_length)
     return DummyVecEnv(
         [lambda: Monitor(PortfolioEnv(data, env, **over)) for _ in range(int(n_envs))]
     )
 
 
 def _eval_env(data: PortfolioData, env: PortfolioEnvConfig, start: int) -> PortfolioEnv:
-    return PortfolioEnv(
-        data,
-        env,
-        start="fixed",
-        start_index=int(start),
-        max_episode_steps=None,
-        max_drawdown=None,
-    )
+    return PortfolioEnv(data, env, **eval_overrides(start))
 
 
 def evaluate_fold_agent(

@@ -52,8 +52,10 @@ __all__ = [
     "TrainingBudget",
     "TrainingConfig",
     "deterministic_policy",
+    "eval_overrides",
     "make_eval_env",
     "make_train_env",
+    "train_overrides",
     "train_with_budget",
 ]
 
@@ -102,10 +104,29 @@ def make_train_env(
     data: MarketData, env: TradingEnvConfig, n_envs: int, episode_length: int | None
 ) -> TradingVecEnv:
     """The training env: ``n_envs`` copies with random starts and ``episode_length``-bar episodes."""
+    return TradingVecEnv(
+        data, int(n_envs), env, info="lean", **train_overrides(episode_length)
+    )
+
+
+def train_overrides(episode_length: int | None) -> dict[str, Any]:
+    """Env overrides of a training env (any of the project's envs): random starts, episodes of
+    ``episode_length`` bars (None: to the end of the data)."""
     overrides: dict[str, Any] = {"start": "random"}
     if episode_length is not None:
         overrides["max_episode_steps"] = int(episode_length)
-    return TradingVecEnv(data, int(n_envs), env, info="lean", **overrides)
+    return overrides
+
+
+def eval_overrides(start: int) -> dict[str, Any]:
+    """Env overrides of an evaluation env: one episode from bar ``start`` to the end of the data,
+    no episode cut, no drawdown stop."""
+    return {
+        "start": "fixed",
+        "start_index": int(start),
+        "max_episode_steps": None,
+        "max_drawdown": None,
+    }
 
 
 def make_eval_env(data: MarketData, env: TradingEnvConfig, start: int) -> TradingEnv:
@@ -114,15 +135,7 @@ def make_eval_env(data: MarketData, env: TradingEnvConfig, start: int) -> Tradin
     Training devices are switched off (no random start, no episode cut, no drawdown stop, no
     curriculum), so the episode is exactly the evaluation window, as ``run_policy`` runs it.
     """
-    return TradingEnv(
-        data,
-        env,
-        start="fixed",
-        start_index=int(start),
-        max_episode_steps=None,
-        max_drawdown=None,
-        curriculum=None,
-    )
+    return TradingEnv(data, env, curriculum=None, **eval_overrides(start))
 
 
 def deterministic_policy(model: Any) -> Any:
