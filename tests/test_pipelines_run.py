@@ -265,6 +265,8 @@ def check_meaning(name: str, pipe, catalog, params: dict[str, Any]) -> list[str]
             set(sheets) >= set(params["report"]["tearsheets"]),
             f"tear sheets {sorted(sheets)}",
         )
+    if "portfolio_summary_report" in outputs:
+        problems += _portfolio_problems(catalog, params["portfolio"])
     if "tune_best_params" in outputs:
         best = _latest(catalog, "tune_best_params")
         trials = _latest(catalog, "tune_trials_report")
@@ -274,6 +276,13 @@ def check_meaning(name: str, pipe, catalog, params: dict[str, Any]) -> list[str]
             f"tune_trials_report has {len(trials)} trials",
         )
     return problems
+
+
+def _portfolio_problems(catalog, params: dict[str, Any]) -> list[str]:
+    """The portfolio summary holds every agent and every baseline of ``params``."""
+    strategies = set(_latest(catalog, "portfolio_summary_report")["strategy"])
+    want = {a["name"] for a in params["agents"]} | set(params["baselines"])
+    return [] if strategies == want else [f"portfolio_summary_report has {sorted(strategies)}, want {sorted(want)}"]
 
 
 def _mlflow_runs(project: Path) -> list[Any]:

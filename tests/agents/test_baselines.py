@@ -249,6 +249,26 @@ def test_erc_baseline_fits_on_the_training_window_of_a_tidy_table():
         evaluate_strategies({"erc": erc}, make_frame(100), ExecutionConfig(), 0, 100)
 
 
+def test_equal_weight_inverse_volatility_and_the_basket_fit_on_a_tidy_table():
+    rng = np.random.default_rng(1)
+    ts = pd.date_range("2024-01-01", periods=300, freq="1D", tz="UTC")
+    tidy = pd.concat([pd.DataFrame({"symbol": s, "timestamp": ts, "close": 100 * np.exp(np.cumsum(rng.normal(0, v, 300)))})
+                      for s, v in (("A", 0.01), ("B", 0.02), ("C", 0.04))], ignore_index=True)
+    sd = asset_returns(tidy).std(ddof=1).to_numpy()
+    iv = make_baseline("inverse_volatility", {"exposure": 0.8}).fit(tidy)
+    np.testing.assert_allclose(iv.weights, 0.8 * (1 / sd) / (1 / sd).sum(), rtol=1e-12)
+    assert iv.scope == "portfolio" and iv.weight_map()["A"] == pytest.approx(iv.weights[0])
+    ew = make_baseline("equal_weight").fit(tidy)
+    np.testing.assert_allclose(ew.targets(tidy), np.full((300, 3), 1 / 3))
+    basket = make_baseline("buy_and_hold_basket").fit(tidy).targets(tidy)
+    np.testing.assert_allclose(basket[0], 1 / 3)
+    assert np.isnan(basket[1:]).all()  # bought once: no order afterwards
+    with pytest.raises(DataError, match="min_rows"):
+        make_baseline("inverse_volatility").fit(tidy.groupby("symbol").head(10))
+    with pytest.raises(RuntimeError, match="fit"):
+        make_baseline("equal_weight").targets(tidy)
+
+
 # --------------------------------------------------------------------------- registry and parameters
 
 
@@ -256,6 +276,7 @@ def test_registry_and_parameter_errors():
     assert set(BASELINES) == {
         "buy_and_hold", "do_nothing", "ma_crossover", "zscore_mean_reversion", "momentum",
         "knn", "random_forest", "logistic_regression", "equal_risk_contribution",
+        "equal_weight", "inverse_volatility", "buy_and_hold_basket",
     }
     with pytest.raises(ValueError, match="unknown baseline 'nope'"):
         make_baseline("nope")

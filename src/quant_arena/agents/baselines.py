@@ -34,6 +34,9 @@ logistic_regression        the feature columns, fitted on the training window wi
                            -exposure when P(up) < short_threshold (long_short), else 0
 equal_risk_contribution    portfolio weights whose risk contributions ``w_i (Σw)_i`` are equal,
                            from the covariance of asset returns on the training window
+equal_weight               portfolio: ``exposure / A`` in every asset
+inverse_volatility         portfolio: weights proportional to 1 / std of the training returns
+buy_and_hold_basket        portfolio: equal weights bought on the first bar, never rebalanced
 =========================  =================================================================
 """
 
@@ -63,8 +66,11 @@ __all__ = [
     "Baseline",
     "BaselinesConfig",
     "BuyAndHold",
+    "BuyAndHoldBasket",
     "DoNothing",
     "EqualRiskContribution",
+    "EqualWeight",
+    "InverseVolatility",
     "KNNBaseline",
     "LogisticRegressionBaseline",
     "MACrossover",
@@ -525,13 +531,55 @@ def asset_returns(frame: pd.DataFrame) -> pd.DataFrame:
     return clean
 
 
+class _FixedWeights(Baseline):
+    """Portfolio baselines that hold one weight vector (fitted on the training window, or fixed).
+
+    ``fit(train_frame)`` takes a tidy multi-symbol table or a wide table of asset returns
+    (:func:`asset_returns`) and sets :attr:`assets` (column order) and :attr:`weights`;
+    ``targets(frame)`` repeats the weights on every bar: a ``(bars, assets)`` array in the order
+    of :attr:`assets`. :meth:`weight_map` gives ``{asset: weight}``.
+    """
+
+    scope = "portfolio"
+
+    def __init__(self, params: _Params | Mapping[str, Any] | None = None, **overrides: Any) -> None:
+        super().__init__(params, **overrides)
+        self.weights: np.ndarray | None = None
+        self.assets: list[str] = []
+        self.cov: np.ndarray | None = None
+
+    def _returns(self, train_frame: pd.DataFrame, min_rows: int) -> pd.DataFrame:
+        rets = asset_returns(train_frame)
+        if len(rets) < min_rows:
+            raise DataError(
+                f"{self.name}: {len(rets)} complete return rows in the training window, need min_rows={min_rows}",
+                rule="min_rows",
+            )
+        self.assets = [str(c) for c in rets.columns]
+        return rets
+
+    def _rows(self, frame: pd.DataFrame) -> int:
+        if self.weights is None:
+            raise RuntimeError(f"{self.name}: call fit(train_frame) before targets()")
+        return int(frame["timestamp"].nunique()) if {"symbol", "timestamp"} <= set(frame.columns) else len(frame)
+
+    def targets(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.tile(self.weights, (self._rows(frame), 1))
+
+    def weight_map(self) -> dict[str, float]:
+        """``{asset: weight}`` of the fitted weights."""
+        if self.weights is None:
+            raise RuntimeError(f"{self.name}: call fit(train_frame) first")
+        return {a: float(w) for a, w in zip(self.assets, self.weights, strict=True)}
+
+
 class ERCParams(_Params):
     shrinkage: Literal["none", "ledoit_wolf"] = "ledoit_wolf"
     exposure: float = Field(1.0, gt=0.0, description="gross exposure of the weights")
     min_rows: int = Field(30, ge=2, description="training rows needed to estimate the covariance")
 
 
-class EqualRiskContribution(Baseline):
+class EqualRiskContribution(_FixedWeights):
     """Portfolio baseline: equal-risk-contribution weights from the training window's covariance.
 
     ``fit(train_frame)`` takes a tidy multi-symbol table or a wide table of asset returns
@@ -540,23 +588,10 @@ class EqualRiskContribution(Baseline):
     """
 
     name = "equal_risk_contribution"
-    scope = "portfolio"
     Params = ERCParams
 
-    def __init__(self, params: _Params | Mapping[str, Any] | None = None, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
-        self.weights: np.ndarray | None = None
-        self.assets: list[str] = []
-        self.cov: np.ndarray | None = None
-
     def fit(self, train_frame: pd.DataFrame, feature_cols: Sequence[str] = ()) -> EqualRiskContribution:  # noqa: ARG002
-        rets = asset_returns(train_frame)
-        if len(rets) < self.params.min_rows:
-            raise DataError(
-                f"{self.name}: {len(rets)} complete return rows in the training window, need min_rows={self.params.min_rows}",
-                rule="min_rows",
-            )
-        x = rets.to_numpy(dtype=np.float64)
+        x = self._returns(train_frame, self.params.min_rows).to_numpy(dtype=np.float64)
         if self.params.shrinkage == "ledoit_wolf":
             from sklearn.covariance import LedoitWolf
 
@@ -564,15 +599,62 @@ class EqualRiskContribution(Baseline):
         else:
             cov = np.cov(x, rowvar=False, ddof=1).reshape(x.shape[1], x.shape[1])
         self.cov = cov
-        self.assets = [str(c) for c in rets.columns]
         self.weights = equal_risk_contribution(cov) * self.params.exposure
         return self
 
+
+class EqualWeightParams(_Params):
+    exposure: float = Field(1.0, gt=0.0, description="gross exposure of the weights")
+
+
+class EqualWeight(_FixedWeights):
+    """Portfolio baseline: ``exposure / A`` in each of the A assets of the training table."""
+
+    name = "equal_weight"
+    Params = EqualWeightParams
+
+    def fit(self, train_frame: pd.DataFrame, feature_cols: Sequence[str] = ()) -> EqualWeight:  # noqa: ARG002
+        self._returns(train_frame, 0)
+        n = len(self.assets)
+        self.weights = np.full(n, self.params.exposure / n)
+        return self
+
+
+class InverseVolatilityParams(_Params):
+    exposure: float = Field(1.0, gt=0.0, description="gross exposure of the weights")
+    min_rows: int = Field(30, ge=2, description="training rows needed to estimate the volatilities")
+
+
+class InverseVolatility(_FixedWeights):
+    """Portfolio baseline: weights proportional to ``1 / std`` of each asset's training-window returns."""
+
+    name = "inverse_volatility"
+    Params = InverseVolatilityParams
+
+    def fit(self, train_frame: pd.DataFrame, feature_cols: Sequence[str] = ()) -> InverseVolatility:  # noqa: ARG002
+        x = self._returns(train_frame, self.params.min_rows).to_numpy(dtype=np.float64)
+        sd = x.std(axis=0, ddof=1)
+        if not (np.isfinite(sd).all() and (sd > 0).all()):
+            raise DataError(f"{self.name}: every asset needs a positive return volatility on the training window, got {sd.tolist()}",
+                            rule="positive_volatility")
+        inv = 1.0 / sd
+        self.weights = inv / inv.sum() * self.params.exposure
+        return self
+
+
+class BuyAndHoldBasket(EqualWeight):
+    """Portfolio baseline: ``exposure / A`` of each asset bought on the first bar and never rebalanced.
+
+    ``targets(frame)``: the equal weights on the first row, NaN (no order) on every later row.
+    """
+
+    name = "buy_and_hold_basket"
+
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.weights is None:
-            raise RuntimeError(f"{self.name}: call fit(train_frame) before targets()")
-        n = frame["timestamp"].nunique() if {"symbol", "timestamp"} <= set(frame.columns) else len(frame)
-        return np.tile(self.weights, (n, 1))
+        out = np.full((self._rows(frame), len(self.assets)), np.nan)
+        if len(out):
+            out[0] = self.weights
+        return out
 
 
 # --------------------------------------------------------------------------- registry
@@ -590,6 +672,9 @@ BASELINES: dict[str, type[Baseline]] = {
         RandomForestBaseline,
         LogisticRegressionBaseline,
         EqualRiskContribution,
+        EqualWeight,
+        InverseVolatility,
+        BuyAndHoldBasket,
     )
 }
 

@@ -19,6 +19,9 @@ from __future__ import annotations
 from quant_arena.lazy import lazy_face
 
 _EXPORTS: dict[str, str] = {
+    # portfolio
+    "run_portfolio_policy": "portfolio",
+    "run_portfolio_targets": "portfolio",
     # backtest
     "LEDGER_COLUMNS": "backtest",
     "BacktestResult": "backtest",

@@ -45,7 +45,12 @@ def parameter_models() -> dict[str, type[BaseModel]]:
     from quant_arena.ops import PaperConfig
     from quant_arena.ops.retrain import RetrainConfig
     from quant_arena.reporting.config import ReportConfig
-    from quant_arena.study import TrainRLConfig, TuneConfig, WalkForwardConfig
+    from quant_arena.study import (
+        PortfolioStudyConfig,
+        TrainRLConfig,
+        TuneConfig,
+        WalkForwardConfig,
+    )
     from quant_arena.synthetic.params import SyntheticParams
 
     return {
@@ -56,6 +61,7 @@ def parameter_models() -> dict[str, type[BaseModel]]:
         "synthetic": SyntheticParams,
         "train_rl": TrainRLConfig,
         "walk_forward": WalkForwardConfig,
+        "portfolio": PortfolioStudyConfig,
         "tune": TuneConfig,
         "report": ReportConfig,
         "retrain": RetrainConfig,

@@ -8,6 +8,8 @@ early stopping, score on test) and the three studies built on it.
 - :mod:`quant_arena.study.train_rl`: ``kedro run --pipeline=train_rl``.
 - :mod:`quant_arena.study.walk_forward`: ``kedro run --pipeline=walk_forward`` (config, fold,
   baselines, agents, stitch, summary, tuned).
+- :mod:`quant_arena.study.portfolio`: ``kedro run --pipeline=portfolio`` (several assets, one
+  cash balance: PortfolioEnv agents vs ERC, equal weight, inverse volatility, the basket).
 - :mod:`quant_arena.study.tune`: ``kedro run --pipeline=tune`` (the objective handed to
   :func:`quant_arena.tuning.run_study`, the best-parameters artifact).
 
@@ -31,6 +33,7 @@ from quant_arena.study.data import (
     series_periods_per_year,
     time_split,
 )
+from quant_arena.study.portfolio import PortfolioStudyConfig
 from quant_arena.study.train_rl import TrainRLConfig, check_built_agents
 from quant_arena.study.tune import (
     TuneConfig,
@@ -62,6 +65,7 @@ from quant_arena.study.walk_forward import (
 
 __all__ = [
     # the orchestration modules the pipelines wire (``from quant_arena.study import walk_forward``)
+    "portfolio",
     "train_rl",
     "tune",
     "walk_forward",
@@ -72,6 +76,7 @@ __all__ = [
     "FoldFeatures",
     "FoldUnit",
     "LookaheadError",
+    "PortfolioStudyConfig",
     "SplitConfig",
     "SplitIndices",
     "TrainRLConfig",

@@ -52,8 +52,11 @@ __all__ = [
     "TrainingBudget",
     "TrainingConfig",
     "deterministic_policy",
+    "eval_overrides",
     "make_eval_env",
     "make_train_env",
+    "train_overrides",
+    "train_with_budget",
 ]
 
 
@@ -101,10 +104,29 @@ def make_train_env(
     data: MarketData, env: TradingEnvConfig, n_envs: int, episode_length: int | None
 ) -> TradingVecEnv:
     """The training env: ``n_envs`` copies with random starts and ``episode_length``-bar episodes."""
+    return TradingVecEnv(
+        data, int(n_envs), env, info="lean", **train_overrides(episode_length)
+    )
+
+
+def train_overrides(episode_length: int | None) -> dict[str, Any]:
+    """Env overrides of a training env (any of the project's envs): random starts, episodes of
+    ``episode_length`` bars (None: to the end of the data)."""
     overrides: dict[str, Any] = {"start": "random"}
     if episode_length is not None:
         overrides["max_episode_steps"] = int(episode_length)
-    return TradingVecEnv(data, int(n_envs), env, info="lean", **overrides)
+    return overrides
+
+
+def eval_overrides(start: int) -> dict[str, Any]:
+    """Env overrides of an evaluation env: one episode from bar ``start`` to the end of the data,
+    no episode cut, no drawdown stop."""
+    return {
+        "start": "fixed",
+        "start_index": int(start),
+        "max_episode_steps": None,
+        "max_drawdown": None,
+    }
 
 
 def make_eval_env(data: MarketData, env: TradingEnvConfig, start: int) -> TradingEnv:
@@ -113,15 +135,7 @@ def make_eval_env(data: MarketData, env: TradingEnvConfig, start: int) -> Tradin
     Training devices are switched off (no random start, no episode cut, no drawdown stop, no
     curriculum), so the episode is exactly the evaluation window, as ``run_policy`` runs it.
     """
-    return TradingEnv(
-        data,
-        env,
-        start="fixed",
-        start_index=int(start),
-        max_episode_steps=None,
-        max_drawdown=None,
-        curriculum=None,
-    )
+    return TradingEnv(data, env, curriculum=None, **eval_overrides(start))
 
 
 def deterministic_policy(model: Any) -> Any:
@@ -130,6 +144,36 @@ def deterministic_policy(model: Any) -> Any:
     ``model.predict(obs, deterministic=True)``, faster), or the model itself for RecurrentPPO /
     MaskablePPO (``run_policy`` feeds their LSTM state / action masks through ``predict``)."""
     return greedy_policy(model) or model
+
+
+def train_with_budget(
+    agent: AgentConfig,
+    train_env_factory: Any,
+    val_env_factory: Any,
+    budget: TrainingBudget,
+    *,
+    seed: int,
+    periods_per_year: float,
+    **kwargs: Any,
+) -> TrainingResult:
+    """:func:`~quant_arena.agents.training.train_agent` with a training block's budget and the
+    validation Sharpe as the early-stopping score: the one training call of every study (the
+    single-asset :class:`FoldUnit` and the multi-asset portfolio study); ``kwargs`` go to
+    ``train_agent`` (normalization, checkpoints, logging, progress)."""
+    return train_agent(
+        agent,
+        train_env_factory,
+        val_env_factory,
+        total_timesteps=budget.total_timesteps,
+        eval_freq=budget.eval_freq,
+        patience=budget.patience,
+        seed=int(seed),
+        score_fn=sharpe_ratio,
+        min_delta=budget.min_delta,
+        periods_per_year=periods_per_year,
+        normalize_observations=budget.normalize_observations,
+        **kwargs,
+    )
 
 
 @dataclass
@@ -192,18 +236,13 @@ class FoldUnit:
         train_data = self.data(self.train_stop)
         val_data = self.data(self.validation[1])
         env, start = self.env, self.validation[0]
-        return train_agent(
+        return train_with_budget(
             agent,
             lambda: make_train_env(train_data, env, n_envs, budget.episode_length),
             lambda: make_eval_env(val_data, env, start),
-            total_timesteps=budget.total_timesteps,
-            eval_freq=budget.eval_freq,
-            patience=budget.patience,
-            seed=int(seed),
-            score_fn=sharpe_ratio,
-            min_delta=budget.min_delta,
+            budget,
+            seed=seed,
             periods_per_year=self.periods_per_year,
-            normalize_observations=budget.normalize_observations,
             normalization=normalization,
             checkpoint_dir=checkpoint_dir,
             log_fn=log_fn,
