@@ -16,13 +16,14 @@ from quant_arena.hooks import (
     validate_parameters,
 )
 from quant_arena.pipelines.parameters import parameter_models
+from quant_arena.settings import CONFIG_LOADER_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def params() -> dict:
-    loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")
+    loader = OmegaConfigLoader(str(ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "base_env": "base", "default_run_env": "base"})
     return loader["parameters"]
 
 
