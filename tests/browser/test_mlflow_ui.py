@@ -52,7 +52,7 @@ def test_the_mlflow_ui_nests_the_child_runs_under_the_kedro_run(tiny_study, page
             close.first.click()
         screenshot(page, "mlflow_runs.png")
         # the agents alone, by tag, as a researcher compares seeds and folds
-        search = page.get_by_role("textbox").first
+        search = page.locator("input[placeholder*='metrics.']").first  # the runs search box
         search.fill("tags.kind = 'agent'")
         search.press("Enter")
         page.get_by_text("5 matching runs").wait_for()
