@@ -7,10 +7,10 @@ from quant_arena.features.builder import (
     FEATURE_PREFIX,
     FeatureConfig,
     build_features,
-    series_feature_arrays,
     config_for_columns,
     feature_columns,
     feature_summary,
+    series_feature_arrays,
 )
 from quant_arena.features.indicators import ema, rolling_mean, rolling_std
 from quant_arena.features.scalers import (
