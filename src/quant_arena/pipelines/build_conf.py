@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from kedro.config import OmegaConfigLoader
 from kedro.framework.project import settings
+from omegaconf.resolvers import oc
 from pydantic import BaseModel, ValidationError
 
 from quant_arena.pipelines.boundary import validated
@@ -73,6 +74,12 @@ def built_parameters(
         **dict(settings.CONFIG_LOADER_ARGS),
         "base_env": "base",
     }  # the project's resolvers (oc.env, ...)
+    # before Kedro has configured the project (a pipeline built outside a session), its settings
+    # are Kedro's defaults: the project's own resolver for ${oc.env:...} (globals.yml's data_root)
+    args["custom_resolvers"] = {
+        "oc.env": oc.env,
+        **dict(args.get("custom_resolvers") or {}),
+    }
     args["default_run_env"] = run_env(env)
     loader_class = getattr(settings, "CONFIG_LOADER_CLASS", None) or OmegaConfigLoader
     loader = loader_class(conf_source=str(conf), **args)

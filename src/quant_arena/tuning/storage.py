@@ -7,6 +7,7 @@ import it without torch. ``mask_url`` is what every log line uses, ``redact`` ev
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,15 @@ def make_storage(
             )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        try:
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - retried once below, then reported
+            # N workers started at once on a fresh database race to create Optuna's schema
+            # (PostgreSQL: a UniqueViolation on its enum types); the loser finds it made: retry
+            if "IntegrityError" not in type(exc).__name__ and "UniqueViolation" not in str(exc):
+                raise
+            time.sleep(1.0)
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:
         # the driver's message may quote the URL: never re-raise it verbatim
         raise RuntimeError(

@@ -170,7 +170,12 @@ def test_parameters_file_is_valid_and_bad_values_name_the_parameter(params, resu
 
 def _project_catalog(root: Path) -> DataCatalog:
     """The project's catalog entries the report uses (relative paths resolve under ``root``)."""
-    config = yaml.safe_load((ROOT / "conf" / "base" / "catalog.yml").read_text())
+    from kedro.config import OmegaConfigLoader
+
+    from quant_arena.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "base_env": "base", "default_run_env": "base"})
+    config = loader["catalog"]  # globals resolved (data_root: data, relative to the cwd)
     used = ["{name}_table", "{name}_report", "{name}_plot", "{name}_markdown", "{name}_html", "tearsheets"]
     return DataCatalog.from_config({k: config[k] for k in used})
 
