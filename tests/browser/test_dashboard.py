@@ -1,6 +1,7 @@
 """The results dashboard in headless Chromium: ``python -m quant_arena.dashboard`` (Streamlit) on a
-free port, against the catalog outputs of a tiny walk_forward run (tests/browser/_tiny_run.py),
-shows the leaderboard table and every section."""
+free port, against the catalog outputs of the session's tiny walk_forward study (``tiny_study``:
+a real ``kedro run`` with KEDRO_ENV=ci, see tests/_tiny_study.py), shows the leaderboard table and
+every section."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.browser._serve import free_port, running_server
-from tests.browser._tiny_run import tiny_walk_forward_project
 from tests.browser.conftest import chromium_or_skip
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory):
-    """The dashboard of a tiny run's project copy, served for the module: its URL."""
-    chromium_or_skip()  # before the work, not after it
-    project = tiny_walk_forward_project(tmp_path_factory.mktemp("dashboard-project"))
+def dashboard(tmp_path_factory: pytest.TempPathFactory, tiny_study: Path):
+    """The dashboard of the tiny study's project, served for the module: its URL."""
+    chromium_or_skip()
+    project = tiny_study
     port = free_port()
     log = Path(tmp_path_factory.mktemp("dashboard-log")) / "streamlit.log"
     cmd = [
