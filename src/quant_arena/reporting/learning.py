@@ -135,7 +135,11 @@ def learning_curve_summary(
     """One row per agent (strings, for the leaderboard page): curves, evaluations per curve, env
     steps trained, validation Sharpe at the first / best / last evaluation and training reward at
     the first / last one (means over seeds x folds), and how many curves were still improving at
-    their last evaluation (a budget that ends on a best score may be too short)."""
+    their last evaluation (a budget that ends on a best score may be too short). Rows of a
+    synthetic pretraining (``phase == "pretrain"``: their validation is a synthetic market) are
+    left out; the env steps count them (the fine-tune's steps follow the pretraining's)."""
+    if "phase" in curves.columns:
+        curves = curves[curves["phase"].astype(object).ne("pretrain")]
     table = validate_learning_curves(curves)
     rcol = reward_column(table)
     rows = []
