@@ -44,7 +44,13 @@ from quant_arena.study.data import model_input, passthrough_columns
 from quant_arena.study.unit import FoldUnit
 from quant_arena.synthetic import CalibrationConfig, calibrate, simulate
 
-__all__ = ["PretrainConfig", "PretrainResult", "join_phases", "pretrain_on_synthetic", "synthetic_fold_input"]
+__all__ = [
+    "PretrainConfig",
+    "PretrainResult",
+    "join_phases",
+    "pretrain_on_synthetic",
+    "synthetic_fold_input",
+]
 
 #: Open time of the first synthetic bar (on every timeframe's grid); the market's own clock.
 SYNTHETIC_START = "2000-01-01"
@@ -56,17 +62,38 @@ class PretrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_bars: int = Field(20_000, ge=100, description="synthetic bars generated per agent x seed x fold")
+    n_bars: int = Field(
+        20_000, ge=100, description="synthetic bars generated per agent x seed x fold"
+    )
     validation_bars: int = Field(
-        2_000, ge=2, description="the last bars of the synthetic market: the pretraining's (synthetic) validation window"
+        2_000,
+        ge=2,
+        description="the last bars of the synthetic market: the pretraining's (synthetic) validation window",
     )
-    timesteps: int = Field(100_000, ge=1, description="env steps of pretraining at most (before the real training budget)")
-    eval_freq: int | None = Field(None, ge=1, description="env steps between synthetic-validation evaluations; null = training.eval_freq")
-    patience: int | None = Field(None, ge=1, description="evaluations without improvement before pretraining stops; null = training.patience")
+    timesteps: int = Field(
+        100_000,
+        ge=1,
+        description="env steps of pretraining at most (before the real training budget)",
+    )
+    eval_freq: int | None = Field(
+        None,
+        ge=1,
+        description="env steps between synthetic-validation evaluations; null = training.eval_freq",
+    )
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="evaluations without improvement before pretraining stops; null = training.patience",
+    )
     calibration: CalibrationConfig = Field(
-        default_factory=CalibrationConfig, description="quant_arena.synthetic.CalibrationConfig (regime labeller, EGARCH / Student-t fit)"
+        default_factory=CalibrationConfig,
+        description="quant_arena.synthetic.CalibrationConfig (regime labeller, EGARCH / Student-t fit)",
     )
-    seed_offset: int = Field(1_000, ge=0, description="the synthetic market's seed is seed_offset + the run's seed")
+    seed_offset: int = Field(
+        1_000,
+        ge=0,
+        description="the synthetic market's seed is seed_offset + the run's seed",
+    )
 
     @model_validator(mode="after")
     def _windows(self) -> PretrainConfig:
@@ -124,16 +151,38 @@ def synthetic_fold_input(
         ValueError: the training window is too short for ``calibration.window`` (names it).
     """
     lo, hi = int(train_window[0]), int(train_window[1])
-    keys = [c for c in ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume") if c in frame.columns]
+    keys = [
+        c
+        for c in (
+            "symbol",
+            "timeframe",
+            "timestamp",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+        )
+        if c in frame.columns
+    ]
     real = frame.iloc[lo:hi][keys].reset_index(drop=True)
     try:
         model = calibrate(real, config.calibration)
     except ValueError as exc:
-        raise ValueError(f"pretrain.calibration on the fold's {len(real)} training bars: {exc}") from None
+        raise ValueError(
+            f"pretrain.calibration on the fold's {len(real)} training bars: {exc}"
+        ) from None
     timeframe = str(real["timeframe"].iloc[0]) if "timeframe" in real.columns else "1h"
     symbol = str(real["symbol"].iloc[0]) if "symbol" in real.columns else "SYN"
     market_seed = int(config.seed_offset) + int(seed)
-    bars = simulate(model, n_bars=int(config.n_bars), timeframe=timeframe, start=SYNTHETIC_START, symbol=symbol, seed=market_seed)
+    bars = simulate(
+        model,
+        n_bars=int(config.n_bars),
+        timeframe=timeframe,
+        start=SYNTHETIC_START,
+        symbol=symbol,
+        seed=market_seed,
+    )
     regimes = bars["regime"].astype(str)
     built = build_features(bars.drop(columns=["regime"]), feature_config)
     missing = [c for c in columns if c not in built.columns]
@@ -142,7 +191,9 @@ def synthetic_fold_input(
             f"pretrain: the synthetic market's features lack {missing}; params:features must be the features pipeline's",
             rule="missing_columns",
         )
-    out = model_input(built[passthrough_columns(built) + list(columns)], list(columns), scaler)
+    out = model_input(
+        built[passthrough_columns(built) + list(columns)], list(columns), scaler
+    )
     ts = real["timestamp"]
     summary = {
         "calibration_rows": len(real),
@@ -151,12 +202,25 @@ def synthetic_fold_input(
         "synthetic_bars": int(config.n_bars),
         "synthetic_seed": market_seed,
         "synthetic_regimes": ",".join(model.regime_names),
-        "synthetic_student_t_dof": float(model.student_t_dof) if model.student_t_dof is not None else float("nan"),
+        "synthetic_student_t_dof": float(model.student_t_dof)
+        if model.student_t_dof is not None
+        else float("nan"),
         # per regime (JSON): annualised volatility and drift as calibrated, share of the synthetic bars
-        "synthetic_volatility": json.dumps({k: round(float(r.volatility), 4) for k, r in model.regimes.items()}),
-        "synthetic_drift": json.dumps({k: round(float(r.drift), 4) for k, r in model.regimes.items()}),
-        "synthetic_regime_share": json.dumps({k: round(float(v), 4) for k, v in regimes.value_counts(normalize=True).sort_index().items()}),
-        "synthetic_log_return": float(np.log(bars["close"].iloc[-1] / bars["open"].iloc[0])),
+        "synthetic_volatility": json.dumps(
+            {k: round(float(r.volatility), 4) for k, r in model.regimes.items()}
+        ),
+        "synthetic_drift": json.dumps(
+            {k: round(float(r.drift), 4) for k, r in model.regimes.items()}
+        ),
+        "synthetic_regime_share": json.dumps(
+            {
+                k: round(float(v), 4)
+                for k, v in regimes.value_counts(normalize=True).sort_index().items()
+            }
+        ),
+        "synthetic_log_return": float(
+            np.log(bars["close"].iloc[-1] / bars["open"].iloc[0])
+        ),
     }
     return out, summary
 
@@ -188,15 +252,21 @@ def pretrain_on_synthetic(
     ``patience`` apply to the pretraining too); ``timesteps`` is the pretrain block's.
     """
     t0 = time.perf_counter()
-    syn, summary = synthetic_fold_input(frame, train_window, config, seed, feature_config, scaler, columns)
+    syn, summary = synthetic_fold_input(
+        frame, train_window, config, seed, feature_config, scaler, columns
+    )
     t_market = time.perf_counter() - t0
     n = len(syn)
     stop = n - int(config.validation_bars)
     unit = FoldUnit(syn, list(columns), env, stop, (stop, n), float(periods_per_year))
     pre_budget = _Budget(
         total_timesteps=int(config.timesteps),
-        eval_freq=int(config.eval_freq if config.eval_freq is not None else budget.eval_freq),
-        patience=int(config.patience if config.patience is not None else budget.patience),
+        eval_freq=int(
+            config.eval_freq if config.eval_freq is not None else budget.eval_freq
+        ),
+        patience=int(
+            config.patience if config.patience is not None else budget.patience
+        ),
         min_delta=float(budget.min_delta),
         episode_length=budget.episode_length,
         normalize_observations=bool(budget.normalize_observations),
@@ -213,7 +283,9 @@ def pretrain_on_synthetic(
         progress_every=progress_every,
         progress_label=f"{progress_label} pretrain".strip(),
     )
-    weights = {k: v.detach().clone() for k, v in result.model.policy.state_dict().items()}
+    weights = {
+        k: v.detach().clone() for k, v in result.model.policy.state_dict().items()
+    }
     result.model.get_env().close()
     meta = {
         "pretrain_timesteps": int(result.timesteps),
@@ -228,11 +300,16 @@ def pretrain_on_synthetic(
     return PretrainResult(weights, result.learning_curve, meta, syn)
 
 
-def join_phases(pretrain: pd.DataFrame, finetune: pd.DataFrame, pretrain_timesteps: int) -> pd.DataFrame:
+def join_phases(
+    pretrain: pd.DataFrame, finetune: pd.DataFrame, pretrain_timesteps: int
+) -> pd.DataFrame:
     """One learning curve of both phases: the pretraining's rows (``phase = "pretrain"``,
     validation = the synthetic window) then the fine-tune's (``phase = "finetune"``, validation =
     the real window), ``timesteps`` counted from the network's first env step (the fine-tune's
     shifted by ``pretrain_timesteps``)."""
     pre = pretrain.assign(phase="pretrain")
-    fine = finetune.assign(phase="finetune", timesteps=finetune["timesteps"].to_numpy() + int(pretrain_timesteps))
+    fine = finetune.assign(
+        phase="finetune",
+        timesteps=finetune["timesteps"].to_numpy() + int(pretrain_timesteps),
+    )
     return pd.concat([pre, fine], ignore_index=True)

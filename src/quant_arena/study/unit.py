@@ -252,7 +252,11 @@ class FoldUnit:
             progress_bar=progress_bar,
             progress_every=progress_every,
             progress_label=progress_label,
-            **({"initial_weights": initial_weights} if initial_weights is not None else {}),
+            **(
+                {"initial_weights": initial_weights}
+                if initial_weights is not None
+                else {}
+            ),
         )
 
     def score(

@@ -28,7 +28,11 @@ from quant_arena.evaluation.backtest import BacktestResult
 from quant_arena.evaluation.did_it_learn import choose_constant, run_constants
 from quant_arena.features import FeatureConfig
 from quant_arena.study.data import market_data
-from quant_arena.study.pretrain import PretrainResult, join_phases, pretrain_on_synthetic
+from quant_arena.study.pretrain import (
+    PretrainResult,
+    join_phases,
+    pretrain_on_synthetic,
+)
 from quant_arena.study.unit import FoldUnit
 from quant_arena.study.walk_forward.config import WalkForwardConfig, run_name
 from quant_arena.study.walk_forward.fold import FoldData, FoldFeatures
@@ -143,7 +147,20 @@ def train_fold_agent(
     t_start, cpu_start = time.perf_counter(), time.process_time()
     unit = agent_unit(data, model_input_frame, env, columns)
     n_envs = training_n_envs(config, agent, agent_config.algo)
-    pre = _pretrain(data, features, model_input_frame, agent, seed, config, agent_config, env, columns, n_envs, feature_config, log_fn)
+    pre = _pretrain(
+        data,
+        features,
+        model_input_frame,
+        agent,
+        seed,
+        config,
+        agent_config,
+        env,
+        columns,
+        n_envs,
+        feature_config,
+        log_fn,
+    )
     result = unit.train(
         agent_config,
         tc,
@@ -268,8 +285,15 @@ def _pretrain(
     logger.info(
         "fold %d %s seed %d: pretrained %d steps on %d synthetic bars calibrated to %d training bars (regimes %s) in %.1f s; "
         "best synthetic-validation Sharpe %.3f",
-        data.index, agent, seed, m["pretrain_timesteps"], m["synthetic_bars"], m["calibration_rows"], m["synthetic_regimes"],
-        m["pretrain_seconds"], m["pretrain_best_val_sharpe"],
+        data.index,
+        agent,
+        seed,
+        m["pretrain_timesteps"],
+        m["synthetic_bars"],
+        m["calibration_rows"],
+        m["synthetic_regimes"],
+        m["pretrain_seconds"],
+        m["pretrain_best_val_sharpe"],
     )
     return pre
 

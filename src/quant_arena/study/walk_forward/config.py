@@ -19,12 +19,12 @@ from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.folds import FoldConfig
 from quant_arena.evaluation.regimes import RegimeConfig
-from quant_arena.study.pretrain import PretrainConfig
 from quant_arena.study.data import (
     FeatureSetConfig,
     check_pipeline_env,
     series_periods_per_year,
 )
+from quant_arena.study.pretrain import PretrainConfig
 from quant_arena.synthetic.stress import parse_scenarios
 
 __all__ = [
