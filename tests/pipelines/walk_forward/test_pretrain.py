@@ -15,7 +15,7 @@ import torch
 from quant_arena.agents import training
 from quant_arena.features import FeatureConfig, build_features
 from quant_arena.pipelines.walk_forward.pipeline import create_pipeline
-from quant_arena.reporting import learning_curve_summary
+from quant_arena.reporting import learning_curve_metrics, learning_curve_summary
 from quant_arena.study.pretrain import synthetic_fold_input
 from quant_arena.study.walk_forward import (
     WalkForwardConfig,
@@ -270,6 +270,14 @@ def test_both_phases_show_in_the_learning_curve_and_the_meta(trained):
     assert points["ppo_pretrained"] == str(
         int((curve["phase"] == "finetune").sum())
     )  # the synthetic validation is not shown
+    logged = {
+        name
+        for name, _, _ in learning_curve_metrics(curve.assign(fold=0), ("val_sharpe",))
+    }
+    assert logged == {
+        "fold_0.ppo_pretrained.seed_0.pretrain.val_sharpe",
+        "fold_0.ppo_pretrained.seed_0.train.val_sharpe",
+    }
 
 
 def test_same_seed_same_pretrained_agent(fold, trained):
