@@ -643,6 +643,7 @@ def train_agent(
     normalize_observations: bool = False,
     normalization: Mapping[str, Any] | None = None,
     curriculum: bool = True,
+    initial_weights: Mapping[str, Any] | None = None,
 ) -> TrainingResult:
     """Train ``agent_config`` with validation-Sharpe early stopping (see the module docstring).
 
@@ -674,6 +675,10 @@ def train_agent(
             the validation rollout uses the same statistics.
         normalization: extra statistics to save with the model (e.g. :func:`scaler_normalization`).
         curriculum: report each validation Sharpe to the training env's ``report_score``.
+        initial_weights: a policy ``state_dict`` of the same architecture (e.g. a pretrained
+            model's ``policy.state_dict()``) loaded into the new model before ``learn``: training
+            continues from those weights (the optimizer, replay buffer and step count start
+            afresh). None (default): the seed's fresh network.
 
     Returns:
         :class:`TrainingResult`.
@@ -690,6 +695,8 @@ def train_agent(
         raise TypeError("val_env_factory must return a single gymnasium.Env (one episode = the validation slice)")
     ppy = float(periods_per_year) if periods_per_year is not None else _periods_per_year(val_env)
     model = make_agent(config, venv)
+    if initial_weights is not None:
+        model.policy.load_state_dict(initial_weights)
     vn = _unwrap_vec_normalize(venv)
     transform = vn.normalize_obs if vn is not None else None
 

@@ -91,7 +91,8 @@ def learning_curve_metrics(
     ``name`` is ``fold_<f>.<agent>.seed_<s>.train.<metric>`` (walk_forward's curves), or without
     the ``fold_<f>.`` / ``.seed_<s>`` parts when the table has no such column (train_rl's one
     split: ``<agent>.train.<metric>``); ``step`` is the env steps trained when the evaluation
-    ran, so MLflow draws each curve against env steps.
+    ran, so MLflow draws each curve against env steps. Rows of a synthetic pretraining
+    (``phase == "pretrain"``) are named ``...pretrain.<metric>`` (their validation is synthetic).
     """
     if curves is None or not len(curves):
         return []
@@ -114,10 +115,19 @@ def learning_curve_metrics(
             + ".train."
         )
         steps = g["timesteps"].to_numpy(dtype=np.int64)
+        # a synthetic pretraining's rows (phase "pretrain") are logged as <...>.pretrain.<metric>
+        pre = (
+            g["phase"].astype(object).eq("pretrain").to_numpy()
+            if "phase" in g.columns
+            else np.zeros(len(g), dtype=bool)
+        )
+        stems = np.where(pre, stem[: -len("train.")] + "pretrain.", stem)
         for m in have:
-            for step, value in zip(steps, g[m].to_numpy(dtype=np.float64), strict=True):
+            for name, step, value in zip(
+                stems, steps, g[m].to_numpy(dtype=np.float64), strict=True
+            ):
                 if math.isfinite(value):
-                    out.append((stem + m, float(value), int(step)))
+                    out.append((str(name) + m, float(value), int(step)))
     return out
 
 
@@ -135,7 +145,11 @@ def learning_curve_summary(
     """One row per agent (strings, for the leaderboard page): curves, evaluations per curve, env
     steps trained, validation Sharpe at the first / best / last evaluation and training reward at
     the first / last one (means over seeds x folds), and how many curves were still improving at
-    their last evaluation (a budget that ends on a best score may be too short)."""
+    their last evaluation (a budget that ends on a best score may be too short). Rows of a
+    synthetic pretraining (``phase == "pretrain"``: their validation is a synthetic market) are
+    left out; the env steps count them (the fine-tune's steps follow the pretraining's)."""
+    if "phase" in curves.columns:
+        curves = curves[curves["phase"].astype(object).ne("pretrain")]
     table = validate_learning_curves(curves)
     rcol = reward_column(table)
     rows = []

@@ -229,10 +229,12 @@ class FoldUnit:
         progress_bar: bool | None = None,
         progress_every: int | None = None,
         progress_label: str = "",
+        initial_weights: dict[str, Any] | None = None,
     ) -> TrainingResult:
         """Train ``agent`` with ``seed`` on the training rows with validation-Sharpe early stopping
         (:func:`~quant_arena.agents.training.train_agent`); the model returned holds the best
-        validation weights."""
+        validation weights. ``initial_weights`` (a policy ``state_dict``, e.g. a pretrained
+        model's) replace the fresh network's before training (None: the seed's fresh network)."""
         train_data = self.data(self.train_stop)
         val_data = self.data(self.validation[1])
         env, start = self.env, self.validation[0]
@@ -250,6 +252,11 @@ class FoldUnit:
             progress_bar=progress_bar,
             progress_every=progress_every,
             progress_label=progress_label,
+            **(
+                {"initial_weights": initial_weights}
+                if initial_weights is not None
+                else {}
+            ),
         )
 
     def score(

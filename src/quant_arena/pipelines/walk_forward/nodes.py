@@ -125,8 +125,11 @@ def evaluate_baselines(
     return study.evaluate_fold_baselines(data, fold_artifact["features"], model_input_table, stressed_model_input_table, strategies, config)
 
 
-def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], agent: str, seed: int, built: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], features_params: dict[str, Any] | None = None,
+                     *, agent: str, seed: int, built: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Train one agent x seed on the fold's training window (validation: early stopping only).
+    ``features_params`` (``params:features``) is wired to agents with a ``pretrain`` block only:
+    their synthetic market's features are built with it.
 
     Returns:
         The model (best validation weights) and ``{"learning_curve": DataFrame, "meta": {...}}``
@@ -135,7 +138,9 @@ def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, A
     config = _check_built(validated(WalkForwardConfig, params), built)
     data = study.fold_data(fold_artifact, model_input_table)
     tuned = (fold_artifact.get("tuned") or {}).get(agent)
-    result = study.train_fold_agent(data, fold_artifact["features"], model_input_table, agent, seed, config, tuned=tuned)
+    feature_config = validated(FeatureConfig, features_params) if features_params is not None else None
+    result = study.train_fold_agent(data, fold_artifact["features"], model_input_table, agent, seed, config, tuned=tuned,
+                                    feature_config=feature_config)
     meta = dict(result.meta)
     if tuned is not None and fold_artifact.get("tuning_overlap"):
         meta["tuning_overlap"] = fold_artifact["tuning_overlap"]

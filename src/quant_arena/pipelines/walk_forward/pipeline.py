@@ -110,7 +110,7 @@ def read_built_config(project_root: Path | None = None, env: str | None = None) 
 def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
     """What decides the pipeline's nodes: folds, agents and seeds."""
     return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
-            "tuned_agents": config.tuned_agents()}
+            "tuned_agents": config.tuned_agents(), "pretrained_agents": [a.name for a in config.agents if a.pretrain is not None]}
 
 
 def _bind(func, **kwargs):
@@ -152,7 +152,7 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
         nodes += [
             Node(
                 func=_bind(train_agent_node, agent=agent, seed=seed, built=shape),
-                inputs=["model_input_table", "fold_artifact", PARAMS],
+                inputs=["model_input_table", "fold_artifact", PARAMS, *(["params:features"] if agent in shape.get("pretrained_agents", ()) else [])],
                 outputs=[f"{run}_model", f"{run}_training_artifact"],
                 name=f"train_{run}",
                 tags=["train"],

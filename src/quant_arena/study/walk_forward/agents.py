@@ -26,7 +26,13 @@ from quant_arena.agents.training import LogFn, scaler_normalization
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.backtest import BacktestResult
 from quant_arena.evaluation.did_it_learn import choose_constant, run_constants
+from quant_arena.features import FeatureConfig
 from quant_arena.study.data import market_data
+from quant_arena.study.pretrain import (
+    PretrainResult,
+    join_phases,
+    pretrain_on_synthetic,
+)
 from quant_arena.study.unit import FoldUnit
 from quant_arena.study.walk_forward.config import WalkForwardConfig, run_name
 from quant_arena.study.walk_forward.fold import FoldData, FoldFeatures
@@ -126,17 +132,35 @@ def train_fold_agent(
     config: WalkForwardConfig,
     log_fn: LogFn | None = None,
     tuned: TunedAgent | None = None,
+    feature_config: FeatureConfig | None = None,
 ) -> AgentTraining:
     """Train one agent with one seed on the fold's training window (see the module docstring).
     ``tuned`` (an ``agent_params: tuned`` agent,
     :func:`quant_arena.study.walk_forward.tuned.resolve_tuned_agents`) replaces the agent's
-    config, env and feature columns."""
+    config, env and feature columns. An agent with a ``pretrain`` block is first pretrained on a
+    synthetic market calibrated to the training window (:mod:`quant_arena.study.pretrain`; its
+    features built with ``feature_config``, ``params:features``) and the real training continues
+    from those weights; its learning curve has both phases (``phase``)."""
     torch.set_num_threads(int(config.training.torch_threads))
     agent_config, env, columns = agent_setup(config, agent, features, tuned)
     tc = config.training
     t_start, cpu_start = time.perf_counter(), time.process_time()
     unit = agent_unit(data, model_input_frame, env, columns)
     n_envs = training_n_envs(config, agent, agent_config.algo)
+    pre = _pretrain(
+        data,
+        features,
+        model_input_frame,
+        agent,
+        seed,
+        config,
+        agent_config,
+        env,
+        columns,
+        n_envs,
+        feature_config,
+        log_fn,
+    )
     result = unit.train(
         agent_config,
         tc,
@@ -148,6 +172,7 @@ def train_fold_agent(
         progress_bar=False,
         progress_every=tc.progress_every,
         progress_label=f"fold {data.index} {agent} seed {int(seed)}",
+        initial_weights=pre.weights if pre is not None else None,
     )
     ts = model_input_frame["timestamp"]
     elapsed = time.perf_counter() - t_start
@@ -180,6 +205,7 @@ def train_fold_agent(
         "env_steps_per_second": float(result.timesteps / result.seconds)
         if result.seconds > 0
         else float("nan"),
+        **(pre.meta if pre is not None else {}),
     }
     logger.info(
         "fold %d %s seed %d: trained %d steps in %.1f s (%.0f env-steps/s; rollout %.0f%%, update %.0f%%, validation %.0f%%), "
@@ -203,10 +229,73 @@ def train_fold_agent(
         " (stopped early)" if result.stopped_early else "",
     )
     curve = result.learning_curve.copy()
+    if pre is not None:
+        curve = join_phases(pre.learning_curve, curve, pre.meta["pretrain_timesteps"])
     curve.insert(0, "seed", int(seed))
     curve.insert(0, "agent", agent)
     curve.insert(0, "fold", data.index)
     return AgentTraining(result.model, curve, meta)
+
+
+def _pretrain(
+    data: FoldData,
+    features: FoldFeatures,
+    model_input_frame: pd.DataFrame,
+    agent: str,
+    seed: int,
+    config: WalkForwardConfig,
+    agent_config: AgentConfig,
+    env: TradingEnvConfig,
+    columns: Sequence[str],
+    n_envs: int,
+    feature_config: FeatureConfig | None,
+    log_fn: LogFn | None,
+) -> PretrainResult | None:
+    """The synthetic pretraining of an agent with a ``pretrain`` block (None without one)."""
+    spec = config.agent(agent)
+    if spec.pretrain is None:
+        return None
+    if feature_config is None:
+        raise ValueError(
+            f"walk_forward.agents[{agent}].pretrain is set but the training was given no params:features (the synthetic "
+            "market's features are built with it): the pipeline was built without the pretrain block (it is read when the "
+            "pipeline is BUILT from conf/base plus the run's --env / KEDRO_ENV; set it there, not with --params)"
+        )
+    t0, train_stop = data.window("train")
+    pre = pretrain_on_synthetic(
+        model_input_frame,
+        (t0, train_stop),
+        spec.pretrain,
+        agent=agent_config,
+        env=env,
+        columns=columns,
+        scaler=features.scaler,
+        feature_config=feature_config,
+        budget=config.training,
+        seed=int(seed),
+        n_envs=n_envs,
+        periods_per_year=data.periods_per_year,
+        normalization=scaler_normalization(features.scaler, columns),
+        log_fn=log_fn,
+        log_prefix=f"fold_{data.index}.{agent}.seed_{int(seed)}.pretrain.",
+        progress_every=config.training.progress_every,
+        progress_label=f"fold {data.index} {agent} seed {int(seed)}",
+    )
+    m = pre.meta
+    logger.info(
+        "fold %d %s seed %d: pretrained %d steps on %d synthetic bars calibrated to %d training bars (regimes %s) in %.1f s; "
+        "best synthetic-validation Sharpe %.3f",
+        data.index,
+        agent,
+        seed,
+        m["pretrain_timesteps"],
+        m["synthetic_bars"],
+        m["calibration_rows"],
+        m["synthetic_regimes"],
+        m["pretrain_seconds"],
+        m["pretrain_best_val_sharpe"],
+    )
+    return pre
 
 
 def evaluate_fold_agent(

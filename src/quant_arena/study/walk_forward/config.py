@@ -24,6 +24,7 @@ from quant_arena.study.data import (
     check_pipeline_env,
     series_periods_per_year,
 )
+from quant_arena.study.pretrain import PretrainConfig
 from quant_arena.synthetic.stress import parse_scenarios
 
 __all__ = [
@@ -106,6 +107,10 @@ class AgentSpec(_Strict):
     n_envs: int | None = Field(
         None, ge=1, description="env copies of this agent's training TradingVecEnv; null = its algorithm's measured default "
         "(training.n_envs, when set, wins for every agent)",
+    )
+    pretrain: PretrainConfig | None = Field(
+        None, description="pretrain on a synthetic market calibrated to each fold's training window, then fine-tune on the real one "
+        "(quant_arena.study.pretrain); null = real data only",
     )
 
     @field_validator("name")
