@@ -642,3 +642,26 @@ def test_bad_parameters_are_named() -> None:
         sharpe_ratio([0.01, 0.02], float("nan"))
     with pytest.raises(DataError, match="turnover must be >= 0"):
         compute_metrics([0.01, 0.02], periods_per_year=252, turnover=[0.1, -0.1])
+
+
+def test_interval_quantiles_keep_infinite_draws_instead_of_nan():
+    from quant_arena.evaluation.metrics import interval_quantiles
+
+    # bootstrap Sharpes of a nearly flat run: some resamples have zero variance -> +inf
+    draws = np.array([0.1, 0.2, 0.3, np.nan, *([np.inf] * 5)])
+    low, high = interval_quantiles(draws, [0.025, 0.975])
+    assert low == pytest.approx(np.quantile([0.1, 0.2, 0.3, *([np.inf] * 5)], 0.025))
+    assert high == np.inf  # numpy's interpolation between two infinities gives NaN
+    assert interval_quantiles(np.array([-np.inf, -np.inf, 1.0]), [0.1])[0] == -np.inf
+    # finite draws: exactly numpy's linear quantiles; all NaN: NaN
+    x = np.random.default_rng(0).normal(size=101)
+    np.testing.assert_array_equal(interval_quantiles(x, [0.025, 0.5, 0.975]), np.quantile(x, [0.025, 0.5, 0.975]))
+    assert np.isnan(interval_quantiles(np.array([np.nan, np.nan]), [0.5])).all()
+
+
+def test_a_leaderboard_interval_with_infinite_draws_is_not_reported_missing():
+    from quant_arena.reporting.leaderboard import _interval, _verdict
+
+    low, high = _interval(np.array([0.5, 0.7, 0.9, *([np.inf] * 10)]), 0.05)
+    assert np.isfinite(low) and high == np.inf
+    assert _verdict(low, high) == "yes"

@@ -141,7 +141,7 @@ where we refuse them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -832,6 +832,27 @@ def bootstrap_sharpe_draws(
     return out
 
 
+def interval_quantiles(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(values, qs)`` (linear) of the non-NaN values, where an order statistic that is
+    +-inf stays +-inf: bootstrap Sharpe draws of a nearly flat series can be infinite (positive mean,
+    zero variance), and numpy's interpolation between two infinities gives NaN, which would read
+    as "no interval". A quantile between a finite draw and an infinite one is that infinity."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return np.full(len(qs), np.nan)
+    with np.errstate(invalid="ignore"):  # inf - inf inside numpy's interpolation
+        out = np.quantile(v, qs)
+    bad = np.isnan(out)
+    if bad.any():
+        s = np.sort(v)
+        for i in np.flatnonzero(bad):
+            pos = float(qs[i]) * (s.size - 1)
+            a, b = s[int(math.floor(pos))], s[int(math.ceil(pos))]
+            out[i] = a if (a == b or not np.isfinite(a)) else b
+    return out
+
+
 def bootstrap_sharpe_ci(
     returns: Any,
     periods_per_year: float,
@@ -881,7 +902,7 @@ def bootstrap_sharpe_ci(
     n = int(n)
     stats = bootstrap_sharpe_draws(r - rf_bar, n, blk, method, np.random.default_rng(seed))
     stats *= np.sqrt(ppy)
-    low, high = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
+    low, high = interval_quantiles(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
     finite = stats[np.isfinite(stats)]
     se = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
     return SharpeCI(

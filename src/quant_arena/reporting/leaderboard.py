@@ -60,6 +60,7 @@ from quant_arena.evaluation.metrics import (
     bootstrap_block_length,
     bootstrap_sharpe_draws,  # the block bootstrap of bootstrap_sharpe_ci, one series
     compute_metrics,
+    interval_quantiles,
 )
 from quant_arena.market.errors import DataError
 from quant_arena.reporting.learning import (
@@ -195,10 +196,7 @@ def _bootstrap_sharpes(
 
 
 def _interval(values: np.ndarray, alpha: float) -> tuple[float, float]:
-    finite = values[~np.isnan(values)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    low, high = np.quantile(finite, [alpha / 2.0, 1.0 - alpha / 2.0])
+    low, high = interval_quantiles(values, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(low), float(high)
 
 
