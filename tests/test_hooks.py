@@ -299,7 +299,7 @@ def test_the_default_selection_leaves_portfolio_baselines_out_and_says_so(params
     import logging
 
     assert params["walk_forward"]["baselines"] is None and params["train_rl"]["baselines"] is True
-    with caplog.at_level(logging.INFO, logger="quant_arena.hooks"):
+    with caplog.at_level(logging.INFO, logger="quant_arena.pipelines.parameters"):
         validate_parameters({"walk_forward": params["walk_forward"], "train_rl": params["train_rl"], "baselines": {**params["baselines"], **ERC}})
     for key in ("walk_forward", "train_rl"):
         line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{key} runs baselines"))
