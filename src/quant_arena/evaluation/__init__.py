@@ -69,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "compute_metrics_table": "metrics",
     "drawdown_series": "metrics",
     "equity_from_returns": "metrics",
+    "interval_quantiles": "metrics",
     "max_drawdown": "metrics",
     "sharpe_ratio": "metrics",
     "sortino_ratio": "metrics",
