@@ -60,7 +60,9 @@ class EnsembleError(ValueError):
     """An ensemble that cannot be built or used (names the member / the operation)."""
 
 
-def member_target(action: Any, scheme: str, target_exposures: Sequence[float], max_exposure: float) -> float:
+def member_target(
+    action: Any, scheme: str, target_exposures: Sequence[float], max_exposure: float
+) -> float:
     """The target exposure a member's own env orders for ``action`` (``TradingEnv.step``'s rules)."""
     if scheme == "continuous":
         a = float(np.asarray(action).reshape(-1)[0])
@@ -69,7 +71,9 @@ def member_target(action: Any, scheme: str, target_exposures: Sequence[float], m
         x = float(target_exposures[int(np.asarray(action).reshape(-1)[0])])
         x = x if not x > max_exposure else max_exposure
         return x if not x < -max_exposure else -max_exposure
-    raise EnsembleError(f"action scheme {scheme!r} has no target exposure per action (supported: {list(SCHEMES)})")
+    raise EnsembleError(
+        f"action scheme {scheme!r} has no target exposure per action (supported: {list(SCHEMES)})"
+    )
 
 
 @dataclass
@@ -91,7 +95,9 @@ class EnsembleMember:
             )
         self.target_exposures = tuple(float(x) for x in self.target_exposures)
         if self.action_scheme == "discrete_targets" and not self.target_exposures:
-            raise EnsembleError(f"ensemble member {self.name!r}: discrete_targets without target_exposures")
+            raise EnsembleError(
+                f"ensemble member {self.name!r}: discrete_targets without target_exposures"
+            )
 
 
 def select_member(val_sharpes: Mapping[str, float]) -> str:
@@ -99,9 +105,9 @@ def select_member(val_sharpes: Mapping[str, float]) -> str:
     if not val_sharpes:
         raise EnsembleError("select_member: no members")
     best, best_v = None, -math.inf
-    for name, v in val_sharpes.items():
-        v = float(v)
-        score = v if math.isfinite(v) or v == math.inf else -math.inf
+    for name, value in val_sharpes.items():
+        v = float(value)
+        score = v if not math.isnan(v) else -math.inf
         if best is None or score > best_v:
             best, best_v = name, score
     return str(best)
@@ -132,21 +138,31 @@ class EnsemblePolicy:
         name: str = "ensemble",
     ) -> None:
         if combine not in COMBINES:
-            raise EnsembleError(f"ensemble {name!r}: combine must be one of {list(COMBINES)}, got {combine!r}")
+            raise EnsembleError(
+                f"ensemble {name!r}: combine must be one of {list(COMBINES)}, got {combine!r}"
+            )
         if not members:
             raise EnsembleError(f"ensemble {name!r}: no members")
         names = [m.name for m in members]
         if len(set(names)) != len(names):
-            raise EnsembleError(f"ensemble {name!r}: member names must be distinct, got {names}")
+            raise EnsembleError(
+                f"ensemble {name!r}: member names must be distinct, got {names}"
+            )
         if not (math.isfinite(max_exposure) and max_exposure > 0):
-            raise EnsembleError(f"ensemble {name!r}: max_exposure must be a positive number, got {max_exposure!r}")
+            raise EnsembleError(
+                f"ensemble {name!r}: max_exposure must be a positive number, got {max_exposure!r}"
+            )
         if combine == "select":
             if selected not in names:
-                raise EnsembleError(f"ensemble {name!r}: combine select needs `selected`, one of {names}; got {selected!r}")
+                raise EnsembleError(
+                    f"ensemble {name!r}: combine select needs `selected`, one of {names}; got {selected!r}"
+                )
             acting = [m for m in members if m.name == selected]
         else:
             if selected is not None:
-                raise EnsembleError(f"ensemble {name!r}: `selected` is for combine select only")
+                raise EnsembleError(
+                    f"ensemble {name!r}: `selected` is for combine select only"
+                )
             acting = list(members)
         self.name = name
         self.members = list(members)
@@ -155,7 +171,9 @@ class EnsemblePolicy:
         self.max_exposure = float(max_exposure)
         self._acting = acting
         for m in acting:
-            m._act = greedy_policy(m.model) or (lambda obs, _m=m.model: _m.predict(obs, deterministic=True)[0])
+            m._act = greedy_policy(m.model) or (
+                lambda obs, _m=m.model: _m.predict(obs, deterministic=True)[0]
+            )
             m._norm = observation_normalizer(m.model) if normalized else None
 
     def targets(self, obs: Any) -> list[float]:
@@ -163,7 +181,11 @@ class EnsemblePolicy:
         out = []
         for m in self._acting:
             x = m._norm.normalize_obs(obs) if m._norm is not None else obs
-            out.append(member_target(m._act(x), m.action_scheme, m.target_exposures, self.max_exposure))
+            out.append(
+                member_target(
+                    m._act(x), m.action_scheme, m.target_exposures, self.max_exposure
+                )
+            )
         return out
 
     def target(self, obs: Any) -> float:
@@ -175,7 +197,13 @@ class EnsemblePolicy:
         """``obs -> action`` of the continuous env: the target over the exposure cap."""
         return np.array([self.target(obs) / self.max_exposure], dtype=np.float64)
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, None]:
         """SB3-like ``predict`` (the ensemble is deterministic: ``deterministic`` is ignored)."""
         return self(observation), None
 

@@ -19,11 +19,23 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from quant_arena.envs.config import TradingEnvConfig
 
-__all__ = ["ENSEMBLE_SCHEMES", "OBSERVATION_FIELDS", "EnsembleConfig", "ensemble_env", "member_env_mismatch"]
+__all__ = [
+    "ENSEMBLE_SCHEMES",
+    "OBSERVATION_FIELDS",
+    "EnsembleConfig",
+    "ensemble_env",
+    "member_env_mismatch",
+]
 
 #: Env fields every member of an ensemble must share: what the observation is made of and how an
 #: order is sent (the account part of the observation is the ensemble's own, shared by all).
-OBSERVATION_FIELDS: tuple[str, ...] = ("window", "observation", "time_scale", "rebalance_tolerance", "initial_equity")
+OBSERVATION_FIELDS: tuple[str, ...] = (
+    "window",
+    "observation",
+    "time_scale",
+    "rebalance_tolerance",
+    "initial_equity",
+)
 #: Action schemes a member may have (one target exposure per action).
 ENSEMBLE_SCHEMES: tuple[str, ...] = ("discrete_targets", "continuous")
 
@@ -33,7 +45,10 @@ class EnsembleConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    members: list[str] = Field(..., description="names of other agents of walk_forward.agents (>= 2, none an ensemble)")
+    members: list[str] = Field(
+        ...,
+        description="names of other agents of walk_forward.agents (>= 2, none an ensemble)",
+    )
     combine: Literal["mean", "select"] = Field(
         "mean",
         description="mean: the average of the members' target exposures at each bar; select: per fold, the member with the "
@@ -55,15 +70,19 @@ def member_env_mismatch(envs: dict[str, TradingEnvConfig]) -> str | None:
     observation and the order rules) or a member whose action scheme has no target per action."""
     for name, env in envs.items():
         if env.action_scheme not in ENSEMBLE_SCHEMES:
-            return (f"member {name!r} has env.action_scheme {env.action_scheme!r}: an ensemble member needs one of "
-                    f"{list(ENSEMBLE_SCHEMES)} (a target exposure per action)")
+            return (
+                f"member {name!r} has env.action_scheme {env.action_scheme!r}: an ensemble member needs one of "
+                f"{list(ENSEMBLE_SCHEMES)} (a target exposure per action)"
+            )
     items = list(envs.items())
     first, env0 = items[0]
     for name, env in items[1:]:
         for f in OBSERVATION_FIELDS:
             if getattr(env, f) != getattr(env0, f):
-                return (f"members {first!r} and {name!r} differ in env.{f} ({getattr(env0, f)!r} vs {getattr(env, f)!r}): "
-                        "the members of an ensemble must see the same observation")
+                return (
+                    f"members {first!r} and {name!r} differ in env.{f} ({getattr(env0, f)!r} vs {getattr(env, f)!r}): "
+                    "the members of an ensemble must see the same observation"
+                )
         if env.execution != env0.execution:
             return f"members {first!r} and {name!r} differ in env.execution: an ensemble needs one set of costs"
     return None

@@ -89,7 +89,10 @@ from quant_arena.study.walk_forward.config import (
     WFTrainingConfig,
     run_name,
 )
-from quant_arena.study.walk_forward.ensemble import ensemble_policy, evaluate_fold_ensemble
+from quant_arena.study.walk_forward.ensemble import (
+    ensemble_policy,
+    evaluate_fold_ensemble,
+)
 from quant_arena.study.walk_forward.fold import (
     FoldData,
     FoldFeatures,

@@ -33,7 +33,12 @@ from quant_arena.agents.ensemble import EnsembleMember, EnsemblePolicy, select_m
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.backtest import BacktestResult
 from quant_arena.study.ensemble import ensemble_env
-from quant_arena.study.walk_forward.agents import agent_setup, agent_unit, fold_constants, initial_agent
+from quant_arena.study.walk_forward.agents import (
+    agent_setup,
+    agent_unit,
+    fold_constants,
+    initial_agent,
+)
 from quant_arena.study.walk_forward.config import WalkForwardConfig, run_name
 from quant_arena.study.walk_forward.fold import FoldData, FoldFeatures
 from quant_arena.study.walk_forward.tuned import TunedAgent
@@ -44,13 +49,19 @@ logger = logging.getLogger(__name__)
 
 
 def _members_setup(
-    config: WalkForwardConfig, agent: str, fold: int, features: FoldFeatures, tuned: Mapping[str, TunedAgent] | None
+    config: WalkForwardConfig,
+    agent: str,
+    fold: int,
+    features: FoldFeatures,
+    tuned: Mapping[str, TunedAgent] | None,
 ) -> tuple[list[str], dict[str, tuple[Any, TradingEnvConfig, list[str]]]]:
     spec = config.agent(agent)
     if spec.ensemble is None:
         raise ValueError(f"walk_forward.agents[{agent}] has no ensemble block")
     members = list(spec.ensemble.members)
-    setups = {m: agent_setup(config, m, features, (tuned or {}).get(m)) for m in members}
+    setups = {
+        m: agent_setup(config, m, features, (tuned or {}).get(m)) for m in members
+    }
     cols0 = setups[members[0]][2]
     for m in members[1:]:
         if setups[m][2] != cols0:
@@ -60,7 +71,9 @@ def _members_setup(
                 "the members of an ensemble must see the same observation"
             )
         if setups[m][1].window != setups[members[0]][1].window:
-            raise ValueError(f"walk_forward.agents[{agent}].ensemble.members: {members[0]!r} and {m!r} have different env.window")
+            raise ValueError(
+                f"walk_forward.agents[{agent}].ensemble.members: {members[0]!r} and {m!r} have different env.window"
+            )
     return members, setups
 
 
@@ -76,7 +89,12 @@ def ensemble_policy(
     """The :class:`EnsemblePolicy` of ``models`` (member -> model) acting with ``envs`` (member ->
     the env it was trained in; their costs give the exposure cap)."""
     names = list(models)
-    members = [EnsembleMember(m, models[m], envs[m].action_scheme, tuple(envs[m].target_exposures)) for m in names]
+    members = [
+        EnsembleMember(
+            m, models[m], envs[m].action_scheme, tuple(envs[m].target_exposures)
+        )
+        for m in names
+    ]
     return EnsemblePolicy(
         members,
         combine,  # type: ignore[arg-type]
@@ -117,7 +135,9 @@ def evaluate_fold_ensemble(
     members, setups = _members_setup(config, agent, data.index, features, tuned)
     missing = [m for m in members if m not in member_models or m not in member_metas]
     if missing:
-        raise ValueError(f"walk_forward.agents[{agent}].ensemble: no trained model / training meta of member(s) {missing} for seed {seed}")
+        raise ValueError(
+            f"walk_forward.agents[{agent}].ensemble: no trained model / training meta of member(s) {missing} for seed {seed}"
+        )
     combine = spec.ensemble.combine
     envs = {m: setups[m][1] for m in members}
     columns = setups[members[0]][2]
@@ -125,9 +145,17 @@ def evaluate_fold_ensemble(
     unit = agent_unit(data, model_input_frame, env, columns)
     name = run_name(agent, seed)
     ppy = data.periods_per_year
-    val_sharpes = {m: float(member_metas[m].get("best_val_sharpe", math.nan)) for m in members}
+    val_sharpes = {
+        m: float(member_metas[m].get("best_val_sharpe", math.nan)) for m in members
+    }
     selected = select_member(val_sharpes) if combine == "select" else None
-    policy = ensemble_policy({m: member_models[m] for m in members}, envs, combine, selected=selected, name=agent)
+    policy = ensemble_policy(
+        {m: member_models[m] for m in members},
+        envs,
+        combine,
+        selected=selected,
+        name=agent,
+    )
     if combine == "select":
         val_sharpe = val_sharpes[str(selected)]
     else:
@@ -144,9 +172,20 @@ def evaluate_fold_ensemble(
     try:
         for m in members:
             agent_config, m_env, m_cols = setups[m]
-            untrained_models[m] = initial_agent(data, model_input_frame, agent_config, m_env, m_cols, seed, config, m)
-        untrained = ensemble_policy(untrained_models, envs, combine, selected=selected, normalized=False, name=f"{agent}_untrained")
-        out_untrained = unit.score(untrained, start, end, name=f"{name}_untrained", normalized=False)
+            untrained_models[m] = initial_agent(
+                data, model_input_frame, agent_config, m_env, m_cols, seed, config, m
+            )
+        untrained = ensemble_policy(
+            untrained_models,
+            envs,
+            combine,
+            selected=selected,
+            normalized=False,
+            name=f"{agent}_untrained",
+        )
+        out_untrained = unit.score(
+            untrained, start, end, name=f"{name}_untrained", normalized=False
+        )
     finally:
         for model in untrained_models.values():
             model.get_env().close()
@@ -165,7 +204,9 @@ def evaluate_fold_ensemble(
         "n_features": len(columns),
         # what the ensemble's fitted parts (its members) saw: the latest of their training ends
         "train_rows": max(int(member_metas[m]["train_rows"]) for m in members),
-        "train_last_timestamp": max(pd.Timestamp(member_metas[m]["train_last_timestamp"]) for m in members),
+        "train_last_timestamp": max(
+            pd.Timestamp(member_metas[m]["train_last_timestamp"]) for m in members
+        ),
         "validation_rows": int(unit.validation_rows),
         "validation_start": int(unit.validation[0]),
         "validation_last_timestamp": first.get("validation_last_timestamp"),
@@ -177,8 +218,16 @@ def evaluate_fold_ensemble(
     }
     logger.info(
         "fold %d %s seed %d: %s of %s%s; validation Sharpe %.3f; test Sharpe %.3f (untrained ensemble %.3f) in %.1f s",
-        data.index, agent, seed, combine, members, f" (selected {selected}, validation Sharpes {val_sharpes})" if selected else "",
-        val_sharpe, out["test"].metrics(ppy)["sharpe"], out_untrained.metrics(ppy)["sharpe"], meta["seconds"],
+        data.index,
+        agent,
+        seed,
+        combine,
+        members,
+        f" (selected {selected}, validation Sharpes {val_sharpes})" if selected else "",
+        val_sharpe,
+        out["test"].metrics(ppy)["sharpe"],
+        out_untrained.metrics(ppy)["sharpe"],
+        meta["seconds"],
     )
     evaluation = {
         "kind": "agent",
@@ -194,4 +243,10 @@ def evaluate_fold_ensemble(
 
 def _empty_curve() -> pd.DataFrame:
     """A learning curve with no rows (an ensemble is not trained), with the agents' key columns."""
-    return pd.DataFrame({"fold": pd.Series([], dtype="int64"), "agent": pd.Series([], dtype="object"), "seed": pd.Series([], dtype="int64")})
+    return pd.DataFrame(
+        {
+            "fold": pd.Series([], dtype="int64"),
+            "agent": pd.Series([], dtype="object"),
+            "seed": pd.Series([], dtype="int64"),
+        }
+    )
