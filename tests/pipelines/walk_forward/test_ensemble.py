@@ -6,6 +6,7 @@ other agents' numbers bit for bit those of a run without the ensembles."""
 from __future__ import annotations
 
 import copy
+from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,7 @@ def test_no_train_node_for_an_ensemble_and_it_reads_its_members_of_the_same_seed
         f"walk_forward.fold_1.ens_select_seed_1_{s}"
         for s in ("evaluation_artifact", "training_artifact")
     }
+    ForkingPickler.dumps(node)  # ParallelRunner / Dask pickle the nodes
 
 
 def test_adding_ensembles_leaves_every_other_number_unchanged(runs):
@@ -255,5 +257,7 @@ def test_a_retrain_refuses_an_ensemble_naming_it():
     """Ensembles have no network of their own: no retrain, registry, ONNX or paper trading."""
     from quant_arena.ops.retrain import RetrainConfig
 
-    with pytest.raises(ValueError, match=r"retrain\.agents: \['ens_mean'\] are ensembles"):
+    with pytest.raises(
+        ValueError, match=r"retrain\.agents: \['ens_mean'\] are ensembles"
+    ):
         RetrainConfig.model_validate({"agents": [ENSEMBLES[0]]})
