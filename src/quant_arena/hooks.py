@@ -390,7 +390,11 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
     strategy_config: dict[str, Any] = {name: dict(cfg or {}) for name, cfg in baselines.items()}
     for spec in config.agents:
         # the agent's seed is each run's (tag and param ``seed``), not the spec's placeholder
-        strategy_config[spec.name] = spec.model_dump(mode="json", exclude={"name": True, "agent": {"seed"}})
+        strategy_config[spec.name] = (
+            {"ensemble": spec.ensemble.model_dump(mode="json")}  # no agent, env or budget of its own
+            if spec.ensemble is not None
+            else spec.model_dump(mode="json", exclude={"name": True, "agent": {"seed"}})
+        )
     sheets = None
     if _made(catalog, pipeline, "tearsheets"):
         sheets = Path(str(getattr(catalog.get("tearsheets"), "_path", "")))

@@ -6,6 +6,7 @@ early stopping, ONNX export and the classic baseline policies (no Kedro here).
 - :mod:`~quant_arena.agents.training`: :func:`train_agent`, observation normalisation and
   :func:`greedy_policy`, THE fast deterministic-policy wrapper (exactly
   ``model.predict(obs, deterministic=True)``, without its per-call overhead);
+- :mod:`~quant_arena.agents.ensemble`: :class:`EnsemblePolicy`, several trained policies as one;
 - :mod:`~quant_arena.agents.export`: ONNX export and torch-free inference;
 - :mod:`~quant_arena.agents.baselines`: the baselines every agent is judged against.
 
@@ -42,6 +43,13 @@ _EXPORTS: dict[str, str] = {
     "next_bar_labels": "baselines",
     "risk_contributions": "baselines",
     "select_baselines": "baselines",
+    # ensemble
+    "COMBINES": "ensemble",
+    "EnsembleError": "ensemble",
+    "EnsembleMember": "ensemble",
+    "EnsemblePolicy": "ensemble",
+    "member_target": "ensemble",
+    "select_member": "ensemble",
     # export
     "NumpyPolicy": "export",
     "OnnxPolicy": "export",

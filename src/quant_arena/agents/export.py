@@ -200,8 +200,14 @@ def policy_action_module(model: Any) -> nn.Module:
 def export_onnx(model: Any, path: str | Path, opset_version: int = 17) -> Path:
     """Write ``model``'s deterministic action function to ``path`` (ONNX); returns the path.
 
-    Raises :class:`UnsupportedPolicyError` for RecurrentPPO and unsupported spaces.
+    Raises :class:`UnsupportedPolicyError` for RecurrentPPO, unsupported spaces and ensembles
+    (:class:`quant_arena.agents.ensemble.EnsemblePolicy`: no network of its own).
     """
+    if hasattr(model, "members") and hasattr(model, "combine"):
+        raise UnsupportedPolicyError(
+            f"ensemble {getattr(model, 'name', '?')!r} ({model.combine} of {[m.name for m in model.members]}): an ensemble has no "
+            "network of its own, so no ONNX export (and no paper trading); export its members"
+        )
     module = policy_action_module(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

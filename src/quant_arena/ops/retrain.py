@@ -108,6 +108,15 @@ class RetrainConfig(BaseModel):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     schedule: str = Field("@weekly", description="the Airflow DAG's schedule (cron expression or preset)")
 
+    @field_validator("agents")
+    @classmethod
+    def _no_ensembles(cls, value: list[AgentSpec]) -> list[AgentSpec]:
+        bad = [a.name for a in value if a.ensemble is not None]
+        if bad:
+            raise ValueError(f"retrain.agents: {bad} are ensembles; a retrain trains and registers one model per agent "
+                             "(ensembles are walk_forward-only: no model, no ONNX, no paper trading)")
+        return value
+
     @field_validator("as_of")
     @classmethod
     def _time(cls, value: str | None) -> str | None:

@@ -55,9 +55,9 @@ def _check_built(config: WalkForwardConfig, built: dict[str, Any] | None) -> Wal
     if not built:
         return config
     run_time = {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
-                "tuned_agents": config.tuned_agents()}
+                "tuned_agents": config.tuned_agents(), "ensembles": config.ensembles()}
     names = {"n_folds": "walk_forward.n_folds", "agents": "walk_forward.agents", "seeds": "walk_forward.seeds",
-             "tuned_agents": "walk_forward.agents with agent_params: tuned"}
+             "tuned_agents": "walk_forward.agents with agent_params: tuned", "ensembles": "walk_forward.agents' ensemble members"}
     for key, now in run_time.items():
         then = built.get(key, now)
         if (list(then) if isinstance(then, list | tuple) else then) != now:
@@ -162,6 +162,40 @@ def evaluate_agent_node(
     data = study.fold_data(fold_artifact, model_input_table)
     return study.evaluate_fold_agent(model, training_artifact["meta"], data, fold_artifact["features"], model_input_table,
                                      stressed_model_input_table, agent, seed, config, tuned=(fold_artifact.get("tuned") or {}).get(agent))
+
+
+def evaluate_ensemble_node(
+    model_input_table: pd.DataFrame,
+    stressed_model_input_table: pd.DataFrame,
+    fold_artifact: dict[str, Any],
+    params: dict[str, Any],
+    *member_models_and_trainings: Any,
+    agent: str,
+    seed: int,
+    members: Sequence[str],
+    built: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An ensemble agent x seed (``walk_forward.agents[i].ensemble``) on the fold's test and stressed
+    test windows, from its members' trained models of the same seed (it has no train node).
+
+    Args:
+        member_models_and_trainings: the members' ``<member>_seed_<s>_model`` datasets, then their
+            ``<member>_seed_<s>_training_artifact`` datasets, in ``members`` order.
+
+    Returns:
+        The evaluation artifact and the ensemble's training artifact (``meta``: validation Sharpe,
+        members, the selected member; an empty learning curve), read by the fan-in like any agent's.
+    """
+    config = _check_built(validated(WalkForwardConfig, params), built)
+    n = len(members)
+    if len(member_models_and_trainings) != 2 * n:
+        raise ValueError(f"evaluate_{agent}_seed_{seed}: expected {2 * n} member inputs (models, then training artifacts), "
+                         f"got {len(member_models_and_trainings)}")
+    models = dict(zip(members, member_models_and_trainings[:n], strict=True))
+    metas = {m: tr["meta"] for m, tr in zip(members, member_models_and_trainings[n:], strict=True)}
+    data = study.fold_data(fold_artifact, model_input_table)
+    return study.evaluate_fold_ensemble(models, metas, data, fold_artifact["features"], model_input_table, stressed_model_input_table,
+                                        agent, seed, config, tuned=fold_artifact.get("tuned") or {})
 
 
 def summarise_fold(fold_artifact: dict[str, Any], *evaluations: dict[str, Any]) -> pd.DataFrame:

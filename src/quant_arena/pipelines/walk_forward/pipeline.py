@@ -10,7 +10,8 @@ The whole experiment as a list of named steps::
         stress_fold                                  flash crash + low liquidity in the TEST window
         evaluate_baselines                           fit on TRAIN, look-ahead check, run (one kernel)
         train_<agent>_seed_<s>                       one node per agent x seed (parallel under
-        evaluate_<agent>_seed_<s>                    ParallelRunner); validation = early stopping
+        evaluate_<agent>_seed_<s>                    ParallelRunner); validation = early stopping;
+                                                     an ensemble agent: evaluate only, from its members' models
         summarise_fold                               the fold's metrics report
         collect_fold                                 the fold's results in one hand-off (fold_results)
     stitch_walk_forward                              fan-in of the folds' fold_results: continuous
@@ -49,6 +50,7 @@ from quant_arena.pipelines.walk_forward.nodes import (
     collect_fold,
     evaluate_agent_node,
     evaluate_baselines,
+    evaluate_ensemble_node,
     fold_schedule,
     judge_learning,
     node_inputs_per_fold,
@@ -110,7 +112,8 @@ def read_built_config(project_root: Path | None = None, env: str | None = None) 
 def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
     """What decides the pipeline's nodes: folds, agents and seeds."""
     return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
-            "tuned_agents": config.tuned_agents(), "pretrained_agents": [a.name for a in config.agents if a.pretrain is not None]}
+            "tuned_agents": config.tuned_agents(), "pretrained_agents": [a.name for a in config.agents if a.pretrain is not None],
+            "ensembles": config.ensembles()}
 
 
 def _bind(func, **kwargs):
@@ -147,8 +150,22 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
             tags=["evaluate"],
         ),
     ]
+    ensembles = shape.get("ensembles") or {}
     for agent, seed in agent_runs:
         run = run_name(agent, seed)
+        if agent in ensembles:  # no train node: evaluated from its members' models of the same seed
+            members = [run_name(m, seed) for m in ensembles[agent]]
+            nodes.append(
+                Node(
+                    func=_bind(evaluate_ensemble_node, agent=agent, seed=seed, members=list(ensembles[agent]), built=shape),
+                    inputs=["model_input_table", "stressed_model_input_table", "fold_artifact", PARAMS,
+                            *[f"{m}_model" for m in members], *[f"{m}_training_artifact" for m in members]],
+                    outputs=[f"{run}_evaluation_artifact", f"{run}_training_artifact"],
+                    name=f"evaluate_{run}",
+                    tags=["evaluate"],
+                )
+            )
+            continue
         nodes += [
             Node(
                 func=_bind(train_agent_node, agent=agent, seed=seed, built=shape),

@@ -12,6 +12,8 @@ Kedro pipeline (or a notebook) calls in this order (modules: :mod:`.config` the 
     evaluate_fold_baselines(...)          baselines fitted on TRAIN, look-ahead checked, run on the
                                           validation, test and stressed test windows (run_targets_batch)
     train_fold_agent(...)                 one agent x one seed; validation window = early stopping only
+    evaluate_fold_ensemble(...)           an ensemble agent x one seed from its members' trained models
+                                          (no training of its own; see .ensemble)
     evaluate_fold_agent(...)              the agent's deterministic policy on the test and stressed
                                           test windows (run_policy); validation = the trainer's best;
                                           its references on the test window: its untrained initial
@@ -87,6 +89,10 @@ from quant_arena.study.walk_forward.config import (
     WFTrainingConfig,
     run_name,
 )
+from quant_arena.study.walk_forward.ensemble import (
+    ensemble_policy,
+    evaluate_fold_ensemble,
+)
 from quant_arena.study.walk_forward.fold import (
     FoldData,
     FoldFeatures,
@@ -145,7 +151,9 @@ __all__ = [
     "apply_tuned_params",
     "check_lookahead",
     "check_tuning_span",
+    "ensemble_policy",
     "evaluate_fold_agent",
+    "evaluate_fold_ensemble",
     "evaluate_fold_baselines",
     "first_test_start",
     "fit_fold_features",

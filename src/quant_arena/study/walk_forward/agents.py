@@ -61,6 +61,11 @@ def agent_setup(
     """(agent config, env config, feature columns) of one agent in one fold: as configured, or
     the tuned setup when ``tuned`` is given (which must be this agent's)."""
     spec = config.agent(agent)
+    if spec.ensemble is not None:
+        raise ValueError(
+            f"walk_forward.agents[{agent}] is an ensemble of {spec.ensemble.members}: it is not trained and has no agent or "
+            "env of its own (quant_arena.study.walk_forward.evaluate_fold_ensemble evaluates it from its members' models)"
+        )
     if spec.agent_params == "tuned" and tuned is None:
         raise ValueError(
             f"walk_forward.agents[{agent}] has agent_params: tuned but the fold carries no tuned setup for it: the pipeline was "

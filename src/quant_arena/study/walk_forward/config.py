@@ -24,6 +24,7 @@ from quant_arena.study.data import (
     check_pipeline_env,
     series_periods_per_year,
 )
+from quant_arena.study.ensemble import EnsembleConfig, member_env_mismatch
 from quant_arena.study.pretrain import PretrainConfig
 from quant_arena.synthetic.stress import parse_scenarios
 
@@ -112,6 +113,10 @@ class AgentSpec(_Strict):
         None, description="pretrain on a synthetic market calibrated to each fold's training window, then fine-tune on the real one "
         "(quant_arena.study.pretrain); null = real data only",
     )
+    ensemble: EnsembleConfig | None = Field(
+        None, description="an ensemble of other agents of walk_forward.agents (quant_arena.study.ensemble): no network, "
+        "training or env of its own; null = an agent trained as configured",
+    )
 
     @field_validator("name")
     @classmethod
@@ -132,6 +137,13 @@ class AgentSpec(_Strict):
                 f"agents[{self.name}].env.{shared[0]}: an agent cannot change the execution costs: agents and baselines "
                 "are judged with the same walk_forward.env.execution (one place); remove it"
             )
+        if self.ensemble is not None:
+            own = [f for f in ("agent", "env", "n_envs", "pretrain", "agent_params", "tuned_study") if f in self.model_fields_set]
+            if own:
+                raise ValueError(
+                    f"agents[{self.name}].{own[0]}: an ensemble agent has no {own[0]} of its own (its members are trained; "
+                    "it acts in a continuous-exposure env with their observation and the study's costs); remove it"
+                )
         return self
 
 
@@ -246,6 +258,7 @@ class WalkForwardConfig(_Strict):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise ValueError(f"seeds must be distinct non-negative integers, got {self.seeds}")
         check_pipeline_env(self.env.model_fields_set, "env")
+        self._check_ensembles()
         for spec in self.agents:
             check_pipeline_env(spec.env, f"agents[{spec.name}].env")
             env = self.agent_env(spec)  # raises naming the field
@@ -261,6 +274,26 @@ class WalkForwardConfig(_Strict):
                 "selection labels would reach into the purge; raise folds.label_horizon"
             )
         return self
+
+    def _check_ensembles(self) -> None:
+        """Every ensemble's members exist, are not ensembles and share the observation."""
+        by_name = {a.name: a for a in self.agents}
+        for spec in self.agents:
+            if spec.ensemble is None:
+                continue
+            where = f"agents[{spec.name}].ensemble.members"
+            for m in spec.ensemble.members:
+                if m not in by_name:
+                    raise ValueError(f"{where}: {m!r} is not an agent of walk_forward.agents (have {list(by_name)})")
+                if by_name[m].ensemble is not None:
+                    raise ValueError(f"{where}: {m!r} is itself an ensemble; members must be trained agents")
+            problem = member_env_mismatch({m: self.agent_env(by_name[m]) for m in spec.ensemble.members})
+            if problem:
+                raise ValueError(f"{where}: {problem}")
+
+    def ensembles(self) -> dict[str, list[str]]:
+        """``{ensemble agent: its members}`` (agents with an ``ensemble`` block)."""
+        return {a.name: list(a.ensemble.members) for a in self.agents if a.ensemble is not None}
 
     def agent_env(self, spec: AgentSpec) -> TradingEnvConfig:
         """The env of one agent: ``env`` with the agent's overrides, and ``env.execution`` (the
