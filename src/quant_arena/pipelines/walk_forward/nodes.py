@@ -55,9 +55,10 @@ def _check_built(config: WalkForwardConfig, built: dict[str, Any] | None) -> Wal
     if not built:
         return config
     run_time = {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
-                "tuned_agents": config.tuned_agents()}
+                "tuned_agents": config.tuned_agents(), "forecast_agents": [a.name for a in config.agents if a.forecast_features]}
     names = {"n_folds": "walk_forward.n_folds", "agents": "walk_forward.agents", "seeds": "walk_forward.seeds",
-             "tuned_agents": "walk_forward.agents with agent_params: tuned"}
+             "tuned_agents": "walk_forward.agents with agent_params: tuned",
+             "forecast_agents": "walk_forward.agents with forecast_features: true"}
     for key, now in run_time.items():
         then = built.get(key, now)
         if (list(then) if isinstance(then, list | tuple) else then) != now:

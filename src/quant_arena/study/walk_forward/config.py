@@ -19,6 +19,7 @@ from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.folds import FoldConfig
 from quant_arena.evaluation.regimes import RegimeConfig
+from quant_arena.forecast.config import ForecasterConfig
 from quant_arena.study.data import (
     FeatureSetConfig,
     check_pipeline_env,
@@ -112,6 +113,10 @@ class AgentSpec(_Strict):
         None, description="pretrain on a synthetic market calibrated to each fold's training window, then fine-tune on the real one "
         "(quant_arena.study.pretrain); null = real data only",
     )
+    forecast_features: bool = Field(
+        False, description="observe f_forecast_mean / f_forecast_spread too: the fold's forecaster (walk_forward.forecaster, "
+        "fitted on its training window; quant_arena.forecast) mean prediction and ensemble spread",
+    )
 
     @field_validator("name")
     @classmethod
@@ -126,6 +131,8 @@ class AgentSpec(_Strict):
             raise ValueError(f"agents[{self.name}].tuned_study is set but agent_params is {self.agent_params!r}; set agent_params: tuned")
         if "seed" in self.agent.model_fields_set:
             raise ValueError(f"agents[{self.name}].agent.seed: not used (walk_forward.seeds seed every agent); remove it")
+        if self.forecast_features and self.pretrain is not None:
+            raise ValueError(f"agents[{self.name}]: forecast_features with pretrain is not supported (the synthetic market has no forecaster); drop one")
         shared = [f for f in SHARED_ENV_FIELDS if f in self.env]
         if shared:
             raise ValueError(
@@ -231,6 +238,9 @@ class WalkForwardConfig(_Strict):
     baseline_history_bars: int | None = Field(
         2000, ge=1,
         description="bars before a window on which the baselines' targets are computed (indicator warm-up); null = from the first bar",
+    )
+    forecaster: ForecasterConfig = Field(
+        default_factory=ForecasterConfig, description="the per-fold forecaster of agents with forecast_features (quant_arena.forecast)",
     )
     stress: StressConfig = Field(default_factory=StressConfig)
     regimes: RegimeConfig = Field(default_factory=RegimeConfig)
