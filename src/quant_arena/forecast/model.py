@@ -191,7 +191,7 @@ def fit_forecaster(
                     opt.step()
             net.eval()
             members.append(net)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     ts = part["timestamp"] if "timestamp" in part.columns else None
     meta = {
         "forecaster_train_start": int(train_start),
