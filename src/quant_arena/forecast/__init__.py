@@ -12,17 +12,23 @@ their spread (standard deviation across members: the ensemble's uncertainty); th
 ``f_forecast_spread``), scaled with statistics of the training rows only; the walk-forward study
 (:mod:`quant_arena.study.walk_forward.forecast`) appends them for agents with
 ``forecast_features: true``.
+
+Names are imported lazily (PEP 562, :func:`quant_arena.lazy.lazy_face`): reading
+:class:`ForecasterConfig` does not import torch.
 """
 
 from __future__ import annotations
 
-from quant_arena.forecast.config import ForecasterConfig
-from quant_arena.forecast.model import (
-    FORECAST_COLUMNS,
-    Forecaster,
-    fit_forecaster,
-    forecast_columns,
-    training_rows,
-)
+from quant_arena.lazy import lazy_face
 
-__all__ = ["FORECAST_COLUMNS", "Forecaster", "ForecasterConfig", "fit_forecaster", "forecast_columns", "training_rows"]
+_EXPORTS: dict[str, str] = {
+    "ForecasterConfig": "config",
+    "FORECAST_COLUMNS": "model",
+    "Forecaster": "model",
+    "fit_forecaster": "model",
+    "forecast_columns": "model",
+    "training_rows": "model",
+}
+
+__all__ = [*_EXPORTS]  # noqa: PLE0604 - the face is the keys of _EXPORTS
+__getattr__, __dir__ = lazy_face(__name__, _EXPORTS, globals())

@@ -9,7 +9,7 @@ import pandas as pd
 
 from quant_arena.pipelines.boundary import validated
 from quant_arena.study import WalkForwardConfig
-from quant_arena.study.walk_forward.forecast import fit_fold_forecaster
+from quant_arena.study import walk_forward as study
 
 __all__ = ["fit_forecaster"]
 
@@ -30,4 +30,4 @@ def fit_forecaster(
         ``f_forecast_spread``).
     """
     config = validated(WalkForwardConfig, params)
-    return fit_fold_forecaster(fold_artifact, model_input_table, stressed_model_input_table, config)
+    return study.fit_fold_forecaster(fold_artifact, model_input_table, stressed_model_input_table, config)

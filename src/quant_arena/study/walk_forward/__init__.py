@@ -87,6 +87,7 @@ from quant_arena.study.walk_forward.config import (
     WFTrainingConfig,
     run_name,
 )
+from quant_arena.study.walk_forward.forecast import fit_fold_forecaster, forecast_agents
 from quant_arena.study.walk_forward.fold import (
     FoldData,
     FoldFeatures,
@@ -172,4 +173,6 @@ __all__ = [
     "training_n_envs",
     "tuned_env_params",
     "tuned_feature_columns",
+    "fit_fold_forecaster",
+    "forecast_agents",
 ]

@@ -19,7 +19,7 @@ from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.folds import FoldConfig
 from quant_arena.evaluation.regimes import RegimeConfig
-from quant_arena.forecast.config import ForecasterConfig
+from quant_arena.forecast import ForecasterConfig
 from quant_arena.study.data import (
     FeatureSetConfig,
     check_pipeline_env,
