@@ -9,22 +9,39 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from quant_arena.forecast import FORECAST_COLUMNS, ForecasterConfig, fit_forecaster, forecast_columns, training_rows
+from quant_arena.forecast import (
+    FORECAST_COLUMNS,
+    ForecasterConfig,
+    fit_forecaster,
+    forecast_columns,
+    training_rows,
+)
 
 COLUMNS = ["f_a", "f_b"]
-CONFIG = ForecasterConfig(window=12, horizon=5, n_models=3, conv_channels=4, lstm_hidden=8, epochs=3, batch_size=64, max_train_rows=None)
+CONFIG = ForecasterConfig(
+    window=12,
+    horizon=5,
+    n_models=3,
+    conv_channels=4,
+    lstm_hidden=8,
+    epochs=3,
+    batch_size=64,
+    max_train_rows=None,
+)
 TRAIN = (40, 400)
 
 
 def frame(n: int = 640, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     r = rng.normal(0.0, 0.01, n)
-    out = pd.DataFrame({
-        "timestamp": pd.date_range("2021-01-01", periods=n, freq="h", tz="UTC"),
-        "close": 100.0 * np.exp(np.cumsum(r)),
-        "f_a": np.concatenate([[np.nan], r[:-1] / 0.01]),  # lagged return: causal
-        "f_b": rng.normal(size=n),
-    })
+    out = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2021-01-01", periods=n, freq="h", tz="UTC"),
+            "close": 100.0 * np.exp(np.cumsum(r)),
+            "f_a": np.concatenate([[np.nan], r[:-1] / 0.01]),  # lagged return: causal
+            "f_b": rng.normal(size=n),
+        }
+    )
     out.loc[:5, "f_b"] = np.nan  # a warm-up
     return out
 
@@ -38,7 +55,10 @@ def weights(forecaster) -> list[dict[str, torch.Tensor]]:
 
 
 def same_weights(a, b) -> bool:
-    return all(x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x) for x, y in zip(weights(a), weights(b), strict=True))
+    return all(
+        x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+        for x, y in zip(weights(a), weights(b), strict=True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +86,14 @@ def test_the_prediction_at_bar_t_uses_bars_up_to_t_only(fitted, t):
         np.testing.assert_array_equal(m2[: t + 1], mean[: t + 1])
         np.testing.assert_array_equal(s2[: t + 1], spread[: t + 1])
     changed, _ = model.predict(_noise_after(f, t))
-    assert not np.allclose(changed[t + 1 :], mean[t + 1 :])  # the noise is visible after t
+    assert not np.allclose(
+        changed[t + 1 :], mean[t + 1 :]
+    )  # the noise is visible after t
 
 
-def test_the_first_window_minus_one_rows_have_no_prediction_and_get_a_neutral_feature(fitted):
+def test_the_first_window_minus_one_rows_have_no_prediction_and_get_a_neutral_feature(
+    fitted,
+):
     f, model = fitted
     mean, spread = model.predict(f)
     w = CONFIG.window
@@ -78,10 +102,15 @@ def test_the_first_window_minus_one_rows_have_no_prediction_and_get_a_neutral_fe
     cols, stats = forecast_columns(model, f, *TRAIN)
     assert list(cols.columns) == list(FORECAST_COLUMNS)
     assert (cols.iloc[: w - 1] == 0.0).all().all()
-    train = cols.iloc[TRAIN[0] : TRAIN[1]]  # scaled with the training rows' mean and std
+    train = cols.iloc[
+        TRAIN[0] : TRAIN[1]
+    ]  # scaled with the training rows' mean and std
     np.testing.assert_allclose(train.mean().to_numpy(), 0.0, atol=1e-9)
     np.testing.assert_allclose(train.std(ddof=0).to_numpy(), 1.0, rtol=1e-9)
-    np.testing.assert_allclose(cols["f_forecast_mean"].to_numpy()[w:], (mean[w:] - stats["f_forecast_mean"][0]) / stats["f_forecast_mean"][1])
+    np.testing.assert_allclose(
+        cols["f_forecast_mean"].to_numpy()[w:],
+        (mean[w:] - stats["f_forecast_mean"][0]) / stats["f_forecast_mean"][1],
+    )
 
 
 def test_no_training_label_reaches_past_the_training_window(fitted):
@@ -91,7 +120,10 @@ def test_no_training_label_reaches_past_the_training_window(fitted):
     assert meta["forecaster_last_row"] == TRAIN[1] - 1 - CONFIG.horizon
     assert meta["forecaster_first_row"] == TRAIN[0] + CONFIG.window - 1
     rows = training_rows(*TRAIN, CONFIG.window, CONFIG.horizon)
-    assert rows.max() + CONFIG.horizon == TRAIN[1] - 1 and rows.min() - CONFIG.window + 1 == TRAIN[0]
+    assert (
+        rows.max() + CONFIG.horizon == TRAIN[1] - 1
+        and rows.min() - CONFIG.window + 1 == TRAIN[0]
+    )
 
 
 def _planted_move(f: pd.DataFrame, start: int) -> pd.DataFrame:
@@ -101,7 +133,9 @@ def _planted_move(f: pd.DataFrame, start: int) -> pd.DataFrame:
     return out
 
 
-def test_a_huge_move_right_after_the_training_window_leaves_the_fitted_model_unchanged(fitted):
+def test_a_huge_move_right_after_the_training_window_leaves_the_fitted_model_unchanged(
+    fitted,
+):
     """Purge: the labels of the last ``horizon`` training rows would reach the planted move; they
     are not trained on, so the members are bit-identical. The same move planted at the training
     window's last bar (a label that IS used) changes them: the plant is visible."""
@@ -137,8 +171,15 @@ def test_a_trend_label_predicts_in_minus_one_one():
     assert np.nanmax(np.abs(mean)) <= 1.0 and np.nanmin(spread) >= 0.0
 
 
-@pytest.mark.parametrize(("block", "message"), [({"windw": 8}, "windw"), ({"n_models": 1}, "n_models"),
-                                                 ({"window": 4, "kernel_size": 5}, "kernel_size"), ({"label": "up"}, "label")])
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"windw": 8}, "windw"),
+        ({"n_models": 1}, "n_models"),
+        ({"window": 4, "kernel_size": 5}, "kernel_size"),
+        ({"label": "up"}, "label"),
+    ],
+)
 def test_a_bad_parameter_fails_naming_it(block, message):
     with pytest.raises(ValidationError, match=message):
         ForecasterConfig.model_validate(block)

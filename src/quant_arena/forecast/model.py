@@ -16,7 +16,13 @@ from torch import nn
 from quant_arena.forecast.config import ForecasterConfig
 from quant_arena.market.errors import DataError
 
-__all__ = ["FORECAST_COLUMNS", "Forecaster", "fit_forecaster", "forecast_columns", "training_rows"]
+__all__ = [
+    "FORECAST_COLUMNS",
+    "Forecaster",
+    "fit_forecaster",
+    "forecast_columns",
+    "training_rows",
+]
 
 #: The observation columns an agent with ``forecast_features: true`` gets (mean, spread).
 FORECAST_COLUMNS: tuple[str, str] = ("f_forecast_mean", "f_forecast_spread")
@@ -36,7 +42,9 @@ class _Net(nn.Module):
         self.trend = config.label == "trend"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, window, inputs)
-        h = torch.relu(self.conv(x.transpose(1, 2)))  # (batch, channels, window - kernel + 1)
+        h = torch.relu(
+            self.conv(x.transpose(1, 2))
+        )  # (batch, channels, window - kernel + 1)
         out, _ = self.lstm(h.transpose(1, 2))
         y = self.head(out[:, -1]).squeeze(-1)
         return torch.tanh(y) if self.trend else y
@@ -72,7 +80,9 @@ class Forecaster:
     def inputs(self, frame: pd.DataFrame) -> np.ndarray:
         """The (rows, inputs) float32 input matrix of ``frame``: row t uses bar t (and t-1 for the
         return) only; NaN -> 0 (the columns are scaled: 0 is the training centre)."""
-        return _inputs(frame, self.columns, self.config.returns_input, self.returns_scale)
+        return _inputs(
+            frame, self.columns, self.config.returns_input, self.returns_scale
+        )
 
     def members_predict(self, frame: pd.DataFrame) -> np.ndarray:
         """(members, rows) predictions in label units; NaN for the first ``window - 1`` rows."""
@@ -81,7 +91,9 @@ class Forecaster:
         out = np.full((len(self.members), n), np.nan)
         if n < w:
             return out
-        windows = np.lib.stride_tricks.sliding_window_view(x, w, axis=0).transpose(0, 2, 1)  # (n-w+1, w, F), row t -> t-w+1
+        windows = np.lib.stride_tricks.sliding_window_view(x, w, axis=0).transpose(
+            0, 2, 1
+        )  # (n-w+1, w, F), row t -> t-w+1
         with _one_thread(), torch.no_grad():
             for start in range(0, len(windows), _CHUNK):
                 part = windows[start : start + _CHUNK]
@@ -89,7 +101,9 @@ class Forecaster:
                 batch[: len(part)] = part
                 t = torch.from_numpy(batch)
                 for k, m in enumerate(self.members):
-                    out[k, w - 1 + start : w - 1 + start + len(part)] = m(t).numpy()[: len(part)].astype(np.float64)
+                    out[k, w - 1 + start : w - 1 + start + len(part)] = (
+                        m(t).numpy()[: len(part)].astype(np.float64)
+                    )
         return out * self.label_scale
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -100,15 +114,25 @@ class Forecaster:
         return preds.mean(axis=0), preds.std(axis=0)
 
 
-def _inputs(frame: pd.DataFrame, columns: Sequence[str], returns_input: bool, returns_scale: float) -> np.ndarray:
+def _inputs(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    returns_input: bool,
+    returns_scale: float,
+) -> np.ndarray:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(f"forecaster: input columns {missing} are not in the frame (forecaster.columns)", rule="missing_columns")
+        raise DataError(
+            f"forecaster: input columns {missing} are not in the frame (forecaster.columns)",
+            rule="missing_columns",
+        )
     parts = [frame[list(columns)].to_numpy(dtype=np.float64)]
     if returns_input:
         parts.append((_log_returns(frame) / returns_scale)[:, None])
     x = np.concatenate(parts, axis=1)
-    return np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), -20.0, 20.0).astype(np.float32)
+    return np.clip(
+        np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), -20.0, 20.0
+    ).astype(np.float32)
 
 
 def _log_returns(frame: pd.DataFrame) -> np.ndarray:
@@ -118,7 +142,13 @@ def _log_returns(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def training_rows(train_start: int, train_stop: int, window: int, horizon: int, max_rows: int | None = None) -> np.ndarray:
+def training_rows(
+    train_start: int,
+    train_stop: int,
+    window: int,
+    horizon: int,
+    max_rows: int | None = None,
+) -> np.ndarray:
     """The rows t fitted on: a full input window inside ``[train_start, train_stop)`` and a label
     inside it too (``t + horizon <= train_stop - 1``: the last ``horizon`` training rows carry no
     label), the most recent ``max_rows`` of them."""
@@ -162,14 +192,18 @@ def fit_forecaster(
     returns_scale = r_std if np.isfinite(r_std) and r_std > 0 else 1.0
     x = _inputs(part, columns, config.returns_input, returns_scale)
     close = part["close"].to_numpy(dtype=np.float64)
-    fwd = np.log(close[rows + h] / close[rows])  # rows + h <= n - 1: inside the training window
+    fwd = np.log(
+        close[rows + h] / close[rows]
+    )  # rows + h <= n - 1: inside the training window
     if config.label == "trend":
         y, label_scale = np.sign(fwd), 1.0
     else:
         s = float(np.std(fwd))
         label_scale = s if np.isfinite(s) and s > 0 else 1.0
         y = fwd / label_scale
-    windows = np.lib.stride_tricks.sliding_window_view(x, config.window, axis=0).transpose(0, 2, 1)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        x, config.window, axis=0
+    ).transpose(0, 2, 1)
     xs = torch.from_numpy(np.ascontiguousarray(windows[rows - config.window + 1]))
     ys = torch.from_numpy(y.astype(np.float32))
     members, losses = [], []
@@ -178,7 +212,11 @@ def fit_forecaster(
             s = _member_seed(config.seed + int(seed), k)
             torch.manual_seed(s)
             net = _Net(x.shape[1], config)
-            opt = torch.optim.Adam(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+            opt = torch.optim.Adam(
+                net.parameters(),
+                lr=config.learning_rate,
+                weight_decay=config.weight_decay,
+            )
             gen = torch.Generator().manual_seed(s)
             loss = torch.tensor(float("nan"))
             for _ in range(config.epochs):
@@ -200,14 +238,21 @@ def fit_forecaster(
         "forecaster_first_row": int(train_start + rows[0]),
         "forecaster_last_row": int(train_start + rows[-1]),
         "forecaster_last_label_row": int(train_start + rows[-1] + h),
-        "forecaster_last_label_timestamp": pd.Timestamp(ts.iloc[rows[-1] + h]) if ts is not None else None,
+        "forecaster_last_label_timestamp": pd.Timestamp(ts.iloc[rows[-1] + h])
+        if ts is not None
+        else None,
         "forecaster_horizon": h,
         "forecaster_label": config.label,
-        "forecaster_inputs": [*columns, *(["log_return"] if config.returns_input else [])],
+        "forecaster_inputs": [
+            *columns,
+            *(["log_return"] if config.returns_input else []),
+        ],
         "forecaster_final_losses": losses,
         "forecaster_seconds": float(time.perf_counter() - t0),
     }
-    return Forecaster(config, list(columns), h, members, returns_scale, label_scale, meta)
+    return Forecaster(
+        config, list(columns), h, members, returns_scale, label_scale, meta
+    )
 
 
 def forecast_columns(

@@ -30,4 +30,6 @@ def fit_forecaster(
         ``f_forecast_spread``).
     """
     config = validated(WalkForwardConfig, params)
-    return study.fit_fold_forecaster(fold_artifact, model_input_table, stressed_model_input_table, config)
+    return study.fit_fold_forecaster(
+        fold_artifact, model_input_table, stressed_model_input_table, config
+    )

@@ -87,7 +87,6 @@ from quant_arena.study.walk_forward.config import (
     WFTrainingConfig,
     run_name,
 )
-from quant_arena.study.walk_forward.forecast import fit_fold_forecaster, forecast_agents
 from quant_arena.study.walk_forward.fold import (
     FoldData,
     FoldFeatures,
@@ -102,6 +101,7 @@ from quant_arena.study.walk_forward.fold import (
     stress_fold,
     stress_fold_frame,
 )
+from quant_arena.study.walk_forward.forecast import fit_fold_forecaster, forecast_agents
 from quant_arena.study.walk_forward.stitch import (
     OOS_COLUMNS,
     STITCH_KEYS,

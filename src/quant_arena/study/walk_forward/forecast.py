@@ -57,26 +57,48 @@ def fit_fold_forecaster(
     features = artifact["features"]
     columns = list(fc.columns) if fc.columns is not None else list(features.columns)
     horizon = fc.horizon if fc.horizon is not None else config.folds.label_horizon
-    fitted = fit_forecaster(model_input_frame, columns, hi, fc, train_start=lo, horizon=horizon)
+    fitted = fit_forecaster(
+        model_input_frame, columns, hi, fc, train_start=lo, horizon=horizon
+    )
     cols, stats = forecast_columns(fitted, model_input_frame, lo, hi)
     frame = _with_columns(model_input_frame, cols)
     stressed = None
     if stressed_frame is not None:
-        stressed = _with_columns(stressed_frame, forecast_columns(fitted, stressed_frame, lo, hi, stats)[0])
+        stressed = _with_columns(
+            stressed_frame, forecast_columns(fitted, stressed_frame, lo, hi, stats)[0]
+        )
     agents = forecast_agents(config)
     own = copy.deepcopy(features)
     scaler = own.scaler
     for name in FORECAST_COLUMNS:
         scaler.center[name], scaler.scale[name] = stats[name]
-    scaler.columns = [*scaler.columns, *[c for c in FORECAST_COLUMNS if c not in scaler.columns]]
-    own.agent_columns = {**(own.agent_columns or {}), **{a: [*features.columns_for(a), *FORECAST_COLUMNS] for a in agents}}
+    scaler.columns = [
+        *scaler.columns,
+        *[c for c in FORECAST_COLUMNS if c not in scaler.columns],
+    ]
+    own.agent_columns = {
+        **(own.agent_columns or {}),
+        **{a: [*features.columns_for(a), *FORECAST_COLUMNS] for a in agents},
+    }
     own.meta = {**own.meta, **fitted.meta}
     forecast_artifact = {**artifact, "features": own}
     m = fitted.meta
     logger.info(
         "fold %d: forecaster (%d x CNN+LSTM, %s over %d bars) fitted on %d training rows (labels up to row %d < train stop %d) in %.1f s",
-        artifact["index"], fc.n_models, fc.label, m["forecaster_horizon"], m["forecaster_rows"], m["forecaster_last_label_row"], hi,
+        artifact["index"],
+        fc.n_models,
+        fc.label,
+        m["forecaster_horizon"],
+        m["forecaster_rows"],
+        m["forecaster_last_label_row"],
+        hi,
         m["forecaster_seconds"],
     )
-    out = {"index": artifact["index"], "forecaster": fitted, "meta": dict(m), "scaling": stats, "agents": agents}
+    out = {
+        "index": artifact["index"],
+        "forecaster": fitted,
+        "meta": dict(m),
+        "scaling": stats,
+        "agents": agents,
+    }
     return out, forecast_artifact, frame, stressed
