@@ -16,11 +16,6 @@ env classes, their validated configs (:class:`EnvConfig` is the base the three s
 
 import gymnasium
 
-from quant_arena.envs.arena_env import (  # noqa: E402
-    ARENA_ENV_ID,
-    ArenaEnv,
-    ArenaSingleAgentEnv,
-)
 from quant_arena.envs.config import (
     REWARD_COMPONENTS,
     ArenaEnvConfig,
@@ -30,12 +25,10 @@ from quant_arena.envs.config import (
     PortfolioEnvConfig,
     TradingEnvConfig,
 )
-from quant_arena.envs.portfolio_env import (  # noqa: E402, I001
-    PORTFOLIO_ENV_ID,
-    PortfolioEnv,
-)
 from quant_arena.envs.trading_env import TradingEnv
 from quant_arena.envs.vec_env import TradingVecEnv
+from quant_arena.envs.portfolio_env import PORTFOLIO_ENV_ID, PortfolioEnv  # noqa: E402, I001
+from quant_arena.envs.arena_env import ARENA_ENV_ID, ArenaEnv, ArenaSingleAgentEnv  # noqa: E402
 
 TRADING_ENV_ID = "quant_arena/Trading-v0"
 
