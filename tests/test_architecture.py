@@ -29,7 +29,7 @@ FLOORS: list[set[str]] = [
         "lazy"
     },  # quant_arena/lazy.py: the lazy public-face helper, imports nothing of the project
     {"market"},
-    {"sim", "features", "synthetic"},
+    {"sim", "features", "synthetic", "forecast"},
     {"envs"},
     {"agents"},
     {"evaluation"},
@@ -51,6 +51,7 @@ FLOOR = {unit: level for level, units in enumerate(FLOORS) for unit in units}
 #: Packages that never import Kedro.
 KEDRO_FREE = [
     "market",
+    "forecast",
     "features",
     "synthetic",
     "sim",
@@ -67,6 +68,7 @@ KEDRO_PACKAGES = {"kedro", "kedro_datasets", "kedro_mlflow", "kedro_viz"}
 #: Packages whose ``__init__.__all__`` is their public face: other packages import only those names.
 FACE_PACKAGES = [
     "market",
+    "forecast",
     "sim",
     "features",
     "synthetic",

@@ -55,9 +55,11 @@ def _check_built(config: WalkForwardConfig, built: dict[str, Any] | None) -> Wal
     if not built:
         return config
     run_time = {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
-                "tuned_agents": config.tuned_agents(), "ensembles": config.ensembles()}
+                "tuned_agents": config.tuned_agents(), "ensembles": config.ensembles(),
+                "forecast_agents": [a.name for a in config.agents if a.forecast_features]}
     names = {"n_folds": "walk_forward.n_folds", "agents": "walk_forward.agents", "seeds": "walk_forward.seeds",
-             "tuned_agents": "walk_forward.agents with agent_params: tuned", "ensembles": "walk_forward.agents' ensemble members"}
+             "tuned_agents": "walk_forward.agents with agent_params: tuned", "ensembles": "walk_forward.agents' ensemble members",
+             "forecast_agents": "walk_forward.agents with forecast_features: true"}
     for key, now in run_time.items():
         then = built.get(key, now)
         if (list(then) if isinstance(then, list | tuple) else then) != now:

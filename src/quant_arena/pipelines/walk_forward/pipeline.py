@@ -46,6 +46,7 @@ from kedro.pipeline import Node, Pipeline
 
 from quant_arena.pipelines import clean, features, ingest, report
 from quant_arena.pipelines.build_conf import built_block
+from quant_arena.pipelines.walk_forward.forecast_nodes import fit_forecaster
 from quant_arena.pipelines.walk_forward.nodes import (
     collect_fold,
     evaluate_agent_node,
@@ -113,7 +114,7 @@ def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
     """What decides the pipeline's nodes: folds, agents and seeds."""
     return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
             "tuned_agents": config.tuned_agents(), "pretrained_agents": [a.name for a in config.agents if a.pretrain is not None],
-            "ensembles": config.ensembles()}
+            "ensembles": config.ensembles(), "forecast_agents": [a.name for a in config.agents if a.forecast_features]}
 
 
 def _bind(func, **kwargs):
@@ -151,6 +152,16 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
         ),
     ]
     ensembles = shape.get("ensembles") or {}
+    forecast = shape.get("forecast_agents") or []
+    if forecast:  # agents with forecast_features: the fold's forecaster, fitted once on its training window
+        nodes.append(
+            Node(
+                func=fit_forecaster,
+                inputs=["model_input_table", "stressed_model_input_table", "fold_artifact", PARAMS],
+                outputs=["forecaster_artifact", "forecast_fold_artifact", "forecast_model_input_table", "forecast_stressed_model_input_table"],
+                name="fit_forecaster",
+            )
+        )
     for agent, seed in agent_runs:
         run = run_name(agent, seed)
         if agent in ensembles:  # no train node: evaluated from its members' models of the same seed
@@ -166,17 +177,19 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
                 )
             )
             continue
+        pre = "forecast_" if agent in forecast else ""  # their tables/artifact carry the forecast columns
         nodes += [
             Node(
                 func=_bind(train_agent_node, agent=agent, seed=seed, built=shape),
-                inputs=["model_input_table", "fold_artifact", PARAMS, *(["params:features"] if agent in shape.get("pretrained_agents", ()) else [])],
+                inputs=[f"{pre}model_input_table", f"{pre}fold_artifact", PARAMS, *(["params:features"] if agent in shape.get("pretrained_agents", ()) else [])],
                 outputs=[f"{run}_model", f"{run}_training_artifact"],
                 name=f"train_{run}",
                 tags=["train"],
             ),
             Node(
                 func=_bind(evaluate_agent_node, agent=agent, seed=seed),
-                inputs=[f"{run}_model", f"{run}_training_artifact", "model_input_table", "stressed_model_input_table", "fold_artifact", PARAMS],
+                inputs=[f"{run}_model", f"{run}_training_artifact", f"{pre}model_input_table", f"{pre}stressed_model_input_table",
+                        f"{pre}fold_artifact", PARAMS],
                 outputs=f"{run}_evaluation_artifact",
                 name=f"evaluate_{run}",
                 tags=["evaluate"],

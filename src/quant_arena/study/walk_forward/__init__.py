@@ -107,6 +107,7 @@ from quant_arena.study.walk_forward.fold import (
     stress_fold,
     stress_fold_frame,
 )
+from quant_arena.study.walk_forward.forecast import fit_fold_forecaster, forecast_agents
 from quant_arena.study.walk_forward.stitch import (
     OOS_COLUMNS,
     STITCH_KEYS,
@@ -180,4 +181,6 @@ __all__ = [
     "training_n_envs",
     "tuned_env_params",
     "tuned_feature_columns",
+    "fit_fold_forecaster",
+    "forecast_agents",
 ]

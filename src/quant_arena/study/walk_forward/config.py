@@ -19,6 +19,7 @@ from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
 from quant_arena.evaluation.folds import FoldConfig
 from quant_arena.evaluation.regimes import RegimeConfig
+from quant_arena.forecast import ForecasterConfig
 from quant_arena.study.data import (
     FeatureSetConfig,
     check_pipeline_env,
@@ -117,6 +118,10 @@ class AgentSpec(_Strict):
         None, description="an ensemble of other agents of walk_forward.agents (quant_arena.study.ensemble): no network, "
         "training or env of its own; null = an agent trained as configured",
     )
+    forecast_features: bool = Field(
+        False, description="observe f_forecast_mean / f_forecast_spread too: the fold's forecaster (walk_forward.forecaster, "
+        "fitted on its training window; quant_arena.forecast) mean prediction and ensemble spread",
+    )
 
     @field_validator("name")
     @classmethod
@@ -131,6 +136,8 @@ class AgentSpec(_Strict):
             raise ValueError(f"agents[{self.name}].tuned_study is set but agent_params is {self.agent_params!r}; set agent_params: tuned")
         if "seed" in self.agent.model_fields_set:
             raise ValueError(f"agents[{self.name}].agent.seed: not used (walk_forward.seeds seed every agent); remove it")
+        if self.forecast_features and self.pretrain is not None:
+            raise ValueError(f"agents[{self.name}]: forecast_features with pretrain is not supported (the synthetic market has no forecaster); drop one")
         shared = [f for f in SHARED_ENV_FIELDS if f in self.env]
         if shared:
             raise ValueError(
@@ -138,7 +145,7 @@ class AgentSpec(_Strict):
                 "are judged with the same walk_forward.env.execution (one place); remove it"
             )
         if self.ensemble is not None:
-            own = [f for f in ("agent", "env", "n_envs", "pretrain", "agent_params", "tuned_study") if f in self.model_fields_set]
+            own = [f for f in ("agent", "env", "n_envs", "pretrain", "agent_params", "tuned_study", "forecast_features") if f in self.model_fields_set]
             if own:
                 raise ValueError(
                     f"agents[{self.name}].{own[0]}: an ensemble agent has no {own[0]} of its own (its members are trained; "
@@ -244,6 +251,9 @@ class WalkForwardConfig(_Strict):
         2000, ge=1,
         description="bars before a window on which the baselines' targets are computed (indicator warm-up); null = from the first bar",
     )
+    forecaster: ForecasterConfig = Field(
+        default_factory=ForecasterConfig, description="the per-fold forecaster of agents with forecast_features (quant_arena.forecast)",
+    )
     stress: StressConfig = Field(default_factory=StressConfig)
     regimes: RegimeConfig = Field(default_factory=RegimeConfig)
     monte_carlo: MonteCarloConfig = Field(default_factory=MonteCarloConfig)
@@ -287,6 +297,11 @@ class WalkForwardConfig(_Strict):
                     raise ValueError(f"{where}: {m!r} is not an agent of walk_forward.agents (have {list(by_name)})")
                 if by_name[m].ensemble is not None:
                     raise ValueError(f"{where}: {m!r} is itself an ensemble; members must be trained agents")
+                if by_name[m].forecast_features:
+                    raise ValueError(
+                        f"{where}: {m!r} has forecast_features: an ensemble's members must observe the fold's own columns "
+                        "(the forecast columns live in the fold's forecast_* tables); use members without it"
+                    )
             problem = member_env_mismatch({m: self.agent_env(by_name[m]) for m in spec.ensemble.members})
             if problem:
                 raise ValueError(f"{where}: {problem}")

@@ -1,0 +1,104 @@
+"""Forecaster features in a walk-forward fold (``agents[].forecast_features``, ``walk_forward.forecaster``).
+
+:func:`fit_fold_forecaster` fits the fold's forecaster (:mod:`quant_arena.forecast`) ONCE per fold
+on its TRAINING window (label horizon purged inside it), predicts every row of the fold's model
+input and of its stressed test frame with that same fitted ensemble, and returns:
+
+* the forecaster artifact (the fitted ensemble, what it saw, the feature scaling);
+* a fold artifact for the agents with ``forecast_features: true``: the fold's feature set with
+  ``f_forecast_mean`` / ``f_forecast_spread`` appended to THEIR columns (``agent_columns``) and to
+  the scaler's statistics (the training rows' mean and std of the predictions, so the model's
+  recorded normalisation holds them);
+* the model input and the stressed model input with the two columns added.
+
+The agents without the flag keep reading the fold's own artifact and tables: unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from quant_arena.forecast import FORECAST_COLUMNS, fit_forecaster, forecast_columns
+from quant_arena.study.walk_forward.config import WalkForwardConfig
+
+__all__ = ["fit_fold_forecaster", "forecast_agents"]
+
+logger = logging.getLogger(__name__)
+
+
+def forecast_agents(config: WalkForwardConfig) -> list[str]:
+    """Names of the agents with ``forecast_features: true``."""
+    return [a.name for a in config.agents if a.forecast_features]
+
+
+def _with_columns(frame: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    out = frame.drop(columns=[c for c in FORECAST_COLUMNS if c in frame.columns]).copy()
+    for c in FORECAST_COLUMNS:
+        out[c] = extra[c].to_numpy()
+    return out
+
+
+def fit_fold_forecaster(
+    artifact: Mapping[str, Any],
+    model_input_frame: pd.DataFrame,
+    stressed_frame: pd.DataFrame | None,
+    config: WalkForwardConfig,
+) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame, pd.DataFrame | None]:
+    """(forecaster artifact, the forecast agents' fold artifact, model input + forecast columns,
+    stressed model input + forecast columns); see the module docstring."""
+    fc = config.forecaster
+    fold = artifact["fold"]
+    lo, hi = int(fold.train.start), int(fold.train.stop)
+    features = artifact["features"]
+    columns = list(fc.columns) if fc.columns is not None else list(features.columns)
+    horizon = fc.horizon if fc.horizon is not None else config.folds.label_horizon
+    fitted = fit_forecaster(
+        model_input_frame, columns, hi, fc, train_start=lo, horizon=horizon
+    )
+    cols, stats = forecast_columns(fitted, model_input_frame, lo, hi)
+    frame = _with_columns(model_input_frame, cols)
+    stressed = None
+    if stressed_frame is not None:
+        stressed = _with_columns(
+            stressed_frame, forecast_columns(fitted, stressed_frame, lo, hi, stats)[0]
+        )
+    agents = forecast_agents(config)
+    own = copy.deepcopy(features)
+    scaler = own.scaler
+    for name in FORECAST_COLUMNS:
+        scaler.center[name], scaler.scale[name] = stats[name]
+    scaler.columns = [
+        *scaler.columns,
+        *[c for c in FORECAST_COLUMNS if c not in scaler.columns],
+    ]
+    own.agent_columns = {
+        **(own.agent_columns or {}),
+        **{a: [*features.columns_for(a), *FORECAST_COLUMNS] for a in agents},
+    }
+    own.meta = {**own.meta, **fitted.meta}
+    forecast_artifact = {**artifact, "features": own}
+    m = fitted.meta
+    logger.info(
+        "fold %d: forecaster (%d x CNN+LSTM, %s over %d bars) fitted on %d training rows (labels up to row %d < train stop %d) in %.1f s",
+        artifact["index"],
+        fc.n_models,
+        fc.label,
+        m["forecaster_horizon"],
+        m["forecaster_rows"],
+        m["forecaster_last_label_row"],
+        hi,
+        m["forecaster_seconds"],
+    )
+    out = {
+        "index": artifact["index"],
+        "forecaster": fitted,
+        "meta": dict(m),
+        "scaling": stats,
+        "agents": agents,
+    }
+    return out, forecast_artifact, frame, stressed
