@@ -643,6 +643,7 @@ def train_agent(
     normalize_observations: bool = False,
     normalization: Mapping[str, Any] | None = None,
     curriculum: bool = True,
+    callbacks: Sequence[BaseCallback] = (),
 ) -> TrainingResult:
     """Train ``agent_config`` with validation-Sharpe early stopping (see the module docstring).
 
@@ -674,6 +675,8 @@ def train_agent(
             the validation rollout uses the same statistics.
         normalization: extra statistics to save with the model (e.g. :func:`scaler_normalization`).
         curriculum: report each validation Sharpe to the training env's ``report_score``.
+        callbacks: extra SB3 callbacks run after the validation callback at every step (e.g. the
+            arena league's self-play snapshots, :mod:`quant_arena.study.arena`).
 
     Returns:
         :class:`TrainingResult`.
@@ -711,7 +714,7 @@ def train_agent(
     )
     if progress_bar is None:
         progress_bar = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    callbacks: list[BaseCallback] = [callback]
+    callbacks = [callback, *callbacks]  # extra callbacks (e.g. a self-play league's snapshots) after the validation
     if progress_every is not None:
         callbacks.append(ProgressCallback(int(total_timesteps), int(progress_every), progress_label))
     t_learn = time.perf_counter()

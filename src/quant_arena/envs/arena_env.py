@@ -491,6 +491,17 @@ class ArenaSingleAgentEnv(gym.Env):
         }
         self._obs: dict[str, Any] = {}
 
+    def set_opponents(self, opponents: Sequence[Any]) -> None:
+        """Replace the opponents' policies (one per opponent, as ``opponents`` of the constructor),
+        e.g. at an episode start by a self-play league; takes effect at the next step."""
+        if isinstance(opponents, str) or len(opponents) != len(self._policies):
+            raise ValueError(f"set_opponents: expected {len(self._policies)} policies, got {opponents!r}")
+        space = self.action_space
+        self._policies = {
+            a: _as_policy(p, space, self.arena._scheme, self.arena._table)
+            for a, p in zip(self.arena.possible_agents[1:], opponents, strict=True)
+        }
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         if seed is None:  # continue the arena's stream, drawn from ours so one seed fixes everything
