@@ -66,6 +66,7 @@ __all__ = [
     "freeze",
     "league_fold",
     "league_markdown",
+    "solo_scores",
     "summarize",
     "train_league_agent",
 ]
@@ -403,12 +404,20 @@ def league_fold(data: FoldData, features: FoldFeatures, frame: pd.DataFrame, see
     matches["match"] = [f"{data.index}.{int(seed)}.{k}" for k in matches["match"]]
     matches.insert(0, "seed", int(seed))
     matches.insert(0, "fold", data.index)
-    solo = [
+    solo = solo_scores(models, data, features, frame, seed, cfg)
+    return {"matches": matches, "solo": solo, "learning_curve": pd.concat(curves, ignore_index=True), "training": pd.DataFrame(metas)}
+
+
+def solo_scores(models: Mapping[str, Any], data: FoldData, features: FoldFeatures, frame: pd.DataFrame, seed: int, config: ArenaConfig) -> pd.DataFrame:
+    """Every model's deterministic policy ALONE in the single-asset ``TradingEnv`` on the fold's
+    test window (the fold unit's ``score``: ``run_policy``, the baselines' kernel and costs)."""
+    t0, t1 = data.window("test")
+    unit = agent_unit(data, frame, config.env, features.columns_for(None))
+    return pd.DataFrame([
         _solo_row(unit.score(m, t0, t1, name=run_name(name, seed)), data.periods_per_year, fold=data.index, strategy=name, seed=int(seed),
                   kind="plain" if name.endswith(PLAIN_SUFFIX) else "agent")
         for name, m in models.items()
-    ]
-    return {"matches": matches, "solo": pd.DataFrame(solo), "learning_curve": pd.concat(curves, ignore_index=True), "training": pd.DataFrame(metas)}
+    ])
 
 
 def evaluate_baselines(data: FoldData, features: FoldFeatures, frame: pd.DataFrame, strategies: Mapping[str, Any], config: ArenaConfig) -> pd.DataFrame:
