@@ -133,7 +133,8 @@ def test_the_pool_gets_frozen_copies_not_the_learners_weights(fold, trained):
     try:
         for k, v in snap.state_dict().items():  # ...the snapshot does not
             torch.testing.assert_close(v, before[k])
-        obs = model.observation_space.sample()
+        sample = model.observation_space.sample()
+        obs = {k: np.zeros_like(v) for k, v in sample.items()} if isinstance(sample, dict) else np.zeros_like(sample)
         assert snap.predict(obs, deterministic=True)[0] in range(3)
     finally:
         with torch.no_grad():
