@@ -36,8 +36,12 @@ CURRICULUM = {
 
 def params(**over) -> dict:
     p = _tiny.params(agents=("ppo_mlp",), seeds=(0,))
-    p.update(league={"snapshot_every": 32, "n_opponents": 2, "pool_size": 3}, matches={"n_matches": 2, "length": 40, "n_bootstrap": 20},
-             curriculum=CURRICULUM, plain_counterparts=False)
+    p.update(
+        league={"snapshot_every": 32, "n_opponents": 2, "pool_size": 3},
+        matches={"n_matches": 2, "length": 40, "n_bootstrap": 20},
+        curriculum=CURRICULUM,
+        plain_counterparts=False,
+    )
     p.update(over)
     return p
 
@@ -57,9 +61,22 @@ def trained(fold):
 
 def _env(fold, curriculum, strength=0.5, pool=None):
     config, art, frame, data = fold
-    md = market_data(frame, art["features"].columns, end=data.window("train")[1], periods_per_year=data.periods_per_year)
+    md = market_data(
+        frame,
+        art["features"].columns,
+        end=data.window("train")[1],
+        periods_per_year=data.periods_per_year,
+    )
     pool = pool or SelfPlayPool(["flat"], [])
-    return LeagueTrainingEnv(md, config.env, pool, 2, CurriculumConfig.model_validate(curriculum) if curriculum else None, strength, 32)
+    return LeagueTrainingEnv(
+        md,
+        config.env,
+        pool,
+        2,
+        CurriculumConfig.model_validate(curriculum) if curriculum else None,
+        strength,
+        32,
+    )
 
 
 def test_promotion_only_when_the_threshold_is_cleared(fold):
@@ -89,7 +106,9 @@ def test_opponent_strength_of_the_level_decides_who_is_drawn(fold):
             return super().draw(rng, strength)
 
     pool = Probe()
-    pool.league = [type("P", (), {"predict": lambda self, obs, deterministic=True: (1, None)})()]
+    pool.league = [
+        type("P", (), {"predict": lambda self, obs, deterministic=True: (1, None)})()
+    ]
     env = _env(fold, CURRICULUM, pool=pool)
     env.reset(seed=0)
     assert pool.drawn == [0.0, 0.0]
@@ -104,13 +123,24 @@ def test_opponent_strength_of_the_level_decides_who_is_drawn(fold):
 
 def test_training_reaches_a_level_only_through_validation_scores(fold):
     config, art, frame, data = fold
-    never = ArenaConfig.model_validate(params(curriculum={**CURRICULUM, "thresholds": [1e9, 1e9]}))
-    always = ArenaConfig.model_validate(params(curriculum={**CURRICULUM, "thresholds": [-1e9, -1e9]}))
-    _, curve_n, meta_n = train_league_agent(data, art["features"], frame, "ppo_mlp", 0, never)
-    _, curve_a, meta_a = train_league_agent(data, art["features"], frame, "ppo_mlp", 0, always)
+    never = ArenaConfig.model_validate(
+        params(curriculum={**CURRICULUM, "thresholds": [1e9, 1e9]})
+    )
+    always = ArenaConfig.model_validate(
+        params(curriculum={**CURRICULUM, "thresholds": [-1e9, -1e9]})
+    )
+    _, curve_n, meta_n = train_league_agent(
+        data, art["features"], frame, "ppo_mlp", 0, never
+    )
+    _, curve_a, meta_a = train_league_agent(
+        data, art["features"], frame, "ppo_mlp", 0, always
+    )
     assert meta_n["level_reached"] == 0 and set(curve_n["curriculum_level"]) == {0.0}
     # one promotion per validation evaluation: 1 after the first, 2 after the second
-    assert meta_a["level_reached"] == 2 and list(curve_a["curriculum_level"])[:2] == [1.0, 2.0]
+    assert meta_a["level_reached"] == 2 and list(curve_a["curriculum_level"])[:2] == [
+        1.0,
+        2.0,
+    ]
 
 
 def test_the_pool_gets_frozen_copies_not_the_learners_weights(fold, trained):
@@ -134,7 +164,11 @@ def test_the_pool_gets_frozen_copies_not_the_learners_weights(fold, trained):
         for k, v in snap.state_dict().items():  # ...the snapshot does not
             torch.testing.assert_close(v, before[k])
         sample = model.observation_space.sample()
-        obs = {k: np.zeros_like(v) for k, v in sample.items()} if isinstance(sample, dict) else np.zeros_like(sample)
+        obs = (
+            {k: np.zeros_like(v) for k, v in sample.items()}
+            if isinstance(sample, dict)
+            else np.zeros_like(sample)
+        )
         assert snap.predict(obs, deterministic=True)[0] in range(3)
     finally:
         with torch.no_grad():
@@ -145,10 +179,21 @@ def test_the_pool_gets_frozen_copies_not_the_learners_weights(fold, trained):
 def test_solo_score_is_a_trading_env_backtest_of_the_policy(fold, trained):
     config, art, frame, data = fold
     model = trained[0]
-    row = solo_scores({"ppo_mlp": model}, data, art["features"], frame, 0, config).iloc[0]
+    row = solo_scores({"ppo_mlp": model}, data, art["features"], frame, 0, config).iloc[
+        0
+    ]
     t0, t1 = data.window("test")
-    md = market_data(frame, art["features"].columns, end=t1, periods_per_year=data.periods_per_year)
-    env = TradingEnv(md, config.env, start="fixed", start_index=t0, max_episode_steps=None, max_drawdown=None)
+    md = market_data(
+        frame, art["features"].columns, end=t1, periods_per_year=data.periods_per_year
+    )
+    env = TradingEnv(
+        md,
+        config.env,
+        start="fixed",
+        start_index=t0,
+        max_episode_steps=None,
+        max_drawdown=None,
+    )
     obs, info = env.reset(seed=0)
     equity = [info["equity"]]
     done = False
@@ -160,7 +205,9 @@ def test_solo_score_is_a_trading_env_backtest_of_the_policy(fold, trained):
     assert len(eq) == t1 - t0
     m = compute_metrics(eq[1:] / eq[:-1] - 1.0, periods_per_year=data.periods_per_year)
     assert row["kind"] == "agent" and row["strategy"] == "ppo_mlp"
-    assert row["total_return"] == pytest.approx(eq[-1] / eq[0] - 1.0, rel=1e-9, abs=1e-12)
+    assert row["total_return"] == pytest.approx(
+        eq[-1] / eq[0] - 1.0, rel=1e-9, abs=1e-12
+    )
     assert row["sharpe"] == pytest.approx(m["sharpe"], rel=1e-9, abs=1e-12)
     assert row["max_drawdown"] == pytest.approx(m["max_drawdown"], rel=1e-9, abs=1e-12)
 
@@ -173,7 +220,9 @@ def test_bad_parameters_are_named():
         p["agents"][0]["env"] = {"window": 4}
         ArenaConfig.model_validate(p)
     with pytest.raises(ValueError, match="thresholds"):
-        ArenaConfig.model_validate(params(curriculum={**CURRICULUM, "thresholds": [0.0]}))
+        ArenaConfig.model_validate(
+            params(curriculum={**CURRICULUM, "thresholds": [0.0]})
+        )
     with pytest.raises(ValueError, match="clash with matches.fixed_players"):
         p = params()
         p["agents"][0]["name"] = "flat"

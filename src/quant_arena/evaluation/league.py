@@ -20,7 +20,7 @@ callable as :class:`~quant_arena.envs.arena_env.ArenaSingleAgentEnv` takes them)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,14 @@ from quant_arena.envs.arena_env import ArenaEnv, _as_policy
 from quant_arena.envs.config import ArenaEnvConfig
 from quant_arena.sim import MarketData
 
-__all__ = ["bradley_terry", "league_table", "match_windows", "pairwise_results", "run_match", "run_matches"]
+__all__ = [
+    "bradley_terry",
+    "league_table",
+    "match_windows",
+    "pairwise_results",
+    "run_match",
+    "run_matches",
+]
 
 #: Elo points per natural-log unit of Bradley-Terry strength (400 / ln 10).
 ELO_SCALE = 400.0 / math.log(10.0)
@@ -57,13 +64,23 @@ def run_match(
         raise ValueError(f"run_match: window {window} must hold at least 2 bars")
     names = list(players)
     base = ArenaEnvConfig.make(config).model_dump()
-    base.update(agent_ids=tuple(names), n_agents=len(names), start="fixed", start_index=start,
-                max_episode_steps=end - 1 - start, max_drawdown=None)
+    base.update(
+        agent_ids=tuple(names),
+        n_agents=len(names),
+        start="fixed",
+        start_index=start,
+        max_episode_steps=end - 1 - start,
+        max_drawdown=None,
+    )
     arena = ArenaEnv(data, ArenaEnvConfig.model_validate(base))
     if end > len(arena.data):
-        raise ValueError(f"run_match: window {window} ends after the data's {len(arena.data)} bars")
+        raise ValueError(
+            f"run_match: window {window} ends after the data's {len(arena.data)} bars"
+        )
     space = arena.action_space(names[0])
-    policies = {n: _as_policy(p, space, arena._scheme, arena._table) for n, p in players.items()}
+    policies = {
+        n: _as_policy(p, space, arena._scheme, arena._table) for n, p in players.items()
+    }
     rng = np.random.default_rng(seed)
     obs, _ = arena.reset(seed=int(seed), options={"start": start})
     eq0 = arena.cfg.initial_equity
@@ -76,16 +93,20 @@ def run_match(
             total[a] = math.log(max(info["equity"], 1e-12) / eq0)
             terminated[a] = terminated[a] or bool(terms[a])
     mean = sum(total.values()) / len(total)
-    return pd.DataFrame({
-        "player": names,
-        "log_return": [total[n] for n in names],
-        "relative_return": [total[n] - mean for n in names],
-        "final_equity": [eq0 * math.exp(total[n]) for n in names],
-        "terminated": [terminated[n] for n in names],
-    })
+    return pd.DataFrame(
+        {
+            "player": names,
+            "log_return": [total[n] for n in names],
+            "relative_return": [total[n] - mean for n in names],
+            "final_equity": [eq0 * math.exp(total[n]) for n in names],
+            "terminated": [terminated[n] for n in names],
+        }
+    )
 
 
-def match_windows(window: tuple[int, int], n: int, length: int | None, seed: int = 0) -> list[tuple[int, int]]:
+def match_windows(
+    window: tuple[int, int], n: int, length: int | None, seed: int = 0
+) -> list[tuple[int, int]]:
     """``n`` sub-windows of ``length`` bars of ``window`` with seeded random start offsets (the
     whole window ``n`` times when ``length`` is None or covers it)."""
     start, end = int(window[0]), int(window[1])
@@ -119,7 +140,9 @@ def run_matches(
     return pd.concat(rows, ignore_index=True)
 
 
-def _outcomes(matches: pd.DataFrame, tol: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _outcomes(
+    matches: pd.DataFrame, tol: float
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(players, per match the score matrix S[m, i, j] = 1 win / 0.5 draw / 0 loss of i vs j,
     and the played mask)."""
     players = list(dict.fromkeys(matches["player"]))
@@ -148,12 +171,25 @@ def pairwise_results(matches: pd.DataFrame, tol: float = 1e-9) -> pd.DataFrame:
             if i == j:
                 continue
             s, pl = score[:, i, j], played[:, i, j]
-            rows.append({"player": p, "opponent": q, "wins": int(((s == 1.0) & pl).sum()),
-                         "draws": int(((s == 0.5) & pl).sum()), "losses": int(((s == 0.0) & pl).sum())})
+            rows.append(
+                {
+                    "player": p,
+                    "opponent": q,
+                    "wins": int(((s == 1.0) & pl).sum()),
+                    "draws": int(((s == 0.5) & pl).sum()),
+                    "losses": int(((s == 0.0) & pl).sum()),
+                }
+            )
     return pd.DataFrame(rows, columns=["player", "opponent", "wins", "draws", "losses"])
 
 
-def bradley_terry(wins: np.ndarray, games: np.ndarray, prior: float = 0.5, iterations: int = 500, tol: float = 1e-10) -> np.ndarray:
+def bradley_terry(
+    wins: np.ndarray,
+    games: np.ndarray,
+    prior: float = 0.5,
+    iterations: int = 500,
+    tol: float = 1e-10,
+) -> np.ndarray:
     """Bradley-Terry ratings (Elo points, mean 0) from ``wins[i, j]`` (i's score against j, a draw
     counting half) and ``games[i, j]``; ``prior`` virtual games at 50% against every other player
     keep unbeaten or winless players finite (MM algorithm of Hunter, 2004)."""
@@ -173,7 +209,14 @@ def bradley_terry(wins: np.ndarray, games: np.ndarray, prior: float = 0.5, itera
     return ELO_SCALE * (logp - logp.mean())
 
 
-def league_table(matches: pd.DataFrame, n_bootstrap: int = 200, alpha: float = 0.05, seed: int = 0, tol: float = 1e-9, prior: float = 0.5) -> pd.DataFrame:
+def league_table(
+    matches: pd.DataFrame,
+    n_bootstrap: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+    tol: float = 1e-9,
+    prior: float = 0.5,
+) -> pd.DataFrame:
     """The league table of ``matches`` (rows of :func:`run_matches`, one or more folds/seeds: a
     ``match`` id must be unique per match): per player its Bradley-Terry rating (Elo points),
     the rating's bootstrap std and ``1 - alpha`` CI (matches resampled with replacement),
@@ -187,20 +230,29 @@ def league_table(matches: pd.DataFrame, n_bootstrap: int = 200, alpha: float = 0
     for b in range(int(n_bootstrap)):
         pick = rng.integers(0, m, size=m)
         boot[b] = bradley_terry(score[pick].sum(axis=0), g[pick].sum(axis=0), prior)
-    pw = pairwise_results(matches, tol).groupby("player")[["wins", "draws", "losses"]].sum()
+    pw = (
+        pairwise_results(matches, tol)
+        .groupby("player")[["wins", "draws", "losses"]]
+        .sum()
+    )
     rel = matches.groupby("player")["relative_return"].agg(["mean", "std"])
-    out = pd.DataFrame({
-        "player": players,
-        "rating": rating,
-        "rating_std": boot.std(axis=0, ddof=1) if n_bootstrap > 1 else np.nan,
-        "rating_lo": np.quantile(boot, alpha / 2, axis=0),
-        "rating_hi": np.quantile(boot, 1 - alpha / 2, axis=0),
-        "wins": [int(pw.loc[p, "wins"]) for p in players],
-        "draws": [int(pw.loc[p, "draws"]) for p in players],
-        "losses": [int(pw.loc[p, "losses"]) for p in players],
-        "mean_relative_return": [float(rel.loc[p, "mean"]) for p in players],
-        "relative_return_std": [float(rel.loc[p, "std"]) for p in players],
-        "n_matches": [int(played[:, i].any(axis=1).sum()) for i in range(len(players))],
-    })
-    return out.sort_values("rating", ascending=False, kind="stable").reset_index(drop=True)
-
+    out = pd.DataFrame(
+        {
+            "player": players,
+            "rating": rating,
+            "rating_std": boot.std(axis=0, ddof=1) if n_bootstrap > 1 else np.nan,
+            "rating_lo": np.quantile(boot, alpha / 2, axis=0),
+            "rating_hi": np.quantile(boot, 1 - alpha / 2, axis=0),
+            "wins": [int(pw.loc[p, "wins"]) for p in players],
+            "draws": [int(pw.loc[p, "draws"]) for p in players],
+            "losses": [int(pw.loc[p, "losses"]) for p in players],
+            "mean_relative_return": [float(rel.loc[p, "mean"]) for p in players],
+            "relative_return_std": [float(rel.loc[p, "std"]) for p in players],
+            "n_matches": [
+                int(played[:, i].any(axis=1).sum()) for i in range(len(players))
+            ],
+        }
+    )
+    return out.sort_values("rating", ascending=False, kind="stable").reset_index(
+        drop=True
+    )

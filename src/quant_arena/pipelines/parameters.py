@@ -45,13 +45,13 @@ def parameter_models() -> dict[str, type[BaseModel]]:
     from quant_arena.ops import PaperConfig
     from quant_arena.ops.retrain import RetrainConfig
     from quant_arena.reporting.config import ReportConfig
-    from quant_arena.study.arena import ArenaConfig
     from quant_arena.study import (
         PortfolioStudyConfig,
         TrainRLConfig,
         TuneConfig,
         WalkForwardConfig,
     )
+    from quant_arena.study.arena import ArenaConfig
     from quant_arena.synthetic.params import SyntheticParams
 
     return {

@@ -48,8 +48,16 @@ from quant_arena.envs.arena_env import OPPONENT_POLICIES, ArenaSingleAgentEnv
 from quant_arena.envs.config import ArenaEnvConfig, CurriculumConfig, TradingEnvConfig
 from quant_arena.evaluation.league import league_table, run_matches
 from quant_arena.sim import MarketData
-from quant_arena.study.unit import deterministic_policy, make_eval_env, train_with_budget
-from quant_arena.study.walk_forward.agents import agent_unit, train_fold_agent, training_n_envs
+from quant_arena.study.unit import (
+    deterministic_policy,
+    make_eval_env,
+    train_with_budget,
+)
+from quant_arena.study.walk_forward.agents import (
+    agent_unit,
+    train_fold_agent,
+    training_n_envs,
+)
 from quant_arena.study.walk_forward.baselines import evaluate_fold_baselines
 from quant_arena.study.walk_forward.config import WalkForwardConfig, run_name
 from quant_arena.study.walk_forward.fold import FoldData, FoldFeatures
@@ -76,7 +84,13 @@ logger = logging.getLogger(__name__)
 #: Suffix of a league agent's plain counterpart (trained in TradingEnv, no self-play).
 PLAIN_SUFFIX = "_plain"
 #: Solo metrics kept per run (from ``BacktestResult.metrics``).
-SOLO_METRICS: tuple[str, ...] = ("sharpe", "total_return", "max_drawdown", "n_trades", "sortino")
+SOLO_METRICS: tuple[str, ...] = (
+    "sharpe",
+    "total_return",
+    "max_drawdown",
+    "n_trades",
+    "sortino",
+)
 
 
 class _Strict(BaseModel):
@@ -90,37 +104,76 @@ class LeagueConfig(_Strict):
         default_factory=lambda: ["flat", "long", "short", "random"],
         description=f"weak fixed opponents of the pool, from {list(OPPONENT_POLICIES)}",
     )
-    n_opponents: int = Field(2, ge=1, description="opponents in every training episode (drawn from the pool at each episode start)")
-    snapshot_every: int = Field(10_000, ge=1, description="env steps between frozen snapshots of the learner added to the pool")
-    pool_size: int = Field(5, ge=1, description="frozen snapshots of the learner kept (the oldest leave first)")
-    league_opponents: bool = Field(True, description="the frozen final copies of the league agents trained before (same fold and seed) join the pool")
+    n_opponents: int = Field(
+        2,
+        ge=1,
+        description="opponents in every training episode (drawn from the pool at each episode start)",
+    )
+    snapshot_every: int = Field(
+        10_000,
+        ge=1,
+        description="env steps between frozen snapshots of the learner added to the pool",
+    )
+    pool_size: int = Field(
+        5,
+        ge=1,
+        description="frozen snapshots of the learner kept (the oldest leave first)",
+    )
+    league_opponents: bool = Field(
+        True,
+        description="the frozen final copies of the league agents trained before (same fold and seed) join the pool",
+    )
     opponent_strength: float = Field(
-        0.5, ge=0.0, le=1.0, description="share of opponents drawn from the frozen pool (self/league copies) when the curriculum level does not set it",
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="share of opponents drawn from the frozen pool (self/league copies) when the curriculum level does not set it",
     )
 
     @model_validator(mode="after")
     def _known(self) -> LeagueConfig:
         bad = [p for p in self.fixed_opponents if p not in OPPONENT_POLICIES]
         if bad or not self.fixed_opponents:
-            raise ValueError(f"league.fixed_opponents: unknown or no policies {bad}; built-in: {list(OPPONENT_POLICIES)}")
+            raise ValueError(
+                f"league.fixed_opponents: unknown or no policies {bad}; built-in: {list(OPPONENT_POLICIES)}"
+            )
         return self
 
 
 class MatchConfig(_Strict):
     """``arena.matches``: the matches on the test window and the league table's uncertainty."""
 
-    n_matches: int = Field(8, ge=1, description="matches per fold and seed (sub-windows of the test window at seeded offsets)")
-    length: int | None = Field(None, ge=2, description="bars per match; null = the whole test window (every match then plays the same bars)")
-    fixed_players: list[str] = Field(default_factory=lambda: ["flat", "long", "short"], description="fixed policies playing every match too")
-    n_bootstrap: int = Field(200, ge=2, description="bootstrap resamples of the matches behind each rating's std / CI")
-    alpha: float = Field(0.05, gt=0.0, lt=0.5, description="1 - confidence level of the rating CI")
+    n_matches: int = Field(
+        8,
+        ge=1,
+        description="matches per fold and seed (sub-windows of the test window at seeded offsets)",
+    )
+    length: int | None = Field(
+        None,
+        ge=2,
+        description="bars per match; null = the whole test window (every match then plays the same bars)",
+    )
+    fixed_players: list[str] = Field(
+        default_factory=lambda: ["flat", "long", "short"],
+        description="fixed policies playing every match too",
+    )
+    n_bootstrap: int = Field(
+        200,
+        ge=2,
+        description="bootstrap resamples of the matches behind each rating's std / CI",
+    )
+    alpha: float = Field(
+        0.05, gt=0.0, lt=0.5, description="1 - confidence level of the rating CI"
+    )
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _known(self) -> MatchConfig:
         bad = [p for p in self.fixed_players if p not in OPPONENT_POLICIES]
         if bad:
-            raise ValueError(f"matches.fixed_players: unknown policies {bad}; built-in: {list(OPPONENT_POLICIES)}")
+            raise ValueError(
+                f"matches.fixed_players: unknown policies {bad}; built-in: {list(OPPONENT_POLICIES)}"
+            )
         return self
 
 
@@ -131,10 +184,14 @@ class ArenaConfig(WalkForwardConfig):
     Carlo and the overfitting block are accepted but not used."""
 
     league: LeagueConfig = Field(default_factory=LeagueConfig)
-    curriculum: CurriculumConfig | None = Field(None, description="self-play curriculum levels (null: one level, the env as configured)")
+    curriculum: CurriculumConfig | None = Field(
+        None,
+        description="self-play curriculum levels (null: one level, the env as configured)",
+    )
     matches: MatchConfig = Field(default_factory=MatchConfig)
     plain_counterparts: bool = Field(
-        True, description="also train every league agent the walk_forward way (plain TradingEnv, no self-play) as <name>_plain, in the matches and the solo leaderboard",
+        True,
+        description="also train every league agent the walk_forward way (plain TradingEnv, no self-play) as <name>_plain, in the matches and the solo leaderboard",
     )
 
     @model_validator(mode="after")
@@ -146,19 +203,31 @@ class ArenaConfig(WalkForwardConfig):
                     "set it in arena.env, not per agent"
                 )
             if spec.agent_params != "config":
-                raise ValueError(f"agents[{spec.name}].agent_params: the arena trains agents as configured (config), got {spec.agent_params!r}")
+                raise ValueError(
+                    f"agents[{spec.name}].agent_params: the arena trains agents as configured (config), got {spec.agent_params!r}"
+                )
         clash = sorted({a.name for a in self.agents} & set(self.matches.fixed_players))
         if clash:
-            raise ValueError(f"agents: {clash} clash with matches.fixed_players; rename the agents")
+            raise ValueError(
+                f"agents: {clash} clash with matches.fixed_players; rename the agents"
+            )
         if self.training.normalize_observations:
-            raise ValueError("training.normalize_observations: not supported in the arena (frozen opponents see raw observations)")
+            raise ValueError(
+                "training.normalize_observations: not supported in the arena (frozen opponents see raw observations)"
+            )
         if self.env.curriculum is not None:
-            raise ValueError("env.curriculum: set the arena's curriculum in arena.curriculum")
+            raise ValueError(
+                "env.curriculum: set the arena's curriculum in arena.curriculum"
+            )
         return self
 
 
 def arena_config(params: Mapping[str, Any] | ArenaConfig) -> ArenaConfig:
-    return params if isinstance(params, ArenaConfig) else ArenaConfig.model_validate(dict(params))
+    return (
+        params
+        if isinstance(params, ArenaConfig)
+        else ArenaConfig.model_validate(dict(params))
+    )
 
 
 # --------------------------------------------------------------------------- self-play pool
@@ -179,7 +248,9 @@ class SelfPlayPool:
     """The opponents a learner trains against: weak fixed policies (names), frozen copies of the
     league agents trained before it and frozen snapshots of itself (at most ``pool_size``)."""
 
-    def __init__(self, fixed: Sequence[str], league: Sequence[Any] = (), pool_size: int = 5) -> None:
+    def __init__(
+        self, fixed: Sequence[str], league: Sequence[Any] = (), pool_size: int = 5
+    ) -> None:
         self.fixed = list(fixed)
         self.league = list(league)
         self.pool_size = int(pool_size)
@@ -245,25 +316,52 @@ class LeagueTrainingEnv(gym.Env):
         episode_length: int | None = None,
     ) -> None:
         super().__init__()
-        self.data, self.pool, self.n_opponents, self.strength = data, pool, int(n_opponents), float(strength)
-        self.cfg = env.model_copy(update={"curriculum": curriculum, "start": "random", "max_episode_steps": episode_length})
+        self.data, self.pool, self.n_opponents, self.strength = (
+            data,
+            pool,
+            int(n_opponents),
+            float(strength),
+        )
+        self.cfg = env.model_copy(
+            update={
+                "curriculum": curriculum,
+                "start": "random",
+                "max_episode_steps": episode_length,
+            }
+        )
         self.plan = EpisodePlan(data, self.cfg)
         self.curriculum = curriculum
         self.level = curriculum.start_level if curriculum is not None else 0
         self._arenas: dict[int, ArenaSingleAgentEnv] = {}
         first = self._arena(self.level)
-        self.observation_space, self.action_space = first.observation_space, first.action_space
+        self.observation_space, self.action_space = (
+            first.observation_space,
+            first.action_space,
+        )
         self._env = first
 
     def _arena(self, level: int) -> ArenaSingleAgentEnv:
         if level not in self._arenas:
             ex = self.plan.exec_configs[level]
-            fields = {k: getattr(self.cfg, k) for k in ArenaEnvConfig.model_fields if k in TradingEnvConfig.model_fields}
+            fields = {
+                k: getattr(self.cfg, k)
+                for k in ArenaEnvConfig.model_fields
+                if k in TradingEnvConfig.model_fields
+            }
             cap = ex.max_exposure
-            fields.update(execution=ex, max_episode_steps=self.plan.max_steps(level), start="random", start_index=None,
-                          target_exposures=tuple(min(cap, max(-cap, x)) for x in self.cfg.target_exposures),
-                          position_size=min(self.cfg.position_size, cap))
-            self._arenas[level] = ArenaSingleAgentEnv(self.data, ["flat"] * self.n_opponents, fields)
+            fields.update(
+                execution=ex,
+                max_episode_steps=self.plan.max_steps(level),
+                start="random",
+                start_index=None,
+                target_exposures=tuple(
+                    min(cap, max(-cap, x)) for x in self.cfg.target_exposures
+                ),
+                position_size=min(self.cfg.position_size, cap),
+            )
+            self._arenas[level] = ArenaSingleAgentEnv(
+                self.data, ["flat"] * self.n_opponents, fields
+            )
         return self._arenas[level]
 
     def level_strength(self) -> float:
@@ -278,9 +376,13 @@ class LeagueTrainingEnv(gym.Env):
         super().reset(seed=seed)
         self._env = env = self._arena(self.level)
         strength = self.level_strength()
-        env.set_opponents([self.pool.draw(self.np_random, strength) for _ in range(self.n_opponents)])
+        env.set_opponents(
+            [self.pool.draw(self.np_random, strength) for _ in range(self.n_opponents)]
+        )
         start = self.plan.start(self.level, self.np_random)
-        obs, info = env.reset(seed=int(self.np_random.integers(2**31 - 1)), options={"start": start})
+        obs, info = env.reset(
+            seed=int(self.np_random.integers(2**31 - 1)), options={"start": start}
+        )
         return obs, {**info, "level": self.level}
 
     def step(self, action):
@@ -319,37 +421,81 @@ def train_league_agent(
     columns = features.columns_for(None)
     unit = agent_unit(data, frame, env, columns)
     train_data, val_data = unit.data(unit.train_stop), unit.data(unit.validation[1])
-    pool = SelfPlayPool(cfg.league.fixed_opponents, league if cfg.league.league_opponents else (), cfg.league.pool_size)
+    pool = SelfPlayPool(
+        cfg.league.fixed_opponents,
+        league if cfg.league.league_opponents else (),
+        cfg.league.pool_size,
+    )
     n_envs = training_n_envs(cfg, agent, spec.agent.algo)
     tc = cfg.training
 
     def train_env() -> DummyVecEnv:
-        return DummyVecEnv([
-            (lambda: LeagueTrainingEnv(train_data, env, pool, cfg.league.n_opponents, cfg.curriculum, cfg.league.opponent_strength, tc.episode_length))
-            for _ in range(n_envs)
-        ])
+        return DummyVecEnv(
+            [
+                (
+                    lambda: LeagueTrainingEnv(
+                        train_data,
+                        env,
+                        pool,
+                        cfg.league.n_opponents,
+                        cfg.curriculum,
+                        cfg.league.opponent_strength,
+                        tc.episode_length,
+                    )
+                )
+                for _ in range(n_envs)
+            ]
+        )
 
     t0 = time.perf_counter()
     result = train_with_budget(
-        spec.agent, train_env, lambda: make_eval_env(val_data, env, unit.validation[0]), tc, seed=int(seed),
-        periods_per_year=data.periods_per_year, normalization=scaler_normalization(features.scaler, columns),
-        callbacks=[SnapshotCallback(pool, cfg.league.snapshot_every)], progress_bar=False, progress_every=tc.progress_every,
+        spec.agent,
+        train_env,
+        lambda: make_eval_env(val_data, env, unit.validation[0]),
+        tc,
+        seed=int(seed),
+        periods_per_year=data.periods_per_year,
+        normalization=scaler_normalization(features.scaler, columns),
+        callbacks=[SnapshotCallback(pool, cfg.league.snapshot_every)],
+        progress_bar=False,
+        progress_every=tc.progress_every,
         progress_label=f"arena fold {data.index} {agent} seed {int(seed)}",
     )
     curve = result.learning_curve.copy()
     for k, v in (("seed", int(seed)), ("agent", agent), ("fold", data.index)):
         curve.insert(0, k, v)
-    levels = curve["curriculum_level"].dropna() if "curriculum_level" in curve else pd.Series(dtype=float)
+    levels = (
+        curve["curriculum_level"].dropna()
+        if "curriculum_level" in curve
+        else pd.Series(dtype=float)
+    )
     meta = {
-        "fold": data.index, "agent": agent, "seed": int(seed), "algo": spec.agent.algo,
-        "timesteps": int(result.timesteps), "best_timesteps": int(result.best_timesteps),
-        "best_val_sharpe": float(result.best_val_sharpe), "stopped_early": bool(result.stopped_early),
-        "snapshots": int(pool.n_snapshots), "league_opponents": len(pool.league),
-        "level_reached": int(levels.max()) if len(levels) else (cfg.curriculum.start_level if cfg.curriculum else 0),
+        "fold": data.index,
+        "agent": agent,
+        "seed": int(seed),
+        "algo": spec.agent.algo,
+        "timesteps": int(result.timesteps),
+        "best_timesteps": int(result.best_timesteps),
+        "best_val_sharpe": float(result.best_val_sharpe),
+        "stopped_early": bool(result.stopped_early),
+        "snapshots": int(pool.n_snapshots),
+        "league_opponents": len(pool.league),
+        "level_reached": int(levels.max())
+        if len(levels)
+        else (cfg.curriculum.start_level if cfg.curriculum else 0),
         "seconds": time.perf_counter() - t0,
     }
-    logger.info("arena fold %d %s seed %d: %d steps, %d snapshots, level %d, best validation Sharpe %.3f (%.1f s)",
-                data.index, agent, seed, meta["timesteps"], meta["snapshots"], meta["level_reached"], meta["best_val_sharpe"], meta["seconds"])
+    logger.info(
+        "arena fold %d %s seed %d: %d steps, %d snapshots, level %d, best validation Sharpe %.3f (%.1f s)",
+        data.index,
+        agent,
+        seed,
+        meta["timesteps"],
+        meta["snapshots"],
+        meta["level_reached"],
+        meta["best_val_sharpe"],
+        meta["seconds"],
+    )
     return result.model, curve, meta
 
 
@@ -357,7 +503,11 @@ def _player(model: Any) -> Any:
     """A trained model as a deterministic match player ``(obs, rng) -> action``."""
     policy = deterministic_policy(model)
     norm = observation_normalizer(model)
-    act = policy if callable(policy) and not hasattr(policy, "predict") else (lambda obs: policy.predict(obs, deterministic=True)[0])
+    act = (
+        policy
+        if callable(policy) and not hasattr(policy, "predict")
+        else (lambda obs: policy.predict(obs, deterministic=True)[0])
+    )
     if norm is None:
         return lambda obs, rng: act(obs)
     return lambda obs, rng: act(norm(obs))
@@ -365,7 +515,11 @@ def _player(model: Any) -> Any:
 
 def match_config(config: ArenaConfig) -> dict[str, Any]:
     """The matches' arena fields: the study's env (observation, actions) with the baselines' costs."""
-    return {k: getattr(config.env, k) for k in ArenaEnvConfig.model_fields if k in TradingEnvConfig.model_fields}
+    return {
+        k: getattr(config.env, k)
+        for k in ArenaEnvConfig.model_fields
+        if k in TradingEnvConfig.model_fields
+    }
 
 
 def _solo_row(result: Any, ppy: float, **keys: Any) -> dict[str, Any]:
@@ -373,7 +527,13 @@ def _solo_row(result: Any, ppy: float, **keys: Any) -> dict[str, Any]:
     return {**keys, **{k: float(m.get(k, np.nan)) for k in SOLO_METRICS}}
 
 
-def league_fold(data: FoldData, features: FoldFeatures, frame: pd.DataFrame, seed: int, config: ArenaConfig) -> dict[str, pd.DataFrame]:
+def league_fold(
+    data: FoldData,
+    features: FoldFeatures,
+    frame: pd.DataFrame,
+    seed: int,
+    config: ArenaConfig,
+) -> dict[str, pd.DataFrame]:
     """One fold x seed of the league: train every league agent by self-play (in config order,
     each with the frozen final copies of the ones before), play the matches on the test window,
     score every agent alone on it. Returns ``matches``, ``solo``, ``learning_curve``, ``training``."""
@@ -382,57 +542,132 @@ def league_fold(data: FoldData, features: FoldFeatures, frame: pd.DataFrame, see
     curves, metas = [], []
     for spec in cfg.agents:
         frozen = [freeze(m.policy) for m in models.values()]
-        model, curve, meta = train_league_agent(data, features, frame, spec.name, seed, cfg, frozen)
+        model, curve, meta = train_league_agent(
+            data, features, frame, spec.name, seed, cfg, frozen
+        )
         models[spec.name] = model
         curves.append(curve)
         metas.append(meta)
-    if cfg.plain_counterparts:  # the same agents trained the walk_forward way, for comparison
+    if (
+        cfg.plain_counterparts
+    ):  # the same agents trained the walk_forward way, for comparison
         for spec in cfg.agents:
             plain = train_fold_agent(data, features, frame, spec.name, seed, cfg)
             name = f"{spec.name}{PLAIN_SUFFIX}"
             models[name] = plain.model
             curves.append(plain.learning_curve.assign(agent=name))
             m = plain.meta
-            metas.append({k: m.get(k) for k in ("fold", "seed", "algo", "timesteps", "best_timesteps", "best_val_sharpe", "stopped_early")}
-                         | {"agent": name, "snapshots": 0, "league_opponents": 0, "level_reached": np.nan, "seconds": m.get("seconds")})
+            metas.append(
+                {
+                    k: m.get(k)
+                    for k in (
+                        "fold",
+                        "seed",
+                        "algo",
+                        "timesteps",
+                        "best_timesteps",
+                        "best_val_sharpe",
+                        "stopped_early",
+                    )
+                }
+                | {
+                    "agent": name,
+                    "snapshots": 0,
+                    "league_opponents": 0,
+                    "level_reached": np.nan,
+                    "seconds": m.get("seconds"),
+                }
+            )
     t0, t1 = data.window("test")
     columns = features.columns_for(None)
     unit = agent_unit(data, frame, cfg.env, columns)
-    players = {name: _player(m) for name, m in models.items()} | {p: p for p in cfg.matches.fixed_players}
+    players = {name: _player(m) for name, m in models.items()} | {
+        p: p for p in cfg.matches.fixed_players
+    }
     mc = cfg.matches
-    matches = run_matches(players, unit.data(t1), (t0, t1), match_config(cfg), mc.n_matches, mc.length, seed=mc.seed + 1000 * data.index + int(seed))
+    matches = run_matches(
+        players,
+        unit.data(t1),
+        (t0, t1),
+        match_config(cfg),
+        mc.n_matches,
+        mc.length,
+        seed=mc.seed + 1000 * data.index + int(seed),
+    )
     matches["match"] = [f"{data.index}.{int(seed)}.{k}" for k in matches["match"]]
     matches.insert(0, "seed", int(seed))
     matches.insert(0, "fold", data.index)
     solo = solo_scores(models, data, features, frame, seed, cfg)
-    return {"matches": matches, "solo": solo, "learning_curve": pd.concat(curves, ignore_index=True), "training": pd.DataFrame(metas)}
+    return {
+        "matches": matches,
+        "solo": solo,
+        "learning_curve": pd.concat(curves, ignore_index=True),
+        "training": pd.DataFrame(metas),
+    }
 
 
-def solo_scores(models: Mapping[str, Any], data: FoldData, features: FoldFeatures, frame: pd.DataFrame, seed: int, config: ArenaConfig) -> pd.DataFrame:
+def solo_scores(
+    models: Mapping[str, Any],
+    data: FoldData,
+    features: FoldFeatures,
+    frame: pd.DataFrame,
+    seed: int,
+    config: ArenaConfig,
+) -> pd.DataFrame:
     """Every model's deterministic policy ALONE in the single-asset ``TradingEnv`` on the fold's
     test window (the fold unit's ``score``: ``run_policy``, the baselines' kernel and costs)."""
     t0, t1 = data.window("test")
     unit = agent_unit(data, frame, config.env, features.columns_for(None))
-    return pd.DataFrame([
-        _solo_row(unit.score(m, t0, t1, name=run_name(name, seed)), data.periods_per_year, fold=data.index, strategy=name, seed=int(seed),
-                  kind="plain" if name.endswith(PLAIN_SUFFIX) else "agent")
-        for name, m in models.items()
-    ])
+    return pd.DataFrame(
+        [
+            _solo_row(
+                unit.score(m, t0, t1, name=run_name(name, seed)),
+                data.periods_per_year,
+                fold=data.index,
+                strategy=name,
+                seed=int(seed),
+                kind="plain" if name.endswith(PLAIN_SUFFIX) else "agent",
+            )
+            for name, m in models.items()
+        ]
+    )
 
 
-def evaluate_baselines(data: FoldData, features: FoldFeatures, frame: pd.DataFrame, strategies: Mapping[str, Any], config: ArenaConfig) -> pd.DataFrame:
+def evaluate_baselines(
+    data: FoldData,
+    features: FoldFeatures,
+    frame: pd.DataFrame,
+    strategies: Mapping[str, Any],
+    config: ArenaConfig,
+) -> pd.DataFrame:
     """The baselines fitted on TRAIN and run alone on the test window (the walk_forward fold's
     :func:`~quant_arena.study.walk_forward.baselines.evaluate_fold_baselines`: same kernel, same costs)."""
     out = evaluate_fold_baselines(data, features, frame, None, strategies, config)
-    rows = [_solo_row(r["test"], data.periods_per_year, fold=data.index, strategy=name, seed=-1, kind="baseline")
-            for name, r in out["results"].items() if "test" in r]
-    return pd.DataFrame(rows, columns=["fold", "strategy", "seed", "kind", *SOLO_METRICS])
+    rows = [
+        _solo_row(
+            r["test"],
+            data.periods_per_year,
+            fold=data.index,
+            strategy=name,
+            seed=-1,
+            kind="baseline",
+        )
+        for name, r in out["results"].items()
+        if "test" in r
+    ]
+    return pd.DataFrame(
+        rows, columns=["fold", "strategy", "seed", "kind", *SOLO_METRICS]
+    )
 
 
 # --------------------------------------------------------------------------- summary
 
 
-def summarize(folds: Sequence[Mapping[str, pd.DataFrame]], baselines: Sequence[pd.DataFrame], config: ArenaConfig) -> dict[str, pd.DataFrame]:
+def summarize(
+    folds: Sequence[Mapping[str, pd.DataFrame]],
+    baselines: Sequence[pd.DataFrame],
+    config: ArenaConfig,
+) -> dict[str, pd.DataFrame]:
     """The league table (every fold's and seed's matches pooled), the solo leaderboard (per
     strategy: mean and spread over seeds of the fold-mean metrics), the solo runs, the learning
     curves and the training records."""
@@ -441,9 +676,20 @@ def summarize(folds: Sequence[Mapping[str, pd.DataFrame]], baselines: Sequence[p
     table = league_table(matches, mc.n_bootstrap, mc.alpha, mc.seed)
     agents = {a.name for a in config.agents}
     plain = {f"{a}{PLAIN_SUFFIX}" for a in agents}
-    table.insert(1, "kind", ["agent" if p in agents else "plain" if p in plain else "fixed" for p in table["player"]])
+    table.insert(
+        1,
+        "kind",
+        [
+            "agent" if p in agents else "plain" if p in plain else "fixed"
+            for p in table["player"]
+        ],
+    )
     runs = pd.concat([*(f["solo"] for f in folds), *baselines], ignore_index=True)
-    per_seed = runs.groupby(["strategy", "kind", "seed"], sort=False)[list(SOLO_METRICS)].mean().reset_index()
+    per_seed = (
+        runs.groupby(["strategy", "kind", "seed"], sort=False)[list(SOLO_METRICS)]
+        .mean()
+        .reset_index()
+    )
     g = per_seed.groupby(["strategy", "kind"], sort=False)
     board = g[list(SOLO_METRICS)].mean()
     board.columns = [f"{c}_mean" for c in board.columns]
@@ -451,13 +697,19 @@ def summarize(folds: Sequence[Mapping[str, pd.DataFrame]], baselines: Sequence[p
     board.insert(2, "sharpe_min", g["sharpe"].min())
     board.insert(3, "sharpe_max", g["sharpe"].max())
     board["n_seeds"] = g.size()
-    board = board.reset_index().sort_values("sharpe_mean", ascending=False, kind="stable").reset_index(drop=True)
+    board = (
+        board.reset_index()
+        .sort_values("sharpe_mean", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
     return {
         "league_table": table,
         "solo_leaderboard": board,
         "solo_runs": runs,
         "matches": matches,
-        "learning_curve": pd.concat([f["learning_curve"] for f in folds], ignore_index=True),
+        "learning_curve": pd.concat(
+            [f["learning_curve"] for f in folds], ignore_index=True
+        ),
         "training": pd.concat([f["training"] for f in folds], ignore_index=True),
     }
 
@@ -466,23 +718,39 @@ def _md(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
+        lines.append(
+            "| "
+            + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def league_markdown(summary: Mapping[str, pd.DataFrame], config: ArenaConfig) -> str:
     """The league table, the solo leaderboard and the curriculum levels reached, as Markdown."""
     tr = summary["training"]
-    levels = tr.dropna(subset=["level_reached"]).groupby("agent")["level_reached"].agg(["mean", "max"]).reset_index() if len(tr) else tr
-    return "\n\n".join([
-        "# Arena league",
-        f"{config.n_folds} fold(s) x seeds {list(config.seeds)}; {config.matches.n_matches} match(es) per fold and seed on the TEST window "
-        f"({'whole window' if config.matches.length is None else f'{config.matches.length} bars'}); ratings: Bradley-Terry on the Elo scale "
-        f"(mean 0), std and {100 * (1 - config.matches.alpha):.0f}% CI over {config.matches.n_bootstrap} bootstrap resamples of the matches.",
-        "## League table (matches on unseen bars)",
-        _md(summary["league_table"]),
-        "## Solo leaderboard (each policy alone in TradingEnv on the test window; mean over folds, then mean / std over seeds)",
-        _md(summary["solo_leaderboard"]),
-        "## Curriculum level reached (per agent, over folds and seeds)",
-        _md(levels) if len(levels) else "(no curriculum)",
-    ]) + "\n"
+    levels = (
+        tr.dropna(subset=["level_reached"])
+        .groupby("agent")["level_reached"]
+        .agg(["mean", "max"])
+        .reset_index()
+        if len(tr)
+        else tr
+    )
+    return (
+        "\n\n".join(
+            [
+                "# Arena league",
+                f"{config.n_folds} fold(s) x seeds {list(config.seeds)}; {config.matches.n_matches} match(es) per fold and seed on the TEST window "
+                f"({'whole window' if config.matches.length is None else f'{config.matches.length} bars'}); ratings: Bradley-Terry on the Elo scale "
+                f"(mean 0), std and {100 * (1 - config.matches.alpha):.0f}% CI over {config.matches.n_bootstrap} bootstrap resamples of the matches.",
+                "## League table (matches on unseen bars)",
+                _md(summary["league_table"]),
+                "## Solo leaderboard (each policy alone in TradingEnv on the test window; mean over folds, then mean / std over seeds)",
+                _md(summary["solo_leaderboard"]),
+                "## Curriculum level reached (per agent, over folds and seeds)",
+                _md(levels) if len(levels) else "(no curriculum)",
+            ]
+        )
+        + "\n"
+    )

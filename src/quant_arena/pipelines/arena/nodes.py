@@ -19,7 +19,14 @@ from quant_arena.study.walk_forward.fold import fold_data
 from quant_arena.study.walk_forward.fold import prepare_fold as wf_prepare_fold
 
 #: What :func:`summarize_league` returns, in order (then the Markdown report).
-SUMMARY_KEYS: tuple[str, ...] = ("league_table", "solo_leaderboard", "solo_runs", "matches", "learning_curve", "training")
+SUMMARY_KEYS: tuple[str, ...] = (
+    "league_table",
+    "solo_leaderboard",
+    "solo_runs",
+    "matches",
+    "learning_curve",
+    "training",
+)
 
 
 def built_shape(config: ArenaConfig) -> dict[str, Any]:
@@ -38,34 +45,60 @@ def _config(params: dict[str, Any], built: dict[str, Any] | None = None) -> Aren
     return config
 
 
-def prepare_fold(market_features: pd.DataFrame, params: dict[str, Any], *, fold_index: int, built: dict[str, Any] | None = None):
+def prepare_fold(
+    market_features: pd.DataFrame,
+    params: dict[str, Any],
+    *,
+    fold_index: int,
+    built: dict[str, Any] | None = None,
+):
     """The fold's windows, feature selection + scaler fitted on its TRAINING window, model input
     (the walk_forward study's :func:`~quant_arena.study.walk_forward.fold.prepare_fold`)."""
     return wf_prepare_fold(market_features, fold_index, _config(params, built))
 
 
-def evaluate_baselines(model_input_table: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], baselines_params: dict[str, Any] | None) -> pd.DataFrame:
+def evaluate_baselines(
+    model_input_table: pd.DataFrame,
+    fold_artifact: dict[str, Any],
+    params: dict[str, Any],
+    baselines_params: dict[str, Any] | None,
+) -> pd.DataFrame:
     """The configured baselines fitted on TRAIN, look-ahead checked and run alone on the test window."""
     config = _config(params)
     strategies = fold_baselines(config, baselines_params, fold_artifact["index"])
     data = fold_data(fold_artifact, model_input_table)
-    return study.evaluate_baselines(data, fold_artifact["features"], model_input_table, strategies, config)
+    return study.evaluate_baselines(
+        data, fold_artifact["features"], model_input_table, strategies, config
+    )
 
 
-def league_seed(model_input_table: pd.DataFrame, fold_artifact: dict[str, Any], params: dict[str, Any], *, seed: int, built: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+def league_seed(
+    model_input_table: pd.DataFrame,
+    fold_artifact: dict[str, Any],
+    params: dict[str, Any],
+    *,
+    seed: int,
+    built: dict[str, Any] | None = None,
+) -> dict[str, pd.DataFrame]:
     """One fold x seed of the league: self-play training, matches on the test window, solo scores."""
     config = _config(params, built)
     data = fold_data(fold_artifact, model_input_table)
-    return study.league_fold(data, fold_artifact["features"], model_input_table, seed, config)
+    return study.league_fold(
+        data, fold_artifact["features"], model_input_table, seed, config
+    )
 
 
-def summarize_league(params: dict[str, Any], *inputs: Any, n_folds: int, n_seeds: int) -> tuple[Any, ...]:
+def summarize_league(
+    params: dict[str, Any], *inputs: Any, n_folds: int, n_seeds: int
+) -> tuple[Any, ...]:
     """Fan-in: ``inputs`` are per fold its baselines table then its ``n_seeds`` league artifacts.
     Returns the tables of :data:`SUMMARY_KEYS` and the Markdown report."""
     config = _config(params)
     per = 1 + n_seeds
     if len(inputs) != n_folds * per:
-        raise ValueError(f"summarize_league: expected {n_folds * per} inputs, got {len(inputs)}")
+        raise ValueError(
+            f"summarize_league: expected {n_folds * per} inputs, got {len(inputs)}"
+        )
     baselines = [inputs[i * per] for i in range(n_folds)]
     folds = [inputs[i * per + 1 + k] for i in range(n_folds) for k in range(n_seeds)]
     summary = study.summarize(folds, baselines, config)

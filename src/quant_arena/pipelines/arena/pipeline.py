@@ -22,7 +22,13 @@ from pathlib import Path
 from kedro.pipeline import Node, Pipeline
 
 from quant_arena.pipelines import clean, features, ingest
-from quant_arena.pipelines.arena.nodes import built_shape, evaluate_baselines, league_seed, prepare_fold, summarize_league
+from quant_arena.pipelines.arena.nodes import (
+    built_shape,
+    evaluate_baselines,
+    league_seed,
+    prepare_fold,
+    summarize_league,
+)
 from quant_arena.pipelines.build_conf import built_block
 from quant_arena.study.arena import ArenaConfig
 
@@ -39,7 +45,9 @@ SUMMARY_OUTPUTS = [
 ]
 
 
-def read_built_config(project_root: Path | None = None, env: str | None = None) -> ArenaConfig:
+def read_built_config(
+    project_root: Path | None = None, env: str | None = None
+) -> ArenaConfig:
     """The ``arena`` block as the pipeline is BUILT (conf/base + the run's environment)."""
     return built_block(NAMESPACE, ArenaConfig, project_root, env)
 
@@ -51,18 +59,34 @@ def _bind(func, **kwargs):
 def fold_template(fold_index: int, seeds: list[int], shape: dict) -> Pipeline:
     """One fold's nodes with fold-local dataset names (namespaced by the caller)."""
     nodes = [
-        Node(_bind(prepare_fold, fold_index=fold_index, built=shape), ["market_features", PARAMS],
-             ["fold_artifact", "model_input_table", "feature_selection_report"], name="prepare_fold"),
-        Node(evaluate_baselines, ["model_input_table", "fold_artifact", PARAMS, "params:baselines"], "baselines_solo_table",
-             name="evaluate_baselines"),
+        Node(
+            _bind(prepare_fold, fold_index=fold_index, built=shape),
+            ["market_features", PARAMS],
+            ["fold_artifact", "model_input_table", "feature_selection_report"],
+            name="prepare_fold",
+        ),
+        Node(
+            evaluate_baselines,
+            ["model_input_table", "fold_artifact", PARAMS, "params:baselines"],
+            "baselines_solo_table",
+            name="evaluate_baselines",
+        ),
     ]
     for seed in seeds:
-        nodes.append(Node(_bind(league_seed, seed=seed, built=shape), ["model_input_table", "fold_artifact", PARAMS],
-                          f"league_seed_{seed}_artifact", name=f"league_seed_{seed}"))
+        nodes.append(
+            Node(
+                _bind(league_seed, seed=seed, built=shape),
+                ["model_input_table", "fold_artifact", PARAMS],
+                f"league_seed_{seed}_artifact",
+                name=f"league_seed_{seed}",
+            )
+        )
     return Pipeline(nodes)
 
 
-def create_pipeline(config: ArenaConfig | None = None, with_data: bool = True, **kwargs) -> Pipeline:
+def create_pipeline(
+    config: ArenaConfig | None = None, with_data: bool = True, **kwargs
+) -> Pipeline:
     """The arena pipeline (``config``: the build-time parameters, default the project's conf;
     ``with_data``: prepend the ingest -> clean -> features chain that makes ``market_features``)."""
     config = config or read_built_config()
@@ -72,14 +96,38 @@ def create_pipeline(config: ArenaConfig | None = None, with_data: bool = True, *
     inputs: list[str] = []
     for i in range(config.n_folds):
         ns = f"{NAMESPACE}.fold_{i}"
-        pipe += Pipeline(fold_template(i, seeds, shape), namespace=ns, inputs={"market_features"}, parameters={PARAMS, "params:baselines"})
-        inputs += [f"{ns}.baselines_solo_table", *(f"{ns}.league_seed_{s}_artifact" for s in seeds)]
-    with warnings.catch_warnings():  # the fan-in reads the folds' namespaced datasets by their full names
+        pipe += Pipeline(
+            fold_template(i, seeds, shape),
+            namespace=ns,
+            inputs={"market_features"},
+            parameters={PARAMS, "params:baselines"},
+        )
+        inputs += [
+            f"{ns}.baselines_solo_table",
+            *(f"{ns}.league_seed_{s}_artifact" for s in seeds),
+        ]
+    with (
+        warnings.catch_warnings()
+    ):  # the fan-in reads the folds' namespaced datasets by their full names
         warnings.filterwarnings("ignore", message="One or more dataset names contain")
-        pipe += Pipeline([
-            Node(_bind(summarize_league, n_folds=config.n_folds, n_seeds=len(seeds)), [PARAMS, *inputs], SUMMARY_OUTPUTS,
-                 name="summarize_arena"),
-        ])
+        pipe += Pipeline(
+            [
+                Node(
+                    _bind(summarize_league, n_folds=config.n_folds, n_seeds=len(seeds)),
+                    [PARAMS, *inputs],
+                    SUMMARY_OUTPUTS,
+                    name="summarize_arena",
+                ),
+            ]
+        )
     if with_data:
-        pipe = Pipeline(ingest.create_pipeline() + clean.create_pipeline() + features.create_pipeline(), tags=["data"]) + pipe
+        pipe = (
+            Pipeline(
+                ingest.create_pipeline()
+                + clean.create_pipeline()
+                + features.create_pipeline(),
+                tags=["data"],
+            )
+            + pipe
+        )
     return pipe
