@@ -47,6 +47,12 @@ from quant_arena.envs._episodes import EpisodePlan
 from quant_arena.envs.arena_env import OPPONENT_POLICIES, ArenaSingleAgentEnv
 from quant_arena.envs.config import ArenaEnvConfig, CurriculumConfig, TradingEnvConfig
 from quant_arena.evaluation.league import league_table, run_matches
+from quant_arena.evaluation.metrics import bootstrap_sharpe_ci, sharpe_ratio
+from quant_arena.evaluation.overfitting import (
+    deflated_sharpe_ratio,
+    probabilistic_sharpe_ratio,
+    probability_of_backtest_overfitting,
+)
 from quant_arena.sim import MarketData
 from quant_arena.study.unit import (
     deterministic_policy,
@@ -75,6 +81,7 @@ __all__ = [
     "league_fold",
     "league_markdown",
     "solo_scores",
+    "stitched_statistics",
     "summarize",
     "train_league_agent",
 ]
@@ -523,8 +530,15 @@ def match_config(config: ArenaConfig) -> dict[str, Any]:
 
 
 def _solo_row(result: Any, ppy: float, **keys: Any) -> dict[str, Any]:
+    """The run's metrics, its bars per year and its per-bar returns (``returns``: for the stitched
+    statistics of :func:`summarize`, dropped from the reports)."""
     m = result.metrics(ppy)
-    return {**keys, **{k: float(m.get(k, np.nan)) for k in SOLO_METRICS}}
+    return {
+        **keys,
+        **{k: float(m.get(k, np.nan)) for k in SOLO_METRICS},
+        "periods_per_year": float(ppy),
+        "returns": np.asarray(result.returns, dtype=np.float64),
+    }
 
 
 def league_fold(
@@ -656,7 +670,16 @@ def evaluate_baselines(
         if "test" in r
     ]
     return pd.DataFrame(
-        rows, columns=["fold", "strategy", "seed", "kind", *SOLO_METRICS]
+        rows,
+        columns=[
+            "fold",
+            "strategy",
+            "seed",
+            "kind",
+            *SOLO_METRICS,
+            "periods_per_year",
+            "returns",
+        ],
     )
 
 
@@ -697,21 +720,71 @@ def summarize(
     board.insert(2, "sharpe_min", g["sharpe"].min())
     board.insert(3, "sharpe_max", g["sharpe"].max())
     board["n_seeds"] = g.size()
-    board = (
-        board.reset_index()
-        .sort_values("sharpe_mean", ascending=False, kind="stable")
-        .reset_index(drop=True)
-    )
+    board = board.reset_index()
+    stats, overfitting = stitched_statistics(runs, config)
+    board = board.merge(stats, on="strategy", how="left")
+    board = board.sort_values(
+        "sharpe_mean", ascending=False, kind="stable"
+    ).reset_index(drop=True)
     return {
         "league_table": table,
         "solo_leaderboard": board,
-        "solo_runs": runs,
+        "solo_overfitting": overfitting,
+        "solo_runs": runs.drop(columns=["returns"]),
         "matches": matches,
         "learning_curve": pd.concat(
             [f["learning_curve"] for f in folds], ignore_index=True
         ),
         "training": pd.concat([f["training"] for f in folds], ignore_index=True),
     }
+
+
+def stitched_statistics(
+    runs: pd.DataFrame, config: ArenaConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per strategy, its test windows stitched in fold order and averaged over seeds bar by bar:
+    the Sharpe of that record with a block-bootstrap CI (``overfitting.bootstrap_n``/``alpha``),
+    its PSR and its DSR (deflated by every strategy of the leaderboard as a trial); and the PBO
+    (CSCV, ``overfitting.pbo_blocks``) of picking the best strategy on these records."""
+    oc = config.overfitting
+    ppy = float(runs["periods_per_year"].iloc[0])
+    series: dict[str, np.ndarray] = {}
+    for strategy, g in runs.groupby("strategy", sort=False):
+        per_seed = [
+            np.concatenate(list(s.sort_values("fold")["returns"]))
+            for _, s in g.groupby("seed")
+        ]
+        series[strategy] = np.mean(np.vstack(per_seed), axis=0)
+    sharpes = {k: float(sharpe_ratio(v, ppy)) for k, v in series.items()}
+    rows = []
+    for k, r in series.items():
+        ci = bootstrap_sharpe_ci(r, ppy, n=oc.bootstrap_n, alpha=oc.alpha, seed=oc.seed)
+        dsr = (
+            deflated_sharpe_ratio(r, list(sharpes.values()), periods_per_year=ppy)
+            if len(series) > 1
+            else None
+        )
+        rows.append(
+            {
+                "strategy": k,
+                "stitched_sharpe": sharpes[k],
+                "sharpe_ci_low": float(ci.low),
+                "sharpe_ci_high": float(ci.high),
+                "psr": float(probabilistic_sharpe_ratio(r, 0.0, periods_per_year=ppy)),
+                "dsr": float(dsr.dsr) if dsr is not None else np.nan,
+                "n_bars": len(r),
+            }
+        )
+    pbo = np.nan
+    if len(series) > 1:
+        pbo = float(
+            probability_of_backtest_overfitting(
+                pd.DataFrame(series), n_blocks=oc.pbo_blocks
+            ).pbo
+        )
+    return pd.DataFrame(rows), pd.DataFrame(
+        {"pbo": [pbo], "pbo_blocks": [oc.pbo_blocks], "n_strategies": [len(series)]}
+    )
 
 
 def _md(frame: pd.DataFrame) -> str:
@@ -746,8 +819,16 @@ def league_markdown(summary: Mapping[str, pd.DataFrame], config: ArenaConfig) ->
                 f"(mean 0), std and {100 * (1 - config.matches.alpha):.0f}% CI over {config.matches.n_bootstrap} bootstrap resamples of the matches.",
                 "## League table (matches on unseen bars)",
                 _md(summary["league_table"]),
-                "## Solo leaderboard (each policy alone in TradingEnv on the test window; mean over folds, then mean / std over seeds)",
+                "## Solo leaderboard (each policy alone in TradingEnv on the test window)",
+                "`*_mean`, `sharpe_std/min/max`: per seed the mean over folds, then over seeds. `stitched_sharpe`, its "
+                f"{100 * (1 - config.overfitting.alpha):.0f}% block-bootstrap CI, PSR and DSR (every leaderboard row a trial): the test "
+                "windows stitched in fold order and averaged over seeds bar by bar.",
                 _md(summary["solo_leaderboard"]),
+                "PBO (CSCV over the stitched records of every strategy above): "
+                + ", ".join(
+                    f"{r.pbo:.3f} with {r.pbo_blocks} blocks, {r.n_strategies} strategies"
+                    for r in summary["solo_overfitting"].itertuples()
+                ),
                 "## Curriculum level reached (per agent, over folds and seeds)",
                 _md(levels) if len(levels) else "(no curriculum)",
             ]

@@ -110,6 +110,25 @@ def test_solo_leaderboard_puts_agents_next_to_the_baselines(run):
     row = board.set_index("strategy").loc["buy_and_hold"]
     assert row["sharpe_mean"] == pytest.approx(bh["sharpe"].mean())
     assert board["sharpe_mean"].is_monotonic_decreasing
+    # the stitched record (2 test windows, seed-mean) with its CI, PSR and DSR; the PBO over the rows
+    tests = [run.load(f"arena.fold_{i}.fold_artifact")["fold"].test for i in range(2)]
+    assert (board["n_bars"] == sum(w.stop - w.start - 1 for w in tests)).all()
+    finite = board[board["stitched_sharpe"].notna() & (board["stitched_sharpe"] != 0)]
+    assert len(finite) >= 3
+    assert (
+        (finite["sharpe_ci_low"] <= finite["stitched_sharpe"])
+        & (finite["stitched_sharpe"] <= finite["sharpe_ci_high"])
+    ).all()
+    assert (
+        board["psr"].between(0, 1).all()
+        and board["dsr"].between(0, 1).all()
+        and (board["dsr"] <= board["psr"] + 1e-12).all()
+    )
+    pbo = run.load("arena_solo_overfitting_report")
+    assert 0.0 <= pbo["pbo"].iloc[0] <= 1.0 and pbo["n_strategies"].iloc[0] == len(
+        board
+    )
+    assert "returns" not in runs.columns
 
 
 def test_learning_curve_records_the_curriculum_level_and_the_report_has_both_tables(

@@ -22,6 +22,7 @@ from quant_arena.study.walk_forward.fold import prepare_fold as wf_prepare_fold
 SUMMARY_KEYS: tuple[str, ...] = (
     "league_table",
     "solo_leaderboard",
+    "solo_overfitting",
     "solo_runs",
     "matches",
     "learning_curve",

@@ -37,6 +37,7 @@ PARAMS = "params:arena"
 SUMMARY_OUTPUTS = [
     "arena_league_table_report",
     "arena_solo_leaderboard_report",
+    "arena_solo_overfitting_report",
     "arena_solo_runs_report",
     "arena_matches_report",
     "arena_learning_curve_report",
@@ -68,7 +69,7 @@ def fold_template(fold_index: int, seeds: list[int], shape: dict) -> Pipeline:
         Node(
             evaluate_baselines,
             ["model_input_table", "fold_artifact", PARAMS, "params:baselines"],
-            "baselines_solo_table",
+            "baselines_solo_artifact",
             name="evaluate_baselines",
         ),
     ]
@@ -103,7 +104,7 @@ def create_pipeline(
             parameters={PARAMS, "params:baselines"},
         )
         inputs += [
-            f"{ns}.baselines_solo_table",
+            f"{ns}.baselines_solo_artifact",
             *(f"{ns}.league_seed_{s}_artifact" for s in seeds),
         ]
     with (
