@@ -46,6 +46,7 @@ from quant_arena.agents.training import observation_normalizer, scaler_normaliza
 from quant_arena.envs._episodes import EpisodePlan
 from quant_arena.envs.arena_env import OPPONENT_POLICIES, ArenaSingleAgentEnv
 from quant_arena.envs.config import ArenaEnvConfig, CurriculumConfig, TradingEnvConfig
+from quant_arena.envs.trading_env import TradingEnv
 from quant_arena.evaluation.league import league_table, run_matches
 from quant_arena.evaluation.metrics import bootstrap_sharpe_ci, sharpe_ratio
 from quant_arena.evaluation.overfitting import (
@@ -395,15 +396,9 @@ class LeagueTrainingEnv(gym.Env):
     def step(self, action):
         return self._env.step(action)
 
-    def report_score(self, score: float) -> bool:
-        """Move up one level when ``score`` clears the current level's threshold (from the next reset)."""
-        cur = self.curriculum
-        if cur is None or self.level >= len(cur.levels) - 1:
-            return False
-        if score >= cur.thresholds[self.level]:
-            self.level += 1
-            return True
-        return False
+    #: TradingEnv's rule (it reads ``cfg.curriculum`` and ``level``): up one level when ``score``
+    #: clears the current level's threshold, from the next reset; True when the level changed.
+    report_score = TradingEnv.report_score
 
 
 # --------------------------------------------------------------------------- training
