@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_arena.envs.arena_env import ArenaEnv, _as_policy
+from quant_arena.envs.arena_env import ArenaEnv
 from quant_arena.envs.config import ArenaEnvConfig
 from quant_arena.sim import MarketData
 
@@ -77,10 +77,7 @@ def run_match(
         raise ValueError(
             f"run_match: window {window} ends after the data's {len(arena.data)} bars"
         )
-    space = arena.action_space(names[0])
-    policies = {
-        n: _as_policy(p, space, arena._scheme, arena._table) for n, p in players.items()
-    }
+    policies = {n: arena.policy(p) for n, p in players.items()}
     rng = np.random.default_rng(seed)
     obs, _ = arena.reset(seed=int(seed), options={"start": start})
     eq0 = arena.cfg.initial_equity

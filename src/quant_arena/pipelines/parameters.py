@@ -46,12 +46,12 @@ def parameter_models() -> dict[str, type[BaseModel]]:
     from quant_arena.ops.retrain import RetrainConfig
     from quant_arena.reporting.config import ReportConfig
     from quant_arena.study import (
+        ArenaConfig,
         PortfolioStudyConfig,
         TrainRLConfig,
         TuneConfig,
         WalkForwardConfig,
     )
-    from quant_arena.study.arena import ArenaConfig
     from quant_arena.synthetic.params import SyntheticParams
 
     return {

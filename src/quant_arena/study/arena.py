@@ -43,8 +43,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from quant_arena.agents.training import observation_normalizer, scaler_normalization
-from quant_arena.envs._episodes import EpisodePlan
-from quant_arena.envs.arena_env import OPPONENT_POLICIES, ArenaSingleAgentEnv
+from quant_arena.envs import OPPONENT_POLICIES
+from quant_arena.envs.arena_env import ArenaSingleAgentEnv
 from quant_arena.envs.config import ArenaEnvConfig, CurriculumConfig, TradingEnvConfig
 from quant_arena.envs.trading_env import TradingEnv
 from quant_arena.evaluation.league import league_table, run_matches
@@ -305,7 +305,7 @@ class LeagueTrainingEnv(gym.Env):
     ``n_opponents`` opponents drawn from ``pool`` at every episode start, with a curriculum.
 
     The curriculum's levels set the costs, leverage, episode length and starting bars as in
-    ``TradingEnv`` (:class:`~quant_arena.envs._episodes.EpisodePlan`) and the opponent strength
+    ``TradingEnv`` (the ``plan`` of a TradingEnv with the curriculum) and the opponent strength
     (the level's ``opponent_strength``, else ``strength``). :meth:`report_score` (called by the
     trainer with every validation Sharpe) moves up one level when the score clears the level's
     threshold; ``level`` is the current level.
@@ -337,7 +337,9 @@ class LeagueTrainingEnv(gym.Env):
                 "max_episode_steps": episode_length,
             }
         )
-        self.plan = EpisodePlan(data, self.cfg)
+        self.plan = TradingEnv(
+            data, self.cfg
+        ).plan  # the curriculum's costs, episode lengths and start bars per level
         self.curriculum = curriculum
         self.level = curriculum.start_level if curriculum is not None else 0
         self._arenas: dict[int, ArenaSingleAgentEnv] = {}

@@ -12,11 +12,8 @@ from typing import Any
 import pandas as pd
 
 from quant_arena.pipelines.boundary import validated
+from quant_arena.study import ArenaConfig, walk_forward
 from quant_arena.study import arena as study
-from quant_arena.study.arena import ArenaConfig
-from quant_arena.study.walk_forward.baselines import fold_baselines
-from quant_arena.study.walk_forward.fold import fold_data
-from quant_arena.study.walk_forward.fold import prepare_fold as wf_prepare_fold
 
 #: What :func:`summarize_league` returns, in order (then the Markdown report).
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -55,7 +52,9 @@ def prepare_fold(
 ):
     """The fold's windows, feature selection + scaler fitted on its TRAINING window, model input
     (the walk_forward study's :func:`~quant_arena.study.walk_forward.fold.prepare_fold`)."""
-    return wf_prepare_fold(market_features, fold_index, _config(params, built))
+    return walk_forward.prepare_fold(
+        market_features, fold_index, _config(params, built)
+    )
 
 
 def evaluate_baselines(
@@ -66,8 +65,10 @@ def evaluate_baselines(
 ) -> pd.DataFrame:
     """The configured baselines fitted on TRAIN, look-ahead checked and run alone on the test window."""
     config = _config(params)
-    strategies = fold_baselines(config, baselines_params, fold_artifact["index"])
-    data = fold_data(fold_artifact, model_input_table)
+    strategies = walk_forward.fold_baselines(
+        config, baselines_params, fold_artifact["index"]
+    )
+    data = walk_forward.fold_data(fold_artifact, model_input_table)
     return study.evaluate_baselines(
         data, fold_artifact["features"], model_input_table, strategies, config
     )
@@ -83,7 +84,7 @@ def league_seed(
 ) -> dict[str, pd.DataFrame]:
     """One fold x seed of the league: self-play training, matches on the test window, solo scores."""
     config = _config(params, built)
-    data = fold_data(fold_artifact, model_input_table)
+    data = walk_forward.fold_data(fold_artifact, model_input_table)
     return study.league_fold(
         data, fold_artifact["features"], model_input_table, seed, config
     )

@@ -30,7 +30,7 @@ from quant_arena.pipelines.arena.nodes import (
     summarize_league,
 )
 from quant_arena.pipelines.build_conf import built_block
-from quant_arena.study.arena import ArenaConfig
+from quant_arena.study import ArenaConfig
 
 NAMESPACE = "arena"
 PARAMS = "params:arena"
