@@ -644,6 +644,7 @@ def train_agent(
     normalization: Mapping[str, Any] | None = None,
     curriculum: bool = True,
     initial_weights: Mapping[str, Any] | None = None,
+    callbacks: Sequence[BaseCallback] = (),
 ) -> TrainingResult:
     """Train ``agent_config`` with validation-Sharpe early stopping (see the module docstring).
 
@@ -679,6 +680,8 @@ def train_agent(
             model's ``policy.state_dict()``) loaded into the new model before ``learn``: training
             continues from those weights (the optimizer, replay buffer and step count start
             afresh). None (default): the seed's fresh network.
+        callbacks: extra SB3 callbacks run after the validation callback at every step (e.g. the
+            arena league's self-play snapshots, :mod:`quant_arena.study.arena`).
 
     Returns:
         :class:`TrainingResult`.
@@ -718,7 +721,7 @@ def train_agent(
     )
     if progress_bar is None:
         progress_bar = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    callbacks: list[BaseCallback] = [callback]
+    callbacks = [callback, *callbacks]  # extra callbacks (e.g. a self-play league's snapshots) after the validation
     if progress_every is not None:
         callbacks.append(ProgressCallback(int(total_timesteps), int(progress_every), progress_label))
     t_learn = time.perf_counter()

@@ -28,7 +28,7 @@ from quant_arena.envs.config import (
 from quant_arena.envs.trading_env import TradingEnv
 from quant_arena.envs.vec_env import TradingVecEnv
 from quant_arena.envs.portfolio_env import PORTFOLIO_ENV_ID, PortfolioEnv  # noqa: E402, I001
-from quant_arena.envs.arena_env import ARENA_ENV_ID, ArenaEnv, ArenaSingleAgentEnv  # noqa: E402
+from quant_arena.envs.arena_env import ARENA_ENV_ID, OPPONENT_POLICIES, ArenaEnv, ArenaSingleAgentEnv  # noqa: E402, I001
 
 TRADING_ENV_ID = "quant_arena/Trading-v0"
 
@@ -37,6 +37,7 @@ if TRADING_ENV_ID not in gymnasium.registry:
 
 __all__ = [
     "ARENA_ENV_ID",
+    "OPPONENT_POLICIES",
     "PORTFOLIO_ENV_ID",
     "REWARD_COMPONENTS",
     "ArenaEnv",

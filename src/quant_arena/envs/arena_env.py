@@ -291,6 +291,12 @@ class ArenaEnv:
         raw = self.cfg.target_exposures
         return np.array([abs(x) <= self._max_exp + 1e-12 for x in raw], dtype=bool)
 
+    def policy(self, spec: Any) -> Policy:
+        """``spec`` as a player ``(observation, rng) -> action`` of this arena: a name of
+        :data:`OPPONENT_POLICIES` (in this arena's action scheme), a callable, or an object with
+        ``predict`` (called deterministically)."""
+        return _as_policy(spec, self._act_space, self._scheme, self._table)
+
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
@@ -490,6 +496,13 @@ class ArenaSingleAgentEnv(gym.Env):
             for a, p in zip(self.arena.possible_agents[1:], opponents, strict=True)
         }
         self._obs: dict[str, Any] = {}
+
+    def set_opponents(self, opponents: Sequence[Any]) -> None:
+        """Replace the opponents' policies (one per opponent, as ``opponents`` of the constructor),
+        e.g. at an episode start by a self-play league; takes effect at the next step."""
+        if isinstance(opponents, str) or len(opponents) != len(self._policies):
+            raise ValueError(f"set_opponents: expected {len(self._policies)} policies, got {opponents!r}")
+        self._policies = {a: self.arena.policy(p) for a, p in zip(self.arena.possible_agents[1:], opponents, strict=True)}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

@@ -52,6 +52,11 @@ class CurriculumLevel(BaseModel):
     max_leverage: float | None = Field(None, ge=1.0)
     episode_length: int | None = Field(None, ge=1)
     max_vol_quantile: float = Field(1.0, gt=0.0, le=1.0, description="episodes start only on slices whose realised volatility is below this quantile")
+    opponent_strength: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="arena self-play only: share of opponents drawn from the frozen self/league pool (the rest are weak fixed policies); "
+        "null = the league's default; ignored by TradingEnv",
+    )
 
 
 class CurriculumConfig(BaseModel):

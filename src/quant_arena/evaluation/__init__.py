@@ -8,7 +8,9 @@ Monte Carlo, overfitting statistics, regimes, stress episodes and "did it learn?
 - :mod:`~quant_arena.evaluation.folds`: :func:`make_folds` (purge, embargo, expanding/rolling);
 - :mod:`~quant_arena.evaluation.montecarlo`, :mod:`~quant_arena.evaluation.overfitting`
   (PSR, DSR, PBO), :mod:`~quant_arena.evaluation.regimes`,
-  :mod:`~quant_arena.evaluation.stress_eval`, :mod:`~quant_arena.evaluation.did_it_learn`.
+  :mod:`~quant_arena.evaluation.stress_eval`, :mod:`~quant_arena.evaluation.did_it_learn`;
+- :mod:`~quant_arena.evaluation.league`: arena matches and the league table (ratings with
+  bootstrap uncertainty).
 
 Names are imported lazily (PEP 562, :func:`quant_arena.lazy.lazy_face`). ``walk_forward.py`` and
 ``tuned.py`` are not part of this face: they move to ``quant_arena.study``.
@@ -73,6 +75,13 @@ _EXPORTS: dict[str, str] = {
     "max_drawdown": "metrics",
     "sharpe_ratio": "metrics",
     "sortino_ratio": "metrics",
+    # league (arena matches, Bradley-Terry league table)
+    "bradley_terry": "league",
+    "league_table": "league",
+    "match_windows": "league",
+    "pairwise_results": "league",
+    "run_match": "league",
+    "run_matches": "league",
     # montecarlo
     "MonteCarloResult": "montecarlo",
     "bootstrap_returns": "montecarlo",

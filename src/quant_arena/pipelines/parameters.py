@@ -46,6 +46,7 @@ def parameter_models() -> dict[str, type[BaseModel]]:
     from quant_arena.ops.retrain import RetrainConfig
     from quant_arena.reporting.config import ReportConfig
     from quant_arena.study import (
+        ArenaConfig,
         PortfolioStudyConfig,
         TrainRLConfig,
         TuneConfig,
@@ -62,6 +63,7 @@ def parameter_models() -> dict[str, type[BaseModel]]:
         "train_rl": TrainRLConfig,
         "walk_forward": WalkForwardConfig,
         "portfolio": PortfolioStudyConfig,
+        "arena": ArenaConfig,
         "tune": TuneConfig,
         "report": ReportConfig,
         "retrain": RetrainConfig,

@@ -18,6 +18,7 @@ hands the typed model (:class:`TrainRLConfig`, :class:`WalkForwardConfig`, :clas
 down; nothing below turns a dict into a model again. Kedro-free.
 """
 
+from quant_arena.study.arena import ArenaConfig
 from quant_arena.study.data import (
     FeatureSet,
     FeatureSetConfig,
@@ -65,11 +66,13 @@ from quant_arena.study.walk_forward import (
 
 __all__ = [
     # the orchestration modules the pipelines wire (``from quant_arena.study import walk_forward``)
+    "arena",
     "portfolio",
     "train_rl",
     "tune",
     "walk_forward",
     "AgentSpec",
+    "ArenaConfig",
     "FeatureSet",
     "FeatureSetConfig",
     "FoldData",

@@ -214,6 +214,11 @@ def _with(agents_patch) -> dict:
             r"agents\[ens_mean\]\.agent: an ensemble agent has no agent",
         ),
         (lambda a: a[2].update(n_envs=4), r"agents\[ens_mean\]\.n_envs"),
+        (lambda a: a[2].update(forecast_features=True), r"agents\[ens_mean\]\.forecast_features"),
+        (
+            lambda a: a[0].update(forecast_features=True),
+            r"agents\[ens_mean\]\.ensemble\.members: 'ppo_mlp' has forecast_features",
+        ),
         (
             lambda a: a[1].update(env={"action_scheme": "continuous", "window": 6}),
             r"agents\[ens_mean\]\.ensemble\.members: members 'ppo_mlp' and 'sac_mlp' differ in env\.window",

@@ -1,0 +1,160 @@
+"""The arena pipeline through Kedro on an in-memory catalog: a tiny synthetic market, two folds,
+one tiny PPO league agent (self-play, curriculum) and its plain counterpart, one seed, the
+baselines; both tables (league table, solo leaderboard) and the report come out."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from quant_arena.pipelines.arena.nodes import league_seed
+from quant_arena.pipelines.arena.pipeline import SUMMARY_OUTPUTS, create_pipeline
+from quant_arena.study.arena import ArenaConfig
+from tests.pipelines.walk_forward import _tiny
+
+torch.set_num_threads(1)
+
+PARAMS = _tiny.params(agents=("ppo_mlp",), seeds=(0,))
+PARAMS.update(
+    league={"snapshot_every": 32, "n_opponents": 2},
+    curriculum={
+        "levels": [
+            {"fee_mult": 0.0, "opponent_strength": 0.0},
+            {"fee_mult": 1.0, "opponent_strength": 1.0},
+        ],
+        "thresholds": [0.0],
+    },
+    matches={
+        "n_matches": 3,
+        "length": 40,
+        "n_bootstrap": 20,
+        "fixed_players": ["flat", "long", "short"],
+    },
+    plain_counterparts=True,
+)
+PARAMS.pop("stress")
+
+
+class Kept(MemoryDataset):
+    def _release(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def run():
+    pipe = create_pipeline(ArenaConfig.model_validate(PARAMS), with_data=False)
+    outputs = set().union(*(set(n.outputs) for n in pipe.nodes))
+    catalog = DataCatalog(
+        {
+            "market_features": MemoryDataset(_tiny.market_features()),
+            "params:arena": MemoryDataset(PARAMS),
+            "params:baselines": MemoryDataset(_tiny.BASELINES),
+            **{n: Kept(copy_mode="assign") for n in outputs},
+        }
+    )
+    SequentialRunner().run(pipe, catalog)
+    return catalog
+
+
+def test_one_namespace_per_fold_and_one_league_node_per_seed():
+    names = {
+        n.name
+        for n in create_pipeline(
+            ArenaConfig.model_validate(PARAMS), with_data=False
+        ).nodes
+    }
+    assert names == {
+        f"arena.fold_{i}.{x}"
+        for i in range(2)
+        for x in ("prepare_fold", "evaluate_baselines", "league_seed_0")
+    } | {"summarize_arena"}
+    assert set(SUMMARY_OUTPUTS) <= {
+        o
+        for n in create_pipeline(
+            ArenaConfig.model_validate(PARAMS), with_data=False
+        ).nodes
+        for o in n.outputs
+    }
+
+
+def test_league_table_holds_every_player_with_its_uncertainty(run):
+    table = run.load("arena_league_table_report")
+    assert set(table["player"]) == {"ppo_mlp", "ppo_mlp_plain", "flat", "long", "short"}
+    assert (
+        dict(zip(table["player"], table["kind"], strict=True))["ppo_mlp_plain"]
+        == "plain"
+    )
+    assert (table["rating_std"] >= 0).all() and (
+        table["rating_lo"] <= table["rating_hi"]
+    ).all()
+    assert table["rating"].is_monotonic_decreasing
+    assert (table["n_matches"] == 2 * 3).all()  # 2 folds x 1 seed x 3 matches
+    matches = run.load("arena_matches_report")
+    assert matches.groupby("match")["relative_return"].sum().abs().max() < 1e-12
+    t0 = {i: run.load(f"arena.fold_{i}.fold_artifact")["fold"].test for i in range(2)}
+    for _, r in matches.iterrows():  # every match is played on the fold's TEST bars
+        assert t0[r["fold"]].start <= r["start"] and r["end"] <= t0[r["fold"]].stop
+
+
+def test_solo_leaderboard_puts_agents_next_to_the_baselines(run):
+    board = run.load("arena_solo_leaderboard_report")
+    assert set(board["strategy"]) == {"ppo_mlp", "ppo_mlp_plain", *_tiny.BASELINES}
+    runs = run.load("arena_solo_runs_report")
+    assert len(runs[runs["kind"] == "agent"]) == 2 and len(
+        runs[runs["kind"] == "baseline"]
+    ) == 2 * len(_tiny.BASELINES)
+    bh = runs[runs["strategy"] == "buy_and_hold"]
+    row = board.set_index("strategy").loc["buy_and_hold"]
+    assert row["sharpe_mean"] == pytest.approx(bh["sharpe"].mean())
+    assert board["sharpe_mean"].is_monotonic_decreasing
+    # the stitched record (2 test windows, seed-mean) with its CI, PSR and DSR; the PBO over the rows
+    tests = [run.load(f"arena.fold_{i}.fold_artifact")["fold"].test for i in range(2)]
+    assert (board["n_bars"] == sum(w.stop - w.start - 1 for w in tests)).all()
+    finite = board[board["stitched_sharpe"].notna() & (board["stitched_sharpe"] != 0)]
+    assert len(finite) >= 3
+    assert (
+        (finite["sharpe_ci_low"] <= finite["stitched_sharpe"])
+        & (finite["stitched_sharpe"] <= finite["sharpe_ci_high"])
+    ).all()
+    assert (
+        board["psr"].between(0, 1).all()
+        and board["dsr"].between(0, 1).all()
+        and (board["dsr"] <= board["psr"] + 1e-12).all()
+    )
+    pbo = run.load("arena_solo_overfitting_report")
+    assert 0.0 <= pbo["pbo"].iloc[0] <= 1.0 and pbo["n_strategies"].iloc[0] == len(
+        board
+    )
+    assert "returns" not in runs.columns
+
+
+def test_learning_curve_records_the_curriculum_level_and_the_report_has_both_tables(
+    run,
+):
+    curve = run.load("arena_learning_curve_report")
+    league = curve[curve["agent"] == "ppo_mlp"]
+    assert len(league) and league["curriculum_level"].isin([0.0, 1.0]).all()
+    training = run.load("arena_training_report").set_index(["fold", "agent"])
+    assert (training.xs("ppo_mlp", level="agent")["snapshots"] >= 1).all()
+    assert (training.xs("ppo_mlp", level="agent")["league_opponents"] == 0).all()
+    md = run.load("arena_league_markdown")
+    assert (
+        "## League table" in md
+        and "## Solo leaderboard" in md
+        and "ppo_mlp_plain" in md
+    )
+    assert isinstance(run.load("arena_solo_runs_report"), pd.DataFrame)
+
+
+def test_a_run_time_change_of_the_seeds_fails_naming_the_parameter(run):
+    with pytest.raises(ValueError, match=r"arena.seeds = \[0, 1\] at run time"):
+        league_seed(
+            pd.DataFrame(),
+            {},
+            {**PARAMS, "seeds": [0, 1]},
+            seed=0,
+            built={"n_folds": 2, "seeds": [0]},
+        )
