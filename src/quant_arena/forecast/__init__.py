@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "ForecasterConfig": "config",
     "FORECAST_COLUMNS": "model",
     "Forecaster": "model",
+    "chained_training_predictions": "model",
     "fit_forecaster": "model",
     "forecast_columns": "model",
     "training_rows": "model",

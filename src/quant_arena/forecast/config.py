@@ -57,6 +57,16 @@ class ForecasterConfig(BaseModel):
     seed: int = Field(
         0, ge=0, description="member k's torch seed derives from (seed, k)"
     )
+    training_predictions: Literal["forward_chained", "in_sample"] = Field(
+        "forward_chained",
+        description="what the agents see on the TRAINING rows: forward_chained = out-of-sample predictions (the training "
+        "window cut into chain_blocks blocks; block k predicted by an ensemble fitted on the blocks before it only, block 0 "
+        "neutral), so the agent trains on a forecast as good as the one it meets out of sample; in_sample = the final "
+        "ensemble's predictions of the rows it was fitted on (better than it will ever be out of sample)",
+    )
+    chain_blocks: int = Field(
+        3, ge=2, description="blocks of the training window for forward_chained training predictions (chain_blocks - 1 extra fits)",
+    )
 
     @model_validator(mode="after")
     def _kernel_fits(self) -> ForecasterConfig:

@@ -255,19 +255,59 @@ def fit_forecaster(
     )
 
 
+def chained_training_predictions(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    train_start: int,
+    train_stop: int,
+    config: ForecasterConfig,
+    seed: int = 0,
+    *,
+    horizon: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Out-of-sample (mean, spread) of the training rows ``[train_start, train_stop)``, forward
+    chained: the window is cut into ``config.chain_blocks`` equal blocks; block ``k >= 1`` is
+    predicted by an ensemble fitted (:func:`fit_forecaster`, same seed, labels purged) on rows
+    ``[train_start, start of block k)`` only; block 0, and a block whose history leaves no
+    labelled row, stay NaN (neutral once scaled). A value at row t uses rows ``<= t`` only, and
+    no ensemble predicts a row it was fitted on. Also returns what was fitted (``meta``)."""
+    n = int(train_stop) - int(train_start)
+    bounds = [int(train_start) + (n * k) // config.chain_blocks for k in range(config.chain_blocks + 1)]
+    mean = np.full(n, np.nan)
+    spread = np.full(n, np.nan)
+    fitted_blocks: list[list[int]] = []
+    for k in range(1, config.chain_blocks):
+        b0, b1 = bounds[k], bounds[k + 1]
+        try:
+            model = fit_forecaster(frame, columns, b0, config, seed, train_start=int(train_start), horizon=horizon)
+        except ValueError:  # too little history before this block: it stays neutral
+            continue
+        m, s = model.predict(frame.iloc[:b1])
+        mean[b0 - train_start : b1 - train_start] = m[b0:b1]
+        spread[b0 - train_start : b1 - train_start] = s[b0:b1]
+        fitted_blocks.append([b0, b1])
+    meta = {"forecaster_training_predictions": "forward_chained", "forecaster_chained_blocks": fitted_blocks}
+    return mean, spread, meta
+
+
 def forecast_columns(
     forecaster: Forecaster,
     frame: pd.DataFrame,
     train_start: int,
     train_stop: int,
     stats: dict[str, tuple[float, float]] | None = None,
+    training_predictions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
     """``f_forecast_mean`` and ``f_forecast_spread`` of every row of ``frame``, scaled
     ``(x - center) / scale`` with ``stats`` or, without them, the mean and std of the rows
-    ``[train_start, train_stop)`` (the training rows; their predictions are in-sample). The first
-    ``window - 1`` rows (no full window) get 0, the training mean: a neutral value. Also returns
-    the ``{column: (center, scale)}`` used."""
+    ``[train_start, train_stop)`` (the training rows). ``training_predictions`` (mean, spread of
+    the training rows, e.g. :func:`chained_training_predictions`) replace the forecaster's own
+    (in-sample) predictions of those rows. NaN values (the first ``window - 1`` rows, rows without
+    an out-of-sample prediction) get 0, the training mean: a neutral value. Also returns the
+    ``{column: (center, scale)}`` used."""
     mean, spread = forecaster.predict(frame)
+    if training_predictions is not None:
+        mean[train_start:train_stop], spread[train_start:train_stop] = training_predictions
     out, used = {}, {}
     for name, values in zip(FORECAST_COLUMNS, (mean, spread), strict=True):
         if stats is not None:

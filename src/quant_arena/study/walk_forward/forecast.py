@@ -11,6 +11,12 @@ input and of its stressed test frame with that same fitted ensemble, and returns
   recorded normalisation holds them);
 * the model input and the stressed model input with the two columns added.
 
+On the training rows the agents see, by default (``forecaster.training_predictions:
+forward_chained``), OUT-OF-SAMPLE predictions (:func:`quant_arena.forecast.chained_training_predictions`:
+each block of the training window predicted by an ensemble fitted on the blocks before it), not
+the final ensemble's in-sample fit of those rows, which is far better than any forecast the agent
+meets on validation and test bars.
+
 The agents without the flag keep reading the fold's own artifact and tables: unchanged.
 """
 
@@ -23,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from quant_arena.forecast import FORECAST_COLUMNS, fit_forecaster, forecast_columns
+from quant_arena.forecast import FORECAST_COLUMNS, chained_training_predictions, fit_forecaster, forecast_columns
 from quant_arena.study.walk_forward.config import WalkForwardConfig
 
 __all__ = ["fit_fold_forecaster", "forecast_agents"]
@@ -60,12 +66,18 @@ def fit_fold_forecaster(
     fitted = fit_forecaster(
         model_input_frame, columns, hi, fc, train_start=lo, horizon=horizon
     )
-    cols, stats = forecast_columns(fitted, model_input_frame, lo, hi)
+    chained = None
+    if fc.training_predictions == "forward_chained":  # the agent trains on out-of-sample forecasts
+        *chained, chain_meta = chained_training_predictions(model_input_frame, columns, lo, hi, fc, horizon=horizon)
+        fitted.meta.update(chain_meta)
+    else:
+        fitted.meta["forecaster_training_predictions"] = "in_sample"
+    cols, stats = forecast_columns(fitted, model_input_frame, lo, hi, training_predictions=chained)
     frame = _with_columns(model_input_frame, cols)
     stressed = None
     if stressed_frame is not None:
         stressed = _with_columns(
-            stressed_frame, forecast_columns(fitted, stressed_frame, lo, hi, stats)[0]
+            stressed_frame, forecast_columns(fitted, stressed_frame, lo, hi, stats, training_predictions=chained)[0]
         )
     agents = forecast_agents(config)
     own = copy.deepcopy(features)
