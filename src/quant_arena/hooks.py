@@ -134,6 +134,9 @@ def _where(catalog: Any, name: str) -> str:
 #: Pipelines with effects beyond the catalog (model registry versions, alerts): suggested to make a
 #: missing dataset only when nothing else writes it.
 _SIDE_EFFECT_PIPELINES = frozenset({"retrain", "monitor", "paper"})
+#: The data stages (raw -> features, selection, synthetic markets): suggested before a study that
+#: writes the same dataset on its way (a tiny study can have fewer nodes than the data chain).
+_STAGE_PIPELINES = frozenset({"ingest", "clean", "features", "data", "selection", "synthetic"})
 
 
 def check_free_inputs(pipeline: Any, catalog: Any, running: Sequence[str] = (),
@@ -163,8 +166,9 @@ def check_free_inputs(pipeline: Any, catalog: Any, running: Sequence[str] = (),
     written = set().union(*(p.all_outputs() for p in everything.values()))
     problems = []
     for name in missing:
+        # a data stage before a study that also writes it (a study's data chain is incidental to it)
         writers = sorted((p for p in pipes if name in pipes[p].all_outputs()),
-                         key=lambda p: (p in _SIDE_EFFECT_PIPELINES, len(pipes[p].nodes), p))
+                         key=lambda p: (p in _SIDE_EFFECT_PIPELINES, p not in _STAGE_PIPELINES, len(pipes[p].nodes), p))
         if name not in catalog:
             problems.append(f"{name} is not in the catalog: it is kept in memory between the nodes of one run, "
                             "so start the run at (or before) the node that makes it")

@@ -232,3 +232,10 @@ def test_bad_parameters_are_named():
         p["agents"][0][option] = value
         with pytest.raises(ValueError, match=rf"agents\[ppo_mlp\]\.{option}: a walk_forward agent option"):
             ArenaConfig.model_validate(p)
+
+
+def test_the_defaults_validate_and_build_a_league():
+    # the arena pipeline is built from the defaults when no project is found (Airflow's DagBag
+    # parses every registered pipeline from another folder): they must validate
+    config = ArenaConfig()
+    assert config.agents and all(not a.env for a in config.agents)

@@ -66,7 +66,12 @@ from quant_arena.study.walk_forward.agents import (
     training_n_envs,
 )
 from quant_arena.study.walk_forward.baselines import evaluate_fold_baselines
-from quant_arena.study.walk_forward.config import WalkForwardConfig, run_name
+from quant_arena.study.walk_forward.config import (
+    AgentSpec,
+    WalkForwardConfig,
+    _default_agents,
+    run_name,
+)
 from quant_arena.study.walk_forward.fold import FoldData, FoldFeatures
 
 __all__ = [
@@ -185,12 +190,22 @@ class MatchConfig(_Strict):
         return self
 
 
+def _default_league() -> list[AgentSpec]:
+    """walk_forward's default agents that can share one arena: those without env overrides (its
+    SAC trades continuous exposures, the arena's default scheme is discrete targets)."""
+    return [a for a in _default_agents() if not a.env]
+
+
 class ArenaConfig(WalkForwardConfig):
     """The ``arena`` parameter block (``conf/base/parameters_arena.yml``): the walk_forward
     study's fields (folds, features, env with the execution costs, training budget, agents,
     seeds, baselines) plus ``league``, ``curriculum`` and ``matches``. Stress, regimes, Monte
-    Carlo and the overfitting block are accepted but not used."""
+    Carlo and the overfitting block are accepted but not used. The defaults validate (the
+    pipeline is built from them when no project is found, e.g. in Airflow's DagBag)."""
 
+    agents: list[AgentSpec] = Field(
+        default_factory=_default_league, description="league agents (walk_forward's agent spec, no per-agent env)"
+    )
     league: LeagueConfig = Field(default_factory=LeagueConfig)
     curriculum: CurriculumConfig | None = Field(
         None,
