@@ -197,7 +197,9 @@ def test_forward_chained_training_predictions_are_out_of_sample_and_causal(fitte
     planted move in the last block leaves the earlier blocks' predictions unchanged."""
     f, full = fitted
     lo, hi = TRAIN
-    mean, spread, meta = chained_training_predictions(f, COLUMNS, lo, hi, CONFIG, horizon=5)
+    mean, spread, meta = chained_training_predictions(
+        f, COLUMNS, lo, hi, CONFIG, horizon=5
+    )
     b1, b2 = lo + (hi - lo) // 3, lo + 2 * (hi - lo) // 3
     assert meta["forecaster_chained_blocks"] == [[b1, b2], [b2, hi]]
     assert np.isnan(mean[: b1 - lo]).all() and np.isnan(spread[: b1 - lo]).all()
@@ -207,25 +209,39 @@ def test_forward_chained_training_predictions_are_out_of_sample_and_causal(fitte
         np.testing.assert_array_equal(mean[b0 - lo : b_end - lo], m[b0:b_end])
         np.testing.assert_array_equal(spread[b0 - lo : b_end - lo], s[b0:b_end])
     in_sample = full.predict(f)[0][b1:hi]
-    assert not np.allclose(mean[b1 - lo :], in_sample)  # not the final ensemble's in-sample fit
+    assert not np.allclose(
+        mean[b1 - lo :], in_sample
+    )  # not the final ensemble's in-sample fit
     planted = f.copy()
     planted.loc[b2 + 10 :, "close"] *= 3.0  # a huge move inside the last training block
     again = chained_training_predictions(planted, COLUMNS, lo, hi, CONFIG, horizon=5)[0]
     np.testing.assert_array_equal(again[: b2 - lo], mean[: b2 - lo])
-    assert not np.array_equal(again[b2 - lo + 10 : b2 - lo + 22], mean[b2 - lo + 10 : b2 - lo + 22])  # windows holding the jump
+    assert not np.array_equal(
+        again[b2 - lo + 10 : b2 - lo + 22], mean[b2 - lo + 10 : b2 - lo + 22]
+    )  # windows holding the jump
 
 
 def test_forecast_columns_take_the_training_predictions_given(fitted):
     f, full = fitted
     lo, hi = TRAIN
-    mean, spread, _ = chained_training_predictions(f, COLUMNS, lo, hi, CONFIG, horizon=5)
+    mean, spread, _ = chained_training_predictions(
+        f, COLUMNS, lo, hi, CONFIG, horizon=5
+    )
     cols, stats = forecast_columns(full, f, lo, hi, training_predictions=(mean, spread))
     finite = mean[np.isfinite(mean)]
     assert stats["f_forecast_mean"][0] == pytest.approx(finite.mean())
-    assert (cols["f_forecast_mean"].to_numpy()[lo : lo + (hi - lo) // 3] == 0.0).all()  # block 0: neutral
+    assert (
+        cols["f_forecast_mean"].to_numpy()[lo : lo + (hi - lo) // 3] == 0.0
+    ).all()  # block 0: neutral
     own, _ = forecast_columns(full, f, lo, hi)
     np.testing.assert_allclose(  # after the training window: the final ensemble's predictions either way
-        cols["f_forecast_mean"].to_numpy()[hi:] * stats["f_forecast_mean"][1] + stats["f_forecast_mean"][0],
-        full.predict(f)[0][hi:], rtol=1e-12, atol=1e-15,
+        cols["f_forecast_mean"].to_numpy()[hi:] * stats["f_forecast_mean"][1]
+        + stats["f_forecast_mean"][0],
+        full.predict(f)[0][hi:],
+        rtol=1e-12,
+        atol=1e-15,
     )
-    assert not np.allclose(own["f_forecast_mean"].to_numpy()[lo:hi], cols["f_forecast_mean"].to_numpy()[lo:hi])
+    assert not np.allclose(
+        own["f_forecast_mean"].to_numpy()[lo:hi],
+        cols["f_forecast_mean"].to_numpy()[lo:hi],
+    )

@@ -900,7 +900,9 @@ def bootstrap_sharpe_ci(
         raise ValueError(f"n (resamples) must be >= 1, got {n!r}")
     blk = bootstrap_block_length(block, r.size, method)
     n = int(n)
-    stats = bootstrap_sharpe_draws(r - rf_bar, n, blk, method, np.random.default_rng(seed))
+    stats = bootstrap_sharpe_draws(
+        r - rf_bar, n, blk, method, np.random.default_rng(seed)
+    )
     stats *= np.sqrt(ppy)
     low, high = interval_quantiles(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
     finite = stats[np.isfinite(stats)]

@@ -272,21 +272,35 @@ def chained_training_predictions(
     labelled row, stay NaN (neutral once scaled). A value at row t uses rows ``<= t`` only, and
     no ensemble predicts a row it was fitted on. Also returns what was fitted (``meta``)."""
     n = int(train_stop) - int(train_start)
-    bounds = [int(train_start) + (n * k) // config.chain_blocks for k in range(config.chain_blocks + 1)]
+    bounds = [
+        int(train_start) + (n * k) // config.chain_blocks
+        for k in range(config.chain_blocks + 1)
+    ]
     mean = np.full(n, np.nan)
     spread = np.full(n, np.nan)
     fitted_blocks: list[list[int]] = []
     for k in range(1, config.chain_blocks):
         b0, b1 = bounds[k], bounds[k + 1]
         try:
-            model = fit_forecaster(frame, columns, b0, config, seed, train_start=int(train_start), horizon=horizon)
+            model = fit_forecaster(
+                frame,
+                columns,
+                b0,
+                config,
+                seed,
+                train_start=int(train_start),
+                horizon=horizon,
+            )
         except ValueError:  # too little history before this block: it stays neutral
             continue
         m, s = model.predict(frame.iloc[:b1])
         mean[b0 - train_start : b1 - train_start] = m[b0:b1]
         spread[b0 - train_start : b1 - train_start] = s[b0:b1]
         fitted_blocks.append([b0, b1])
-    meta = {"forecaster_training_predictions": "forward_chained", "forecaster_chained_blocks": fitted_blocks}
+    meta = {
+        "forecaster_training_predictions": "forward_chained",
+        "forecaster_chained_blocks": fitted_blocks,
+    }
     return mean, spread, meta
 
 
@@ -307,7 +321,9 @@ def forecast_columns(
     ``{column: (center, scale)}`` used."""
     mean, spread = forecaster.predict(frame)
     if training_predictions is not None:
-        mean[train_start:train_stop], spread[train_start:train_stop] = training_predictions
+        mean[train_start:train_stop], spread[train_start:train_stop] = (
+            training_predictions
+        )
     out, used = {}, {}
     for name, values in zip(FORECAST_COLUMNS, (mean, spread), strict=True):
         if stats is not None:

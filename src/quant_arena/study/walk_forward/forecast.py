@@ -29,7 +29,12 @@ from typing import Any
 
 import pandas as pd
 
-from quant_arena.forecast import FORECAST_COLUMNS, chained_training_predictions, fit_forecaster, forecast_columns
+from quant_arena.forecast import (
+    FORECAST_COLUMNS,
+    chained_training_predictions,
+    fit_forecaster,
+    forecast_columns,
+)
 from quant_arena.study.walk_forward.config import WalkForwardConfig
 
 __all__ = ["fit_fold_forecaster", "forecast_agents"]
@@ -67,17 +72,26 @@ def fit_fold_forecaster(
         model_input_frame, columns, hi, fc, train_start=lo, horizon=horizon
     )
     chained = None
-    if fc.training_predictions == "forward_chained":  # the agent trains on out-of-sample forecasts
-        *chained, chain_meta = chained_training_predictions(model_input_frame, columns, lo, hi, fc, horizon=horizon)
+    if (
+        fc.training_predictions == "forward_chained"
+    ):  # the agent trains on out-of-sample forecasts
+        *chained, chain_meta = chained_training_predictions(
+            model_input_frame, columns, lo, hi, fc, horizon=horizon
+        )
         fitted.meta.update(chain_meta)
     else:
         fitted.meta["forecaster_training_predictions"] = "in_sample"
-    cols, stats = forecast_columns(fitted, model_input_frame, lo, hi, training_predictions=chained)
+    cols, stats = forecast_columns(
+        fitted, model_input_frame, lo, hi, training_predictions=chained
+    )
     frame = _with_columns(model_input_frame, cols)
     stressed = None
     if stressed_frame is not None:
         stressed = _with_columns(
-            stressed_frame, forecast_columns(fitted, stressed_frame, lo, hi, stats, training_predictions=chained)[0]
+            stressed_frame,
+            forecast_columns(
+                fitted, stressed_frame, lo, hi, stats, training_predictions=chained
+            )[0],
         )
     agents = forecast_agents(config)
     own = copy.deepcopy(features)
