@@ -30,15 +30,17 @@ from kedro.config import OmegaConfigLoader
 from kedro.framework.project import settings
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog
-from kedro_datasets.json import JSONDataset
-from kedro_datasets.matplotlib import MatplotlibDataset
-from kedro_datasets.pandas import ParquetDataset
-from kedro_datasets.pickle import PickleDataset
-from kedro_datasets.text import TextDataset
 from matplotlib.figure import Figure
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from quant_arena.datasets import SB3ModelDataset
+from quant_arena.datasets import (  # the project's own: every local save is atomic
+    JSONDataset,
+    MatplotlibDataset,
+    ParquetDataset,
+    PickleDataset,
+    SB3ModelDataset,
+    TextDataset,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "conf" / "base" / "catalog.yml"

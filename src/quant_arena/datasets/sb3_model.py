@@ -30,6 +30,8 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
+from .atomic import atomic_open
+
 _COMMENT_PREFIX = b"quant_arena:"
 
 
@@ -100,7 +102,11 @@ class SB3ModelDataset(AbstractVersionedDataset[Any, Any]):
         with zipfile.ZipFile(buffer, mode="a") as archive:
             archive.comment = _COMMENT_PREFIX + json.dumps({"algo": algo}).encode()
         save_path = get_filepath_str(self._get_save_path(), self._protocol)
-        with self._fs.open(save_path, mode="wb") as handle:
+        if self._protocol == "file":  # no torn zip if the process is killed mid-save
+            opened = atomic_open(self._fs, save_path, mode="wb")
+        else:
+            opened = self._fs.open(save_path, mode="wb")
+        with opened as handle:
             handle.write(buffer.getvalue())
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
 
