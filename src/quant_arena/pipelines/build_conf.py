@@ -11,6 +11,8 @@ the project's ``conf/`` with the same loader and run environment a ``kedro run``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +29,12 @@ from quant_arena.pipelines.parameters import (
 )
 
 T = TypeVar("T", bound=BaseModel)
+
+
+def bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+    """``func`` with build-time arguments (a fold index, the built shape, ...) fixed, keeping its
+    name and docstring (what kedro-viz and the node's default name show)."""
+    return update_wrapper(partial(func, **kwargs), func)
 
 
 def project_root(start: Path | None = None) -> Path | None:

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import warnings
-from functools import partial, update_wrapper
 from pathlib import Path
 
 from kedro.pipeline import Node, Pipeline
@@ -29,7 +28,7 @@ from quant_arena.pipelines.arena.nodes import (
     prepare_fold,
     summarize_league,
 )
-from quant_arena.pipelines.build_conf import built_block
+from quant_arena.pipelines.build_conf import bind, built_block
 from quant_arena.study import ArenaConfig
 
 NAMESPACE = "arena"
@@ -53,15 +52,11 @@ def read_built_config(
     return built_block(NAMESPACE, ArenaConfig, project_root, env)
 
 
-def _bind(func, **kwargs):
-    return update_wrapper(partial(func, **kwargs), func)
-
-
 def fold_template(fold_index: int, seeds: list[int], shape: dict) -> Pipeline:
     """One fold's nodes with fold-local dataset names (namespaced by the caller)."""
     nodes = [
         Node(
-            _bind(prepare_fold, fold_index=fold_index, built=shape),
+            bind(prepare_fold, fold_index=fold_index, built=shape),
             ["market_features", PARAMS],
             ["fold_artifact", "model_input_table", "feature_selection_report"],
             name="prepare_fold",
@@ -76,7 +71,7 @@ def fold_template(fold_index: int, seeds: list[int], shape: dict) -> Pipeline:
     for seed in seeds:
         nodes.append(
             Node(
-                _bind(league_seed, seed=seed, built=shape),
+                bind(league_seed, seed=seed, built=shape),
                 ["model_input_table", "fold_artifact", PARAMS],
                 f"league_seed_{seed}_artifact",
                 name=f"league_seed_{seed}",
@@ -114,7 +109,7 @@ def create_pipeline(
         pipe += Pipeline(
             [
                 Node(
-                    _bind(summarize_league, n_folds=config.n_folds, n_seeds=len(seeds)),
+                    bind(summarize_league, n_folds=config.n_folds, n_seeds=len(seeds)),
                     [PARAMS, *inputs],
                     SUMMARY_OUTPUTS,
                     name="summarize_arena",

@@ -17,12 +17,11 @@ BUILT from ``conf/base/parameters_portfolio.yml`` plus the run's environment (``
 from __future__ import annotations
 
 import warnings
-from functools import partial, update_wrapper
 from pathlib import Path
 
 from kedro.pipeline import Node, Pipeline
 
-from quant_arena.pipelines.build_conf import built_block
+from quant_arena.pipelines.build_conf import bind, built_block
 from quant_arena.pipelines.portfolio.nodes import (
     STITCH_KEYS,
     built_shape,
@@ -61,17 +60,13 @@ def read_built_config(
     return built_block(NAMESPACE, PortfolioStudyConfig, project_root, env)
 
 
-def _bind(func, **kwargs):
-    return update_wrapper(partial(func, **kwargs), func)
-
-
 def fold_template(
     fold_index: int, runs: list[tuple[str, int]], shape: dict
 ) -> Pipeline:
     """One fold's nodes with fold-local dataset names (namespaced by the caller)."""
     nodes = [
         Node(
-            _bind(prepare_fold, fold_index=fold_index, built=shape),
+            bind(prepare_fold, fold_index=fold_index, built=shape),
             ["portfolio_features", PARAMS],
             ["fold_artifact", "model_input_table"],
             name="prepare_fold",
@@ -87,7 +82,7 @@ def fold_template(
         run = run_name(agent, seed)
         nodes.append(
             Node(
-                _bind(evaluate_agent, agent=agent, seed=seed, built=shape),
+                bind(evaluate_agent, agent=agent, seed=seed, built=shape),
                 ["fold_artifact", "model_input_table", PARAMS],
                 f"{run}_evaluation_artifact",
                 name=f"evaluate_{run}",
@@ -139,7 +134,7 @@ def create_pipeline(config: PortfolioStudyConfig | None = None, **kwargs) -> Pip
         pipe += Pipeline(
             [
                 Node(
-                    _bind(stitch_portfolio, n_folds=config.n_folds),
+                    bind(stitch_portfolio, n_folds=config.n_folds),
                     [PARAMS, *stitch_inputs],
                     STITCH_OUTPUTS,
                     name="stitch_portfolio",

@@ -14,13 +14,11 @@ The agents decide which nodes exist, so they are read when the pipeline is BUILT
 
 from __future__ import annotations
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Node, Pipeline
 
 from quant_arena.ops.retrain import RetrainConfig
 from quant_arena.pipelines import clean, features, ingest
-from quant_arena.pipelines.build_conf import built_block
+from quant_arena.pipelines.build_conf import bind, built_block
 from quant_arena.pipelines.retrain.nodes import (
     check_champion,
     evaluate_baselines,
@@ -32,10 +30,6 @@ from quant_arena.pipelines.retrain.nodes import (
 PARAMS = "params:retrain"
 TUNED_INPUT = "tune_best_params"
 REPORT_OUTPUTS = ["retrain_report", "retrain_evaluation_report", "retrain_drift_report", "retrain_markdown", "retrain_alerts"]
-
-
-def _bind(func, **kwargs):
-    return update_wrapper(partial(func, **kwargs), func)
 
 
 def read_built_config() -> RetrainConfig:
@@ -53,7 +47,7 @@ def prepare_nodes(config: RetrainConfig) -> list[Node]:
 def check_nodes(config: RetrainConfig, trigger: str | None = None) -> list[Node]:
     return [
         Node(
-            _bind(check_champion, agent=a.name, trigger=trigger),
+            bind(check_champion, agent=a.name, trigger=trigger),
             ["market_features", "retrain_fold_artifact", PARAMS],
             f"retrain_{a.name}_check_artifact",
             name=f"check_champion_{a.name}",
@@ -78,7 +72,7 @@ def create_pipeline(config: RetrainConfig | None = None, with_data: bool = True,
     for a in agents:
         nodes.append(
             Node(
-                _bind(retrain_agent, agent=a),
+                bind(retrain_agent, agent=a),
                 ["retrain_model_input_table", "retrain_fold_artifact", f"retrain_{a}_check_artifact", PARAMS],
                 f"retrain_{a}_outcome_artifact",
                 name=f"retrain_{a}",

@@ -16,12 +16,11 @@ configures other agents than the built ones fails at the first node, naming them
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial, update_wrapper
 from pathlib import Path
 
 from kedro.pipeline import Node, Pipeline
 
-from quant_arena.pipelines.build_conf import built_parameters
+from quant_arena.pipelines.build_conf import bind, built_parameters
 from quant_arena.pipelines.train_rl.nodes import (
     build_model_input,
     build_reports,
@@ -52,20 +51,16 @@ def read_built_agents(project_root: Path | None = None, env: str | None = None) 
     return DEFAULT_AGENTS
 
 
-def _bind(func, **kwargs):
-    return update_wrapper(partial(func, **kwargs), func)
-
-
 def _agent_nodes(agent: str) -> list[Node]:
     return [
         Node(
-            func=_bind(train_agent_node, agent_name=agent),
+            func=bind(train_agent_node, agent_name=agent),
             inputs=["train_rl_model_input", "train_rl_feature_list", "train_rl_split", "train_rl_scaler", "params:train_rl"],
             outputs=[f"{agent}_model", f"{agent}_learning_curve"],
             name=f"train_{agent}",
         ),
         Node(
-            func=_bind(evaluate_agent, agent_name=agent),
+            func=bind(evaluate_agent, agent_name=agent),
             inputs=[f"{agent}_model", "train_rl_model_input", "train_rl_feature_list", "train_rl_split", "params:train_rl"],
             outputs=f"{agent}_evaluation",
             name=f"evaluate_{agent}",
@@ -81,7 +76,7 @@ def create_pipeline(agents: Sequence[str] | None = None, **kwargs) -> Pipeline:
         raise ValueError(f"train_rl: agents must be distinct names, got {agents}")
     nodes = [
         Node(
-            func=_bind(split_series, built_agents=agents),
+            func=bind(split_series, built_agents=agents),
             inputs=["market_features", "params:train_rl"],
             outputs=["train_rl_series", "train_rl_split", "train_rl_split_report"],
             name="split_train_rl_series",

@@ -38,14 +38,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from quant_arena.pipelines import clean, features, ingest, report
-from quant_arena.pipelines.build_conf import built_block
+from quant_arena.pipelines.build_conf import bind, built_block
 from quant_arena.pipelines.walk_forward.forecast_nodes import fit_forecaster
 from quant_arena.pipelines.walk_forward.nodes import (
     collect_fold,
@@ -117,10 +116,6 @@ def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
             "ensembles": config.ensembles(), "forecast_agents": [a.name for a in config.agents if a.forecast_features]}
 
 
-def _bind(func, **kwargs):
-    return update_wrapper(partial(func, **kwargs), func)
-
-
 # --------------------------------------------------------------------------- the fold template
 
 
@@ -132,7 +127,7 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
     """
     nodes = [
         Node(
-            func=_bind(prepare_fold, fold_index=fold_index, built=shape),
+            func=bind(prepare_fold, fold_index=fold_index, built=shape),
             inputs=["market_features", PARAMS, *([TUNED_INPUT] if shape.get("tuned_agents") else [])],
             outputs=["fold_artifact", "model_input_table", "feature_selection_report"],
             name="prepare_fold",
@@ -168,7 +163,7 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
             members = [run_name(m, seed) for m in ensembles[agent]]
             nodes.append(
                 Node(
-                    func=_bind(evaluate_ensemble_node, agent=agent, seed=seed, members=list(ensembles[agent]), built=shape),
+                    func=bind(evaluate_ensemble_node, agent=agent, seed=seed, members=list(ensembles[agent]), built=shape),
                     inputs=["model_input_table", "stressed_model_input_table", "fold_artifact", PARAMS,
                             *[f"{m}_model" for m in members], *[f"{m}_training_artifact" for m in members]],
                     outputs=[f"{run}_evaluation_artifact", f"{run}_training_artifact"],
@@ -180,14 +175,14 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
         pre = "forecast_" if agent in forecast else ""  # their tables/artifact carry the forecast columns
         nodes += [
             Node(
-                func=_bind(train_agent_node, agent=agent, seed=seed, built=shape),
+                func=bind(train_agent_node, agent=agent, seed=seed, built=shape),
                 inputs=[f"{pre}model_input_table", f"{pre}fold_artifact", PARAMS, *(["params:features"] if agent in shape.get("pretrained_agents", ()) else [])],
                 outputs=[f"{run}_model", f"{run}_training_artifact"],
                 name=f"train_{run}",
                 tags=["train"],
             ),
             Node(
-                func=_bind(evaluate_agent_node, agent=agent, seed=seed),
+                func=bind(evaluate_agent_node, agent=agent, seed=seed),
                 inputs=[f"{run}_model", f"{run}_training_artifact", f"{pre}model_input_table", f"{pre}stressed_model_input_table",
                         f"{pre}fold_artifact", PARAMS],
                 outputs=f"{run}_evaluation_artifact",
@@ -205,7 +200,7 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
     )
     nodes.append(
         Node(
-            func=_bind(collect_fold, n_agent_runs=len(agent_runs)),
+            func=bind(collect_fold, n_agent_runs=len(agent_runs)),
             inputs=[*node_inputs_per_fold([run_name(a, s) for a, s in agent_runs]), "fold_metrics_report", "feature_selection_report"],
             outputs=FOLD_RESULTS,
             name="collect_fold",
@@ -219,13 +214,13 @@ def _fan_in(config: WalkForwardConfig, shape: dict[str, Any], stitch_inputs: lis
     return Pipeline(
         [
             Node(
-                func=_bind(fold_schedule, built=shape),
+                func=bind(fold_schedule, built=shape),
                 inputs=["market_features", PARAMS],
                 outputs=["fold_schedule_report", "fold_schedule_plot"],
                 name="walk_forward_fold_schedule",
             ),
             Node(
-                func=_bind(stitch_fold_results, n_folds=config.n_folds, n_agent_runs=n_runs),
+                func=bind(stitch_fold_results, n_folds=config.n_folds, n_agent_runs=n_runs),
                 inputs=[PARAMS, *stitch_inputs],
                 outputs=STITCH_OUTPUTS,
                 name="stitch_walk_forward",
