@@ -522,3 +522,23 @@ def test_terminated_on_the_drawdown_of_step_2_not_before() -> None:
     assert [(o[2], o[3]) for o in out] == [(False, False), (True, False)] and (
         out[1][4]["termination"] == "max_drawdown"
     )
+
+
+def test_stepping_on_after_a_bankruptcy_at_exactly_zero_equity_stays_finite() -> None:
+    # short a 1x at 100 (cash 2), a doubles: equity 2 - 0.01 * 200 = 0 exactly (this raised
+    # ZeroDivisionError on the next step); a step from a bankrupt account is measured against
+    # the equity floor, like the observation, and its orders are dropped
+    o = np.array([100.0, 100.0, 200.0, 200.0, 200.0])
+    env = PortfolioEnv(
+        _data(o, o), window=1, start="fixed", start_index=0,
+        execution={"max_leverage": 1.0, "maintenance_margin": 0.0},
+        reward={"log_return": 1.0, "cost_penalty": 1.0, "differential_sharpe": 1.0},
+    )  # fmt: skip
+    env.reset(seed=0)
+    env.step(_a(-1.0, 0.0))
+    _, _, term, _, info = env.step(_a(-1.0, 0.0))
+    assert (term, info["termination"], env.account.equity) == (True, "bankruptcy", 0.0)
+    for _ in range(2):
+        obs, reward, _, _, _ = env.step(_a(1.0, 1.0))
+        assert math.isfinite(reward) and np.isfinite(obs["account"]).all()
+    assert env.account.units.tolist() == [0.0, 0.0]

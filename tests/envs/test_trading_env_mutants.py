@@ -318,3 +318,26 @@ def test_every_step_of_a_long_episode_sees_its_own_bar() -> None:
         expected.astype(np.float32).tolist(),
         [False] + [t % 2 == 1 for t in range(2, n)],
     )
+
+
+# ------------------------------------------------------------------ stepping on after a bankruptcy
+def test_stepping_on_after_a_bankruptcy_at_exactly_zero_equity_stays_finite() -> None:
+    # short 1x at 100 (cash 2, 0.01 units short), the price doubles: equity 2 - 0.01 * 200 = 0
+    # exactly. Gymnasium leaves stepping after `terminated` undefined, but a NaN reward (0 / 0 in
+    # the cost penalty and the differential Sharpe) must not reach a learner: the step from a
+    # bankrupt account is measured against the equity floor, like the observation.
+    o = np.array([100.0, 100.0, 200.0, 200.0, 200.0, 200.0])
+    env = TradingEnv(
+        _market(o, o), window=1, start="fixed", start_index=0, action_scheme="continuous",
+        execution={"max_leverage": 1.0, "maintenance_margin": 0.0},
+        reward={"log_return": 1.0, "cost_penalty": 1.0, "differential_sharpe": 1.0},
+    )  # fmt: skip
+    env.reset(seed=0)
+    short = np.array([-1.0], dtype=np.float32)
+    env.step(short)
+    _, reward, term, _, info = env.step(short)
+    assert (term, info["termination"], info["equity"]) == (True, "bankruptcy", 0.0)
+    for _ in range(2):
+        obs, reward, term, _, info = env.step(short)
+        assert math.isfinite(reward) and info["equity"] == 0.0
+        assert all(np.isfinite(v).all() for v in (obs.values() if isinstance(obs, dict) else [obs]))

@@ -242,7 +242,7 @@ class ArenaEnv:
                 self._last[i] = 0.0
             elif book.dropped[i]:
                 self._last[i] = NAN
-            ratio = e1[i] / e0[i]
+            ratio = e1[i] / max(e0[i], 1e-9 * self.cfg.initial_equity)  # finite from a bankrupt account
             lr[i] = math.log(ratio if ratio > LOG_FLOOR else LOG_FLOOR)
         mean = sum(lr.values()) / len(lr)
         t = book.t

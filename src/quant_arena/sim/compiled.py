@@ -662,6 +662,8 @@ def _env_step(x, F, IS, B, P, PB, Q, n, d, E, EI, G, j, tg):  # noqa: PLR0912, P
             order = tg
             E[E_LAST * n + j] = tg
     e0 = F[F_EQUITY * n + j]
+    floor = E[E_FLOOR * n + j]
+    e0s = e0 if e0 > floor else floor  # a step from a bankrupt account (equity <= 0) stays finite
     _account_step(F, IS, B, P, PB, Q, n, d, _f64p(x[X_OPEN]),
                   _f64p(x[X_CLOSE]), _f64p(x[X_VOL]), _i64p(x[X_GAPC]), _f64p(x[X_SP]), _f64p(x[X_FR]),
                   _f64p(x[X_MO]), _f64p(x[X_MH]), _f64p(x[X_ML]), _f64p(x[X_MC]), j, order)
@@ -677,7 +679,7 @@ def _env_step(x, F, IS, B, P, PB, Q, n, d, E, EI, G, j, tg):  # noqa: PLR0912, P
         peak = e1
         E[E_PEAK * n + j] = e1
     dd = 1.0 - e1 / peak
-    ratio = e1 / e0
+    ratio = e1 / e0s
     lr = math.log(ratio if ratio > LOG_FLOOR else LOG_FLOOR)
     t = IS[I_T * n + j]
     if x[X_ONLY_LR]:
@@ -685,7 +687,7 @@ def _env_step(x, F, IS, B, P, PB, Q, n, d, E, EI, G, j, tg):  # noqa: PLR0912, P
     else:
         c2 = 0.0
         if x[X_DSR_ON]:
-            r = e1 / e0 - 1.0
+            r = e1 / e0s - 1.0
             a = E[E_DSR_A * n + j]
             b = E[E_DSR_B * n + j]
             var = b - a * a
@@ -701,7 +703,7 @@ def _env_step(x, F, IS, B, P, PB, Q, n, d, E, EI, G, j, tg):  # noqa: PLR0912, P
         E[E_C0 * n + j] = lr
         E[(E_C0 + 1) * n + j] = -dd
         E[(E_C0 + 2) * n + j] = c2
-        E[(E_C0 + 3) * n + j] = (F[F_FEE * n + j] + F[F_SPREAD * n + j] + F[F_IMPACT * n + j] + F[F_LFEE * n + j]) / e0
+        E[(E_C0 + 3) * n + j] = (F[F_FEE * n + j] + F[F_SPREAD * n + j] + F[F_IMPACT * n + j] + F[F_LFEE * n + j]) / e0s
         E[(E_C0 + 4) * n + j] = -1.0 if F[F_UNITS * n + j] == 0.0 else 0.0
         E[(E_C0 + 5) * n + j] = -1.0 if F[F_FILLED * n + j] != 0.0 else 0.0
         E[(E_C0 + 6) * n + j] = 1.0 if B[B_CLOSED * n + j] and F[F_CLOSED_RET * n + j] > 0.0 else 0.0
