@@ -208,3 +208,24 @@ def test_train_rl_curves_without_fold_or_seed_are_logged_per_agent():
         ("ppo.train.val_sharpe", 0.25, 100),
         ("ppo.train.val_sharpe", 0.5, 200),
     ]
+
+
+def test_a_pretrained_curve_draws_its_synthetic_phase_apart_and_never_rings_it():
+    # 3 pretraining evaluations on the synthetic market (Sharpe 5: not comparable), then 3 on
+    # the real validation window, the best of which (0.4 at step 5000) is the one ringed
+    table = curves({(0, "ppo_pretrained", 0): 6})
+    table["phase"] = ["pretrain"] * 3 + ["finetune"] * 3
+    table["val_sharpe"] = [5.0, 5.0, 5.0, 0.1, 0.4, 0.2]
+    fig = plot_learning_curves(table)
+    ax_r, ax_s = fig.axes
+    for ax in (ax_r, ax_s):
+        drawn = [line for line in ax.get_lines() if line.get_marker() in ("x", "o")]  # not the zero line
+        pre, real = sorted(drawn, key=lambda line: line.get_marker() == "o")
+        assert (pre.get_marker(), list(pre.get_xdata())) == ("x", [1000, 2000, 3000])
+        assert list(real.get_xdata()) == [4000, 5000, 6000]
+        assert len(ax.patches) == 1  # the shaded pretraining span
+    rings = [c for c in ax_s.collections if len(c.get_offsets())]
+    assert [tuple(c.get_offsets()[0]) for c in rings] == [(5000.0, 0.4)]
+    assert "synthetic pretraining" in ax_s.get_title()
+    plain = plot_learning_curves(curves({(0, "ppo_mlp", 0): 3}))
+    assert all(not ax.patches for ax in plain.axes) and "pretraining" not in plain.axes[1].get_title()

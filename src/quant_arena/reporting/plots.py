@@ -364,7 +364,10 @@ def plot_learning_curves(
         reward per env step since the previous evaluation when recorded, else the mean episode reward)
         and the validation Sharpe ratio (right). Each Axes holds one line per seed x fold with
         one point per evaluation (colour = fold, line style = seed); the best validation
-        point of each curve is ringed.
+        point of each curve is ringed. An agent pretrained on synthetic markets (rows with
+        ``phase == "pretrain"``) has its pretraining steps shaded and drawn apart, faded with
+        ``x`` markers: their validation is the synthetic market's, so the ring is only ever on
+        a real-validation point.
     """
     from matplotlib.figure import Figure
 
@@ -389,21 +392,33 @@ def plot_learning_curves(
     for row, agent in enumerate(names):
         ax_r, ax_s = axes[row]
         g = table[table["agent"].astype(str) == agent]
+        pretrained = g["phase"].astype(object).eq("pretrain").to_numpy() if "phase" in g.columns else np.zeros(len(g), bool)
+        if pretrained.any():  # synthetic pretraining: its steps shaded, its points faded and apart
+            end = float(g["timesteps"].to_numpy(dtype=float)[pretrained].max())
+            for ax in (ax_r, ax_s):
+                ax.axvspan(0.0, end, color="#dddddd", alpha=0.5, linewidth=0, zorder=0)
         for (fold, _, seed), c in g.groupby(list(CURVE_KEYS), sort=True):
             colour = colours[f"fold {fold}"]
             style = _SEED_STYLES[seeds.index(seed) % len(_SEED_STYLES)]
+            pre = c["phase"].astype(object).eq("pretrain").to_numpy() if "phase" in c.columns else np.zeros(len(c), bool)
             x = c["timesteps"].to_numpy(dtype=float)
-            label = f"fold {fold}, seed {seed}"
-            ax_r.plot(x, c[rcol].to_numpy(dtype=float), color=colour, linestyle=style, marker="o", markersize=3,
-                      linewidth=1.1, label=label)
+            reward = c[rcol].to_numpy(dtype=float)
             val = c["val_sharpe"].to_numpy(dtype=float)
-            ax_s.plot(x, val, color=colour, linestyle=style, marker="o", markersize=3, linewidth=1.1, label=label)
-            if np.isfinite(val).any():
-                best = int(np.nanargmax(val))
+            label = f"fold {fold}, seed {seed}"
+            real = ~pre
+            for ax, y in ((ax_r, reward), (ax_s, val)):
+                if pre.any():  # validation on the synthetic market: not comparable, never "best"
+                    ax.plot(x[pre], y[pre], color=colour, linestyle=style, marker="x", markersize=3,
+                            linewidth=0.8, alpha=0.45)
+                ax.plot(x[real], y[real], color=colour, linestyle=style, marker="o", markersize=3,
+                        linewidth=1.1, label=label)
+            if np.isfinite(val[real]).any():
+                best = int(np.nanargmax(np.where(real, val, np.nan)))
                 ax_s.scatter([x[best]], [val[best]], s=60, facecolors="none", edgecolors=[colour], linewidths=1.2, zorder=3)
         what = "mean reward per env step" if rcol == "train_reward_mean" else "mean episode reward"
         ax_r.set_title(f"{agent}: training reward ({what})", fontsize="medium")
-        ax_s.set_title(f"{agent}: validation Sharpe ratio (best ringed)", fontsize="medium")
+        shaded = "; shaded: synthetic pretraining (x, its own validation)" if pretrained.any() else ""
+        ax_s.set_title(f"{agent}: validation Sharpe ratio (best ringed{shaded})", fontsize="medium")
         ax_s.axhline(0.0, color="#888888", linewidth=0.8)
         for ax in (ax_r, ax_s):
             ax.grid(alpha=0.3)
