@@ -10,7 +10,7 @@ import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from quant_arena.pipelines.arena.nodes import league_seed
+from quant_arena.pipelines.arena.nodes import SUMMARY_KEYS, league_seed, summarize_league
 from quant_arena.pipelines.arena.pipeline import SUMMARY_OUTPUTS, create_pipeline
 from quant_arena.study.arena import ArenaConfig
 from tests.pipelines.walk_forward import _tiny
@@ -158,3 +158,58 @@ def test_a_run_time_change_of_the_seeds_fails_naming_the_parameter(run):
             seed=0,
             built={"n_folds": 2, "seeds": [0]},
         )
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """A throw-away MLflow tracking store (SQLite in ``tmp_path``), the previous URI restored after."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    yield mlflow, mlflow.set_experiment("arena_metrics_test")
+    mlflow.set_tracking_uri(before)
+
+
+def _summary_inputs(run) -> list:
+    return [
+        run.load(f"arena.fold_{i}.{name}")
+        for i in range(2)
+        for name in ("baselines_solo_artifact", "league_seed_0_artifact")
+    ]
+
+
+def test_the_summary_logs_the_league_and_the_leaderboard_to_the_active_mlflow_run(
+    run, mlflow_store
+):
+    mlflow, experiment = mlflow_store
+    inputs = _summary_inputs(run)
+    # without an active run nothing is logged and nothing fails
+    assert mlflow.active_run() is None
+    plain = summarize_league(PARAMS, *inputs, n_folds=2, n_seeds=1)
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as active:
+        out = summarize_league(PARAMS, *inputs, n_folds=2, n_seeds=1)
+    # one run, the one started here: the node starts none of its own
+    assert len(mlflow.search_runs([experiment.experiment_id], output_format="list")) == 1
+    got = mlflow.MlflowClient().get_run(active.info.run_id).data.metrics
+    table = out[SUMMARY_KEYS.index("league_table")].set_index("player")
+    board = out[SUMMARY_KEYS.index("solo_leaderboard")].set_index("strategy")
+    pd.testing.assert_frame_equal(
+        table, plain[SUMMARY_KEYS.index("league_table")].set_index("player")
+    )
+    want = {}
+    for player in ("ppo_mlp", "ppo_mlp_plain"):  # the trained players, not the fixed ones
+        for c in ("rating", "rating_std", "wins", "draws", "losses"):
+            want[f"arena.league.{player}.{c}"] = float(table.loc[player, c])
+        for c in ("sharpe_mean", "sharpe_std", "dsr"):
+            want[f"arena.solo.{player}.{c}"] = float(board.loc[player, c])
+    for baseline in _tiny.BASELINES:
+        want[f"arena.solo.{baseline}.sharpe_mean"] = float(
+            board.loc[baseline, "sharpe_mean"]
+        )
+    want["arena.overfitting.pbo"] = float(
+        out[SUMMARY_KEYS.index("solo_overfitting")]["pbo"].iloc[0]
+    )
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert table.loc["ppo_mlp", "wins"] + table.loc["ppo_mlp", "losses"] > 0
