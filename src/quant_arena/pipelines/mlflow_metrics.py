@@ -30,7 +30,9 @@ def log_metrics(metrics: Mapping[str, Any]) -> int:
     run = active_mlflow()
     if run is None or not metrics:
         return 0
-    items = [(k, float(v)) for k, v in metrics.items() if v is not None and np.isfinite(v)]
+    items = [
+        (k, float(v)) for k, v in metrics.items() if v is not None and np.isfinite(v)
+    ]
     for i in range(0, len(items), BATCH):
         run.log_metrics(dict(items[i : i + BATCH]))
     return len(items)
