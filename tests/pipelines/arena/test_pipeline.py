@@ -177,7 +177,10 @@ def mlflow_store(tmp_path, monkeypatch):
     before = mlflow.get_tracking_uri()
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    yield mlflow, mlflow.set_experiment("arena_metrics_test")
+    experiment = mlflow.create_experiment(
+        "arena_metrics_test"
+    )  # not made the active one
+    yield mlflow, experiment
     mlflow.set_tracking_uri(before)
 
 
@@ -197,10 +200,10 @@ def test_the_summary_logs_the_league_and_the_leaderboard_to_the_active_mlflow_ru
     # without an active run nothing is logged and nothing fails
     assert mlflow.active_run() is None
     plain = summarize_league(PARAMS, *inputs, n_folds=2, n_seeds=1)
-    with mlflow.start_run(experiment_id=experiment.experiment_id) as active:
+    with mlflow.start_run(experiment_id=experiment) as active:
         out = summarize_league(PARAMS, *inputs, n_folds=2, n_seeds=1)
     # one run, the one started here: the node starts none of its own
-    assert len(mlflow.search_runs([experiment.experiment_id], output_format="list")) == 1
+    assert len(mlflow.search_runs([experiment], output_format="list")) == 1
     got = mlflow.MlflowClient().get_run(active.info.run_id).data.metrics
     table = out[SUMMARY_KEYS.index("league_table")].set_index("player")
     board = out[SUMMARY_KEYS.index("solo_leaderboard")].set_index("strategy")
@@ -208,7 +211,8 @@ def test_the_summary_logs_the_league_and_the_leaderboard_to_the_active_mlflow_ru
         table, plain[SUMMARY_KEYS.index("league_table")].set_index("player")
     )
     want = {}
-    for player in ("ppo_mlp", "ppo_mlp_plain"):  # the trained players, not the fixed ones
+    # the trained players (league agent, plain counterpart), not the fixed ones
+    for player in ("ppo_mlp", "ppo_mlp_plain"):
         for c in ("rating", "rating_std", "wins", "draws", "losses"):
             want[f"arena.league.{player}.{c}"] = float(table.loc[player, c])
         for c in ("sharpe_mean", "sharpe_std", "dsr"):
@@ -232,11 +236,16 @@ def _bad(**over) -> dict:
 
 def test_a_fold_window_the_data_cannot_hold_fails_naming_the_arena_parameters():
     # the fold helpers are walk_forward's: the message names the block the user runs
-    folds = {**PARAMS["folds"], "train": 1300}  # 1400 bars: no room for validation and test
+    folds = {
+        **PARAMS["folds"],
+        "train": 1300,
+    }  # 1400 bars: no room for validation and test
     with pytest.raises(ValueError) as err:
         prepare_fold(_tiny.market_features(), _bad(folds=folds), fold_index=0)
     msg = str(err.value)
-    assert msg.startswith("arena.n_folds = 2 but the data gives only 0 fold(s) with arena.folds = ")
+    assert msg.startswith(
+        "arena.n_folds = 2 but the data gives only 0 fold(s) with arena.folds = "
+    )
     assert "lower arena.n_folds in conf/base/parameters_arena.yml" in msg
     assert "walk_forward" not in msg
     with pytest.raises(DataError, match=r"arena\.symbol='ETH/USD' matches no row"):
@@ -265,11 +274,16 @@ def test_a_bad_agent_or_baseline_fails_before_the_run_naming_the_arena_parameter
         ParameterError, match=r"arena\.baselines: \['nope'\] are not entries"
     ):
         validate_parameters(
-            {"arena": _bad(baselines=["buy_and_hold", "nope"]), "baselines": _tiny.BASELINES},
+            {
+                "arena": _bad(baselines=["buy_and_hold", "nope"]),
+                "baselines": _tiny.BASELINES,
+            },
             {"arena", "baselines"},
         )
     # walk_forward's own messages are unchanged
     w = _tiny.params()
     w["agents"][0]["agent"]["seed"] = 7
-    with pytest.raises(ParameterError, match=r"not used \(walk_forward\.seeds seed every agent\)"):
+    with pytest.raises(
+        ParameterError, match=r"not used \(walk_forward\.seeds seed every agent\)"
+    ):
         validate_parameters({"walk_forward": w}, {"walk_forward"})
