@@ -203,8 +203,9 @@ def cross_check_parameters(
     if "baselines" not in params:
         return problems
     selections: dict[str, Any] = {}
-    if isinstance(params.get("walk_forward"), Mapping):
-        selections["walk_forward"] = params["walk_forward"].get("baselines")
+    for key in ("walk_forward", "arena"):  # single-asset studies that list baselines
+        if isinstance(params.get(key), Mapping):
+            selections[key] = params[key].get("baselines")
     train_rl = (
         validated(TrainRLConfig, params["train_rl"]) if "train_rl" in params else None
     )

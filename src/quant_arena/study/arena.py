@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -202,6 +202,8 @@ class ArenaConfig(WalkForwardConfig):
     seeds, baselines) plus ``league``, ``curriculum`` and ``matches``. Stress, regimes, Monte
     Carlo and the overfitting block are accepted but not used. The defaults validate (the
     pipeline is built from them when no project is found, e.g. in Airflow's DagBag)."""
+
+    block: ClassVar[str] = "arena"
 
     agents: list[AgentSpec] = Field(
         default_factory=_default_league, description="league agents (walk_forward's agent spec, no per-agent env)"

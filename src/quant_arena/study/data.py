@@ -113,11 +113,12 @@ def check_pipeline_env(fields: Iterable[str], owner: str) -> None:
 # --------------------------------------------------------------------------- data
 
 
-def series_frame(features: pd.DataFrame, symbol: str | None = None, timeframe: str | None = None) -> pd.DataFrame:
+def series_frame(features: pd.DataFrame, symbol: str | None = None, timeframe: str | None = None, owner: str = "train_rl") -> pd.DataFrame:
     """One series of a tidy feature table, sorted by time, with a fresh 0..n-1 index.
 
     Raises :class:`DataError` when the table holds several series and ``symbol`` /
-    ``timeframe`` do not pick one, or when they pick none.
+    ``timeframe`` do not pick one, or when they pick none, naming ``<owner>.symbol`` /
+    ``<owner>.timeframe`` (``owner``: the parameter block they come from).
     """
     frame = features
     for key, wanted in (("symbol", symbol), ("timeframe", timeframe)):
@@ -127,9 +128,9 @@ def series_frame(features: pd.DataFrame, symbol: str | None = None, timeframe: s
         if wanted is not None:
             frame = frame[frame[key] == wanted]
             if frame.empty:
-                raise DataError(f"train_rl.{key}={wanted!r} matches no row (the table has {values[:10]})", rule="select_series")
+                raise DataError(f"{owner}.{key}={wanted!r} matches no row (the table has {values[:10]})", rule="select_series")
         elif len(values) > 1:
-            raise DataError(f"the feature table holds {len(values)} values of {key} ({values[:10]}); set train_rl.{key}", rule="single_series")
+            raise DataError(f"the feature table holds {len(values)} values of {key} ({values[:10]}); set {owner}.{key}", rule="single_series")
     if "timestamp" in frame.columns:
         frame = frame.sort_values("timestamp", kind="stable")
     return frame.reset_index(drop=True)
@@ -206,12 +207,13 @@ class FeatureSet:
     report: pd.DataFrame | None
 
 
-def candidate_columns(frame: pd.DataFrame, config: FeatureSetConfig) -> list[str]:
-    """``config.columns`` (checked to exist) or every ``f_*`` column."""
+def candidate_columns(frame: pd.DataFrame, config: FeatureSetConfig, owner: str = "train_rl") -> list[str]:
+    """``config.columns`` (checked to exist; a missing one fails naming ``<owner>.features.columns``)
+    or every ``f_*`` column."""
     if config.columns is not None:
         missing = [c for c in config.columns if c not in frame.columns]
         if missing:
-            raise DataError(f"train_rl.features.columns: {missing} not in the feature table", rule="missing_columns")
+            raise DataError(f"{owner}.features.columns: {missing} not in the feature table", rule="missing_columns")
         return list(config.columns)
     cols = feature_columns(frame)
     if not cols:
@@ -219,8 +221,9 @@ def candidate_columns(frame: pd.DataFrame, config: FeatureSetConfig) -> list[str
     return cols
 
 
-def fit_feature_set(frame: pd.DataFrame, train: tuple[int, int], config: FeatureSetConfig) -> FeatureSet:
-    """Select features and fit the scaler on the training rows ``[train[0], train[1])`` only.
+def fit_feature_set(frame: pd.DataFrame, train: tuple[int, int], config: FeatureSetConfig, owner: str = "train_rl") -> FeatureSet:
+    """Select features and fit the scaler on the training rows ``[train[0], train[1])`` only
+    (``owner``: the parameter block ``config`` comes from, for the messages).
 
     The caller hands ``frame`` truncated at the end of the training window (walk_forward, tune)
     or the selection and the scaler are given the training rows alone, so no later row can
@@ -228,7 +231,7 @@ def fit_feature_set(frame: pd.DataFrame, train: tuple[int, int], config: Feature
     """
     lo, hi = train
     rows = frame.iloc[lo:hi]
-    candidates = candidate_columns(frame, config)
+    candidates = candidate_columns(frame, config, owner)
     report = None
     if config.selection is not None:
         train_end = pd.Timestamp(rows["timestamp"].iloc[-1])

@@ -4,14 +4,23 @@ baselines; both tables (league table, solo leaderboard) and the report come out.
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import pytest
 import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from quant_arena.pipelines.arena.nodes import league_seed
+from quant_arena.market import DataError
+from quant_arena.pipelines.arena.nodes import (
+    SUMMARY_KEYS,
+    league_seed,
+    prepare_fold,
+    summarize_league,
+)
 from quant_arena.pipelines.arena.pipeline import SUMMARY_OUTPUTS, create_pipeline
+from quant_arena.pipelines.parameters import ParameterError, validate_parameters
 from quant_arena.study.arena import ArenaConfig
 from tests.pipelines.walk_forward import _tiny
 
@@ -158,3 +167,123 @@ def test_a_run_time_change_of_the_seeds_fails_naming_the_parameter(run):
             seed=0,
             built={"n_folds": 2, "seeds": [0]},
         )
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """A throw-away MLflow tracking store (SQLite in ``tmp_path``), the previous URI restored after."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment(
+        "arena_metrics_test"
+    )  # not made the active one
+    yield mlflow, experiment
+    mlflow.set_tracking_uri(before)
+
+
+def _summary_inputs(run) -> list:
+    return [
+        run.load(f"arena.fold_{i}.{name}")
+        for i in range(2)
+        for name in ("baselines_solo_artifact", "league_seed_0_artifact")
+    ]
+
+
+def test_the_summary_logs_the_league_and_the_leaderboard_to_the_active_mlflow_run(
+    run, mlflow_store
+):
+    mlflow, experiment = mlflow_store
+    inputs = _summary_inputs(run)
+    # without an active run nothing is logged and nothing fails
+    assert mlflow.active_run() is None
+    plain = summarize_league(PARAMS, *inputs, n_folds=2, n_seeds=1)
+    with mlflow.start_run(experiment_id=experiment) as active:
+        out = summarize_league(PARAMS, *inputs, n_folds=2, n_seeds=1)
+    # one run, the one started here: the node starts none of its own
+    assert len(mlflow.search_runs([experiment], output_format="list")) == 1
+    got = mlflow.MlflowClient().get_run(active.info.run_id).data.metrics
+    table = out[SUMMARY_KEYS.index("league_table")].set_index("player")
+    board = out[SUMMARY_KEYS.index("solo_leaderboard")].set_index("strategy")
+    pd.testing.assert_frame_equal(
+        table, plain[SUMMARY_KEYS.index("league_table")].set_index("player")
+    )
+    want = {}
+    # the trained players (league agent, plain counterpart), not the fixed ones
+    for player in ("ppo_mlp", "ppo_mlp_plain"):
+        for c in ("rating", "rating_std", "wins", "draws", "losses"):
+            want[f"arena.league.{player}.{c}"] = float(table.loc[player, c])
+        for c in ("sharpe_mean", "sharpe_std", "dsr"):
+            want[f"arena.solo.{player}.{c}"] = float(board.loc[player, c])
+    for baseline in _tiny.BASELINES:
+        want[f"arena.solo.{baseline}.sharpe_mean"] = float(
+            board.loc[baseline, "sharpe_mean"]
+        )
+    want["arena.overfitting.pbo"] = float(
+        out[SUMMARY_KEYS.index("solo_overfitting")]["pbo"].iloc[0]
+    )
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert table.loc["ppo_mlp", "wins"] + table.loc["ppo_mlp", "losses"] > 0
+
+
+def _bad(**over) -> dict:
+    p = copy.deepcopy(PARAMS)
+    p.update(over)
+    return p
+
+
+def test_a_fold_window_the_data_cannot_hold_fails_naming_the_arena_parameters():
+    # the fold helpers are walk_forward's: the message names the block the user runs
+    folds = {
+        **PARAMS["folds"],
+        "train": 1300,
+    }  # 1400 bars: no room for validation and test
+    with pytest.raises(ValueError) as err:
+        prepare_fold(_tiny.market_features(), _bad(folds=folds), fold_index=0)
+    msg = str(err.value)
+    assert msg.startswith(
+        "arena.n_folds = 2 but the data gives only 0 fold(s) with arena.folds = "
+    )
+    assert "lower arena.n_folds in conf/base/parameters_arena.yml" in msg
+    assert "walk_forward" not in msg
+    with pytest.raises(DataError, match=r"arena\.symbol='ETH/USD' matches no row"):
+        prepare_fold(
+            _tiny.market_features().assign(symbol="BTC/USD"),
+            _bad(symbol="ETH/USD"),
+            fold_index=0,
+        )
+
+
+def test_a_bad_agent_or_baseline_fails_before_the_run_naming_the_arena_parameters():
+    p = _bad()
+    p["agents"][0]["agent"]["seed"] = 7  # the seeds come from arena.seeds
+    with pytest.raises(ParameterError) as err:
+        validate_parameters({"arena": p}, {"arena"})
+    assert (
+        "arena.agents[0]: Value error, agents[ppo_mlp].agent.seed: not used (arena.seeds seed every agent)"
+        in str(err.value)
+    )
+    assert "walk_forward" not in str(err.value)
+    p = _bad()
+    p["agents"][0]["env"] = {"execution": {"taker_fee": 0.0}}
+    with pytest.raises(ParameterError, match=r"the same arena\.env\.execution"):
+        validate_parameters({"arena": p}, {"arena"})
+    with pytest.raises(
+        ParameterError, match=r"arena\.baselines: \['nope'\] are not entries"
+    ):
+        validate_parameters(
+            {
+                "arena": _bad(baselines=["buy_and_hold", "nope"]),
+                "baselines": _tiny.BASELINES,
+            },
+            {"arena", "baselines"},
+        )
+    # walk_forward's own messages are unchanged
+    w = _tiny.params()
+    w["agents"][0]["agent"]["seed"] = 7
+    with pytest.raises(
+        ParameterError, match=r"not used \(walk_forward\.seeds seed every agent\)"
+    ):
+        validate_parameters({"walk_forward": w}, {"walk_forward"})

@@ -3,6 +3,10 @@
 Every node validates ``params:arena`` once with :class:`~quant_arena.study.arena.ArenaConfig`;
 the nodes that depend on the pipeline's shape (folds, seeds) check it against the shape the
 pipeline was BUILT with, so a run-time override that changes it fails naming the parameter.
+
+Side effect: :func:`summarize_league` logs the league's headline numbers (:func:`league_metrics`)
+to the active MLflow run when there is one (kedro-mlflow opens one per ``kedro run``); no run is
+ever started here.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from quant_arena.pipelines.boundary import validated
+from quant_arena.pipelines.mlflow_metrics import log_metrics
 from quant_arena.study import ArenaConfig, walk_forward
 from quant_arena.study import arena as study
 
@@ -25,6 +30,15 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "learning_curve",
     "training",
 )
+
+#: League-table columns logged to MLflow per trained player (league agent and plain counterpart).
+LEAGUE_LOGGED: tuple[str, ...] = ("rating", "rating_std", "wins", "draws", "losses")
+#: Solo-leaderboard columns logged to MLflow, by the row's kind.
+SOLO_LOGGED: dict[str, tuple[str, ...]] = {
+    "agent": ("sharpe_mean", "sharpe_std", "dsr"),
+    "plain": ("sharpe_mean", "sharpe_std", "dsr"),
+    "baseline": ("sharpe_mean",),
+}
 
 
 def built_shape(config: ArenaConfig) -> dict[str, Any]:
@@ -104,4 +118,24 @@ def summarize_league(
     baselines = [inputs[i * per] for i in range(n_folds)]
     folds = [inputs[i * per + 1 + k] for i in range(n_folds) for k in range(n_seeds)]
     summary = study.summarize(folds, baselines, config)
+    log_metrics(league_metrics(summary))
     return (*(summary[k] for k in SUMMARY_KEYS), study.league_markdown(summary, config))
+
+
+def league_metrics(summary: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """The metrics :func:`summarize_league` logs to MLflow, named like walk_forward's leaderboard
+    (``<table>.<strategy>.<report column>``) under ``arena.``: per trained player of the league
+    table (kind ``agent`` or ``plain``) ``arena.league.<player>.<c>`` for ``c`` in
+    :data:`LEAGUE_LOGGED`; per solo-leaderboard row ``arena.solo.<strategy>.<c>`` for ``c`` in
+    :data:`SOLO_LOGGED` of its kind; the solo PBO as ``arena.overfitting.pbo``."""
+    metrics: dict[str, float] = {}
+    for r in summary["league_table"].to_dict("records"):
+        if r["kind"] in ("agent", "plain"):
+            for c in LEAGUE_LOGGED:
+                metrics[f"arena.league.{r['player']}.{c}"] = r[c]
+    for r in summary["solo_leaderboard"].to_dict("records"):
+        for c in SOLO_LOGGED.get(r["kind"], ()):
+            metrics[f"arena.solo.{r['strategy']}.{c}"] = r[c]
+    for r in summary["solo_overfitting"].to_dict("records"):
+        metrics["arena.overfitting.pbo"] = r["pbo"]
+    return metrics

@@ -25,12 +25,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import mlflow
-import numpy as np
 import pandas as pd
 
 from quant_arena.features import FeatureConfig
 from quant_arena.pipelines.boundary import validated
+from quant_arena.pipelines.mlflow_metrics import active_mlflow, log_metrics
 from quant_arena.study import WalkForwardConfig
 from quant_arena.study import walk_forward as study
 
@@ -66,20 +65,6 @@ def _check_built(config: WalkForwardConfig, built: dict[str, Any] | None) -> Wal
             raise ValueError(f"{names[key]} = {now} at run time but the pipeline was built with {then} "
                              f"(it decides which nodes exist and what they read); {_BUILT_FROM}")
     return config
-
-
-def _mlflow():
-    """The mlflow module when a run is active, else None (no run is ever started here)."""
-    return mlflow if mlflow.active_run() is not None else None
-
-
-def _log_metrics(metrics: dict[str, float]) -> None:
-    mlflow = _mlflow()
-    if mlflow is None or not metrics:
-        return
-    items = [(k, float(v)) for k, v in metrics.items() if v is not None and np.isfinite(v)]
-    for i in range(0, len(items), 500):
-        mlflow.log_metrics(dict(items[i : i + 500]))
 
 
 # --------------------------------------------------------------------------- per fold
@@ -306,7 +291,7 @@ def judge_learning(
         stem = f"oos.{r.strategy}.seed_{r.seed}"
         for k in ("best_constant_sharpe", "untrained_sharpe", "sharpe_minus_best_constant", "sharpe_minus_untrained", "constant_share"):
             metrics[f"{stem}.{k}"] = getattr(r, k)
-    _log_metrics(metrics)
+    log_metrics(metrics)
     return summary, runs
 
 
@@ -334,7 +319,7 @@ def summarise_walk_forward(
 
 
 def _log_summary(out: dict[str, pd.DataFrame], fold_table: pd.DataFrame) -> None:
-    if _mlflow() is None:
+    if active_mlflow() is None:
         return
     metrics: dict[str, float] = {}
     for r in fold_table.itertuples(index=False):
@@ -350,7 +335,7 @@ def _log_summary(out: dict[str, pd.DataFrame], fold_table: pd.DataFrame) -> None
             metrics[f"summary.{r['strategy']}.{k}"] = r[k]
     for r in out["overfitting"].to_dict("records"):
         metrics[f"overfitting.{r['statistic']}"] = r["value"]
-    _log_metrics(metrics)
+    log_metrics(metrics)
 
 
 def fold_schedule(market_features: pd.DataFrame, params: dict[str, Any], built: dict[str, Any] | None = None) -> tuple[pd.DataFrame, Any]:
@@ -358,7 +343,7 @@ def fold_schedule(market_features: pd.DataFrame, params: dict[str, Any], built: 
     and a picture of the used folds; the used folds' windows are logged as MLflow parameters."""
     config = _check_built(validated(WalkForwardConfig, params), built)
     table, fig = study.schedule(market_features, config)
-    mlflow = _mlflow()
+    mlflow = active_mlflow()
     if mlflow is not None:
         used = table[table["used"]]
         mlflow.log_params({f"fold_{int(r.pipeline_fold)}.{p}_{e}": str(getattr(r, f"{p}_{e}"))

@@ -63,12 +63,12 @@ def agent_setup(
     spec = config.agent(agent)
     if spec.ensemble is not None:
         raise ValueError(
-            f"walk_forward.agents[{agent}] is an ensemble of {spec.ensemble.members}: it is not trained and has no agent or "
+            f"{config.block}.agents[{agent}] is an ensemble of {spec.ensemble.members}: it is not trained and has no agent or "
             "env of its own (quant_arena.study.walk_forward.evaluate_fold_ensemble evaluates it from its members' models)"
         )
     if spec.agent_params == "tuned" and tuned is None:
         raise ValueError(
-            f"walk_forward.agents[{agent}] has agent_params: tuned but the fold carries no tuned setup for it: the pipeline was "
+            f"{config.block}.agents[{agent}] has agent_params: tuned but the fold carries no tuned setup for it: the pipeline was "
             "built without it (agent_params is read when the pipeline is BUILT from conf/base plus the run's --env / KEDRO_ENV; change it there, not with --params)"
         )
     if tuned is None:
@@ -262,7 +262,7 @@ def _pretrain(
         return None
     if feature_config is None:
         raise ValueError(
-            f"walk_forward.agents[{agent}].pretrain is set but the training was given no params:features (the synthetic "
+            f"{config.block}.agents[{agent}].pretrain is set but the training was given no params:features (the synthetic "
             "market's features are built with it): the pipeline was built without the pretrain block (it is read when the "
             "pipeline is BUILT from conf/base plus the run's --env / KEDRO_ENV; set it there, not with --params)"
         )

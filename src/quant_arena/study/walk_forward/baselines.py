@@ -127,9 +127,9 @@ def evaluate_fold_baselines(
 
 
 def fold_baselines(config: WalkForwardConfig, baselines_params: Mapping[str, Any] | None, fold_index: int) -> dict[str, Any]:
-    """The baselines ``walk_forward.baselines`` selects from the ``baselines:`` block (every
+    """The baselines ``<block>.baselines`` (``walk_forward``, ``arena``: ``config.block``) selects from the ``baselines:`` block (every
     single-asset entry when null; the portfolio ones are left out, and the log says so)."""
-    strategies, left_out = select_baselines(baselines_params, config.baselines, "single", "walk_forward.baselines")
+    strategies, left_out = select_baselines(baselines_params, config.baselines, "single", f"{config.block}.baselines")
     logger.info(
         "fold %d: baselines %s%s", fold_index, list(strategies),
         f" (left out, portfolio baselines need several assets: {left_out})" if left_out else "",

@@ -10,10 +10,18 @@ agent's env is ``env`` with the agent's overrides, which may not touch ``executi
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from contextvars import ContextVar
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from quant_arena.agents.factory import AgentConfig
 from quant_arena.envs.config import TradingEnvConfig
@@ -44,6 +52,9 @@ __all__ = [
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Env fields an agent may not override: the costs are the baselines' (one place, ``env.execution``).
 SHARED_ENV_FIELDS: tuple[str, ...] = ("execution",)
+#: The parameter block being validated (``walk_forward``, ``arena``: :attr:`WalkForwardConfig.block`),
+#: for the messages of the models nested in it (:class:`AgentSpec`), which do not know their parent.
+_BLOCK: ContextVar[str] = ContextVar("quant_arena_study_block", default="walk_forward")
 
 
 class _Strict(BaseModel):
@@ -135,14 +146,14 @@ class AgentSpec(_Strict):
         if self.tuned_study is not None and self.agent_params != "tuned":
             raise ValueError(f"agents[{self.name}].tuned_study is set but agent_params is {self.agent_params!r}; set agent_params: tuned")
         if "seed" in self.agent.model_fields_set:
-            raise ValueError(f"agents[{self.name}].agent.seed: not used (walk_forward.seeds seed every agent); remove it")
+            raise ValueError(f"agents[{self.name}].agent.seed: not used ({_BLOCK.get()}.seeds seed every agent); remove it")
         if self.forecast_features and self.pretrain is not None:
             raise ValueError(f"agents[{self.name}]: forecast_features with pretrain is not supported (the synthetic market has no forecaster); drop one")
         shared = [f for f in SHARED_ENV_FIELDS if f in self.env]
         if shared:
             raise ValueError(
                 f"agents[{self.name}].env.{shared[0]}: an agent cannot change the execution costs: agents and baselines "
-                "are judged with the same walk_forward.env.execution (one place); remove it"
+                f"are judged with the same {_BLOCK.get()}.env.execution (one place); remove it"
             )
         if self.ensemble is not None:
             own = [f for f in ("agent", "env", "n_envs", "pretrain", "agent_params", "tuned_study", "forecast_features") if f in self.model_fields_set]
@@ -225,6 +236,9 @@ class LookaheadConfig(_Strict):
 class WalkForwardConfig(_Strict):
     """The ``walk_forward`` parameter block (``conf/base/parameters_walk_forward.yml``)."""
 
+    #: The block's name in conf (``<block>.<field>`` in error messages; a study built on this model sets its own).
+    block: ClassVar[str] = "walk_forward"
+
     symbol: str | None = Field(None, description="series to use when market_features holds several")
     timeframe: str | None = None
     calendar: Literal["crypto", "forex", "equities"] | None = Field(None, description="annualisation; null = inferred from the timestamps")
@@ -260,6 +274,16 @@ class WalkForwardConfig(_Strict):
     overfitting: OverfittingConfig = Field(default_factory=OverfittingConfig)
     lookahead: LookaheadConfig = Field(default_factory=LookaheadConfig)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _in_block(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> WalkForwardConfig:
+        """Validate with :data:`_BLOCK` set to :attr:`block`, so nested models name ``<block>.<field>``."""
+        token = _BLOCK.set(cls.block)
+        try:
+            return handler(data)
+        finally:
+            _BLOCK.reset(token)
+
     @model_validator(mode="after")
     def _check(self) -> WalkForwardConfig:
         names = [a.name for a in self.agents]
@@ -294,7 +318,7 @@ class WalkForwardConfig(_Strict):
             where = f"agents[{spec.name}].ensemble.members"
             for m in spec.ensemble.members:
                 if m not in by_name:
-                    raise ValueError(f"{where}: {m!r} is not an agent of walk_forward.agents (have {list(by_name)})")
+                    raise ValueError(f"{where}: {m!r} is not an agent of {self.block}.agents (have {list(by_name)})")
                 if by_name[m].ensemble is not None:
                     raise ValueError(f"{where}: {m!r} is itself an ensemble; members must be trained agents")
                 if by_name[m].forecast_features:
@@ -332,7 +356,7 @@ class WalkForwardConfig(_Strict):
         for spec in self.agents:
             if spec.name == name:
                 return spec
-        raise ValueError(f"walk_forward.agents: the pipeline runs agent {name!r} but the parameters do not configure it (have {[a.name for a in self.agents]})")
+        raise ValueError(f"{self.block}.agents: the pipeline runs agent {name!r} but the parameters do not configure it (have {[a.name for a in self.agents]})")
 
 
 def run_name(agent: str, seed: int) -> str:

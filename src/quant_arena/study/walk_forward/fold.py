@@ -64,21 +64,21 @@ logger = logging.getLogger(__name__)
 
 
 def _series(features: pd.DataFrame, config: WalkForwardConfig) -> pd.DataFrame:
-    frame = series_frame(features, config.symbol, config.timeframe)
+    frame = series_frame(features, config.symbol, config.timeframe, owner=config.block)
     if "timestamp" not in frame.columns or frame.empty:
-        raise DataError("walk_forward: the feature table has no rows or no timestamp column", rule="timestamps")
+        raise DataError(f"{config.block}: the feature table has no rows or no timestamp column", rule="timestamps")
     return frame
 
 
 def select_folds(timestamps: Any, config: WalkForwardConfig) -> tuple[list[Fold], list[Fold]]:
-    """(the folds used, all folds the data gives). Fails naming ``walk_forward.n_folds`` when the
-    data gives fewer than ``n_folds`` folds."""
+    """(the folds used, all folds the data gives). Fails naming ``<block>.n_folds`` (``walk_forward``,
+    ``arena``: ``config.block``) when the data gives fewer than ``n_folds`` folds."""
     folds = make_folds(pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True)), config.folds)
-    k = config.n_folds
+    k, b = config.n_folds, config.block
     if len(folds) < k:
         raise ValueError(
-            f"walk_forward.n_folds = {k} but the data gives only {len(folds)} fold(s) with walk_forward.folds = "
-            f"{config.folds.model_dump()}; lower walk_forward.n_folds in conf/base/parameters_walk_forward.yml "
+            f"{b}.n_folds = {k} but the data gives only {len(folds)} fold(s) with {b}.folds = "
+            f"{config.folds.model_dump()}; lower {b}.n_folds in conf/base/parameters_{b}.yml "
             "(it is read when the pipeline is built) or shorten the windows"
         )
     used = folds[-k:] if config.use == "last" else folds[:k]
@@ -119,11 +119,11 @@ def fold_split(features: pd.DataFrame, fold_index: int, config: WalkForwardConfi
     """Fold ``fold_index`` (0 = the oldest used fold) of the configured series.
 
     Raises:
-        ValueError: naming ``walk_forward.n_folds`` when the data gives too few folds, or when
+        ValueError: naming ``<block>.n_folds`` when the data gives too few folds, or when
             ``fold_index`` is outside the built folds.
     """
     if not 0 <= fold_index < config.n_folds:
-        raise ValueError(f"fold {fold_index} does not exist: walk_forward.n_folds = {config.n_folds}")
+        raise ValueError(f"fold {fold_index} does not exist: {config.block}.n_folds = {config.n_folds}")
     frame = _series(features, config)
     used, _ = select_folds(frame["timestamp"], config)
     fold = used[fold_index]
@@ -169,7 +169,7 @@ def fit_fold_features(data: FoldData, config: WalkForwardConfig, agent_columns: 
     cfg = config
     lo, hi = data.window("train")
     visible = data.frame.iloc[:hi]
-    fs = fit_feature_set(visible, (lo, hi), cfg.features)
+    fs = fit_feature_set(visible, (lo, hi), cfg.features, owner=cfg.block)
     own = {k: list(v) for k, v in (agent_columns or {}).items()}
     extra = [c for cols in own.values() for c in cols if c not in fs.columns]
     if extra:

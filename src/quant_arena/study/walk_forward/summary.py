@@ -244,7 +244,7 @@ def summarise_walk_forward(
 ) -> dict[str, Any]:
     """:func:`summarise` of the configured series: its closes (for the regime labels), its bars
     per year and, per baseline, whether every fold's look-ahead check passed."""
-    frame = series_frame(features, config.symbol, config.timeframe)
+    frame = series_frame(features, config.symbol, config.timeframe, owner=config.block)
     closes = pd.Series(frame["close"].to_numpy(dtype=float), index=pd.to_datetime(frame["timestamp"], utc=True))
     look = lookahead_report.groupby("strategy")["passed"].all().to_dict() if len(lookahead_report) else {}
     return summarise(stitched, closes, config.periods_per_year(frame), config, lookahead=look)
@@ -253,5 +253,5 @@ def summarise_walk_forward(
 def judge_learning(oos: pd.DataFrame, references: pd.DataFrame, features: pd.DataFrame, config: WalkForwardConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """"Did it learn?" (:func:`quant_arena.evaluation.did_it_learn.did_it_learn`) of the stitched
     records, annualised with the configured series' bars per year."""
-    frame = series_frame(features, config.symbol, config.timeframe)
+    frame = series_frame(features, config.symbol, config.timeframe, owner=config.block)
     return did_it_learn(oos, references, config.periods_per_year(frame))
