@@ -382,7 +382,7 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
     import shutil
 
     from quant_arena.agents import UnsupportedPolicyError, export_onnx
-    from quant_arena.ops import child_key, study_child_runs
+    from quant_arena.ops import child_key, ensemble_tags, study_child_runs
     from quant_arena.study import WalkForwardConfig, run_name
 
     metrics = catalog.load(MlflowChildRunsHooks.FOLD_METRICS)
@@ -402,11 +402,18 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
     sheets = None
     if _made(catalog, pipeline, "tearsheets"):
         sheets = Path(str(getattr(catalog.get("tearsheets"), "_path", "")))
+    ensembles = {spec.name: spec.ensemble for spec in config.agents if spec.ensemble is not None}
     artifacts: dict[tuple[int, str, int], list[tuple[Path, str]]] = {}
+    run_tags: dict[tuple[int, str, int], dict[str, str]] = {}
     for row in metrics[["fold", "strategy", "kind", "seed"]].drop_duplicates().itertuples(index=False):
         key = child_key(row.fold, row.strategy, row.seed)
         files: list[tuple[Path, str]] = []
-        if row.kind == "agent":
+        if row.kind == "agent" and key[1] in ensembles:  # no model: its members' runs hold theirs
+            ens = ensembles[key[1]]
+            training = _load_if(catalog, pipeline, f"walk_forward.fold_{key[0]}.{run_name(key[1], key[2])}_training_artifact")
+            selected = (training or {}).get("meta", {}).get("selected")
+            run_tags[key] = ensemble_tags(ens.members, ens.combine, key[0], key[2], selected)
+        elif row.kind == "agent":
             name = f"walk_forward.fold_{key[0]}.{run_name(key[1], key[2])}_model"
             if _made(catalog, pipeline, name):
                 dataset = catalog.get(name)
@@ -432,6 +439,7 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
         costs=config.env.execution.model_dump(mode="json"),
         training=config.training.model_dump(mode="json"),
         artifacts=artifacts,
+        run_tags=run_tags,
     )
 
 

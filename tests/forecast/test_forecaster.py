@@ -15,6 +15,7 @@ from quant_arena.forecast import (
     chained_training_predictions,
     fit_forecaster,
     forecast_columns,
+    rank_ic,
     training_rows,
 )
 
@@ -245,3 +246,31 @@ def test_forecast_columns_take_the_training_predictions_given(fitted):
         own["f_forecast_mean"].to_numpy()[lo:hi],
         cols["f_forecast_mean"].to_numpy()[lo:hi],
     )
+
+
+def test_rank_ic_ranks_predictions_against_the_realised_forward_return_inside_the_window():
+    f = frame()
+    close = f["close"].to_numpy()
+    h, lo, hi = 5, 100, 300
+    realised = np.full(len(close), np.nan)
+    realised[:-h] = np.log(close[h:] / close[:-h])
+    assert rank_ic(f, realised, lo, hi, h) == (pytest.approx(1.0), hi - h - lo)
+    assert rank_ic(f, np.exp(-realised), lo, hi, h)[0] == pytest.approx(
+        -1.0
+    )  # ranks only
+    noisy = realised + np.random.default_rng(1).normal(0.0, 0.05, len(realised))
+    ic, n = rank_ic(f, noisy, lo, hi, h)
+    rows = slice(lo, hi - h)
+    assert ic == pytest.approx(
+        pd.Series(noisy[rows]).corr(pd.Series(realised[rows]), method="spearman")
+    )
+    later = f.copy()  # no label reaches past the window: the bars after it do not count
+    later.loc[hi:, "close"] *= np.random.default_rng(2).uniform(0.5, 2.0, len(f) - hi)
+    assert rank_ic(later, noisy, lo, hi, h) == (ic, n)
+    gaps = noisy.copy()
+    gaps[lo : lo + 50] = np.nan  # rows without a prediction are left out
+    assert rank_ic(f, gaps, lo, hi, h)[1] == n - 50
+    assert np.isnan(
+        rank_ic(f, np.zeros(len(f)), lo, hi, h)[0]
+    )  # a constant forecast ranks nothing
+    assert np.isnan(rank_ic(f, noisy, lo, lo + h + 2, h)[0])  # fewer than 3 rows

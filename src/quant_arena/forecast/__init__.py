@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "chained_training_predictions": "model",
     "fit_forecaster": "model",
     "forecast_columns": "model",
+    "rank_ic": "model",
     "training_rows": "model",
 }
 

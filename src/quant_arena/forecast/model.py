@@ -21,6 +21,7 @@ __all__ = [
     "Forecaster",
     "fit_forecaster",
     "forecast_columns",
+    "rank_ic",
     "training_rows",
 ]
 
@@ -311,15 +312,20 @@ def forecast_columns(
     train_stop: int,
     stats: dict[str, tuple[float, float]] | None = None,
     training_predictions: tuple[np.ndarray, np.ndarray] | None = None,
+    predictions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
     """``f_forecast_mean`` and ``f_forecast_spread`` of every row of ``frame``, scaled
     ``(x - center) / scale`` with ``stats`` or, without them, the mean and std of the rows
     ``[train_start, train_stop)`` (the training rows). ``training_predictions`` (mean, spread of
     the training rows, e.g. :func:`chained_training_predictions`) replace the forecaster's own
     (in-sample) predictions of those rows. NaN values (the first ``window - 1`` rows, rows without
-    an out-of-sample prediction) get 0, the training mean: a neutral value. Also returns the
-    ``{column: (center, scale)}`` used."""
-    mean, spread = forecaster.predict(frame)
+    an out-of-sample prediction) get 0, the training mean: a neutral value. ``predictions``: the
+    forecaster's own ``predict(frame)`` when the caller already has it (read, not changed). Also
+    returns the ``{column: (center, scale)}`` used."""
+    if predictions is None:
+        mean, spread = forecaster.predict(frame)
+    else:
+        mean, spread = (np.array(p, dtype=np.float64) for p in predictions)
     if training_predictions is not None:
         mean[train_start:train_stop], spread[train_start:train_stop] = (
             training_predictions
@@ -337,3 +343,32 @@ def forecast_columns(
         out[name] = np.nan_to_num((values - center) / scale, nan=0.0)
         used[name] = (float(center), float(scale))
     return pd.DataFrame(out, index=frame.index), used
+
+
+def rank_ic(
+    frame: pd.DataFrame,
+    predictions: np.ndarray,
+    start: int,
+    stop: int,
+    horizon: int,
+) -> tuple[float, int]:
+    """The rank information coefficient of ``predictions`` (one value per row of ``frame``) on
+    the rows ``t`` of ``[start, stop)`` whose realised forward return ``log(close[t + horizon] /
+    close[t])`` lies inside ``[start, stop)`` too: the Spearman correlation between the two over
+    those rows with a finite prediction, and how many rows that is (NaN below 3 rows or with a
+    constant prediction)."""
+    close = frame["close"].to_numpy(dtype=np.float64)
+    rows = np.arange(int(start), int(stop) - int(horizon))
+    pred = np.asarray(predictions, dtype=np.float64)[rows] if len(rows) else np.empty(0)
+    realised = (
+        np.log(close[rows + int(horizon)] / close[rows]) if len(rows) else np.empty(0)
+    )
+    ok = np.isfinite(pred) & np.isfinite(realised)
+    n = int(ok.sum())
+    if n < 3:
+        return float("nan"), n
+    a = pd.Series(pred[ok]).rank().to_numpy()
+    b = pd.Series(realised[ok]).rank().to_numpy()
+    if a.std() == 0.0 or b.std() == 0.0:
+        return float("nan"), n
+    return float(np.corrcoef(a, b)[0, 1]), n

@@ -72,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "CHILD_KEYS": "mlflow_runs",
     "ChildRun": "mlflow_runs",
     "child_key": "mlflow_runs",
+    "ensemble_tags": "mlflow_runs",
     "log_child_runs": "mlflow_runs",
     "study_child_runs": "mlflow_runs",
     # lock

@@ -10,7 +10,9 @@ under the parent and can filter and compare them:
 
 - **tags**: ``fold``, ``strategy``, ``seed`` (``-1`` for a baseline), ``kind``
   (``agent`` / ``baseline``), ``study`` = ``walk_forward``;
-  e.g. ``tags.kind = 'agent' and tags.strategy = 'ppo_mlp'`` in the search box;
+  e.g. ``tags.kind = 'agent' and tags.strategy = 'ppo_mlp'`` in the search box; an ensemble
+  agent's runs also carry :func:`ensemble_tags` (members, combine, the member ``select`` chose in
+  that fold, and ``model``: it has no model of its own, its members' runs hold theirs);
 - **params**: the strategy's configuration (``config.*``: an agent's algorithm, hyperparameters,
   network and env overrides; a baseline's parameters), the data span (``span.train_first`` ...
   ``span.test_last`` and bar counts), the execution costs (``costs.*``) and the training budget
@@ -36,7 +38,14 @@ import pandas as pd
 
 from quant_arena.reporting import learning_curve_metrics
 
-__all__ = ["CHILD_KEYS", "ChildRun", "child_key", "log_child_runs", "study_child_runs"]
+__all__ = [
+    "CHILD_KEYS",
+    "ChildRun",
+    "child_key",
+    "ensemble_tags",
+    "log_child_runs",
+    "study_child_runs",
+]
 
 #: The columns of the fold metrics report that identify a child run (the rest are its metrics).
 CHILD_KEYS: tuple[str, ...] = ("fold", "strategy", "kind", "seed")
@@ -53,6 +62,30 @@ _SPAN_COLUMNS: tuple[str, ...] = tuple(
 def child_key(fold: int, strategy: str, seed: int | None) -> tuple[int, str, int]:
     """The key of one child run: ``(fold, strategy, seed)``, seed ``-1`` for a baseline."""
     return int(fold), str(strategy), -1 if seed is None or pd.isna(seed) else int(seed)
+
+
+def ensemble_tags(
+    members: Sequence[str],
+    combine: str,
+    fold: int,
+    seed: int,
+    selected: str | None = None,
+) -> dict[str, str]:
+    """The tags of an ensemble agent's child run (fold ``fold``, seed ``seed``): ``ensemble.members``
+    (comma-separated), ``ensemble.combine``, ``ensemble.selected`` (``combine: select``: the member
+    chosen on this fold's validation window; absent when not given), ``ensemble.member_runs`` (the
+    members' child runs of the same fold and seed, which hold the models) and ``model``: none of its
+    own."""
+    runs = [f"fold_{int(fold)}/{m}/seed_{int(seed)}" for m in members]
+    tags = {
+        "ensemble.members": ",".join(members),
+        "ensemble.combine": str(combine),
+        "ensemble.member_runs": ",".join(runs),
+        "model": "none: an ensemble acts with its members' models (ensemble.member_runs hold them)",
+    }
+    if combine == "select" and selected is not None:
+        tags["ensemble.selected"] = str(selected)
+    return tags
 
 
 @dataclass
@@ -135,6 +168,7 @@ def study_child_runs(
     training: Mapping[str, Any] | None = None,
     artifacts: Mapping[tuple[int, str, int], Sequence[tuple[Path, str]]] | None = None,
     study: str = "walk_forward",
+    run_tags: Mapping[tuple[int, str, int], Mapping[str, str]] | None = None,
 ) -> list[ChildRun]:
     """One :class:`ChildRun` per row of a walk-forward fold metrics report.
 
@@ -150,6 +184,8 @@ def study_child_runs(
         training: the agents' training budget, logged as ``training.*`` on agent runs.
         artifacts: :func:`child_key` -> ``(file, artifact folder)`` pairs to upload.
         study: the ``study`` tag.
+        run_tags: :func:`child_key` -> more tags of that run (e.g. :func:`ensemble_tags`); they
+            cannot replace the key tags above.
 
     Raises:
         ValueError: the report lacks a key column (named).
@@ -183,6 +219,7 @@ def study_child_runs(
             "kind": kind,
             "study": study,
         }
+        tags = {**(run_tags or {}).get((fold, strategy, seed), {}), **tags}
         params: dict[str, str] = {
             "fold": str(fold),
             "strategy": strategy,
@@ -273,6 +310,16 @@ def _note(child: ChildRun) -> str:
     what = f"{t['kind']} {t['strategy']}" + (
         f", seed {t['seed']}" if t["kind"] == "agent" else ""
     )
+    if "ensemble.combine" in t:
+        what += (
+            f" (ensemble, {t['ensemble.combine']} of {t['ensemble.members']}"
+            + (
+                f": {t['ensemble.selected']} selected"
+                if "ensemble.selected" in t
+                else ""
+            )
+            + "; no model of its own)"
+        )
     sharpe = child.metrics.get("sharpe")
     tail = f"; out-of-sample Sharpe {sharpe:.2f}" if sharpe is not None else ""
     return f"{what} on walk-forward fold {t['fold']} (test window {child.params.get('span.test_first', '?')} .. {child.params.get('span.test_last', '?')}){tail}"

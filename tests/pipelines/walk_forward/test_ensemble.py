@@ -266,3 +266,55 @@ def test_a_retrain_refuses_an_ensemble_naming_it():
         ValueError, match=r"retrain\.agents: \['ens_mean'\] are ensembles"
     ):
         RetrainConfig.model_validate({"agents": [ENSEMBLES[0]]})
+
+
+def test_an_ensembles_mlflow_child_runs_say_what_it_is_and_that_it_has_no_model(runs, tmp_path):
+    """The hook's child runs (:func:`quant_arena.hooks.walk_forward_child_runs`) of the ensemble
+    study, logged into a real SQLite MLflow store: every ensemble run carries its members, its
+    combine, the member ``select`` chose in that fold (the best validation Sharpe) and a ``model``
+    tag saying it has none (no model artifact: its members' runs, named, hold theirs)."""
+    import mlflow
+    from kedro.io import DataCatalog, MemoryDataset
+
+    from quant_arena.datasets import SB3ModelDataset
+    from quant_arena.hooks import walk_forward_child_runs
+    from quant_arena.ops import log_child_runs
+
+    catalog, _ = runs
+    pipe = create_pipeline(WalkForwardConfig.model_validate(params()), with_data=False, with_report=False)
+    saved = {"params:walk_forward": MemoryDataset(params()), "params:baselines": MemoryDataset(_tiny.BASELINES)}
+    for name in pipe.all_outputs():  # the models as the project's catalog keeps them (zips the hook copies)
+        if name.endswith("_model"):
+            saved[name] = SB3ModelDataset(filepath=str(tmp_path / "models" / f"{name}.zip"))
+            saved[name].save(catalog.load(name))
+        else:
+            saved[name] = MemoryDataset(catalog.load(name), copy_mode="assign")
+    children = walk_forward_child_runs(DataCatalog(saved), pipe, tmp_path / "tmp", onnx=False)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.create_experiment("walk_forward")
+    parent = client.create_run(exp, run_name="__default__").info.run_id
+    log_child_runs(client, parent, children)
+    logged = client.search_runs([exp], filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
+    by_name = {r.info.run_name: r for r in logged}
+    ens = [r for r in logged if r.data.tags["strategy"].startswith("ens_")]
+    assert len(ens) == 2 * 2 * 2  # 2 ensembles x 2 folds x 2 seeds
+    for r in ens:
+        tags, run_id = r.data.tags, r.info.run_id
+        fold, seed, strategy = int(tags["fold"]), int(tags["seed"]), tags["strategy"]
+        assert tags["ensemble.members"] == "ppo_mlp,sac_mlp"
+        assert tags["ensemble.combine"] == ("select" if strategy == "ens_select" else "mean")
+        assert tags["model"].startswith("none") and client.list_artifacts(run_id, "model") == []
+        member_runs = tags["ensemble.member_runs"].split(",")
+        assert member_runs == [f"fold_{fold}/{m}/seed_{seed}" for m in ("ppo_mlp", "sac_mlp")]
+        for m in member_runs:  # the members' runs hold the models the ensemble acts with
+            assert [a.path for a in client.list_artifacts(by_name[m].info.run_id, "model")] == ["model/model.zip"]
+        if strategy == "ens_select":
+            best = {m: catalog.load(f"walk_forward.fold_{fold}.{m}_seed_{seed}_training_artifact")["meta"]["best_val_sharpe"]
+                    for m in ("ppo_mlp", "sac_mlp")}
+            assert tags["ensemble.selected"] == max(best, key=best.get)
+            assert f"{tags['ensemble.selected']} selected" in tags["mlflow.note.content"]
+        else:
+            assert "ensemble.selected" not in tags
+        assert r.data.params["config.ensemble.combine"] == tags["ensemble.combine"]
+    plain = [r for r in logged if r.data.tags["strategy"] in ("ppo_mlp", "sac_mlp", "buy_and_hold")]
+    assert plain and not [k for r in plain for k in r.data.tags if k.startswith("ensemble.") or k == "model"]

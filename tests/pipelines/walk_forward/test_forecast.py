@@ -44,6 +44,12 @@ def run():
     return run_tiny(params())
 
 
+@pytest.fixture(scope="module")
+def alone():
+    """The same study without the forecast agent (so without a forecaster)."""
+    return run_tiny(params(False))
+
+
 def test_only_a_study_with_a_forecast_agent_fits_a_forecaster_and_only_that_agent_reads_it():
     with_it = {
         n.name: n
@@ -147,8 +153,7 @@ def test_the_stressed_test_frame_is_predicted_from_the_stressed_bars_by_the_same
     }
 
 
-def test_the_plain_agent_is_bit_for_bit_what_it_is_without_a_forecast_agent(run):
-    alone = run_tiny(params(False))
+def test_the_plain_agent_is_bit_for_bit_what_it_is_without_a_forecast_agent(run, alone):
     oos = run.load("walk_forward_oos_returns_table")
     mine = oos[oos["strategy"] == "ppo_mlp"].reset_index(drop=True)
     pd.testing.assert_frame_equal(
@@ -207,3 +212,114 @@ def test_the_forecaster_environment_compares_twins_differing_only_in_forecast_fe
     assert {
         f"walk_forward.fold_{i}.fit_forecaster" for i in range(config.n_folds)
     } <= names
+
+
+FORECASTER_FACTS = [
+    "forecaster_members",
+    "forecaster_window",
+    "forecaster_horizon",
+    "forecaster_label",
+    "forecaster_epochs",
+    "forecaster_rows",
+    "forecaster_training_predictions",
+    "forecaster_chain_blocks",
+    "forecaster_chain_fits",
+    "forecaster_ic_train",
+    "forecaster_ic_train_rows",
+    "forecaster_ic_test",
+    "forecaster_ic_test_rows",
+]
+
+
+def _rank_ic(pred: np.ndarray, realised: np.ndarray) -> float:
+    ok = np.isfinite(pred) & np.isfinite(realised)
+    return float(pd.Series(pred[ok]).corr(pd.Series(realised[ok]), method="spearman"))
+
+
+def test_the_fitted_report_has_a_forecaster_row_per_fold_with_what_was_fitted_and_its_rank_ic(
+    run, tmp_path
+):
+    fitted = run.load("walk_forward_fitted_report")
+    rows = fitted[fitted["object"] == "forecaster"].set_index("fold")
+    assert (
+        sorted(rows.index) == [0, 1]
+        and list(fitted.columns[-len(FORECASTER_FACTS) :]) == FORECASTER_FACTS
+    )
+    assert (
+        fitted.loc[fitted["object"] != "forecaster", FORECASTER_FACTS]
+        .isna()
+        .all()
+        .all()
+    )  # the other rows have none
+    fitted.to_parquet(
+        tmp_path / "fitted.parquet"
+    )  # the catalog's format takes the mixed rows
+    for fold in (0, 1):
+        ns = f"walk_forward.fold_{fold}"
+        row = rows.loc[fold]
+        f = run.load(f"{ns}.fold_artifact")["fold"]
+        lo, hi, t0, t1 = f.train.start, f.train.stop, f.test.start, f.test.stop
+        assert (
+            row["forecaster_members"],
+            row["forecaster_window"],
+            row["forecaster_epochs"],
+        ) == (2, 16, 2)
+        assert (
+            row["forecaster_horizon"],
+            row["forecaster_label"],
+            row["forecaster_rows"],
+        ) == (4, "forward_return", 300)
+        assert (
+            row["forecaster_training_predictions"],
+            row["forecaster_chain_blocks"],
+            row["forecaster_chain_fits"],
+        ) == ("forward_chained", 3, 2)
+        assert row["rows_seen"] == hi - lo and row["honest"]
+        assert (
+            row["last_timestamp_seen"] == row["train_end"]
+        )  # its last label is the training window's last bar
+        # rank IC recomputed here: the training rows as the agent got them (the table's
+        # f_forecast_mean, scaled: ranks are kept) and the final ensemble on the test window
+        table = run.load(f"{ns}.forecast_model_input_table")
+        close = table["close"].to_numpy()
+        realised = np.full(len(close), np.nan)
+        realised[:-4] = np.log(close[4:] / close[:-4])
+        handed = table["f_forecast_mean"].to_numpy().copy()
+        block0 = (
+            lo + (hi - lo) // 3
+        )  # forward chained: the first block has no out-of-sample prediction (0 in the table)
+        handed[lo:block0] = np.nan
+        train = slice(lo, hi - 4)
+        assert row["forecaster_ic_train"] == pytest.approx(
+            _rank_ic(handed[train], realised[train]), abs=1e-12
+        )
+        assert row["forecaster_ic_train_rows"] == hi - 4 - block0
+        mean, _ = run.load(f"{ns}.forecaster_artifact")["forecaster"].predict(table)
+        test = slice(t0, t1 - 4)
+        assert row["forecaster_ic_test"] == pytest.approx(
+            _rank_ic(mean[test], realised[test]), abs=1e-12
+        )
+        assert row["forecaster_ic_test_rows"] == t1 - 4 - t0
+
+
+def test_without_a_forecaster_the_fitted_report_is_what_it_was(run, alone):
+    """Bit for bit: the forecast study's fitted report, without its forecaster rows and columns
+    and its forecast agent, is the plain study's, and the plain study's has no forecaster column."""
+    plain = alone.load("walk_forward_fitted_report")
+    assert list(plain.columns) == [
+        "fold",
+        "object",
+        "train_end",
+        "last_timestamp_seen",
+        "rows_seen",
+        "agent_params",
+        "tuned_from",
+        "tuning_span_end",
+        "tuning_overlap",
+        "honest",
+    ]
+    fc = run.load("walk_forward_fitted_report")
+    fc = fc[~fc["object"].isin(["forecaster", "agent:ppo_forecast_seed_0"])].drop(
+        columns=FORECASTER_FACTS
+    )
+    pd.testing.assert_frame_equal(fc.reset_index(drop=True), plain, check_exact=True)

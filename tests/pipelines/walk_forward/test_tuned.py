@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -17,6 +18,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from quant_arena.agents.training import get_normalization
+from quant_arena.forecast import FORECAST_COLUMNS
 from quant_arena.pipelines.tune.pipeline import tuning_pipeline
 from quant_arena.pipelines.walk_forward.nodes import prepare_fold
 from quant_arena.pipelines.walk_forward.pipeline import create_pipeline
@@ -32,11 +34,14 @@ from quant_arena.study.walk_forward import (
 )
 
 from . import _tiny
+from .test_forecast import FORECASTER
 from .test_pipeline import Kept, run_tiny
 
 torch.set_num_threads(1)
 
 TUNED = {"name": "ppo_tuned", "agent_params": "tuned"}
+#: the same tuned agent observing the fold's forecaster too (agents[].forecast_features)
+TUNED_FORECAST = {"name": "ppo_tuned_fc", "agent_params": "tuned", "forecast_features": True}
 
 
 def tune_params() -> dict:
@@ -105,7 +110,7 @@ def wf_params(*agents: dict, **overrides) -> dict:
 
 @pytest.fixture(scope="module")
 def run(best):
-    params = wf_params(TUNED)
+    params = wf_params(TUNED, TUNED_FORECAST, forecaster=FORECASTER)
     catalog = run_tiny(params, {"tune_best_params": best})
     return catalog, create_pipeline(WalkForwardConfig.model_validate(params), with_data=False, with_report=False)
 
@@ -144,6 +149,41 @@ def test_the_tuned_agent_trains_with_the_studys_best_trial(run, best, tmp_path):
     assert fitted.loc["agent:ppo_tuned_seed_0", "tuned_from"].tolist() == [f"wf_test#{best['best_trial']}"] * 2
     assert set(fitted.loc["agent:ppo_mlp_seed_0", "agent_params"]) == {"config"} and not fitted["tuning_overlap"].any()
     fitted.reset_index().to_parquet(tmp_path / "fitted.parquet")  # the catalog's format takes the mixed rows
+
+
+def test_a_tuned_agent_with_forecast_features_trains_with_the_best_trial_and_the_forecast_columns(run, best):
+    """``agent_params: tuned`` and ``forecast_features: true`` together: the study's best trial
+    (hyperparameters, window, feature columns) and the fold's forecast columns after its tuned
+    ones; the tuned agent without the flag is as before; the fitted report shows both."""
+    catalog, pipe = run
+    p = best["params"]
+    nodes = {n.name: n for n in pipe.nodes}
+    for i in range(2):
+        ns = f"walk_forward.fold_{i}"
+        assert f"{ns}.forecast_fold_artifact" in nodes[f"{ns}.train_ppo_tuned_fc_seed_0"].inputs
+        model = catalog.load(f"{ns}.ppo_tuned_fc_seed_0_model")
+        assert model.learning_rate == pytest.approx(p["learning_rate"]) and model.gamma == pytest.approx(p["gamma"])
+        assert model.policy.net_arch == {"pi": [p["net_width"]], "vf": [p["net_width"]]}
+        assert model.observation_space["market"].shape == (p["window"], len(best["feature_columns"]) + 2)
+        assert get_normalization(model)["feature_scaler"]["columns"] == [*best["feature_columns"], *FORECAST_COLUMNS]
+        meta = catalog.load(f"{ns}.ppo_tuned_fc_seed_0_training_artifact")["meta"]
+        assert meta["agent_params"] == "tuned" and meta["tuned_trial"] == best["best_trial"]
+        assert meta["n_features"] == len(best["feature_columns"]) + 2
+        evaluation = catalog.load(f"{ns}.ppo_tuned_fc_seed_0_evaluation_artifact")
+        assert np.isfinite(evaluation["results"]["test"].returns).all()
+        plain = catalog.load(f"{ns}.ppo_tuned_seed_0_model")  # no flag: the tuned columns alone
+        assert get_normalization(plain)["feature_scaler"]["columns"] == best["feature_columns"]
+    fitted = catalog.load("walk_forward_fitted_report").set_index("object")
+    assert fitted.loc["agent:ppo_tuned_fc_seed_0", "tuned_from"].tolist() == [f"wf_test#{best['best_trial']}"] * 2
+    assert len(fitted.loc[["forecaster"]]) == 2 and fitted["honest"].all()
+    assert "ppo_tuned_fc" in set(catalog.load("walk_forward_summary_report")["strategy"])
+
+
+def test_a_tuned_forecast_agent_is_warned_that_its_trials_saw_no_forecast(best, caplog):
+    with caplog.at_level(logging.WARNING):
+        resolve_tuned_agents(_config(TUNED, TUNED_FORECAST), best, list(_tiny.market_features().columns))
+    warned = [r.getMessage() for r in caplog.records if "forecast_features" in r.getMessage()]
+    assert len(warned) == 1 and "'ppo_tuned_fc'" in warned[0] and "agent_params: tuned" in warned[0]
 
 
 def test_tuned_columns_do_not_change_the_other_agents_inputs(best):

@@ -199,6 +199,7 @@ def collect_fold(
     baselines_evaluation_artifact: dict[str, Any],
     *runs_and_reports: Any,
     n_agent_runs: int,
+    forecaster: bool = False,
 ) -> dict[str, Any]:
     """The fold's results in one hand-off (``walk_forward.fold_<i>.fold_results``): what the fan-in
     reads from the fold, so the fold is one box with one output in kedro-viz.
@@ -207,15 +208,19 @@ def collect_fold(
         runs_and_reports: the fold's ``n_agent_runs`` agent evaluations, their ``n_agent_runs``
             training artifacts (in :func:`node_inputs_per_fold` order), then its
             ``fold_metrics_report`` and ``feature_selection_report`` (the fold's own reports,
-            carried along; the fan-in recomputes its tables from the artifacts).
+            carried along; the fan-in recomputes its tables from the artifacts) and, with
+            ``forecaster``, its ``forecaster_artifact``.
+        forecaster: the fold fits a forecaster (agents with ``forecast_features``).
 
     Returns:
         ``{"fold_artifact", "baselines_evaluation_artifact", "agent_evaluations",
-        "agent_trainings", "fold_metrics_report", "feature_selection_report"}`` (the objects
-        themselves, nothing copied or changed).
+        "agent_trainings", "fold_metrics_report", "feature_selection_report", "forecaster"}``
+        (the objects themselves, nothing copied or changed; ``forecaster``: the forecaster
+        artifact's ``meta``, what was fitted and its rank IC, or None without a forecaster).
     """
-    if len(runs_and_reports) != 2 * n_agent_runs + 2:
-        raise ValueError(f"collect_fold: expected {2 * n_agent_runs + 2} inputs after the baselines, got {len(runs_and_reports)}")
+    expected = 2 * n_agent_runs + 2 + int(forecaster)
+    if len(runs_and_reports) != expected:
+        raise ValueError(f"collect_fold: expected {expected} inputs after the baselines, got {len(runs_and_reports)}")
     return {
         "fold_artifact": fold_artifact,
         "baselines_evaluation_artifact": baselines_evaluation_artifact,
@@ -223,6 +228,7 @@ def collect_fold(
         "agent_trainings": list(runs_and_reports[n_agent_runs : 2 * n_agent_runs]),
         "fold_metrics_report": runs_and_reports[2 * n_agent_runs],
         "feature_selection_report": runs_and_reports[2 * n_agent_runs + 1],
+        "forecaster": runs_and_reports[-1]["meta"] if forecaster else None,
     }
 
 
@@ -240,15 +246,20 @@ def stitch_fold_results(params: dict[str, Any], *fold_results: dict[str, Any], n
             raise ValueError(f"stitch_walk_forward: fold {i} has {len(r['agent_evaluations'])} agent evaluations and "
                              f"{len(r['agent_trainings'])} training artifacts, expected {n_agent_runs} each")
         flat += [r["fold_artifact"], r["baselines_evaluation_artifact"], *r["agent_evaluations"], *r["agent_trainings"]]
-    return stitch_walk_forward(params, *flat, n_folds=n_folds, n_agent_runs=n_agent_runs)
+    forecasters = [r.get("forecaster") for r in fold_results]
+    return stitch_walk_forward(params, *flat, n_folds=n_folds, n_agent_runs=n_agent_runs,
+                               forecasters=forecasters if any(f is not None for f in forecasters) else None)
 
 
-def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int, n_agent_runs: int) -> tuple[pd.DataFrame, ...]:
+def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int, n_agent_runs: int,
+                        forecasters: Sequence[dict[str, Any] | None] | None = None) -> tuple[pd.DataFrame, ...]:
     """Fan-in: the test windows of every fold stitched into one out-of-sample record per strategy x seed.
 
     Args:
         fold_inputs: per fold, in order: its fold artifact, its baseline evaluation, its
             ``n_agent_runs`` agent evaluations and their ``n_agent_runs`` training artifacts.
+        forecasters: per fold, its forecaster artifact's ``meta`` (agents with
+            ``forecast_features``): a ``forecaster`` row per fold in the fitted report.
 
     Returns:
         ``walk_forward_oos_returns_table``, ``walk_forward_trades_table``,
@@ -263,7 +274,7 @@ def stitch_walk_forward(params: dict[str, Any], *fold_inputs: Any, n_folds: int,
     if len(fold_inputs) != n_folds * per:
         raise ValueError(f"stitch_walk_forward: expected {n_folds * per} inputs, got {len(fold_inputs)}")
     chunks = [fold_inputs[i * per : (i + 1) * per] for i in range(n_folds)]
-    out = study.stitch_folds([(c[0], c[1], c[2 : 2 + n_agent_runs], c[2 + n_agent_runs :]) for c in chunks], config)
+    out = study.stitch_folds([(c[0], c[1], c[2 : 2 + n_agent_runs], c[2 + n_agent_runs :]) for c in chunks], config, forecasters)
     return tuple(out[k] for k in study.STITCH_KEYS)
 
 

@@ -200,8 +200,9 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
     )
     nodes.append(
         Node(
-            func=bind(collect_fold, n_agent_runs=len(agent_runs)),
-            inputs=[*node_inputs_per_fold([run_name(a, s) for a, s in agent_runs]), "fold_metrics_report", "feature_selection_report"],
+            func=bind(collect_fold, n_agent_runs=len(agent_runs), forecaster=bool(forecast)),
+            inputs=[*node_inputs_per_fold([run_name(a, s) for a, s in agent_runs]), "fold_metrics_report", "feature_selection_report",
+                    *(["forecaster_artifact"] if forecast else [])],
             outputs=FOLD_RESULTS,
             name="collect_fold",
         )

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from quant_arena.forecast import (
@@ -34,6 +35,7 @@ from quant_arena.forecast import (
     chained_training_predictions,
     fit_forecaster,
     forecast_columns,
+    rank_ic,
 )
 from quant_arena.study.walk_forward.config import WalkForwardConfig
 
@@ -52,6 +54,32 @@ def _with_columns(frame: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
     for c in FORECAST_COLUMNS:
         out[c] = extra[c].to_numpy()
     return out
+
+
+def _rank_ics(
+    frame: pd.DataFrame,
+    mean: np.ndarray,
+    chained: list[np.ndarray] | None,
+    fold: Any,
+    horizon: int,
+) -> dict[str, Any]:
+    """The forecaster's rank IC against the realised forward return (labels inside each window):
+    on the training rows as the agents get them (the forward-chained predictions, or the final
+    ensemble's in-sample ones) and on the test window (the final ensemble)."""
+    lo, hi = int(fold.train.start), int(fold.train.stop)
+    handed = np.array(mean, dtype=np.float64)
+    if chained is not None:
+        handed[lo:hi] = chained[0]
+    ic_train, n_train = rank_ic(frame, handed, lo, hi, horizon)
+    ic_test, n_test = rank_ic(
+        frame, mean, int(fold.test.start), int(fold.test.stop), horizon
+    )
+    return {
+        "forecaster_ic_train": ic_train,
+        "forecaster_ic_train_rows": n_train,
+        "forecaster_ic_test": ic_test,
+        "forecaster_ic_test_rows": n_test,
+    }
 
 
 def fit_fold_forecaster(
@@ -81,8 +109,23 @@ def fit_fold_forecaster(
         fitted.meta.update(chain_meta)
     else:
         fitted.meta["forecaster_training_predictions"] = "in_sample"
+    fitted.meta.update(
+        forecaster_members=fc.n_models,
+        forecaster_window=fc.window,
+        forecaster_epochs=fc.epochs,
+        forecaster_chain_blocks=fc.chain_blocks if chained is not None else None,
+    )
+    predicted = fitted.predict(model_input_frame)
     cols, stats = forecast_columns(
-        fitted, model_input_frame, lo, hi, training_predictions=chained
+        fitted,
+        model_input_frame,
+        lo,
+        hi,
+        training_predictions=chained,
+        predictions=predicted,
+    )
+    fitted.meta.update(
+        _rank_ics(model_input_frame, predicted[0], chained, fold, horizon)
     )
     frame = _with_columns(model_input_frame, cols)
     stressed = None
@@ -110,7 +153,8 @@ def fit_fold_forecaster(
     forecast_artifact = {**artifact, "features": own}
     m = fitted.meta
     logger.info(
-        "fold %d: forecaster (%d x CNN+LSTM, %s over %d bars) fitted on %d training rows (labels up to row %d < train stop %d) in %.1f s",
+        "fold %d: forecaster (%d x CNN+LSTM, %s over %d bars) fitted on %d training rows (labels up to row %d < train stop %d) "
+        "in %.1f s; rank IC %.3f on the training rows the agents get (%s), %.3f on the test window",
         artifact["index"],
         fc.n_models,
         fc.label,
@@ -119,6 +163,9 @@ def fit_fold_forecaster(
         m["forecaster_last_label_row"],
         hi,
         m["forecaster_seconds"],
+        m["forecaster_ic_train"],
+        m["forecaster_training_predictions"],
+        m["forecaster_ic_test"],
     )
     out = {
         "index": artifact["index"],

@@ -18,7 +18,7 @@ from quant_arena.evaluation.stress_eval import stress_episodes
 from quant_arena.study.walk_forward.config import WalkForwardConfig, run_name
 from quant_arena.study.walk_forward.fold import FoldData
 
-__all__ = ["OOS_COLUMNS", "STITCH_KEYS", "fold_metrics", "stitch_folds", "stitch_oos"]
+__all__ = ["FORECASTER_COLUMNS", "OOS_COLUMNS", "STITCH_KEYS", "fold_metrics", "stitch_folds", "stitch_oos"]
 
 logger = logging.getLogger(__name__)
 
@@ -172,9 +172,34 @@ STITCH_KEYS: tuple[str, ...] = (
 )
 
 
+#: The fitted report's columns of a forecaster row (``walk_forward.forecaster``), last in the table:
+#: keys of its fold's ``forecaster_artifact["meta"]`` (:func:`~quant_arena.study.walk_forward.fit_fold_forecaster`)
+#: and ``forecaster_chain_fits`` (the forward-chained fits that predicted a training block).
+FORECASTER_COLUMNS: tuple[str, ...] = (
+    "forecaster_members", "forecaster_window", "forecaster_horizon", "forecaster_label", "forecaster_epochs",
+    "forecaster_rows", "forecaster_training_predictions", "forecaster_chain_blocks", "forecaster_chain_fits",
+    "forecaster_ic_train", "forecaster_ic_train_rows", "forecaster_ic_test", "forecaster_ic_test_rows",
+)
+
+
+def _forecaster_row(fold: int, train_end: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The fitted report's row of one fold's forecaster: what it read (the training window's rows,
+    labels up to its last label bar), what it is and its rank IC (train rows as handed to the
+    agents, test window)."""
+    blocks = meta.get("forecaster_chained_blocks")
+    return {
+        "fold": fold, "object": "forecaster", "train_end": train_end,
+        "last_timestamp_seen": meta["forecaster_last_label_timestamp"],
+        "rows_seen": int(meta["forecaster_train_stop"]) - int(meta["forecaster_train_start"]),
+        **{c: meta.get(c) for c in FORECASTER_COLUMNS},
+        "forecaster_chain_fits": len(blocks) if blocks is not None else 0,
+    }
+
+
 def stitch_folds(
     fold_outputs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any], Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]],
     config: WalkForwardConfig,
+    forecasters: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Fan-in of the folds' outputs: :func:`stitch_oos`, the look-ahead report, the learning curves
     and what every fitted object saw (checked: nothing after its fold's training end).
@@ -182,18 +207,24 @@ def stitch_folds(
     Args:
         fold_outputs: per fold, in order: its fold artifact, its baseline evaluation, its agent
             evaluations and their training artifacts.
+        forecasters: per fold, its forecaster's ``meta`` (``forecaster_artifact["meta"]``) when
+            the study has agents with ``forecast_features``; None (or no list): no forecaster.
 
     Returns:
         :data:`STITCH_KEYS`: ``stitch_oos``'s tables, ``lookahead`` (one row per fold x
         baseline), ``learning_curve`` and ``fitted`` (per fold: the features, every baseline and
         agent run, the last timestamp and rows they saw, ``honest``; tuned agents' study, trial,
-        span end and overlap).
+        span end and overlap; with a forecaster, one ``forecaster`` row per fold and, last, the
+        :data:`FORECASTER_COLUMNS`, which no other row has).
 
     Raises:
         RuntimeError: a fitted object saw bars after its fold's training end.
     """
     folds, evaluations, look_rows, curves, fitted = [], [], [], [], []
-    for artifact, baselines, agent_evals, trainings in fold_outputs:
+    forecasters = list(forecasters) if forecasters is not None else [None] * len(fold_outputs)
+    if len(forecasters) != len(fold_outputs):
+        raise ValueError(f"stitch_folds: {len(fold_outputs)} folds but {len(forecasters)} forecasters")
+    for (artifact, baselines, agent_evals, trainings), forecaster in zip(fold_outputs, forecasters, strict=True):
         folds.append({"index": artifact["index"], "periods_per_year": artifact["periods_per_year"]})
         evaluations.append([baselines, *agent_evals])
         for name, rep in baselines.get("lookahead", {}).items():
@@ -201,6 +232,8 @@ def stitch_folds(
         fit_meta = artifact["features"].meta
         fitted.append({"fold": artifact["index"], "object": "features", "train_end": fit_meta["train_end"],
                        "last_timestamp_seen": fit_meta["last_timestamp_visible"], "rows_seen": fit_meta["rows_visible"]})
+        if forecaster is not None:
+            fitted.append(_forecaster_row(artifact["index"], fit_meta["train_end"], forecaster))
         for name, meta in baselines.get("fit", {}).items():
             fitted.append({"fold": artifact["index"], "object": f"baseline:{name}", "train_end": fit_meta["train_end"],
                            "last_timestamp_seen": meta["last_timestamp_given"], "rows_seen": meta["rows_given"]})
@@ -225,6 +258,8 @@ def stitch_folds(
     if not fitted_table["honest"].all():  # guards the library's contract (a planted leak is tested)
         bad = fitted_table.loc[~fitted_table["honest"], ["fold", "object"]].to_dict("records")
         raise RuntimeError(f"fitted objects saw bars after their fold's training end: {bad}")
+    if any(f is not None for f in forecasters):  # the forecaster's own columns last: the others keep their order
+        fitted_table = fitted_table[[c for c in fitted_table.columns if c not in FORECASTER_COLUMNS] + list(FORECASTER_COLUMNS)]
     logger.info("walk-forward: stitched %d folds, %d strategy x seed records of %d out-of-sample bars",
                 len(fold_outputs), out["oos_returns"].groupby(["kind", "strategy", "seed"]).ngroups, out["oos_returns"]["timestamp"].nunique())
     return {**out, "lookahead": look, "learning_curve": curve, "fitted": fitted_table}

@@ -12,6 +12,9 @@ with ``agent_params: tuned`` is trained with it, resolved here once per fold:
   the env the trials ran in is logged as a warning: the parameters were tuned under other costs).
 * **features** (``walk_forward.tuned.features``): the best trial's feature columns, scaled by the
   fold's scaler fitted on the fold's training window, instead of the fold's own selection.
+* with ``forecast_features: true`` too, the agent observes those columns plus the fold's forecast
+  columns (``f_forecast_mean``, ``f_forecast_spread``), which the study's trials never saw (it fits
+  no forecaster): a warning says so.
 
 Checks, each failing with a message naming the parameter or the artifact's field:
 
@@ -168,6 +171,12 @@ def _resolve(config: WalkForwardConfig, spec: AgentSpec, best: Mapping[str, Any]
                 f"{config.folds.observation_window}; raise folds.observation_window (or set walk_forward.tuned.env: false)"
             )
     _warn_env_differences(spec.name, env, best)
+    if spec.forecast_features:
+        logger.warning(
+            "walk_forward: agent %r has agent_params: tuned and forecast_features: true; its parameters were tuned on an "
+            "observation without f_forecast_mean / f_forecast_spread (the tune study fits no forecaster), which it now gets "
+            "on top of its tuned columns", spec.name,
+        )
     columns = tuned_feature_columns(best) if config.tuned.features else None
     if columns and available_columns is not None:
         missing = [c for c in columns if c not in set(available_columns)]
