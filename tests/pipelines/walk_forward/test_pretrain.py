@@ -383,3 +383,21 @@ def test_the_pretrain_environment_compares_twins_differing_only_in_pretrain(
         "params:features"
         in inputs[f"walk_forward.fold_0.train_ppo_pretrained_seed_{config.seeds[0]}"]
     )
+
+
+@pytest.mark.parametrize("direction", ["removed", "added"])
+def test_a_pretrain_block_changed_at_run_time_names_the_parameter(direction):
+    # the pretrained agents' train nodes read params:features: the built shape records them, and
+    # a run-time --params that drops (or adds) a pretrain block fails before any work is done
+    from quant_arena.pipelines.walk_forward.nodes import built_shape
+    from quant_arena.pipelines.walk_forward.nodes import prepare_fold as prepare_fold_node
+
+    with_pretrain = params()
+    without = copy.deepcopy(with_pretrain)
+    without["agents"][1].pop("pretrain")
+    built_from, run_with = (with_pretrain, without) if direction == "removed" else (without, with_pretrain)
+    built = built_shape(WalkForwardConfig.model_validate(built_from))
+    then, now = (["ppo_pretrained"], []) if direction == "removed" else ([], ["ppo_pretrained"])
+    with pytest.raises(ValueError, match=rf"a pretrain block = {now!r}.*built with {then!r}".replace("[", r"\[").replace("]", r"\]")):
+        prepare_fold_node(_tiny.market_features(), run_with, None, fold_index=0, built=built)
+    prepare_fold_node(_tiny.market_features(), built_from, None, fold_index=0, built=built)  # the built one runs

@@ -49,20 +49,31 @@ _BUILT_FROM = (
 )
 
 
+def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
+    """What decides the pipeline's nodes and their inputs: folds, agents, seeds, and the agents
+    whose nodes differ (tuned, pretrained, ensembles, forecaster features). The pipeline is built
+    from it, and every node checks the run-time parameters against it (:func:`_check_built`)."""
+    return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
+            "tuned_agents": config.tuned_agents(), "pretrained_agents": [a.name for a in config.agents if a.pretrain is not None],
+            "ensembles": config.ensembles(), "forecast_agents": [a.name for a in config.agents if a.forecast_features]}
+
+
+#: How each key of :func:`built_shape` is named in a shape-mismatch error.
+_SHAPE_NAMES = {"n_folds": "walk_forward.n_folds", "agents": "walk_forward.agents", "seeds": "walk_forward.seeds",
+                "tuned_agents": "walk_forward.agents with agent_params: tuned",
+                "pretrained_agents": "walk_forward.agents with a pretrain block",
+                "ensembles": "walk_forward.agents' ensemble members",
+                "forecast_agents": "walk_forward.agents with forecast_features: true"}
+
+
 def _check_built(config: WalkForwardConfig, built: dict[str, Any] | None) -> WalkForwardConfig:
-    """``config`` checked against the pipeline's built shape (n_folds, agents, seeds, tuned agents)."""
+    """``config`` checked against the pipeline's built shape (:func:`built_shape`)."""
     if not built:
         return config
-    run_time = {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
-                "tuned_agents": config.tuned_agents(), "ensembles": config.ensembles(),
-                "forecast_agents": [a.name for a in config.agents if a.forecast_features]}
-    names = {"n_folds": "walk_forward.n_folds", "agents": "walk_forward.agents", "seeds": "walk_forward.seeds",
-             "tuned_agents": "walk_forward.agents with agent_params: tuned", "ensembles": "walk_forward.agents' ensemble members",
-             "forecast_agents": "walk_forward.agents with forecast_features: true"}
-    for key, now in run_time.items():
+    for key, now in built_shape(config).items():
         then = built.get(key, now)
         if (list(then) if isinstance(then, list | tuple) else then) != now:
-            raise ValueError(f"{names[key]} = {now} at run time but the pipeline was built with {then} "
+            raise ValueError(f"{_SHAPE_NAMES[key]} = {now} at run time but the pipeline was built with {then} "
                              f"(it decides which nodes exist and what they read); {_BUILT_FROM}")
     return config
 

@@ -47,6 +47,7 @@ from quant_arena.pipelines import clean, features, ingest, report
 from quant_arena.pipelines.build_conf import bind, built_block
 from quant_arena.pipelines.walk_forward.forecast_nodes import fit_forecaster
 from quant_arena.pipelines.walk_forward.nodes import (
+    built_shape,
     collect_fold,
     evaluate_agent_node,
     evaluate_baselines,
@@ -107,13 +108,6 @@ def read_built_config(project_root: Path | None = None, env: str | None = None) 
     read by :func:`quant_arena.pipelines.build_conf.built_block` (an invalid block fails naming
     the parameter and its file). Defaults of :class:`WalkForwardConfig` when there is no project."""
     return built_block(NAMESPACE, WalkForwardConfig, project_root, env)
-
-
-def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
-    """What decides the pipeline's nodes: folds, agents and seeds."""
-    return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
-            "tuned_agents": config.tuned_agents(), "pretrained_agents": [a.name for a in config.agents if a.pretrain is not None],
-            "ensembles": config.ensembles(), "forecast_agents": [a.name for a in config.agents if a.forecast_features]}
 
 
 # --------------------------------------------------------------------------- the fold template
