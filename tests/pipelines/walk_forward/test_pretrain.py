@@ -390,7 +390,9 @@ def test_a_pretrain_block_changed_at_run_time_names_the_parameter(direction):
     # the pretrained agents' train nodes read params:features: the built shape records them, and
     # a run-time --params that drops (or adds) a pretrain block fails before any work is done
     from quant_arena.pipelines.walk_forward.nodes import built_shape
-    from quant_arena.pipelines.walk_forward.nodes import prepare_fold as prepare_fold_node
+    from quant_arena.pipelines.walk_forward.nodes import (
+        prepare_fold as prepare_fold_node,
+    )
 
     with_pretrain = params()
     without = copy.deepcopy(with_pretrain)
