@@ -328,9 +328,14 @@ class MlflowChildRunsHooks:
     """After a run that made the walk-forward fold metrics report, one MLflow child run per fold x
     strategy x seed under the ``kedro run``'s run (kedro-mlflow's, the parent), made by
     :func:`quant_arena.ops.study_child_runs` / :func:`quant_arena.ops.log_child_runs`: tags
-    ``fold``, ``strategy``, ``seed``, ``kind``; params: the strategy's configuration, the data
-    span, the costs; metrics: the fold's out-of-sample metrics and the agent's learning curve
-    by step; artifacts: the agent's model zip and ONNX policy, the strategy's tear sheet.
+    ``fold``, ``strategy``, ``seed``, ``kind`` and ``tearsheet``; params: the strategy's
+    configuration, the data span, the costs; metrics: the fold's out-of-sample metrics and the
+    agent's learning curve by step; artifacts: the agent's model zip and ONNX policy.
+
+    A strategy's tear sheet (``data/08_reporting/tearsheets/<strategy>.html``, stitched over every
+    fold) is in the parent once, under ``reports/tearsheets/`` (the report node logs it; what the
+    parent lacks is uploaded here, :func:`quant_arena.ops.log_parent_tearsheets`), and its child
+    runs' ``tearsheet`` tag is that copy's URI, ``runs:/<parent>/reports/tearsheets/<strategy>.html``.
 
     It runs in the main process after the last node (``tryfirst``: before kedro-mlflow closes the
     parent), from what the catalog saved, so the children land under the parent with any runner
@@ -354,12 +359,15 @@ class MlflowChildRunsHooks:
         import tempfile
         import time
 
-        from quant_arena.ops import log_child_runs
+        from quant_arena.ops import log_child_runs, log_parent_tearsheets
 
         start = time.perf_counter()
+        client = mlflow.MlflowClient()
+        sheets, index = tearsheet_files(catalog, pipeline)
+        uris = log_parent_tearsheets(client, run.info.run_id, sheets, index)
         with tempfile.TemporaryDirectory() as tmp:
-            children = walk_forward_child_runs(catalog, pipeline, Path(tmp), onnx=self._onnx)
-            ids = log_child_runs(mlflow.MlflowClient(), run.info.run_id, children, run.info.experiment_id)
+            children = walk_forward_child_runs(catalog, pipeline, Path(tmp), onnx=self._onnx, tearsheets=uris)
+            ids = log_child_runs(client, run.info.run_id, children, run.info.experiment_id)
         logger.info("logged %d MLflow child run(s) under run %s in %.1f s", len(ids), run.info.run_id, time.perf_counter() - start)
 
 
@@ -374,11 +382,34 @@ def _load_if(catalog: Any, pipeline: Any, name: str) -> Any:
     return catalog.load(name) if _made(catalog, pipeline, name) else None
 
 
-def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool = True) -> list[Any]:
+def tearsheet_files(catalog: Any, pipeline: Any) -> tuple[list[Path], str | None]:
+    """The tear sheets of the run (``data/08_reporting/tearsheets/*.html``, when :func:`_made`)
+    and an index page linking them from beside them (the catalog's ``tearsheet_index_html`` with
+    its links made relative to the sheets' folder), None without one."""
+    import html
+
+    if not _made(catalog, pipeline, "tearsheets"):
+        return [], None
+    folder = Path(str(getattr(catalog.get("tearsheets"), "_path", "")))
+    sheets = sorted(folder.glob("*.html")) if folder.is_dir() else []
+    page = _load_if(catalog, pipeline, "tearsheet_index_html") if "tearsheet_index_html" in catalog else None
+    if isinstance(page, str):
+        try:
+            prefix = str((catalog.load("params:report") or {}).get("tearsheet_link_prefix") or "")
+        except Exception:  # noqa: BLE001 - no report parameters: the links stay as they are
+            prefix = ""
+        if prefix:
+            page = page.replace(f'href="{html.escape(prefix, quote=True)}', 'href="')
+    return sheets, page if isinstance(page, str) else None
+
+
+def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool = True,
+                            tearsheets: Mapping[str, str] | None = None) -> list[Any]:
     """The :class:`quant_arena.ops.ChildRun` list of the walk-forward study a run saved in
     ``catalog``: the fold metrics, learning curves and fold schedule reports, the walk_forward
     and baselines parameters, each agent's model (its saved zip; ONNX exported into ``tmp``)
-    and the tear sheets."""
+    and, per strategy, the tag ``tearsheet`` = ``tearsheets[strategy]`` (the URI of the parent's
+    copy of its tear sheet, :func:`quant_arena.ops.log_parent_tearsheets`)."""
     import shutil
 
     from quant_arena.agents import UnsupportedPolicyError, export_onnx
@@ -399,9 +430,6 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
             if spec.ensemble is not None
             else spec.model_dump(mode="json", exclude={"name": True, "agent": {"seed"}})
         )
-    sheets = None
-    if _made(catalog, pipeline, "tearsheets"):
-        sheets = Path(str(getattr(catalog.get("tearsheets"), "_path", "")))
     ensembles = {spec.name: spec.ensemble for spec in config.agents if spec.ensemble is not None}
     artifacts: dict[tuple[int, str, int], list[tuple[Path, str]]] = {}
     run_tags: dict[tuple[int, str, int], dict[str, str]] = {}
@@ -428,8 +456,8 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
                         files.append((local / "policy.onnx", "model"))
                     except UnsupportedPolicyError as exc:
                         logger.info("%s: no ONNX policy (%s)", name, exc)
-        if sheets is not None and (sheets / f"{key[1]}.html").is_file():
-            files.append((sheets / f"{key[1]}.html", "reports"))
+        if key[1] in (tearsheets or {}):  # the parent's copy: one per run, not one per child
+            run_tags[key] = {**run_tags.get(key, {}), "tearsheet": tearsheets[key[1]]}
         artifacts[key] = files
     return study_child_runs(
         metrics,
