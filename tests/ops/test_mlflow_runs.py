@@ -201,13 +201,17 @@ def test_log_child_runs_lands_them_under_the_parent(tmp_path: Path) -> None:
     assert len(agents) == 2
 
 
-def test_log_parent_tearsheets_uploads_what_the_parent_lacks_once(tmp_path: Path) -> None:
+def test_log_parent_tearsheets_uploads_what_the_parent_lacks_once(
+    tmp_path: Path,
+) -> None:
     client = _client(tmp_path / "mlflow.db")
     exp = client.create_experiment("e")
     parent = client.create_run(exp, run_name="__default__").info.run_id
     sheets = tmp_path / "tearsheets"
     sheets.mkdir()
-    (sheets / "buy_and_hold.html").write_text("<html>bh, as the report node logged it</html>")
+    (sheets / "buy_and_hold.html").write_text(
+        "<html>bh, as the report node logged it</html>"
+    )
     (sheets / "ppo_mlp.html").write_text("<html>ppo é</html>", encoding="utf-8")
     client.log_artifact(parent, str(sheets / "buy_and_hold.html"), "reports/tearsheets")
     (sheets / "buy_and_hold.html").write_text("<html>bh, rewritten</html>")
@@ -224,10 +228,21 @@ def test_log_parent_tearsheets_uploads_what_the_parent_lacks_once(tmp_path: Path
         "reports/tearsheets/ppo_mlp.html",
     ]
     # a sheet the parent has is not uploaded again; the missing one is, byte for byte
-    assert _download(client, uris["buy_and_hold"], tmp_path / "a") == b"<html>bh, as the report node logged it</html>"
-    assert _download(client, uris["ppo_mlp"], tmp_path / "b") == (sheets / "ppo_mlp.html").read_bytes()
+    assert (
+        _download(client, uris["buy_and_hold"], tmp_path / "a")
+        == b"<html>bh, as the report node logged it</html>"
+    )
+    assert (
+        _download(client, uris["ppo_mlp"], tmp_path / "b")
+        == (sheets / "ppo_mlp.html").read_bytes()
+    )
     log_parent_tearsheets(client, parent, files, "<html>another index</html>")
-    assert _download(client, f"runs:/{parent}/reports/tearsheets/index.html", tmp_path / "c") == b"<html>index</html>"
+    assert (
+        _download(
+            client, f"runs:/{parent}/reports/tearsheets/index.html", tmp_path / "c"
+        )
+        == b"<html>index</html>"
+    )
     with pytest.raises(FileNotFoundError, match="momentum.html"):
         log_parent_tearsheets(client, parent, [sheets / "momentum.html"])
     assert log_parent_tearsheets(client, parent, [], "<html>index</html>") == {}
@@ -300,22 +315,30 @@ def test_a_parallel_kedro_run_makes_one_child_run_per_fold_strategy_and_seed(
     steps = sorted(m.step for m in curve)
     assert len(steps) >= 1 and steps[0] == params["training"]["eval_freq"]
     for r in children:  # the tear sheets are the parent's: no child holds one
-        assert not [f for f in _files(client, r.info.run_id) if f.endswith(".html")], r.info.run_name
+        assert not [f for f in _files(client, r.info.run_id) if f.endswith(".html")], (
+            r.info.run_name
+        )
 
 
-def _assert_tearsheets_once_in_parent(client, parent_id: str, children: list, folder: Path, dst: Path) -> None:
+def _assert_tearsheets_once_in_parent(
+    client, parent_id: str, children: list, folder: Path, dst: Path
+) -> None:
     """Each tear sheet of ``folder`` is in the parent exactly once, at reports/tearsheets/, and
     every child of its strategy is tagged with that copy's URI, whose bytes are the file's."""
     sheets = {p.stem: p.read_bytes() for p in folder.glob("*.html")}
     assert sheets, "the ci report writes a tear sheet"
     parent_files = _files(client, parent_id)
     for name in sheets:
-        assert [f for f in parent_files if Path(f).name == f"{name}.html"] == [f"reports/tearsheets/{name}.html"]
+        assert [f for f in parent_files if Path(f).name == f"{name}.html"] == [
+            f"reports/tearsheets/{name}.html"
+        ]
     assert "reports/tearsheets/index.html" in parent_files
     fetched: dict[str, bytes] = {}
     for r in children:
         strategy, tag = r.data.tags["strategy"], r.data.tags.get("tearsheet")
-        assert tag == (tearsheet_uri(parent_id, strategy) if strategy in sheets else None), r.info.run_name
+        assert tag == (
+            tearsheet_uri(parent_id, strategy) if strategy in sheets else None
+        ), r.info.run_name
         if tag is not None:
             if tag not in fetched:  # one download per sheet
                 fetched[tag] = _download(client, tag, dst / strategy)
@@ -328,8 +351,14 @@ def test_each_tear_sheet_is_in_the_parent_once_and_the_child_runs_point_to_it(
 ) -> None:
     client, parent, children = store
     folder = tiny_study / "data" / "08_reporting" / "tearsheets"
-    _assert_tearsheets_once_in_parent(client, parent.info.run_id, children, folder, tmp_path)
-    index = _download(client, f"runs:/{parent.info.run_id}/reports/tearsheets/index.html", tmp_path / "index")
+    _assert_tearsheets_once_in_parent(
+        client, parent.info.run_id, children, folder, tmp_path
+    )
+    index = _download(
+        client,
+        f"runs:/{parent.info.run_id}/reports/tearsheets/index.html",
+        tmp_path / "index",
+    )
     assert all(f'href="{p.name}"'.encode() in index for p in folder.glob("*.html"))
 
 
@@ -348,7 +377,9 @@ def test_the_hook_uploads_the_tear_sheets_a_parent_lacks(
 
     data = tiny_study / "data" / "08_reporting"
     params = conf_parameters("ci")
-    index_html = next((data / "tearsheet_index.html").glob("*/tearsheet_index.html")).read_text()
+    index_html = next(
+        (data / "tearsheet_index.html").glob("*/tearsheet_index.html")
+    ).read_text()
     catalog = DataCatalog(
         {
             "walk_forward_fold_metrics_report": MemoryDataset(
@@ -358,12 +389,23 @@ def test_the_hook_uploads_the_tear_sheets_a_parent_lacks(
             "params:baselines": MemoryDataset(params["baselines"]),
             "params:report": MemoryDataset(params["report"]),
             "tearsheets": PartitionedDataset(
-                path=str(data / "tearsheets"), dataset="quant_arena.datasets.TextDataset", filename_suffix=".html"
+                path=str(data / "tearsheets"),
+                dataset="quant_arena.datasets.TextDataset",
+                filename_suffix=".html",
             ),
             "tearsheet_index_html": MemoryDataset(index_html),
         }
     )
-    pipeline = Pipeline([Node(lambda: None, None, MlflowChildRunsHooks.FOLD_METRICS, name="fold_metrics")])
+    pipeline = Pipeline(
+        [
+            Node(
+                lambda: None,
+                None,
+                MlflowChildRunsHooks.FOLD_METRICS,
+                name="fold_metrics",
+            )
+        ]
+    )
     monkeypatch.chdir(tmp_path)  # the store's artifacts go beside it
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -375,7 +417,17 @@ def test_the_hook_uploads_the_tear_sheets_a_parent_lacks(
         mlflow.set_tracking_uri(previous)
     client = _client(tmp_path / "mlflow.db")
     children = _children(client, run.info.run_id)
-    assert len(children) == len(pd.read_parquet(data / "walk_forward_fold_metrics_report.parquet")[["fold", "strategy", "seed"]].drop_duplicates())
-    _assert_tearsheets_once_in_parent(client, run.info.run_id, children, data / "tearsheets", tmp_path)
-    index = _download(client, f"runs:/{run.info.run_id}/reports/tearsheets/index.html", tmp_path / "index")
+    assert len(children) == len(
+        pd.read_parquet(data / "walk_forward_fold_metrics_report.parquet")[
+            ["fold", "strategy", "seed"]
+        ].drop_duplicates()
+    )
+    _assert_tearsheets_once_in_parent(
+        client, run.info.run_id, children, data / "tearsheets", tmp_path
+    )
+    index = _download(
+        client,
+        f"runs:/{run.info.run_id}/reports/tearsheets/index.html",
+        tmp_path / "index",
+    )
     assert b'href="buy_and_hold.html"' in index and b"../../tearsheets/" not in index

@@ -345,7 +345,10 @@ def log_parent_tearsheets(
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"tear sheet file(s) not found: {missing}")
-    have = {Path(a.path).name for a in client.list_artifacts(parent_run_id, TEARSHEET_FOLDER)}
+    have = {
+        Path(a.path).name
+        for a in client.list_artifacts(parent_run_id, TEARSHEET_FOLDER)
+    }
     for path in paths:
         if path.name not in have:
             client.log_artifact(parent_run_id, str(path), TEARSHEET_FOLDER)
