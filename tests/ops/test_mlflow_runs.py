@@ -315,9 +315,15 @@ def test_a_parallel_kedro_run_makes_one_child_run_per_fold_strategy_and_seed(
     steps = sorted(m.step for m in curve)
     assert len(steps) >= 1 and steps[0] == params["training"]["eval_freq"]
     for r in children:  # the tear sheets are the parent's: no child holds one
-        assert not [f for f in _files(client, r.info.run_id) if f.endswith(".html")], (
-            r.info.run_name
-        )
+        files = _files(client, r.info.run_id)
+        assert not [f for f in files if f.endswith(".html")], r.info.run_name
+        # an agent's model is in its child run, and only there
+        assert ("model/model.zip" in files) == (r.data.tags["kind"] == "agent")
+    assert not [
+        f
+        for f in _files(client, parent.info.run_id)
+        if f.startswith("models/walk_forward/")
+    ]
 
 
 def _assert_tearsheets_once_in_parent(
