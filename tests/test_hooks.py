@@ -168,7 +168,8 @@ def test_reports_plots_and_models_are_logged_to_the_active_mlflow_run(tmp_path: 
     with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         hooks.after_dataset_saved("walk_forward_summary_report", pd.DataFrame({"a": [1]}), None)
         hooks.after_dataset_saved("equity_plot", fig, None)
-        hooks.after_dataset_saved("walk_forward.fold_0.ppo_mlp_seed_0_model", model, None)
+        hooks.after_dataset_saved("ppo_model", model, None)  # train_rl's
+        hooks.after_dataset_saved("walk_forward.fold_0.ppo_mlp_seed_0_model", model, None)  # its child run's
         hooks.after_dataset_saved("walk_forward.fold_0.fold_artifact", {"x": 1}, None)  # not logged
         hooks.after_dataset_saved("tune_best_params", {"params": {"learning_rate": 1e-4}}, None)
     plt.close(fig)
@@ -181,12 +182,52 @@ def test_reports_plots_and_models_are_logged_to_the_active_mlflow_run(tmp_path: 
         return out
 
     assert files() == {"reports/walk_forward_summary_report.csv", "plots/equity_plot.png",
-                       "models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip", "models/tune_best_params.json"}
+                       "models/ppo_model.zip", "models/tune_best_params.json"}
     assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/models/tune_best_params.json") == {"params": {"learning_rate": 1e-4}}
-    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip", dst_path=str(tmp_path / "dl"))
+    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="models/ppo_model.zip", dst_path=str(tmp_path / "dl"))
     again = PPO.load(local, device="cpu")
     for a, b in zip(again.policy.parameters(), model.policy.parameters(), strict=True):
         assert torch.equal(a.detach(), b.detach())
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_a_run_without_child_runs_logs_the_study_models_it_saved_to_its_own_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failed: bool) -> None:
+    """The walk-forward models go to the child runs; a run that makes none (stopped before the
+    fold metrics, or failed) logs the ones it saved, this run's version only, to its own run."""
+    import mlflow
+    from stable_baselines3 import PPO
+
+    from quant_arena.datasets import SB3ModelDataset
+    from quant_arena.hooks import MlflowChildRunsHooks
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, seed=0, device="cpu")
+    path = str(tmp_path / "06_models" / "walk_forward" / "fold_{}.{}_model.zip")
+    SB3ModelDataset(filepath=path.format(1, "ppo_mlp_seed_0"), version=Version(None, "2026-01-01T00.00.00.000Z")).save(model)
+    datasets = {f"walk_forward.fold_{f}.{r}_model": SB3ModelDataset(filepath=path.format(f, r), version=Version(None, "2026-02-02T00.00.00.000Z"))
+                for f, r in ((0, "ppo_mlp_seed_0"), (0, "ppo_mlp_seed_1"), (1, "ppo_mlp_seed_0"))}
+    datasets["walk_forward.fold_0.ppo_mlp_seed_0_model"].save(model)  # this run's; fold_1's is an earlier run's
+    pipeline = Pipeline([Node(_identity, "a", name, name=f"n{i}") for i, name in enumerate(datasets)])
+    monkeypatch.chdir(tmp_path)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.set_experiment("partial")
+        with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
+            hooks = MlflowChildRunsHooks(onnx=False)
+            if failed:
+                hooks.on_pipeline_error(RuntimeError("x"), {}, pipeline, DataCatalog(datasets))
+            else:
+                hooks.after_pipeline_run({}, pipeline, DataCatalog(datasets))
+        client = mlflow.MlflowClient()
+        logged = [a.path for a in client.list_artifacts(run.info.run_id, "models/walk_forward/fold_0")]
+        assert logged == ["models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip"]
+        assert client.list_artifacts(run.info.run_id, "models/walk_forward/fold_1") == []
+        local = client.download_artifacts(run.info.run_id, logged[0], str(tmp_path))
+        saved = datasets["walk_forward.fold_0.ppo_mlp_seed_0_model"]._get_versioned_path("2026-02-02T00.00.00.000Z")
+        assert Path(local).read_bytes() == Path(str(saved)).read_bytes()
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
 # --------------------------------------------------------------------------- nothing in conf is ignored

@@ -5,6 +5,7 @@ before the first node of a run executes; reports, plots and models are logged to
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,10 @@ class CatalogSchemaHooks:
         self.seconds, self.checked = 0.0, 0
 
 
+#: A walk-forward study's model (fold x agent x seed): its MLflow copy is its child run's.
+_STUDY_MODEL = re.compile(r"walk_forward\.fold_\d+\.\w+_model")
+
+
 class MlflowReportHooks:
     """Logs every saved ``*_report`` table (CSV), ``*_plot`` figure (PNG), ``*_markdown`` /
     ``*_html`` text, ``*_model`` (a Stable-Baselines3 zip) and ``*_params`` dict (JSON, e.g.
@@ -281,8 +286,11 @@ class MlflowReportHooks:
 
     The catalog keeps the versioned parquet / PNG / zip in ``data/``; this hook puts a copy in
     the active MLflow run (kedro-mlflow opens one per ``kedro run``), under ``reports/``,
-    ``plots/`` and ``models/`` (namespaced datasets in sub-folders, e.g.
-    ``models/walk_forward/fold_0/ppo_mlp_seed_0_model.zip``). A ``*learning_curve_report`` is
+    ``plots/`` and ``models/`` (namespaced datasets in sub-folders). A walk-forward study's
+    models (``walk_forward.fold_<k>.<agent>_seed_<s>_model``) are the exception: each is logged
+    once, by :class:`MlflowChildRunsHooks` at the end of the run, into its child run
+    (``model/model.zip``), or into this run as ``models/walk_forward/fold_<k>/<agent>_seed_<s>_model.zip``
+    when the run makes no child runs (it stopped before the fold metrics, or failed). A ``*learning_curve_report`` is
     also logged as step-indexed metrics (``step`` = env steps trained, one metric per agent x seed
     x fold: ``fold_<f>.<agent>.seed_<s>.train.val_sharpe``, ``...train_episode_reward_mean``, see
     :func:`quant_arena.reporting.learning.learning_curve_metrics`), so MLflow draws every learning
@@ -316,7 +324,7 @@ class MlflowReportHooks:
                 mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["plots", prefix])))
             elif name.endswith("_params") and isinstance(data, dict):  # tune_best_params and the like
                 mlflow.log_dict(data, "/".join(filter(None, ["models", prefix, f"{name}.json"])))
-            elif name.endswith("_model") and hasattr(data, "save") and hasattr(data, "policy"):  # an SB3 model
+            elif name.endswith("_model") and hasattr(data, "save") and hasattr(data, "policy") and not _STUDY_MODEL.fullmatch(dataset_name):  # an SB3 model
                 path = Path(tmp) / f"{name}.zip"
                 data.save(path)
                 mlflow.log_artifact(str(path), artifact_path="/".join(filter(None, ["models", prefix])))
@@ -328,9 +336,17 @@ class MlflowChildRunsHooks:
     """After a run that made the walk-forward fold metrics report, one MLflow child run per fold x
     strategy x seed under the ``kedro run``'s run (kedro-mlflow's, the parent), made by
     :func:`quant_arena.ops.study_child_runs` / :func:`quant_arena.ops.log_child_runs`: tags
-    ``fold``, ``strategy``, ``seed``, ``kind``; params: the strategy's configuration, the data
-    span, the costs; metrics: the fold's out-of-sample metrics and the agent's learning curve
-    by step; artifacts: the agent's model zip and ONNX policy, the strategy's tear sheet.
+    ``fold``, ``strategy``, ``seed``, ``kind`` and ``tearsheet``; params: the strategy's
+    configuration, the data span, the costs; metrics: the fold's out-of-sample metrics and the
+    agent's learning curve by step; artifacts: the agent's model zip and ONNX policy (the only
+    MLflow copy of the model: :class:`MlflowReportHooks` leaves the study's models to the child
+    runs; a run that makes none, stopped before the fold metrics or failed, logs the models it
+    saved to the parent, :func:`log_study_models`).
+
+    A strategy's tear sheet (``data/08_reporting/tearsheets/<strategy>.html``, stitched over every
+    fold) is in the parent once, under ``reports/tearsheets/`` (the report node logs it; what the
+    parent lacks is uploaded here, :func:`quant_arena.ops.log_parent_tearsheets`), and its child
+    runs' ``tearsheet`` tag is that copy's URI, ``runs:/<parent>/reports/tearsheets/<strategy>.html``.
 
     It runs in the main process after the last node (``tryfirst``: before kedro-mlflow closes the
     parent), from what the catalog saved, so the children land under the parent with any runner
@@ -349,18 +365,72 @@ class MlflowChildRunsHooks:
 
         mlflow = sys.modules.get("mlflow")
         run = mlflow.active_run() if mlflow is not None else None
-        if run is None or self.FOLD_METRICS not in pipeline.all_outputs():
+        if run is None:
+            return
+        if self.FOLD_METRICS not in pipeline.all_outputs():
+            log_study_models(mlflow.MlflowClient(), run.info.run_id, catalog, pipeline)  # no child runs to hold them
             return
         import tempfile
         import time
 
-        from quant_arena.ops import log_child_runs
+        from quant_arena.ops import log_child_runs, log_parent_tearsheets
 
         start = time.perf_counter()
+        client = mlflow.MlflowClient()
+        sheets, index = tearsheet_files(catalog, pipeline)
+        uris = log_parent_tearsheets(client, run.info.run_id, sheets, index)
         with tempfile.TemporaryDirectory() as tmp:
-            children = walk_forward_child_runs(catalog, pipeline, Path(tmp), onnx=self._onnx)
-            ids = log_child_runs(mlflow.MlflowClient(), run.info.run_id, children, run.info.experiment_id)
+            children = walk_forward_child_runs(catalog, pipeline, Path(tmp), onnx=self._onnx, tearsheets=uris)
+            ids = log_child_runs(client, run.info.run_id, children, run.info.experiment_id)
         logger.info("logged %d MLflow child run(s) under run %s in %.1f s", len(ids), run.info.run_id, time.perf_counter() - start)
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow ends the run
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """A failed run makes no child runs: the study models it saved go into its own run."""
+        import sys
+
+        mlflow = sys.modules.get("mlflow")
+        run = mlflow.active_run() if mlflow is not None else None
+        if run is not None:
+            try:
+                log_study_models(mlflow.MlflowClient(), run.info.run_id, catalog, pipeline)
+            except Exception:  # noqa: BLE001 - the run's own error is the one to report
+                logger.warning("could not log the study models of the failed run to MLflow", exc_info=True)
+
+
+def _saved_this_run(dataset: Any) -> Path | None:
+    """The file a versioned dataset saved in this run (its save version exists), else None."""
+    version = getattr(dataset, "_version", None)
+    if version is None or not getattr(version, "save", None) or not hasattr(dataset, "_get_versioned_path"):
+        return None
+    path = Path(str(dataset._get_versioned_path(version.save)))
+    return path if path.is_file() else None
+
+
+def log_study_models(client: Any, run_id: str, catalog: Any, pipeline: Any) -> list[str]:
+    """Log the walk-forward study models this run saved (``walk_forward.fold_<k>.<run>_model``,
+    versioned, this run's save version on disk) to run ``run_id`` as
+    ``models/walk_forward/fold_<k>/<run>_model.zip``; returns the artifact paths. For a run that
+    makes no child runs (:class:`MlflowReportHooks` leaves these models to the child runs)."""
+    import shutil
+    import tempfile
+
+    logged = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sorted(n for n in pipeline.all_outputs() if _STUDY_MODEL.fullmatch(n)):
+            path = _saved_this_run(catalog.get(name)) if name in catalog else None
+            if path is None:
+                continue
+            namespace, base = name.rsplit(".", 1)
+            folder = "/".join(["models", *namespace.split(".")])
+            local = Path(tmp) / namespace / f"{base}.zip"
+            local.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, local)
+            client.log_artifact(run_id, str(local), folder)
+            logged.append(f"{folder}/{local.name}")
+    if logged:
+        logger.info("logged %d walk-forward model(s) to run %s (no child runs to hold them)", len(logged), run_id)
+    return logged
 
 
 def _made(catalog: Any, pipeline: Any, name: str) -> bool:
@@ -374,11 +444,34 @@ def _load_if(catalog: Any, pipeline: Any, name: str) -> Any:
     return catalog.load(name) if _made(catalog, pipeline, name) else None
 
 
-def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool = True) -> list[Any]:
+def tearsheet_files(catalog: Any, pipeline: Any) -> tuple[list[Path], str | None]:
+    """The tear sheets of the run (``data/08_reporting/tearsheets/*.html``, when :func:`_made`)
+    and an index page linking them from beside them (the catalog's ``tearsheet_index_html`` with
+    its links made relative to the sheets' folder), None without one."""
+    import html
+
+    if not _made(catalog, pipeline, "tearsheets"):
+        return [], None
+    folder = Path(str(getattr(catalog.get("tearsheets"), "_path", "")))
+    sheets = sorted(folder.glob("*.html")) if folder.is_dir() else []
+    page = _load_if(catalog, pipeline, "tearsheet_index_html") if "tearsheet_index_html" in catalog else None
+    if isinstance(page, str):
+        try:
+            prefix = str((catalog.load("params:report") or {}).get("tearsheet_link_prefix") or "")
+        except Exception:  # noqa: BLE001 - no report parameters: the links stay as they are
+            prefix = ""
+        if prefix:
+            page = page.replace(f'href="{html.escape(prefix, quote=True)}', 'href="')
+    return sheets, page if isinstance(page, str) else None
+
+
+def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool = True,
+                            tearsheets: Mapping[str, str] | None = None) -> list[Any]:
     """The :class:`quant_arena.ops.ChildRun` list of the walk-forward study a run saved in
     ``catalog``: the fold metrics, learning curves and fold schedule reports, the walk_forward
     and baselines parameters, each agent's model (its saved zip; ONNX exported into ``tmp``)
-    and the tear sheets."""
+    and, per strategy, the tag ``tearsheet`` = ``tearsheets[strategy]`` (the URI of the parent's
+    copy of its tear sheet, :func:`quant_arena.ops.log_parent_tearsheets`)."""
     import shutil
 
     from quant_arena.agents import UnsupportedPolicyError, export_onnx
@@ -399,9 +492,6 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
             if spec.ensemble is not None
             else spec.model_dump(mode="json", exclude={"name": True, "agent": {"seed"}})
         )
-    sheets = None
-    if _made(catalog, pipeline, "tearsheets"):
-        sheets = Path(str(getattr(catalog.get("tearsheets"), "_path", "")))
     ensembles = {spec.name: spec.ensemble for spec in config.agents if spec.ensemble is not None}
     artifacts: dict[tuple[int, str, int], list[tuple[Path, str]]] = {}
     run_tags: dict[tuple[int, str, int], dict[str, str]] = {}
@@ -428,8 +518,8 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
                         files.append((local / "policy.onnx", "model"))
                     except UnsupportedPolicyError as exc:
                         logger.info("%s: no ONNX policy (%s)", name, exc)
-        if sheets is not None and (sheets / f"{key[1]}.html").is_file():
-            files.append((sheets / f"{key[1]}.html", "reports"))
+        if key[1] in (tearsheets or {}):  # the parent's copy: one per run, not one per child
+            run_tags[key] = {**run_tags.get(key, {}), "tearsheet": tearsheets[key[1]]}
         artifacts[key] = files
     return study_child_runs(
         metrics,

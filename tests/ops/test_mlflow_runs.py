@@ -7,8 +7,11 @@ hooks.MlflowChildRunsHooks).
 - the real thing: after the tiny study (``kedro run --runner=ParallelRunner``, conf/ci; the
   ``tiny_study`` session fixture), the store holds one parent run and, under it, one finished
   child run per fold x strategy x seed, with the tags, params, metrics (the learning curve by
-  step), and artifacts (model zip, ONNX policy, tear sheet) the UI filters and compares on,
-  their metrics equal to the parent's flat ones, and no secret of the run's environment.
+  step), and artifacts (model zip, ONNX policy) the UI filters and compares on, their metrics
+  equal to the parent's flat ones, and no secret of the run's environment;
+- the tear sheets: each once in the parent (``reports/tearsheets/<strategy>.html``), none in a
+  child run, whose ``tearsheet`` tag is the URI of the parent's copy (downloaded and compared
+  with ``data/08_reporting/tearsheets``); the hook uploads what the parent lacks (a resumed run).
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ import mlflow
 import pandas as pd
 import pytest
 
-from quant_arena.ops import child_key, log_child_runs, study_child_runs
+from quant_arena.ops import (
+    child_key,
+    log_child_runs,
+    log_parent_tearsheets,
+    study_child_runs,
+    tearsheet_uri,
+)
 from tests._tiny_study import CANARIES
 
 
@@ -32,6 +41,21 @@ def _children(client: mlflow.MlflowClient, parent_id: str) -> list:
     return client.search_runs(
         exps, filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000
     )
+
+
+def _files(client: mlflow.MlflowClient, run_id: str, path: str = "") -> list[str]:
+    """Every artifact file of a run, recursively."""
+    out: list[str] = []
+    for a in client.list_artifacts(run_id, path):
+        out += _files(client, run_id, a.path) if a.is_dir else [a.path]
+    return out
+
+
+def _download(client: mlflow.MlflowClient, uri: str, dst: Path) -> bytes:
+    """The bytes of the artifact ``runs:/<run>/<path>`` (through the client's store)."""
+    run_id, _, path = uri.removeprefix("runs:/").partition("/")
+    dst.mkdir(parents=True, exist_ok=True)
+    return Path(client.download_artifacts(run_id, path, str(dst))).read_bytes()
 
 
 def _report() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -177,6 +201,53 @@ def test_log_child_runs_lands_them_under_the_parent(tmp_path: Path) -> None:
     assert len(agents) == 2
 
 
+def test_log_parent_tearsheets_uploads_what_the_parent_lacks_once(
+    tmp_path: Path,
+) -> None:
+    client = _client(tmp_path / "mlflow.db")
+    exp = client.create_experiment("e")
+    parent = client.create_run(exp, run_name="__default__").info.run_id
+    sheets = tmp_path / "tearsheets"
+    sheets.mkdir()
+    (sheets / "buy_and_hold.html").write_text(
+        "<html>bh, as the report node logged it</html>"
+    )
+    (sheets / "ppo_mlp.html").write_text("<html>ppo é</html>", encoding="utf-8")
+    client.log_artifact(parent, str(sheets / "buy_and_hold.html"), "reports/tearsheets")
+    (sheets / "buy_and_hold.html").write_text("<html>bh, rewritten</html>")
+    files = sorted(sheets.glob("*.html"))
+    uris = log_parent_tearsheets(client, parent, files, "<html>index</html>")
+    assert uris == {
+        "buy_and_hold": f"runs:/{parent}/reports/tearsheets/buy_and_hold.html",
+        "ppo_mlp": f"runs:/{parent}/reports/tearsheets/ppo_mlp.html",
+    }
+    assert uris["ppo_mlp"] == tearsheet_uri(parent, "ppo_mlp")
+    assert sorted(_files(client, parent)) == [
+        "reports/tearsheets/buy_and_hold.html",
+        "reports/tearsheets/index.html",
+        "reports/tearsheets/ppo_mlp.html",
+    ]
+    # a sheet the parent has is not uploaded again; the missing one is, byte for byte
+    assert (
+        _download(client, uris["buy_and_hold"], tmp_path / "a")
+        == b"<html>bh, as the report node logged it</html>"
+    )
+    assert (
+        _download(client, uris["ppo_mlp"], tmp_path / "b")
+        == (sheets / "ppo_mlp.html").read_bytes()
+    )
+    log_parent_tearsheets(client, parent, files, "<html>another index</html>")
+    assert (
+        _download(
+            client, f"runs:/{parent}/reports/tearsheets/index.html", tmp_path / "c"
+        )
+        == b"<html>index</html>"
+    )
+    with pytest.raises(FileNotFoundError, match="momentum.html"):
+        log_parent_tearsheets(client, parent, [sheets / "momentum.html"])
+    assert log_parent_tearsheets(client, parent, [], "<html>index</html>") == {}
+
+
 # --------------------------------------------------------------------------- the real run
 
 
@@ -243,15 +314,126 @@ def test_a_parallel_kedro_run_makes_one_child_run_per_fold_strategy_and_seed(
     curve = client.get_metric_history(ppo.info.run_id, "train.val_sharpe")
     steps = sorted(m.step for m in curve)
     assert len(steps) >= 1 and steps[0] == params["training"]["eval_freq"]
-    sheets = {
-        p.stem
-        for p in (tiny_study / "data" / "08_reporting" / "tearsheets").glob("*.html")
-    }
+    for r in children:  # the tear sheets are the parent's: no child holds one
+        files = _files(client, r.info.run_id)
+        assert not [f for f in files if f.endswith(".html")], r.info.run_name
+        # an agent's model is in its child run, and only there
+        assert ("model/model.zip" in files) == (r.data.tags["kind"] == "agent")
+    assert not [
+        f
+        for f in _files(client, parent.info.run_id)
+        if f.startswith("models/walk_forward/")
+    ]
+
+
+def _assert_tearsheets_once_in_parent(
+    client, parent_id: str, children: list, folder: Path, dst: Path
+) -> None:
+    """Each tear sheet of ``folder`` is in the parent exactly once, at reports/tearsheets/, and
+    every child of its strategy is tagged with that copy's URI, whose bytes are the file's."""
+    sheets = {p.stem: p.read_bytes() for p in folder.glob("*.html")}
     assert sheets, "the ci report writes a tear sheet"
+    parent_files = _files(client, parent_id)
+    for name in sheets:
+        assert [f for f in parent_files if Path(f).name == f"{name}.html"] == [
+            f"reports/tearsheets/{name}.html"
+        ]
+    assert "reports/tearsheets/index.html" in parent_files
+    fetched: dict[str, bytes] = {}
     for r in children:
-        reports = [a.path for a in client.list_artifacts(r.info.run_id, "reports")]
-        assert reports == (
-            [f"reports/{r.data.tags['strategy']}.html"]
-            if r.data.tags["strategy"] in sheets
-            else []
-        )
+        strategy, tag = r.data.tags["strategy"], r.data.tags.get("tearsheet")
+        assert tag == (
+            tearsheet_uri(parent_id, strategy) if strategy in sheets else None
+        ), r.info.run_name
+        if tag is not None:
+            if tag not in fetched:  # one download per sheet
+                fetched[tag] = _download(client, tag, dst / strategy)
+            assert fetched[tag] == sheets[strategy]
+    assert len(fetched) == len(sheets)
+
+
+def test_each_tear_sheet_is_in_the_parent_once_and_the_child_runs_point_to_it(
+    tiny_study: Path, store, tmp_path: Path
+) -> None:
+    client, parent, children = store
+    folder = tiny_study / "data" / "08_reporting" / "tearsheets"
+    _assert_tearsheets_once_in_parent(
+        client, parent.info.run_id, children, folder, tmp_path
+    )
+    index = _download(
+        client,
+        f"runs:/{parent.info.run_id}/reports/tearsheets/index.html",
+        tmp_path / "index",
+    )
+    assert all(f'href="{p.name}"'.encode() in index for p in folder.glob("*.html"))
+
+
+def test_the_hook_uploads_the_tear_sheets_a_parent_lacks(
+    tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that made the fold metrics but not the tear sheets (resumed past the report node,
+    or a node without the MLflow run): the hook puts the sheets and an index whose links work in
+    the parent, once, and tags the children."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.pipeline import Node, Pipeline
+    from kedro_datasets.partitions import PartitionedDataset
+
+    from quant_arena.hooks import MlflowChildRunsHooks
+    from tests._project import conf_parameters
+
+    data = tiny_study / "data" / "08_reporting"
+    params = conf_parameters("ci")
+    index_html = next(
+        (data / "tearsheet_index.html").glob("*/tearsheet_index.html")
+    ).read_text()
+    catalog = DataCatalog(
+        {
+            "walk_forward_fold_metrics_report": MemoryDataset(
+                pd.read_parquet(data / "walk_forward_fold_metrics_report.parquet")
+            ),
+            "params:walk_forward": MemoryDataset(params["walk_forward"]),
+            "params:baselines": MemoryDataset(params["baselines"]),
+            "params:report": MemoryDataset(params["report"]),
+            "tearsheets": PartitionedDataset(
+                path=str(data / "tearsheets"),
+                dataset="quant_arena.datasets.TextDataset",
+                filename_suffix=".html",
+            ),
+            "tearsheet_index_html": MemoryDataset(index_html),
+        }
+    )
+    pipeline = Pipeline(
+        [
+            Node(
+                lambda: None,
+                None,
+                MlflowChildRunsHooks.FOLD_METRICS,
+                name="fold_metrics",
+            )
+        ]
+    )
+    monkeypatch.chdir(tmp_path)  # the store's artifacts go beside it
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.set_experiment("resumed")
+        with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
+            MlflowChildRunsHooks(onnx=False).after_pipeline_run({}, pipeline, catalog)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    client = _client(tmp_path / "mlflow.db")
+    children = _children(client, run.info.run_id)
+    assert len(children) == len(
+        pd.read_parquet(data / "walk_forward_fold_metrics_report.parquet")[
+            ["fold", "strategy", "seed"]
+        ].drop_duplicates()
+    )
+    _assert_tearsheets_once_in_parent(
+        client, run.info.run_id, children, data / "tearsheets", tmp_path
+    )
+    index = _download(
+        client,
+        f"runs:/{run.info.run_id}/reports/tearsheets/index.html",
+        tmp_path / "index",
+    )
+    assert b'href="buy_and_hold.html"' in index and b"../../tearsheets/" not in index

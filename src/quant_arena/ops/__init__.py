@@ -74,6 +74,9 @@ _EXPORTS: dict[str, str] = {
     "child_key": "mlflow_runs",
     "ensemble_tags": "mlflow_runs",
     "log_child_runs": "mlflow_runs",
+    "log_parent_tearsheets": "mlflow_runs",
+    "tearsheet_uri": "mlflow_runs",
+    "TEARSHEET_FOLDER": "mlflow_runs",
     "study_child_runs": "mlflow_runs",
     # lock
     "LOCK_TABLE": "lock",

@@ -20,8 +20,14 @@ under the parent and can filter and compare them:
 - **metrics**: every numeric out-of-sample metric of the fold's test window (``sharpe``,
   ``total_return``, ``max_drawdown``, ...) and, for an agent, its learning curve by env step
   (``train.val_sharpe``, ``train.train_reward_mean``, ... logged with ``step=`` timesteps);
-- **artifacts**: whatever files the caller hands over per run (the model zip, its ONNX policy,
-  a tear sheet), under ``model/`` and ``reports/``.
+- **artifacts**: whatever files the caller hands over per run (the model zip, its ONNX policy),
+  under ``model/``.
+
+A strategy's tear sheet covers every fold (the stitched out-of-sample record), so it is not
+copied into each of its runs: the parent holds it once, under :data:`TEARSHEET_FOLDER`
+(:func:`log_parent_tearsheets`), and each child run of that strategy carries the tag
+``tearsheet`` = its URI, ``runs:/<parent run id>/reports/tearsheets/<strategy>.html``
+(:func:`tearsheet_uri`; ``mlflow.artifacts.download_artifacts(artifact_uri=...)`` fetches it).
 """
 
 from __future__ import annotations
@@ -40,15 +46,20 @@ from quant_arena.reporting import learning_curve_metrics
 
 __all__ = [
     "CHILD_KEYS",
+    "TEARSHEET_FOLDER",
     "ChildRun",
     "child_key",
     "ensemble_tags",
     "log_child_runs",
+    "log_parent_tearsheets",
     "study_child_runs",
+    "tearsheet_uri",
 ]
 
 #: The columns of the fold metrics report that identify a child run (the rest are its metrics).
 CHILD_KEYS: tuple[str, ...] = ("fold", "strategy", "kind", "seed")
+#: The parent run's artifact folder of the tear sheets (``<strategy>.html`` and ``index.html``).
+TEARSHEET_FOLDER = "reports/tearsheets"
 #: MLflow's limits: params per batch, metrics per batch, characters of a param value.
 _MAX_PARAMS, _MAX_METRICS, _MAX_VALUE = 100, 1000, 6000
 #: Span columns of the fold schedule report logged as ``span.<column>``.
@@ -302,6 +313,51 @@ def log_child_runs(
         client.set_terminated(run_id, "FINISHED")
         ids.append(run_id)
     return ids
+
+
+def tearsheet_uri(parent_run_id: str, sheet: str) -> str:
+    """The artifact URI of tear sheet ``sheet`` (a strategy's partition key, without ``.html``)
+    in the parent run: ``runs:/<parent_run_id>/reports/tearsheets/<sheet>.html``."""
+    return f"runs:/{parent_run_id}/{TEARSHEET_FOLDER}/{sheet}.html"
+
+
+def log_parent_tearsheets(
+    client: Any,
+    parent_run_id: str,
+    sheets: Sequence[Path],
+    index_html: str | None = None,
+) -> dict[str, str]:
+    """Make sure the parent run holds each tear sheet once, under :data:`TEARSHEET_FOLDER`;
+    returns ``{sheet: tearsheet_uri(...)}`` (``sheet`` = the file's stem, the strategy's
+    partition key) for the child runs' ``tearsheet`` tag.
+
+    The report node logs the tear sheets into the active run as it makes them; a sheet the parent
+    lacks (a run resumed past that node, a node run in a process without the MLflow run) is
+    uploaded from its local file ``<sheet>.html``, and ``index_html`` as ``index.html`` when the
+    parent has no index. A sheet already there is not uploaded again.
+
+    Raises:
+        FileNotFoundError: a file of ``sheets`` does not exist (named).
+    """
+    import tempfile
+
+    paths = [Path(p) for p in sheets]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"tear sheet file(s) not found: {missing}")
+    have = {
+        Path(a.path).name
+        for a in client.list_artifacts(parent_run_id, TEARSHEET_FOLDER)
+    }
+    for path in paths:
+        if path.name not in have:
+            client.log_artifact(parent_run_id, str(path), TEARSHEET_FOLDER)
+    if index_html is not None and paths and "index.html" not in have:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "index.html"
+            local.write_text(index_html, encoding="utf-8")
+            client.log_artifact(parent_run_id, str(local), TEARSHEET_FOLDER)
+    return {p.stem: tearsheet_uri(parent_run_id, p.stem) for p in paths}
 
 
 def _note(child: ChildRun) -> str:
