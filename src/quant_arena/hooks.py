@@ -294,8 +294,13 @@ class MlflowReportHooks:
     also logged as step-indexed metrics (``step`` = env steps trained, one metric per agent x seed
     x fold: ``fold_<f>.<agent>.seed_<s>.train.val_sharpe``, ``...train_episode_reward_mean``, see
     :func:`quant_arena.reporting.learning.learning_curve_metrics`), so MLflow draws every learning
-    curve against env steps. Without an active run it does nothing.
+    curve against env steps. ``tearsheet_index_html`` is not logged: its links are relative to
+    ``data/08_reporting/``; the report node logs the tear sheets with an index whose links work
+    inside the run (``reports/tearsheets/index.html``). Without an active run it does nothing.
     """
+
+    #: saved datasets another part of the project logs in a form that works inside MLflow
+    NOT_LOGGED = frozenset({"tearsheet_index_html"})
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
@@ -304,7 +309,7 @@ class MlflowReportHooks:
 
         import mlflow
 
-        if mlflow.active_run() is None:
+        if mlflow.active_run() is None or dataset_name in self.NOT_LOGGED:
             return
         name = dataset_name.rsplit(".", 1)[-1]
         prefix = dataset_name.rsplit(".", 1)[0].replace(".", "/") if "." in dataset_name else ""

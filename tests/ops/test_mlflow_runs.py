@@ -366,6 +366,8 @@ def test_each_tear_sheet_is_in_the_parent_once_and_the_child_runs_point_to_it(
         tmp_path / "index",
     )
     assert all(f'href="{p.name}"'.encode() in index for p in folder.glob("*.html"))
+    reports = [a.path for a in client.list_artifacts(parent.info.run_id, "reports")]
+    assert "reports/tearsheet_index.html" not in reports  # the catalog's copy: links off data/
 
 
 def test_the_hook_uploads_the_tear_sheets_a_parent_lacks(
