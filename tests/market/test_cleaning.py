@@ -753,3 +753,18 @@ def test_every_change_is_in_the_report_and_nothing_moves_silently(seed, make):
         pd.testing.assert_frame_equal(
             before[keys + values].reset_index(drop=True), after[keys + values].reset_index(drop=True), check_dtype=False
         )
+
+
+@pytest.mark.parametrize("column", ["spread_bps", "quote_volume"])
+def test_a_negative_optional_column_is_named_not_reported_as_negative_volume(column):
+    # no cleaning rule repairs these columns: the schema failure names the column and its own
+    # rule, not the volume rule (it said rule negative_volume, "is the rule disabled?")
+    raw = make_bars()
+    raw[column] = 2.0
+    raw.loc[40, column] = -1.0
+    with pytest.raises(DataError, match=rf"no cleaning rule repairs {column}") as err:
+        clean_ohlcv(raw)
+    assert err.value.rule == f"negative_{column}" and "negative_volume" not in str(err.value)
+    raw.loc[40, "volume"] = -3.0  # the volume rule still owns volume
+    raw.loc[40, column] = 1.0
+    assert clean_ohlcv(raw).quarantine["rule"].eq("negative_volume").any()

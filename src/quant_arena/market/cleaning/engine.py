@@ -314,6 +314,10 @@ _SCHEMA_RULES = {
     "greater_than_or_equal_to(0)": "negative_volume",
 }
 
+#: Optional columns the schema holds to >= 0 that no cleaning rule repairs (the schema's own
+#: name for the failure; "negative_volume" would point at the volume rule).
+_UNCLEANED_COLUMNS = {"spread_bps": "negative_spread_bps", "quote_volume": "negative_quote_volume"}
+
 
 def _validate(clean: pd.DataFrame) -> None:
     try:
@@ -326,14 +330,21 @@ def _validate(clean: pd.DataFrame) -> None:
         rule = _SCHEMA_RULES.get(check, "schema")
         if rule == "non_positive_prices" and column == "volume":
             rule = "negative_volume"
+        elif rule == "negative_volume" and column in _UNCLEANED_COLUMNS:
+            rule = _UNCLEANED_COLUMNS[column]
         summary = "; ".join(
             sorted(
                 {f"{c}: {k}" for c, k in zip(fc["column"], fc["check"], strict=False)}
             )
         )
         row = first.get("index")
+        hint = (
+            f"no cleaning rule repairs {column}: fix it in the source data"
+            if column in _UNCLEANED_COLUMNS
+            else "is the rule disabled?"
+        )
         raise DataError(
-            f"the cleaned bars fail CleanOHLCVSchema ({summary}); is the rule disabled?",
+            f"the cleaned bars fail CleanOHLCVSchema ({summary}); {hint}",
             row=None if pd.isna(row) else row,
             rule=rule,
         ) from exc
