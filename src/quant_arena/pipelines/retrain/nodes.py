@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from quant_arena.features import FeatureConfig
 from quant_arena.ops import (
     ChampionCheck,
     ModelRegistry,
@@ -73,10 +74,15 @@ def check_champion(features: pd.DataFrame, artifact: Mapping[str, Any], params: 
     return check_agent_champion(_registry(config, agent), agent, features, artifact, config)
 
 
-def retrain_agent(model_input: pd.DataFrame, artifact: Mapping[str, Any], check: ChampionCheck, params: Mapping[str, Any], *, agent: str) -> RetrainOutcome:
-    """Train, judge, register and maybe promote the agent's challenger."""
+def retrain_agent(model_input: pd.DataFrame, artifact: Mapping[str, Any], check: ChampionCheck, params: Mapping[str, Any],
+                  features_params: Mapping[str, Any] | None = None, *, agent: str) -> RetrainOutcome:
+    """Train, judge, register and maybe promote the agent's challenger. ``features_params``
+    (``params:features``) is wired to agents with a ``pretrain`` block only: their synthetic
+    market's features are built with it."""
     config = _config(params)
-    return retrain_one_agent(_registry(config, agent), agent, model_input, artifact, check, config, run_id=_run_id())
+    feature_config = validated(FeatureConfig, features_params) if features_params is not None else None
+    return retrain_one_agent(_registry(config, agent), agent, model_input, artifact, check, config, run_id=_run_id(),
+                             feature_config=feature_config)
 
 
 def _log_mlflow(report: pd.DataFrame, drift: pd.DataFrame) -> None:
