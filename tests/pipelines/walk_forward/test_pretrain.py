@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import torch
 
-from quant_arena.agents import training
 from quant_arena.features import FeatureConfig, build_features
 from quant_arena.pipelines.walk_forward.pipeline import create_pipeline
 from quant_arena.reporting import learning_curve_metrics, learning_curve_summary
@@ -23,6 +22,8 @@ from quant_arena.study.walk_forward import (
     prepare_fold,
     train_fold_agent,
 )
+from tests._learn_spy import same_weights as _same_weights
+from tests._learn_spy import spy_learn
 
 from . import _tiny
 from .test_pipeline import run_tiny
@@ -65,10 +66,6 @@ def _crash_after(frame: pd.DataFrame, stop: int) -> pd.DataFrame:
         out.loc[stop:, c] = out.loc[stop:, c] * 0.3
     out.loc[stop:, "volume"] = out.loc[stop:, "volume"] * 20.0
     return out
-
-
-def _same_weights(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_calibration_sees_only_the_training_window(fold):
@@ -136,36 +133,8 @@ def _pretrain_market(config, artifact, frame, window):
 def _spied_training(config, artifact, frame, agent):
     """train_fold_agent with ``learn`` spied on: the result and, per ``learn`` call (pretraining,
     then the real training), the policy weights at its start and at its end."""
-    calls: list[tuple[dict, dict]] = []
-    real_make = training.make_agent
-
-    def spy(agent_config, venv):
-        model = real_make(agent_config, venv)
-        learn = model.learn
-
-        def spied(*args, **kwargs):
-            entry = {
-                k: v.detach().clone() for k, v in model.policy.state_dict().items()
-            }
-            out = learn(*args, **kwargs)
-            calls.append(
-                (
-                    entry,
-                    {
-                        k: v.detach().clone()
-                        for k, v in model.policy.state_dict().items()
-                    },
-                )
-            )
-            return out
-
-        model.learn = spied
-        return model
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(training, "make_agent", spy)
-    try:
-        feature_config = FEATURES if config.agent(agent).pretrain is not None else None
+    feature_config = FEATURES if config.agent(agent).pretrain is not None else None
+    with spy_learn() as calls:
         result = train_fold_agent(
             fold_data(artifact, frame),
             artifact["features"],
@@ -175,8 +144,6 @@ def _spied_training(config, artifact, frame, agent):
             config,
             feature_config=feature_config,
         )
-    finally:
-        mp.undo()
     return result, calls
 
 
