@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pandas as pd
 import pytest
 import torch
 
@@ -50,3 +51,31 @@ def spy_learn() -> Iterator[list[tuple[dict, dict]]]:
         yield calls
     finally:
         mp.undo()
+
+
+#: What the calibration saw and made, and the pretraining's best synthetic-validation Sharpe (``meta``)
+PRETRAIN_META = (
+    "calibration_rows",
+    "calibration_last_timestamp",
+    "synthetic_log_return",
+    "synthetic_volatility",
+    "synthetic_drift",
+    "synthetic_regime_share",
+    "pretrain_best_val_sharpe",
+)
+
+
+def assert_same_pretraining(
+    a: tuple[pd.DataFrame, dict, list], b: tuple[pd.DataFrame, dict, list]
+) -> None:
+    """Two pretrained trainings, each ``(learning curve, meta, spy_learn calls)``, pretrained bit
+    for bit alike: the weights the pretraining (the first ``learn``) ended with, the pretraining's
+    learning curve (but its wall-clock column) and :data:`PRETRAIN_META`."""
+    assert same_weights(a[2][0][1], b[2][0][1])
+    pre = [
+        x[0].query("phase == 'pretrain'").drop(columns=["elapsed_seconds"])
+        for x in (a, b)
+    ]
+    pd.testing.assert_frame_equal(pre[0], pre[1], check_exact=True)
+    for key in PRETRAIN_META:
+        assert a[1][key] == b[1][key], key

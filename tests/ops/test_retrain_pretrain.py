@@ -21,11 +21,17 @@ from quant_arena.ops import (
     retrain_agent,
 )
 from quant_arena.pipelines.parameters import ParameterError, validate_parameters
+from quant_arena.pipelines.retrain import nodes
 from quant_arena.pipelines.retrain.pipeline import create_pipeline
 from quant_arena.study import AgentSpec
 from quant_arena.study import walk_forward as wf
 from quant_arena.study.pretrain import synthetic_fold_input
-from tests._learn_spy import policy_weights, same_weights, spy_learn
+from tests._learn_spy import (
+    assert_same_pretraining,
+    policy_weights,
+    same_weights,
+    spy_learn,
+)
 from tests.ops._registry import Registry
 from tests.ops._tiny_model import AGENT
 from tests.ops.test_retrain_unit import _config
@@ -34,15 +40,7 @@ from tests.pipelines.walk_forward import _tiny
 torch.set_num_threads(1)
 
 PRE, PLAIN = "ppo_pre", "ppo_tiny"
-#: eval_freq beyond the budget: one (final) evaluation, so the pretrained weights are the last ones
-PRETRAIN = {
-    "n_bars": 600,
-    "validation_bars": 200,
-    "timesteps": 128,
-    "eval_freq": 10_000,
-    "calibration": {"window": 24},
-    "seed_offset": 7,
-}
+PRETRAIN = _tiny.PRETRAIN  # a tiny pretrain block: 1200 synthetic bars, 128 steps
 FEATURES = FeatureConfig.model_validate(_tiny.FEATURE_PARAMS)
 #: the bundle extra a plain challenger had before pretraining existed
 PLAIN_EXTRA = {"seed", "periods_per_year", "decision", "best_val_sharpe", "timesteps"}
@@ -95,27 +93,45 @@ def _retrain(
     agent: str,
     config: RetrainConfig,
     feature_config: FeatureConfig | None = FEATURES,
+    node: bool = False,
 ) -> Run:
+    """One agent's retrain: :func:`quant_arena.ops.retrain_agent`, or (``node``) the pipeline's
+    node given ``params:retrain`` and ``params:features`` as Kedro hands them (dicts)."""
     artifact, model_input = prepare_retrain(features, config)
     registry = Registry()
     check = check_champion(registry, agent, features, artifact, config)
     with spy_learn() as calls:
-        outcome = retrain_agent(
-            registry,
-            agent,
-            model_input,
-            artifact,
-            check,
-            config,
-            feature_config=feature_config,
-        )
+        if node:
+            mp = pytest.MonkeyPatch()
+            mp.setattr(nodes, "_registry", lambda config, agent: registry)
+            try:
+                outcome = nodes.retrain_agent(
+                    model_input,
+                    artifact,
+                    check,
+                    config.model_dump(mode="json", exclude_unset=True),
+                    feature_config.model_dump(mode="json"),
+                    agent=agent,
+                )
+            finally:
+                mp.undo()
+        else:
+            outcome = retrain_agent(
+                registry,
+                agent,
+                model_input,
+                artifact,
+                check,
+                config,
+                feature_config=feature_config,
+            )
     return Run(outcome, artifact, model_input, registry, calls)
 
 
 @pytest.fixture(scope="module")
 def pretrained():
     features = _market()
-    return features, _retrain(features, PRE, _pre_config(features))
+    return features, _retrain(features, PRE, _pre_config(features), node=True)
 
 
 def test_the_challenger_fine_tunes_from_its_pretrained_weights(pretrained) -> None:
@@ -149,7 +165,7 @@ def test_the_challenger_fine_tunes_from_its_pretrained_weights(pretrained) -> No
     meta = outcome.training_meta
     assert (
         meta["pretrain_timesteps"] == 128
-        and meta["synthetic_bars"] == 600
+        and meta["synthetic_bars"] == 1200
         and meta["synthetic_seed"] == 7
     )
     # calibrated on the TRAINING window: its rows, up to its last bar
@@ -205,23 +221,11 @@ def test_a_shock_after_the_training_window_leaves_the_pretraining_bit_identical(
     other = _retrain(planted, PRE, _pre_config(features))
     shocked = other.outcome
     assert other.artifact["fold"] == fold
-    # the pretrained weights (the end of the first learn) and the pretraining's curve: bit for bit
-    assert same_weights(run.calls[0][1], other.calls[0][1])
-    pre = [
-        o.learning_curve.query("phase == 'pretrain'").drop(columns=["elapsed_seconds"])
-        for o in (clean, shocked)
-    ]
-    pd.testing.assert_frame_equal(pre[0], pre[1], check_exact=True)
-    for key in (
-        "calibration_rows",
-        "calibration_last_timestamp",
-        "synthetic_log_return",
-        "synthetic_volatility",
-        "synthetic_drift",
-        "synthetic_regime_share",
-        "pretrain_best_val_sharpe",
-    ):
-        assert clean.training_meta[key] == shocked.training_meta[key], key
+    # the pretrained weights, the pretraining's curve, what the calibration saw and made: bit for bit
+    assert_same_pretraining(
+        (clean.learning_curve, clean.training_meta, run.calls),
+        (shocked.learning_curve, shocked.training_meta, other.calls),
+    )
     # the synthetic market itself, as the retrain builds it (its fold's scaler and columns)
     spec = _pre_config(features).study_config().agent(PRE).pretrain
 

@@ -22,23 +22,15 @@ from quant_arena.study.walk_forward import (
     prepare_fold,
     train_fold_agent,
 )
+from tests._learn_spy import assert_same_pretraining, spy_learn
 from tests._learn_spy import same_weights as _same_weights
-from tests._learn_spy import spy_learn
 
 from . import _tiny
 from .test_pipeline import run_tiny
 
 torch.set_num_threads(1)
 
-#: eval_freq beyond the budget: one (final) evaluation, so the pretrained weights are the last ones
-PRETRAIN = {
-    "n_bars": 1200,
-    "validation_bars": 200,
-    "timesteps": 128,
-    "eval_freq": 10_000,
-    "calibration": {"window": 24},
-    "seed_offset": 7,
-}
+PRETRAIN = _tiny.PRETRAIN
 
 
 def params(seeds: tuple[int, ...] = (0,)) -> dict:
@@ -80,22 +72,11 @@ def test_calibration_sees_only_the_training_window(fold):
     (clean, clean_calls), (crashed, crashed_calls) = (
         _spied_training(config, artifact, f, "ppo_pretrained") for f in (frame, planted)
     )
-    assert _same_weights(
-        clean_calls[0][1], crashed_calls[0][1]
-    )  # the weights pretraining ended with
-    pre = [
-        t.learning_curve.query("phase == 'pretrain'").drop(columns=["elapsed_seconds"])
-        for t in (clean, crashed)
-    ]
-    pd.testing.assert_frame_equal(pre[0], pre[1], check_exact=True)
-    for key in (
-        "calibration_rows",
-        "calibration_last_timestamp",
-        "synthetic_log_return",
-        "synthetic_volatility",
-        "pretrain_best_val_sharpe",
-    ):
-        assert clean.meta[key] == crashed.meta[key], key
+    # the weights pretraining ended with, its curve, what the calibration saw and made
+    assert_same_pretraining(
+        (clean.learning_curve, clean.meta, clean_calls),
+        (crashed.learning_curve, crashed.meta, crashed_calls),
+    )
     assert clean.meta["calibration_rows"] == train_stop - lo
     assert (
         clean.meta["calibration_last_timestamp"]
