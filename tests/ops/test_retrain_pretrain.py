@@ -325,6 +325,36 @@ def test_a_pretrained_agent_without_params_features_fails_naming_retrain() -> No
         _retrain(features, PRE, _pre_config(features), feature_config=None)
 
 
+def test_a_pretrain_block_dropped_at_run_time_fails_naming_it() -> None:
+    """The pipeline built with a pretrained agent wires params:features to its node; run with a
+    --params that drops the block, the node refuses instead of training a plain agent."""
+    features = _market()
+    built = _pre_config(features)
+    run_time = _config(
+        features={"columns": _columns(features), "selection": None, "scaler": "robust"},
+        agents=[AgentSpec(name=PRE, agent=AGENT, n_envs=1)],
+    )
+    artifact, model_input = prepare_retrain(features, built)
+    check = check_champion(Registry(), PRE, features, artifact, built)
+    assert "params:features" in next(
+        n.inputs
+        for n in create_pipeline(built, with_data=False).nodes
+        if n.name == f"retrain_{PRE}"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^retrain\.agents\[ppo_pre\] has no pretrain block at run time",
+    ):
+        nodes.retrain_agent(
+            model_input,
+            artifact,
+            check,
+            run_time.model_dump(mode="json", exclude_unset=True),
+            _tiny.FEATURE_PARAMS,
+            agent=PRE,
+        )
+
+
 def test_a_retrain_agents_seed_or_costs_are_refused_naming_retrains_settings() -> None:
     with pytest.raises(ParameterError) as err:
         validate_parameters(

@@ -80,6 +80,12 @@ def retrain_agent(model_input: pd.DataFrame, artifact: Mapping[str, Any], check:
     (``params:features``) is wired to agents with a ``pretrain`` block only: their synthetic
     market's features are built with it."""
     config = _config(params)
+    if features_params is not None and config.study_config().agent(agent).pretrain is None:
+        raise ValueError(
+            f"retrain.agents[{agent}] has no pretrain block at run time but the pipeline was built with one (its node reads "
+            "params:features): agents are read when the pipeline is BUILT from conf/base plus the run's --env / KEDRO_ENV; "
+            "change them there, not with --params"
+        )
     feature_config = validated(FeatureConfig, features_params) if features_params is not None else None
     return retrain_one_agent(_registry(config, agent), agent, model_input, artifact, check, config, run_id=_run_id(),
                              feature_config=feature_config)
