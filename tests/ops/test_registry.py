@@ -134,6 +134,36 @@ def test_register_logs_the_bundle_and_tags_the_version(registry, tiny, tmp_path)
     )
 
 
+def test_models_registered_into_one_run_keep_their_own_bundles(
+    registry, store, tiny, tmp_path
+):
+    """A retrain run registers every agent's challenger into its one MLflow run: each version
+    loads its own bundle (they used to share ``model_bundle/``, the last one written winning)."""
+    other = ModelRegistry(
+        "m2", store, artifact_location=(tmp_path / "artifacts").as_uri()
+    )
+    with mlflow.start_run() as active:
+        run_id = active.info.run_id
+        v1 = registry.register(tiny.bundle, run_id=run_id)
+        v2 = other.register(_other(tiny), run_id=run_id)
+        v3 = registry.register(_other(tiny), run_id=run_id)  # a second version in the same run
+    sources = [
+        r.client.get_model_version(r.name, v).source
+        for r, v in ((registry, v1), (other, v2), (registry, v3))
+    ]
+    assert [s.rsplit("/", 2)[-2:] for s in sources] == [
+        ["model_bundle", "m"],
+        ["model_bundle", "m2"],
+        ["model_bundle", "m.2"],
+    ]
+    loaded = [
+        r.load(v, dst=tmp_path / f"dl{i}")
+        for i, (r, v) in enumerate(((registry, v1), (other, v2), (registry, v3)))
+    ]
+    assert [b.agent for b in loaded] == ["ppo_mlp", "other", "other"]
+    assert type(loaded[0].scaler).__name__ != type(loaded[1].scaler).__name__
+
+
 def test_promote_is_compare_and_set(registry, tiny):
     v1, v2, v3 = (registry.register(tiny.bundle) for _ in range(3))
     registry.set_challenger(v1)

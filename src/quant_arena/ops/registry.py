@@ -6,8 +6,10 @@ project's default is the SQLite file ``sqlite:///mlflow.db``; any MLflow server 
 
 * :meth:`ModelRegistry.register` writes the :class:`~quant_arena.ops.bundle.ModelBundle` with
   :func:`~quant_arena.ops.bundle.save_bundle`, logs the directory as the artifacts
-  ``model_bundle/`` of an MLflow run (a new run of the experiment ``quant_arena_registry``, or
-  the caller's ``run_id``) and creates a model version whose source is that artifact directory
+  ``model_bundle/`` of an MLflow run (a new run of the experiment ``quant_arena_registry``), or
+  ``model_bundle/<model name>/`` of the caller's ``run_id`` (one run may register several
+  models: a retrain's agents; a second version of one model in it gets ``<model name>.2``, ...),
+  and creates a model version whose source is that artifact directory
   (``MlflowClient.create_model_version``). The bundle is registered as plain artifacts, not as
   a pyfunc model: MLflow 3's ``mlflow.register_model("runs:/<run>/<path>")`` only accepts a
   *logged model* (``Unable to find a logged_model with artifact_path ...`` otherwise), and a
@@ -237,8 +239,9 @@ class ModelRegistry:
         run_id: str | None = None,
         tags: Mapping[str, Any] | None = None,
     ) -> str:
-        """Log ``bundle`` as the artifacts ``model_bundle/`` of an MLflow run (a new run, or
-        ``run_id``) and register it as a new version of the model; returns the version.
+        """Log ``bundle`` as the artifacts ``model_bundle/`` of a new MLflow run (or
+        ``model_bundle/<name>/`` of the run ``run_id``, which other models' versions may share) and
+        register it as a new version of the model; returns the version.
 
         Aliases are not touched: the new version is neither champion nor challenger until
         :meth:`set_challenger` / :meth:`promote` say so.
@@ -257,12 +260,11 @@ class ModelRegistry:
             run_id = run.info.run_id
         else:
             run = self.client.get_run(str(run_id))
+        path = ARTIFACT_PATH if own_run else self._shared_run_path(str(run_id))
         try:
             with tempfile.TemporaryDirectory(prefix="quant_arena_bundle_") as tmp:
                 folder = save_bundle(bundle, Path(tmp) / ARTIFACT_PATH)
-                self.client.log_artifacts(
-                    run_id, str(folder), artifact_path=ARTIFACT_PATH
-                )
+                self.client.log_artifacts(run_id, str(folder), artifact_path=path)
             if own_run:
                 now = int(time.time() * 1000)
                 metrics = [
@@ -297,13 +299,26 @@ class ModelRegistry:
         }
         mv = self.client.create_model_version(
             self.name,
-            source=f"{run.info.artifact_uri.rstrip('/')}/{ARTIFACT_PATH}",
+            source=f"{run.info.artifact_uri.rstrip('/')}/{path}",
             run_id=run_id,
             tags=version_tags,
             description=f"{bundle.agent} ({bundle.algo}), code {bundle.code_version}",
         )
         logger.info("registered %s version %s (run %s)", self.name, mv.version, run_id)
         return str(mv.version)
+
+    def _shared_run_path(self, run_id: str) -> str:
+        """This model's artifact folder in a run that other registrations may share: never one a
+        version already points at (two agents of one retrain run used to share ``model_bundle/``,
+        the second overwriting the first's bundle under both versions)."""
+        taken = {
+            f.path for f in self.client.list_artifacts(run_id, ARTIFACT_PATH) if f.is_dir
+        }
+        path, k = f"{ARTIFACT_PATH}/{self.name}", 1
+        while path in taken:
+            k += 1
+            path = f"{ARTIFACT_PATH}/{self.name}.{k}"
+        return path
 
     def exists(self) -> bool:
         """Whether the registered model exists in the registry."""

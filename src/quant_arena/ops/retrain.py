@@ -19,7 +19,9 @@ The windows are ONE walk-forward fold anchored at the end of the data
   (``trigger: always``, or ``on_drift``: only when a drift threshold is crossed or there is no
   champion).
 * :func:`retrain_agent`: the challenger trained with the fold unit (validation early stopping,
-  :func:`quant_arena.study.walk_forward.agents.train_fold_agent`), run on the evaluation window,
+  :func:`quant_arena.study.walk_forward.agents.train_fold_agent`; an agent with ``pretrain`` is
+  first pretrained on a synthetic market calibrated to the TRAINING window only,
+  :mod:`quant_arena.study.pretrain`, then fine-tuned on it), run on the evaluation window,
   judged by the promotion rule (:mod:`quant_arena.ops.promotion`), registered as a model version
   (alias ``challenger``) and promoted (alias ``champion``) under the registry's lock when the rule
   says so. The champion alias is the LAST thing that moves: a retrain killed at any point leaves
@@ -35,14 +37,22 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from quant_arena.envs import TradingEnvConfig
 from quant_arena.evaluation import BacktestResult, FoldConfig, latest_fold
+from quant_arena.features import FeatureConfig
 from quant_arena.market import DataError
 from quant_arena.ops.bundle import ModelBundle, bundle_actions
 from quant_arena.ops.drift import DriftConfig, DriftReport, drift_report
@@ -69,6 +79,18 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+#: What seeds a retrain's agents, in messages (:func:`quant_arena.study.walk_forward.agent_block`).
+SEEDED_BY = "retrain.seed seeds every agent"
+
+
+class _RetrainStudy(WalkForwardConfig):
+    """The one-fold walk-forward configuration of a retrain (:meth:`RetrainConfig.study_config`):
+    walk_forward's model, naming ``retrain.<field>`` in the study's messages."""
+
+    block: ClassVar[str] = "retrain"
+    seeded_by: ClassVar[str | None] = SEEDED_BY
 
 
 def _default_agents() -> list[AgentSpec]:
@@ -108,6 +130,13 @@ class RetrainConfig(BaseModel):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     schedule: str = Field("@weekly", description="the Airflow DAG's schedule (cron expression or preset)")
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _in_block(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> RetrainConfig:
+        """Validate the agents as ``retrain.agents`` (their messages name ``retrain.seed``, ``retrain.env``)."""
+        with wf.agent_block("retrain", SEEDED_BY):
+            return handler(data)
+
     @field_validator("agents")
     @classmethod
     def _no_ensembles(cls, value: list[AgentSpec]) -> list[AgentSpec]:
@@ -129,8 +158,8 @@ class RetrainConfig(BaseModel):
 
     def study_config(self) -> WalkForwardConfig:
         """The one-fold walk-forward configuration the retrain trains and judges with (the same
-        validation: agents' envs, purges, selection horizon)."""
-        return WalkForwardConfig(
+        validation: agents' envs, purges, selection horizon), naming ``retrain.<field>`` in its messages."""
+        return _RetrainStudy(
             symbol=self.symbol,
             timeframe=self.timeframe,
             calendar=self.calendar,
@@ -316,6 +345,9 @@ class RetrainOutcome:
     champion: BacktestResult | None
     training_meta: dict[str, Any]
     note: str
+    #: the challenger's learning curve (the trainer's columns; an agent with ``pretrain`` has both
+    #: phases, ``phase`` = ``pretrain`` then ``finetune``, as walk_forward's); None when not trained
+    learning_curve: pd.DataFrame | None = None
 
 
 def _candidate(name: str, result: BacktestResult, ppy: float, version: str | None = None) -> Candidate:
@@ -332,8 +364,15 @@ def retrain_agent(
     *,
     run_id: str | None = None,
     trial_sharpes: Sequence[float] | None = None,
+    feature_config: FeatureConfig | None = None,
 ) -> RetrainOutcome:
-    """Train, judge, register and (maybe) promote one agent's challenger (module docstring)."""
+    """Train, judge, register and (maybe) promote one agent's challenger (module docstring).
+
+    An agent with a ``pretrain`` block is first pretrained on a synthetic market calibrated to the
+    TRAINING window only, then fine-tuned on it (walk_forward's path for one fold:
+    :func:`quant_arena.study.walk_forward.train_fold_agent`, :mod:`quant_arena.study.pretrain`);
+    ``feature_config`` (``params:features``) builds the synthetic market's features and is required
+    for such an agent. The champion/challenger comparison is the same either way."""
     name = config.model_name(agent)
     if not check.train:
         return RetrainOutcome(agent, name, False, None, None, check.version, check.version, False, None, check.result, {}, check.trigger_reason)
@@ -342,7 +381,7 @@ def retrain_agent(
     features = artifact["features"]
     tuned = artifact.get("tuned", {}).get(agent)
     t0 = time.perf_counter()
-    trained = wf.train_fold_agent(data, features, model_input, agent, config.seed, study, tuned=tuned)
+    trained = wf.train_fold_agent(data, features, model_input, agent, config.seed, study, tuned=tuned, feature_config=feature_config)
     agent_config, env, columns = wf.agent_setup(study, agent, features, tuned)
     start, end = data.window("test")
     unit = wf.agent_unit(data, model_input, env, columns)
@@ -368,7 +407,8 @@ def retrain_agent(
         data_span=dict(artifact["span"]),
         metrics=metrics,
         extra={"seed": int(config.seed), "periods_per_year": float(ppy), "decision": decision.reason,
-               "best_val_sharpe": float(trained.meta["best_val_sharpe"]), "timesteps": int(trained.meta["timesteps"])},
+               "best_val_sharpe": float(trained.meta["best_val_sharpe"]), "timesteps": int(trained.meta["timesteps"]),
+               **_pretrain_extra(trained.meta)},
     )
     version = registry.register(bundle, run_id=run_id, tags={"decision": "promote" if decision.promote else "reject", "reason": decision.reason})
     registry.set_challenger(version)
@@ -380,7 +420,22 @@ def retrain_agent(
             note = f"not promoted: the champion changed during this retrain (another retrain promoted first); {decision.reason}"
     after = registry.version_of("champion")
     logger.info("retrain %s: challenger v%s (%.1f s): %s", agent, version, time.perf_counter() - t0, note)
-    return RetrainOutcome(agent, name, True, decision, version, check.version, after, promoted, result, check.result, dict(trained.meta), note)
+    return RetrainOutcome(agent, name, True, decision, version, check.version, after, promoted, result, check.result, dict(trained.meta), note,
+                          trained.learning_curve)
+
+
+def _pretrain_extra(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pretrained challenger's bundle records of its pretraining (JSON; nothing without one)."""
+    if "pretrain_timesteps" not in meta:
+        return {}
+    return {
+        "pretrain_timesteps": int(meta["pretrain_timesteps"]),
+        "pretrain_best_val_sharpe": float(meta["pretrain_best_val_sharpe"]),
+        "synthetic_bars": int(meta["synthetic_bars"]),
+        "synthetic_seed": int(meta["synthetic_seed"]),
+        "calibration_rows": int(meta["calibration_rows"]),
+        "calibration_last_timestamp": pd.Timestamp(meta["calibration_last_timestamp"]).isoformat(),
+    }
 
 
 # --------------------------------------------------------------------------- report

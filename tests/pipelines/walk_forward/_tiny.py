@@ -14,6 +14,10 @@ FEATURE_PARAMS: dict = {
     "time": False, "higher_timeframes": {"timeframes": []},
 }
 
+#: A tiny ``agents[].pretrain`` block; eval_freq beyond the budget: one (final) evaluation, so the
+#: pretrained weights are the last ones.
+PRETRAIN: dict = {"n_bars": 1200, "validation_bars": 200, "timesteps": 128, "eval_freq": 10_000, "calibration": {"window": 24}, "seed_offset": 7}
+
 BASELINES: dict = {"buy_and_hold": {}, "do_nothing": {}, "ma_crossover": {"fast": 5, "slow": 20}, "logistic_regression": {}}
 
 

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import torch
 
-from quant_arena.agents import training
 from quant_arena.features import FeatureConfig, build_features
 from quant_arena.pipelines.walk_forward.pipeline import create_pipeline
 from quant_arena.reporting import learning_curve_metrics, learning_curve_summary
@@ -23,21 +22,15 @@ from quant_arena.study.walk_forward import (
     prepare_fold,
     train_fold_agent,
 )
+from tests._learn_spy import assert_same_pretraining, spy_learn
+from tests._learn_spy import same_weights as _same_weights
 
 from . import _tiny
 from .test_pipeline import run_tiny
 
 torch.set_num_threads(1)
 
-#: eval_freq beyond the budget: one (final) evaluation, so the pretrained weights are the last ones
-PRETRAIN = {
-    "n_bars": 1200,
-    "validation_bars": 200,
-    "timesteps": 128,
-    "eval_freq": 10_000,
-    "calibration": {"window": 24},
-    "seed_offset": 7,
-}
+PRETRAIN = _tiny.PRETRAIN
 
 
 def params(seeds: tuple[int, ...] = (0,)) -> dict:
@@ -67,10 +60,6 @@ def _crash_after(frame: pd.DataFrame, stop: int) -> pd.DataFrame:
     return out
 
 
-def _same_weights(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 def test_calibration_sees_only_the_training_window(fold):
     """A crash planted in the validation and test windows (every bar at or after train_stop) leaves
     the synthetic market, the pretraining's curve and the pretrained weights bit-identical (through
@@ -83,22 +72,11 @@ def test_calibration_sees_only_the_training_window(fold):
     (clean, clean_calls), (crashed, crashed_calls) = (
         _spied_training(config, artifact, f, "ppo_pretrained") for f in (frame, planted)
     )
-    assert _same_weights(
-        clean_calls[0][1], crashed_calls[0][1]
-    )  # the weights pretraining ended with
-    pre = [
-        t.learning_curve.query("phase == 'pretrain'").drop(columns=["elapsed_seconds"])
-        for t in (clean, crashed)
-    ]
-    pd.testing.assert_frame_equal(pre[0], pre[1], check_exact=True)
-    for key in (
-        "calibration_rows",
-        "calibration_last_timestamp",
-        "synthetic_log_return",
-        "synthetic_volatility",
-        "pretrain_best_val_sharpe",
-    ):
-        assert clean.meta[key] == crashed.meta[key], key
+    # the weights pretraining ended with, its curve, what the calibration saw and made
+    assert_same_pretraining(
+        (clean.learning_curve, clean.meta, clean_calls),
+        (crashed.learning_curve, crashed.meta, crashed_calls),
+    )
     assert clean.meta["calibration_rows"] == train_stop - lo
     assert (
         clean.meta["calibration_last_timestamp"]
@@ -136,36 +114,8 @@ def _pretrain_market(config, artifact, frame, window):
 def _spied_training(config, artifact, frame, agent):
     """train_fold_agent with ``learn`` spied on: the result and, per ``learn`` call (pretraining,
     then the real training), the policy weights at its start and at its end."""
-    calls: list[tuple[dict, dict]] = []
-    real_make = training.make_agent
-
-    def spy(agent_config, venv):
-        model = real_make(agent_config, venv)
-        learn = model.learn
-
-        def spied(*args, **kwargs):
-            entry = {
-                k: v.detach().clone() for k, v in model.policy.state_dict().items()
-            }
-            out = learn(*args, **kwargs)
-            calls.append(
-                (
-                    entry,
-                    {
-                        k: v.detach().clone()
-                        for k, v in model.policy.state_dict().items()
-                    },
-                )
-            )
-            return out
-
-        model.learn = spied
-        return model
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(training, "make_agent", spy)
-    try:
-        feature_config = FEATURES if config.agent(agent).pretrain is not None else None
+    feature_config = FEATURES if config.agent(agent).pretrain is not None else None
+    with spy_learn() as calls:
         result = train_fold_agent(
             fold_data(artifact, frame),
             artifact["features"],
@@ -175,8 +125,6 @@ def _spied_training(config, artifact, frame, agent):
             config,
             feature_config=feature_config,
         )
-    finally:
-        mp.undo()
     return result, calls
 
 

@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from quant_arena.features import FeatureConfig
 from quant_arena.ops import (
     ChampionCheck,
     ModelRegistry,
@@ -73,10 +74,21 @@ def check_champion(features: pd.DataFrame, artifact: Mapping[str, Any], params: 
     return check_agent_champion(_registry(config, agent), agent, features, artifact, config)
 
 
-def retrain_agent(model_input: pd.DataFrame, artifact: Mapping[str, Any], check: ChampionCheck, params: Mapping[str, Any], *, agent: str) -> RetrainOutcome:
-    """Train, judge, register and maybe promote the agent's challenger."""
+def retrain_agent(model_input: pd.DataFrame, artifact: Mapping[str, Any], check: ChampionCheck, params: Mapping[str, Any],
+                  features_params: Mapping[str, Any] | None = None, *, agent: str) -> RetrainOutcome:
+    """Train, judge, register and maybe promote the agent's challenger. ``features_params``
+    (``params:features``) is wired to agents with a ``pretrain`` block only: their synthetic
+    market's features are built with it."""
     config = _config(params)
-    return retrain_one_agent(_registry(config, agent), agent, model_input, artifact, check, config, run_id=_run_id())
+    if features_params is not None and config.study_config().agent(agent).pretrain is None:
+        raise ValueError(
+            f"retrain.agents[{agent}] has no pretrain block at run time but the pipeline was built with one (its node reads "
+            "params:features): agents are read when the pipeline is BUILT from conf/base plus the run's --env / KEDRO_ENV; "
+            "change them there, not with --params"
+        )
+    feature_config = validated(FeatureConfig, features_params) if features_params is not None else None
+    return retrain_one_agent(_registry(config, agent), agent, model_input, artifact, check, config, run_id=_run_id(),
+                             feature_config=feature_config)
 
 
 def _log_mlflow(report: pd.DataFrame, drift: pd.DataFrame) -> None:

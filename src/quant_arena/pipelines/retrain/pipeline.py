@@ -4,7 +4,9 @@
     prepare_retrain                              the newest fold up to retrain.as_of; features fitted on TRAIN
     retrain_baselines                            the baselines on the evaluation window (same simulator, costs)
     check_champion_<agent>                       the registered champion on the evaluation window; drift; train?
-    retrain_<agent>                              challenger trained (fold unit, early stopping), judged,
+    retrain_<agent>                              challenger trained (fold unit, early stopping; an agent with
+                                                 `pretrain` first pretrained on a synthetic market calibrated
+                                                 to the training window, reading params:features), judged,
                                                  registered (alias challenger), promoted under the lock
     retrain_report                               report, evaluation and drift tables, Markdown; MLflow; alerts
 
@@ -63,6 +65,7 @@ def data_chain() -> Pipeline:
 def create_pipeline(config: RetrainConfig | None = None, with_data: bool = True, **kwargs) -> Pipeline:
     config = config or read_built_config()
     agents = [a.name for a in config.agents]
+    pretrained = {a.name for a in config.agents if a.pretrain is not None}  # their synthetic market's features: params:features
     nodes = [
         *prepare_nodes(config),
         Node(evaluate_baselines, ["retrain_model_input_table", "retrain_fold_artifact", PARAMS, "params:baselines"],
@@ -73,7 +76,8 @@ def create_pipeline(config: RetrainConfig | None = None, with_data: bool = True,
         nodes.append(
             Node(
                 bind(retrain_agent, agent=a),
-                ["retrain_model_input_table", "retrain_fold_artifact", f"retrain_{a}_check_artifact", PARAMS],
+                ["retrain_model_input_table", "retrain_fold_artifact", f"retrain_{a}_check_artifact", PARAMS,
+                 *(["params:features"] if a in pretrained else [])],
                 f"retrain_{a}_outcome_artifact",
                 name=f"retrain_{a}",
             )

@@ -87,6 +87,7 @@ from quant_arena.study.walk_forward.config import (
     TunedConfig,
     WalkForwardConfig,
     WFTrainingConfig,
+    agent_block,
     run_name,
 )
 from quant_arena.study.walk_forward.ensemble import (
@@ -147,6 +148,7 @@ __all__ = [
     "TuningArtifactError",
     "WFTrainingConfig",
     "WalkForwardConfig",
+    "agent_block",
     "agent_setup",
     "agent_unit",
     "apply_tuned_params",

@@ -10,6 +10,8 @@ agent's env is ``env`` with the agent's overrides, which may not touch ``executi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ClassVar, Literal
 
@@ -46,15 +48,32 @@ __all__ = [
     "TunedConfig",
     "WFTrainingConfig",
     "WalkForwardConfig",
+    "agent_block",
     "run_name",
 ]
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Env fields an agent may not override: the costs are the baselines' (one place, ``env.execution``).
 SHARED_ENV_FIELDS: tuple[str, ...] = ("execution",)
-#: The parameter block being validated (``walk_forward``, ``arena``: :attr:`WalkForwardConfig.block`),
-#: for the messages of the models nested in it (:class:`AgentSpec`), which do not know their parent.
-_BLOCK: ContextVar[str] = ContextVar("quant_arena_study_block", default="walk_forward")
+#: The parameter block being validated (``walk_forward``, ``arena``: :attr:`WalkForwardConfig.block`;
+#: ``retrain``) and what seeds its agents, for the messages of the models nested in it
+#: (:class:`AgentSpec`), which do not know their parent. Set by :func:`agent_block`.
+_BLOCK: ContextVar[tuple[str, str]] = ContextVar(
+    "quant_arena_study_block", default=("walk_forward", "walk_forward.seeds seed every agent")
+)
+
+
+@contextmanager
+def agent_block(block: str, seeded_by: str | None = None) -> Iterator[None]:
+    """Validate :class:`AgentSpec` s inside this block as agents of the parameter block ``block``:
+    their messages name ``<block>.env.execution`` and, for ``agent.seed``, ``seeded_by`` (default
+    ``"<block>.seeds seed every agent"``; a block with one seed says e.g. ``"retrain.seed seeds
+    every agent"``). A block model wraps its validation in it (``model_validator(mode="wrap")``)."""
+    token = _BLOCK.set((block, seeded_by or f"{block}.seeds seed every agent"))
+    try:
+        yield
+    finally:
+        _BLOCK.reset(token)
 
 
 class _Strict(BaseModel):
@@ -146,14 +165,14 @@ class AgentSpec(_Strict):
         if self.tuned_study is not None and self.agent_params != "tuned":
             raise ValueError(f"agents[{self.name}].tuned_study is set but agent_params is {self.agent_params!r}; set agent_params: tuned")
         if "seed" in self.agent.model_fields_set:
-            raise ValueError(f"agents[{self.name}].agent.seed: not used ({_BLOCK.get()}.seeds seed every agent); remove it")
+            raise ValueError(f"agents[{self.name}].agent.seed: not used ({_BLOCK.get()[1]}); remove it")
         if self.forecast_features and self.pretrain is not None:
             raise ValueError(f"agents[{self.name}]: forecast_features with pretrain is not supported (the synthetic market has no forecaster); drop one")
         shared = [f for f in SHARED_ENV_FIELDS if f in self.env]
         if shared:
             raise ValueError(
                 f"agents[{self.name}].env.{shared[0]}: an agent cannot change the execution costs: agents and baselines "
-                f"are judged with the same {_BLOCK.get()}.env.execution (one place); remove it"
+                f"are judged with the same {_BLOCK.get()[0]}.env.execution (one place); remove it"
             )
         if self.ensemble is not None:
             own = [f for f in ("agent", "env", "n_envs", "pretrain", "agent_params", "tuned_study", "forecast_features") if f in self.model_fields_set]
@@ -238,6 +257,8 @@ class WalkForwardConfig(_Strict):
 
     #: The block's name in conf (``<block>.<field>`` in error messages; a study built on this model sets its own).
     block: ClassVar[str] = "walk_forward"
+    #: What seeds the agents, in messages (None: ``<block>.seeds seed every agent``; see :func:`agent_block`).
+    seeded_by: ClassVar[str | None] = None
 
     symbol: str | None = Field(None, description="series to use when market_features holds several")
     timeframe: str | None = None
@@ -277,12 +298,9 @@ class WalkForwardConfig(_Strict):
     @model_validator(mode="wrap")
     @classmethod
     def _in_block(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> WalkForwardConfig:
-        """Validate with :data:`_BLOCK` set to :attr:`block`, so nested models name ``<block>.<field>``."""
-        token = _BLOCK.set(cls.block)
-        try:
+        """Validate inside :func:`agent_block` (:attr:`block`), so nested models name ``<block>.<field>``."""
+        with agent_block(cls.block, cls.seeded_by):
             return handler(data)
-        finally:
-            _BLOCK.reset(token)
 
     @model_validator(mode="after")
     def _check(self) -> WalkForwardConfig:
