@@ -118,7 +118,14 @@ class TunedRun:
 
 
 #: The tuning record kept in a tuned agent's training metadata (``tuned_<name>``), in param order.
-_TUNED_FIELDS: tuple[str, ...] = ("study", "trial", "value", "n_complete", "span_end", "params")
+_TUNED_FIELDS: tuple[str, ...] = (
+    "study",
+    "trial",
+    "value",
+    "n_complete",
+    "span_end",
+    "params",
+)
 
 
 def tuned_run(
@@ -343,7 +350,9 @@ def study_child_runs(
         own = (run_config or {}).get((fold, strategy, seed))
         _flatten(
             "config",
-            dict(own if own is not None else (strategy_config or {}).get(strategy) or {}),
+            dict(
+                own if own is not None else (strategy_config or {}).get(strategy) or {}
+            ),
             params,
         )
         _flatten("costs", dict(costs or {}), params)
