@@ -570,7 +570,7 @@ def _tuned_record(catalog: Any, pipeline: Any, key: tuple[int, str, int], foreca
     try:
         return tuned_run(agent, spec_config, fold_artifacts[name], meta)
     except ValueError as exc:
-        logger.warning("%s: %s; its MLflow child run records the spec and the training metadata only", name, exc)
+        logger.warning("%s: %s; its MLflow child runs record the spec and the training metadata only", name, exc)
         return tuned_run(agent, spec_config, None, meta)
 
 

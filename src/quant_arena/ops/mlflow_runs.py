@@ -165,7 +165,7 @@ def tuned_run(
         if tuned is None:
             raise ValueError(
                 f"fold artifact of fold {fold_artifact.get('index')}: no tuned setup for agent {agent!r} "
-                f"(it has {sorted(fold_artifact.get('tuned') or {})}); was it trained with agent_params: tuned?"
+                f"(it has {sorted(fold_artifact.get('tuned') or {})}), so it does not say what that agent trained with"
             )
         config["agent"] = tuned.agent.model_dump(mode="json", exclude={"seed"})
         config["env"] = tuned.env.model_dump(mode="json", exclude={"execution"})

@@ -15,12 +15,16 @@ from . import _tiny
 
 
 def logged_child_runs(
-    catalog: DataCatalog, params: dict, tmp_path: Path
+    catalog: DataCatalog,
+    params: dict,
+    tmp_path: Path,
+    replace: dict[str, Any] | None = None,
 ) -> tuple[Any, list[Any]]:
     """``(client, child runs)``: the hook's :func:`~quant_arena.hooks.walk_forward_child_runs` on
     the outputs of a :func:`tests.pipelines.walk_forward.test_pipeline.run_tiny` run of ``params``
     (its models saved as the project's catalog keeps them, zips the hook copies), logged with
-    :func:`~quant_arena.ops.log_child_runs` under a parent run in ``tmp_path/mlflow.db``."""
+    :func:`~quant_arena.ops.log_child_runs` under a parent run in ``tmp_path/mlflow.db``. ``replace``: datasets whose saved
+    data the hook finds replaced (name -> data)."""
     import mlflow
 
     from quant_arena.datasets import SB3ModelDataset
@@ -41,7 +45,8 @@ def logged_child_runs(
             )
             saved[name].save(catalog.load(name))
         else:
-            saved[name] = MemoryDataset(catalog.load(name), copy_mode="assign")
+            data = (replace or {}).get(name, catalog.load(name))
+            saved[name] = MemoryDataset(data, copy_mode="assign")
     children = walk_forward_child_runs(
         DataCatalog(saved), pipe, tmp_path / "tmp", onnx=False
     )

@@ -238,6 +238,26 @@ def test_a_tuned_agents_mlflow_child_runs_carry_what_it_trained_with(run, best, 
             assert not [k for k in r.data.params if k.startswith("config.")]  # buy_and_hold has no parameters
 
 
+def test_a_fold_artifact_without_the_tuned_setup_is_named_and_the_run_keeps_its_record(run, best, tmp_path, caplog):
+    """A fold artifact that does not carry the agent's tuned setup (an earlier run's) cannot say
+    what it trained with: a warning names the dataset and the agent, and its child runs keep the
+    spec with what the training metadata recorded (study, trial, feature count); the other fold's
+    runs are complete."""
+    catalog, _ = run
+    name = "walk_forward.fold_0.fold_artifact"
+    stale = {**catalog.load(name), "tuned": {}}
+    with caplog.at_level(logging.WARNING, logger="quant_arena.hooks"):
+        _, logged = logged_child_runs(catalog, run_params(), tmp_path, replace={name: stale})
+    assert f"{name}: fold artifact of fold 0: no tuned setup for agent 'ppo_tuned'" in caplog.text
+    runs = {r.info.run_name: r.data for r in logged}
+    kept, whole = runs["fold_0/ppo_tuned/seed_0"], runs["fold_1/ppo_tuned/seed_0"]
+    assert "config.agent.hyperparameters.learning_rate" not in kept.params and "config.features.columns" not in kept.params
+    assert kept.params["config.features.n_features"] == str(len(best["feature_columns"]))
+    assert kept.params["tuned.trial"] == str(best["best_trial"]) and kept.tags["tuned_from"] == whole.tags["tuned_from"]
+    assert "config.agent.hyperparameters.learning_rate" in whole.params
+    assert "config.agent.hyperparameters.learning_rate" in runs["fold_0/ppo_tuned_fc/seed_0"].params  # its own fold artifact
+
+
 def test_a_tuned_forecast_agent_is_warned_that_its_trials_saw_no_forecast(best, caplog):
     with caplog.at_level(logging.WARNING):
         resolve_tuned_agents(_config(TUNED, TUNED_FORECAST), best, list(_tiny.market_features().columns))
