@@ -342,7 +342,8 @@ class MlflowChildRunsHooks:
     strategy x seed under the ``kedro run``'s run (kedro-mlflow's, the parent), made by
     :func:`quant_arena.ops.study_child_runs` / :func:`quant_arena.ops.log_child_runs`: tags
     ``fold``, ``strategy``, ``seed``, ``kind`` and ``tearsheet``; params: the strategy's
-    configuration, the data span, the costs; metrics: the fold's out-of-sample metrics and the
+    configuration (a tuned agent's: what it trained with in that fold, ``tuned.*`` where it came
+    from, tag ``tuned_from``), the data span, the costs; metrics: the fold's out-of-sample metrics and the
     agent's learning curve by step; artifacts: the agent's model zip and ONNX policy (the only
     MLflow copy of the model: :class:`MlflowReportHooks` leaves the study's models to the child
     runs; a run that makes none, stopped before the fold metrics or failed, logs the models it
@@ -476,7 +477,9 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
     ``catalog``: the fold metrics, learning curves and fold schedule reports, the walk_forward
     and baselines parameters, each agent's model (its saved zip; ONNX exported into ``tmp``)
     and, per strategy, the tag ``tearsheet`` = ``tearsheets[strategy]`` (the URI of the parent's
-    copy of its tear sheet, :func:`quant_arena.ops.log_parent_tearsheets`)."""
+    copy of its tear sheet, :func:`quant_arena.ops.log_parent_tearsheets`). An ``agent_params:
+    tuned`` agent's runs carry what it trained with in their fold, read from the fold artifact it
+    was trained from and its training artifact (:func:`quant_arena.ops.tuned_run`), not its spec."""
     import shutil
 
     from quant_arena.agents import UnsupportedPolicyError, export_onnx
@@ -498,8 +501,12 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
             else spec.model_dump(mode="json", exclude={"name": True, "agent": {"seed"}})
         )
     ensembles = {spec.name: spec.ensemble for spec in config.agents if spec.ensemble is not None}
+    tuned = {spec.name: spec for spec in config.agents if spec.agent_params == "tuned"}
     artifacts: dict[tuple[int, str, int], list[tuple[Path, str]]] = {}
     run_tags: dict[tuple[int, str, int], dict[str, str]] = {}
+    run_config: dict[tuple[int, str, int], dict[str, Any]] = {}
+    run_params: dict[tuple[int, str, int], dict[str, Any]] = {}
+    fold_artifacts: dict[str, Any] = {}
     for row in metrics[["fold", "strategy", "kind", "seed"]].drop_duplicates().itertuples(index=False):
         key = child_key(row.fold, row.strategy, row.seed)
         files: list[tuple[Path, str]] = []
@@ -523,6 +530,10 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
                         files.append((local / "policy.onnx", "model"))
                     except UnsupportedPolicyError as exc:
                         logger.info("%s: no ONNX policy (%s)", name, exc)
+            if key[1] in tuned:
+                record = _tuned_record(catalog, pipeline, key, tuned[key[1]].forecast_features, strategy_config[key[1]], fold_artifacts)
+                run_config[key], run_params[key] = record.config, record.params
+                run_tags[key] = {**run_tags.get(key, {}), **record.tags}
         if key[1] in (tearsheets or {}):  # the parent's copy: one per run, not one per child
             run_tags[key] = {**run_tags.get(key, {}), "tearsheet": tearsheets[key[1]]}
         artifacts[key] = files
@@ -535,7 +546,32 @@ def walk_forward_child_runs(catalog: Any, pipeline: Any, tmp: Path, onnx: bool =
         training=config.training.model_dump(mode="json"),
         artifacts=artifacts,
         run_tags=run_tags,
+        run_config=run_config,
+        run_params=run_params,
     )
+
+
+def _tuned_record(catalog: Any, pipeline: Any, key: tuple[int, str, int], forecast: bool, spec_config: Mapping[str, Any],
+                  fold_artifacts: dict[str, Any]) -> Any:
+    """:func:`quant_arena.ops.tuned_run` of a tuned agent's run ``key``: its fold's
+    ``fold_artifact`` (``forecast_fold_artifact`` with ``forecast_features``: the one its train
+    node read; loaded once per fold, kept in ``fold_artifacts``) and its training artifact. A fold
+    artifact without the agent's tuned setup (an older run's) is named in a warning and the run
+    keeps its spec, with what its training metadata recorded."""
+    from quant_arena.ops import tuned_run
+    from quant_arena.study import run_name
+
+    fold, agent, seed = key
+    name = f"walk_forward.fold_{fold}.{'forecast_' if forecast else ''}fold_artifact"
+    if name not in fold_artifacts:
+        fold_artifacts[name] = _load_if(catalog, pipeline, name)
+    training = _load_if(catalog, pipeline, f"walk_forward.fold_{fold}.{run_name(agent, seed)}_training_artifact")
+    meta = (training or {}).get("meta")
+    try:
+        return tuned_run(agent, spec_config, fold_artifacts[name], meta)
+    except ValueError as exc:
+        logger.warning("%s: %s; its MLflow child runs record the spec and the training metadata only", name, exc)
+        return tuned_run(agent, spec_config, None, meta)
 
 
 def log_step_metrics(mlflow: Any, triples: list[tuple[str, float, int]], batch: int = 1000) -> int:

@@ -28,6 +28,7 @@ from quant_arena.ops import (
     log_parent_tearsheets,
     study_child_runs,
     tearsheet_uri,
+    tuned_run,
 )
 from tests._tiny_study import CANARIES
 
@@ -158,6 +159,37 @@ def test_study_child_runs_one_per_row_with_tags_params_metrics_and_curves(
     )
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['kind'\]"):
         study_child_runs(metrics.drop(columns="kind"))
+
+
+def test_a_run_of_its_own_config_and_params_replaces_only_its_spec() -> None:
+    """``run_config`` / ``run_params`` (a tuned agent's :func:`tuned_run`): that run's ``config.*``
+    is replaced and its extra params added; the other runs keep their strategy's; a stray key
+    or a clashing name is refused, named. Without its fold artifact a tuned agent's record keeps
+    the spec and takes what its training metadata recorded; a fold artifact without its tuned
+    setup is refused, naming the agent and the fold."""
+    metrics, _, _ = _report()
+    spec = {"agent_params": "tuned", "agent": {"algo": "ppo", "hyperparameters": {}}}
+    meta = {"n_features": 3, "tuned_study": "s", "tuned_trial": 7, "tuned_span_end": "2020-01-01 00:00:00+00:00",
+            "tuned_params": {"gamma": 0.9}, "tuning_overlap": "fold 0's test window starts ..."}
+    record = tuned_run("ppo_mlp", spec, None, meta)
+    assert record.config == {**spec, "features": {"n_features": 3}} and record.tags == {"tuned_from": "s#7"}
+    key = child_key(0, "ppo_mlp", 3)
+    own = {"agent": {"algo": "ppo", "hyperparameters": {"gamma": 0.9}}}
+    base, agent, later = study_child_runs(
+        metrics, strategy_config={"ppo_mlp": spec}, run_config={key: own}, run_params={key: record.params},
+        run_tags={key: record.tags},
+    )
+    assert agent.params["config.agent.hyperparameters.gamma"] == "0.9" and "config.agent_params" not in agent.params
+    assert agent.params["tuned.trial"] == "7" and agent.params["tuned.params.gamma"] == "0.9"
+    assert agent.params["tuned.value"] == "null" and agent.params["tuned.overlap"].startswith("fold 0's")
+    assert later.params["config.agent_params"] == "tuned" and not [k for k in later.params if k.startswith("tuned.")]
+    assert not [k for k in base.params if k.startswith(("tuned.", "config."))] and agent.tags["tuned_from"] == "s#7"
+    with pytest.raises(ValueError, match=r"run_config: no row of the fold metrics report for \(fold, strategy, seed\) \[\(2, 'ppo_mlp', 3\)\]"):
+        study_child_runs(metrics, run_config={(2, "ppo_mlp", 3): own})
+    with pytest.raises(ValueError, match=r"run_params of fold_0/ppo_mlp/seed_3: \['fold'\] are already params"):
+        study_child_runs(metrics, run_params={key: {"fold": 9}})
+    with pytest.raises(ValueError, match=r"fold 4: no tuned setup for agent 'ppo_mlp' \(it has \['other'\]\)"):
+        tuned_run("ppo_mlp", spec, {"index": 4, "tuned": {"other": object()}}, meta)
 
 
 def test_log_child_runs_lands_them_under_the_parent(tmp_path: Path) -> None:

@@ -78,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "tearsheet_uri": "mlflow_runs",
     "TEARSHEET_FOLDER": "mlflow_runs",
     "study_child_runs": "mlflow_runs",
+    "TunedRun": "mlflow_runs",
+    "tuned_run": "mlflow_runs",
     # lock
     "LOCK_TABLE": "lock",
     "FileLock": "lock",

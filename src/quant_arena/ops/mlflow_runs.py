@@ -12,9 +12,12 @@ under the parent and can filter and compare them:
   (``agent`` / ``baseline``), ``study`` = ``walk_forward``;
   e.g. ``tags.kind = 'agent' and tags.strategy = 'ppo_mlp'`` in the search box; an ensemble
   agent's runs also carry :func:`ensemble_tags` (members, combine, the member ``select`` chose in
-  that fold, and ``model``: it has no model of its own, its members' runs hold theirs);
+  that fold, and ``model``: it has no model of its own, its members' runs hold theirs); a tuned
+  agent's runs carry ``tuned_from`` = ``<study>#<trial>`` (:func:`tuned_run`);
 - **params**: the strategy's configuration (``config.*``: an agent's algorithm, hyperparameters,
-  network and env overrides; a baseline's parameters), the data span (``span.train_first`` ...
+  network and env overrides; a baseline's parameters; an ``agent_params: tuned`` agent's: what
+  it trained with in that fold, with its study, trial and span end as ``tuned.*``,
+  :func:`tuned_run`), the data span (``span.train_first`` ...
   ``span.test_last`` and bar counts), the execution costs (``costs.*``) and the training budget
   (``training.*``, agents only);
 - **metrics**: every numeric out-of-sample metric of the fold's test window (``sharpe``,
@@ -48,12 +51,14 @@ __all__ = [
     "CHILD_KEYS",
     "TEARSHEET_FOLDER",
     "ChildRun",
+    "TunedRun",
     "child_key",
     "ensemble_tags",
     "log_child_runs",
     "log_parent_tearsheets",
     "study_child_runs",
     "tearsheet_uri",
+    "tuned_run",
 ]
 
 #: The columns of the fold metrics report that identify a child run (the rest are its metrics).
@@ -97,6 +102,87 @@ def ensemble_tags(
     if combine == "select" and selected is not None:
         tags["ensemble.selected"] = str(selected)
     return tags
+
+
+@dataclass(frozen=True)
+class TunedRun:
+    """What the child run of an ``agent_params: tuned`` agent records about the setup it trained
+    with in one fold (:func:`tuned_run`)."""
+
+    #: its configuration, logged as ``config.*`` instead of its spec's (``study_child_runs(run_config=)``)
+    config: dict[str, Any]
+    #: ``{"tuned": {...}}``: the study, trial, objective value, span end and the trial's values, ``tuned.*``
+    params: dict[str, Any]
+    #: ``tuned_from`` = ``<study>#<trial>`` (as in ``walk_forward_fitted_report``)
+    tags: dict[str, str]
+
+
+#: The tuning record kept in a tuned agent's training metadata (``tuned_<name>``), in param order.
+_TUNED_FIELDS: tuple[str, ...] = (
+    "study",
+    "trial",
+    "value",
+    "n_complete",
+    "span_end",
+    "params",
+)
+
+
+def tuned_run(
+    agent: str,
+    spec_config: Mapping[str, Any],
+    fold_artifact: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> TunedRun:
+    """The child-run record of tuned agent ``agent`` in one fold, from what that fold saved.
+
+    The spec says only ``agent_params: tuned``; the values the agent trained with were resolved
+    from ``tune_best_params`` when its fold was prepared and are kept in the fold artifact
+    (``tuned[agent]``, a :class:`quant_arena.study.TunedAgent`, and ``features``) and in its
+    training metadata (``tuned_study``, ``tuned_trial``, ... ``tuning_overlap``). They replace the
+    spec's ``agent`` (the resolved algorithm, hyperparameters, network, extractor; no seed: the
+    run's ``seed`` is) and ``env`` (the env it trained in, without the costs: ``costs.*``) and add
+    ``features`` (``n_features`` and ``columns``: what it observed, the tuned columns plus the
+    forecast columns with ``forecast_features``); the rest of the spec stays.
+
+    Args:
+        agent: the agent's name.
+        spec_config: the agent's spec as logged for an untuned agent (``config.*``).
+        fold_artifact: the fold artifact the agent was trained from (``forecast_fold_artifact``
+            with ``forecast_features``); None when it is not there (the spec's ``agent`` and
+            ``env`` stay, ``n_features`` comes from ``meta``).
+        meta: the run's training metadata (its training artifact's ``meta``).
+
+    Raises:
+        ValueError: the fold artifact carries no tuned setup for ``agent`` (naming the agent, the
+            fold and the agents it does carry).
+    """
+    config = dict(spec_config)
+    meta = dict(meta or {})
+    source: dict[str, Any] = {}
+    if fold_artifact is not None:
+        tuned = (fold_artifact.get("tuned") or {}).get(agent)
+        if tuned is None:
+            raise ValueError(
+                f"fold artifact of fold {fold_artifact.get('index')}: no tuned setup for agent {agent!r} "
+                f"(it has {sorted(fold_artifact.get('tuned') or {})}), so it does not say what that agent trained with"
+            )
+        config["agent"] = tuned.agent.model_dump(mode="json", exclude={"seed"})
+        config["env"] = tuned.env.model_dump(mode="json", exclude={"execution"})
+        columns = list(fold_artifact["features"].columns_for(agent))
+        config["features"] = {"n_features": len(columns), "columns": columns}
+        source = dict(tuned.source)
+    elif meta.get("n_features") is not None:
+        config["features"] = {"n_features": int(meta["n_features"])}
+    record = {k: meta.get(f"tuned_{k}", source.get(k)) for k in _TUNED_FIELDS}
+    if meta.get("tuning_overlap"):
+        record["overlap"] = meta["tuning_overlap"]
+    tags = (
+        {"tuned_from": f"{record['study']}#{record['trial']}"}
+        if record["study"] is not None and record["trial"] is not None
+        else {}
+    )
+    return TunedRun(config=config, params={"tuned": record}, tags=tags)
 
 
 @dataclass
@@ -180,6 +266,8 @@ def study_child_runs(
     artifacts: Mapping[tuple[int, str, int], Sequence[tuple[Path, str]]] | None = None,
     study: str = "walk_forward",
     run_tags: Mapping[tuple[int, str, int], Mapping[str, str]] | None = None,
+    run_config: Mapping[tuple[int, str, int], Mapping[str, Any]] | None = None,
+    run_params: Mapping[tuple[int, str, int], Mapping[str, Any]] | None = None,
 ) -> list[ChildRun]:
     """One :class:`ChildRun` per row of a walk-forward fold metrics report.
 
@@ -197,15 +285,34 @@ def study_child_runs(
         study: the ``study`` tag.
         run_tags: :func:`child_key` -> more tags of that run (e.g. :func:`ensemble_tags`); they
             cannot replace the key tags above.
+        run_config: :func:`child_key` -> the configuration that run trained with, logged as
+            ``config.*`` instead of ``strategy_config[strategy]`` (a tuned agent's,
+            :attr:`TunedRun.config`).
+        run_params: :func:`child_key` -> more params of that run, flattened under their own
+            names (a tuned agent's ``tuned.*``, :attr:`TunedRun.params`).
 
     Raises:
-        ValueError: the report lacks a key column (named).
+        ValueError: the report lacks a key column (named); a key of ``run_config`` or
+            ``run_params`` has no row in the report, or a name of ``run_params`` is already a
+            param of its run (both named).
     """
     missing = [c for c in CHILD_KEYS if c not in fold_metrics.columns]
     if missing:
         raise ValueError(
             f"the fold metrics report lacks column(s) {missing} (has {list(fold_metrics.columns)})"
         )
+    keys = {
+        child_key(f, s, d)
+        for f, s, d in zip(
+            fold_metrics["fold"], fold_metrics["strategy"], fold_metrics["seed"]
+        )
+    }
+    for what, given in (("run_config", run_config), ("run_params", run_params)):
+        stray = sorted(set(given or {}) - keys)
+        if stray:
+            raise ValueError(
+                f"{what}: no row of the fold metrics report for (fold, strategy, seed) {stray}"
+            )
     spans = _spans(schedule)
     numeric = [
         c
@@ -240,10 +347,25 @@ def study_child_runs(
         params.update(spans.get(fold, {}))
         for c in extra:
             params[f"span.oos_{c.split('_')[0]}"] = str(row[c])
-        _flatten("config", dict((strategy_config or {}).get(strategy) or {}), params)
+        own = (run_config or {}).get((fold, strategy, seed))
+        _flatten(
+            "config",
+            dict(
+                own if own is not None else (strategy_config or {}).get(strategy) or {}
+            ),
+            params,
+        )
         _flatten("costs", dict(costs or {}), params)
         if agent:
             _flatten("training", dict(training or {}), params)
+        more: dict[str, str] = {}
+        _flatten("", dict((run_params or {}).get((fold, strategy, seed)) or {}), more)
+        taken = sorted(set(more) & set(params))
+        if taken:
+            raise ValueError(
+                f"run_params of {name}: {taken} are already params of the run"
+            )
+        params.update(more)
         metrics = {
             c: float(row[c])
             for c in numeric
@@ -366,6 +488,8 @@ def _note(child: ChildRun) -> str:
     what = f"{t['kind']} {t['strategy']}" + (
         f", seed {t['seed']}" if t["kind"] == "agent" else ""
     )
+    if "tuned_from" in t:
+        what += f" (agent_params: tuned, trial {t['tuned_from']})"
     if "ensemble.combine" in t:
         what += (
             f" (ensemble, {t['ensemble.combine']} of {t['ensemble.members']}"

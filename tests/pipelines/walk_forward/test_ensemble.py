@@ -25,6 +25,7 @@ from quant_arena.study.walk_forward import (
 )
 
 from . import _tiny
+from ._mlflow import logged_child_runs
 from .test_pipeline import run_tiny
 
 torch.set_num_threads(1)
@@ -273,28 +274,8 @@ def test_an_ensembles_mlflow_child_runs_say_what_it_is_and_that_it_has_no_model(
     study, logged into a real SQLite MLflow store: every ensemble run carries its members, its
     combine, the member ``select`` chose in that fold (the best validation Sharpe) and a ``model``
     tag saying it has none (no model artifact: its members' runs, named, hold theirs)."""
-    import mlflow
-    from kedro.io import DataCatalog, MemoryDataset
-
-    from quant_arena.datasets import SB3ModelDataset
-    from quant_arena.hooks import walk_forward_child_runs
-    from quant_arena.ops import log_child_runs
-
     catalog, _ = runs
-    pipe = create_pipeline(WalkForwardConfig.model_validate(params()), with_data=False, with_report=False)
-    saved = {"params:walk_forward": MemoryDataset(params()), "params:baselines": MemoryDataset(_tiny.BASELINES)}
-    for name in pipe.all_outputs():  # the models as the project's catalog keeps them (zips the hook copies)
-        if name.endswith("_model"):
-            saved[name] = SB3ModelDataset(filepath=str(tmp_path / "models" / f"{name}.zip"))
-            saved[name].save(catalog.load(name))
-        else:
-            saved[name] = MemoryDataset(catalog.load(name), copy_mode="assign")
-    children = walk_forward_child_runs(DataCatalog(saved), pipe, tmp_path / "tmp", onnx=False)
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    exp = client.create_experiment("walk_forward")
-    parent = client.create_run(exp, run_name="__default__").info.run_id
-    log_child_runs(client, parent, children)
-    logged = client.search_runs([exp], filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
+    client, logged = logged_child_runs(catalog, params(), tmp_path)
     by_name = {r.info.run_name: r for r in logged}
     ens = [r for r in logged if r.data.tags["strategy"].startswith("ens_")]
     assert len(ens) == 2 * 2 * 2  # 2 ensembles x 2 folds x 2 seeds

@@ -34,6 +34,7 @@ from quant_arena.study.walk_forward import (
 )
 
 from . import _tiny
+from ._mlflow import logged_child_runs
 from .test_forecast import FORECASTER
 from .test_pipeline import Kept, run_tiny
 
@@ -108,9 +109,15 @@ def wf_params(*agents: dict, **overrides) -> dict:
     return p
 
 
+def run_params() -> dict:
+    """The walk_forward parameters of the ``run`` fixture: a configured agent, a tuned one and a
+    tuned one with forecast features."""
+    return wf_params(TUNED, TUNED_FORECAST, forecaster=FORECASTER)
+
+
 @pytest.fixture(scope="module")
 def run(best):
-    params = wf_params(TUNED, TUNED_FORECAST, forecaster=FORECASTER)
+    params = run_params()
     catalog = run_tiny(params, {"tune_best_params": best})
     return catalog, create_pipeline(WalkForwardConfig.model_validate(params), with_data=False, with_report=False)
 
@@ -177,6 +184,78 @@ def test_a_tuned_agent_with_forecast_features_trains_with_the_best_trial_and_the
     assert fitted.loc["agent:ppo_tuned_fc_seed_0", "tuned_from"].tolist() == [f"wf_test#{best['best_trial']}"] * 2
     assert len(fitted.loc[["forecaster"]]) == 2 and fitted["honest"].all()
     assert "ppo_tuned_fc" in set(catalog.load("walk_forward_summary_report")["strategy"])
+
+
+def test_a_tuned_agents_mlflow_child_runs_carry_what_it_trained_with(run, best, tmp_path):
+    """The hook's child runs (:func:`quant_arena.hooks.walk_forward_child_runs`) of the tuned study,
+    logged into a real SQLite MLflow store: a tuned agent's run has the hyperparameters, window and
+    feature columns its model was trained with (not its spec, ``agent_params: tuned``) and the
+    study, trial and span end they came from; the configured agent's and the baseline's runs are
+    what they always were (their spec's ``config.*``, nothing tuned)."""
+    import ast
+
+    from quant_arena.ops import study_child_runs
+
+    catalog, _ = run
+    params = run_params()
+    client, logged = logged_child_runs(catalog, params, tmp_path)
+    runs = {r.info.run_name: r for r in logged}
+    p = best["params"]
+    for fold in (0, 1):
+        for agent in ("ppo_tuned", "ppo_tuned_fc"):
+            r = runs[f"fold_{fold}/{agent}/seed_0"]
+            got, tags = r.data.params, r.data.tags
+            model = catalog.load(f"walk_forward.fold_{fold}.{agent}_seed_0_model")
+            columns = get_normalization(model)["feature_scaler"]["columns"]
+            assert got["config.agent_params"] == "tuned" and got["config.agent.algo"] == "ppo"
+            assert float(got["config.agent.hyperparameters.learning_rate"]) == pytest.approx(model.learning_rate) == pytest.approx(p["learning_rate"])
+            assert float(got["config.agent.hyperparameters.gamma"]) == pytest.approx(model.gamma) == pytest.approx(p["gamma"])
+            assert got["config.agent.hyperparameters.n_steps"] == str(model.n_steps)
+            assert ast.literal_eval(got["config.agent.policy_kwargs.net_arch.pi"]) == model.policy.net_arch["pi"] == [p["net_width"]]
+            assert int(got["config.env.window"]) == model.observation_space["market"].shape[0] == p["window"]
+            assert ast.literal_eval(got["config.features.columns"]) == columns
+            assert int(got["config.features.n_features"]) == len(columns) == model.observation_space["market"].shape[-1]
+            assert "config.env.execution.taker_fee" not in got and got["costs.taker_fee"] == "0.001"  # the costs stay costs.*
+            assert got["tuned.study"] == "wf_test" and got["tuned.trial"] == str(best["best_trial"])
+            assert pd.Timestamp(got["tuned.span_end"]) == pd.Timestamp(best["span_end"])
+            assert float(got["tuned.value"]) == pytest.approx(best["best_value"])
+            assert float(got["tuned.params.learning_rate"]) == pytest.approx(p["learning_rate"]) and "tuned.overlap" not in got
+            assert tags["tuned_from"] == f"wf_test#{best['best_trial']}" and "agent_params: tuned" in tags["mlflow.note.content"]
+        assert ast.literal_eval(runs[f"fold_{fold}/ppo_tuned_fc/seed_0"].data.params["config.features.columns"])[-2:] == list(FORECAST_COLUMNS)
+    # the configured agent and the baselines: exactly their spec's config.*, no tuned record
+    config = WalkForwardConfig.model_validate(params)
+    spec = config.agent("ppo_mlp").model_dump(mode="json", exclude={"name": True, "agent": {"seed"}})
+    row = pd.DataFrame({"fold": [0], "strategy": ["ppo_mlp"], "kind": ["agent"], "seed": [0]})
+    expected = {k: v for k, v in study_child_runs(row, strategy_config={"ppo_mlp": spec})[0].params.items() if k.startswith("config.")}
+    plain = [r for r in logged if r.data.tags["strategy"] in ("ppo_mlp", "buy_and_hold")]
+    assert len(plain) == 4
+    for r in plain:
+        assert not [k for k in r.data.params if k.startswith(("tuned.", "config.features."))] and "tuned_from" not in r.data.tags
+        if r.data.tags["strategy"] == "ppo_mlp":
+            assert {k: v for k, v in r.data.params.items() if k.startswith("config.")} == expected
+            assert expected["config.agent.hyperparameters.n_steps"] == "32" and expected["config.agent_params"] == "config"
+        else:
+            assert not [k for k in r.data.params if k.startswith("config.")]  # buy_and_hold has no parameters
+
+
+def test_a_fold_artifact_without_the_tuned_setup_is_named_and_the_run_keeps_its_record(run, best, tmp_path, caplog):
+    """A fold artifact that does not carry the agent's tuned setup (an earlier run's) cannot say
+    what it trained with: a warning names the dataset and the agent, and its child runs keep the
+    spec with what the training metadata recorded (study, trial, feature count); the other fold's
+    runs are complete."""
+    catalog, _ = run
+    name = "walk_forward.fold_0.fold_artifact"
+    stale = {**catalog.load(name), "tuned": {}}
+    with caplog.at_level(logging.WARNING, logger="quant_arena.hooks"):
+        _, logged = logged_child_runs(catalog, run_params(), tmp_path, replace={name: stale})
+    assert f"{name}: fold artifact of fold 0: no tuned setup for agent 'ppo_tuned'" in caplog.text
+    runs = {r.info.run_name: r.data for r in logged}
+    kept, whole = runs["fold_0/ppo_tuned/seed_0"], runs["fold_1/ppo_tuned/seed_0"]
+    assert "config.agent.hyperparameters.learning_rate" not in kept.params and "config.features.columns" not in kept.params
+    assert kept.params["config.features.n_features"] == str(len(best["feature_columns"]))
+    assert kept.params["tuned.trial"] == str(best["best_trial"]) and kept.tags["tuned_from"] == whole.tags["tuned_from"]
+    assert "config.agent.hyperparameters.learning_rate" in whole.params
+    assert "config.agent.hyperparameters.learning_rate" in runs["fold_0/ppo_tuned_fc/seed_0"].params  # its own fold artifact
 
 
 def test_a_tuned_forecast_agent_is_warned_that_its_trials_saw_no_forecast(best, caplog):
