@@ -41,17 +41,33 @@ def shipped_btc_1h() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_mlflow_run_leaks_between_tests():
-    """A KedroSession run that fails in a before_pipeline_run hook (parameter validation) leaves
-    kedro-mlflow's run active in this process (a CLI run ends with its process); end it so the
-    next test that starts its own MLflow run is not refused."""
-    yield
+def _no_mlflow_state_leaks_between_tests():
+    """MLflow state a test leaves in this process is undone after it:
+
+    - a KedroSession run that fails in a before_pipeline_run hook (parameter validation) leaves
+      kedro-mlflow's run active (a CLI run ends with its process): it is ended, so the next test
+      that starts its own MLflow run is not refused;
+    - ``mlflow.set_experiment`` sets a process-wide active experiment AND ``MLFLOW_EXPERIMENT_ID``
+      (inherited by every subprocess): a later ``mlflow.start_run()`` on another store, or a later
+      ``kedro run`` subprocess, would look for that experiment id there. Both are put back.
+    """
     import sys
 
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    experiment_before = getattr(fluent, "_active_experiment_id", None)
+    env_before = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    yield
     mlflow = sys.modules.get("mlflow")
     if mlflow is not None:
         while mlflow.active_run() is not None:
             mlflow.end_run()
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is not None:
+        fluent._active_experiment_id = experiment_before
+    if env_before is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    else:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = env_before
 
 
 @pytest.fixture(scope="session")

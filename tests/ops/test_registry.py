@@ -142,7 +142,10 @@ def test_models_registered_into_one_run_keep_their_own_bundles(
     other = ModelRegistry(
         "m2", store, artifact_location=(tmp_path / "artifacts").as_uri()
     )
-    with mlflow.start_run() as active:
+    shared = registry.client.create_experiment(  # its own: no global MLflow state is read
+        "shared", artifact_location=(tmp_path / "shared").as_uri()
+    )
+    with mlflow.start_run(experiment_id=shared) as active:
         run_id = active.info.run_id
         v1 = registry.register(tiny.bundle, run_id=run_id)
         v2 = other.register(_other(tiny), run_id=run_id)
