@@ -35,7 +35,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -181,6 +181,9 @@ class PortfolioAgentSpec(_Strict):
 
 class PortfolioStudyConfig(_Strict):
     """The ``portfolio`` parameter block (``conf/base/parameters_portfolio.yml``)."""
+
+    #: The block's name in conf, for the messages of the fold helpers shared with walk_forward.
+    block: ClassVar[str] = "portfolio"
 
     data: PortfolioDataConfig = Field(default_factory=PortfolioDataConfig)
     features: FeatureConfig = Field(
