@@ -176,11 +176,26 @@ class PaperConfig(BaseModel):
     model_cache: str = Field(
         "data/06_models/paper", description="where registry versions are downloaded"
     )
+    model_cache_keep: int = Field(
+        2,
+        description="model versions kept in model_cache (the one traded and the previous ones, most "
+        "recently used first; 2: the one traded and one to roll back to); older ones are removed "
+        "when a new version is downloaded",
+    )
     model_check_seconds: float = Field(
         1.0,
         ge=0.0,
         description="re-read the alias at most this often (wall-clock seconds; 0: before every bar)",
     )
+
+    @field_validator("model_cache_keep")
+    @classmethod
+    def _keep(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(
+                f"paper.model_cache_keep={value}: keep at least 1 model version (the one traded) in paper.model_cache"
+            )
+        return value
 
     @field_validator("store")
     @classmethod
@@ -299,10 +314,23 @@ class StaticSource:
     def current(self) -> tuple[str, Any]:
         return self.version, self.bundle
 
+    def load(self, version: str) -> Any:
+        if str(version) != self.version:
+            raise PaperError(
+                f"this model source holds version {self.version} only, not {version}"
+            )
+        return self.bundle
+
 
 class RegistrySource:
     """The version an alias of a registered model points to now (re-read when ``check_seconds``
-    have passed since the last read; 0: at every call); versions are downloaded once into ``cache``."""
+    have passed since the last read; 0: at every call); versions are downloaded once into
+    ``cache`` (``<cache>/<registered model>/v<version>``).
+
+    The cache keeps ``keep`` versions: each download removes the versions least recently used
+    (a version's directory is touched when it is downloaded and when the account starts trading
+    it, :meth:`hold`), never the one just downloaded nor the one the account trades, and logs
+    what it removed."""
 
     def __init__(
         self,
@@ -311,15 +339,30 @@ class RegistrySource:
         cache: str | Path | None = None,
         check_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        keep: int = 2,
     ) -> None:
+        if int(keep) < 1:
+            raise PaperError(
+                f"RegistrySource keep={keep}: keep at least 1 model version (paper.model_cache_keep)"
+            )
         self.registry = registry
         self.alias = str(alias)
         self.cache = Path(cache) if cache is not None else None
         self.check_seconds = float(check_seconds)
         self.clock = clock
+        self.keep = int(keep)
+        #: the version the account trades (never removed from the cache)
+        self.in_use: str | None = None
         self._loaded: dict[str, Any] = {}
         self._version: str | None = None
         self._checked = -math.inf
+
+    def _dir(self, version: str) -> Path | None:
+        return (
+            None
+            if self.cache is None
+            else self.cache / self.registry.name / f"v{version}"
+        )
 
     def current(self) -> tuple[str, Any]:
         now = self.clock()
@@ -327,14 +370,75 @@ class RegistrySource:
             self._version = str(self.registry.resolve(self.alias))
             self._checked = now
         version = self._version
+        return version, self.load(version)
+
+    def load(self, version: str) -> Any:
+        """The bundle of ``version`` (downloaded once; a download prunes the cache)."""
+        version = str(version)
         if version not in self._loaded:
-            dst = (
-                None
-                if self.cache is None
-                else self.cache / self.registry.name / f"v{version}"
-            )
+            dst = self._dir(version)
             self._loaded[version] = self.registry.load(version, dst=dst)
-        return version, self._loaded[version]
+            if dst is not None:
+                _touch(dst)
+                self.prune(version)
+        return self._loaded[version]
+
+    def hold(self, version: str) -> None:
+        """The account trades ``version`` from now on: it is never pruned and counts as the most
+        recently used (the one a rollback goes back to after the next promotion)."""
+        version = str(version)
+        if version != self.in_use:
+            self.in_use = version
+            dst = self._dir(version)
+            if dst is not None and dst.is_dir():
+                _touch(dst)
+
+    def prune(self, new: str | None = None) -> list[str]:
+        """Remove the cached versions beyond the ``keep`` most recently used (never ``new`` nor
+        :attr:`in_use`); returns the removed versions' directory names."""
+        import shutil
+
+        if self.cache is None:
+            return []
+        root = self.cache / self.registry.name
+        if not root.is_dir():
+            return []
+        dirs = [
+            p
+            for p in root.iterdir()
+            if p.is_dir() and p.name[:1] == "v" and p.name[1:].isdigit()
+        ]
+        protected = {f"v{v}" for v in (new, self.in_use) if v is not None}
+        kept = [p for p in dirs if p.name in protected]
+        rest = sorted(
+            (p for p in dirs if p.name not in protected),
+            key=lambda p: (p.stat().st_mtime_ns, int(p.name[1:])),
+            reverse=True,
+        )
+        room = max(self.keep - len(kept), 0)
+        removed = []
+        for path in rest[room:]:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+            # a bundle loaded from there must be downloaded again if it is asked for
+            self._loaded.pop(path.name[1:], None)
+        if removed:
+            logger.info(
+                "paper model cache %s: removed %s (keeping %d: %s)",
+                root,
+                ", ".join(sorted(removed, key=lambda n: int(n[1:]))),
+                self.keep,
+                ", ".join(
+                    sorted((p.name for p in kept + rest[:room]), key=lambda n: int(n[1:]))
+                ),
+            )
+        return removed
+
+
+def _touch(path: Path) -> None:
+    """Mark a cached version as used now (the cache's recency order)."""
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
 
 
 # --------------------------------------------------------------------------- feeds
@@ -509,6 +613,12 @@ class PaperRun:
         }
 
 
+def _execution_change(old: Any, new: Any) -> str:
+    """``name a -> b, ...`` for the execution settings two env configs differ in ('' if none)."""
+    a, b = old.execution.model_dump(), new.execution.model_dump()
+    return ", ".join(f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b.get(k))
+
+
 _BAR_FIELDS = ("open", "high", "low", "close")
 #: the bar columns the feature builder and the simulator read (funding, spread and mark prices
 #: too): the account keeps these of every bar
@@ -571,6 +681,8 @@ class PaperTrader:
         #: per model version, ``(n, arrays)``: the simulator's input arrays over the first ``n``
         #: history bars (the last processed bar's), grown by one row a bar
         self._books: dict[str, tuple[int, dict[str, Any]]] = {}
+        #: the versions whose change was refused (their fill_delay is not the account's)
+        self._refused: set[str] = set()
         self.breakers: CircuitBreakers | None = None
         #: the breach alerts of this object's bars (``{"kind", "title", "text", "fields"}``;
         #: the pipeline saves them as ``paper_alerts``, which AlertHooks sends)
@@ -743,10 +855,19 @@ class PaperTrader:
                     )
         self.state = state
         self.history = _slim(self.store.bars_frame(cfg.account))
+        ledger = self.store.ledger(cfg.account)
         # the breakers' state is a function of the processed bars: replayed from the ledger
         self.breakers = CircuitBreakers.from_ledger(
-            self.store.ledger(cfg.account), cfg.breakers, state.initial_equity
+            ledger, cfg.breakers, state.initial_equity
         )
+        # a refused model change is recorded (and alerted) once per version, across restarts
+        self._refused = {
+            label[len("refused:") :]
+            for text in ledger["event"]
+            for label in str(text).split()
+            if label.startswith("refused:")
+        }
+        self._hold(state.model_version)
         return state
 
     def _create(self, history: pd.DataFrame) -> AccountState:
@@ -876,17 +997,14 @@ class PaperTrader:
         row = self._conform(bar)
         bars = self._grown(row)
         version, bundle = self.source.current()
-        if version not in self._runners:
-            self._runner_for(version, bundle, self._frame_of(bars))
-        runner = self._runners[version]
-        arrays = self._grown_arrays(runner, bars)
         events: list[tuple[str, str]] = []
         labels: list[str] = []
         if version != state.model_version:
-            events.append(
-                ("model", f"model version {state.model_version} -> {version}")
-            )
-            labels.append(f"model:{version}")
+            version = self._admit(version, bundle, bars, row["timestamp"], events, labels)
+        elif version not in self._runners:
+            self._runner_for(version, bundle, self._frame_of(bars))
+        runner = self._runners[version]
+        arrays = self._grown_arrays(runner, bars)
         env = self._env(runner, arrays, state.last_t)
         env.restore(state.snapshot)
         obs = env.step_target(state.pending_target)
@@ -915,7 +1033,7 @@ class PaperTrader:
             names = [b.name for b in breaches] + ([stop] if stop else [])
             labels.append("breach:" + ",".join(names))
             events.append(("breach", reason))
-            self._alert(row["timestamp"], names, reason, equity)
+            self._breach_alert(row["timestamp"], names, reason, equity)
         elif status == "halted":
             target = NAN
         else:
@@ -945,27 +1063,119 @@ class PaperTrader:
         env.close()
         self._bars, self._history = bars, None
         self._books = {version: (len(bars["timestamp"]), arrays)}
+        self._hold(version)
         return {"timestamp": row["timestamp"], **ledger, "status": status}
 
-    def _alert(
+    def _hold(self, version: str) -> None:
+        """Tell the model source which version the account trades (its cache keeps it)."""
+        hold = getattr(self.source, "hold", None)
+        if hold is not None:
+            hold(version)
+
+    def _bundle_of(self, version: str) -> Any:
+        """The bundle of a version the account traded (the source loads it when needed)."""
+        if version in self._runners:
+            return self._runners[version].bundle
+        have, bundle = self.source.current()
+        if have == version:
+            return bundle
+        load = getattr(self.source, "load", None)
+        if load is None:
+            raise PaperError(
+                f"paper account {self.config.account!r} trades model version {version}; its source cannot load it"
+            )
+        return load(version)
+
+    def _admit(
+        self,
+        version: str,
+        bundle: Any,
+        bars: Mapping[str, np.ndarray],
+        ts: pd.Timestamp,
+        events: list[tuple[str, str]],
+        labels: list[str],
+    ) -> str:
+        """The version that decides this bar when the alias points to ``version``, another one
+        than the account trades: ``version`` (the change is recorded, with any change of the
+        execution costs), or, when its ``fill_delay`` differs from the account's, the version
+        the account trades (the change is refused: recorded and alerted once per version)."""
+        state = self.state
+        assert state is not None
+        old_version = state.model_version
+        if version in self._refused and old_version in self._runners:
+            return old_version  # refused before: nothing new to record
+        frame = self._frame_of(bars)
+        new = self._runner_for(version, bundle, frame)
+        delay = len(np.atleast_1d(state.snapshot["Q"]))  # the account's order queue
+        want = int(new.env.execution.fill_delay)
+        if want == delay:
+            try:
+                old = self._runner_for(old_version, self._bundle_of(old_version), frame)
+            except Exception as exc:  # noqa: BLE001 - the change stands; only its detail is lost
+                logger.warning("paper: model version %s cannot be loaded to compare its costs: %s", old_version, exc)
+                change = f"execution of version {old_version} unknown"
+            else:
+                change = _execution_change(old.env, new.env)
+            events.append(
+                (
+                    "model",
+                    f"model version {old_version} -> {version}"
+                    + (f"; execution: {change}" if change else ""),
+                )
+            )
+            labels.append(f"model:{version}")
+            return version
+        self._runner_for(old_version, self._bundle_of(old_version), frame)
+        if version not in self._refused:
+            self._refused.add(version)
+            cfg = self.config
+            reason = (
+                f"model version {version} refused: its fill_delay={want} differs from the account's "
+                f"fill_delay={delay} (model version {old_version}); orders in flight cannot change their "
+                f"fill bar, so the account keeps trading version {old_version}"
+            )
+            events.append(("refused", reason))
+            labels.append(f"refused:{version}")
+            logger.warning("paper account %r at %s: %s", cfg.account, ts.isoformat(), reason)
+            self._send(
+                "rejection",
+                f"Paper account {cfg.account}: model version {version} refused",
+                f"{reason}. To paper-trade version {version}, start a new account "
+                f"(another paper.account); this one follows the alias again when it points to a "
+                f"version with fill_delay={delay}.",
+                {
+                    "account": cfg.account,
+                    "bar": ts.isoformat(),
+                    "model": cfg.model,
+                    "refused_version": version,
+                    "traded_version": old_version,
+                },
+            )
+        return old_version
+
+    def _breach_alert(
         self, ts: pd.Timestamp, names: list[str], reason: str, equity: float
     ) -> None:
         cfg = self.config
         logger.warning(
             "paper account %r halted at %s: %s", cfg.account, ts.isoformat(), reason
         )
-        event = {
-            "kind": "breach",
-            "title": f"Paper account {cfg.account} halted: {', '.join(names)}",
-            "text": f"{reason}. The position is ordered flat at this close; resume with "
+        self._send(
+            "breach",
+            f"Paper account {cfg.account} halted: {', '.join(names)}",
+            f"{reason}. The position is ordered flat at this close; resume with "
             f"`python -m quant_arena.ops.paper resume --account {cfg.account} --store <url>`.",
-            "fields": {
+            {
                 "account": cfg.account,
                 "bar": ts.isoformat(),
                 "equity": equity,
                 "model": cfg.model,
             },
-        }
+        )
+
+    def _send(self, kind: str, title: str, text: str, fields: dict[str, Any]) -> None:
+        """An alert: sent now through the notifier (if any) and kept in :attr:`alerts`."""
+        event: dict[str, Any] = {"kind": kind, "title": title, "text": text, "fields": fields}
         if self.notifier is not None:
             self.notifier.send(
                 Event(event["kind"], event["title"], event["text"], event["fields"])
@@ -1043,8 +1253,9 @@ def expected_backtest(trader: PaperTrader) -> pd.DataFrame:
     state, bars = trader.state, trader.history
     if state is None or bars is None:
         raise PaperError("expected_backtest: open the trader first")
-    version, bundle = trader.source.current()
-    runner = trader._runner_for(version, bundle, bars)
+    version = state.model_version
+    runner = trader._runner_for(version, trader._bundle_of(version), bars)
+    bundle = runner.bundle
     frame = trader._feature_frame(bars, runner)
     ts = pd.to_datetime(frame["timestamp"], utc=True)
     start = int((ts < state.start_ts).sum())

@@ -65,6 +65,7 @@ def paper_trade(
             config.alias,
             config.model_cache,
             config.model_check_seconds,
+            keep=config.model_cache_keep,
         )
         trader = PaperTrader(config, store, source, features)
         exists = store.state(config.account) is not None
