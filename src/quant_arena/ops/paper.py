@@ -35,7 +35,10 @@ backtest) gives for the same model over the same bars (tested), as long as no br
 **Model changes.** Before each bar the model source is asked for the alias's version (the
 registry's ``champion``): a promotion is picked up at the next bar; the account's cash,
 position, pending order and episode state carry over (the new model's own features, scaler,
-window and costs apply from that bar); each ledger row names the version that decided it.
+window and costs apply from that bar); each ledger row names the version that decided it. A
+version whose ``fill_delay`` differs from the account's is refused (orders in flight cannot be
+moved to another delay): the account keeps trading its version, and the refusal is recorded
+(event ``refused``, ledger label ``refused:<v>``) and alerted (``rejection``) once per version.
 
 **Feeds.** :func:`replay_feed` hands over the bars of a table one at a time (as fast as possible or
 ``speed`` times real time); :class:`PollingFeed` asks an exchange (ccxt, or anything with
