@@ -85,6 +85,8 @@ __all__ = [
     "expected_backtest",
     "live_alerts",
     "fetch_history",
+    "replay_bars",
+    "replay_cache_key",
     "replay_feed",
     "resume_account",
     "split_history",
@@ -118,6 +120,11 @@ class ReplayConfig(BaseModel):
         0.0,
         ge=0.0,
         description="0: as fast as possible; k: k times real time (1h bar every 3600/k s)",
+    )
+    cache: str | None = Field(
+        "data/03_primary/paper_bars",
+        description="folder of the cleaned bars, keyed by the ingest and clean parameters, the code "
+        "version and the SHA-256 of every source file (one entry kept); null: ingest and clean every run",
     )
 
 
@@ -432,7 +439,9 @@ class RegistrySource:
                 ", ".join(sorted(removed, key=lambda n: int(n[1:]))),
                 self.keep,
                 ", ".join(
-                    sorted((p.name for p in kept + rest[:room]), key=lambda n: int(n[1:]))
+                    sorted(
+                        (p.name for p in kept + rest[:room]), key=lambda n: int(n[1:])
+                    )
                 ),
             )
         return removed
@@ -442,6 +451,105 @@ def _touch(path: Path) -> None:
     """Mark a cached version as used now (the cache's recency order)."""
     now = time.time_ns()
     os.utime(path, ns=(now, now))
+
+
+# --------------------------------------------------------------------------- replayed bars
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def replay_cache_key(
+    ingest: Mapping[str, Any], clean: Mapping[str, Any]
+) -> tuple[str | None, str]:
+    """``(key, why)``: the cleaned bars' cache key (SHA-256 of the ``ingest`` and ``clean``
+    parameters, the code version and the content of every source file), or ``(None, why not)``
+    when the bars cannot be cached: a source that is not a file (an exchange grows, the
+    generator is not a file) or a file that is missing (the ingest reports it)."""
+    import hashlib
+    import json
+
+    from quant_arena.market import parse_ingest_config
+    from quant_arena.ops.bundle import code_version
+
+    config = parse_ingest_config(dict(ingest))
+    files = {}
+    for src in config.sources:
+        if src.kind != "file":
+            return None, f"source {src.name!r} is kind: {src.kind}, not a file"
+        path = Path(str(src.path))
+        if not path.is_file():
+            return None, f"source {src.name!r}: {path} is not a file"
+        files[str(src.path)] = _sha256(path)
+    text = json.dumps(
+        {
+            "ingest": ingest,
+            "clean": clean,
+            "code": code_version(),
+            "files": files,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest(), ""
+
+
+def replay_bars(
+    ingest: Mapping[str, Any],
+    clean: Mapping[str, Any],
+    cache: str | Path | None,
+    produce: Callable[[], tuple[pd.DataFrame, pd.DataFrame]],
+) -> pd.DataFrame:
+    """The cleaned bars a replay hands over: read from ``cache`` when an entry with this key
+    (:func:`replay_cache_key`) is there, else ``produce()`` (ingest and clean: ``(clean,
+    quarantine)``) and keep the result as the cache's only entry (written atomically), unless a
+    bar was still open when it was ingested (``incomplete_bar``: the result depends on the clock)."""
+    key, why = (
+        (None, "paper.replay.cache is null")
+        if cache is None
+        else replay_cache_key(ingest, clean)
+    )
+    if key is not None:
+        root = Path(str(cache))
+        path = root / f"{key}.parquet"
+        if path.is_file():
+            bars = pd.read_parquet(path)
+            logger.info(
+                "paper replay: %d cleaned bars from the cache %s", len(bars), path
+            )
+            return bars
+    bars, quarantine = produce()
+    if key is None:
+        logger.info("paper replay: bars ingested and cleaned (not cached: %s)", why)
+        return bars
+    if "rule" in quarantine and (quarantine["rule"] == "incomplete_bar").any():
+        logger.info(
+            "paper replay: bars ingested and cleaned (not cached: a bar was still open when ingested)"
+        )
+        return bars
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{key}.{os.getpid()}.tmp"
+    bars.to_parquet(tmp)
+    os.replace(tmp, path)
+    stale = [p for p in root.glob("*.parquet") if p != path]
+    for old in stale:
+        old.unlink(missing_ok=True)
+    logger.info(
+        "paper replay: %d bars ingested and cleaned, cached as %s%s",
+        len(bars),
+        path,
+        f" (removed {len(stale)} older entr{'y' if len(stale) == 1 else 'ies'})"
+        if stale
+        else "",
+    )
+    return bars
 
 
 # --------------------------------------------------------------------------- feeds
@@ -1003,7 +1111,9 @@ class PaperTrader:
         events: list[tuple[str, str]] = []
         labels: list[str] = []
         if version != state.model_version:
-            version = self._admit(version, bundle, bars, row["timestamp"], events, labels)
+            version = self._admit(
+                version, bundle, bars, row["timestamp"], events, labels
+            )
         elif version not in self._runners:
             self._runner_for(version, bundle, self._frame_of(bars))
         runner = self._runners[version]
@@ -1115,7 +1225,11 @@ class PaperTrader:
             try:
                 old = self._runner_for(old_version, self._bundle_of(old_version), frame)
             except Exception as exc:  # noqa: BLE001 - the change stands; only its detail is lost
-                logger.warning("paper: model version %s cannot be loaded to compare its costs: %s", old_version, exc)
+                logger.warning(
+                    "paper: model version %s cannot be loaded to compare its costs: %s",
+                    old_version,
+                    exc,
+                )
                 change = f"execution of version {old_version} unknown"
             else:
                 change = _execution_change(old.env, new.env)
@@ -1139,7 +1253,9 @@ class PaperTrader:
             )
             events.append(("refused", reason))
             labels.append(f"refused:{version}")
-            logger.warning("paper account %r at %s: %s", cfg.account, ts.isoformat(), reason)
+            logger.warning(
+                "paper account %r at %s: %s", cfg.account, ts.isoformat(), reason
+            )
             self._send(
                 "rejection",
                 f"Paper account {cfg.account}: model version {version} refused",
@@ -1178,7 +1294,12 @@ class PaperTrader:
 
     def _send(self, kind: str, title: str, text: str, fields: dict[str, Any]) -> None:
         """An alert: sent now through the notifier (if any) and kept in :attr:`alerts`."""
-        event: dict[str, Any] = {"kind": kind, "title": title, "text": text, "fields": fields}
+        event: dict[str, Any] = {
+            "kind": kind,
+            "title": title,
+            "text": text,
+            "fields": fields,
+        }
         if self.notifier is not None:
             self.notifier.send(
                 Event(event["kind"], event["title"], event["text"], event["fields"])
