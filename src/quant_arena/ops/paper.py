@@ -456,16 +456,6 @@ def _touch(path: Path) -> None:
 # --------------------------------------------------------------------------- replayed bars
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def replay_cache_key(
     ingest: Mapping[str, Any], clean: Mapping[str, Any]
 ) -> tuple[str | None, str]:
@@ -477,7 +467,7 @@ def replay_cache_key(
     import json
 
     from quant_arena.market import parse_ingest_config
-    from quant_arena.ops.bundle import code_version
+    from quant_arena.ops.bundle import _sha256, code_version
 
     config = parse_ingest_config(dict(ingest))
     files = {}
