@@ -3,7 +3,9 @@ model changes, polling, bad bars and the operator's commands."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import random
 import subprocess
 import sys
@@ -454,6 +456,146 @@ def test_a_promotion_is_picked_up_at_the_next_bar(models, uninterrupted, tmp_pat
         sum(change[c] for c in FLOATS[:7]), abs=1e-12
     )
     assert list(trader.store.events_frame("a")["kind"]) == ["create", "model"]
+
+
+class _Registry:
+    """A registry stand-in: the champion's number, and a download (a file in ``dst``) per load."""
+
+    name = "m"
+
+    def __init__(self, bundles):
+        self.bundles = bundles
+        self.champion = "1"
+        self.loads = []
+
+    def resolve(self, alias):
+        return self.champion
+
+    def load(self, version, dst=None):
+        self.loads.append(version)
+        if dst is not None:
+            dst.mkdir(parents=True, exist_ok=True)
+            (dst / "model_bundle.txt").write_text(version)
+        return self.bundles[version]
+
+
+def _with_execution(bundle, **execution):
+    env = dict(bundle.env_config)
+    env["execution"] = {**env["execution"], **execution}
+    return dataclasses.replace(bundle, env_config=env)
+
+
+def test_the_model_cache_keeps_the_traded_and_the_previous_version(
+    models, tmp_path, caplog
+):
+    with pytest.raises(ValueError, match="paper.model_cache_keep=0"):
+        PaperConfig(model="m", model_cache_keep=0)
+    cache = tmp_path / "cache"
+    (cache / "m" / "v7").mkdir(parents=True)  # a leftover of an earlier run
+    (cache / "m" / "notes").mkdir()  # not a version: left alone
+    registry = _Registry({v: models[1] for v in "123456"})
+    source = RegistrySource(registry, cache=cache, keep=2)
+
+    def cached():
+        return sorted(p.name for p in (cache / "m").iterdir())
+
+    for v in "12":
+        registry.champion = v
+        source.current()
+        source.hold(v)  # what the trader does once it trades it
+    assert cached() == ["notes", "v1", "v2"]  # v7 was the least recently used
+    registry.champion = "3"
+    with caplog.at_level(logging.INFO, logger="quant_arena.ops.paper"):
+        source.current()
+    assert cached() == ["notes", "v2", "v3"]
+    assert "removed v1 (keeping 2: v2, v3)" in caplog.text
+    # a rollback to v2, then a promotion of v4: v2 was used last, so v3 goes
+    source.hold("2")
+    registry.champion = "4"
+    source.current()
+    assert cached() == ["notes", "v2", "v4"]
+    # keep=1 still never removes the version the account trades
+    one = RegistrySource(registry, cache=cache, keep=1)
+    one.hold("2")
+    registry.champion = "5"
+    one.current()
+    assert cached() == ["notes", "v2", "v5"]
+    one.hold("5")
+    registry.champion = "6"
+    one.current()
+    assert cached() == ["notes", "v5", "v6"]
+    assert registry.loads == list("123456")
+
+
+def test_a_model_with_another_fill_delay_is_refused_and_alerted_once(
+    models, uninterrupted, tmp_path
+):
+    registry = _Registry(
+        {
+            "1": models[1],
+            "2": _with_execution(models[2], fill_delay=2),
+            "3": _with_execution(models[2], taker_fee=0.0005),
+        }
+    )
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    cache = tmp_path / "cache"
+    notifier = _Recorder()
+
+    def trader():
+        config = PaperConfig(
+            account="a",
+            model="m",
+            history_bars=HISTORY,
+            breakers={
+                "max_drawdown": None,
+                "daily_loss": None,
+                "var_95": None,
+                "max_leverage": None,
+            },
+        )
+        source = RegistrySource(registry, "champion", cache=cache, keep=1)
+        return PaperTrader(config, PaperStore(url), source, FEATURES, notifier=notifier)
+
+    hist, window = _window()
+    first = trader()
+    first.open(hist)
+    k, m, n = 30, 60, 90
+    first.run(replay_feed(window.iloc[:k]))
+    registry.champion = "2"  # its orders would fill 2 bars after the decision
+    run = first.run(replay_feed(window.iloc[k:m]))
+    assert run.model_changes == [] and first.state.model_version == "1"
+    assert [e["kind"] for e in first.alerts] == ["rejection"]
+    assert (
+        "fill_delay=2 differs from the account's fill_delay=1"
+        in first.alerts[0]["text"]
+    )
+    # the cache keeps version 1 (traded) beside the refused 2, although keep=1
+    assert sorted(p.name for p in (cache / "m").iterdir()) == ["v1", "v2"]
+    assert list(expected_backtest(first)["model_version"].unique()) == ["1"]
+    # a restart: version 1 trades on, the refusal is not recorded or alerted again
+    again = trader()
+    again.open()
+    again.run(replay_feed(window.iloc[m:n]))
+    assert again.alerts == [] and len(notifier.events) == 1
+    registry.champion = "3"  # same fill_delay, other fee: taken at the next bar
+    again.run(replay_feed(window.iloc[n:]))
+    led = again.store.ledger("a")
+    assert list(led["model_version"]) == ["1"] * n + ["3"] * (REPLAY - n)
+    assert list(led["event"].iloc[[k, n]]) == ["refused:2", "model:3"]
+    assert (led["event"].drop(index=[k, n]) == "").all()
+    # until the change to 3 (whose fee applies from its first bar), the record is version 1's
+    for col in FLOATS:
+        assert np.array_equal(
+            led[col].to_numpy()[:n], uninterrupted[3][col].to_numpy()[:n]
+        )
+    assert led["fee"].iloc[n] == pytest.approx(uninterrupted[3]["fee"].iloc[n] / 2)
+    events = again.store.events_frame("a")
+    assert list(events["kind"]) == ["create", "refused", "model"]
+    assert (
+        events["detail"].iloc[2]
+        == "model version 1 -> 3; execution: taker_fee 0.001 -> 0.0005"
+    )
+    assert sorted(p.name for p in (cache / "m").iterdir()) == ["v1", "v3"]
 
 
 def test_polling_takes_closed_bars_and_equals_the_replay(

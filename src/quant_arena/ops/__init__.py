@@ -142,6 +142,8 @@ _EXPORTS: dict[str, str] = {
     "expected_backtest": "paper",
     "fetch_history": "paper",
     "live_alerts": "paper",
+    "replay_bars": "paper",
+    "replay_cache_key": "paper",
     "replay_feed": "paper",
     "resume_account": "paper",
     "split_history": "paper",

@@ -35,7 +35,10 @@ backtest) gives for the same model over the same bars (tested), as long as no br
 **Model changes.** Before each bar the model source is asked for the alias's version (the
 registry's ``champion``): a promotion is picked up at the next bar; the account's cash,
 position, pending order and episode state carry over (the new model's own features, scaler,
-window and costs apply from that bar); each ledger row names the version that decided it.
+window and costs apply from that bar); each ledger row names the version that decided it. A
+version whose ``fill_delay`` differs from the account's is refused (orders in flight cannot be
+moved to another delay): the account keeps trading its version, and the refusal is recorded
+(event ``refused``, ledger label ``refused:<v>``) and alerted (``rejection``) once per version.
 
 **Feeds.** :func:`replay_feed` hands over the bars of a table one at a time (as fast as possible or
 ``speed`` times real time); :class:`PollingFeed` asks an exchange (ccxt, or anything with
@@ -82,6 +85,8 @@ __all__ = [
     "expected_backtest",
     "live_alerts",
     "fetch_history",
+    "replay_bars",
+    "replay_cache_key",
     "replay_feed",
     "resume_account",
     "split_history",
@@ -115,6 +120,11 @@ class ReplayConfig(BaseModel):
         0.0,
         ge=0.0,
         description="0: as fast as possible; k: k times real time (1h bar every 3600/k s)",
+    )
+    cache: str | None = Field(
+        "data/03_primary/paper_bars",
+        description="folder of the cleaned bars, keyed by the ingest and clean parameters, the code "
+        "version and the SHA-256 of every source file (one entry kept); null: ingest and clean every run",
     )
 
 
@@ -176,11 +186,26 @@ class PaperConfig(BaseModel):
     model_cache: str = Field(
         "data/06_models/paper", description="where registry versions are downloaded"
     )
+    model_cache_keep: int = Field(
+        2,
+        description="model versions kept in model_cache (the one traded and the previous ones, most "
+        "recently used first; 2: the one traded and one to roll back to); older ones are removed "
+        "when a new version is downloaded",
+    )
     model_check_seconds: float = Field(
         1.0,
         ge=0.0,
         description="re-read the alias at most this often (wall-clock seconds; 0: before every bar)",
     )
+
+    @field_validator("model_cache_keep")
+    @classmethod
+    def _keep(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(
+                f"paper.model_cache_keep={value}: keep at least 1 model version (the one traded) in paper.model_cache"
+            )
+        return value
 
     @field_validator("store")
     @classmethod
@@ -299,10 +324,23 @@ class StaticSource:
     def current(self) -> tuple[str, Any]:
         return self.version, self.bundle
 
+    def load(self, version: str) -> Any:
+        if str(version) != self.version:
+            raise PaperError(
+                f"this model source holds version {self.version} only, not {version}"
+            )
+        return self.bundle
+
 
 class RegistrySource:
     """The version an alias of a registered model points to now (re-read when ``check_seconds``
-    have passed since the last read; 0: at every call); versions are downloaded once into ``cache``."""
+    have passed since the last read; 0: at every call); versions are downloaded once into
+    ``cache`` (``<cache>/<registered model>/v<version>``).
+
+    The cache keeps ``keep`` versions: each download removes the versions least recently used
+    (a version's directory is touched when it is downloaded and when the account starts trading
+    it, :meth:`hold`), never the one just downloaded nor the one the account trades, and logs
+    what it removed."""
 
     def __init__(
         self,
@@ -311,15 +349,30 @@ class RegistrySource:
         cache: str | Path | None = None,
         check_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        keep: int = 2,
     ) -> None:
+        if int(keep) < 1:
+            raise PaperError(
+                f"RegistrySource keep={keep}: keep at least 1 model version (paper.model_cache_keep)"
+            )
         self.registry = registry
         self.alias = str(alias)
         self.cache = Path(cache) if cache is not None else None
         self.check_seconds = float(check_seconds)
         self.clock = clock
+        self.keep = int(keep)
+        #: the version the account trades (never removed from the cache)
+        self.in_use: str | None = None
         self._loaded: dict[str, Any] = {}
         self._version: str | None = None
         self._checked = -math.inf
+
+    def _dir(self, version: str) -> Path | None:
+        return (
+            None
+            if self.cache is None
+            else self.cache / self.registry.name / f"v{version}"
+        )
 
     def current(self) -> tuple[str, Any]:
         now = self.clock()
@@ -327,14 +380,166 @@ class RegistrySource:
             self._version = str(self.registry.resolve(self.alias))
             self._checked = now
         version = self._version
+        return version, self.load(version)
+
+    def load(self, version: str) -> Any:
+        """The bundle of ``version`` (downloaded once; a download prunes the cache)."""
+        version = str(version)
         if version not in self._loaded:
-            dst = (
-                None
-                if self.cache is None
-                else self.cache / self.registry.name / f"v{version}"
-            )
+            dst = self._dir(version)
             self._loaded[version] = self.registry.load(version, dst=dst)
-        return version, self._loaded[version]
+            if dst is not None:
+                _touch(dst)
+                self.prune(version)
+        return self._loaded[version]
+
+    def hold(self, version: str) -> None:
+        """The account trades ``version`` from now on: it is never pruned and counts as the most
+        recently used (the one a rollback goes back to after the next promotion)."""
+        version = str(version)
+        if version != self.in_use:
+            self.in_use = version
+            dst = self._dir(version)
+            if dst is not None and dst.is_dir():
+                _touch(dst)
+
+    def prune(self, new: str | None = None) -> list[str]:
+        """Remove the cached versions beyond the ``keep`` most recently used (never ``new`` nor
+        :attr:`in_use`); returns the removed versions' directory names."""
+        import shutil
+
+        if self.cache is None:
+            return []
+        root = self.cache / self.registry.name
+        if not root.is_dir():
+            return []
+        dirs = [
+            p
+            for p in root.iterdir()
+            if p.is_dir() and p.name[:1] == "v" and p.name[1:].isdigit()
+        ]
+        protected = {f"v{v}" for v in (new, self.in_use) if v is not None}
+        kept = [p for p in dirs if p.name in protected]
+        rest = sorted(
+            (p for p in dirs if p.name not in protected),
+            key=lambda p: (p.stat().st_mtime_ns, int(p.name[1:])),
+            reverse=True,
+        )
+        room = max(self.keep - len(kept), 0)
+        removed = []
+        for path in rest[room:]:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+            # a bundle loaded from there must be downloaded again if it is asked for
+            self._loaded.pop(path.name[1:], None)
+        if removed:
+            logger.info(
+                "paper model cache %s: removed %s (keeping %d: %s)",
+                root,
+                ", ".join(sorted(removed, key=lambda n: int(n[1:]))),
+                self.keep,
+                ", ".join(
+                    sorted(
+                        (p.name for p in kept + rest[:room]), key=lambda n: int(n[1:])
+                    )
+                ),
+            )
+        return removed
+
+
+def _touch(path: Path) -> None:
+    """Mark a cached version as used now (the cache's recency order)."""
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
+
+
+# --------------------------------------------------------------------------- replayed bars
+
+
+def replay_cache_key(
+    ingest: Mapping[str, Any], clean: Mapping[str, Any]
+) -> tuple[str | None, str]:
+    """``(key, why)``: the cleaned bars' cache key (SHA-256 of the ``ingest`` and ``clean``
+    parameters, the code version and the content of every source file), or ``(None, why not)``
+    when the bars cannot be cached: a source that is not a file (an exchange grows, the
+    generator is not a file) or a file that is missing (the ingest reports it)."""
+    import hashlib
+    import json
+
+    from quant_arena.market import parse_ingest_config
+    from quant_arena.ops.bundle import _sha256, code_version
+
+    config = parse_ingest_config(dict(ingest))
+    files = {}
+    for src in config.sources:
+        if src.kind != "file":
+            return None, f"source {src.name!r} is kind: {src.kind}, not a file"
+        path = Path(str(src.path))
+        if not path.is_file():
+            return None, f"source {src.name!r}: {path} is not a file"
+        files[str(src.path)] = _sha256(path)
+    text = json.dumps(
+        {
+            "ingest": ingest,
+            "clean": clean,
+            "code": code_version(),
+            "files": files,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest(), ""
+
+
+def replay_bars(
+    ingest: Mapping[str, Any],
+    clean: Mapping[str, Any],
+    cache: str | Path | None,
+    produce: Callable[[], tuple[pd.DataFrame, pd.DataFrame]],
+) -> pd.DataFrame:
+    """The cleaned bars a replay hands over: read from ``cache`` when an entry with this key
+    (:func:`replay_cache_key`) is there, else ``produce()`` (ingest and clean: ``(clean,
+    quarantine)``) and keep the result as the cache's only entry (written atomically), unless a
+    bar was still open when it was ingested (``incomplete_bar``: the result depends on the clock)."""
+    key, why = (
+        (None, "paper.replay.cache is null")
+        if cache is None
+        else replay_cache_key(ingest, clean)
+    )
+    if key is not None:
+        root = Path(str(cache))
+        path = root / f"{key}.parquet"
+        if path.is_file():
+            bars = pd.read_parquet(path)
+            logger.info(
+                "paper replay: %d cleaned bars from the cache %s", len(bars), path
+            )
+            return bars
+    bars, quarantine = produce()
+    if key is None:
+        logger.info("paper replay: bars ingested and cleaned (not cached: %s)", why)
+        return bars
+    if "rule" in quarantine and (quarantine["rule"] == "incomplete_bar").any():
+        logger.info(
+            "paper replay: bars ingested and cleaned (not cached: a bar was still open when ingested)"
+        )
+        return bars
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{key}.{os.getpid()}.tmp"
+    bars.to_parquet(tmp)
+    os.replace(tmp, path)
+    stale = [p for p in root.glob("*.parquet") if p != path]
+    for old in stale:
+        old.unlink(missing_ok=True)
+    logger.info(
+        "paper replay: %d bars ingested and cleaned, cached as %s%s",
+        len(bars),
+        path,
+        f" (removed {len(stale)} older entr{'y' if len(stale) == 1 else 'ies'})"
+        if stale
+        else "",
+    )
+    return bars
 
 
 # --------------------------------------------------------------------------- feeds
@@ -509,6 +714,12 @@ class PaperRun:
         }
 
 
+def _execution_change(old: Any, new: Any) -> str:
+    """``name a -> b, ...`` for the execution settings two env configs differ in ('' if none)."""
+    a, b = old.execution.model_dump(), new.execution.model_dump()
+    return ", ".join(f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b.get(k))
+
+
 _BAR_FIELDS = ("open", "high", "low", "close")
 #: the bar columns the feature builder and the simulator read (funding, spread and mark prices
 #: too): the account keeps these of every bar
@@ -571,6 +782,8 @@ class PaperTrader:
         #: per model version, ``(n, arrays)``: the simulator's input arrays over the first ``n``
         #: history bars (the last processed bar's), grown by one row a bar
         self._books: dict[str, tuple[int, dict[str, Any]]] = {}
+        #: the versions whose change was refused (their fill_delay is not the account's)
+        self._refused: set[str] = set()
         self.breakers: CircuitBreakers | None = None
         #: the breach alerts of this object's bars (``{"kind", "title", "text", "fields"}``;
         #: the pipeline saves them as ``paper_alerts``, which AlertHooks sends)
@@ -743,10 +956,19 @@ class PaperTrader:
                     )
         self.state = state
         self.history = _slim(self.store.bars_frame(cfg.account))
+        ledger = self.store.ledger(cfg.account)
         # the breakers' state is a function of the processed bars: replayed from the ledger
         self.breakers = CircuitBreakers.from_ledger(
-            self.store.ledger(cfg.account), cfg.breakers, state.initial_equity
+            ledger, cfg.breakers, state.initial_equity
         )
+        # a refused model change is recorded (and alerted) once per version, across restarts
+        self._refused = {
+            label[len("refused:") :]
+            for text in ledger["event"]
+            for label in str(text).split()
+            if label.startswith("refused:")
+        }
+        self._hold(state.model_version)
         return state
 
     def _create(self, history: pd.DataFrame) -> AccountState:
@@ -876,17 +1098,16 @@ class PaperTrader:
         row = self._conform(bar)
         bars = self._grown(row)
         version, bundle = self.source.current()
-        if version not in self._runners:
-            self._runner_for(version, bundle, self._frame_of(bars))
-        runner = self._runners[version]
-        arrays = self._grown_arrays(runner, bars)
         events: list[tuple[str, str]] = []
         labels: list[str] = []
         if version != state.model_version:
-            events.append(
-                ("model", f"model version {state.model_version} -> {version}")
+            version = self._admit(
+                version, bundle, bars, row["timestamp"], events, labels
             )
-            labels.append(f"model:{version}")
+        elif version not in self._runners:
+            self._runner_for(version, bundle, self._frame_of(bars))
+        runner = self._runners[version]
+        arrays = self._grown_arrays(runner, bars)
         env = self._env(runner, arrays, state.last_t)
         env.restore(state.snapshot)
         obs = env.step_target(state.pending_target)
@@ -915,7 +1136,7 @@ class PaperTrader:
             names = [b.name for b in breaches] + ([stop] if stop else [])
             labels.append("breach:" + ",".join(names))
             events.append(("breach", reason))
-            self._alert(row["timestamp"], names, reason, equity)
+            self._breach_alert(row["timestamp"], names, reason, equity)
         elif status == "halted":
             target = NAN
         else:
@@ -945,26 +1166,129 @@ class PaperTrader:
         env.close()
         self._bars, self._history = bars, None
         self._books = {version: (len(bars["timestamp"]), arrays)}
+        self._hold(version)
         return {"timestamp": row["timestamp"], **ledger, "status": status}
 
-    def _alert(
+    def _hold(self, version: str) -> None:
+        """Tell the model source which version the account trades (its cache keeps it)."""
+        hold = getattr(self.source, "hold", None)
+        if hold is not None:
+            hold(version)
+
+    def _bundle_of(self, version: str) -> Any:
+        """The bundle of a version the account traded (the source loads it when needed)."""
+        if version in self._runners:
+            return self._runners[version].bundle
+        have, bundle = self.source.current()
+        if have == version:
+            return bundle
+        load = getattr(self.source, "load", None)
+        if load is None:
+            raise PaperError(
+                f"paper account {self.config.account!r} trades model version {version}; its source cannot load it"
+            )
+        return load(version)
+
+    def _admit(
+        self,
+        version: str,
+        bundle: Any,
+        bars: Mapping[str, np.ndarray],
+        ts: pd.Timestamp,
+        events: list[tuple[str, str]],
+        labels: list[str],
+    ) -> str:
+        """The version that decides this bar when the alias points to ``version``, another one
+        than the account trades: ``version`` (the change is recorded, with any change of the
+        execution costs), or, when its ``fill_delay`` differs from the account's, the version
+        the account trades (the change is refused: recorded and alerted once per version)."""
+        state = self.state
+        assert state is not None
+        old_version = state.model_version
+        if version in self._refused and old_version in self._runners:
+            return old_version  # refused before: nothing new to record
+        frame = self._frame_of(bars)
+        new = self._runner_for(version, bundle, frame)
+        delay = len(np.atleast_1d(state.snapshot["Q"]))  # the account's order queue
+        want = int(new.env.execution.fill_delay)
+        if want == delay:
+            try:
+                old = self._runner_for(old_version, self._bundle_of(old_version), frame)
+            except Exception as exc:  # noqa: BLE001 - the change stands; only its detail is lost
+                logger.warning(
+                    "paper: model version %s cannot be loaded to compare its costs: %s",
+                    old_version,
+                    exc,
+                )
+                change = f"execution of version {old_version} unknown"
+            else:
+                change = _execution_change(old.env, new.env)
+            events.append(
+                (
+                    "model",
+                    f"model version {old_version} -> {version}"
+                    + (f"; execution: {change}" if change else ""),
+                )
+            )
+            labels.append(f"model:{version}")
+            return version
+        self._runner_for(old_version, self._bundle_of(old_version), frame)
+        if version not in self._refused:
+            self._refused.add(version)
+            cfg = self.config
+            reason = (
+                f"model version {version} refused: its fill_delay={want} differs from the account's "
+                f"fill_delay={delay} (model version {old_version}); orders in flight cannot change their "
+                f"fill bar, so the account keeps trading version {old_version}"
+            )
+            events.append(("refused", reason))
+            labels.append(f"refused:{version}")
+            logger.warning(
+                "paper account %r at %s: %s", cfg.account, ts.isoformat(), reason
+            )
+            self._send(
+                "rejection",
+                f"Paper account {cfg.account}: model version {version} refused",
+                f"{reason}. To paper-trade version {version}, start a new account "
+                f"(another paper.account); this one follows the alias again when it points to a "
+                f"version with fill_delay={delay}.",
+                {
+                    "account": cfg.account,
+                    "bar": ts.isoformat(),
+                    "model": cfg.model,
+                    "refused_version": version,
+                    "traded_version": old_version,
+                },
+            )
+        return old_version
+
+    def _breach_alert(
         self, ts: pd.Timestamp, names: list[str], reason: str, equity: float
     ) -> None:
         cfg = self.config
         logger.warning(
             "paper account %r halted at %s: %s", cfg.account, ts.isoformat(), reason
         )
-        event = {
-            "kind": "breach",
-            "title": f"Paper account {cfg.account} halted: {', '.join(names)}",
-            "text": f"{reason}. The position is ordered flat at this close; resume with "
+        self._send(
+            "breach",
+            f"Paper account {cfg.account} halted: {', '.join(names)}",
+            f"{reason}. The position is ordered flat at this close; resume with "
             f"`python -m quant_arena.ops.paper resume --account {cfg.account} --store <url>`.",
-            "fields": {
+            {
                 "account": cfg.account,
                 "bar": ts.isoformat(),
                 "equity": equity,
                 "model": cfg.model,
             },
+        )
+
+    def _send(self, kind: str, title: str, text: str, fields: dict[str, Any]) -> None:
+        """An alert: sent now through the notifier (if any) and kept in :attr:`alerts`."""
+        event: dict[str, Any] = {
+            "kind": kind,
+            "title": title,
+            "text": text,
+            "fields": fields,
         }
         if self.notifier is not None:
             self.notifier.send(
@@ -1043,8 +1367,9 @@ def expected_backtest(trader: PaperTrader) -> pd.DataFrame:
     state, bars = trader.state, trader.history
     if state is None or bars is None:
         raise PaperError("expected_backtest: open the trader first")
-    version, bundle = trader.source.current()
-    runner = trader._runner_for(version, bundle, bars)
+    version = state.model_version
+    runner = trader._runner_for(version, trader._bundle_of(version), bars)
+    bundle = runner.bundle
     frame = trader._feature_frame(bars, runner)
     ts = pd.to_datetime(frame["timestamp"], utc=True)
     start = int((ts < state.start_ts).sum())

@@ -28,13 +28,35 @@ from quant_arena.ops import (
     paper_daily_report,
     paper_report_markdown,
     paper_summary,
+    replay_bars,
     replay_feed,
     split_history,
 )
 from quant_arena.pipelines.boundary import validated
+from quant_arena.pipelines.clean.nodes import clean_bars
+from quant_arena.pipelines.ingest.nodes import ingest_ohlcv
 from quant_arena.study import series_frame
 
 logger = logging.getLogger(__name__)
+
+
+def paper_bars(
+    ingest_params: Mapping[str, Any],
+    clean_params: Mapping[str, Any],
+    params: Mapping[str, Any],
+) -> pd.DataFrame:
+    """The cleaned bars a replay hands over: the ``ingest`` and ``clean`` stages' own nodes, or
+    their result kept in ``paper.replay.cache`` by a run before with the same parameters, code
+    and source files (:func:`quant_arena.ops.replay_bars`)."""
+    config = validated(PaperConfig, params)
+
+    def produce() -> tuple[pd.DataFrame, pd.DataFrame]:
+        clean, quarantine, _ = clean_bars(
+            ingest_ohlcv(dict(ingest_params)), dict(clean_params)
+        )
+        return clean, quarantine
+
+    return replay_bars(ingest_params, clean_params, config.replay.cache, produce)
 
 
 def paper_poll(
@@ -65,6 +87,7 @@ def paper_trade(
             config.alias,
             config.model_cache,
             config.model_check_seconds,
+            keep=config.model_cache_keep,
         )
         trader = PaperTrader(config, store, source, features)
         exists = store.state(config.account) is not None

@@ -1,7 +1,9 @@
 """``kedro run --pipeline=paper``: paper trading with the registry's champion
 (:mod:`quant_arena.ops.paper`)::
 
-    ingest -> clean              clean_ohlcv (the bars a replay hands over one at a time)
+    paper_bars                   the cleaned bars a replay hands over one at a time: ingest and
+                                 clean, or their result kept by an earlier run in
+                                 ``paper.replay.cache`` (same parameters, code and source files)
     paper_trade                  every new bar: features, the champion's ONNX decision, the
                                  simulator step, circuit breakers; state in the paper database
     paper_report                 daily report (equity, positions, trades, costs, distance from
@@ -18,9 +20,13 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from quant_arena.ops import PaperConfig
-from quant_arena.pipelines import clean, ingest
 from quant_arena.pipelines.build_conf import built_block
-from quant_arena.pipelines.paper.nodes import paper_poll, paper_report, paper_trade
+from quant_arena.pipelines.paper.nodes import (
+    paper_bars,
+    paper_poll,
+    paper_report,
+    paper_trade,
+)
 
 TRADE_OUTPUTS = [
     "paper_ledger_table",
@@ -35,7 +41,8 @@ def create_pipeline(
     config: PaperConfig | None = None, with_data: bool = True, **kwargs
 ) -> Pipeline:
     """The mode is read when the pipeline is BUILT (conf/base + the run's env): a ``poll``
-    pipeline has no ingest and clean stages (set ``paper.mode`` in conf, not with --params)."""
+    pipeline has no data stage (set ``paper.mode`` in conf, not with --params). ``with_data``
+    False: a replay pipeline reads ``paper_bars`` (cleaned bars) as its input."""
     config = config or built_block("paper", PaperConfig, None, None)
     poll = config.mode == "poll"
     trade = (
@@ -48,7 +55,7 @@ def create_pipeline(
         if poll
         else Node(
             paper_trade,
-            ["clean_ohlcv", "params:paper", "params:features"],
+            ["paper_bars", "params:paper", "params:features"],
             TRADE_OUTPUTS,
             name="paper_trade",
         )
@@ -69,8 +76,12 @@ def create_pipeline(
             ),
         ]
     )
-    return (
-        ingest.create_pipeline() + clean.create_pipeline() + pipe
-        if with_data and not poll
-        else pipe
-    )
+    if with_data and not poll:
+        data = Node(
+            paper_bars,
+            ["params:ingest", "params:clean", "params:paper"],
+            "paper_bars",
+            name="paper_bars",
+        )
+        return Pipeline([data]) + pipe
+    return pipe
