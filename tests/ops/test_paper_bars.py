@@ -4,6 +4,7 @@ ingest and clean parameters, the code and the source file's content stay the sam
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -123,3 +124,29 @@ def test_bars_that_depend_on_the_clock_or_an_exchange_are_not_cached(tmp_path):
             cache,
             _Stages(_ingest(tmp_path / "missing.csv")),
         )
+
+
+def test_the_cache_key_follows_the_cleaning_code_even_uncommitted(
+    tmp_path, monkeypatch
+):
+    # a researcher editing a cleaning rule must not replay bars cleaned by the old rule: the key
+    # hashes the market package's source itself (a git commit id misses uncommitted edits)
+    import shutil
+
+    from quant_arena import market
+    from quant_arena.ops import paper
+
+    copy = tmp_path / "market"
+    shutil.copytree(
+        Path(market.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    assert paper.market_code_digest(copy) == paper.market_code_digest()
+    rule = copy / "cleaning" / "rules" / "volume.py"
+    rule.write_text(rule.read_text() + "\n# an edited rule\n")
+    assert paper.market_code_digest(copy) != paper.market_code_digest()
+
+    ingest = _ingest(_raw_file(tmp_path / "btc.csv"))
+    before = replay_cache_key(ingest, CLEAN)[0]
+    assert before is not None and replay_cache_key(ingest, CLEAN)[0] == before
+    monkeypatch.setattr(paper, "market_code_digest", lambda root=None: "edited")
+    assert replay_cache_key(ingest, CLEAN)[0] != before

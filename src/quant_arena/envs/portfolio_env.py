@@ -214,8 +214,7 @@ class PortfolioEnv(gym.Env):
         else:
             order = target  # insolvent: the kernel drops every order
         e0 = acc.equity
-        if e0 <= self._floor:  # a step from a bankrupt account (equity <= 0) stays finite
-            e0 = self._floor
+        e0 = max(e0, self._floor)  # a step from a bankrupt account (equity <= 0) stays finite
         acc.step(order)
         e1 = acc.equity
         self._steps += 1

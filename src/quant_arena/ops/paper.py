@@ -456,18 +456,33 @@ def _touch(path: Path) -> None:
 # --------------------------------------------------------------------------- replayed bars
 
 
+def market_code_digest(root: Path | None = None) -> str:
+    """SHA-256 of every ``*.py`` file under ``root`` (default: the installed ``quant_arena.market``
+    package, where ingest and cleaning live), by relative path and content: it changes with any
+    edit to that code, committed or not, and needs no git checkout."""
+    import hashlib
+    from importlib.util import find_spec
+
+    base = Path(root) if root is not None else Path(str(find_spec("quant_arena.market").origin)).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(base.rglob("*.py")):
+        digest.update(path.relative_to(base).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def replay_cache_key(
     ingest: Mapping[str, Any], clean: Mapping[str, Any]
 ) -> tuple[str | None, str]:
     """``(key, why)``: the cleaned bars' cache key (SHA-256 of the ``ingest`` and ``clean``
-    parameters, the code version and the content of every source file), or ``(None, why not)``
+    parameters, the ingest and cleaning code (:func:`market_code_digest`: the source of
+    ``quant_arena.market``, uncommitted edits included) and the content of every source file), or ``(None, why not)``
     when the bars cannot be cached: a source that is not a file (an exchange grows, the
     generator is not a file) or a file that is missing (the ingest reports it)."""
     import hashlib
     import json
 
     from quant_arena.market import parse_ingest_config
-    from quant_arena.ops.bundle import _sha256, code_version
+    from quant_arena.ops.bundle import _sha256
 
     config = parse_ingest_config(dict(ingest))
     files = {}
@@ -482,7 +497,7 @@ def replay_cache_key(
         {
             "ingest": ingest,
             "clean": clean,
-            "code": code_version(),
+            "code": market_code_digest(),
             "files": files,
         },
         sort_keys=True,
