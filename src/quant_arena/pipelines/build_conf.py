@@ -11,13 +11,15 @@ the project's ``conf/`` with the same loader and run environment a ``kedro run``
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kedro.config import OmegaConfigLoader
 from kedro.framework.project import settings
+from kedro.pipeline import Node, Pipeline
 from omegaconf.resolvers import oc
 from pydantic import BaseModel, ValidationError
 
@@ -35,6 +37,33 @@ def bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
     """``func`` with build-time arguments (a fold index, the built shape, ...) fixed, keeping its
     name and docstring (what kedro-viz and the node's default name show)."""
     return update_wrapper(partial(func, **kwargs), func)
+
+
+def fold_pipelines(
+    n_folds: int,
+    namespace: str,
+    template: Callable[[int], Pipeline],
+    *,
+    inputs: Iterable[str],
+    parameters: Iterable[str],
+) -> tuple[Pipeline, list[str]]:
+    """A study's folds: ``template(i)`` in the namespace ``<namespace>.fold_<i>`` for each fold,
+    reading the shared ``inputs`` and ``parameters`` by their own names. Returns the pipeline and
+    the folds' namespaces (the fan-in reads ``<namespace>.fold_<i>.<dataset>``)."""
+    pipe, spaces = Pipeline([]), []
+    for i in range(n_folds):
+        ns = f"{namespace}.fold_{i}"
+        pipe += Pipeline(template(i), namespace=ns, inputs=set(inputs), parameters=set(parameters))
+        spaces.append(ns)
+    return pipe, spaces
+
+
+def fan_in(nodes: Iterable[Node], tags: Iterable[str] | None = None) -> Pipeline:
+    """The un-namespaced nodes that read the folds' datasets by their full names (Kedro warns
+    about a dataset name with a dot in it, which here is the point)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="One or more dataset names contain")
+        return Pipeline(list(nodes), tags=None if tags is None else list(tags))
 
 
 def project_root(start: Path | None = None) -> Path | None:

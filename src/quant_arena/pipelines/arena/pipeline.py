@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from kedro.pipeline import Node, Pipeline
@@ -28,7 +27,7 @@ from quant_arena.pipelines.arena.nodes import (
     prepare_fold,
     summarize_league,
 )
-from quant_arena.pipelines.build_conf import bind, built_block
+from quant_arena.pipelines.build_conf import bind, built_block, fan_in, fold_pipelines
 from quant_arena.study import ArenaConfig
 
 NAMESPACE = "arena"
@@ -88,34 +87,25 @@ def create_pipeline(
     config = config or read_built_config()
     shape = built_shape(config)
     seeds = list(config.seeds)
-    pipe = Pipeline([])
-    inputs: list[str] = []
-    for i in range(config.n_folds):
-        ns = f"{NAMESPACE}.fold_{i}"
-        pipe += Pipeline(
-            fold_template(i, seeds, shape),
-            namespace=ns,
-            inputs={"market_features"},
-            parameters={PARAMS, "params:baselines"},
-        )
-        inputs += [
-            f"{ns}.baselines_solo_artifact",
-            *(f"{ns}.league_seed_{s}_artifact" for s in seeds),
+    pipe, spaces = fold_pipelines(
+        config.n_folds, NAMESPACE, lambda i: fold_template(i, seeds, shape),
+        inputs={"market_features"}, parameters={PARAMS, "params:baselines"},
+    )  # fmt: skip
+    inputs = [
+        name
+        for ns in spaces
+        for name in (f"{ns}.baselines_solo_artifact", *(f"{ns}.league_seed_{s}_artifact" for s in seeds))
+    ]
+    pipe += fan_in(
+        [
+            Node(
+                bind(summarize_league, n_folds=config.n_folds, n_seeds=len(seeds)),
+                [PARAMS, *inputs],
+                SUMMARY_OUTPUTS,
+                name="summarize_arena",
+            ),
         ]
-    with (
-        warnings.catch_warnings()
-    ):  # the fan-in reads the folds' namespaced datasets by their full names
-        warnings.filterwarnings("ignore", message="One or more dataset names contain")
-        pipe += Pipeline(
-            [
-                Node(
-                    bind(summarize_league, n_folds=config.n_folds, n_seeds=len(seeds)),
-                    [PARAMS, *inputs],
-                    SUMMARY_OUTPUTS,
-                    name="summarize_arena",
-                ),
-            ]
-        )
+    )
     if with_data:
         pipe = (
             Pipeline(

@@ -16,12 +16,11 @@ BUILT from ``conf/base/parameters_portfolio.yml`` plus the run's environment (``
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from kedro.pipeline import Node, Pipeline
 
-from quant_arena.pipelines.build_conf import bind, built_block
+from quant_arena.pipelines.build_conf import bind, built_block, fan_in, fold_pipelines
 from quant_arena.pipelines.portfolio.nodes import (
     STITCH_KEYS,
     built_shape,
@@ -117,40 +116,31 @@ def create_pipeline(config: PortfolioStudyConfig | None = None, **kwargs) -> Pip
             ),
         ]
     )
-    stitch_inputs: list[str] = []
-    for i in range(config.n_folds):
-        ns = f"{NAMESPACE}.fold_{i}"
-        pipe += Pipeline(
-            fold_template(i, runs, shape),
-            namespace=ns,
-            inputs={"portfolio_features"},
-            parameters={PARAMS},
-        )
-        stitch_inputs += [f"{ns}.{name}" for name in local]
-    with (
-        warnings.catch_warnings()
-    ):  # the fan-in reads the folds' namespaced datasets by their full names
-        warnings.filterwarnings("ignore", message="One or more dataset names contain")
-        pipe += Pipeline(
-            [
-                Node(
-                    bind(stitch_portfolio, n_folds=config.n_folds),
-                    [PARAMS, *stitch_inputs],
-                    STITCH_OUTPUTS,
-                    name="stitch_portfolio",
-                ),
-                Node(
-                    render_portfolio_leaderboard,
-                    [
-                        "portfolio_oos_returns_table",
-                        "portfolio_summary_report",
-                        "portfolio_overfitting_report",
-                        "portfolio_montecarlo_report",
-                        PARAMS,
-                    ],
-                    ["portfolio_leaderboard_report", "portfolio_leaderboard_markdown"],
-                    name="render_portfolio_leaderboard",
-                ),
-            ]
-        )
+    folds, spaces = fold_pipelines(
+        config.n_folds, NAMESPACE, lambda i: fold_template(i, runs, shape),
+        inputs={"portfolio_features"}, parameters={PARAMS},
+    )  # fmt: skip
+    stitch_inputs = [f"{ns}.{name}" for ns in spaces for name in local]
+    pipe += folds + fan_in(
+        [
+            Node(
+                bind(stitch_portfolio, n_folds=config.n_folds),
+                [PARAMS, *stitch_inputs],
+                STITCH_OUTPUTS,
+                name="stitch_portfolio",
+            ),
+            Node(
+                render_portfolio_leaderboard,
+                [
+                    "portfolio_oos_returns_table",
+                    "portfolio_summary_report",
+                    "portfolio_overfitting_report",
+                    "portfolio_montecarlo_report",
+                    PARAMS,
+                ],
+                ["portfolio_leaderboard_report", "portfolio_leaderboard_markdown"],
+                name="render_portfolio_leaderboard",
+            ),
+        ]
+    )
     return pipe

@@ -37,14 +37,13 @@ retraining finished folds/agents, and ``kedro run --pipeline=walk_forward
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from quant_arena.pipelines import clean, features, ingest, report
-from quant_arena.pipelines.build_conf import bind, built_block
+from quant_arena.pipelines.build_conf import bind, built_block, fan_in, fold_pipelines
 from quant_arena.pipelines.walk_forward.forecast_nodes import fit_forecaster
 from quant_arena.pipelines.walk_forward.nodes import (
     built_shape,
@@ -206,7 +205,7 @@ def fold_template(fold_index: int, agent_runs: list[tuple[str, int]], shape: dic
 
 def _fan_in(config: WalkForwardConfig, shape: dict[str, Any], stitch_inputs: list[str], n_runs: int) -> Pipeline:
     """Schedule, stitch and summary nodes (outside the fold namespaces)."""
-    return Pipeline(
+    return fan_in(
         [
             Node(
                 func=bind(fold_schedule, built=shape),
@@ -262,21 +261,12 @@ def create_pipeline(config: WalkForwardConfig | None = None, with_data: bool = T
     shape = built_shape(config)
     agent_runs = [(a, s) for a in shape["agents"] for s in shape["seeds"]]
     runs = [run_name(a, s) for a, s in agent_runs]
-    folds = Pipeline([])
-    stitch_inputs: list[str] = []
-    for i in range(config.n_folds):
-        ns = f"{NAMESPACE}.fold_{i}"
-        folds += Pipeline(
-            fold_template(i, agent_runs, shape),
-            namespace=ns,
-            inputs={"market_features", *([TUNED_INPUT] if shape["tuned_agents"] else [])},
-            parameters=SHARED_PARAMS,
-        )
-        stitch_inputs.append(f"{ns}.{FOLD_RESULTS}")
-    with warnings.catch_warnings():  # the fan-in reads the folds' namespaced datasets by their full names
-        warnings.filterwarnings("ignore", message="One or more dataset names contain")
-        fan_in = _fan_in(config, shape, stitch_inputs, len(runs))
-    pipe = folds + fan_in
+    folds, spaces = fold_pipelines(
+        config.n_folds, NAMESPACE, lambda i: fold_template(i, agent_runs, shape),
+        inputs={"market_features", *([TUNED_INPUT] if shape["tuned_agents"] else [])}, parameters=SHARED_PARAMS,
+    )  # fmt: skip
+    stitch_inputs = [f"{ns}.{FOLD_RESULTS}" for ns in spaces]
+    pipe = folds + _fan_in(config, shape, stitch_inputs, len(runs))
     if with_data:
         pipe = Pipeline(ingest.create_pipeline() + clean.create_pipeline() + features.create_pipeline(), tags=["data"]) + pipe
     if with_report:
