@@ -295,3 +295,122 @@ def test_run_study_logs_the_server_url_masked(postgres_url, caplog) -> None:
     assert len(study.trials) == 2
     assert "in postgresql+psycopg2://postgres:***@127.0.0.1:" in caplog.text
     assert not [r for r in caplog.records if SECRET in r.getMessage()]
+
+
+@pytest.fixture
+def fresh_database(postgres_url):
+    """The URL of a new, empty database on the test server (dropped afterwards)."""
+    import sqlalchemy as sa
+
+    name = f"fresh_{os.getpid()}_{time.monotonic_ns()}"
+    server = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with server.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        server.dispose()
+
+
+def _first(engine, query):
+    """The first row of ``query`` on a connection of its own (pg_stat_activity is a snapshot
+    taken once per transaction: polled inside the open one, it would never change)."""
+    with engine.connect() as conn:
+        return conn.execute(query).first()
+
+
+def _opener(url: str):
+    """A thread opening the storage with ``make_storage``, and the dict its result lands in."""
+    import threading
+
+    from quant_arena.tuning.storage import make_storage
+
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["storage"] = make_storage(url, {})
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            result["error"] = exc
+
+    return threading.Thread(target=run, daemon=True), result
+
+
+def test_a_worker_waits_for_another_creating_the_schema(fresh_database) -> None:
+    """Workers started together on an empty database: while one creates Optuna's schema (here
+    the test, holding the project's schema lock in an open transaction), another waits on that
+    lock, then opens the committed schema. Without the lock it ran its own CREATE and failed."""
+    import optuna
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+
+    from quant_arena.tuning.storage import _SCHEMA_LOCK_KEY
+
+    waits = sa.text(
+        "SELECT wait_event, query FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    key = {"key": _SCHEMA_LOCK_KEY}
+    engine = sa.create_engine(fresh_database)
+    thread, result = _opener(fresh_database)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), key)
+            conn.commit()  # a session lock: it outlives the transaction
+            with conn.begin():
+                models.BaseModel.metadata.create_all(conn)
+                thread.start()
+                deadline = time.monotonic() + 30
+                while not (blocked := _first(engine, waits)):
+                    assert thread.is_alive(), f"the opener did not wait: {result}"
+                    assert time.monotonic() < deadline, "the opener never blocked"
+                    time.sleep(0.02)
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), key)
+        thread.join(timeout=60)
+    finally:
+        engine.dispose()
+    assert "error" not in result, result["error"]
+    assert blocked[0] == "advisory" and "pg_advisory_lock" in blocked[1]
+    study = optuna.create_study(study_name="after_race", storage=result["storage"])
+    assert study.trials == []
+
+
+def test_a_worker_that_loses_the_schema_race_retries(fresh_database) -> None:
+    """CI's failure, replayed: a process that does not take the lock (an older worker, Optuna's
+    own CLI) commits the ``studies`` table between the worker's "no such table" and its CREATE
+    TABLE. The worker gets "relation "studies" already exists" (DuplicateTable), retries and
+    opens the storage."""
+    import threading
+
+    import optuna
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+
+    studies = models.BaseModel.metadata.tables["studies"]
+    about_to_create, committed = threading.Event(), threading.Event()
+    thread, result = _opener(fresh_database)
+
+    def pause_the_opener(target, connection, **kw) -> None:
+        if threading.current_thread() is thread and not about_to_create.is_set():
+            about_to_create.set()
+            assert committed.wait(30)
+
+    engine = sa.create_engine(fresh_database)
+    sa.event.listen(studies, "before_create", pause_the_opener)
+    try:
+        thread.start()
+        assert about_to_create.wait(30), (
+            f"the opener never created the tables: {result}"
+        )
+        with engine.begin() as conn:  # the other process, committed in between
+            studies.create(conn)
+        committed.set()
+        thread.join(timeout=60)
+    finally:
+        sa.event.remove(studies, "before_create", pause_the_opener)
+        committed.set()
+        engine.dispose()
+    assert "error" not in result, result["error"]
+    optuna.create_study(study_name="after_race", storage=result["storage"])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -120,17 +121,67 @@ def make_storage(
             )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        try:
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - retried once below, then reported
-            # N workers started at once on a fresh database race to create Optuna's schema
-            # (PostgreSQL: a UniqueViolation on its enum types); the loser finds it made: retry
-            if "IntegrityError" not in type(exc).__name__ and "UniqueViolation" not in str(exc):
-                raise
-            time.sleep(1.0)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        with _schema_lock(url, engine_kwargs):
+            for attempt in range(_SCHEMA_ATTEMPTS):
+                try:
+                    return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - retried, then reported below
+                    if attempt + 1 == _SCHEMA_ATTEMPTS or not _lost_schema_race(exc):
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
     except Exception as exc:
         # the driver's message may quote the URL: never re-raise it verbatim
         raise RuntimeError(
             f"cannot open the Optuna storage {mask_url(url)}: {type(exc).__name__}: {redact(str(exc), url)}"
         ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: Tries to open a storage whose schema another process is creating at the same moment.
+_SCHEMA_ATTEMPTS = 4
+#: pg_advisory_lock key held while Optuna creates or checks its schema (any constant bigint).
+_SCHEMA_LOCK_KEY = 0x5141_4F50_5455_4E41  # "QAOPTUNA"
+
+
+def _lost_schema_race(exc: BaseException) -> bool:
+    """``exc`` is what a process gets when another created Optuna's tables, enum types or
+    version row between its "does it exist?" and its "create it" (PostgreSQL: DuplicateTable,
+    DuplicateObject or UniqueViolation; MySQL: "already exists" / duplicate entry)."""
+    text = f"{type(exc).__name__} {exc}"
+    return any(
+        sign in text
+        for sign in (
+            "IntegrityError", "UniqueViolation", "DuplicateTable", "DuplicateObject",
+            "already exists", "Duplicate entry",
+        )
+    )  # fmt: skip
+
+
+@contextmanager
+def _schema_lock(url: str, engine_kwargs: Mapping[str, Any]) -> Iterator[None]:
+    """On PostgreSQL, hold a session advisory lock while Optuna creates or checks its schema.
+
+    N tune workers started at once on a fresh database otherwise race through SQLAlchemy's
+    ``create_all`` (check, then CREATE): the losers fail with "relation ... already exists".
+    Other databases rely on the retry in ``make_storage``.
+    """
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, **dict(engine_kwargs))
+    try:
+        with engine.connect() as conn:
+            conn.execute(
+                sa.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
+            )
+            try:
+                yield
+            finally:
+                conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"),
+                    {"key": _SCHEMA_LOCK_KEY},
+                )
+    finally:
+        engine.dispose()
