@@ -564,6 +564,7 @@ def test_a_model_with_another_fill_delay_is_refused_and_alerted_once(
     registry.champion = "2"  # its orders would fill 2 bars after the decision
     run = first.run(replay_feed(window.iloc[k:m]))
     assert run.model_changes == [] and first.state.model_version == "1"
+    assert run.refused == [f"{window['timestamp'].iloc[k].isoformat()} v2"]
     assert [e["kind"] for e in first.alerts] == ["rejection"]
     assert (
         "fill_delay=2 differs from the account's fill_delay=1"
@@ -575,7 +576,7 @@ def test_a_model_with_another_fill_delay_is_refused_and_alerted_once(
     # a restart: version 1 trades on, the refusal is not recorded or alerted again
     again = trader()
     again.open()
-    again.run(replay_feed(window.iloc[m:n]))
+    assert again.run(replay_feed(window.iloc[m:n])).refused == []
     assert again.alerts == [] and len(notifier.events) == 1
     registry.champion = "3"  # same fill_delay, other fee: taken at the next bar
     again.run(replay_feed(window.iloc[n:]))

@@ -101,6 +101,7 @@ def test_the_paper_pipeline_replays_reports_and_continues(tmp_path):
     summary = pd.read_parquet(_latest(reporting / "paper_summary_report.parquet"))
     page = _latest(reporting / "paper.md").read_text()
     assert run["bars_processed"].iloc[0] == 48 == len(ledger)
+    assert run["model_changes"].iloc[0] == "" == run["refused"].iloc[0]
     assert set(ledger["model_version"]) == {version}
     # the last 48 bars of the shipped file (its newest bar: 2019-10-17 09:00 UTC), in order
     assert ledger["timestamp"].iloc[-1] == pd.Timestamp("2019-10-17 09:00", tz="UTC")

@@ -159,6 +159,12 @@ def test_two_scheduled_retrains_make_a_champion_then_judge_a_challenger(tmp_path
         runs = client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["start_time DESC"])
         assert runs[0].data.metrics["retrain.ppo_mlp.promoted"] == float(second["decision"] == "promote")
         assert "reports/retrain_report.csv" in {a.path for a in client.list_artifacts(runs[0].info.run_id, "reports")}
+        # the challenger's learning curve: a report table, and step metrics in the run (steps = env steps)
+        curves = pd.read_parquet(_latest(project / "data" / "08_reporting" / "retrain_learning_curve_report.parquet"))
+        assert set(curves["agent"]) == {"ppo_mlp"} and set(curves["challenger_version"]) == {second["challenger_version"]}
+        (name,) = [k for k in runs[0].data.metrics if k.startswith("ppo_mlp.seed_") and k.endswith(".train.val_sharpe")]
+        history = sorted((m.step, m.value) for m in client.get_metric_history(runs[0].info.run_id, name))
+        assert history == sorted(zip(curves["timesteps"].astype(int), curves["val_sharpe"].astype(float)))
 
         # the monitor: drift and decay of the champion on newer bars, no training, no new version
         versions = len(client.search_model_versions(f"name='{MODEL}'"))

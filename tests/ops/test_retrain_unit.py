@@ -164,7 +164,15 @@ def test_the_markdown_page_shows_the_decision_and_both_tables(features) -> None:
     registry = Registry()
     check = check_champion(registry, AGENT_NAME, features, artifact, config)
     outcome = retrain_agent(registry, AGENT_NAME, model_input, artifact, check, config)
-    report, evaluation, drift, page, events = retrain_report(artifact, {}, config.model_dump(mode="json", exclude_unset=True), check, outcome)
+    report, evaluation, drift, curves, page, events = retrain_report(artifact, {}, config.model_dump(mode="json", exclude_unset=True), check, outcome)
+    # the challenger's learning curve, as the trainer recorded it, and its summary on the page
+    assert list(curves.columns[:2]) == ["agent", "challenger_version"]
+    assert set(curves["agent"]) == {AGENT_NAME} and set(curves["challenger_version"]) == {outcome.challenger_version}
+    trained = outcome.learning_curve.reset_index(drop=True)
+    assert curves.drop(columns=["agent", "challenger_version"]).equals(trained.drop(columns=["fold", "agent"]))
+    assert "## Training (the challengers' learning curves, validation window)" in page
+    best = curves["val_sharpe"].max()
+    assert f"| {AGENT_NAME} |" in page.split("## Training")[1] and f"{best:.2f}" in page.split("## Training")[1]
     assert f"- decision: **{report['decision'].iloc[0]}**: {outcome.note}" in page
     sharpe = evaluation["sharpe"].iloc[0]
     assert f"| {AGENT_NAME}_challenger | challenger | {sharpe:.4f} |" in page

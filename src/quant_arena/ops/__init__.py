@@ -112,6 +112,7 @@ _EXPORTS: dict[str, str] = {
     "prepare_retrain": "retrain",
     "retrain_agent": "retrain",
     "retrain_frame": "retrain",
+    "retrain_learning_curves": "retrain",
     "retrain_tables": "retrain",
     # breakers
     "BREAKER_NAMES": "breakers",

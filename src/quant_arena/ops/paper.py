@@ -716,6 +716,8 @@ class PaperRun:
     bars_skipped: int = 0
     breaches: list[str] = field(default_factory=list)
     model_changes: list[str] = field(default_factory=list)
+    #: model versions the alias pointed to but the account refused (``<bar> v<version>``)
+    refused: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -725,6 +727,7 @@ class PaperRun:
             "bars_skipped": self.bars_skipped,
             "breaches": list(self.breaches),
             "model_changes": list(self.model_changes),
+            "refused": list(self.refused),
             "seconds": round(self.seconds, 3),
         }
 
@@ -1332,6 +1335,8 @@ class PaperTrader:
                     out.model_changes.append(
                         f"{res['timestamp'].isoformat()} v{label[6:]}"
                     )
+                elif label.startswith("refused:"):
+                    out.refused.append(f"{res['timestamp'].isoformat()} v{label[8:]}")
         out.seconds = time.perf_counter() - t0
         return out
 

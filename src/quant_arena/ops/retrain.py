@@ -75,6 +75,7 @@ __all__ = [
     "prepare_retrain",
     "retrain_agent",
     "retrain_frame",
+    "retrain_learning_curves",
     "retrain_tables",
 ]
 
@@ -442,6 +443,28 @@ def _pretrain_extra(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _REPORT_METRICS = ("sharpe", "total_return", "max_drawdown", "turnover_annual", "n_trades", "exposure")
+
+
+def retrain_learning_curves(outcomes: Sequence[RetrainOutcome]) -> pd.DataFrame:
+    """The challengers' learning curves, one table: ``agent``, ``challenger_version`` and the
+    trainer's columns (``seed``, ``timesteps``, ``val_sharpe``, the training reward..., ``phase``
+    for an agent with ``pretrain``) but ``fold`` (a retrain has one). Agents not trained this run
+    have no rows; with none trained the table is empty (``agent``, ``challenger_version``,
+    ``timesteps``). Saved as ``retrain_learning_curve_report``, MLflow gets each curve as step
+    metrics ``<agent>.seed_<s>.train.<metric>``."""
+    frames = []
+    for out in outcomes:
+        curve = out.learning_curve
+        if curve is None or not len(curve):
+            continue
+        frame = curve.drop(columns=[c for c in ("fold", "agent", "challenger_version") if c in curve.columns])
+        frame.insert(0, "challenger_version", out.challenger_version)
+        frame.insert(0, "agent", out.agent)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame({"agent": pd.Series(dtype=object), "challenger_version": pd.Series(dtype=object),
+                             "timesteps": pd.Series(dtype="int64")})
+    return pd.concat(frames, ignore_index=True)
 
 
 def retrain_tables(

@@ -155,6 +155,7 @@ def paper_trade(
                     **run.as_dict(),
                     "breaches": "; ".join(run.breaches),
                     "model_changes": "; ".join(run.model_changes),
+                    "refused": "; ".join(run.refused),
                     "status": trader.state.status,
                     "halt_reason": trader.state.halt_reason,
                     "model_version": trader.state.model_version,

@@ -25,13 +25,14 @@ from quant_arena.ops import (
     ModelRegistry,
     RetrainConfig,
     RetrainOutcome,
+    retrain_learning_curves,
     retrain_tables,
 )
 from quant_arena.ops import check_champion as check_agent_champion
 from quant_arena.ops import prepare_retrain as prepare_newest_fold
 from quant_arena.ops import retrain_agent as retrain_one_agent
 from quant_arena.pipelines.boundary import validated
-from quant_arena.reporting import markdown_table
+from quant_arena.reporting import learning_curve_summary, markdown_table
 from quant_arena.study import walk_forward as wf
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,8 @@ def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda col: col.map(lambda v: f"{v:.4f}") if col.dtype.kind == "f" else col)
 
 
-def _markdown(report: pd.DataFrame, evaluation: pd.DataFrame, drift: pd.DataFrame, title: str) -> str:
+def _markdown(report: pd.DataFrame, evaluation: pd.DataFrame, drift: pd.DataFrame, title: str,
+              curves: pd.DataFrame | None = None) -> str:
     lines = [f"# {title}", ""]
     for row in report.to_dict("records"):
         lines += [f"## {row['agent']} ({row['model_name']})", "",
@@ -146,20 +148,30 @@ def _markdown(report: pd.DataFrame, evaluation: pd.DataFrame, drift: pd.DataFram
     if not evaluation.empty:
         cols = [c for c in ("strategy", "kind", "sharpe", "total_return", "max_drawdown", "turnover_annual", "n_trades") if c in evaluation.columns]
         lines += ["## The evaluation window (same bars, simulator and costs)", "", markdown_table(_rounded(evaluation[cols])), ""]
+    if curves is not None and len(curves) and "val_sharpe" in curves.columns:
+        # one curve per agent: learning_curve_summary's fold key is a constant here
+        keys = {k: 0 for k in ("fold", "seed") if k not in curves.columns}
+        summary = learning_curve_summary(curves.assign(**keys)).drop(columns=["Curves (seeds x folds)"])
+        lines += ["## Training (the challengers' learning curves, validation window)", "", markdown_table(summary), ""]
     if not drift.empty:
         lines += ["## Drift", "", markdown_table(_rounded(drift)), ""]
     return "\n".join(lines)
 
 
-def retrain_report(artifact: Mapping[str, Any], baselines: Mapping[str, Any], params: Mapping[str, Any], *checks_outcomes: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str, list[dict[str, Any]]]:
-    """The retrain report (one row per agent), the evaluation and drift tables, the Markdown page
-    and the alert events; decision metrics logged to the active MLflow run."""
+def retrain_report(artifact: Mapping[str, Any], baselines: Mapping[str, Any], params: Mapping[str, Any], *checks_outcomes: Any
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, str, list[dict[str, Any]]]:
+    """The retrain report (one row per agent), the evaluation and drift tables, the challengers'
+    learning curves, the Markdown page and the alert events; decision metrics logged to the
+    active MLflow run (the curves as step metrics by :class:`quant_arena.hooks.MlflowReportHooks`
+    when the catalog saves ``retrain_learning_curve_report``)."""
     _config(params)
     half = len(checks_outcomes) // 2
     checks, outcomes = checks_outcomes[:half], checks_outcomes[half:]
     report, evaluation, drift = retrain_tables(artifact, checks, outcomes, baselines)
+    curves = retrain_learning_curves(outcomes)
     _log_mlflow(report, drift)
-    return report, evaluation, drift, _markdown(report, evaluation, drift, "Retrain report"), _events(report)
+    page = _markdown(report, evaluation, drift, "Retrain report", curves)
+    return report, evaluation, drift, curves, page, _events(report)
 
 
 def monitor_report(artifact: Mapping[str, Any], params: Mapping[str, Any], *checks: Any) -> tuple[pd.DataFrame, pd.DataFrame, str, list[dict[str, Any]]]:

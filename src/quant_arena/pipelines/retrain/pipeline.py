@@ -8,7 +8,8 @@
                                                  `pretrain` first pretrained on a synthetic market calibrated
                                                  to the training window, reading params:features), judged,
                                                  registered (alias challenger), promoted under the lock
-    retrain_report                               report, evaluation and drift tables, Markdown; MLflow; alerts
+    retrain_report                               report, evaluation, drift and learning-curve tables, Markdown;
+                                                 MLflow (curves as step metrics); alerts
 
 The agents decide which nodes exist, so they are read when the pipeline is BUILT (from
 ``conf/base`` + the run's env), as walk_forward's are.
@@ -31,7 +32,8 @@ from quant_arena.pipelines.retrain.nodes import (
 
 PARAMS = "params:retrain"
 TUNED_INPUT = "tune_best_params"
-REPORT_OUTPUTS = ["retrain_report", "retrain_evaluation_report", "retrain_drift_report", "retrain_markdown", "retrain_alerts"]
+REPORT_OUTPUTS = ["retrain_report", "retrain_evaluation_report", "retrain_drift_report", "retrain_learning_curve_report",
+                  "retrain_markdown", "retrain_alerts"]
 
 
 def read_built_config() -> RetrainConfig:
