@@ -178,3 +178,29 @@ def test_the_markdown_page_shows_the_decision_and_both_tables(features) -> None:
     assert f"| {AGENT_NAME}_challenger | challenger | {sharpe:.4f} |" in page
     assert "| agent | check | name | value | threshold | drifted |" in page
     assert [e["kind"] for e in events if e["kind"] != "drift"] == ["promotion" if outcome.promoted else "rejection"]
+
+
+def test_agents_added_at_run_time_fail_naming_retrain_agents_before_any_training(features) -> None:
+    """The retrain and monitor pipelines have one node per agent, built from conf: a --params
+    that adds an agent would otherwise never train it, silently. Every agent node (and the first
+    node) checks the run-time block against the built shape."""
+    from quant_arena.pipelines.monitor.pipeline import create_pipeline as monitor_pipeline
+    from quant_arena.pipelines.retrain import nodes
+    from quant_arena.pipelines.retrain.pipeline import create_pipeline
+
+    built = _config()
+    extra = AgentSpec(name="ppo_other", agent=AGENT, n_envs=1)
+    run_time = _config(agents=[*built.agents, extra]).model_dump(mode="json", exclude_unset=True)
+    for pipe in (create_pipeline(built, with_data=False), monitor_pipeline(built, with_data=False)):
+        prepare = next(n for n in pipe.nodes if n.name == "prepare_retrain")
+        with pytest.raises(ValueError, match=r"^retrain\.agents = \['ppo_tiny', 'ppo_other'\] at run time but the pipeline was built "
+                                             r"with \['ppo_tiny'\].*parameters_retrain\.yml"):
+            prepare.func(features, run_time)
+    # the same parameters as built pass, and so does a run-time change that keeps the shape
+    same = _config(seed=7).model_dump(mode="json", exclude_unset=True)
+    artifact, model_input = nodes.prepare_retrain(features, same, built=nodes.built_shape(built))
+    check = check_champion(Registry(), AGENT_NAME, features, artifact, built)
+    with pytest.raises(ValueError, match=r"^retrain\.agents = \['ppo_tiny', 'ppo_other'\] at run time"):
+        nodes.check_champion(features, artifact, run_time, agent=AGENT_NAME, built=nodes.built_shape(built))
+    with pytest.raises(ValueError, match=r"^retrain\.agents = \['ppo_tiny', 'ppo_other'\] at run time"):
+        nodes.retrain_agent(model_input, artifact, check, run_time, agent=AGENT_NAME, built=nodes.built_shape(built))

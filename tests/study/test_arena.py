@@ -36,6 +36,7 @@ CURRICULUM = {
 
 def params(**over) -> dict:
     p = _tiny.params(agents=("ppo_mlp",), seeds=(0,))
+    p.pop("stress")  # the arena refuses it (it injects no scenarios)
     p.update(
         league={"snapshot_every": 32, "n_opponents": 2, "pool_size": 3},
         matches={"n_matches": 2, "length": 40, "n_bootstrap": 20},

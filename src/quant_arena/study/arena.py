@@ -54,6 +54,7 @@ from quant_arena.evaluation.overfitting import (
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
 )
+from quant_arena.market.errors import DataError
 from quant_arena.sim import MarketData
 from quant_arena.study.unit import (
     deterministic_policy,
@@ -73,6 +74,7 @@ from quant_arena.study.walk_forward.config import (
     run_name,
 )
 from quant_arena.study.walk_forward.fold import FoldData, FoldFeatures
+from quant_arena.study.walk_forward.summary import montecarlo_runs, regime_runs
 
 __all__ = [
     "ArenaConfig",
@@ -199,9 +201,10 @@ def _default_league() -> list[AgentSpec]:
 class ArenaConfig(WalkForwardConfig):
     """The ``arena`` parameter block (``conf/base/parameters_arena.yml``): the walk_forward
     study's fields (folds, features, env with the execution costs, training budget, agents,
-    seeds, baselines) plus ``league``, ``curriculum`` and ``matches``. Stress, regimes, Monte
-    Carlo and the overfitting block are accepted but not used. The defaults validate (the
-    pipeline is built from them when no project is found, e.g. in Airflow's DagBag)."""
+    seeds, baselines) plus ``league``, ``curriculum`` and ``matches``. The solo leaderboard uses
+    ``overfitting`` (CI, DSR, PBO), ``monte_carlo`` and ``regimes``; ``stress`` is refused (the
+    arena injects no scenarios: walk_forward does). The defaults validate (the pipeline is built
+    from them when no project is found, e.g. in Airflow's DagBag)."""
 
     block: ClassVar[str] = "arena"
 
@@ -249,6 +252,10 @@ class ArenaConfig(WalkForwardConfig):
         if self.env.curriculum is not None:
             raise ValueError(
                 "env.curriculum: set the arena's curriculum in arena.curriculum"
+            )
+        if "stress" in self.model_fields_set:
+            raise ValueError(
+                "stress: the arena runs no stress scenarios (walk_forward does: kedro run --pipeline=walk_forward); remove it"
             )
         return self
 
@@ -549,15 +556,25 @@ def match_config(config: ArenaConfig) -> dict[str, Any]:
     }
 
 
+#: Per-bar arrays a solo row carries for :func:`summarize` (dropped from the reports).
+SOLO_ARRAYS: tuple[str, ...] = ("returns", "positions", "timestamps")
+
+
 def _solo_row(result: Any, ppy: float, **keys: Any) -> dict[str, Any]:
-    """The run's metrics, its bars per year and its per-bar returns (``returns``: for the stitched
-    statistics of :func:`summarize`, dropped from the reports)."""
+    """The run's metrics, its bars per year and its per-bar :data:`SOLO_ARRAYS` (returns,
+    positions, bar times: for the stitched statistics, Monte Carlo and regimes of
+    :func:`summarize`, dropped from the reports)."""
     m = result.metrics(ppy)
     return {
         **keys,
         **{k: float(m.get(k, np.nan)) for k in SOLO_METRICS},
         "periods_per_year": float(ppy),
         "returns": np.asarray(result.returns, dtype=np.float64),
+        "positions": np.asarray(result.positions, dtype=np.float64),
+        # UTC bar times as naive datetime64[ns] (one unit for every run, whatever the data's)
+        "timestamps": None
+        if result.timestamps is None
+        else pd.to_datetime(result.timestamps, utc=True).tz_convert(None).to_numpy(dtype="datetime64[ns]"),
     }
 
 
@@ -698,7 +715,7 @@ def evaluate_baselines(
             "kind",
             *SOLO_METRICS,
             "periods_per_year",
-            "returns",
+            *SOLO_ARRAYS,
         ],
     )
 
@@ -710,10 +727,13 @@ def summarize(
     folds: Sequence[Mapping[str, pd.DataFrame]],
     baselines: Sequence[pd.DataFrame],
     config: ArenaConfig,
+    closes: pd.Series | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The league table (every fold's and seed's matches pooled), the solo leaderboard (per
-    strategy: mean and spread over seeds of the fold-mean metrics), the solo runs, the learning
-    curves and the training records."""
+    strategy: mean and spread over seeds of the fold-mean metrics), the solo runs, their Monte
+    Carlo and, given the series' ``closes`` (UTC-indexed, the full history), their metrics per
+    market regime (walk_forward's ``monte_carlo`` and ``regimes`` blocks, on every run's test
+    windows stitched in fold order), the learning curves and the training records."""
     mc = config.matches
     matches = pd.concat([f["matches"] for f in folds], ignore_index=True)
     table = league_table(matches, mc.n_bootstrap, mc.alpha, mc.seed)
@@ -746,17 +766,45 @@ def summarize(
     board = board.sort_values(
         "sharpe_mean", ascending=False, kind="stable"
     ).reset_index(drop=True)
+    montecarlo, regimes = solo_robustness(runs, config, closes)
     return {
         "league_table": table,
         "solo_leaderboard": board,
         "solo_overfitting": overfitting,
-        "solo_runs": runs.drop(columns=["returns"]),
+        "solo_runs": runs.drop(columns=list(SOLO_ARRAYS)),
+        "solo_montecarlo": montecarlo,
+        "solo_regimes": regimes,
         "matches": matches,
         "learning_curve": pd.concat(
             [f["learning_curve"] for f in folds], ignore_index=True
         ),
         "training": pd.concat([f["training"] for f in folds], ignore_index=True),
     }
+
+
+def solo_robustness(
+    runs: pd.DataFrame, config: ArenaConfig, closes: pd.Series | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every solo run (strategy x seed; a baseline's one deterministic run) with its test windows
+    stitched in fold order: walk_forward's Monte Carlo (block bootstrap of the returns, reshuffle
+    of the trades; ``monte_carlo``) and, with ``closes``, its metrics per causal regime
+    (``regimes``; empty without)."""
+    keys, returns, positions, stamps = [], [], [], []
+    for (strategy, kind, seed), g in runs.groupby(["strategy", "kind", "seed"], sort=False):
+        g = g.sort_values("fold")
+        keys.append((kind, strategy, int(seed)))
+        returns.append(np.concatenate(list(g["returns"])))
+        positions.append(np.concatenate(list(g["positions"])))
+        stamps.append(None if g["timestamps"].isna().any() else np.concatenate(list(g["timestamps"])))
+    mat, pos = np.column_stack(returns), np.column_stack(positions)
+    montecarlo = montecarlo_runs(mat, pos, keys, config.monte_carlo)
+    if closes is None or any(t is None for t in stamps):
+        return montecarlo, pd.DataFrame()
+    if any(not np.array_equal(t, stamps[0]) for t in stamps[1:]):
+        raise DataError(f"{config.block}: the solo runs' test bars differ between strategies", rule="aligned_runs")
+    index = pd.DatetimeIndex(pd.to_datetime(stamps[0], utc=True), name="timestamp")
+    ppy = float(runs["periods_per_year"].iloc[0])
+    return montecarlo, regime_runs(mat, index, keys, closes, config.regimes, ppy, owner=config.block)
 
 
 def stitched_statistics(
@@ -819,6 +867,41 @@ def _md(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _robustness_markdown(summary: Mapping[str, pd.DataFrame], config: ArenaConfig) -> list[str]:
+    """The solo runs' Monte Carlo worst case and Sharpe per regime, means over seeds."""
+    out = []
+    mc = summary.get("solo_montecarlo")
+    if mc is not None and len(mc):
+        a = config.monte_carlo.alpha
+        table = (
+            mc.groupby(["strategy", "kind", "method"], sort=False)[
+                ["final_return_actual", "final_return_worst", "max_drawdown_worst", "prob_loss"]
+            ]
+            .mean()
+            .reset_index()
+        )
+        out += [
+            "## Monte Carlo (each solo run's stitched test record, mean over seeds)",
+            f"`*_worst`: the {100 * a:.0f}% worst case of {config.monte_carlo.n_paths} paths "
+            "(block bootstrap of the returns; reshuffle of the trades when the run traded).",
+            _md(table),
+        ]
+    reg = summary.get("solo_regimes")
+    if reg is not None and len(reg) and "sharpe" in reg.columns:
+        pivot = (
+            reg.groupby(["strategy", "kind", "regime"], sort=False)["sharpe"]
+            .mean()
+            .unstack("regime")
+            .reset_index()
+        )
+        pivot.columns.name = None
+        out += [
+            "## Sharpe per market regime (causal labels, mean over seeds)",
+            _md(pivot),
+        ]
+    return out
+
+
 def league_markdown(summary: Mapping[str, pd.DataFrame], config: ArenaConfig) -> str:
     """The league table, the solo leaderboard and the curriculum levels reached, as Markdown."""
     tr = summary["training"]
@@ -849,6 +932,7 @@ def league_markdown(summary: Mapping[str, pd.DataFrame], config: ArenaConfig) ->
                     f"{r.pbo:.3f} with {r.pbo_blocks} blocks, {r.n_strategies} strategies"
                     for r in summary["solo_overfitting"].itertuples()
                 ),
+                *_robustness_markdown(summary, config),
                 "## Curriculum level reached (per agent, over folds and seeds)",
                 _md(levels) if len(levels) else "(no curriculum)",
             ]

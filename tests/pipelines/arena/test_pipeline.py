@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -137,7 +138,49 @@ def test_solo_leaderboard_puts_agents_next_to_the_baselines(run):
     assert 0.0 <= pbo["pbo"].iloc[0] <= 1.0 and pbo["n_strategies"].iloc[0] == len(
         board
     )
-    assert "returns" not in runs.columns
+    assert not {"returns", "positions", "timestamps"} & set(runs.columns)
+
+
+def test_every_solo_run_has_its_monte_carlo_and_its_metrics_per_regime(run):
+    from quant_arena.evaluation.montecarlo import bootstrap_returns
+    from quant_arena.evaluation.regimes import label_regimes, metrics_by_regime
+    from quant_arena.study.arena import ArenaConfig
+
+    config = ArenaConfig.model_validate(PARAMS)
+    runs = run.load("arena_solo_runs_report")
+    keys = set(runs[["strategy", "kind", "seed"]].itertuples(index=False, name=None))
+    mc = run.load("arena_solo_montecarlo_report")
+    assert set(mc[["strategy", "kind", "seed"]].itertuples(index=False, name=None)) == keys
+    assert "block_bootstrap_stationary" in set(mc["method"]) and (mc["n_paths"] == config.monte_carlo.n_paths).all()
+    assert (mc["final_return_worst"] <= mc["final_return_median"]).all()
+    # recomputed by hand for buy-and-hold: its two test windows stitched in fold order
+    folds = [run.load(f"arena.fold_{i}.baselines_solo_artifact") for i in range(2)]
+    bh = [f.set_index("strategy").loc["buy_and_hold"] for f in folds]
+    record = np.concatenate([r["returns"] for r in bh])
+    boot = bootstrap_returns(record, n_paths=config.monte_carlo.n_paths, seed=config.monte_carlo.seed)
+    row = mc[(mc["strategy"] == "buy_and_hold") & (mc["method"] == "block_bootstrap_stationary")].iloc[0]
+    assert row["final_return_actual"] == pytest.approx(boot.actual_final_return)
+    assert row["final_return_worst"] == pytest.approx(boot.worst_case(config.monte_carlo.alpha)["final_return_worst"])
+    # regimes: causal labels of the whole series read at the stitched test bars
+    regimes = run.load("arena_solo_regime_report")
+    assert set(regimes[["strategy", "kind", "seed"]].itertuples(index=False, name=None)) == keys
+    stamps = pd.to_datetime(np.concatenate([r["timestamps"] for r in bh]), utc=True)
+    features = _tiny.market_features()
+    closes = pd.Series(features["close"].to_numpy(float), index=pd.to_datetime(features["timestamp"], utc=True))
+    labels = label_regimes(closes, config.regimes).reindex(stamps).astype(str).to_numpy()
+    want = metrics_by_regime(record, labels, float(bh[0]["periods_per_year"]))
+    got = regimes[regimes["strategy"] == "buy_and_hold"].set_index("regime")
+    for r in want.itertuples():
+        assert got.loc[r.regime, "n_bars"] == r.n_bars
+        assert got.loc[r.regime, "sharpe"] == pytest.approx(r.sharpe, nan_ok=True)
+    assert got["n_bars"].sum() == len(record)
+    md = run.load("arena_league_markdown")
+    assert "## Monte Carlo" in md and "## Sharpe per market regime" in md
+
+
+def test_a_stress_block_is_refused_naming_it():
+    with pytest.raises(ValueError, match="stress: the arena runs no stress scenarios"):
+        ArenaConfig.model_validate({**PARAMS, "stress": {}})
 
 
 def test_learning_curve_records_the_curriculum_level_and_the_report_has_both_tables(
@@ -199,9 +242,10 @@ def test_the_summary_logs_the_league_and_the_leaderboard_to_the_active_mlflow_ru
     inputs = _summary_inputs(run)
     # without an active run nothing is logged and nothing fails
     assert mlflow.active_run() is None
-    plain = summarize_league(PARAMS, *inputs, n_folds=2, n_seeds=1)
+    features = _tiny.market_features()
+    plain = summarize_league(PARAMS, features, *inputs, n_folds=2, n_seeds=1)
     with mlflow.start_run(experiment_id=experiment) as active:
-        out = summarize_league(PARAMS, *inputs, n_folds=2, n_seeds=1)
+        out = summarize_league(PARAMS, features, *inputs, n_folds=2, n_seeds=1)
     # one run, the one started here: the node starts none of its own
     assert len(mlflow.search_runs([experiment], output_format="list")) == 1
     got = mlflow.MlflowClient().get_run(active.info.run_id).data.metrics

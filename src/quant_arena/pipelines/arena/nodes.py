@@ -19,6 +19,8 @@ from quant_arena.pipelines.boundary import validated
 from quant_arena.pipelines.mlflow_metrics import log_metrics
 from quant_arena.study import ArenaConfig, walk_forward
 from quant_arena.study import arena as study
+from quant_arena.study.data import series_frame
+from quant_arena.study.walk_forward.summary import series_closes
 
 #: What :func:`summarize_league` returns, in order (then the Markdown report).
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -26,6 +28,8 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "solo_leaderboard",
     "solo_overfitting",
     "solo_runs",
+    "solo_montecarlo",
+    "solo_regimes",
     "matches",
     "learning_curve",
     "training",
@@ -105,10 +109,15 @@ def league_seed(
 
 
 def summarize_league(
-    params: dict[str, Any], *inputs: Any, n_folds: int, n_seeds: int
+    params: dict[str, Any],
+    market_features: pd.DataFrame,
+    *inputs: Any,
+    n_folds: int,
+    n_seeds: int,
 ) -> tuple[Any, ...]:
-    """Fan-in: ``inputs`` are per fold its baselines table then its ``n_seeds`` league artifacts.
-    Returns the tables of :data:`SUMMARY_KEYS` and the Markdown report."""
+    """Fan-in: ``inputs`` are per fold its baselines table then its ``n_seeds`` league artifacts;
+    ``market_features`` gives the series' closes for the regime labels. Returns the tables of
+    :data:`SUMMARY_KEYS` and the Markdown report."""
     config = _config(params)
     per = 1 + n_seeds
     if len(inputs) != n_folds * per:
@@ -117,7 +126,8 @@ def summarize_league(
         )
     baselines = [inputs[i * per] for i in range(n_folds)]
     folds = [inputs[i * per + 1 + k] for i in range(n_folds) for k in range(n_seeds)]
-    summary = study.summarize(folds, baselines, config)
+    frame = series_frame(market_features, config.symbol, config.timeframe, owner=config.block)
+    summary = study.summarize(folds, baselines, config, series_closes(frame))
     log_metrics(league_metrics(summary))
     return (*(summary[k] for k in SUMMARY_KEYS), study.league_markdown(summary, config))
 

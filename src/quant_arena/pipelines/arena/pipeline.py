@@ -7,7 +7,8 @@
         league_seed_<s>         self-play training of every league agent (curriculum, frozen pool),
                                 matches on TEST, each agent scored alone on TEST
     summarize_arena             league table (Bradley-Terry ratings, bootstrap std/CI), solo
-                                leaderboard, learning curves, Markdown report
+                                leaderboard (CI, PSR/DSR, PBO), its Monte Carlo and metrics per
+                                market regime, learning curves, Markdown report
 
 ``n_folds`` and ``seeds`` decide which nodes exist: they are read when the pipeline is BUILT from
 ``conf/base/parameters_arena.yml`` plus the run's environment (``--env``/``KEDRO_ENV``).
@@ -37,6 +38,8 @@ SUMMARY_OUTPUTS = [
     "arena_solo_leaderboard_report",
     "arena_solo_overfitting_report",
     "arena_solo_runs_report",
+    "arena_solo_montecarlo_report",
+    "arena_solo_regime_report",
     "arena_matches_report",
     "arena_learning_curve_report",
     "arena_training_report",
@@ -100,7 +103,7 @@ def create_pipeline(
         [
             Node(
                 bind(summarize_league, n_folds=config.n_folds, n_seeds=len(seeds)),
-                [PARAMS, *inputs],
+                [PARAMS, "market_features", *inputs],
                 SUMMARY_OUTPUTS,
                 name="summarize_arena",
             ),

@@ -32,14 +32,30 @@ from quant_arena.ops import check_champion as check_agent_champion
 from quant_arena.ops import prepare_retrain as prepare_newest_fold
 from quant_arena.ops import retrain_agent as retrain_one_agent
 from quant_arena.pipelines.boundary import validated
+from quant_arena.pipelines.walk_forward.nodes import built_shape as walk_forward_shape
+from quant_arena.pipelines.walk_forward.nodes import check_built
 from quant_arena.reporting import learning_curve_summary, markdown_table
 from quant_arena.study import walk_forward as wf
 
 logger = logging.getLogger(__name__)
 
 
-def _config(params: Mapping[str, Any]) -> RetrainConfig:
-    return validated(RetrainConfig, params)
+#: The keys of walk_forward's built shape that decide a retrain's (and a monitor's) nodes and inputs.
+SHAPE_KEYS: tuple[str, ...] = ("agents", "tuned_agents", "pretrained_agents", "forecast_agents")
+
+
+def built_shape(config: RetrainConfig) -> dict[str, Any]:
+    """What decides the retrain and monitor pipelines' nodes (one per agent) and their inputs
+    (``tune_best_params`` for tuned agents, ``params:features`` for pretrained ones): the pipeline
+    is built from it, and its nodes check the run-time ``retrain`` block against it."""
+    shape = walk_forward_shape(config.study_config())
+    return {k: shape[k] for k in SHAPE_KEYS}
+
+
+def _config(params: Mapping[str, Any], built: Mapping[str, Any] | None = None) -> RetrainConfig:
+    config = validated(RetrainConfig, params)
+    check_built(config.study_config(), dict(built) if built else None)
+    return config
 
 
 def _registry(config: RetrainConfig, agent: str) -> ModelRegistry:
@@ -51,9 +67,11 @@ def _run_id() -> str | None:
     return run.info.run_id if run is not None else None
 
 
-def prepare_retrain(features: pd.DataFrame, params: Mapping[str, Any], tune_best_params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The newest fold (train | validation | evaluation up to ``as_of``) and its model input."""
-    return prepare_newest_fold(features, _config(params), tune_best_params)
+def prepare_retrain(features: pd.DataFrame, params: Mapping[str, Any], tune_best_params: Mapping[str, Any] | None = None, *,
+                    built: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The newest fold (train | validation | evaluation up to ``as_of``) and its model input
+    (``built``: the pipeline's :func:`built_shape`, checked against the run-time parameters)."""
+    return prepare_newest_fold(features, _config(params, built), tune_best_params)
 
 
 def evaluate_baselines(model_input: pd.DataFrame, artifact: Mapping[str, Any], params: Mapping[str, Any], baselines_params: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,21 +84,22 @@ def evaluate_baselines(model_input: pd.DataFrame, artifact: Mapping[str, Any], p
     return {name: runs["test"] for name, runs in out["results"].items() if "test" in runs}
 
 
-def check_champion(features: pd.DataFrame, artifact: Mapping[str, Any], params: Mapping[str, Any], *, agent: str, trigger: str | None = None) -> ChampionCheck:
+def check_champion(features: pd.DataFrame, artifact: Mapping[str, Any], params: Mapping[str, Any], *, agent: str, trigger: str | None = None,
+                   built: Mapping[str, Any] | None = None) -> ChampionCheck:
     """The agent's champion on the evaluation window, drift and decay, whether to train
     (``trigger`` overrides ``retrain.trigger``: the monitor asks as ``on_drift`` would)."""
-    config = _config(params)
+    config = _config(params, built)
     if trigger is not None:
         config = config.model_copy(update={"trigger": trigger})
     return check_agent_champion(_registry(config, agent), agent, features, artifact, config)
 
 
 def retrain_agent(model_input: pd.DataFrame, artifact: Mapping[str, Any], check: ChampionCheck, params: Mapping[str, Any],
-                  features_params: Mapping[str, Any] | None = None, *, agent: str) -> RetrainOutcome:
+                  features_params: Mapping[str, Any] | None = None, *, agent: str, built: Mapping[str, Any] | None = None) -> RetrainOutcome:
     """Train, judge, register and maybe promote the agent's challenger. ``features_params``
     (``params:features``) is wired to agents with a ``pretrain`` block only: their synthetic
     market's features are built with it."""
-    config = _config(params)
+    config = _config(params, built)
     if features_params is not None and config.study_config().agent(agent).pretrain is None:
         raise ValueError(
             f"retrain.agents[{agent}] has no pretrain block at run time but the pipeline was built with one (its node reads "

@@ -23,6 +23,7 @@ from quant_arena.ops.retrain import RetrainConfig
 from quant_arena.pipelines import clean, features, ingest
 from quant_arena.pipelines.build_conf import bind, built_block
 from quant_arena.pipelines.retrain.nodes import (
+    built_shape,
     check_champion,
     evaluate_baselines,
     prepare_retrain,
@@ -44,14 +45,15 @@ def read_built_config() -> RetrainConfig:
 def prepare_nodes(config: RetrainConfig) -> list[Node]:
     tuned = [TUNED_INPUT] if config.study_config().tuned_agents() else []
     return [
-        Node(prepare_retrain, ["market_features", PARAMS, *tuned], ["retrain_fold_artifact", "retrain_model_input_table"], name="prepare_retrain"),
+        Node(bind(prepare_retrain, built=built_shape(config)), ["market_features", PARAMS, *tuned],
+             ["retrain_fold_artifact", "retrain_model_input_table"], name="prepare_retrain"),
     ]
 
 
 def check_nodes(config: RetrainConfig, trigger: str | None = None) -> list[Node]:
     return [
         Node(
-            bind(check_champion, agent=a.name, trigger=trigger),
+            bind(check_champion, agent=a.name, trigger=trigger, built=built_shape(config)),
             ["market_features", "retrain_fold_artifact", PARAMS],
             f"retrain_{a.name}_check_artifact",
             name=f"check_champion_{a.name}",
@@ -77,7 +79,7 @@ def create_pipeline(config: RetrainConfig | None = None, with_data: bool = True,
     for a in agents:
         nodes.append(
             Node(
-                bind(retrain_agent, agent=a),
+                bind(retrain_agent, agent=a, built=built_shape(config)),
                 ["retrain_model_input_table", "retrain_fold_artifact", f"retrain_{a}_check_artifact", PARAMS,
                  *(["params:features"] if a in pretrained else [])],
                 f"retrain_{a}_outcome_artifact",

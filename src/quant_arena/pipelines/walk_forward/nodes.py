@@ -43,38 +43,41 @@ LOGGED_METRICS: tuple[str, ...] = ("sharpe", "sortino", "total_return", "cagr", 
 
 
 #: How to change what the pipeline is built from (appended to the shape-mismatch errors).
-_BUILT_FROM = (
-    "change it in conf/base/parameters_walk_forward.yml or conf/local, not with --params; the pipeline is built from conf/base "
-    "plus the run's environment (`kedro run --env X`, else KEDRO_ENV, else local)"
-)
+def built_from(block: str) -> str:
+    """Where a study's build-time parameters are changed (its shape-mismatch errors end with it)."""
+    return (
+        f"change it in conf/base/parameters_{block}.yml or conf/local, not with --params; the pipeline is built from conf/base "
+        "plus the run's environment (`kedro run --env X`, else KEDRO_ENV, else local)"
+    )
 
 
 def built_shape(config: WalkForwardConfig) -> dict[str, Any]:
     """What decides the pipeline's nodes and their inputs: folds, agents, seeds, and the agents
     whose nodes differ (tuned, pretrained, ensembles, forecaster features). The pipeline is built
-    from it, and every node checks the run-time parameters against it (:func:`_check_built`)."""
+    from it, and every node checks the run-time parameters against it (:func:`check_built`)."""
     return {"n_folds": config.n_folds, "agents": [a.name for a in config.agents], "seeds": list(config.seeds),
             "tuned_agents": config.tuned_agents(), "pretrained_agents": [a.name for a in config.agents if a.pretrain is not None],
             "ensembles": config.ensembles(), "forecast_agents": [a.name for a in config.agents if a.forecast_features]}
 
 
-#: How each key of :func:`built_shape` is named in a shape-mismatch error.
-_SHAPE_NAMES = {"n_folds": "walk_forward.n_folds", "agents": "walk_forward.agents", "seeds": "walk_forward.seeds",
-                "tuned_agents": "walk_forward.agents with agent_params: tuned",
-                "pretrained_agents": "walk_forward.agents with a pretrain block",
-                "ensembles": "walk_forward.agents' ensemble members",
-                "forecast_agents": "walk_forward.agents with forecast_features: true"}
+#: How each key of :func:`built_shape` is named in a shape-mismatch error (``{b}``: the study's block).
+_SHAPE_NAMES = {"n_folds": "{b}.n_folds", "agents": "{b}.agents", "seeds": "{b}.seeds",
+                "tuned_agents": "{b}.agents with agent_params: tuned",
+                "pretrained_agents": "{b}.agents with a pretrain block",
+                "ensembles": "{b}.agents' ensemble members",
+                "forecast_agents": "{b}.agents with forecast_features: true"}
 
 
-def _check_built(config: WalkForwardConfig, built: dict[str, Any] | None) -> WalkForwardConfig:
-    """``config`` checked against the pipeline's built shape (:func:`built_shape`)."""
+def check_built(config: WalkForwardConfig, built: dict[str, Any] | None) -> WalkForwardConfig:
+    """``config`` checked against the pipeline's built shape (:func:`built_shape`; only the keys
+    ``built`` has), errors naming the study's block (``walk_forward``, ``retrain``, ...)."""
     if not built:
         return config
     for key, now in built_shape(config).items():
         then = built.get(key, now)
         if (list(then) if isinstance(then, list | tuple) else then) != now:
-            raise ValueError(f"{_SHAPE_NAMES[key]} = {now} at run time but the pipeline was built with {then} "
-                             f"(it decides which nodes exist and what they read); {_BUILT_FROM}")
+            raise ValueError(f"{_SHAPE_NAMES[key].format(b=config.block)} = {now} at run time but the pipeline was built with "
+                             f"{then} (it decides which nodes exist and what they read); {built_from(config.block)}")
     return config
 
 
@@ -96,7 +99,7 @@ def prepare_fold(
     Returns:
         ``fold_artifact``, ``model_input_table`` and ``feature_selection_report``.
     """
-    config = _check_built(validated(WalkForwardConfig, params), built)
+    config = check_built(validated(WalkForwardConfig, params), built)
     return study.prepare_fold(market_features, fold_index, config, tune_best_params)
 
 
@@ -133,7 +136,7 @@ def train_agent_node(model_input_table: pd.DataFrame, fold_artifact: dict[str, A
         The model (best validation weights) and ``{"learning_curve": DataFrame, "meta": {...}}``
         (rows and last timestamps the training and validation envs held, timings).
     """
-    config = _check_built(validated(WalkForwardConfig, params), built)
+    config = check_built(validated(WalkForwardConfig, params), built)
     data = study.fold_data(fold_artifact, model_input_table)
     tuned = (fold_artifact.get("tuned") or {}).get(agent)
     feature_config = validated(FeatureConfig, features_params) if features_params is not None else None
@@ -184,7 +187,7 @@ def evaluate_ensemble_node(
         The evaluation artifact and the ensemble's training artifact (``meta``: validation Sharpe,
         members, the selected member; an empty learning curve), read by the fan-in like any agent's.
     """
-    config = _check_built(validated(WalkForwardConfig, params), built)
+    config = check_built(validated(WalkForwardConfig, params), built)
     n = len(members)
     if len(member_models_and_trainings) != 2 * n:
         raise ValueError(f"evaluate_{agent}_seed_{seed}: expected {2 * n} member inputs (models, then training artifacts), "
@@ -363,7 +366,7 @@ def _log_summary(out: dict[str, pd.DataFrame], fold_table: pd.DataFrame) -> None
 def fold_schedule(market_features: pd.DataFrame, params: dict[str, Any], built: dict[str, Any] | None = None) -> tuple[pd.DataFrame, Any]:
     """The fold schedule: a table of every fold the data gives (``used`` marks the pipeline's)
     and a picture of the used folds; the used folds' windows are logged as MLflow parameters."""
-    config = _check_built(validated(WalkForwardConfig, params), built)
+    config = check_built(validated(WalkForwardConfig, params), built)
     table, fig = study.schedule(market_features, config)
     mlflow = active_mlflow()
     if mlflow is not None:

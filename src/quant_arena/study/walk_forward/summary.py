@@ -6,7 +6,7 @@ metrics per causal market regime."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,13 +28,13 @@ from quant_arena.evaluation.overfitting import (
     deflated_sharpe_ratio,
     probability_of_backtest_overfitting,
 )
-from quant_arena.evaluation.regimes import label_regimes, metrics_by_regime
+from quant_arena.evaluation.regimes import RegimeConfig, label_regimes, metrics_by_regime
 from quant_arena.evaluation.stress_eval import stress_summary
 from quant_arena.market.errors import DataError
 from quant_arena.study.data import series_frame
-from quant_arena.study.walk_forward.config import WalkForwardConfig
+from quant_arena.study.walk_forward.config import MonteCarloConfig, WalkForwardConfig
 
-__all__ = ["judge_learning", "summarise", "summarise_walk_forward"]
+__all__ = ["judge_learning", "montecarlo_runs", "regime_runs", "series_closes", "summarise", "summarise_walk_forward"]
 
 
 def _wide(oos: pd.DataFrame) -> pd.DataFrame:
@@ -77,6 +77,48 @@ def _stitched_funding_paid(oos: pd.DataFrame, fold_table: pd.DataFrame | None) -
             continue
         out[key] = out.get(key, 0.0) + float(row.funding_paid) * float(e0)
     return out
+
+
+def montecarlo_runs(
+    returns: np.ndarray, positions: np.ndarray, runs: Sequence[tuple[str, str, int]], mc: MonteCarloConfig
+) -> pd.DataFrame:
+    """Monte Carlo of every run (column ``j`` of ``returns`` / ``positions``, one row per bar;
+    ``runs[j]`` = (kind, strategy, seed)): the block bootstrap of its returns and, when it traded,
+    the reshuffle of its trades (:func:`monte_carlo_table` rows with ``kind``, ``seed``, ``alpha``)."""
+    rows = []
+    for j, (kind, strategy, seed) in enumerate(runs):
+        results = [bootstrap_returns(returns[:, j], n_paths=mc.n_paths, block=mc.block, seed=mc.seed, method=mc.method)]
+        # trade units from the record and its positions (compound exactly to it, also when the
+        # position is resized); the trades table's return is pnl / entry notional, not equity
+        units = trade_units(returns[:, j], positions[:, j])
+        if (units["side"] != 0).any():
+            results.append(reshuffle_trades(units, n_paths=mc.n_paths, seed=mc.seed))
+        table = monte_carlo_table({strategy: results}, alpha=mc.alpha)
+        table.insert(1, "kind", kind)
+        table.insert(2, "seed", int(seed))
+        rows.append(table)
+    out = pd.concat(rows, ignore_index=True)
+    out["alpha"] = mc.alpha
+    return out
+
+
+def regime_runs(
+    returns: np.ndarray, timestamps: pd.Index, runs: Sequence[tuple[str, str, int]], closes: pd.Series,
+    regimes: RegimeConfig, periods_per_year: float, owner: str,
+) -> pd.DataFrame:
+    """Metrics of every run per causal market regime: the labels of ``closes`` (the full history,
+    :func:`label_regimes`) read at ``timestamps`` (the rows of ``returns``)."""
+    labels = label_regimes(closes.astype(float), regimes).reindex(timestamps)
+    if labels.isna().any():
+        raise DataError(f"{owner}: some out-of-sample bars have no close price for the regime labels", rule="aligned_regimes")
+    parts = []
+    for j, (kind, strategy, seed) in enumerate(runs):
+        t = metrics_by_regime(returns[:, j], labels.astype(str).to_numpy(), periods_per_year)
+        t["strategy"] = strategy
+        t.insert(1, "kind", kind)
+        t.insert(2, "seed", int(seed))
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)
 
 
 def summarise(  # noqa: PLR0912, PLR0915 - the report sections, in order
@@ -189,21 +231,7 @@ def summarise(  # noqa: PLR0912, PLR0915 - the report sections, in order
     overfitting = pd.DataFrame(over_rows)
 
     # Monte Carlo ---------------------------------------------------------------------------
-    mc = cfg.monte_carlo
-    mc_rows = []
-    for j, (kind, strategy, seed) in enumerate(cols):
-        results = [bootstrap_returns(mat[:, j], n_paths=mc.n_paths, block=mc.block, seed=mc.seed, method=mc.method)]
-        # trade units from the record and its positions (compound exactly to it, also when the
-        # position is resized); the trades table's return is pnl / entry notional, not equity
-        units = trade_units(mat[:, j], pos_wide[(kind, strategy, seed)].to_numpy(dtype=np.float64))
-        if (units["side"] != 0).any():
-            results.append(reshuffle_trades(units, n_paths=mc.n_paths, seed=mc.seed))
-        table = monte_carlo_table({strategy: results}, alpha=mc.alpha)
-        table.insert(1, "kind", kind)
-        table.insert(2, "seed", int(seed))
-        mc_rows.append(table)
-    montecarlo = pd.concat(mc_rows, ignore_index=True)
-    montecarlo["alpha"] = mc.alpha
+    montecarlo = montecarlo_runs(mat, pos_wide[cols].to_numpy(dtype=np.float64), cols, cfg.monte_carlo)
 
     # stress ------------------------------------------------------------------------------
     eps = stitched.get("stress_episodes")
@@ -220,23 +248,15 @@ def summarise(  # noqa: PLR0912, PLR0915 - the report sections, in order
                                        "drawdown_worst", "recovered_share", "recovery_bars_median", "recovery_bars_worst"])
 
     # regimes (causal labels on the full history, read at the test bars) ----------------------
-    if closes is not None and len(closes):
-        labels = label_regimes(closes.astype(float), cfg.regimes)
-        lab = labels.reindex(wide.index)
-        if lab.isna().any():
-            raise DataError("walk_forward: some out-of-sample bars have no close price for the regime labels", rule="aligned_regimes")
-        reg_parts = []
-        for j, (kind, strategy, seed) in enumerate(cols):
-            t = metrics_by_regime(mat[:, j], lab.astype(str).to_numpy(), ppy)
-            t["strategy"] = strategy
-            t.insert(1, "kind", kind)
-            t.insert(2, "seed", int(seed))
-            reg_parts.append(t)
-        regimes = pd.concat(reg_parts, ignore_index=True)
-    else:
-        regimes = pd.DataFrame()
+    regimes = regime_runs(mat, wide.index, cols, closes, cfg.regimes, ppy, owner=cfg.block) if closes is not None and len(closes) else pd.DataFrame()
 
     return {"summary": summary, "runs": runs, "overfitting": overfitting, "montecarlo": montecarlo, "stress": stress, "regimes": regimes}
+
+
+def series_closes(frame: pd.DataFrame) -> pd.Series:
+    """The close prices of one series' bars (:func:`series_frame`), indexed by UTC bar time:
+    what the regime labels are computed on."""
+    return pd.Series(frame["close"].to_numpy(dtype=float), index=pd.to_datetime(frame["timestamp"], utc=True))
 
 
 def summarise_walk_forward(
@@ -245,7 +265,7 @@ def summarise_walk_forward(
     """:func:`summarise` of the configured series: its closes (for the regime labels), its bars
     per year and, per baseline, whether every fold's look-ahead check passed."""
     frame = series_frame(features, config.symbol, config.timeframe, owner=config.block)
-    closes = pd.Series(frame["close"].to_numpy(dtype=float), index=pd.to_datetime(frame["timestamp"], utc=True))
+    closes = series_closes(frame)
     look = lookahead_report.groupby("strategy")["passed"].all().to_dict() if len(lookahead_report) else {}
     return summarise(stitched, closes, config.periods_per_year(frame), config, lookahead=look)
 
