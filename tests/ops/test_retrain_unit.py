@@ -184,7 +184,9 @@ def test_agents_added_at_run_time_fail_naming_retrain_agents_before_any_training
     """The retrain and monitor pipelines have one node per agent, built from conf: a --params
     that adds an agent would otherwise never train it, silently. Every agent node (and the first
     node) checks the run-time block against the built shape."""
-    from quant_arena.pipelines.monitor.pipeline import create_pipeline as monitor_pipeline
+    from quant_arena.pipelines.monitor.pipeline import (
+        create_pipeline as monitor_pipeline,
+    )
     from quant_arena.pipelines.retrain import nodes
     from quant_arena.pipelines.retrain.pipeline import create_pipeline
 

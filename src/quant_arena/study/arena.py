@@ -790,8 +790,8 @@ def solo_robustness(
     of the trades; ``monte_carlo``) and, with ``closes``, its metrics per causal regime
     (``regimes``; empty without)."""
     keys, returns, positions, stamps = [], [], [], []
-    for (strategy, kind, seed), g in runs.groupby(["strategy", "kind", "seed"], sort=False):
-        g = g.sort_values("fold")
+    for (strategy, kind, seed), group in runs.groupby(["strategy", "kind", "seed"], sort=False):
+        g = group.sort_values("fold")
         keys.append((kind, strategy, int(seed)))
         returns.append(np.concatenate(list(g["returns"])))
         positions.append(np.concatenate(list(g["positions"])))

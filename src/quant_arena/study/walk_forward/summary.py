@@ -28,7 +28,11 @@ from quant_arena.evaluation.overfitting import (
     deflated_sharpe_ratio,
     probability_of_backtest_overfitting,
 )
-from quant_arena.evaluation.regimes import RegimeConfig, label_regimes, metrics_by_regime
+from quant_arena.evaluation.regimes import (
+    RegimeConfig,
+    label_regimes,
+    metrics_by_regime,
+)
 from quant_arena.evaluation.stress_eval import stress_summary
 from quant_arena.market.errors import DataError
 from quant_arena.study.data import series_frame
