@@ -176,6 +176,7 @@ def _schema_lock(url: str, engine_kwargs: Mapping[str, Any]) -> Iterator[None]:
             conn.execute(
                 sa.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
             )
+            conn.commit()  # a session lock outlives it; no transaction is left open meanwhile
             try:
                 yield
             finally:
