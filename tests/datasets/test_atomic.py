@@ -195,6 +195,54 @@ def test_a_process_killed_mid_save_leaves_no_output_a_resumed_run_would_skip(tmp
     assert PickleDataset(filepath=str(target), version=Version(None, None)).load() == {
         "run": 1
     }
+    # the next save of the dataset clears the dead save's temporary file once it is an hour old,
+    # and leaves alone one still being written (another process's save in flight)
+    save_v = lambda v: PickleDataset(
+        filepath=str(target), version=Version(None, v)
+    ).save({"v": v})  # noqa: E731
+    save_v("v3")
+    assert leftovers[0].exists()  # minutes old: it could be a save in flight
+    hour_ago = time.time() - 3601
+    os.utime(leftovers[0], (hour_ago, hour_ago))
+    in_flight = target / "v3" / f"{target.name}{PART_SUFFIX}424242"
+    in_flight.write_bytes(b"being written")
+    save_v("v4")
+    assert not leftovers[0].exists() and in_flight.exists()
+    assert PickleDataset(filepath=str(target), version=Version(None, None)).load() == {
+        "v": "v4"
+    }
+
+
+def test_every_dataset_class_clears_stale_temporary_files_after_a_save(tmp_path):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.envs import IdentityEnv
+
+    from quant_arena.datasets import SB3ModelDataset
+
+    model = PPO(
+        "MlpPolicy", IdentityEnv(4), n_steps=16, batch_size=16, device="cpu", seed=0
+    )
+    cases = [(cls, name, payloads[0]) for cls, name, payloads in CASES]
+    cases += [
+        (MatplotlibDataset, "p.png", _figure("a")),
+        (SB3ModelDataset, "m.zip", model),
+    ]
+    old = time.time() - 7200
+    for cls, name, payload in cases:
+        for versioned in (True, False):
+            root = tmp_path / cls.__name__ / str(versioned)
+            path = root / name
+            stale = (path / "v1" if versioned else root) / f"{name}{PART_SUFFIX}1"
+            stale.parent.mkdir(parents=True)
+            stale.write_bytes(b"torn")
+            os.utime(stale, (old, old))
+            version = Version(None, "v2") if versioned else None
+            cls(filepath=str(path), version=version).save(payload)
+            assert not stale.exists(), (cls.__name__, versioned)
+            assert [p.name for p in root.rglob("*") if p.is_file()] == [name], (
+                cls.__name__,
+                versioned,
+            )
 
 
 def test_a_model_save_that_fails_mid_write_leaves_no_zip(tmp_path, monkeypatch):

@@ -15,8 +15,10 @@ or nothing already.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path, PurePath
 from typing import Any
 
 import fsspec
@@ -26,6 +28,9 @@ from kedro_datasets.pickle import PickleDataset as _KedroPickleDataset
 from kedro_datasets.text import TextDataset as _KedroTextDataset
 
 PART_SUFFIX = ".part-"
+#: A temporary file this old (seconds since its last write) was left by a save that died: no
+#: save writes for that long, and a live one keeps touching its file.
+STALE_PART_SECONDS = 3600.0
 
 
 @contextmanager
@@ -42,6 +47,35 @@ def atomic_open(
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def remove_stale_parts(
+    filepath: str | PurePath, older_than: float = STALE_PART_SECONDS
+) -> list[Path]:
+    """Remove the temporary files saves that died (``kill -9``, OOM) left beside a local dataset's
+    ``filepath`` or in its version folders (``<filepath>/<version>/<name>.part-<pid>``), once
+    ``older_than`` seconds have passed since their last write (a save still writing, in this or
+    another process or machine, is left alone). Called after every successful atomic save; never
+    fails it (a file that cannot be removed is left). Returns the removed files."""
+    base = Path(filepath)
+    pattern = f"{base.name}{PART_SUFFIX}*"
+    limit = time.time() - older_than
+    removed = []
+    try:
+        candidates = [
+            *base.parent.glob(pattern),
+            *(base.glob(f"*/{pattern}") if base.is_dir() else []),
+        ]
+    except OSError:
+        return removed
+    for part in candidates:
+        try:
+            if part.is_file() and part.stat().st_mtime < limit:
+                part.unlink()
+                removed.append(part)
+        except OSError:
+            continue
+    return removed
 
 
 class _AtomicWrites:
@@ -62,7 +96,7 @@ class _AtomicWrites:
 
 class AtomicSaveMixin:
     """Mix in before a kedro-datasets file dataset (one that writes through ``self._fs.open``)
-    to make its local saves atomic. Kedro's save wrapper (logging, versions, error wrapping) runs
+    to make its local saves atomic (and clear what killed saves left: :func:`remove_stale_parts`). Kedro's save wrapper (logging, versions, error wrapping) runs
     once, around this ``save``; the dataset's own save runs inside it with ``self._fs`` swapped."""
 
     _fs: Any
@@ -81,6 +115,7 @@ class AtomicSaveMixin:
             own(self, data) if own is not None else parent(data)
         finally:
             self._fs = real
+        remove_stale_parts(self._filepath)
 
 
 class PickleDataset(AtomicSaveMixin, _KedroPickleDataset):

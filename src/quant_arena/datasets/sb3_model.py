@@ -30,7 +30,7 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
-from .atomic import atomic_open
+from .atomic import atomic_open, remove_stale_parts
 
 _COMMENT_PREFIX = b"quant_arena:"
 
@@ -108,6 +108,8 @@ class SB3ModelDataset(AbstractVersionedDataset[Any, Any]):
             opened = self._fs.open(save_path, mode="wb")
         with opened as handle:
             handle.write(buffer.getvalue())
+        if self._protocol == "file":
+            remove_stale_parts(self._filepath)
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
 
     def load(self) -> Any:
