@@ -20,7 +20,6 @@ from quant_arena.pipelines.mlflow_metrics import log_metrics
 from quant_arena.study import ArenaConfig, walk_forward
 from quant_arena.study import arena as study
 from quant_arena.study.data import series_frame
-from quant_arena.study.walk_forward.summary import series_closes
 
 #: What :func:`summarize_league` returns, in order (then the Markdown report).
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -127,7 +126,7 @@ def summarize_league(
     baselines = [inputs[i * per] for i in range(n_folds)]
     folds = [inputs[i * per + 1 + k] for i in range(n_folds) for k in range(n_seeds)]
     frame = series_frame(market_features, config.symbol, config.timeframe, owner=config.block)
-    summary = study.summarize(folds, baselines, config, series_closes(frame))
+    summary = study.summarize(folds, baselines, config, walk_forward.series_closes(frame))
     log_metrics(league_metrics(summary))
     return (*(summary[k] for k in SUMMARY_KEYS), study.league_markdown(summary, config))
 

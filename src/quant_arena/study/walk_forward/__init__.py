@@ -31,6 +31,9 @@ and, over all folds (fan-in):
                                           by CSCV, Monte Carlo (block bootstrap + trade reshuffle,
                                           5% worst case), stress survival/drawdown/recovery,
                                           metrics per causal market regime
+    montecarlo_runs(...), regime_runs(...) the Monte Carlo and regime tables of any set of runs
+                                          (the arena's solo runs too); series_closes(...) the
+                                          closes the regime labels are computed on
 
 Which folds
 ===========
@@ -118,6 +121,9 @@ from quant_arena.study.walk_forward.stitch import (
 )
 from quant_arena.study.walk_forward.summary import (
     judge_learning,
+    montecarlo_runs,
+    regime_runs,
+    series_closes,
     summarise,
     summarise_walk_forward,
 )
@@ -168,11 +174,14 @@ __all__ = [
     "fold_split",
     "initial_agent",
     "judge_learning",
+    "montecarlo_runs",
     "prepare_fold",
     "resolve_tuned_agents",
+    "regime_runs",
     "run_name",
     "schedule",
     "select_folds",
+    "series_closes",
     "stitch_folds",
     "stitch_oos",
     "stress_fold",
