@@ -771,7 +771,7 @@ def summarize(
         "league_table": table,
         "solo_leaderboard": board,
         "solo_overfitting": overfitting,
-        "solo_runs": runs.drop(columns=list(SOLO_ARRAYS)),
+        "solo_runs": runs.drop(columns=list(SOLO_ARRAYS), errors="ignore"),
         "solo_montecarlo": montecarlo,
         "solo_regimes": regimes,
         "matches": matches,
@@ -789,6 +789,17 @@ def solo_robustness(
     stitched in fold order: walk_forward's Monte Carlo (block bootstrap of the returns, reshuffle
     of the trades; ``monte_carlo``) and, with ``closes``, its metrics per causal regime
     (``regimes``; empty without)."""
+    missing = [c for c in ("positions", "timestamps") if c not in runs.columns]
+    if missing:  # fold artifacts saved by an older version (a resumed run): bootstrap only, no regimes
+        logger.warning(
+            "%s: the solo runs have no %s (fold artifacts from an older version): Monte Carlo without the "
+            "trade reshuffle, no regime table; rerun the fold nodes for both",
+            config.block, " or ".join(missing),
+        )  # fmt: skip
+        runs = runs.assign(
+            positions=[np.zeros(len(r)) for r in runs["returns"]] if "positions" in missing else runs["positions"],
+            timestamps=[None] * len(runs) if "timestamps" in missing else runs["timestamps"],
+        )
     keys, returns, positions, stamps = [], [], [], []
     for (strategy, kind, seed), group in runs.groupby(["strategy", "kind", "seed"], sort=False):
         g = group.sort_values("fold")

@@ -178,6 +178,23 @@ def test_every_solo_run_has_its_monte_carlo_and_its_metrics_per_regime(run):
     assert "## Monte Carlo" in md and "## Sharpe per market regime" in md
 
 
+def test_fold_artifacts_of_an_older_version_still_summarise(run, caplog):
+    """A resumed run may load league artifacts saved before the solo rows carried positions and
+    bar times: the summary still comes out (bootstrap only, no regimes), saying why."""
+    inputs = [
+        a.drop(columns=["positions", "timestamps"]) if isinstance(a, pd.DataFrame) else
+        {**a, "solo": a["solo"].drop(columns=["positions", "timestamps"])}
+        for a in _summary_inputs(run)
+    ]  # fmt: skip
+    out = summarize_league(PARAMS, _tiny.market_features(), *inputs, n_folds=2, n_seeds=1)
+    mc = out[SUMMARY_KEYS.index("solo_montecarlo")]
+    assert set(mc["method"]) == {"block_bootstrap_stationary"}
+    assert out[SUMMARY_KEYS.index("solo_regimes")].empty
+    assert "fold artifacts from an older version" in caplog.text
+    board = out[SUMMARY_KEYS.index("solo_leaderboard")]
+    pd.testing.assert_frame_equal(board, run.load("arena_solo_leaderboard_report"))
+
+
 def test_a_stress_block_is_refused_naming_it():
     with pytest.raises(ValueError, match="stress: the arena runs no stress scenarios"):
         ArenaConfig.model_validate({**PARAMS, "stress": {}})
