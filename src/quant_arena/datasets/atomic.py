@@ -96,8 +96,9 @@ class _AtomicWrites:
 
 class AtomicSaveMixin:
     """Mix in before a kedro-datasets file dataset (one that writes through ``self._fs.open``)
-    to make its local saves atomic (and clear what killed saves left: :func:`remove_stale_parts`). Kedro's save wrapper (logging, versions, error wrapping) runs
-    once, around this ``save``; the dataset's own save runs inside it with ``self._fs`` swapped."""
+    to make its local saves atomic (and clear what killed saves left: :func:`remove_stale_parts`).
+    Kedro's save wrapper (logging, versions, error wrapping) runs once, around this ``save``; the
+    dataset's own save runs inside it with ``self._fs`` swapped."""
 
     _fs: Any
     _protocol: str
