@@ -157,7 +157,8 @@ def _dump(path: Path, obj: Any) -> None:
     )
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's content (hex), read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -213,7 +214,7 @@ def save_bundle(bundle: ModelBundle, directory: str | Path) -> Path:
     _dump(out / FEATURES_FILE, columns)
     _dump(out / ENV_FILE, _env_dict(bundle.env_config))
     files = {
-        name: _sha256(out / name)
+        name: file_sha256(out / name)
         for name in BUNDLE_FILES
         if name != META_FILE and (out / name).is_file()
     }
@@ -274,7 +275,7 @@ def load_bundle(directory: str | Path) -> ModelBundle:
         expected = meta.get("files", {}).get(name)
         if expected is None:
             raise BundleError(f"{meta_path}: no checksum for {name}")
-        if _sha256(path) != expected:
+        if file_sha256(path) != expected:
             raise BundleError(
                 f"{path}: altered since the bundle was saved (SHA-256 differs from {META_FILE})"
             )

@@ -482,7 +482,7 @@ def replay_cache_key(
     import json
 
     from quant_arena.market import parse_ingest_config
-    from quant_arena.ops.bundle import _sha256
+    from quant_arena.ops.bundle import file_sha256
 
     config = parse_ingest_config(dict(ingest))
     files = {}
@@ -492,7 +492,7 @@ def replay_cache_key(
         path = Path(str(src.path))
         if not path.is_file():
             return None, f"source {src.name!r}: {path} is not a file"
-        files[str(src.path)] = _sha256(path)
+        files[str(src.path)] = file_sha256(path)
     text = json.dumps(
         {
             "ingest": ingest,
